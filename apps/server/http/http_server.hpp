@@ -1,0 +1,116 @@
+// lucid::http — a small HTTP/1.1 server on standalone Asio.
+//
+// Why not cpp-httplib's server: it serves each connection on one pool thread
+// with blocking I/O, so idle keep-alive clients and long-lived SSE streams hold
+// threads and starve short REST calls (its issues #1891, #2076). Here every
+// connection is asynchronous on the I/O threads; only complete requests are
+// handed to a worker pool, where handlers may block on SQLite. Streams (SSE)
+// stay on the I/O threads and cost a socket and a bounded queue each.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace lucid::http {
+
+struct Request {
+  std::string method;  // as received, e.g. "GET"
+  std::string target;  // raw request-target, e.g. "/a/b?x=1"
+  std::string path;    // target before '?', percent-decoded
+  std::string query;   // raw text after '?', may be empty
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_addr;  // "ip:port"
+
+  // First header with this (lower-case) name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+  // First query parameter with this name, percent-decoded ('+' is a space).
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::string body;
+};
+
+// A long-lived response (Server-Sent Events). Thread-safe: send()/close() may be
+// called from any thread. Writes happen on the connection's strand.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Queues bytes for the client. Returns false when the stream is closed, or when
+  // more than max_stream_queue_bytes are already queued (the chunk is dropped:
+  // a slow client loses updates instead of slowing anyone else).
+  virtual bool send(std::string chunk) = 0;
+  virtual bool is_open() const = 0;
+  // Closes the connection after the queued bytes are written.
+  virtual void close() = 0;
+  // Registers a callback run once when the stream closes for any reason
+  // (client gone, close(), server stopping).
+  virtual void on_close(std::function<void()> fn) = 0;
+  // Executor for timers that drive this stream.
+  virtual asio::any_io_executor executor() = 0;
+};
+
+// What a handler returns. If `stream` is set, `response` status/headers are
+// written with no Content-Length (body ignored), the connection is not reused,
+// and `stream` is called once with the live Stream.
+struct Reply {
+  Response response;
+  std::function<void(std::shared_ptr<Stream>)> stream;
+};
+
+using Handler = std::function<Reply(Request&)>;
+// Builds the body of an error the server itself detects before routing
+// (malformed request, body too large, ...). Lets each product choose its format.
+using ErrorResponder = std::function<Response(int status, std::string_view message)>;
+// Called after a response is fully written (or a stream opened).
+using AccessLogger = std::function<void(const Request&, int status, std::chrono::microseconds)>;
+
+struct ServerOptions {
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431
+  std::size_t max_headers = 100;             // over → 431
+  std::size_t max_body_bytes = 1024 * 1024;  // over → 413, then close
+  std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
+  std::chrono::seconds request_timeout{30};  // started request must complete
+  std::size_t max_connections = 10000;       // beyond: accept and close at once
+  std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
+};
+
+class Server {
+ public:
+  // io: the I/O context (run by the caller's threads). workers: where handlers run.
+  Server(asio::io_context& io, asio::thread_pool& workers, ServerOptions opts, Handler handler,
+         ErrorResponder on_error, AccessLogger log);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. Throws std::system_error if the address is taken.
+  void listen(const std::string& host, std::uint16_t port);
+  // The bound port (useful with port 0).
+  std::uint16_t port() const;
+  // Graceful stop: stop accepting, close idle connections and streams, let
+  // in-flight requests finish (up to `drain`), then close everything.
+  // Blocks until done. Safe to call from any thread except an I/O thread.
+  void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(10000));
+  std::size_t connection_count() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace lucid::http

@@ -1,0 +1,70 @@
+// Authentication: signed access tokens (JWT, EdDSA/Ed25519) and roles.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lucidnode/clock.hpp"
+
+namespace lucid {
+
+// Roles, lowest to highest. The order is the privilege order: a role satisfies
+// every requirement of the roles below it.
+enum class Role { user = 0, node_operator = 1, admin = 2, super_admin = 3 };
+
+const char* role_name(Role r) noexcept;
+// Parses "user", "node_operator", "admin", "super_admin". nullopt otherwise.
+std::optional<Role> parse_role(std::string_view name);
+
+// The verified content of an access token.
+struct Claims {
+  std::string subject;              // "sub"
+  Role role = Role::user;           // "role"
+  std::vector<std::string> scopes;  // "scopes"; empty means "all scopes of the role"
+  Timestamp issued_at;              // "iat"
+  Timestamp expires_at;             // "exp"
+  std::string token_id;             // "jti", random
+
+  bool has_role(Role at_least) const { return static_cast<int>(role) >= static_cast<int>(at_least); }
+  // True when scopes is empty (unrestricted) or lists `scope`.
+  bool has_scope(std::string_view scope) const;
+};
+
+// Issues and verifies access tokens with the cluster's Ed25519 key.
+// Thread-safe: every method may be called concurrently.
+class Auth {
+ public:
+  // `secret_key`: the 64-byte libsodium Ed25519 secret key (seed || public key).
+  // Throws Error(invalid_argument) if it is not 64 bytes.
+  Auth(std::shared_ptr<const Clock> clock, std::string secret_key);
+  ~Auth();
+  Auth(const Auth&) = delete;
+  Auth& operator=(const Auth&) = delete;
+
+  // Issues a token for `subject` with `role`, valid for `ttl` from the clock's now.
+  // Throws Error(invalid_argument) for an empty/overlong subject, a ttl that is
+  // not positive or exceeds 366 days, or a scope that is not [a-z_]+:[a-z_]+.
+  std::string issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
+                          const std::vector<std::string>& scopes = {}) const;
+
+  // Verifies signature, algorithm ("EdDSA" exactly), structure and time.
+  // Throws Error(unauthenticated) with a short reason for anything else:
+  // malformed, another or no algorithm, bad signature, expired, not yet valid.
+  Claims verify_token(std::string_view token) const;
+
+  // Hex of the Ed25519 public key that verifies our tokens.
+  std::string public_key_hex() const;
+
+  // Generates a fresh 64-byte Ed25519 secret key (for new clusters and tests).
+  static std::string generate_secret_key();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lucid

@@ -1,0 +1,81 @@
+// lucid::Cluster — the whole control plane in one object.
+//
+// A Cluster owns the database, the clock, the event bus, the signing key and
+// the background executor, and hands out each capability. Embedding lucidnode
+// is constructing one Cluster from Options.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lucidnode/auth.hpp"
+#include "lucidnode/clock.hpp"
+#include "lucidnode/events.hpp"
+#include "lucidnode/nodes.hpp"
+
+namespace lucid {
+
+namespace detail { class ClusterCore; }
+
+struct Options {
+  // SQLite database file; created and migrated when absent.
+  std::string database_path = "lucid.db";
+  // Ed25519 signing key (0600). Empty: database_path + ".key". Created when absent
+  // (unless read_only).
+  std::string key_file;
+  // Time source; default the system clock.
+  std::shared_ptr<const Clock> clock;
+  // Threads of the background executor (liveness, write-behind flushing, ...).
+  int executor_threads = 1;
+  // Stats samples kept per node (older ones are overwritten).
+  int stats_history = 720;
+  // How long a stats sample may wait in memory before it is written.
+  std::chrono::milliseconds stats_flush_interval{200};
+  // Bound of the write-behind queue; beyond it report_stats fails with unavailable.
+  std::size_t stats_queue_limit = 200000;
+  // A node with no stats for longer than this is stale.
+  std::chrono::seconds stale_after{300};
+  // Bound on outstanding join requests.
+  std::int64_t max_pending_joins = 10000;
+  // Default storage quota of a new node, in GB.
+  double default_quota_gb = 100;
+  // Open without writing anything (no migration, no key creation).
+  bool read_only = false;
+  // SQLite busy timeout.
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+class Cluster {
+ public:
+  // Opens (creating and migrating when needed) the database and the key.
+  // Errors: Error(storage) when the database cannot be opened, is from a newer
+  // version of lucidnode, or is read-only-missing; Error(invalid_argument) for
+  // bad options; Error(storage) when the key file is unreadable or not 0600.
+  explicit Cluster(Options options);
+  // Calls stop().
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Starts the background executor (liveness sweeps, stats flushing).
+  // Idempotent. Without start(), everything works synchronously except that
+  // buffered stats are written only on flush or stop.
+  void start();
+  // Flushes buffered writes and joins the executor. Idempotent; thread-safe.
+  void stop();
+
+  Nodes& nodes();
+  Auth& auth();
+  EventBus& events();
+  const Clock& clock() const;
+  const Options& options() const;
+  // Schema version of the open database.
+  int schema_version() const;
+
+ private:
+  std::unique_ptr<detail::ClusterCore> core_;
+};
+
+}  // namespace lucid

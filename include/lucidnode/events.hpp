@@ -1,0 +1,65 @@
+// The in-process event bus: capabilities publish, streams (SSE, WebSocket)
+// and embedding programs subscribe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace lucid {
+
+enum class EventKind {
+  node_joined,     // a join request created a pending node
+  node_approved,   // a pending node became active
+  node_updated,    // quota, sites or other record fields changed
+  node_stats,      // a node reported a stats sample
+};
+
+struct Event {
+  EventKind kind;
+  std::int64_t node_id = 0;
+};
+
+// Keeps a subscription alive; destroying it unsubscribes (after it returns,
+// the callback is not running and will not run again).
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  Subscription(Subscription&& o) noexcept : cancel_(std::move(o.cancel_)) { o.cancel_ = nullptr; }
+  Subscription& operator=(Subscription&& o) noexcept {
+    if (this != &o) { reset(); cancel_ = std::move(o.cancel_); o.cancel_ = nullptr; }
+    return *this;
+  }
+  ~Subscription() { reset(); }
+  void reset() { if (cancel_) { auto c = std::move(cancel_); cancel_ = nullptr; c(); } }
+
+ private:
+  std::function<void()> cancel_;
+};
+
+// Thread-safe publish/subscribe. Callbacks run synchronously on the publisher's
+// thread, so they must be quick and must not block or call back into the bus's
+// subscribe/unsubscribe; typically they set a flag or post work elsewhere.
+// Publishing never takes a lock (subscribers are a copy-on-write list).
+class EventBus {
+ public:
+  EventBus();
+  ~EventBus();
+  EventBus(const EventBus&) = delete;
+  EventBus& operator=(const EventBus&) = delete;
+
+  using Callback = std::function<void(const Event&)>;
+  // Subscribes to every event. Thread-safe.
+  [[nodiscard]] Subscription subscribe(Callback cb);
+  // Delivers `e` to every current subscriber. Thread-safe, lock-free.
+  void publish(const Event& e) const;
+  std::size_t subscriber_count() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace lucid

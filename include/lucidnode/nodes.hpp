@@ -1,0 +1,218 @@
+// Nodes: join requests and registration codes, approval, node API keys,
+// stats ingest and liveness, storage quotas, sites and backups.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lucidnode/clock.hpp"
+
+namespace lucid {
+
+namespace detail { class ClusterCore; }
+
+// The record status of a node. Liveness (online/stale/offline) is separate:
+// it is derived from when stats last arrived.
+enum class NodeStatus { pending, active };
+const char* node_status_name(NodeStatus s) noexcept;
+
+enum class Liveness { online, stale, offline };
+const char* liveness_name(Liveness l) noexcept;
+
+// One stats report from a node's agent.
+struct StatsSample {
+  double cpu_usage = 0;                        // percent 0..100
+  double disk_usage = 0;                       // percent 0..100
+  std::int64_t active_backups = 0;             // >= 0
+  std::optional<double> memory_percent;        // percent 0..100
+  std::optional<std::int64_t> uptime_seconds;  // >= 0
+  std::optional<double> disk_total_gb;         // >= 0, size of the node's data disk
+  Timestamp at;                                // when the server received it
+};
+
+struct Node {
+  std::int64_t id = 0;
+  std::string uuid;
+  std::string hostname;
+  std::string ip_address;   // may be empty
+  std::string system_info;  // may be empty
+  NodeStatus status = NodeStatus::pending;
+  bool is_master = false;
+  double storage_quota_gb = 0;
+  std::int64_t storage_used_bytes = 0;  // sum of the node's sites
+  std::int64_t sites_count = 0;
+  std::int64_t backups_count = 0;
+  Timestamp created_at;
+  std::optional<Timestamp> approved_at;
+  std::optional<Timestamp> last_seen;  // last stats report
+  Liveness liveness = Liveness::offline;
+  std::vector<StatsSample> recent_stats;  // newest first; how many depends on the call
+};
+
+struct JoinRequest {
+  std::string hostname;     // required, 1..253 chars of [A-Za-z0-9._-]
+  std::string ip_address;   // optional; an IPv4 or IPv6 literal
+  std::string system_info;  // optional, <= 1024 chars
+};
+
+struct JoinResult {
+  std::int64_t request_id = 0;
+  std::string registration_code;  // 5 chars A-Z0-9, or "ACTIVE" if already active
+  bool already_active = false;
+};
+
+struct CodePoll {
+  NodeStatus status = NodeStatus::pending;
+  std::optional<std::string> api_key;  // set exactly once: the poll after approval
+};
+
+struct Site {
+  std::int64_t id = 0;
+  std::int64_t node_id = 0;
+  std::string name;
+  std::int64_t used_bytes = 0;
+  std::optional<double> quota_gb;
+  Timestamp updated_at;
+};
+
+struct SiteReport {
+  std::string name;  // 1..253 chars, no control characters
+  std::int64_t used_bytes = 0;
+  std::optional<double> quota_gb;
+};
+
+struct Backup {
+  std::int64_t id = 0;
+  std::int64_t node_id = 0;
+  std::optional<std::int64_t> site_id;
+  std::string site_name;  // empty if not tied to a site
+  std::string filename;
+  std::int64_t size_bytes = 0;
+  std::string s3_path;
+  Timestamp created_at;
+  std::string backup_type;  // "full" | "incremental" | "differential"
+  std::string status;       // "SUCCESS" | "FAILED" | "RUNNING"
+  std::string storage_provider;
+};
+
+struct BackupReport {
+  std::string site_name;  // optional: must name a site the node reported
+  std::string filename;   // required, <= 512 chars
+  std::int64_t size_bytes = 0;
+  std::string s3_path;    // <= 1024 chars
+  std::optional<Timestamp> created_at;  // default: now
+  std::string backup_type = "full";
+  std::string status = "SUCCESS";
+  std::string storage_provider;  // <= 128 chars
+};
+
+struct SiteQuota {
+  Site site;
+  double used_gb = 0;
+  std::optional<double> usage_percent;  // absent when the site has no quota
+  bool is_over_quota = false;
+  bool is_warning = false;  // >= 80 % and not over
+};
+
+struct QuotaStatus {
+  std::int64_t node_id = 0;
+  std::string hostname;
+  double used_gb = 0;
+  double quota_gb = 0;
+  double usage_percent = 0;
+  bool is_over_quota = false;
+  std::int64_t sites_over_quota = 0;
+  std::int64_t sites_warning = 0;
+  std::vector<SiteQuota> sites;
+};
+
+struct Page {
+  std::int64_t skip = 0;
+  std::int64_t limit = 50;
+};
+
+// Everything about nodes. Obtained from Cluster::nodes(); lives as long as the
+// Cluster. Thread-safe: every method may be called concurrently. Each state
+// change is one database transaction. Failures throw lucid::Error.
+class Nodes {
+ public:
+  // Creates a pending node with a fresh registration code, or returns the
+  // pending node's existing code for the same hostname, or "ACTIVE" with the
+  // node's id when that hostname is already an active node.
+  // Errors: invalid_argument (field named), resource_exhausted when the
+  // number of pending requests is at its bound.
+  JoinResult request_join(const JoinRequest& req);
+
+  // What an agent learns by polling with its code. When the node is active and
+  // its key was not yet issued, issues the API key, returns it, and clears the
+  // code (later polls: not_found). Errors: invalid_argument (malformed code),
+  // not_found.
+  CodePoll poll_by_code(std::string_view code);
+
+  // The status of a join request by its id (no key is ever returned here: an
+  // id is guessable, a code is not). Errors: not_found.
+  NodeStatus status_of_request(std::int64_t request_id);
+
+  // Approves a pending node. Errors: not_found, conflict (not pending).
+  Node approve(std::int64_t node_id);
+  // Approves the pending node holding `code`. Errors: invalid_argument,
+  // not_found (no pending node has that code).
+  Node approve_by_code(std::string_view code);
+
+  // Nodes ordered by id, each with its latest stats sample (at most one).
+  std::vector<Node> list(const Page& page);
+  std::int64_t count();
+  // One node with up to `stats_history` newest samples. Errors: not_found.
+  Node get(std::int64_t node_id, int stats_history = 10);
+
+  // Sets the storage quota (0 < gb <= 1,000,000). Errors: invalid_argument, not_found.
+  Node set_quota(std::int64_t node_id, double storage_quota_gb);
+  QuotaStatus quota_status(std::int64_t node_id);
+  std::vector<Site> sites(std::int64_t node_id, const Page& page, std::int64_t* total = nullptr);
+  // Backups newest first, optionally of one site.
+  std::vector<Backup> backups(std::int64_t node_id, const Page& page,
+                              std::optional<std::int64_t> site_id, std::int64_t* total = nullptr);
+
+  // Resolves a node API key to its node id. Constant-time in the key's
+  // content. Errors: unauthenticated.
+  std::int64_t authenticate_key(std::string_view api_key);
+
+  // Records a stats sample for the node (liveness becomes online). Samples are
+  // written to the database in batches within flush_interval (Options); the
+  // latest sample and liveness are visible at once. Errors: invalid_argument,
+  // unavailable (write-behind queue full).
+  void report_stats(std::int64_t node_id, StatsSample sample);
+  // Upserts the node's sites by name (at most 1000 per call); returns them.
+  std::vector<Site> report_sites(std::int64_t node_id, const std::vector<SiteReport>& sites);
+  // Records one backup. Errors: invalid_argument (unknown site_name, bad fields).
+  Backup report_backup(std::int64_t node_id, const BackupReport& report);
+
+  // Live view of every node for streams: id, hostname, status, is_master,
+  // liveness, last_seen and the latest sample; cheap (served from memory).
+  struct LiveNode {
+    std::int64_t id = 0;
+    std::string hostname;
+    NodeStatus status = NodeStatus::pending;
+    bool is_master = false;
+    Liveness liveness = Liveness::offline;
+    std::optional<Timestamp> last_seen;
+    std::optional<StatsSample> latest;
+  };
+  std::vector<LiveNode> live_view();
+  // One node's live view. Errors: not_found.
+  LiveNode live_view(std::int64_t node_id);
+
+  // Writes buffered stats samples now (normally done in the background).
+  void flush_stats();
+
+  explicit Nodes(detail::ClusterCore& core) : core_(core) {}
+
+ private:
+  detail::ClusterCore& core_;
+};
+
+}  // namespace lucid

@@ -1,0 +1,188 @@
+// Access tokens: JWT (RFC 7519) signed with EdDSA over Ed25519 (RFC 8037).
+#include "lucidnode/auth.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "lucidnode/error.hpp"
+#include "util/encoding.hpp"
+
+namespace lucid {
+
+using detail::base64url_decode;
+using detail::base64url_encode;
+
+const char* role_name(Role r) noexcept {
+  switch (r) {
+    case Role::user: return "user";
+    case Role::node_operator: return "node_operator";
+    case Role::admin: return "admin";
+    case Role::super_admin: return "super_admin";
+  }
+  return "user";
+}
+
+std::optional<Role> parse_role(std::string_view name) {
+  for (Role r : {Role::user, Role::node_operator, Role::admin, Role::super_admin})
+    if (name == role_name(r)) return r;
+  return std::nullopt;
+}
+
+bool Claims::has_scope(std::string_view scope) const {
+  return scopes.empty() || std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
+namespace {
+
+// The only header we issue and the only algorithm we accept.
+constexpr std::string_view kHeaderJson = R"({"alg":"EdDSA","typ":"JWT"})";
+
+bool valid_scope(std::string_view s) {
+  auto colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size() || s.size() > 64) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (i == colon) continue;
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
+}
+
+[[noreturn]] void reject(const char* why) { throw Error(Errc::unauthenticated, why); }
+
+long long to_unix(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct Auth::Impl {
+  std::shared_ptr<const Clock> clock;
+  unsigned char sk[crypto_sign_SECRETKEYBYTES];
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  ~Impl() { sodium_memzero(sk, sizeof sk); }
+};
+
+Auth::Auth(std::shared_ptr<const Clock> clock, std::string secret_key) : impl_(std::make_unique<Impl>()) {
+  detail::ensure_sodium();
+  if (secret_key.size() != crypto_sign_SECRETKEYBYTES)
+    throw Error(Errc::invalid_argument, "signing key must be 64 bytes");
+  impl_->clock = clock ? std::move(clock) : std::make_shared<SystemClock>();
+  std::copy(secret_key.begin(), secret_key.end(), impl_->sk);
+  crypto_sign_ed25519_sk_to_pk(impl_->pk, impl_->sk);
+  sodium_memzero(secret_key.data(), secret_key.size());
+}
+
+Auth::~Auth() = default;
+
+std::string Auth::generate_secret_key() {
+  detail::ensure_sodium();
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  std::string sk(crypto_sign_SECRETKEYBYTES, '\0');
+  crypto_sign_keypair(pk, reinterpret_cast<unsigned char*>(sk.data()));
+  return sk;
+}
+
+std::string Auth::public_key_hex() const {
+  return detail::to_hex(std::string_view(reinterpret_cast<const char*>(impl_->pk), sizeof impl_->pk));
+}
+
+std::string Auth::issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
+                              const std::vector<std::string>& scopes) const {
+  if (subject.empty() || subject.size() > 128) throw Error(Errc::invalid_argument, "subject must be 1..128 characters", "sub");
+  if (ttl.count() <= 0 || ttl > std::chrono::hours(24 * 366))
+    throw Error(Errc::invalid_argument, "ttl must be between 1 second and 366 days", "ttl");
+  if (scopes.size() > 32) throw Error(Errc::invalid_argument, "at most 32 scopes", "scopes");
+  for (const auto& s : scopes)
+    if (!valid_scope(s)) throw Error(Errc::invalid_argument, "invalid scope: " + s, "scopes");
+
+  const auto now = impl_->clock->now();
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("sub"); w.String(subject.c_str(), static_cast<rapidjson::SizeType>(subject.size()));
+  w.Key("role"); w.String(role_name(role));
+  w.Key("scopes"); w.StartArray();
+  for (const auto& s : scopes) w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  w.EndArray();
+  w.Key("iat"); w.Int64(to_unix(now));
+  w.Key("exp"); w.Int64(to_unix(now + ttl));
+  const std::string jti = detail::to_hex(detail::random_bytes(16));
+  w.Key("jti"); w.String(jti.c_str());
+  w.EndObject();
+
+  std::string signing_input = base64url_encode(kHeaderJson) + "." +
+                              base64url_encode(std::string_view(buf.GetString(), buf.GetSize()));
+  unsigned char sig[crypto_sign_BYTES];
+  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(signing_input.data()),
+                       signing_input.size(), impl_->sk);
+  return signing_input + "." + base64url_encode(std::string_view(reinterpret_cast<const char*>(sig), sizeof sig));
+}
+
+Claims Auth::verify_token(std::string_view token) const {
+  if (token.empty() || token.size() > 4096) reject("malformed token");
+  const auto d1 = token.find('.');
+  const auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+  if (d1 == std::string_view::npos || d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    reject("malformed token");
+
+  auto header = base64url_decode(token.substr(0, d1));
+  auto payload = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = base64url_decode(token.substr(d2 + 1));
+  if (!header || !payload || !sig) reject("malformed token");
+
+  rapidjson::Document h;
+  if (h.Parse(header->data(), header->size()).HasParseError() || !h.IsObject()) reject("malformed token header");
+  for (auto it = h.MemberBegin(); it != h.MemberEnd(); ++it) {
+    std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name == "alg") {
+      if (!it->value.IsString() || std::string_view(it->value.GetString()) != "EdDSA") reject("unsupported token algorithm");
+    } else if (name == "typ") {
+      if (!it->value.IsString() || std::string_view(it->value.GetString()) != "JWT") reject("unsupported token type");
+    } else {
+      reject("unsupported token header");  // crit, jku, x5u, ...: nothing else is ours
+    }
+  }
+  if (!h.HasMember("alg")) reject("unsupported token algorithm");
+
+  if (sig->size() != crypto_sign_BYTES ||
+      crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig->data()),
+                                  reinterpret_cast<const unsigned char*>(token.data()), d2, impl_->pk) != 0)
+    reject("invalid token signature");
+
+  rapidjson::Document p;
+  if (p.Parse(payload->data(), payload->size()).HasParseError() || !p.IsObject()) reject("malformed token claims");
+  auto str = [&](const char* k) -> std::string {
+    if (!p.HasMember(k) || !p[k].IsString()) reject("malformed token claims");
+    return std::string(p[k].GetString(), p[k].GetStringLength());
+  };
+  auto num = [&](const char* k) -> long long {
+    if (!p.HasMember(k) || !p[k].IsInt64()) reject("malformed token claims");
+    return p[k].GetInt64();
+  };
+  Claims c;
+  c.subject = str("sub");
+  auto role = parse_role(str("role"));
+  if (!role) reject("unknown role in token");
+  c.role = *role;
+  if (p.HasMember("scopes")) {
+    if (!p["scopes"].IsArray()) reject("malformed token claims");
+    for (const auto& s : p["scopes"].GetArray()) {
+      if (!s.IsString()) reject("malformed token claims");
+      c.scopes.emplace_back(s.GetString(), s.GetStringLength());
+    }
+  }
+  c.issued_at = Timestamp(std::chrono::seconds(num("iat")));
+  c.expires_at = Timestamp(std::chrono::seconds(num("exp")));
+  if (p.HasMember("jti") && p["jti"].IsString()) c.token_id = p["jti"].GetString();
+  const auto now = impl_->clock->now();
+  if (now >= c.expires_at) reject("token expired");
+  if (c.issued_at > now + std::chrono::seconds(60)) reject("token not yet valid");
+  return c;
+}
+
+}  // namespace lucid

@@ -1,0 +1,66 @@
+#include "auth/key_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "lucidnode/auth.hpp"
+#include "lucidnode/error.hpp"
+#include "util/encoding.hpp"
+
+namespace lucid::detail {
+
+namespace {
+constexpr const char* kPrefix = "ed25519-secret-key:";
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error(Errc::storage, "signing key " + path + ": " + what);
+}
+}  // namespace
+
+std::string load_or_create_signing_key(const std::string& path, bool create) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT && create) {
+    const std::string sk = Auth::generate_secret_key();
+    const std::string text = std::string(kPrefix) + to_hex(sk) + "\n";
+    int wfd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (wfd >= 0) {
+      ssize_t n = ::write(wfd, text.data(), text.size());
+      bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(wfd) == 0;
+      ::close(wfd);
+      if (!ok) {
+        ::unlink(path.c_str());
+        fail(path, "cannot write");
+      }
+      return sk;
+    }
+    if (errno != EEXIST) fail(path, std::strerror(errno));
+    // Another process created it first: read theirs.
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  if (fd < 0) fail(path, std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file");
+  }
+  if (st.st_mode & 077) {
+    ::close(fd);
+    fail(path, "permissions are too open (must be 0600)");
+  }
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n <= 0) fail(path, "empty or unreadable");
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.rfind(kPrefix, 0) != 0) fail(path, "unrecognised format");
+  auto sk = from_hex(std::string_view(text).substr(std::strlen(kPrefix)));
+  if (!sk || sk->size() != 64) fail(path, "unrecognised format");
+  return *sk;
+}
+
+}  // namespace lucid::detail

@@ -1,0 +1,116 @@
+#include "lucidnode/cluster.hpp"
+
+#include "auth/key_file.hpp"
+#include "core/cluster_core.hpp"
+#include "lucidnode/error.hpp"
+#include "lucidnode/version.hpp"
+
+namespace lucid {
+
+const char* version() noexcept { return LUCIDNODE_VERSION_STRING; }
+
+const char* errc_name(Errc code) noexcept {
+  switch (code) {
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::not_found: return "not_found";
+    case Errc::conflict: return "conflict";
+    case Errc::unauthenticated: return "unauthenticated";
+    case Errc::permission_denied: return "permission_denied";
+    case Errc::resource_exhausted: return "resource_exhausted";
+    case Errc::unavailable: return "unavailable";
+    case Errc::storage: return "storage";
+    case Errc::internal: return "internal";
+  }
+  return "internal";
+}
+
+namespace detail {
+
+namespace {
+Options validated(Options o) {
+  if (o.database_path.empty()) throw Error(Errc::invalid_argument, "database_path is empty", "database_path");
+  if (o.key_file.empty()) o.key_file = o.database_path + ".key";
+  if (!o.clock) o.clock = std::make_shared<SystemClock>();
+  if (o.executor_threads < 1 || o.executor_threads > 64)
+    throw Error(Errc::invalid_argument, "executor_threads must be 1..64", "executor_threads");
+  if (o.stats_history < 1 || o.stats_history > 100000)
+    throw Error(Errc::invalid_argument, "stats_history must be 1..100000", "stats_history");
+  if (o.stats_flush_interval.count() < 1)
+    throw Error(Errc::invalid_argument, "stats_flush_interval must be positive", "stats_flush_interval");
+  if (o.stale_after.count() < 1) throw Error(Errc::invalid_argument, "stale_after must be positive", "stale_after");
+  if (o.default_quota_gb <= 0) throw Error(Errc::invalid_argument, "default_quota_gb must be positive", "default_quota_gb");
+  return o;
+}
+}  // namespace
+
+ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.clock) {
+  store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
+  std::string sk = load_or_create_signing_key(opts.key_file, !opts.read_only);
+  // The registration-code key is derived from the signing key so that one
+  // 0600 file holds every server secret.
+  code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
+  auth = std::make_unique<Auth>(clock, std::move(sk));
+  load_nodes_state(*this);
+}
+
+ClusterCore::~ClusterCore() { stop(); }
+
+void ClusterCore::start() {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (running_) return;
+  running_ = true;
+  io_.restart();
+  work_.emplace(io_.get_executor());
+  flush_timer_ = std::make_unique<asio::steady_timer>(io_);
+  schedule_flush();
+  for (int i = 0; i < opts.executor_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+}
+
+void ClusterCore::schedule_flush() {
+  flush_timer_->expires_after(opts.stats_flush_interval);
+  flush_timer_->async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    try {
+      nodes.flush_stats();
+    } catch (const Error&) {
+      // The samples stay queued (bounded) and the next tick retries.
+    }
+    schedule_flush();
+  });
+}
+
+void ClusterCore::stop() {
+  {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    if (running_) {
+      running_ = false;
+      asio::post(io_, [this] { flush_timer_->cancel(); });
+      work_.reset();
+      for (auto& t : threads_) t.join();
+      threads_.clear();
+      flush_timer_.reset();
+    }
+  }
+  if (!opts.read_only) {
+    try {
+      nodes.flush_stats();
+    } catch (const Error&) {
+      // Nothing more can be done at shutdown; the loss is bounded by the queue.
+    }
+  }
+}
+
+}  // namespace detail
+
+Cluster::Cluster(Options options) : core_(std::make_unique<detail::ClusterCore>(std::move(options))) {}
+Cluster::~Cluster() { stop(); }
+void Cluster::start() { core_->start(); }
+void Cluster::stop() { core_->stop(); }
+Nodes& Cluster::nodes() { return core_->nodes; }
+Auth& Cluster::auth() { return *core_->auth; }
+EventBus& Cluster::events() { return core_->bus; }
+const Clock& Cluster::clock() const { return *core_->clock; }
+const Options& Cluster::options() const { return core_->opts; }
+int Cluster::schema_version() const { return core_->store->schema_version(); }
+
+}  // namespace lucid

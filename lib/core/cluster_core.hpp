@@ -1,0 +1,86 @@
+// The inside of lucid::Cluster: what every capability shares. Internal.
+#pragma once
+
+#include <asio.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "lucidnode/auth.hpp"
+#include "lucidnode/cluster.hpp"
+#include "lucidnode/events.hpp"
+#include "lucidnode/nodes.hpp"
+#include "store/store.hpp"
+#include "util/encoding.hpp"
+
+namespace lucid::detail {
+
+// In-memory state of nodes that the hot paths (stats ingest, streams) read
+// without touching the database. The database stays the source of truth; this
+// is loaded from it at open and updated in the same call that commits a change.
+struct NodesState {
+  struct Card {  // the few record fields streams show
+    std::string hostname;
+    NodeStatus status = NodeStatus::pending;
+    bool is_master = false;
+  };
+  struct Live {
+    std::optional<StatsSample> latest;
+    std::optional<Timestamp> last_seen;
+    std::int64_t seq = 0;  // samples received so far; slot = seq % history
+  };
+  struct QueuedSample {
+    std::int64_t node_id;
+    std::int64_t seq;
+    StatsSample sample;
+  };
+
+  std::shared_mutex mu;  // guards cards, live, keys
+  std::map<std::int64_t, Card> cards;
+  std::unordered_map<std::int64_t, Live> live;
+  std::unordered_map<std::string, std::int64_t> keys;  // sha256(api key) -> node id
+
+  std::mutex queue_mu;  // guards queue
+  std::vector<QueuedSample> queue;
+  std::mutex flush_mu;  // one flush at a time, in order
+};
+
+class ClusterCore {
+ public:
+  explicit ClusterCore(Options o);
+  ~ClusterCore();
+
+  void start();
+  void stop();
+
+  Options opts;
+  std::shared_ptr<const Clock> clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Auth> auth;
+  EventBus bus;
+  Digest code_key{};  // keys registration-code derivation and lookup hashes
+  NodesState nodes_state;
+  Nodes nodes{*this};
+
+ private:
+  void schedule_flush();
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<asio::steady_timer> flush_timer_;
+  std::mutex run_mu_;
+  bool running_ = false;
+};
+
+// Loads the node caches from the database (at open, and after a failed commit).
+void load_nodes_state(ClusterCore& core);
+
+}  // namespace lucid::detail

@@ -1,0 +1,756 @@
+// Nodes: registration, keys, stats, liveness, quotas, sites, backups.
+#include "lucidnode/nodes.hpp"
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <unordered_set>
+
+#include "core/cluster_core.hpp"
+#include "lucidnode/error.hpp"
+
+namespace lucid {
+
+using detail::ClusterCore;
+using detail::Conn;
+using detail::Digest;
+
+const char* node_status_name(NodeStatus s) noexcept { return s == NodeStatus::active ? "active" : "pending"; }
+
+const char* liveness_name(Liveness l) noexcept {
+  switch (l) {
+    case Liveness::online: return "online";
+    case Liveness::stale: return "stale";
+    case Liveness::offline: return "offline";
+  }
+  return "offline";
+}
+
+namespace {
+
+constexpr std::string_view kCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+constexpr std::size_t kCodeLength = 5;
+constexpr const char* kApiKeyPrefix = "lnk_";
+
+[[noreturn]] void invalid(const std::string& field, const std::string& msg) {
+  throw Error(Errc::invalid_argument, msg, field);
+}
+
+std::string now_text(const ClusterCore& core) { return format_rfc3339(core.clock->now(), true); }
+
+Timestamp parse_stored(const std::string& s) {
+  auto t = parse_rfc3339(s);
+  return t ? *t : Timestamp{};
+}
+
+std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return parse_stored(c.getString());
+}
+
+std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
+
+bool has_control_chars(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
+  if (required && v.empty()) invalid(field, field + " is required");
+  if (v.size() > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
+  if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
+}
+
+void check_range(const std::string& field, double v, double lo, double hi) {
+  if (!std::isfinite(v) || v < lo || v > hi)
+    invalid(field, field + " must be between " + std::to_string(static_cast<std::int64_t>(lo)) + " and " +
+                       std::to_string(static_cast<std::int64_t>(hi)));
+}
+
+double round_to(double v, int decimals) {
+  const double f = std::pow(10.0, decimals);
+  return std::round(v * f) / f;
+}
+
+constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size_gb is GiB
+
+// The code shown to people, derived from a random salt and the server's code
+// key: the database holds the salt and a keyed hash, never the code.
+std::string derive_code(const ClusterCore& core, const std::string& salt) {
+  std::string code;
+  for (int round = 0; code.size() < kCodeLength; ++round) {
+    Digest d = detail::hmac_sha256(core.code_key, "code:" + std::to_string(round) + ":" + salt);
+    for (unsigned char b : d) {
+      if (b >= 252) continue;  // 252 = 7 * 36: rejection keeps the letters uniform
+      code.push_back(kCodeAlphabet[b % 36]);
+      if (code.size() == kCodeLength) break;
+    }
+  }
+  return code;
+}
+
+std::string code_lookup_hash(const ClusterCore& core, const std::string& code) {
+  return blob(detail::hmac_sha256(core.code_key, "lookup:" + code));
+}
+
+// Upper-cases and checks a code typed or sent by someone.
+std::string normalize_code(std::string_view code) {
+  if (code.size() != kCodeLength) invalid("code", "registration code must be 5 characters A-Z or 0-9");
+  std::string out(code);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (kCodeAlphabet.find(c) == std::string_view::npos)
+      invalid("code", "registration code must be 5 characters A-Z or 0-9");
+  }
+  return out;
+}
+
+std::string new_uuid() {
+  std::string b = detail::random_bytes(16);
+  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
+  std::string h = detail::to_hex(b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+Liveness liveness_of(const ClusterCore& core, const std::optional<Timestamp>& last_seen) {
+  if (!last_seen) return Liveness::offline;
+  return core.clock->now() - *last_seen > core.opts.stale_after ? Liveness::stale : Liveness::online;
+}
+
+constexpr const char* kSelectNodeById =
+    "SELECT n.id, n.uuid, n.hostname, n.ip_address, n.system_info, n.status, n.is_master, n.storage_quota_gb,"
+    " n.created_at, n.approved_at, n.last_seen,"
+    " (SELECT COALESCE(SUM(used_bytes), 0) FROM sites WHERE node_id = n.id),"
+    " (SELECT COUNT(*) FROM sites WHERE node_id = n.id),"
+    " (SELECT COUNT(*) FROM backups WHERE node_id = n.id)"
+    " FROM nodes n WHERE n.id = ?";
+
+constexpr const char* kSelectNodePage =
+    "SELECT n.id, n.uuid, n.hostname, n.ip_address, n.system_info, n.status, n.is_master, n.storage_quota_gb,"
+    " n.created_at, n.approved_at, n.last_seen,"
+    " (SELECT COALESCE(SUM(used_bytes), 0) FROM sites WHERE node_id = n.id),"
+    " (SELECT COUNT(*) FROM sites WHERE node_id = n.id),"
+    " (SELECT COUNT(*) FROM backups WHERE node_id = n.id)"
+    " FROM nodes n ORDER BY n.id LIMIT ? OFFSET ?";
+
+Node read_node(const ClusterCore& core, SQLite::Statement& q) {
+  Node n;
+  n.id = q.getColumn(0).getInt64();
+  n.uuid = q.getColumn(1).getString();
+  n.hostname = q.getColumn(2).getString();
+  n.ip_address = q.getColumn(3).getString();
+  n.system_info = q.getColumn(4).getString();
+  n.status = q.getColumn(5).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
+  n.is_master = q.getColumn(6).getInt() != 0;
+  n.storage_quota_gb = q.getColumn(7).getDouble();
+  n.created_at = parse_stored(q.getColumn(8).getString());
+  n.approved_at = parse_stored_opt(q.getColumn(9));
+  n.last_seen = parse_stored_opt(q.getColumn(10));
+  n.storage_used_bytes = q.getColumn(11).getInt64();
+  n.sites_count = q.getColumn(12).getInt64();
+  n.backups_count = q.getColumn(13).getInt64();
+  (void)core;
+  return n;
+}
+
+StatsSample read_sample(SQLite::Statement& q, int first) {
+  StatsSample s;
+  s.at = parse_stored(q.getColumn(first).getString());
+  s.cpu_usage = q.getColumn(first + 1).getDouble();
+  s.disk_usage = q.getColumn(first + 2).getDouble();
+  s.active_backups = q.getColumn(first + 3).getInt64();
+  if (!q.getColumn(first + 4).isNull()) s.memory_percent = q.getColumn(first + 4).getDouble();
+  if (!q.getColumn(first + 5).isNull()) s.uptime_seconds = q.getColumn(first + 5).getInt64();
+  if (!q.getColumn(first + 6).isNull()) s.disk_total_gb = q.getColumn(first + 6).getDouble();
+  return s;
+}
+
+void check_page(const Page& p, std::int64_t max_limit) {
+  if (p.skip < 0) invalid("skip", "skip must be >= 0");
+  if (p.limit < 1 || p.limit > max_limit) invalid("limit", "limit must be between 1 and " + std::to_string(max_limit));
+}
+
+}  // namespace
+
+namespace detail {
+
+void load_nodes_state(ClusterCore& core) {
+  std::map<std::int64_t, NodesState::Card> cards;
+  std::unordered_map<std::int64_t, NodesState::Live> live;
+  std::unordered_map<std::string, std::int64_t> keys;
+  core.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen FROM nodes");
+    while (q.executeStep()) {
+      const auto id = q.getColumn(0).getInt64();
+      cards[id] = {q.getColumn(1).getString(), q.getColumn(2).getString() == "active" ? NodeStatus::active
+                                                                                      : NodeStatus::pending,
+                   q.getColumn(3).getInt() != 0};
+      if (!q.getColumn(4).isNull()) keys[q.getColumn(4).getString()] = id;
+      if (!q.getColumn(5).isNull()) live[id].last_seen = parse_stored(q.getColumn(5).getString());
+    }
+    auto& s = c.stmt(
+        "SELECT s.node_id, s.seq, s.at, s.cpu_usage, s.disk_usage, s.active_backups, s.memory_percent,"
+        " s.uptime_seconds, s.disk_total_gb FROM node_stats s"
+        " JOIN (SELECT node_id, MAX(seq) AS m FROM node_stats GROUP BY node_id) t"
+        " ON s.node_id = t.node_id AND s.seq = t.m");
+    while (s.executeStep()) {
+      auto& l = live[s.getColumn(0).getInt64()];
+      l.seq = s.getColumn(1).getInt64();
+      l.latest = read_sample(s, 2);
+    }
+  });
+  std::unique_lock lock(core.nodes_state.mu);
+  core.nodes_state.cards = std::move(cards);
+  core.nodes_state.live = std::move(live);
+  core.nodes_state.keys = std::move(keys);
+}
+
+}  // namespace detail
+
+JoinResult Nodes::request_join(const JoinRequest& req) {
+  check_text("hostname", req.hostname, 253, true);
+  for (char c : req.hostname)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+      invalid("hostname", "hostname may contain only letters, digits, '.', '-' and '_'");
+  if (!req.ip_address.empty()) {
+    unsigned char buf[16];
+    if (req.ip_address.size() > 45 || (inet_pton(AF_INET, req.ip_address.c_str(), buf) != 1 &&
+                                       inet_pton(AF_INET6, req.ip_address.c_str(), buf) != 1))
+      invalid("ip_address", "ip_address must be an IPv4 or IPv6 address");
+  }
+  check_text("system_info", req.system_info, 1024, false);
+
+  auto& core = core_;
+  bool created = false;
+  JoinResult result;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      result = core.store->write([&](Conn& c) {
+        JoinResult r;
+        auto& q = c.stmt("SELECT id, status, code_salt FROM nodes WHERE hostname = ? ORDER BY status = 'active' DESC, id DESC LIMIT 1");
+        q.bind(1, req.hostname);
+        if (q.executeStep()) {
+          r.request_id = q.getColumn(0).getInt64();
+          if (q.getColumn(1).getString() == "active") {
+            r.registration_code = "ACTIVE";
+            r.already_active = true;
+            return r;
+          }
+          r.registration_code = derive_code(core, q.getColumn(2).getString());
+          return r;
+        }
+        auto& cnt = c.stmt("SELECT COUNT(*) FROM nodes WHERE status = 'pending'");
+        cnt.executeStep();
+        if (cnt.getColumn(0).getInt64() >= core.opts.max_pending_joins)
+          throw Error(Errc::resource_exhausted, "too many pending join requests; try again later");
+        const std::string salt = detail::random_bytes(16);
+        const std::string code = derive_code(core, salt);
+        auto& ins = c.stmt(
+            "INSERT INTO nodes(uuid, hostname, ip_address, system_info, status, code_salt, code_hash,"
+            " storage_quota_gb, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)");
+        ins.bind(1, new_uuid());
+        ins.bind(2, req.hostname);
+        ins.bind(3, req.ip_address);
+        ins.bind(4, req.system_info);
+        ins.bind(5, salt.data(), static_cast<int>(salt.size()));
+        const std::string h = code_lookup_hash(core, code);
+        ins.bind(6, h.data(), static_cast<int>(h.size()));
+        ins.bind(7, core.opts.default_quota_gb);
+        ins.bind(8, now_text(core));
+        ins.exec();
+        r.request_id = c.last_insert_id();
+        r.registration_code = code;
+        std::unique_lock lock(core.nodes_state.mu);
+        core.nodes_state.cards[r.request_id] = {req.hostname, NodeStatus::pending, false};
+        created = true;
+        return r;
+      });
+      break;
+    } catch (const Error& e) {
+      // A code that collides with another pending request's (the UNIQUE
+      // index on code_hash) is drawn again.
+      if (e.code() == Errc::storage && e.message().find("UNIQUE") != std::string::npos && attempt < 5) continue;
+      throw;
+    }
+  }
+  if (created) core.bus.publish({EventKind::node_joined, result.request_id});
+  return result;
+}
+
+CodePoll Nodes::poll_by_code(std::string_view code_in) {
+  const std::string code = normalize_code(code_in);
+  auto& core = core_;
+  return core.store->write([&](Conn& c) {
+    auto& q = c.stmt("SELECT id, status FROM nodes WHERE code_hash = ?");
+    const std::string h = code_lookup_hash(core, code);
+    q.bind(1, h.data(), static_cast<int>(h.size()));
+    if (!q.executeStep()) throw Error(Errc::not_found, "Registration code not found");
+    const auto id = q.getColumn(0).getInt64();
+    CodePoll poll;
+    if (q.getColumn(1).getString() != "active") return poll;
+    q.reset();
+    poll.status = NodeStatus::active;
+    // Issued at first collection, not at approval: the key exists in clear
+    // only in this response.
+    std::string key = std::string(kApiKeyPrefix) + detail::base64url_encode(detail::random_bytes(32));
+    const std::string kh = blob(detail::sha256(key));
+    auto& up = c.stmt("UPDATE nodes SET api_key_hash = ?, code_salt = NULL, code_hash = NULL WHERE id = ?");
+    up.bind(1, kh.data(), static_cast<int>(kh.size()));
+    up.bind(2, static_cast<std::int64_t>(id));
+    up.exec();
+    std::unique_lock lock(core.nodes_state.mu);
+    core.nodes_state.keys[kh] = id;
+    poll.api_key = std::move(key);
+    return poll;
+  });
+}
+
+NodeStatus Nodes::status_of_request(std::int64_t request_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT status FROM nodes WHERE id = ?");
+    q.bind(1, static_cast<std::int64_t>(request_id));
+    if (!q.executeStep()) throw Error(Errc::not_found, "Join request not found");
+    return q.getColumn(0).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
+  });
+}
+
+Node Nodes::approve(std::int64_t node_id) {
+  auto& core = core_;
+  core.store->write([&](Conn& c) {
+    auto& up = c.stmt("UPDATE nodes SET status = 'active', approved_at = ? WHERE id = ? AND status = 'pending'");
+    up.bind(1, now_text(core));
+    up.bind(2, static_cast<std::int64_t>(node_id));
+    up.exec();
+    if (c.changes() == 0) {
+      auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
+      q.bind(1, static_cast<std::int64_t>(node_id));
+      if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+      throw Error(Errc::conflict, "Node is already active");
+    }
+    std::unique_lock lock(core.nodes_state.mu);
+    core.nodes_state.cards[node_id].status = NodeStatus::active;
+  });
+  core.bus.publish({EventKind::node_approved, node_id});
+  return get(node_id, 1);
+}
+
+Node Nodes::approve_by_code(std::string_view code_in) {
+  const std::string code = normalize_code(code_in);
+  const std::string h = code_lookup_hash(core_, code);
+  const auto id = core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT id FROM nodes WHERE code_hash = ?");
+    q.bind(1, h.data(), static_cast<int>(h.size()));
+    if (!q.executeStep()) throw Error(Errc::not_found, "No pending node with that registration code");
+    return q.getColumn(0).getInt64();
+  });
+  return approve(id);
+}
+
+std::vector<Node> Nodes::list(const Page& page) {
+  check_page(page, 5000);
+  auto nodes = core_.store->read([&](Conn& c) {
+    std::vector<Node> out;
+    auto& q = c.stmt(kSelectNodePage);
+    q.bind(1, static_cast<std::int64_t>(page.limit));
+    q.bind(2, static_cast<std::int64_t>(page.skip));
+    while (q.executeStep()) out.push_back(read_node(core_, q));
+    return out;
+  });
+  std::shared_lock lock(core_.nodes_state.mu);
+  for (auto& n : nodes) {
+    auto it = core_.nodes_state.live.find(n.id);
+    if (it != core_.nodes_state.live.end()) {
+      if (it->second.latest) n.recent_stats.push_back(*it->second.latest);
+      n.last_seen = it->second.last_seen;
+    }
+    n.liveness = liveness_of(core_, n.last_seen);
+  }
+  return nodes;
+}
+
+std::int64_t Nodes::count() {
+  return core_.store->read([](Conn& c) {
+    auto& q = c.stmt("SELECT COUNT(*) FROM nodes");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Node Nodes::get(std::int64_t node_id, int stats_history) {
+  if (stats_history < 0 || stats_history > 10000) invalid("stats_history", "stats_history must be 0..10000");
+  flush_stats();  // so the history includes samples still buffered
+  Node n = core_.store->read([&](Conn& c) {
+    auto& q = c.stmt(kSelectNodeById);
+    q.bind(1, static_cast<std::int64_t>(node_id));
+    if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+    Node node = read_node(core_, q);
+    q.reset();
+    if (stats_history > 0) {
+      auto& s = c.stmt(
+          "SELECT at, cpu_usage, disk_usage, active_backups, memory_percent, uptime_seconds, disk_total_gb"
+          " FROM node_stats WHERE node_id = ? ORDER BY seq DESC LIMIT ?");
+      s.bind(1, static_cast<std::int64_t>(node_id));
+      s.bind(2, stats_history);
+      while (s.executeStep()) node.recent_stats.push_back(read_sample(s, 0));
+    }
+    return node;
+  });
+  {
+    std::shared_lock lock(core_.nodes_state.mu);
+    auto it = core_.nodes_state.live.find(n.id);
+    if (it != core_.nodes_state.live.end()) n.last_seen = it->second.last_seen;
+  }
+  n.liveness = liveness_of(core_, n.last_seen);
+  return n;
+}
+
+Node Nodes::set_quota(std::int64_t node_id, double gb) {
+  if (!std::isfinite(gb) || gb <= 0 || gb > 1000000)
+    invalid("storage_quota_gb", "storage_quota_gb must be greater than 0 and at most 1000000");
+  core_.store->write([&](Conn& c) {
+    auto& up = c.stmt("UPDATE nodes SET storage_quota_gb = ? WHERE id = ?");
+    up.bind(1, gb);
+    up.bind(2, static_cast<std::int64_t>(node_id));
+    up.exec();
+    if (c.changes() == 0) throw Error(Errc::not_found, "Node not found");
+  });
+  core_.bus.publish({EventKind::node_updated, node_id});
+  return get(node_id, 0);
+}
+
+namespace {
+Site read_site(SQLite::Statement& q) {
+  Site s;
+  s.id = q.getColumn(0).getInt64();
+  s.node_id = q.getColumn(1).getInt64();
+  s.name = q.getColumn(2).getString();
+  s.used_bytes = q.getColumn(3).getInt64();
+  if (!q.getColumn(4).isNull()) s.quota_gb = q.getColumn(4).getDouble();
+  s.updated_at = parse_stored(q.getColumn(5).getString());
+  return s;
+}
+
+void require_node(Conn& c, std::int64_t node_id) {
+  auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
+  q.bind(1, static_cast<std::int64_t>(node_id));
+  if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+  q.reset();
+}
+}  // namespace
+
+QuotaStatus Nodes::quota_status(std::int64_t node_id) {
+  return core_.store->read([&](Conn& c) {
+    QuotaStatus st;
+    auto& q = c.stmt("SELECT hostname, storage_quota_gb FROM nodes WHERE id = ?");
+    q.bind(1, static_cast<std::int64_t>(node_id));
+    if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+    st.node_id = node_id;
+    st.hostname = q.getColumn(0).getString();
+    st.quota_gb = q.getColumn(1).getDouble();
+    q.reset();
+    std::int64_t used = 0;
+    auto& s = c.stmt("SELECT id, node_id, name, used_bytes, quota_gb, updated_at FROM sites WHERE node_id = ? ORDER BY id");
+    s.bind(1, static_cast<std::int64_t>(node_id));
+    while (s.executeStep()) {
+      SiteQuota sq;
+      sq.site = read_site(s);
+      used += sq.site.used_bytes;
+      sq.used_gb = round_to(static_cast<double>(sq.site.used_bytes) / kBytesPerGb, 2);
+      if (sq.site.quota_gb && *sq.site.quota_gb > 0) {
+        const double pct = static_cast<double>(sq.site.used_bytes) / kBytesPerGb / *sq.site.quota_gb * 100.0;
+        sq.usage_percent = round_to(pct, 1);
+        sq.is_over_quota = pct > 100.0;
+        sq.is_warning = !sq.is_over_quota && pct >= 80.0;
+      }
+      st.sites_over_quota += sq.is_over_quota ? 1 : 0;
+      st.sites_warning += sq.is_warning ? 1 : 0;
+      st.sites.push_back(std::move(sq));
+    }
+    const double used_gb = static_cast<double>(used) / kBytesPerGb;
+    st.used_gb = round_to(used_gb, 2);
+    const double pct = st.quota_gb > 0 ? used_gb / st.quota_gb * 100.0 : 0;
+    st.usage_percent = round_to(pct, 1);
+    st.is_over_quota = used_gb > st.quota_gb;
+    return st;
+  });
+}
+
+std::vector<Site> Nodes::sites(std::int64_t node_id, const Page& page, std::int64_t* total) {
+  check_page(page, 1000);
+  return core_.store->read([&](Conn& c) {
+    require_node(c, node_id);
+    std::vector<Site> out;
+    auto& q = c.stmt(
+        "SELECT id, node_id, name, used_bytes, quota_gb, updated_at FROM sites WHERE node_id = ?"
+        " ORDER BY id LIMIT ? OFFSET ?");
+    q.bind(1, static_cast<std::int64_t>(node_id));
+    q.bind(2, static_cast<std::int64_t>(page.limit));
+    q.bind(3, static_cast<std::int64_t>(page.skip));
+    while (q.executeStep()) out.push_back(read_site(q));
+    q.reset();
+    if (total) {
+      auto& t = c.stmt("SELECT COUNT(*) FROM sites WHERE node_id = ?");
+      t.bind(1, static_cast<std::int64_t>(node_id));
+      t.executeStep();
+      *total = t.getColumn(0).getInt64();
+    }
+    return out;
+  });
+}
+
+std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::optional<std::int64_t> site_id,
+                                   std::int64_t* total) {
+  check_page(page, 500);
+  return core_.store->read([&](Conn& c) {
+    require_node(c, node_id);
+    std::vector<Backup> out;
+    // site_id NULL means "all sites": one statement for both cases.
+    auto& q = c.stmt(
+        "SELECT b.id, b.node_id, b.site_id, COALESCE(s.name, ''), b.filename, b.size_bytes, b.s3_path,"
+        " b.created_at, b.backup_type, b.status, b.storage_provider"
+        " FROM backups b LEFT JOIN sites s ON s.id = b.site_id"
+        " WHERE b.node_id = ?1 AND (?2 IS NULL OR b.site_id = ?2)"
+        " ORDER BY b.id DESC LIMIT ?3 OFFSET ?4");
+    q.bind(1, static_cast<std::int64_t>(node_id));
+    if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2);
+    q.bind(3, static_cast<std::int64_t>(page.limit));
+    q.bind(4, static_cast<std::int64_t>(page.skip));
+    while (q.executeStep()) {
+      Backup b;
+      b.id = q.getColumn(0).getInt64();
+      b.node_id = q.getColumn(1).getInt64();
+      if (!q.getColumn(2).isNull()) b.site_id = q.getColumn(2).getInt64();
+      b.site_name = q.getColumn(3).getString();
+      b.filename = q.getColumn(4).getString();
+      b.size_bytes = q.getColumn(5).getInt64();
+      b.s3_path = q.getColumn(6).getString();
+      b.created_at = parse_stored(q.getColumn(7).getString());
+      b.backup_type = q.getColumn(8).getString();
+      b.status = q.getColumn(9).getString();
+      b.storage_provider = q.getColumn(10).getString();
+      out.push_back(std::move(b));
+    }
+    q.reset();
+    if (total) {
+      auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (?2 IS NULL OR site_id = ?2)");
+      t.bind(1, static_cast<std::int64_t>(node_id));
+      if (site_id) t.bind(2, static_cast<std::int64_t>(*site_id)); else t.bind(2);
+      t.executeStep();
+      *total = t.getColumn(0).getInt64();
+    }
+    return out;
+  });
+}
+
+std::int64_t Nodes::authenticate_key(std::string_view api_key) {
+  if (api_key.empty() || api_key.size() > 256) throw Error(Errc::unauthenticated, "Invalid API key");
+  // The map is keyed by SHA-256 of the key: lookup time depends only on the
+  // hash, which tells an attacker nothing about any stored key.
+  const std::string h = blob(detail::sha256(api_key));
+  std::shared_lock lock(core_.nodes_state.mu);
+  auto it = core_.nodes_state.keys.find(h);
+  if (it == core_.nodes_state.keys.end() || !detail::equal_ct(it->first, h))
+    throw Error(Errc::unauthenticated, "Invalid API key");
+  return it->second;
+}
+
+void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
+  check_range("cpu_usage", s.cpu_usage, 0, 100);
+  check_range("disk_usage", s.disk_usage, 0, 100);
+  if (s.active_backups < 0 || s.active_backups > 1000000) invalid("active_backups", "active_backups must be between 0 and 1000000");
+  if (s.memory_percent) check_range("memory_percent", *s.memory_percent, 0, 100);
+  if (s.uptime_seconds && (*s.uptime_seconds < 0 || *s.uptime_seconds > 10000000000LL))
+    invalid("uptime_seconds", "uptime_seconds must be between 0 and 10000000000");
+  if (s.disk_total_gb) check_range("disk_total_gb", *s.disk_total_gb, 0, 1e9);
+  s.at = core_.clock->now();
+
+  auto& st = core_.nodes_state;
+  std::int64_t seq;
+  {
+    std::lock_guard<std::mutex> q(st.queue_mu);
+    if (st.queue.size() >= core_.opts.stats_queue_limit)
+      throw Error(Errc::unavailable, "stats ingest is saturated; retry shortly");
+    {
+      std::unique_lock lock(st.mu);
+      if (!st.cards.count(node_id)) throw Error(Errc::not_found, "Node not found");
+      auto& live = st.live[node_id];
+      seq = ++live.seq;
+      live.latest = s;
+      live.last_seen = s.at;
+    }
+    st.queue.push_back({node_id, seq, std::move(s)});
+  }
+  core_.bus.publish({EventKind::node_stats, node_id});
+}
+
+void Nodes::flush_stats() {
+  auto& st = core_.nodes_state;
+  if (core_.opts.read_only) return;
+  std::lock_guard<std::mutex> flush_lock(st.flush_mu);
+  std::vector<detail::NodesState::QueuedSample> batch;
+  {
+    std::lock_guard<std::mutex> q(st.queue_mu);
+    batch.swap(st.queue);
+  }
+  if (batch.empty()) return;
+  const auto history = core_.opts.stats_history;
+  try {
+    core_.store->write([&](Conn& c) {
+      std::unordered_map<std::int64_t, const StatsSample*> newest;
+      for (const auto& qs : batch) {
+        auto& ins = c.stmt(
+            "INSERT OR REPLACE INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
+            " memory_percent, uptime_seconds, disk_total_gb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        ins.bind(1, static_cast<std::int64_t>(qs.node_id));
+        ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
+        ins.bind(3, static_cast<std::int64_t>(qs.seq));
+        ins.bind(4, format_rfc3339(qs.sample.at, true));
+        ins.bind(5, qs.sample.cpu_usage);
+        ins.bind(6, qs.sample.disk_usage);
+        ins.bind(7, static_cast<std::int64_t>(qs.sample.active_backups));
+        if (qs.sample.memory_percent) ins.bind(8, *qs.sample.memory_percent); else ins.bind(8);
+        if (qs.sample.uptime_seconds) ins.bind(9, static_cast<std::int64_t>(*qs.sample.uptime_seconds)); else ins.bind(9);
+        if (qs.sample.disk_total_gb) ins.bind(10, *qs.sample.disk_total_gb); else ins.bind(10);
+        ins.exec();
+        newest[qs.node_id] = &qs.sample;
+      }
+      for (const auto& [id, sample] : newest) {
+        auto& up = c.stmt("UPDATE nodes SET last_seen = ? WHERE id = ?");
+        up.bind(1, format_rfc3339(sample->at, true));
+        up.bind(2, static_cast<std::int64_t>(id));
+        up.exec();
+      }
+    });
+  } catch (...) {
+    // Put the batch back in front (newer samples keep their order), bounded
+    // by the queue limit: on a long outage the oldest samples go first.
+    std::lock_guard<std::mutex> q(st.queue_mu);
+    batch.insert(batch.end(), std::make_move_iterator(st.queue.begin()), std::make_move_iterator(st.queue.end()));
+    if (batch.size() > core_.opts.stats_queue_limit)
+      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(batch.size() - core_.opts.stats_queue_limit));
+    st.queue.swap(batch);
+    throw;
+  }
+}
+
+std::vector<Site> Nodes::report_sites(std::int64_t node_id, const std::vector<SiteReport>& sites) {
+  if (sites.size() > 1000) invalid("sites", "at most 1000 sites per report");
+  std::unordered_set<std::string> seen;
+  for (const auto& s : sites) {
+    check_text("site_name", s.name, 253, true);
+    if (!seen.insert(s.name).second) invalid("site_name", "duplicate site_name: " + s.name);
+    if (s.used_bytes < 0 || s.used_bytes > 1000000000000000000LL) invalid("used_bytes", "used_bytes must be between 0 and 10^18");
+    if (s.quota_gb && (!std::isfinite(*s.quota_gb) || *s.quota_gb <= 0 || *s.quota_gb > 1000000))
+      invalid("quota_gb", "quota_gb must be greater than 0 and at most 1000000");
+  }
+  auto out = core_.store->write([&](Conn& c) {
+    require_node(c, node_id);
+    const std::string now = now_text(core_);
+    for (const auto& s : sites) {
+      auto& up = c.stmt(
+          "INSERT INTO sites(node_id, name, used_bytes, quota_gb, updated_at) VALUES (?, ?, ?, ?, ?)"
+          " ON CONFLICT(node_id, name) DO UPDATE SET used_bytes = excluded.used_bytes,"
+          " quota_gb = COALESCE(excluded.quota_gb, sites.quota_gb), updated_at = excluded.updated_at");
+      up.bind(1, static_cast<std::int64_t>(node_id));
+      up.bind(2, s.name);
+      up.bind(3, static_cast<std::int64_t>(s.used_bytes));
+      if (s.quota_gb) up.bind(4, *s.quota_gb); else up.bind(4);
+      up.bind(5, now);
+      up.exec();
+    }
+    std::vector<Site> all;
+    auto& q = c.stmt("SELECT id, node_id, name, used_bytes, quota_gb, updated_at FROM sites WHERE node_id = ? ORDER BY id");
+    q.bind(1, static_cast<std::int64_t>(node_id));
+    while (q.executeStep()) all.push_back(read_site(q));
+    return all;
+  });
+  core_.bus.publish({EventKind::node_updated, node_id});
+  return out;
+}
+
+Backup Nodes::report_backup(std::int64_t node_id, const BackupReport& r) {
+  check_text("site_name", r.site_name, 253, false);
+  check_text("filename", r.filename, 512, true);
+  check_text("s3_path", r.s3_path, 1024, false);
+  check_text("storage_provider", r.storage_provider, 128, false);
+  if (r.size_bytes < 0 || r.size_bytes > 1000000000000000000LL) invalid("size_bytes", "size_bytes must be between 0 and 10^18");
+  if (r.backup_type != "full" && r.backup_type != "incremental" && r.backup_type != "differential")
+    invalid("backup_type", "backup_type must be one of full, incremental, differential");
+  if (r.status != "SUCCESS" && r.status != "FAILED" && r.status != "RUNNING")
+    invalid("status", "status must be one of SUCCESS, FAILED, RUNNING");
+  Backup b = core_.store->write([&](Conn& c) {
+    require_node(c, node_id);
+    Backup out;
+    if (!r.site_name.empty()) {
+      auto& q = c.stmt("SELECT id FROM sites WHERE node_id = ? AND name = ?");
+      q.bind(1, static_cast<std::int64_t>(node_id));
+      q.bind(2, r.site_name);
+      if (!q.executeStep()) invalid("site_name", "unknown site_name: report the site first");
+      out.site_id = q.getColumn(0).getInt64();
+      out.site_name = r.site_name;
+      q.reset();
+    }
+    out.node_id = node_id;
+    out.filename = r.filename;
+    out.size_bytes = r.size_bytes;
+    out.s3_path = r.s3_path;
+    out.created_at = r.created_at.value_or(core_.clock->now());
+    out.backup_type = r.backup_type;
+    out.status = r.status;
+    out.storage_provider = r.storage_provider;
+    auto& ins = c.stmt(
+        "INSERT INTO backups(node_id, site_id, filename, size_bytes, s3_path, backup_type, status,"
+        " storage_provider, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, static_cast<std::int64_t>(node_id));
+    if (out.site_id) ins.bind(2, static_cast<std::int64_t>(*out.site_id)); else ins.bind(2);
+    ins.bind(3, out.filename);
+    ins.bind(4, static_cast<std::int64_t>(out.size_bytes));
+    ins.bind(5, out.s3_path);
+    ins.bind(6, out.backup_type);
+    ins.bind(7, out.status);
+    ins.bind(8, out.storage_provider);
+    ins.bind(9, format_rfc3339(out.created_at, true));
+    ins.exec();
+    out.id = c.last_insert_id();
+    return out;
+  });
+  core_.bus.publish({EventKind::node_updated, node_id});
+  return b;
+}
+
+namespace {
+// Caller holds nodes_state.mu (shared).
+Nodes::LiveNode make_live(const ClusterCore& core, std::int64_t id, const detail::NodesState::Card& card) {
+  Nodes::LiveNode n;
+  n.id = id;
+  n.hostname = card.hostname;
+  n.status = card.status;
+  n.is_master = card.is_master;
+  auto it = core.nodes_state.live.find(id);
+  if (it != core.nodes_state.live.end()) {
+    n.last_seen = it->second.last_seen;
+    n.latest = it->second.latest;
+  }
+  n.liveness = liveness_of(core, n.last_seen);
+  return n;
+}
+}  // namespace
+
+std::vector<Nodes::LiveNode> Nodes::live_view() {
+  std::vector<LiveNode> out;
+  std::shared_lock lock(core_.nodes_state.mu);
+  out.reserve(core_.nodes_state.cards.size());
+  for (const auto& [id, card] : core_.nodes_state.cards) out.push_back(make_live(core_, id, card));
+  return out;
+}
+
+Nodes::LiveNode Nodes::live_view(std::int64_t node_id) {
+  std::shared_lock lock(core_.nodes_state.mu);
+  auto c = core_.nodes_state.cards.find(node_id);
+  if (c == core_.nodes_state.cards.end()) throw Error(Errc::not_found, "Node not found");
+  return make_live(core_, node_id, c->second);
+}
+
+}  // namespace lucid

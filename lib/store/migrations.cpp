@@ -1,0 +1,76 @@
+#include "store/migrations.hpp"
+
+namespace lucid::detail {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> all = {
+      {1, "nodes, stats, sites, backups", R"SQL(
+CREATE TABLE nodes (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uuid              TEXT NOT NULL UNIQUE,
+  hostname          TEXT NOT NULL,
+  ip_address        TEXT NOT NULL DEFAULT '',
+  system_info       TEXT NOT NULL DEFAULT '',
+  status            TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+  is_master         INTEGER NOT NULL DEFAULT 0,
+  -- While a registration code is outstanding: the random salt the code is
+  -- derived from (with the server key) and a keyed hash of the code for
+  -- lookup. The code itself is never stored.
+  code_salt         BLOB,
+  code_hash         BLOB UNIQUE,
+  -- SHA-256 of the node API key; the key itself is shown once and not stored.
+  api_key_hash      BLOB UNIQUE,
+  storage_quota_gb  REAL NOT NULL,
+  created_at        TEXT NOT NULL,
+  approved_at       TEXT,
+  last_seen         TEXT
+);
+CREATE UNIQUE INDEX nodes_one_pending_per_hostname ON nodes(hostname) WHERE status = 'pending';
+CREATE INDEX nodes_hostname ON nodes(hostname);
+
+-- A ring of the latest samples per node: slot = seq % history, so the table
+-- is bounded without a pruning pass.
+CREATE TABLE node_stats (
+  node_id         INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  slot            INTEGER NOT NULL,
+  seq             INTEGER NOT NULL,
+  at              TEXT NOT NULL,
+  cpu_usage       REAL NOT NULL,
+  disk_usage      REAL NOT NULL,
+  active_backups  INTEGER NOT NULL,
+  memory_percent  REAL,
+  uptime_seconds  INTEGER,
+  disk_total_gb   REAL,
+  PRIMARY KEY (node_id, slot)
+) WITHOUT ROWID;
+
+CREATE TABLE sites (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  node_id     INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  name        TEXT NOT NULL,
+  used_bytes  INTEGER NOT NULL DEFAULT 0,
+  quota_gb    REAL,
+  updated_at  TEXT NOT NULL,
+  UNIQUE (node_id, name)
+);
+
+CREATE TABLE backups (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  node_id           INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  site_id           INTEGER REFERENCES sites(id) ON DELETE SET NULL,
+  filename          TEXT NOT NULL,
+  size_bytes        INTEGER NOT NULL,
+  s3_path           TEXT NOT NULL DEFAULT '',
+  backup_type       TEXT NOT NULL,
+  status            TEXT NOT NULL,
+  storage_provider  TEXT NOT NULL DEFAULT '',
+  created_at        TEXT NOT NULL
+);
+CREATE INDEX backups_by_node ON backups(node_id, id);
+CREATE INDEX backups_by_site ON backups(site_id, id);
+)SQL"},
+  };
+  return all;
+}
+
+}  // namespace lucid::detail

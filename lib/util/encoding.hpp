@@ -1,0 +1,31 @@
+// Byte encodings and hashing shared across the library (libsodium inside).
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lucid::detail {
+
+// Initialises libsodium once; safe to call from any thread, any number of times.
+void ensure_sodium();
+
+std::string to_hex(std::string_view bytes);
+// Strict: even length, [0-9a-fA-F] only. nullopt otherwise.
+std::optional<std::string> from_hex(std::string_view hex);
+
+// base64url without padding (RFC 4648 §5), as JWT uses.
+std::string base64url_encode(std::string_view bytes);
+// Strict: rejects padding, whitespace and non-canonical trailing bits.
+std::optional<std::string> base64url_decode(std::string_view text);
+
+using Digest = std::array<unsigned char, 32>;
+Digest sha256(std::string_view bytes);
+// HMAC-SHA-256 keyed with a 32-byte key.
+Digest hmac_sha256(const Digest& key, std::string_view message);
+std::string random_bytes(std::size_t n);
+// Constant-time equality of two equal-length byte strings (false if lengths differ).
+bool equal_ct(std::string_view a, std::string_view b);
+
+}  // namespace lucid::detail
