@@ -14,7 +14,19 @@ SQLite::Statement& Conn::stmt(const char* sql) {
     it->second->reset();
     it->second->clearBindings();
   }
+  used_.push_back(it->second.get());
   return *it->second;
+}
+
+void Conn::reset_used() {
+  for (auto* s : used_) {
+    try {
+      s->reset();
+    } catch (const SQLite::Exception&) {
+      // reset() reports the statement's last error again; it is reset anyway.
+    }
+  }
+  used_.clear();
 }
 
 Store::Txn::Txn(Conn& c, const char* begin) : conn(c) {
@@ -28,6 +40,7 @@ Store::Txn::Txn(Conn& c, const char* begin) : conn(c) {
 
 Store::Txn::~Txn() {
   if (!open) return;
+  conn.reset_used();
   try {
     conn.exec("ROLLBACK");
   } catch (...) {
@@ -37,6 +50,7 @@ Store::Txn::~Txn() {
 }
 
 void Store::Txn::commit() {
+  conn.reset_used();
   conn.exec("COMMIT");
   open = false;
 }

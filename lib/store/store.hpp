@@ -32,9 +32,13 @@ class Conn {
   long long last_insert_id() const { return db_->getLastInsertRowid(); }
   int changes() const { return db_->getChanges(); }
   SQLite::Database& db() { return *db_; }
+  // Resets every statement used since the last call: a statement left mid-
+  // iteration would otherwise pin the transaction's snapshot past COMMIT.
+  void reset_used();
 
  private:
   std::unique_ptr<SQLite::Database> db_;
+  std::vector<SQLite::Statement*> used_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
 };
 

@@ -1,0 +1,222 @@
+#include "agent.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "client.hpp"
+#include "procstats.hpp"
+
+namespace lucidctl {
+
+namespace {
+
+void say(const std::string& s) {
+  std::cout << s << std::endl;
+}
+
+// Sleeps up to `seconds`, waking early when stopping.
+bool nap(double seconds, const std::atomic<bool>& stop) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!stop.load() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return !stop.load();
+}
+
+std::string read_key(const std::string& path) {
+  std::ifstream f(path);
+  std::string key;
+  std::getline(f, key);
+  return key;
+}
+
+// Written to a temp file created 0600, fsynced, then renamed: the key is never
+// in a world-readable or half-written file.
+void write_key(const std::string& path, const std::string& key) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  const std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create " + tmp);
+  const std::string text = key + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+std::string json_string_field(const std::string& body, const char* field) {
+  rapidjson::Document d;
+  d.Parse(body.c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember(field) || !d[field].IsString()) return {};
+  return d[field].GetString();
+}
+
+std::string join_body(const AgentOptions& o) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("hostname"); w.String(o.hostname.c_str());
+  if (!o.ip_address.empty()) { w.Key("ip_address"); w.String(o.ip_address.c_str()); }
+  if (!o.system_info.empty()) { w.Key("system_info"); w.String(o.system_info.c_str()); }
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string stats_body(const HostStats& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("cpu_usage"); w.Double(std::round(s.cpu_usage * 10) / 10);
+  w.Key("disk_usage"); w.Double(std::round(s.disk_usage * 10) / 10);
+  w.Key("active_backups"); w.Int(0);
+  w.Key("memory_percent"); w.Double(std::round(s.memory_percent * 10) / 10);
+  w.Key("uptime_seconds"); w.Int64(s.uptime_seconds);
+  w.Key("disk_total_gb"); w.Double(std::round(s.disk_total_gb * 100) / 100);
+  w.EndObject();
+  return buf.GetString();
+}
+
+class Backoff {
+ public:
+  explicit Backoff(int max) : max_(max) {}
+  double next() {
+    const double d = delay_;
+    delay_ = std::min<double>(delay_ * 2, max_);
+    return d;
+  }
+  void reset() { delay_ = 1; }
+
+ private:
+  int max_;
+  double delay_ = 1;
+};
+
+// Joins (or re-joins: the server returns the same code for the same pending
+// hostname) and polls until the key arrives. Returns the key, or empty when
+// stopping; exit code in `rc` for permanent failures.
+std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int& rc) {
+  ApiClient api(o.server);
+  Backoff backoff(o.max_backoff_seconds);
+  std::string code;
+  while (!stop.load()) {
+    if (code.empty()) {
+      auto r = api.post("/api/v1/nodes/join-request", join_body(o));
+      if (r.status != 200) {
+        if (r.status >= 400 && r.status < 500 && r.status != 429) {
+          say("agent: join request refused: " + error_message(r));
+          rc = 2;
+          return {};
+        }
+        say("agent: join request failed (" + error_message(r) + "); retrying");
+        nap(backoff.next(), stop);
+        continue;
+      }
+      backoff.reset();
+      code = json_string_field(r.body, "registration_code");
+      if (code == "ACTIVE") {
+        say("agent: hostname " + o.hostname + " is already an active node, but no key file exists at " + o.key_file +
+            "; an administrator must remove the old node first");
+        rc = 3;
+        return {};
+      }
+      say("agent: registration code " + code + " (give it to an administrator: lucidctl nodes approve-code " + code +
+          ")");
+    }
+    auto r = api.get("/api/v1/nodes/status/code/" + code);
+    if (r.status == 200) {
+      backoff.reset();
+      const std::string key = json_string_field(r.body, "api_key");
+      if (!key.empty()) {
+        write_key(o.key_file, key);
+        say("agent: approved; API key saved to " + o.key_file);
+        return key;
+      }
+      nap(o.poll_seconds, stop);
+    } else if (r.status == 404) {
+      // The code is gone (a key was issued to someone else, or the request was
+      // removed): start over with a new join request.
+      say("agent: registration code no longer known; joining again");
+      code.clear();
+    } else {
+      say("agent: polling failed (" + error_message(r) + "); retrying");
+      nap(backoff.next(), stop);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
+  int rc = 0;
+  std::string key;
+  struct stat st{};
+  if (::stat(o.key_file.c_str(), &st) == 0) {
+    if (st.st_mode & 077) {
+      say("agent: refusing key file " + o.key_file + ": permissions must be 0600");
+      return 2;
+    }
+    key = read_key(o.key_file);
+    say("agent: using API key from " + o.key_file);
+  } else {
+    key = obtain_key(o, stop, rc);
+    if (key.empty()) return rc;
+  }
+
+  ApiClient api(o.server);
+  api.set_header("X-API-KEY", key);
+  HostSampler sampler(o.disk_path);
+  Backoff backoff(o.max_backoff_seconds);
+  int sent = 0;
+  bool was_failing = false;
+  while (!stop.load()) {
+    HostStats s;
+    try {
+      s = sampler.sample();
+    } catch (const std::exception& e) {
+      say(std::string("agent: cannot read host stats: ") + e.what());
+      return 1;
+    }
+    auto r = api.post("/api/v1/stats/", stats_body(s));
+    if (r.status == 200) {
+      if (was_failing) say("agent: server reachable again");
+      was_failing = false;
+      backoff.reset();
+      ++sent;
+      char line[160];
+      std::snprintf(line, sizeof line, "agent: reported cpu=%.1f%% mem=%.1f%% disk=%.1f%% uptime=%llds", s.cpu_usage,
+                    s.memory_percent, s.disk_usage, static_cast<long long>(s.uptime_seconds));
+      say(line);
+      if (o.max_reports > 0 && sent >= o.max_reports) return 0;
+      nap(o.interval_seconds, stop);
+    } else if (r.status == 401) {
+      say("agent: the server rejected our API key (" + error_message(r) + ")");
+      return 4;
+    } else {
+      // Down, restarting, or overloaded: retry with exponential backoff.
+      was_failing = true;
+      const double d = backoff.next();
+      say("agent: report failed (" + error_message(r) + "); retrying in " + std::to_string(static_cast<int>(d)) + "s");
+      nap(d, stop);
+    }
+  }
+  return 0;
+}
+
+}  // namespace lucidctl

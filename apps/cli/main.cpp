@@ -1,0 +1,259 @@
+// lucidctl: administer a lucidnode cluster, locally (--db) or against a
+// running server (--server/--token), and run a node agent.
+#include <CLI/CLI.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "agent.hpp"
+#include "client.hpp"
+#include "lucidnode/lucidnode.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+// "90s", "15m", "1h", "7d" or a bare number of seconds.
+std::optional<std::chrono::seconds> parse_duration(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(s, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (n <= 0) return std::nullopt;
+  std::string unit = s.substr(used);
+  long long mult = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
+  if (!mult) return std::nullopt;
+  return std::chrono::seconds(n * mult);
+}
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+struct Remote {
+  std::string server;
+  std::string token;
+  bool json = false;
+};
+
+int fail(const std::string& msg, int code = 1) {
+  std::cerr << "lucidctl: " << msg << "\n";
+  return code;
+}
+
+// Runs a request, prints the server's error on failure. Returns the parsed body.
+std::optional<rapidjson::Document> call(const Remote& r, const std::string& method, const std::string& path,
+                                        const std::string& body, int& rc) {
+  if (r.server.empty()) {
+    rc = fail("no server: pass --server URL or set LUCID_SERVER", 2);
+    return std::nullopt;
+  }
+  lucidctl::ApiClient api(r.server, r.token);
+  auto res = method == "GET" ? api.get(path) : method == "PUT" ? api.put(path, body) : api.post(path, body);
+  if (res.status < 200 || res.status >= 300) {
+    rc = fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+    return std::nullopt;
+  }
+  rapidjson::Document d;
+  d.Parse(res.body.c_str());
+  if (d.HasParseError()) {
+    rc = fail("server sent malformed JSON");
+    return std::nullopt;
+  }
+  return d;
+}
+
+void print_json(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  std::cout << buf.GetString() << "\n";
+}
+
+std::string field(const rapidjson::Value& o, const char* name) {
+  if (!o.IsObject() || !o.HasMember(name)) return "-";
+  const auto& v = o[name];
+  if (v.IsNull()) return "-";
+  if (v.IsString()) return v.GetString();
+  if (v.IsBool()) return v.GetBool() ? "yes" : "no";
+  if (v.IsInt64()) return std::to_string(v.GetInt64());
+  if (v.IsNumber()) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(1) << v.GetDouble();
+    return s.str();
+  }
+  return "?";
+}
+
+void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    for (std::size_t i = 0; i < r.size(); ++i)
+      std::cout << std::left << std::setw(static_cast<int>(width[i]) + (i + 1 < r.size() ? 2 : 0)) << r[i];
+    std::cout << "\n";
+  };
+  line(head);
+  for (const auto& r : rows) line(r);
+}
+
+std::vector<std::string> latest_stats(const rapidjson::Value& n) {
+  if (n.HasMember("stats") && n["stats"].IsArray() && !n["stats"].Empty()) {
+    const auto& s = n["stats"][0];
+    return {field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage")};
+  }
+  return {"-", "-", "-"};
+}
+
+void print_node(const rapidjson::Value& n) {
+  const char* keys[] = {"id", "hostname", "uuid", "ip_address", "system_info", "status", "health", "last_seen",
+                        "storage_quota_gb", "storage_used_gb", "total_available_gb", "sites_count", "backups_count",
+                        "created_at", "approved_at"};
+  for (const char* k : keys)
+    if (n.HasMember(k)) std::cout << std::left << std::setw(20) << k << field(n, k) << "\n";
+  if (n.HasMember("stats") && n["stats"].IsArray() && !n["stats"].Empty()) {
+    std::cout << "\nrecent stats (newest first)\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : n["stats"].GetArray())
+      rows.push_back({field(s, "timestamp"), field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage"),
+                      field(s, "uptime_seconds"), field(s, "active_backups")});
+    print_table({"TIME", "CPU%", "MEM%", "DISK%", "UPTIME", "BACKUPS"}, rows);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
+  app.require_subcommand(1);
+  Remote remote;
+  remote.server = env_or("LUCID_SERVER", "");
+  remote.token = env_or("LUCID_TOKEN", "");
+  std::string db;
+  app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
+  app.add_option("--token", remote.token, "Bearer token (env LUCID_TOKEN)");
+  app.add_option("--db", db, "Database file, for local commands (admin)");
+  app.add_flag("--json", remote.json, "Print JSON instead of tables");
+
+  // admin create-token (local: signs with the database's key)
+  auto* admin = app.add_subcommand("admin", "Local administration on a database file (--db)");
+  admin->require_subcommand(1);
+  auto* create_token = admin->add_subcommand("create-token", "Print a signed access token (JWT) as the last line");
+  std::string role = "super_admin", ttl = "1h", subject = "admin";
+  std::vector<std::string> scopes;
+  create_token->add_option("--role", role, "user | node_operator | admin | super_admin")->capture_default_str();
+  create_token->add_option("--ttl", ttl, "Lifetime: 90s, 15m, 1h, 7d")->capture_default_str();
+  create_token->add_option("--sub", subject, "Subject (who the token is for)")->capture_default_str();
+  create_token->add_option("--scopes", scopes, "Restrict to these scopes (e.g. node:read); default all")->delimiter(',');
+
+  // nodes ...
+  auto* nodes = app.add_subcommand("nodes", "Nodes on a running server (--server, --token)");
+  nodes->require_subcommand(1);
+  auto* nlist = nodes->add_subcommand("list", "List nodes");
+  auto* nshow = nodes->add_subcommand("show", "Show one node with recent stats");
+  auto* napprove = nodes->add_subcommand("approve", "Approve a pending node by id");
+  auto* ncode = nodes->add_subcommand("approve-code", "Approve a pending node by its registration code");
+  auto* nquota = nodes->add_subcommand("quota", "Set a node's storage quota");
+  std::int64_t node_id = 0;
+  std::string code;
+  double quota_gb = 0;
+  nshow->add_option("ID", node_id, "Node id")->required();
+  napprove->add_option("ID", node_id, "Node id")->required();
+  ncode->add_option("CODE", code, "Registration code")->required();
+  nquota->add_option("ID", node_id, "Node id")->required();
+  nquota->add_option("--gb", quota_gb, "Quota in GB")->required();
+
+  // agent
+  auto* agent = app.add_subcommand("agent", "Run a node agent: join, wait for approval, report host stats");
+  lucidctl::AgentOptions ao;
+  agent->add_option("--hostname", ao.hostname, "This node's hostname")->required();
+  agent->add_option("--ip", ao.ip_address, "This node's IP address (optional)");
+  agent->add_option("--system-info", ao.system_info, "Free text, e.g. the OS (optional)");
+  agent->add_option("--key-file", ao.key_file, "Where the API key is kept (0600); default ./lucid-agent-<hostname>.key");
+  agent->add_option("--disk-path", ao.disk_path, "Filesystem whose usage is reported")->capture_default_str();
+  agent->add_option("--interval", ao.interval_seconds, "Seconds between stats reports")
+      ->check(CLI::Range(1, 3600))->capture_default_str();
+  agent->add_option("--poll", ao.poll_seconds, "Seconds between approval polls")
+      ->check(CLI::Range(1, 3600))->capture_default_str();
+  agent->add_option("--max-reports", ao.max_reports, "Stop after this many reports (0: run until stopped)")
+      ->check(CLI::Range(0, 1000000000))->capture_default_str();
+  agent->add_option("--max-backoff", ao.max_backoff_seconds, "Longest wait between retries, seconds")
+      ->check(CLI::Range(1, 3600))->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (admin->parsed()) {
+      if (db.empty()) return fail("admin commands need --db PATH", 2);
+      auto r = lucid::parse_role(role);
+      if (!r) return fail("unknown role '" + role + "' (user, node_operator, admin, super_admin)", 2);
+      auto d = parse_duration(ttl);
+      if (!d) return fail("bad --ttl '" + ttl + "' (e.g. 90s, 15m, 1h, 7d)", 2);
+      lucid::Options o;
+      o.database_path = db;
+      lucid::Cluster cluster(o);
+      std::cout << cluster.auth().issue_token(subject, *r, *d, scopes) << "\n";
+      return 0;
+    }
+    int rc = 0;
+    if (nlist->parsed()) {
+      auto d = call(remote, "GET", "/api/v1/nodes/", "", rc);
+      if (!d) return rc;
+      if (remote.json) return print_json(*d), 0;
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& n : d->GetArray()) {
+        auto st = latest_stats(n);
+        rows.push_back({field(n, "id"), field(n, "hostname"), field(n, "status"), field(n, "health"), st[0], st[1],
+                        st[2], field(n, "storage_quota_gb"), field(n, "last_seen")});
+      }
+      print_table({"ID", "HOSTNAME", "STATUS", "HEALTH", "CPU%", "MEM%", "DISK%", "QUOTA_GB", "LAST_SEEN"}, rows);
+      return 0;
+    }
+    auto node_call = [&](const std::string& method, const std::string& path, const std::string& body) {
+      auto d = call(remote, method, path, body, rc);
+      if (!d) return rc;
+      if (remote.json) print_json(*d); else print_node(*d);
+      return 0;
+    };
+    if (nshow->parsed()) return node_call("GET", "/api/v1/nodes/" + std::to_string(node_id), "");
+    if (napprove->parsed()) return node_call("POST", "/api/v1/nodes/approve/" + std::to_string(node_id), "");
+    if (ncode->parsed()) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      w.StartObject(); w.Key("code"); w.String(code.c_str()); w.EndObject();
+      return node_call("POST", "/api/v1/nodes/register-by-code", buf.GetString());
+    }
+    if (nquota->parsed()) {
+      std::ostringstream body;
+      body << std::setprecision(17) << "{\"storage_quota_gb\":" << quota_gb << "}";
+      return node_call("PUT", "/api/v1/nodes/" + std::to_string(node_id) + "/quota", body.str());
+    }
+    if (agent->parsed()) {
+      if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
+      ao.server = remote.server;
+      if (ao.key_file.empty()) ao.key_file = "lucid-agent-" + ao.hostname + ".key";
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      return lucidctl::run_agent(ao, g_stop);
+    }
+  } catch (const lucid::Error& e) {
+    return fail(e.message());
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return 0;
+}

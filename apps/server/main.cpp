@@ -1,0 +1,169 @@
+// lucid-server: the HTTP frontend over lucid::Cluster.
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "access_log.hpp"
+#include "http/http_server.hpp"
+#include "lucidnode/lucidnode.hpp"
+#include "router.hpp"
+#include "routes/routes.hpp"
+#include "server_env.hpp"
+
+using namespace lucid;
+
+namespace {
+
+bool split_listen(const std::string& listen, std::string& host, std::uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    std::size_t used = 0;
+    int p = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || p < 0 || p > 65535) return false;
+    port = static_cast<std::uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lucid-server: the lucidnode control plane over HTTP (REST + SSE)."};
+  std::string listen = "127.0.0.1:8080";
+  std::string db = "./var/lucid.db";
+  std::string key_file;
+  std::string port_file;
+  int io_threads = 1;
+  int workers = 4;
+  int executor_threads = 1;
+  std::size_t max_connections = 10000;
+  int stale_after = 300;
+  int stats_history = 720;
+  int flush_ms = 200;
+  int drain_seconds = 10;
+  bool test_clock = false;
+  bool quiet = false;
+  app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
+  app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
+  app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
+  app.add_option("--port-file", port_file, "Write the bound port to this file once listening (for tests)");
+  app.add_option("--io-threads", io_threads, "Threads running network I/O")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--workers", workers, "Threads running request handlers")->check(CLI::Range(1, 256))->capture_default_str();
+  app.add_option("--executor-threads", executor_threads, "Threads of the core's background executor")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--max-connections", max_connections, "Open connections beyond this are closed at once")
+      ->check(CLI::Range(1, 1000000))->capture_default_str();
+  app.add_option("--stale-after", stale_after, "Seconds without stats after which a node is stale")
+      ->check(CLI::Range(1, 86400))->capture_default_str();
+  app.add_option("--stats-history", stats_history, "Stats samples kept per node")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--stats-flush-ms", flush_ms, "Longest time a stats sample waits in memory before it is written")
+      ->check(CLI::Range(1, 60000))->capture_default_str();
+  app.add_option("--drain-seconds", drain_seconds, "On SIGINT/SIGTERM, how long in-flight requests may finish")
+      ->check(CLI::Range(0, 600))->capture_default_str();
+  app.add_flag("--test-clock", test_clock,
+               "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
+  app.add_flag("--quiet", quiet, "Do not log one line per request");
+  CLI11_PARSE(app, argc, argv);
+
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_listen(listen, host, port)) {
+    std::cerr << "lucid-server: --listen must be HOST:PORT, got '" << listen << "'\n";
+    return 2;
+  }
+
+  // Block the signals in every thread; a dedicated thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    const auto parent = std::filesystem::path(db).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+
+    Options opts;
+    opts.database_path = db;
+    opts.key_file = key_file;
+    std::shared_ptr<OffsetClock> offset_clock;
+    if (test_clock) {
+      offset_clock = std::make_shared<OffsetClock>();
+      opts.clock = offset_clock;
+    }
+    opts.executor_threads = executor_threads;
+    opts.stale_after = std::chrono::seconds(stale_after);
+    opts.stats_history = stats_history;
+    opts.stats_flush_interval = std::chrono::milliseconds(flush_ms);
+    Cluster cluster(opts);
+    cluster.start();
+
+    server::ServerEnv env(cluster, server::encode_all_nodes_event);
+    env.test_clock = offset_clock.get();
+    server::Router router;
+    server::add_node_registration_routes(router);
+    if (test_clock) server::add_test_clock_routes(router);
+
+    server::AccessLog log(quiet ? nullptr : stdout);
+    asio::io_context io(io_threads);
+    asio::thread_pool pool(static_cast<std::size_t>(workers));
+    http::ServerOptions sopts;
+    sopts.max_connections = max_connections;
+    http::Server srv(
+        io, pool, sopts,
+        [&](http::Request& req) { return router.dispatch(req, cluster, env); },
+        [&](int status, std::string_view message) {
+          server::Failure f{server::FailureKind::server_protocol, nullptr, std::string(message), status};
+          return router.encoder_for("/api/v1/")(f);
+        },
+        [&](const http::Request& req, int status, std::chrono::microseconds took) { log.request(req, status, took); });
+    srv.listen(host, port);
+    auto guard = asio::make_work_guard(io);
+    std::vector<std::thread> io_pool;
+    for (int i = 0; i < io_threads; ++i) io_pool.emplace_back([&] { io.run(); });
+
+    log.line("lucid-server " + std::string(version()) + " listening on " + host + ":" + std::to_string(srv.port()) +
+             " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
+    if (test_clock) log.line("test clock enabled: POST /api/v1/_test/clock/advance moves time forward");
+    if (!port_file.empty()) {
+      const std::string tmp = port_file + ".tmp";
+      if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+        std::fprintf(f, "%u\n", srv.port());
+        std::fclose(f);
+        std::rename(tmp.c_str(), port_file.c_str());
+      }
+    }
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log.line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+    srv.stop(std::chrono::seconds(drain_seconds));
+    guard.reset();
+    for (auto& t : io_pool) t.join();
+    pool.join();
+    cluster.stop();
+    log.line("stopped cleanly");
+    log.flush();
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << "lucid-server: " << e.message() << "\n";
+    return 1;
+  } catch (const std::system_error& e) {
+    std::cerr << "lucid-server: cannot listen on " << listen << ": " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,98 @@
+// Routes as data: each API document declares one table of
+// {method, path, handler, authentication, minimum role, scope, rate category};
+// the router matches, authenticates, authorizes, calls, and turns every
+// failure into the owning document's error format through its encoder.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/http_server.hpp"
+#include "lucidnode/lucidnode.hpp"
+
+namespace lucid::server {
+
+struct ServerEnv;
+
+enum class AuthMode {
+  none,             // public
+  bearer,           // Authorization: Bearer <JWT>
+  bearer_or_query,  // the same, or ?token=<JWT> (EventSource cannot set headers)
+  node_key,         // X-API-KEY: <node API key>
+};
+
+// Rate-limit categories of the documents; the shared limiter keys buckets by
+// (caller, category). kNone: not limited.
+enum class RateCategory { none, nodes, admin, poot, payouts, cluster };
+
+struct Caller {
+  std::optional<Claims> claims;  // bearer callers
+  std::int64_t node_id = 0;      // node_key callers
+};
+
+struct Context {
+  http::Request& req;
+  std::vector<std::string> params;  // values of {placeholders}, in order
+  Caller caller;
+  Cluster& cluster;
+  ServerEnv& env;
+};
+
+using RouteHandler = http::Reply (*)(Context&);
+
+struct Route {
+  const char* method;
+  const char* pattern;  // "/api/v1/nodes/{id}/quota"; a trailing '/' is significant
+  RouteHandler handler;
+  AuthMode auth;
+  Role min_role;
+  const char* scope;  // required scope, or nullptr
+  RateCategory rate;
+};
+
+// Why a request failed, for a surface's encoder.
+enum class FailureKind {
+  error,               // a lucid::Error from the core or from validation
+  malformed_json,      // body is not JSON
+  route_not_found,     // no route has this path
+  method_not_allowed,  // a route has this path, not this method
+  server_protocol,     // rejected by the HTTP layer (status given)
+  internal,            // a bug: never expected
+};
+
+struct Failure {
+  FailureKind kind;
+  const Error* error = nullptr;  // for kind == error
+  std::string message;
+  int status = 0;  // for server_protocol
+};
+
+using ErrorEncoder = http::Response (*)(const Failure&);
+
+class Router {
+ public:
+  // Registers a document's table. `prefix` decides which encoder answers
+  // requests that match no route (the longest matching prefix wins).
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  http::Reply dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const;
+  // The encoder for errors found before routing (by path prefix).
+  ErrorEncoder encoder_for(const std::string& path) const;
+
+ private:
+  struct Compiled {
+    const Route* route;
+    ErrorEncoder encoder;
+    std::vector<std::string> segments;  // "{}" for a placeholder
+  };
+  struct Surface {
+    std::string prefix;
+    ErrorEncoder encoder;
+  };
+  std::vector<Compiled> routes_;  // most specific first
+  std::vector<Surface> surfaces_;
+};
+
+}  // namespace lucid::server

@@ -1,0 +1,544 @@
+// node-registration.md: join, approval, node views, quotas, sites, backups,
+// stats streams; and the agent-side reporting endpoints.
+//
+// Errors follow the FastAPI convention this document's clients were written
+// against (docs/decisions.md): {"detail": "message"} for 4xx, and for a bad
+// field 422 {"detail": [{"loc": [...], "msg": ..., "type": ...}]}.
+#include <cmath>
+
+#include "json.hpp"
+#include "routes/routes.hpp"
+#include "server_env.hpp"
+#include "sse.hpp"
+
+namespace lucid::server {
+
+namespace {
+
+// ---- the document's error format: the one place it is encoded ----
+
+http::Response detail_response(int status, std::string_view message) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("detail");
+  write_string(w, message);
+  w.EndObject();
+  http::Response r;
+  r.status = status;
+  r.body.assign(buf.GetString(), buf.GetSize());
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+http::Response validation_response(const Error& e) {
+  // Error::field is "name" (a body field), or "query:name" / "path:name".
+  std::string where = "body", name = e.field();
+  if (auto colon = name.find(':'); colon != std::string::npos) {
+    where = name.substr(0, colon);
+    name = name.substr(colon + 1);
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("detail");
+  w.StartArray();
+  w.StartObject();
+  w.Key("loc");
+  w.StartArray();
+  write_string(w, where);
+  if (!name.empty() && name != "body") write_string(w, name);
+  w.EndArray();
+  w.Key("msg");
+  write_string(w, e.message());
+  w.Key("type");
+  w.String(e.message() == "field required" ? "value_error.missing" : "value_error");
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  http::Response r;
+  r.status = 422;
+  r.body.assign(buf.GetString(), buf.GetSize());
+  return r;
+}
+
+http::Response registration_error(const Failure& f) {
+  switch (f.kind) {
+    case FailureKind::malformed_json: return detail_response(400, f.message);
+    case FailureKind::route_not_found: return detail_response(404, "Not Found");
+    case FailureKind::method_not_allowed: return detail_response(405, "Method Not Allowed");
+    case FailureKind::server_protocol: return detail_response(f.status, f.message);
+    case FailureKind::internal: return detail_response(500, "Internal Server Error");
+    case FailureKind::error: break;
+  }
+  const Error& e = *f.error;
+  switch (e.code()) {
+    case Errc::invalid_argument: return validation_response(e);
+    case Errc::not_found: return detail_response(404, e.message());
+    case Errc::conflict: return detail_response(409, e.message());
+    case Errc::unauthenticated: return detail_response(401, e.message());
+    case Errc::permission_denied: return detail_response(403, e.message());
+    case Errc::resource_exhausted: {
+      auto r = detail_response(429, e.message());
+      r.headers.emplace_back("Retry-After", "60");
+      return r;
+    }
+    case Errc::unavailable: {
+      auto r = detail_response(503, e.message());
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+    case Errc::storage:
+    case Errc::internal: return detail_response(503, "Service temporarily unavailable");
+  }
+  return detail_response(500, "Internal Server Error");
+}
+
+// ---- encoding of the document's shapes ----
+
+void write_time(JsonWriter& w, const std::optional<Timestamp>& t) {
+  if (t) write_string(w, format_rfc3339(*t)); else w.Null();
+}
+
+void write_opt(JsonWriter& w, const std::optional<double>& v) {
+  if (v) w.Double(*v); else w.Null();
+}
+
+void write_opt(JsonWriter& w, const std::optional<std::int64_t>& v) {
+  if (v) w.Int64(*v); else w.Null();
+}
+
+void write_sample(JsonWriter& w, const StatsSample& s) {
+  w.StartObject();
+  w.Key("cpu_usage"); w.Double(s.cpu_usage);
+  w.Key("disk_usage"); w.Double(s.disk_usage);
+  w.Key("active_backups"); w.Int64(s.active_backups);
+  w.Key("memory_percent"); write_opt(w, s.memory_percent);
+  w.Key("uptime_seconds"); write_opt(w, s.uptime_seconds);
+  w.Key("timestamp"); write_string(w, format_rfc3339(s.at));
+  w.EndObject();
+}
+
+void write_stats(JsonWriter& w, const Node& n) {
+  w.Key("stats");
+  w.StartArray();
+  for (const auto& s : n.recent_stats) write_sample(w, s);
+  w.EndArray();
+}
+
+double gb(std::int64_t bytes) { return std::round(static_cast<double>(bytes) / (1024.0 * 1024 * 1024) * 100) / 100; }
+
+// NodeResponse: what approve and quota updates return.
+void write_node_fields(JsonWriter& w, const Node& n) {
+  w.Key("id"); w.Int64(n.id);
+  w.Key("uuid"); write_string(w, n.uuid);
+  w.Key("hostname"); write_string(w, n.hostname);
+  w.Key("ip_address"); write_string(w, n.ip_address);
+  w.Key("status"); w.String(node_status_name(n.status));
+  w.Key("is_master"); w.Bool(n.is_master);
+  w.Key("storage_quota_gb"); w.Double(n.storage_quota_gb);
+  w.Key("storage_used_bytes"); w.Int64(n.storage_used_bytes);
+  w.Key("health"); w.String(liveness_name(n.liveness));
+  w.Key("last_seen"); write_time(w, n.last_seen);
+  w.Key("created_at"); write_string(w, format_rfc3339(n.created_at));
+  w.Key("approved_at"); write_time(w, n.approved_at);
+}
+
+http::Reply node_response(const Node& n) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  write_node_fields(w, n);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+// The unified stream's node object (document: "SSE Event").
+void write_live(JsonWriter& w, const Nodes::LiveNode& n) {
+  w.StartObject();
+  w.Key("id"); w.Int64(n.id);
+  w.Key("hostname"); write_string(w, n.hostname);
+  w.Key("status"); w.String(liveness_name(n.liveness));
+  w.Key("is_master"); w.Bool(n.is_master);
+  w.Key("cpu_percent"); if (n.latest) w.Double(n.latest->cpu_usage); else w.Null();
+  w.Key("memory_percent"); write_opt(w, n.latest ? n.latest->memory_percent : std::nullopt);
+  w.Key("disk_percent"); if (n.latest) w.Double(n.latest->disk_usage); else w.Null();
+  w.Key("uptime_seconds"); write_opt(w, n.latest ? n.latest->uptime_seconds : std::nullopt);
+  w.Key("active_backups"); if (n.latest) w.Int64(n.latest->active_backups); else w.Null();
+  w.Key("last_seen"); write_time(w, n.last_seen);
+  w.EndObject();
+}
+
+Page page_from_query(const http::Request& req, std::int64_t default_limit, std::int64_t max_limit) {
+  Page p;
+  p.skip = query_int(req, "skip", 0, 1000000000).value_or(0);
+  p.limit = query_int(req, "limit", 1, max_limit).value_or(default_limit);
+  return p;
+}
+
+// ---- handlers ----
+
+http::Reply join_request(Context& ctx) {
+  JsonBody body(ctx.req);
+  JoinRequest jr;
+  jr.hostname = body.required_string("hostname", 253);
+  jr.ip_address = body.optional_string("ip_address", 45).value_or("");
+  jr.system_info = body.optional_string("system_info", 1024).value_or("");
+  auto r = ctx.cluster.nodes().request_join(jr);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("request_id"); write_string(w, std::to_string(r.request_id));
+  w.Key("registration_code"); write_string(w, r.registration_code);
+  w.Key("message");
+  write_string(w, r.already_active ? "Node is already registered and active."
+                                   : "Join request submitted. Give code " + r.registration_code + " to admin.");
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply status_by_code(Context& ctx) {
+  auto poll = ctx.cluster.nodes().poll_by_code(ctx.params[0]);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("status"); w.String(node_status_name(poll.status));
+  w.Key("api_key"); if (poll.api_key) write_string(w, *poll.api_key); else w.Null();
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply status_by_request(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Join request");
+  auto status = ctx.cluster.nodes().status_of_request(id);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("request_id"); write_string(w, std::to_string(id));
+  w.Key("status"); w.String(node_status_name(status));
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply approve(Context& ctx) {
+  return node_response(ctx.cluster.nodes().approve(path_id(ctx.params[0], "Node")));
+}
+
+http::Reply register_by_code(Context& ctx) {
+  JsonBody body(ctx.req);
+  // "code" is the documented name; "registration_code" (the join response's
+  // field name) is accepted too.
+  auto code = body.optional_string("code", 16);
+  if (!code) code = body.optional_string("registration_code", 16);
+  if (!code) throw Error(Errc::invalid_argument, "field required", "code");
+  return node_response(ctx.cluster.nodes().approve_by_code(*code));
+}
+
+http::Reply list_nodes(Context& ctx) {
+  auto nodes = ctx.cluster.nodes().list(page_from_query(ctx.req, 1000, 5000));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartArray();
+  for (const auto& n : nodes) {
+    w.StartObject();
+    write_node_fields(w, n);
+    write_stats(w, n);
+    w.EndObject();
+  }
+  w.EndArray();
+  return json_reply(200, buf);
+}
+
+http::Reply get_node(Context& ctx) {
+  auto n = ctx.cluster.nodes().get(path_id(ctx.params[0], "Node"), 10);
+  std::optional<double> disk_total;
+  for (const auto& s : n.recent_stats)
+    if (s.disk_total_gb) { disk_total = s.disk_total_gb; break; }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  write_node_fields(w, n);
+  w.Key("system_info"); write_string(w, n.system_info);
+  w.Key("total_available_gb"); write_opt(w, disk_total);
+  w.Key("storage_used_gb"); w.Double(gb(n.storage_used_bytes));
+  w.Key("sites_count"); w.Int64(n.sites_count);
+  w.Key("backups_count"); w.Int64(n.backups_count);
+  write_stats(w, n);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply put_quota(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Node");
+  JsonBody body(ctx.req);
+  const double q = body.required_number("storage_quota_gb");
+  return node_response(ctx.cluster.nodes().set_quota(id, q));
+}
+
+http::Reply quota_status(Context& ctx) {
+  auto st = ctx.cluster.nodes().quota_status(path_id(ctx.params[0], "Node"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("node_id"); w.Int64(st.node_id);
+  w.Key("hostname"); write_string(w, st.hostname);
+  w.Key("used_gb"); w.Double(st.used_gb);
+  w.Key("quota_gb"); w.Double(st.quota_gb);
+  w.Key("usage_percent"); w.Double(st.usage_percent);
+  w.Key("is_over_quota"); w.Bool(st.is_over_quota);
+  w.Key("sites_count"); w.Int64(static_cast<std::int64_t>(st.sites.size()));
+  w.Key("sites_over_quota"); w.Int64(st.sites_over_quota);
+  w.Key("sites_warning"); w.Int64(st.sites_warning);
+  w.Key("sites_breakdown");
+  w.StartArray();
+  for (const auto& s : st.sites) {
+    w.StartObject();
+    w.Key("site_id"); w.Int64(s.site.id);
+    w.Key("site_name"); write_string(w, s.site.name);
+    w.Key("used_gb"); w.Double(s.used_gb);
+    w.Key("quota_gb"); write_opt(w, s.site.quota_gb);
+    w.Key("usage_percent"); write_opt(w, s.usage_percent);
+    w.Key("is_over_quota"); w.Bool(s.is_over_quota);
+    w.Key("is_warning"); w.Bool(s.is_warning);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+void write_site(JsonWriter& w, const Site& s) {
+  w.StartObject();
+  w.Key("id"); w.Int64(s.id);
+  w.Key("site_name"); write_string(w, s.name);
+  w.Key("used_bytes"); w.Int64(s.used_bytes);
+  w.Key("used_gb"); w.Double(gb(s.used_bytes));
+  w.Key("quota_gb"); write_opt(w, s.quota_gb);
+  w.Key("updated_at"); write_string(w, format_rfc3339(s.updated_at));
+  w.EndObject();
+}
+
+http::Reply list_sites(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Node");
+  std::int64_t total = 0;
+  auto sites = ctx.cluster.nodes().sites(id, page_from_query(ctx.req, 50, 1000), &total);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("sites");
+  w.StartArray();
+  for (const auto& s : sites) write_site(w, s);
+  w.EndArray();
+  w.Key("total"); w.Int64(total);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+void write_backup(JsonWriter& w, const Backup& b) {
+  w.StartObject();
+  w.Key("id"); w.Int64(b.id);
+  w.Key("site_id"); write_opt(w, b.site_id);
+  w.Key("site_name"); if (b.site_name.empty()) w.Null(); else write_string(w, b.site_name);
+  w.Key("filename"); write_string(w, b.filename);
+  w.Key("size_bytes"); w.Int64(b.size_bytes);
+  w.Key("size_gb"); w.Double(gb(b.size_bytes));
+  w.Key("s3_path"); write_string(w, b.s3_path);
+  w.Key("created_at"); write_string(w, format_rfc3339(b.created_at, true));
+  w.Key("backup_type"); write_string(w, b.backup_type);
+  w.Key("status"); write_string(w, b.status);
+  w.Key("storage_provider"); write_string(w, b.storage_provider);
+  w.EndObject();
+}
+
+http::Reply list_backups(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Node");
+  auto site = query_int(ctx.req, "site_id", 1, INT64_MAX);
+  std::int64_t total = 0;
+  auto backups = ctx.cluster.nodes().backups(id, page_from_query(ctx.req, 50, 500), site, &total);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("backups");
+  w.StartArray();
+  for (const auto& b : backups) write_backup(w, b);
+  w.EndArray();
+  w.Key("total"); w.Int64(total);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+std::chrono::seconds stream_interval(const http::Request& req) {
+  return std::chrono::seconds(query_int(req, "interval", 1, 60).value_or(5));
+}
+
+http::Reply stream_all(Context& ctx) {
+  const auto interval = stream_interval(ctx.req);  // checked before the stream starts
+  auto* cache = &ctx.env.snapshot;
+  return sse_reply(interval, [cache]() -> std::optional<std::string> { return *cache->get(); });
+}
+
+http::Reply stream_one(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Node");
+  const auto interval = stream_interval(ctx.req);
+  Nodes* nodes = &ctx.cluster.nodes();
+  nodes->live_view(id);  // 404 before the stream starts
+  const Clock* clock = &ctx.cluster.clock();
+  return sse_reply(interval, [nodes, id, clock]() -> std::optional<std::string> {
+    auto n = nodes->live_view(id);
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("timestamp"); write_string(w, format_rfc3339(clock->now()));
+    w.Key("node"); write_live(w, n);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  });
+}
+
+// ---- agent reporting (node API key) ----
+
+http::Reply report_stats(Context& ctx) {
+  JsonBody body(ctx.req);
+  StatsSample s;
+  s.cpu_usage = body.required_number("cpu_usage");
+  s.disk_usage = body.required_number("disk_usage");
+  s.active_backups = body.required_int("active_backups");
+  s.memory_percent = body.optional_number("memory_percent");
+  s.uptime_seconds = body.optional_int("uptime_seconds");
+  s.disk_total_gb = body.optional_number("disk_total_gb");
+  ctx.cluster.nodes().report_stats(ctx.caller.node_id, s);
+  http::Reply r;
+  r.response.body = R"({"status":"ok"})";
+  return r;
+}
+
+http::Reply report_sites(Context& ctx) {
+  JsonBody body(ctx.req);
+  const auto* arr = body.member("sites");
+  if (!arr) throw Error(Errc::invalid_argument, "field required", "sites");
+  if (!arr->IsArray()) throw Error(Errc::invalid_argument, "sites must be an array", "sites");
+  if (arr->Size() > 1000) throw Error(Errc::invalid_argument, "at most 1000 sites per report", "sites");
+  std::vector<SiteReport> reports;
+  for (const auto& v : arr->GetArray()) {
+    if (!v.IsObject()) throw Error(Errc::invalid_argument, "each site must be an object", "sites");
+    auto name = v.FindMember("site_name");
+    auto used = v.FindMember("used_bytes");
+    auto quota = v.FindMember("quota_gb");
+    SiteReport r;
+    if (name == v.MemberEnd() || !name->value.IsString())
+      throw Error(Errc::invalid_argument, "site_name must be a string", "site_name");
+    r.name.assign(name->value.GetString(), name->value.GetStringLength());
+    if (used == v.MemberEnd() || !used->value.IsInt64())
+      throw Error(Errc::invalid_argument, "used_bytes must be an integer", "used_bytes");
+    r.used_bytes = used->value.GetInt64();
+    if (quota != v.MemberEnd() && !quota->value.IsNull()) {
+      if (!quota->value.IsNumber()) throw Error(Errc::invalid_argument, "quota_gb must be a number", "quota_gb");
+      r.quota_gb = quota->value.GetDouble();
+    }
+    reports.push_back(std::move(r));
+  }
+  auto sites = ctx.cluster.nodes().report_sites(ctx.caller.node_id, reports);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("sites");
+  w.StartArray();
+  for (const auto& s : sites) write_site(w, s);
+  w.EndArray();
+  w.Key("total"); w.Int64(static_cast<std::int64_t>(sites.size()));
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply report_backup(Context& ctx) {
+  JsonBody body(ctx.req);
+  BackupReport r;
+  r.site_name = body.optional_string("site_name", 253).value_or("");
+  r.filename = body.required_string("filename", 512);
+  r.size_bytes = body.required_int("size_bytes");
+  r.s3_path = body.optional_string("s3_path", 1024).value_or("");
+  r.backup_type = body.optional_string("backup_type", 32).value_or("full");
+  r.status = body.optional_string("status", 32).value_or("SUCCESS");
+  r.storage_provider = body.optional_string("storage_provider", 128).value_or("");
+  if (auto t = body.optional_string("created_at", 64)) {
+    r.created_at = parse_rfc3339(*t);
+    if (!r.created_at) throw Error(Errc::invalid_argument, "created_at must be an RFC 3339 UTC time", "created_at");
+  }
+  auto b = ctx.cluster.nodes().report_backup(ctx.caller.node_id, r);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_backup(w, b);
+  return json_reply(201, buf);
+}
+
+http::Reply advance_clock(Context& ctx) {
+  JsonBody body(ctx.req);
+  const auto secs = body.required_int("seconds");
+  if (secs < 0 || secs > 10LL * 365 * 86400)
+    throw Error(Errc::invalid_argument, "seconds must be between 0 and 315360000", "seconds");
+  ctx.env.test_clock->advance(std::chrono::seconds(secs));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("now"); write_string(w, format_rfc3339(ctx.env.test_clock->now()));
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+constexpr Role kAny = Role::user;
+constexpr Role kNodeAdmin = Role::node_operator;
+constexpr Role kSuper = Role::super_admin;
+constexpr auto kN = RateCategory::nodes;
+
+// The document's table, as written ("All Users" = any valid token,
+// "Node Admin+" = node_operator and above, "Super Admin" = super_admin).
+const Route kRoutes[] = {
+    {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kN},
+    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN},
+    {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kN},
+    {"POST", "/api/v1/nodes/approve/{id}", approve, AuthMode::bearer, kSuper, nullptr, kN},
+    {"POST", "/api/v1/nodes/register-by-code", register_by_code, AuthMode::bearer, kSuper, nullptr, kN},
+    {"GET", "/api/v1/nodes/", list_nodes, AuthMode::bearer, kAny, nullptr, kN},
+    {"GET", "/api/v1/nodes/{id}", get_node, AuthMode::bearer, kNodeAdmin, nullptr, kN},
+    {"PUT", "/api/v1/nodes/{id}/quota", put_quota, AuthMode::bearer, kSuper, nullptr, kN},
+    {"GET", "/api/v1/nodes/{id}/quota/status", quota_status, AuthMode::bearer, kNodeAdmin, nullptr, kN},
+    {"GET", "/api/v1/nodes/{id}/sites", list_sites, AuthMode::bearer, kNodeAdmin, nullptr, kN},
+    {"GET", "/api/v1/nodes/{id}/backups", list_backups, AuthMode::bearer, kNodeAdmin, nullptr, kN},
+    {"GET", "/api/v1/metrics/nodes/stats/stream", stream_all, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN},
+    {"GET", "/api/v1/metrics/nodes/{id}/stats/stream", stream_one, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN},
+    // Agent reporting (designed here; README "Agent API").
+    {"POST", "/api/v1/stats/", report_stats, AuthMode::node_key, kAny, nullptr, kN},
+    {"POST", "/api/v1/stats/sites", report_sites, AuthMode::node_key, kAny, nullptr, kN},
+    {"POST", "/api/v1/stats/backups", report_backup, AuthMode::node_key, kAny, nullptr, kN},
+};
+
+const Route kTestClockRoutes[] = {
+    {"POST", "/api/v1/_test/clock/advance", advance_clock, AuthMode::bearer, kSuper, nullptr, RateCategory::none},
+};
+
+}  // namespace
+
+std::string encode_all_nodes_event(Cluster& cluster) {
+  auto nodes = cluster.nodes().live_view();
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("timestamp"); write_string(w, format_rfc3339(cluster.clock().now()));
+  w.Key("nodes");
+  w.StartArray();
+  for (const auto& n : nodes)
+    if (n.status == NodeStatus::active) write_live(w, n);
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void add_node_registration_routes(Router& router) {
+  router.add_surface("/api/v1/", registration_error, kRoutes, std::size(kRoutes));
+}
+
+void add_test_clock_routes(Router& router) {
+  router.add_surface("/api/v1/_test/", registration_error, kTestClockRoutes, std::size(kTestClockRoutes));
+}
+
+}  // namespace lucid::server

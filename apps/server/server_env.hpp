@@ -1,0 +1,39 @@
+// What routes share besides the Cluster: server-level settings and caches.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "lucidnode/lucidnode.hpp"
+
+namespace lucid::server {
+
+// The all-nodes stats snapshot, encoded once and shared by every stream
+// subscriber: rebuilt only when the event bus reports a change or liveness may
+// have moved (at most once per second).
+class SnapshotCache {
+ public:
+  using Builder = std::string (*)(Cluster&);
+  SnapshotCache(Cluster& cluster, Builder build);
+  std::shared_ptr<const std::string> get();
+
+ private:
+  Cluster& cluster_;
+  Builder build_;
+  Subscription sub_;
+  std::mutex mu_;
+  std::atomic<bool> dirty_{true};
+  std::chrono::steady_clock::time_point built_{};
+  std::shared_ptr<const std::string> cached_;
+};
+
+struct ServerEnv {
+  ServerEnv(Cluster& c, SnapshotCache::Builder b) : snapshot(c, b) {}
+  OffsetClock* test_clock = nullptr;  // set only with --test-clock
+  SnapshotCache snapshot;
+};
+
+}  // namespace lucid::server
