@@ -459,8 +459,11 @@ QuotaStatus Nodes::quota_status(std::int64_t node_id) {
       used += sq.site.used_bytes;
       sq.used_gb = round_to(static_cast<double>(sq.site.used_bytes) / kBytesPerGb, 2);
       if (sq.site.quota_gb && *sq.site.quota_gb > 0) {
-        const double pct = static_cast<double>(sq.site.used_bytes) / kBytesPerGb / *sq.site.quota_gb * 100.0;
-        sq.usage_percent = round_to(pct, 1);
+        // Flags follow the percentage as shown (one decimal), so a site shown
+        // at 80.0 % is a warning even if it is a hair below 80.
+        const double pct =
+            round_to(static_cast<double>(sq.site.used_bytes) / kBytesPerGb / *sq.site.quota_gb * 100.0, 1);
+        sq.usage_percent = pct;
         sq.is_over_quota = pct > 100.0;
         sq.is_warning = !sq.is_over_quota && pct >= 80.0;
       }

@@ -1,0 +1,347 @@
+"""Test harness: a real lucid-server on a free loopback port with its own
+temporary database, plus small HTTP helpers (stdlib only).
+
+The binaries come from LUCID_BIN_DIR (ctest sets it; default ../../build/bin).
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN_DIR = os.environ.get("LUCID_BIN_DIR", os.path.join(HERE, "..", "..", "build", "bin"))
+SERVER_BIN = os.path.join(BIN_DIR, "lucid-server")
+CTL_BIN = os.path.join(BIN_DIR, "lucidctl")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # dict, lower-case names
+        self.body = body        # bytes
+        self.text = body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.text[:300])
+
+
+class Server:
+    """A lucid-server process. Use as a context manager or call start/stop."""
+
+    def __init__(self, extra_args=None, test_clock=True):
+        self.dir = tempfile.mkdtemp(prefix="lucidtest-")
+        self.db = os.path.join(self.dir, "lucid.db")
+        self.extra_args = list(extra_args or [])
+        self.test_clock = test_clock
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "server.log")
+
+    def start(self, timeout=20):
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        args = [SERVER_BIN, "--listen", "127.0.0.1:0", "--db", self.db, "--port-file", port_file]
+        if self.test_clock:
+            args.append("--test-clock")
+        args += self.extra_args
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    self.port = int(text)
+                    return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("lucid-server exited early:\n" + self.read_log())
+            time.sleep(0.02)
+        raise RuntimeError("lucid-server did not start:\n" + self.read_log())
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the server; returns its exit code."""
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def token(self, role="super_admin", ttl="1h", scopes=None, sub="test"):
+        args = [CTL_BIN, "--db", self.db, "admin", "create-token", "--role", role, "--ttl", ttl, "--sub", sub]
+        if scopes:
+            args += ["--scopes", ",".join(scopes)]
+        out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=30)
+        return out.stdout.strip().splitlines()[-1]
+
+    def request(self, method, path, json_body=None, body=None, headers=None, token=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            conn.close()
+
+    def advance_clock(self, seconds, token):
+        r = self.request("POST", "/api/v1/_test/clock/advance", {"seconds": seconds}, token=token)
+        assert r.status == 200, r
+        return r.json()
+
+    # ---- common flows ----
+
+    def join(self, hostname, **extra):
+        body = {"hostname": hostname}
+        body.update(extra)
+        r = self.request("POST", "/api/v1/nodes/join-request", body)
+        assert r.status == 200, r
+        return r.json()
+
+    def join_and_approve(self, hostname, admin_token):
+        """Returns (node_id, api_key) for a freshly approved node."""
+        j = self.join(hostname)
+        node_id = int(j["request_id"])
+        r = self.request("POST", "/api/v1/nodes/approve/%d" % node_id, token=admin_token)
+        assert r.status == 200, r
+        r = self.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"])
+        assert r.status == 200 and r.json()["api_key"], r
+        return node_id, r.json()["api_key"]
+
+    def report(self, api_key, **stats):
+        body = {"cpu_usage": 10, "disk_usage": 20, "active_backups": 0}
+        body.update(stats)
+        return self.request("POST", "/api/v1/stats/", body, headers={"X-API-KEY": api_key})
+
+    def read_sse_events(self, path, count=1, token=None, timeout=10):
+        """Opens an SSE stream and returns the first `count` events' JSON."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = {"Accept": "text/event-stream"}
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        conn.request("GET", path, headers=hdrs)
+        r = conn.getresponse()
+        if r.status != 200:
+            data = r.read()
+            conn.close()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        events, buf = [], b""
+        try:
+            while len(events) < count:
+                line = r.fp.readline()
+                if not line:
+                    break
+                if line.startswith(b"data: "):
+                    buf += line[6:].rstrip(b"\n")
+                elif line in (b"\n", b"\r\n") and buf:
+                    events.append(json.loads(buf))
+                    buf = b""
+        finally:
+            conn.close()
+        return events
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server per test class; `self.server`, `self.admin` (super_admin token)."""
+
+    server_args = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(cls.server_args).start()
+        cls.admin = cls.server.token("super_admin")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        log = cls.server.read_log()
+        cls.server.cleanup()
+        if rc != 0:
+            raise AssertionError("lucid-server exited with %s on SIGTERM; log:\n%s" % (rc, log[-4000:]))
+
+    def assertDetail(self, r, status):
+        """The registration document's error: {"detail": "..."} with this status."""
+        self.assertEqual(r.status, status, r)
+        body = r.json()
+        self.assertIn("detail", body, r)
+        self.assertIsInstance(body["detail"], str, r)
+        return body["detail"]
+
+    def assertValidation(self, r, field=None, where="body"):
+        """422 {"detail": [{"loc": [where, field], "msg", "type"}]}."""
+        self.assertEqual(r.status, 422, r)
+        detail = r.json()["detail"]
+        self.assertIsInstance(detail, list, r)
+        self.assertTrue(detail and "msg" in detail[0] and "type" in detail[0], r)
+        if field is not None:
+            self.assertEqual(detail[0]["loc"], [where, field], r)
+        return detail
+
+
+# ---- additions for the HTTP suite (test_*.py): forged tokens, raw sockets,
+# open SSE streams. Nothing above depends on them.
+
+import base64
+import re
+import socket
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_jwt(header, claims, sign=None, signature=None):
+    """header/claims: dicts (or raw str/bytes). sign: callable(bytes) -> bytes
+    producing the signature over "<header>.<claims>"; or signature: raw bytes;
+    neither: an empty signature."""
+    enc = lambda v: b64url(v if isinstance(v, (str, bytes)) else json.dumps(v, separators=(",", ":")))
+    signing_input = enc(header) + "." + enc(claims)
+    if sign is not None:
+        signature = sign(signing_input.encode())
+    return signing_input + "." + (b64url(signature) if signature else "")
+
+
+def split_jwt(token):
+    """(header dict, claims dict, signature bytes) of a token."""
+    h, c, s = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(c)), b64url_decode(s)
+
+
+def server_signing_key(server):
+    """The server's own Ed25519 key (from <db>.key), to sign tokens whose
+    signature is valid but whose claims are not."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    with open(server.db + ".key") as f:
+        text = f.read().strip()
+    sk = bytes.fromhex(text.split(":", 1)[1])
+    return Ed25519PrivateKey.from_private_bytes(sk[:32])
+
+
+def raw_exchange(server, data, timeout=5, shutdown_write=False):
+    """Sends raw bytes, returns everything the server sends until it closes
+    the connection or the timeout passes."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    out = b""
+    try:
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the server may answer and close before reading everything
+        if shutdown_write:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
+def parse_raw_response(data):
+    """A Response from the bytes of one HTTP/1.1 response (Content-Length body)."""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        raise AssertionError("not an HTTP response: %r" % data[:200])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", len(rest)))
+    return Response(int(m.group(1)), headers, rest[:n])
+
+
+class OpenStream:
+    """An SSE response kept open: .status, .headers, .next_event(), .close()."""
+
+    def __init__(self, server, path, token=None, headers=None, timeout=10):
+        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+        hdrs = {"Accept": "text/event-stream"}
+        hdrs.update(headers or {})
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        self.conn.request("GET", path, headers=hdrs)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.headers = {k.lower(): v for k, v in self.resp.getheaders()}
+        self.raw_lines = []
+
+    def body(self):
+        """For a non-200 answer: a Response with its body."""
+        return Response(self.status, self.headers, self.resp.read())
+
+    def next_event(self):
+        """The next event's parsed JSON, or None at end of stream."""
+        buf = b""
+        while True:
+            line = self.resp.fp.readline()
+            if not line:
+                return None
+            self.raw_lines.append(line)
+            if line.startswith(b"data: "):
+                buf += line[6:].rstrip(b"\r\n")
+            elif line in (b"\n", b"\r\n") and buf:
+                return json.loads(buf)
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
