@@ -140,6 +140,7 @@ void print_node(const rapidjson::Value& n) {
 int main(int argc, char** argv) {
   CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--server, --json, ...) may follow the subcommand
   Remote remote;
   remote.server = env_or("LUCID_SERVER", "");
   remote.token = env_or("LUCID_TOKEN", "");

@@ -45,11 +45,14 @@ class Server:
         self.port = None
         self.log_path = os.path.join(self.dir, "server.log")
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, port=None):
+        """Starts the server (on `port`, or on the port it had before, or a free one)."""
         port_file = os.path.join(self.dir, "port")
         if os.path.exists(port_file):
             os.unlink(port_file)
-        args = [SERVER_BIN, "--listen", "127.0.0.1:0", "--db", self.db, "--port-file", port_file]
+        if port is None:
+            port = self.port or 0
+        args = [SERVER_BIN, "--listen", "127.0.0.1:%d" % port, "--db", self.db, "--port-file", port_file]
         if self.test_clock:
             args.append("--test-clock")
         args += self.extra_args
