@@ -19,7 +19,7 @@ JsonBody::JsonBody(const http::Request& req) {
   if (req.body.empty()) throw MalformedJson{"Request body is empty; a JSON object is expected"};
   // kParseStopWhenDoneFlag off: trailing garbage is an error. Depth is bounded
   // by the 1 MiB body limit and RapidJSON's iterative parser.
-  doc_.Parse<rapidjson::kParseIterativeFlag>(req.body.data(), req.body.size());
+  doc_.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(req.body.data(), req.body.size());
   if (doc_.HasParseError())
     throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()) +
                         " at offset " + std::to_string(doc_.GetErrorOffset())};
@@ -62,15 +62,20 @@ double JsonBody::required_number(const char* field) const {
   return *d;
 }
 
+std::optional<std::int64_t> as_int(const rapidjson::Value& v) {
+  if (v.IsInt64()) return v.GetInt64();
+  // 3.0 is accepted as 3 (clients in loosely typed languages send floats).
+  if (v.IsDouble()) {
+    double d = v.GetDouble();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::int64_t> JsonBody::optional_int(const char* field) const {
   const auto* v = member(field);
   if (!v) return std::nullopt;
-  if (v->IsInt64()) return v->GetInt64();
-  // 3.0 is accepted as 3 (clients in loosely typed languages send floats).
-  if (v->IsDouble()) {
-    double d = v->GetDouble();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e15) return static_cast<std::int64_t>(d);
-  }
+  if (auto i = as_int(*v)) return i;
   bad_field(field, std::string(field) + " must be an integer");
 }
 

@@ -20,7 +20,7 @@ struct MalformedJson {
   std::string message;
 };
 
-// A request body that must be a JSON object. Accessors throw
+// A request body that must be a JSON object in valid UTF-8. Accessors throw
 // lucid::Error(invalid_argument, ..., field) for a missing or ill-typed field.
 class JsonBody {
  public:
@@ -37,6 +37,9 @@ class JsonBody {
  private:
   rapidjson::Document doc_;
 };
+
+// An integer JSON value (3 or 3.0), or nullopt.
+std::optional<std::int64_t> as_int(const rapidjson::Value& v);
 
 // Query parameter helpers; errors name the field as "query:<name>".
 std::optional<std::int64_t> query_int(const http::Request& req, const char* name, std::int64_t lo, std::int64_t hi);

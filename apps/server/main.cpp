@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   int stats_history = 720;
   int flush_ms = 200;
   int drain_seconds = 10;
+  std::int64_t max_pending_joins = 10000;
+  std::size_t stats_queue_limit = 200000;
   bool test_clock = false;
   bool quiet = false;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
@@ -71,6 +73,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("--stats-flush-ms", flush_ms, "Longest time a stats sample waits in memory before it is written")
       ->check(CLI::Range(1, 60000))->capture_default_str();
+  app.add_option("--max-pending-joins", max_pending_joins, "Outstanding join requests beyond which joins get 429")
+      ->check(CLI::Range(1, 10000000))->capture_default_str();
+  app.add_option("--stats-queue-limit", stats_queue_limit, "Unwritten stats samples beyond which reports get 503")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--drain-seconds", drain_seconds, "On SIGINT/SIGTERM, how long in-flight requests may finish")
       ->check(CLI::Range(0, 600))->capture_default_str();
   app.add_flag("--test-clock", test_clock,
@@ -109,6 +115,8 @@ int main(int argc, char** argv) {
     opts.stale_after = std::chrono::seconds(stale_after);
     opts.stats_history = stats_history;
     opts.stats_flush_interval = std::chrono::milliseconds(flush_ms);
+    opts.max_pending_joins = max_pending_joins;
+    opts.stats_queue_limit = stats_queue_limit;
     Cluster cluster(opts);
     cluster.start();
 

@@ -41,7 +41,8 @@ class OffsetClock final : public Clock {
 
 // "2025-12-29T07:00:00Z" (whole seconds) or with microseconds when `fraction`.
 std::string format_rfc3339(Timestamp t, bool fraction = false);
-// Parses RFC 3339 UTC ("...Z" or "+00:00", optional fraction). nullopt if malformed.
+// Parses RFC 3339 ("...Z" or a "+hh:mm"/"-hh:mm" offset, optional fraction),
+// converting to UTC. nullopt if malformed.
 std::optional<Timestamp> parse_rfc3339(std::string_view text);
 
 }  // namespace lucid

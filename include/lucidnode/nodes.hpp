@@ -54,7 +54,8 @@ struct Node {
 };
 
 struct JoinRequest {
-  std::string hostname;     // required, 1..253 chars of [A-Za-z0-9._-]
+  std::string hostname;     // required, 1..253 chars of [A-Za-z0-9._-], alphanumeric at both ends;
+                            // stored lower-case
   std::string ip_address;   // optional; an IPv4 or IPv6 literal
   std::string system_info;  // optional, <= 1024 chars
 };
@@ -173,7 +174,7 @@ class Nodes {
   Node set_quota(std::int64_t node_id, double storage_quota_gb);
   QuotaStatus quota_status(std::int64_t node_id);
   std::vector<Site> sites(std::int64_t node_id, const Page& page, std::int64_t* total = nullptr);
-  // Backups newest first, optionally of one site.
+  // Backups newest first (by created_at, then by id), optionally of one site.
   std::vector<Backup> backups(std::int64_t node_id, const Page& page,
                               std::optional<std::int64_t> site_id, std::int64_t* total = nullptr);
 
@@ -187,6 +188,7 @@ class Nodes {
   // unavailable (write-behind queue full).
   void report_stats(std::int64_t node_id, StatsSample sample);
   // Upserts the node's sites by name (at most 1000 per call); returns them.
+  // A bad entry names its field as "sites.<index>.<field>".
   std::vector<Site> report_sites(std::int64_t node_id, const std::vector<SiteReport>& sites);
   // Records one backup. Errors: invalid_argument (unknown site_name, bad fields).
   Backup report_backup(std::int64_t node_id, const BackupReport& report);

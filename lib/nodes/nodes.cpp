@@ -209,11 +209,18 @@ void load_nodes_state(ClusterCore& core) {
 
 }  // namespace detail
 
-JoinResult Nodes::request_join(const JoinRequest& req) {
+JoinResult Nodes::request_join(const JoinRequest& req_in) {
+  JoinRequest req = req_in;
   check_text("hostname", req.hostname, 253, true);
-  for (char c : req.hostname)
+  for (char& c : req.hostname) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
       invalid("hostname", "hostname may contain only letters, digits, '.', '-' and '_'");
+    // Host names are case-insensitive (RFC 4343): one node per name, however spelled.
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (!std::isalnum(static_cast<unsigned char>(req.hostname.front())) ||
+      !std::isalnum(static_cast<unsigned char>(req.hostname.back())))
+    invalid("hostname", "hostname must start and end with a letter or digit");
   if (!req.ip_address.empty()) {
     unsigned char buf[16];
     if (req.ip_address.size() > 45 || (inet_pton(AF_INET, req.ip_address.c_str(), buf) != 1 &&
@@ -515,7 +522,7 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
         " b.created_at, b.backup_type, b.status, b.storage_provider"
         " FROM backups b LEFT JOIN sites s ON s.id = b.site_id"
         " WHERE b.node_id = ?1 AND (?2 IS NULL OR b.site_id = ?2)"
-        " ORDER BY b.id DESC LIMIT ?3 OFFSET ?4");
+        " ORDER BY b.created_at DESC, b.id DESC LIMIT ?3 OFFSET ?4");
     q.bind(1, static_cast<std::int64_t>(node_id));
     if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2);
     q.bind(3, static_cast<std::int64_t>(page.limit));
@@ -641,12 +648,16 @@ void Nodes::flush_stats() {
 std::vector<Site> Nodes::report_sites(std::int64_t node_id, const std::vector<SiteReport>& sites) {
   if (sites.size() > 1000) invalid("sites", "at most 1000 sites per report");
   std::unordered_set<std::string> seen;
-  for (const auto& s : sites) {
-    check_text("site_name", s.name, 253, true);
-    if (!seen.insert(s.name).second) invalid("site_name", "duplicate site_name: " + s.name);
-    if (s.used_bytes < 0 || s.used_bytes > 1000000000000000000LL) invalid("used_bytes", "used_bytes must be between 0 and 10^18");
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    // Fields are named by their place in the report: "sites.<i>.<field>".
+    const auto& s = sites[i];
+    const std::string at = "sites." + std::to_string(i) + ".";
+    check_text(at + "site_name", s.name, 253, true);
+    if (!seen.insert(s.name).second) invalid(at + "site_name", "duplicate site_name: " + s.name);
+    if (s.used_bytes < 0 || s.used_bytes > 1000000000000000000LL)
+      invalid(at + "used_bytes", "used_bytes must be between 0 and 10^18");
     if (s.quota_gb && (!std::isfinite(*s.quota_gb) || *s.quota_gb <= 0 || *s.quota_gb > 1000000))
-      invalid("quota_gb", "quota_gb must be greater than 0 and at most 1000000");
+      invalid(at + "quota_gb", "quota_gb must be greater than 0 and at most 1000000");
   }
   auto out = core_.store->write([&](Conn& c) {
     require_node(c, node_id);

@@ -66,8 +66,8 @@ CREATE TABLE backups (
   storage_provider  TEXT NOT NULL DEFAULT '',
   created_at        TEXT NOT NULL
 );
-CREATE INDEX backups_by_node ON backups(node_id, id);
-CREATE INDEX backups_by_site ON backups(site_id, id);
+CREATE INDEX backups_by_node ON backups(node_id, created_at, id);
+CREATE INDEX backups_by_site ON backups(site_id, created_at, id);
 )SQL"},
   };
   return all;

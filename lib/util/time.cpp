@@ -57,7 +57,14 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s) {
     if (pos == start || pos - start > 9) return std::nullopt;
   }
   std::string_view zone = s.substr(pos);
-  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  long long offset_seconds = 0;
+  if (zone != "Z" && zone != "z") {
+    int oh, om;
+    if (zone.size() != 6 || (zone[0] != '+' && zone[0] != '-') || !digits(zone, 1, 2, oh) || zone[3] != ':' ||
+        !digits(zone, 4, 2, om) || oh > 23 || om > 59)
+      return std::nullopt;
+    offset_seconds = (zone[0] == '+' ? 1 : -1) * (oh * 3600LL + om * 60LL);
+  }
   std::tm tm{};
   tm.tm_year = Y - 1900;
   tm.tm_mon = M - 1;
@@ -69,7 +76,7 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s) {
   std::tm back{};
   gmtime_r(&tt, &back);
   if (back.tm_mday != D && sec != 60) return std::nullopt;  // e.g. Feb 30
-  return Timestamp(std::chrono::seconds(tt)) + std::chrono::microseconds(micros);
+  return Timestamp(std::chrono::seconds(tt - offset_seconds)) + std::chrono::microseconds(micros);
 }
 
 }  // namespace lucid

@@ -210,8 +210,9 @@ TEST_CASE("nodes: quota status with sites, warnings and over-quota") {
   CHECK(total == 3);
   CHECK(sites[0].used_bytes == gib);
   CHECK(sites[0].quota_gb.value() == 15.0);
-  CHECK(field_of([&] { f.nodes().report_sites(id, {{"x", -1, std::nullopt}}); }) == "used_bytes");
-  CHECK(field_of([&] { f.nodes().report_sites(id, {{"x", 1, std::nullopt}, {"x", 2, std::nullopt}}); }) == "site_name");
+  CHECK(field_of([&] { f.nodes().report_sites(id, {{"x", -1, std::nullopt}}); }) == "sites.0.used_bytes");
+  CHECK(field_of([&] { f.nodes().report_sites(id, {{"x", 1, std::nullopt}, {"x", 2, std::nullopt}}); }) ==
+        "sites.1.site_name");
 }
 
 TEST_CASE("nodes: backups are recorded, filtered by site and paged newest first") {

@@ -32,7 +32,8 @@ http::Response detail_response(int status, std::string_view message) {
 }
 
 http::Response validation_response(const Error& e) {
-  // Error::field is "name" (a body field), or "query:name" / "path:name".
+  // Error::field is "name" (a body field), "query:name" / "path:name", and a
+  // dotted path ("sites.0.site_name") names a member of a list.
   std::string where = "body", name = e.field();
   if (auto colon = name.find(':'); colon != std::string::npos) {
     where = name.substr(0, colon);
@@ -47,7 +48,19 @@ http::Response validation_response(const Error& e) {
   w.Key("loc");
   w.StartArray();
   write_string(w, where);
-  if (!name.empty() && name != "body") write_string(w, name);
+  if (!name.empty() && name != "body") {
+    std::size_t start = 0;
+    while (true) {
+      const auto dot = name.find('.', start);
+      const std::string part = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      if (!part.empty() && part.find_first_not_of("0123456789") == std::string::npos && part.size() < 10)
+        w.Int(std::stoi(part));
+      else
+        write_string(w, part);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+  }
   w.EndArray();
   w.Key("msg");
   write_string(w, e.message());
@@ -198,7 +211,14 @@ http::Reply join_request(Context& ctx) {
 }
 
 http::Reply status_by_code(Context& ctx) {
-  auto poll = ctx.cluster.nodes().poll_by_code(ctx.params[0]);
+  CodePoll poll;
+  try {
+    poll = ctx.cluster.nodes().poll_by_code(ctx.params[0]);
+  } catch (const Error& e) {
+    // The code came in the path, not the body: say so in the error's loc.
+    if (e.code() == Errc::invalid_argument) throw Error(e.code(), e.message(), "path:code");
+    throw;
+  }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -419,20 +439,25 @@ http::Reply report_sites(Context& ctx) {
   if (!arr->IsArray()) throw Error(Errc::invalid_argument, "sites must be an array", "sites");
   if (arr->Size() > 1000) throw Error(Errc::invalid_argument, "at most 1000 sites per report", "sites");
   std::vector<SiteReport> reports;
-  for (const auto& v : arr->GetArray()) {
-    if (!v.IsObject()) throw Error(Errc::invalid_argument, "each site must be an object", "sites");
+  for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
+    const auto& v = (*arr)[i];
+    const std::string at = "sites." + std::to_string(i) + ".";
+    if (!v.IsObject()) throw Error(Errc::invalid_argument, "each site must be an object", "sites." + std::to_string(i));
     auto name = v.FindMember("site_name");
     auto used = v.FindMember("used_bytes");
     auto quota = v.FindMember("quota_gb");
     SiteReport r;
-    if (name == v.MemberEnd() || !name->value.IsString())
-      throw Error(Errc::invalid_argument, "site_name must be a string", "site_name");
+    if (name == v.MemberEnd() || name->value.IsNull())
+      throw Error(Errc::invalid_argument, "field required", at + "site_name");
+    if (!name->value.IsString()) throw Error(Errc::invalid_argument, "site_name must be a string", at + "site_name");
     r.name.assign(name->value.GetString(), name->value.GetStringLength());
-    if (used == v.MemberEnd() || !used->value.IsInt64())
-      throw Error(Errc::invalid_argument, "used_bytes must be an integer", "used_bytes");
-    r.used_bytes = used->value.GetInt64();
+    if (used == v.MemberEnd() || used->value.IsNull())
+      throw Error(Errc::invalid_argument, "field required", at + "used_bytes");
+    auto used_int = as_int(used->value);
+    if (!used_int) throw Error(Errc::invalid_argument, "used_bytes must be an integer", at + "used_bytes");
+    r.used_bytes = *used_int;
     if (quota != v.MemberEnd() && !quota->value.IsNull()) {
-      if (!quota->value.IsNumber()) throw Error(Errc::invalid_argument, "quota_gb must be a number", "quota_gb");
+      if (!quota->value.IsNumber()) throw Error(Errc::invalid_argument, "quota_gb must be a number", at + "quota_gb");
       r.quota_gb = quota->value.GetDouble();
     }
     reports.push_back(std::move(r));
@@ -462,7 +487,7 @@ http::Reply report_backup(Context& ctx) {
   r.storage_provider = body.optional_string("storage_provider", 128).value_or("");
   if (auto t = body.optional_string("created_at", 64)) {
     r.created_at = parse_rfc3339(*t);
-    if (!r.created_at) throw Error(Errc::invalid_argument, "created_at must be an RFC 3339 UTC time", "created_at");
+    if (!r.created_at) throw Error(Errc::invalid_argument, "created_at must be an RFC 3339 date-time", "created_at");
   }
   auto b = ctx.cluster.nodes().report_backup(ctx.caller.node_id, r);
   rapidjson::StringBuffer buf;
