@@ -511,11 +511,14 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   std::vector<std::function<void()>> on_close_;
 };
 
-// The Stream handed to the application. Holds the connection weakly so a
-// handle kept after the connection closed does not keep the socket alive.
+// The Stream handed to the application. It holds the connection weakly and no
+// strand of its own, so a handle kept after the connection closed (even after
+// the io_context is gone) owns no I/O object and nothing reference-counted by
+// the io_context's services; destroying it late is safe.
 class Server::Impl::StreamHandle final : public Stream {
  public:
-  StreamHandle(std::weak_ptr<Connection> c, Strand s) : conn_(std::move(c)), strand_(std::move(s)) {}
+  StreamHandle(std::weak_ptr<Connection> c, asio::io_context::executor_type fallback)
+      : conn_(std::move(c)), fallback_(fallback) {}
 
   bool send(std::string chunk) override {
     const auto c = conn_.lock();
@@ -541,11 +544,16 @@ class Server::Impl::StreamHandle final : public Stream {
       }
     }
   }
-  asio::any_io_executor executor() override { return strand_; }
+  // The connection's strand; once the connection is gone, the plain io_context
+  // executor (the stream is closed then, so nothing needs serializing).
+  asio::any_io_executor executor() override {
+    if (const auto c = conn_.lock()) return c->strand();
+    return fallback_;
+  }
 
  private:
   std::weak_ptr<Connection> conn_;
-  Strand strand_;
+  asio::io_context::executor_type fallback_;  // untracked: trivially destructible
 };
 
 void Server::Impl::Connection::start() {
@@ -1048,6 +1056,10 @@ void Server::Impl::Connection::fail(int status, std::string_view message) {
     socket_.cancel(ignored);
   }
   keep_alive_ = false;
+  if (!req_started_) {  // e.g. only blank lines arrived: time the log from now
+    req_started_ = true;
+    start_ = Clock::now();
+  }
   fill_best_effort();
   reply_.stream = nullptr;
   reply_.response = srv_->make_error(status, message);
@@ -1164,7 +1176,7 @@ void Server::Impl::Connection::on_stream_head_written(const std::error_code& ec)
   // the head is already written and sends only queue.
   auto cb = std::move(reply_.stream);
   reply_.stream = nullptr;
-  auto handle = std::make_shared<StreamHandle>(weak_from_this(), strand_);
+  auto handle = std::make_shared<StreamHandle>(weak_from_this(), srv_->io.get_executor());
   asio::post(srv_->workers, [cb = std::move(cb), handle = std::move(handle)] {
     try {
       cb(handle);

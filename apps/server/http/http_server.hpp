@@ -51,22 +51,34 @@ class Stream {
  public:
   virtual ~Stream() = default;
   // Queues bytes for the client. Returns false when the stream is closed, or when
-  // more than max_stream_queue_bytes are already queued (the chunk is dropped:
-  // a slow client loses updates instead of slowing anyone else).
+  // the chunk does not fit: bytes queued but not yet written never exceed
+  // max_stream_queue_bytes (the chunk is dropped, the stream stays open: a slow
+  // client loses updates instead of slowing anyone else).
   virtual bool send(std::string chunk) = 0;
   virtual bool is_open() const = 0;
   // Closes the connection after the queued bytes are written.
   virtual void close() = 0;
   // Registers a callback run once when the stream closes for any reason
-  // (client gone, close(), server stopping).
+  // (client gone, close(), server stopping). It runs on the connection's strand;
+  // if the stream is already closed, it runs at once on the calling thread.
   virtual void on_close(std::function<void()> fn) = 0;
-  // Executor for timers that drive this stream.
+  // Executor for timers that drive this stream: the connection's strand (after
+  // the connection is gone, the plain io_context executor).
   virtual asio::any_io_executor executor() = 0;
 };
 
 // What a handler returns. If `stream` is set, `response` status/headers are
-// written with no Content-Length (body ignored), the connection is not reused,
-// and `stream` is called once with the live Stream.
+// written with no Content-Length (body ignored; `Cache-Control: no-cache` and
+// `Connection: close` added), the connection is not reused, and `stream` is
+// called once with the live Stream — on the worker pool, after the head has
+// been written, so it may block briefly and may call send() at once. If the
+// client is gone before that, `stream` is not called.
+//
+// Response headers: Content-Length, Transfer-Encoding and Connection are the
+// server's; such entries in `headers` are dropped (a `Connection: close` entry
+// still makes the server close after the response). Fields containing CR/LF
+// are dropped. A Date field is added unless present. For HEAD requests the
+// body is not sent (Content-Length still gives its size).
 struct Reply {
   Response response;
   std::function<void(std::shared_ptr<Stream>)> stream;
@@ -89,6 +101,11 @@ struct ServerOptions {
   std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
 };
 
+// Lifetimes: `io` and `workers` must outlive the Server, and `workers` must be
+// joined before `io` is destroyed (a handler still running after stop() posts
+// its result to `io`). Keep threads running `io` until stop() returns (stop()
+// holds a work guard meanwhile, so io.run() does not return early). Requests:
+// `Expect: 100-continue` is answered; the Host field is not required.
 class Server {
  public:
   // io: the I/O context (run by the caller's threads). workers: where handlers run.
@@ -104,7 +121,12 @@ class Server {
   std::uint16_t port() const;
   // Graceful stop: stop accepting, close idle connections and streams, let
   // in-flight requests finish (up to `drain`), then close everything.
-  // Blocks until done. Safe to call from any thread except an I/O thread.
+  // Blocks until done. Safe to call from any thread except an I/O thread; a
+  // second call returns once the first is done. Called on an I/O thread, it
+  // starts the same shutdown but does not wait (and does not force-close). If
+  // the io_context is stopped (io.stop()), the remaining connections are closed
+  // from the calling thread: no thread may be inside io.run() then.
+  // The destructor calls stop(0ms) if stop() was not called.
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(10000));
   std::size_t connection_count() const;
 
