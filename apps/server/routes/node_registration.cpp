@@ -338,10 +338,8 @@ void write_site(JsonWriter& w, const Site& s) {
   w.EndObject();
 }
 
-http::Reply list_sites(Context& ctx) {
-  const auto id = path_id(ctx.params[0], "Node");
-  std::int64_t total = 0;
-  auto sites = ctx.cluster.nodes().sites(id, page_from_query(ctx.req, 50, 1000), &total);
+// {"sites": [...], "total": n}: the node's site list and the agent's report answer.
+http::Reply sites_reply(const std::vector<Site>& sites, std::int64_t total) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -352,6 +350,13 @@ http::Reply list_sites(Context& ctx) {
   w.Key("total"); w.Int64(total);
   w.EndObject();
   return json_reply(200, buf);
+}
+
+http::Reply list_sites(Context& ctx) {
+  const auto id = path_id(ctx.params[0], "Node");
+  std::int64_t total = 0;
+  auto sites = ctx.cluster.nodes().sites(id, page_from_query(ctx.req, 50, 1000), &total);
+  return sites_reply(sites, total);
 }
 
 void write_backup(JsonWriter& w, const Backup& b) {
@@ -463,16 +468,7 @@ http::Reply report_sites(Context& ctx) {
     reports.push_back(std::move(r));
   }
   auto sites = ctx.cluster.nodes().report_sites(ctx.caller.node_id, reports);
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("sites");
-  w.StartArray();
-  for (const auto& s : sites) write_site(w, s);
-  w.EndArray();
-  w.Key("total"); w.Int64(static_cast<std::int64_t>(sites.size()));
-  w.EndObject();
-  return json_reply(200, buf);
+  return sites_reply(sites, static_cast<std::int64_t>(sites.size()));
 }
 
 http::Reply report_backup(Context& ctx) {
