@@ -113,7 +113,8 @@ class Backoff {
 std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int& rc) {
   ApiClient api(o.server);
   Backoff backoff(o.max_backoff_seconds);
-  std::string code;
+  std::string code = o.code;
+  if (!code.empty()) say("agent: collecting the key for registration code " + code);
   while (!stop.load()) {
     if (code.empty()) {
       auto r = api.post("/api/v1/nodes/join-request", join_body(o));
@@ -148,7 +149,12 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
         return key;
       }
       nap(o.poll_seconds, stop);
-    } else if (r.status == 404) {
+    } else if (r.status == 404 || r.status == 422) {
+      if (!o.code.empty()) {
+        say("agent: registration code " + o.code + " is not known to the server (" + error_message(r) + ")");
+        rc = 2;
+        return {};
+      }
       // The code is gone (a key was issued to someone else, or the request was
       // removed): start over with a new join request.
       say("agent: registration code no longer known; joining again");

@@ -13,6 +13,7 @@ struct AgentOptions {
   std::string ip_address;
   std::string system_info;
   std::string key_file;      // where the API key is kept
+  std::string code;          // a registration code given by an admin: poll it instead of joining
   std::string disk_path = "/";
   int interval_seconds = 5;  // between stats reports
   int poll_seconds = 3;      // between approval polls

@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
   agent->add_option("--hostname", ao.hostname, "This node's hostname")->required();
   agent->add_option("--ip", ao.ip_address, "This node's IP address (optional)");
   agent->add_option("--system-info", ao.system_info, "Free text, e.g. the OS (optional)");
+  agent->add_option("--code", ao.code, "Registration code from an administrator (a node created with POST /nodes)");
   agent->add_option("--key-file", ao.key_file, "Where the API key is kept (0600); default ./lucid-agent-<hostname>.key");
   agent->add_option("--disk-path", ao.disk_path, "Filesystem whose usage is reported")->capture_default_str();
   agent->add_option("--interval", ao.interval_seconds, "Seconds between stats reports")

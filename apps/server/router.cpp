@@ -23,12 +23,25 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
+// Compiled placeholders: "{}" any non-empty segment, "{int}" digits only,
+// "{^prefix}" a segment starting with prefix ("{node_id:node_}" in a pattern).
+bool is_param(const std::string& seg) { return !seg.empty() && seg.front() == '{'; }
+
+bool param_accepts(const std::string& param, const std::string& value) {
+  if (value.empty()) return false;
+  if (param == "{}") return true;
+  if (param == "{int}")
+    return value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos;
+  const std::string prefix = param.substr(2, param.size() - 3);  // "{^node_}" -> "node_"
+  return value.size() > prefix.size() && value.compare(0, prefix.size(), prefix) == 0;
+}
+
 bool match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
            std::vector<std::string>* params) {
   if (pattern.size() != path.size()) return false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == "{}") {
-      if (path[i].empty()) return false;
+    if (is_param(pattern[i])) {
+      if (!param_accepts(pattern[i], path[i])) return false;
       if (params) params->push_back(path[i]);
     } else if (pattern[i] != path[i]) {
       return false;
@@ -37,13 +50,22 @@ bool match(const std::vector<std::string>& pattern, const std::vector<std::strin
   return true;
 }
 
-// Literal segments before placeholders: "/nodes/join-request" beats "/nodes/{id}".
+// Literal segments before constrained placeholders before free ones:
+// "/nodes/join-request" beats "/nodes/{id:int}" beats "/nodes/{id}".
+int rank(const std::string& seg) { return !is_param(seg) ? 2 : seg == "{}" ? 0 : 1; }
+
 bool more_specific(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    bool pa = a[i] == "{}", pb = b[i] == "{}";
-    if (pa != pb) return pb;
-  }
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    if (rank(a[i]) != rank(b[i])) return rank(a[i]) > rank(b[i]);
   return a.size() > b.size();
+}
+
+std::string compile_segment(const std::string& s) {
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return s;
+  const auto colon = s.find(':');
+  if (colon == std::string::npos) return "{}";
+  const std::string constraint = s.substr(colon + 1, s.size() - colon - 2);
+  return constraint == "int" ? "{int}" : "{^" + constraint + "}";
 }
 
 std::string bearer_token(const http::Request& req) {
@@ -64,8 +86,7 @@ void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* 
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
   for (std::size_t i = 0; i < count; ++i) {
     Compiled c{&routes[i], encoder, split_path(routes[i].pattern)};
-    for (auto& s : c.segments)
-      if (s.size() >= 2 && s.front() == '{' && s.back() == '}') s = "{}";
+    for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
   std::stable_sort(routes_.begin(), routes_.end(),

@@ -45,7 +45,10 @@ using RouteHandler = http::Reply (*)(Context&);
 
 struct Route {
   const char* method;
-  const char* pattern;  // "/api/v1/nodes/{id}/quota"; a trailing '/' is significant
+  // "/api/v1/nodes/{id}/quota"; a trailing '/' is significant. A placeholder
+  // may be constrained: "{id:int}" (digits) or "{node_id:node_}" (prefix), so
+  // two documents can share a path shape and each answer its own id form.
+  const char* pattern;
   RouteHandler handler;
   AuthMode auth;
   Role min_role;

@@ -14,6 +14,8 @@
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/nodes.hpp"
+#include "lucidnode/pools.hpp"
+#include "lucidnode/rate_limit.hpp"
 
 namespace lucid {
 
@@ -37,6 +39,10 @@ struct Options {
   std::size_t stats_queue_limit = 200000;
   // A node with no stats for longer than this is stale.
   std::chrono::seconds stale_after{300};
+  // A started node that reports no stats within this goes to lifecycle error.
+  std::chrono::seconds start_timeout{90};
+  // How often the executor completes due lifecycle transitions.
+  std::chrono::milliseconds lifecycle_sweep_interval{1000};
   // Bound on outstanding join requests.
   std::int64_t max_pending_joins = 10000;
   // Default storage quota of a new node, in GB.
@@ -67,7 +73,10 @@ class Cluster {
   void stop();
 
   Nodes& nodes();
+  Pools& pools();
   Auth& auth();
+  // The shared limiter every API surface configures and uses.
+  RateLimiter& rate_limiter();
   EventBus& events();
   const Clock& clock() const;
   const Options& options() const;

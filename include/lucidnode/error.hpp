@@ -25,21 +25,43 @@ enum class Errc {
 // Stable lower-case name of a code ("not_found", ...).
 const char* errc_name(Errc code) noexcept;
 
+// What exactly went wrong, where a surface's error table distinguishes more
+// than Errc does (node-management's LUCID_ERR_5001 "node not found" vs 5002
+// "pool not found"). Stable; `none` when Errc says it all.
+enum class Reason {
+  none = 0,
+  node_not_found,
+  pool_not_found,
+  invalid_node_status,  // a lifecycle transition that is not allowed
+  resource_limit,       // a pool's max_nodes or resource_limits
+  poot_failed,
+  payout_failed,
+  node_exists,
+  pool_exists,
+  invalid_allocation,
+  batch_failed,
+  payout_not_found,
+};
+
 class Error : public std::exception {
  public:
-  Error(Errc code, std::string message, std::string field = {})
-      : code_(code), message_(std::move(message)), field_(std::move(field)) {}
+  Error(Errc code, std::string message, std::string field = {}, Reason reason = Reason::none)
+      : code_(code), message_(std::move(message)), field_(std::move(field)), reason_(reason) {}
+  Error(Errc code, Reason reason, std::string message)
+      : code_(code), message_(std::move(message)), reason_(reason) {}
 
   Errc code() const noexcept { return code_; }
   const std::string& message() const noexcept { return message_; }
   // For invalid_argument: the name of the offending input field, if known.
   const std::string& field() const noexcept { return field_; }
+  Reason reason() const noexcept { return reason_; }
   const char* what() const noexcept override { return message_.c_str(); }
 
  private:
   Errc code_;
   std::string message_;
   std::string field_;
+  Reason reason_ = Reason::none;
 };
 
 }  // namespace lucid

@@ -2,6 +2,7 @@
 // stats ingest and liveness, storage quotas, sites and backups.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,6 +23,35 @@ const char* node_status_name(NodeStatus s) noexcept;
 
 enum class Liveness { online, stale, offline };
 const char* liveness_name(Liveness l) noexcept;
+
+// The node-management lifecycle (a state machine; see Nodes::start/stop/update).
+enum class Lifecycle { inactive, starting, active, stopping, maintenance, error };
+const char* lifecycle_name(Lifecycle l) noexcept;
+std::optional<Lifecycle> parse_lifecycle(std::string_view name);
+
+enum class NodeType { worker, validator, storage, compute };
+const char* node_type_name(NodeType t) noexcept;
+std::optional<NodeType> parse_node_type(std::string_view name);
+
+// What a node is made of; every field optional.
+struct HardwareInfo {
+  std::optional<std::int64_t> cpu_cores;   // 1..4096
+  std::optional<double> memory_gb;         // 0..1e6
+  std::optional<double> storage_gb;        // 0..1e9
+  std::optional<std::int64_t> gpu_count;   // 0..64
+  std::optional<std::string> gpu_model;    // <= 100 chars
+  std::optional<std::string> architecture; // <= 32 chars
+  std::optional<std::string> os;           // <= 100 chars
+};
+
+// Where a node is; every field optional.
+struct NodeLocation {
+  std::optional<std::string> region;   // <= 64 chars
+  std::optional<std::string> country;  // ISO 3166-1 alpha-2, upper case
+  std::optional<std::string> city;     // <= 100 chars
+  std::optional<double> latitude;      // -90..90
+  std::optional<double> longitude;     // -180..180
+};
 
 // One stats report from a node's agent.
 struct StatsSample {
@@ -51,6 +81,78 @@ struct Node {
   std::optional<Timestamp> last_seen;  // last stats report
   Liveness liveness = Liveness::offline;
   std::vector<StatsSample> recent_stats;  // newest first; how many depends on the call
+  // The node-management view of the same record:
+  std::string uid;  // "node_" + 16 hex
+  std::string name;
+  Lifecycle lifecycle = Lifecycle::inactive;
+  NodeType node_type = NodeType::worker;
+  std::string pool_uid;  // empty when in no pool
+  std::optional<std::int64_t> pool_priority;
+  HardwareInfo hardware;
+  NodeLocation location;
+  Timestamp updated_at;
+  std::optional<double> poot_score;  // latest PoOT score, when one was computed
+};
+
+struct NodeCreate {
+  std::string name;      // required, 1..100 chars, unique
+  std::string hostname;  // optional; default: name, which must then be a valid hostname
+  NodeType node_type = NodeType::worker;
+  HardwareInfo hardware;
+  NodeLocation location;
+  std::string pool_uid;  // optional: join this pool at once (limits apply)
+};
+
+// Fields to change; absent ones stay.
+struct NodeUpdate {
+  std::optional<std::string> name;
+  std::optional<NodeType> node_type;
+  std::optional<HardwareInfo> hardware;  // replaces the whole record
+  std::optional<NodeLocation> location;  // replaces the whole record
+  // Only maintenance (from inactive, active or error) and inactive (from
+  // maintenance) can be set here; start/stop do the rest.
+  std::optional<Lifecycle> lifecycle;
+};
+
+struct NodeQuery {
+  std::int64_t page = 1;   // 1-based
+  std::int64_t limit = 20; // 1..100
+  std::optional<Lifecycle> lifecycle;
+  std::string pool_uid;    // empty: any
+};
+
+struct LifecycleChange {
+  std::string uid;
+  Lifecycle lifecycle;
+  Timestamp at;
+};
+
+struct ResourceFigures {
+  std::optional<double> cpu_percent, memory_percent, disk_percent;
+};
+
+struct NodeResources {
+  std::string uid;
+  std::chrono::seconds range{3600};
+  std::optional<StatsSample> current;  // newest sample
+  ResourceFigures average, peak;
+  std::int64_t sample_count = 0;
+  HardwareInfo hardware;
+};
+
+enum class MetricType { cpu, memory, disk, network };
+const char* metric_type_name(MetricType t) noexcept;
+std::optional<MetricType> parse_metric_type(std::string_view name);
+
+struct MetricBucket {
+  Timestamp start;
+  double min = 0, avg = 0, max = 0;
+  std::int64_t count = 0;
+};
+
+struct MetricSeries {
+  MetricType type;
+  std::vector<MetricBucket> buckets;  // only buckets with samples, oldest first
 };
 
 struct JoinRequest {
@@ -210,6 +312,39 @@ class Nodes {
 
   // Writes buffered stats samples now (normally done in the background).
   void flush_stats();
+
+  // ---- the node-management view ----
+
+  // Resolves "node_..." to the node's integer id. Errors: not_found (node_not_found).
+  std::int64_t resolve(std::string_view uid);
+  // Creates a node directly (approved, lifecycle inactive). It has a
+  // registration code outstanding (`code_out`): its agent collects the key by
+  // polling with that code (`lucidctl agent --code`); joining by hostname
+  // answers "ACTIVE" as for any active node. Errors: invalid_argument,
+  // conflict (node_exists), not_found (pool_not_found), resource_exhausted (resource_limit).
+  Node create(const NodeCreate& req, std::string* code_out = nullptr);
+  // A page of nodes by id, filtered. `total` receives the filtered count.
+  std::vector<Node> query(const NodeQuery& q, std::int64_t* total);
+  // One node by uid, with its newest sample. Errors: not_found (node_not_found).
+  Node get(std::string_view uid);
+  // Errors: invalid_argument, not_found, conflict (node_exists for a taken
+  // name; invalid_node_status for a lifecycle change that is not allowed).
+  Node update(std::string_view uid, const NodeUpdate& req);
+  // inactive|error -> starting; the node becomes active at its next stats
+  // report, or error when none arrives within Options::start_timeout.
+  // Errors: not_found, conflict (invalid_node_status; pending nodes cannot start).
+  LifecycleChange start(std::string_view uid);
+  // active|starting -> stopping -> inactive (completed on the executor).
+  LifecycleChange stop(std::string_view uid);
+  // Completes lifecycle transitions that are due (stopping -> inactive,
+  // starting past its deadline -> error). Runs on the executor; callable directly.
+  void sweep_lifecycle();
+  // Utilisation over the trailing `range` (<= 30 days), from stored samples.
+  NodeResources resources(std::string_view uid, std::chrono::seconds range);
+  // min/avg/max per `granularity` bucket between start and end (at most
+  // 10,000 buckets), computed in SQL. `type` empty: cpu, memory and disk.
+  std::vector<MetricSeries> metrics(std::string_view uid, std::optional<MetricType> type,
+                                    std::chrono::seconds granularity, Timestamp start, Timestamp end);
 
   explicit Nodes(detail::ClusterCore& core) : core_(core) {}
 

@@ -37,6 +37,9 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "stats_history must be 1..100000", "stats_history");
   if (o.stats_flush_interval.count() < 1)
     throw Error(Errc::invalid_argument, "stats_flush_interval must be positive", "stats_flush_interval");
+  if (o.start_timeout.count() < 1) throw Error(Errc::invalid_argument, "start_timeout must be positive", "start_timeout");
+  if (o.lifecycle_sweep_interval.count() < 1)
+    throw Error(Errc::invalid_argument, "lifecycle_sweep_interval must be positive", "lifecycle_sweep_interval");
   if (o.stale_after.count() < 1) throw Error(Errc::invalid_argument, "stale_after must be positive", "stale_after");
   if (o.default_quota_gb <= 0) throw Error(Errc::invalid_argument, "default_quota_gb must be positive", "default_quota_gb");
   return o;
@@ -51,9 +54,18 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
   auth = std::make_unique<Auth>(clock, std::move(sk));
   load_nodes_state(*this);
+  if (!opts.read_only) {
+    every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
+    every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
+  }
 }
 
 ClusterCore::~ClusterCore() { stop(); }
+
+void ClusterCore::every(std::chrono::milliseconds interval, std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  periodic_.push_back(std::make_unique<Periodic>(Periodic{interval, std::move(task), nullptr}));
+}
 
 void ClusterCore::start() {
   std::lock_guard<std::mutex> lock(run_mu_);
@@ -61,21 +73,24 @@ void ClusterCore::start() {
   running_ = true;
   io_.restart();
   work_.emplace(io_.get_executor());
-  flush_timer_ = std::make_unique<asio::steady_timer>(io_);
-  schedule_flush();
+  for (auto& p : periodic_) {
+    p->timer = std::make_unique<asio::steady_timer>(io_);
+    arm(*p);
+  }
   for (int i = 0; i < opts.executor_threads; ++i) threads_.emplace_back([this] { io_.run(); });
 }
 
-void ClusterCore::schedule_flush() {
-  flush_timer_->expires_after(opts.stats_flush_interval);
-  flush_timer_->async_wait([this](const asio::error_code& ec) {
+void ClusterCore::arm(Periodic& p) {
+  p.timer->expires_after(p.interval);
+  p.timer->async_wait([this, &p](const asio::error_code& ec) {
     if (ec) return;
     try {
-      nodes.flush_stats();
-    } catch (const Error&) {
-      // The samples stay queued (bounded) and the next tick retries.
+      p.task();
+    } catch (const std::exception&) {
+      // Background work retries on its next tick; the state it works on is
+      // in the database, so nothing is lost by a failed round.
     }
-    schedule_flush();
+    arm(p);
   });
 }
 
@@ -84,11 +99,13 @@ void ClusterCore::stop() {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (running_) {
       running_ = false;
-      asio::post(io_, [this] { flush_timer_->cancel(); });
+      asio::post(io_, [this] {
+        for (auto& p : periodic_) p->timer->cancel();
+      });
       work_.reset();
       for (auto& t : threads_) t.join();
       threads_.clear();
-      flush_timer_.reset();
+      for (auto& p : periodic_) p->timer.reset();
     }
   }
   if (!opts.read_only) {
@@ -107,6 +124,8 @@ Cluster::~Cluster() { stop(); }
 void Cluster::start() { core_->start(); }
 void Cluster::stop() { core_->stop(); }
 Nodes& Cluster::nodes() { return core_->nodes; }
+Pools& Cluster::pools() { return core_->pools; }
+RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
 Auth& Cluster::auth() { return *core_->auth; }
 EventBus& Cluster::events() { return core_->bus; }
 const Clock& Cluster::clock() const { return *core_->clock; }

@@ -3,6 +3,7 @@
 
 #include <asio.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,8 @@
 #include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/nodes.hpp"
+#include "lucidnode/pools.hpp"
+#include "lucidnode/rate_limit.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -30,6 +33,7 @@ struct NodesState {
     std::string hostname;
     NodeStatus status = NodeStatus::pending;
     bool is_master = false;
+    Lifecycle lifecycle = Lifecycle::inactive;
   };
   struct Live {
     std::optional<StatsSample> latest;
@@ -68,14 +72,26 @@ class ClusterCore {
   Digest code_key{};  // keys registration-code derivation and lookup hashes
   NodesState nodes_state;
   Nodes nodes{*this};
+  Pools pools{*this};
+  RateLimiter rate_limiter{clock};
+
+  // Runs `task` every `interval` on the executor while started (errors thrown
+  // by the task are swallowed; it runs again next time). Register before
+  // start(). Capabilities use this for their background work.
+  void every(std::chrono::milliseconds interval, std::function<void()> task);
 
  private:
-  void schedule_flush();
+  struct Periodic {
+    std::chrono::milliseconds interval;
+    std::function<void()> task;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  void arm(Periodic& p);
 
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
-  std::unique_ptr<asio::steady_timer> flush_timer_;
+  std::vector<std::unique_ptr<Periodic>> periodic_;
   std::mutex run_mu_;
   bool running_ = false;
 };

@@ -6,14 +6,11 @@
 #include <cmath>
 #include <unordered_set>
 
-#include "core/cluster_core.hpp"
-#include "lucidnode/error.hpp"
+#include "nodes/node_common.hpp"
 
 namespace lucid {
 
-using detail::ClusterCore;
-using detail::Conn;
-using detail::Digest;
+using namespace detail;
 
 const char* node_status_name(NodeStatus s) noexcept { return s == NodeStatus::active ? "active" : "pending"; }
 
@@ -26,154 +23,6 @@ const char* liveness_name(Liveness l) noexcept {
   return "offline";
 }
 
-namespace {
-
-constexpr std::string_view kCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-constexpr std::size_t kCodeLength = 5;
-constexpr const char* kApiKeyPrefix = "lnk_";
-
-[[noreturn]] void invalid(const std::string& field, const std::string& msg) {
-  throw Error(Errc::invalid_argument, msg, field);
-}
-
-std::string now_text(const ClusterCore& core) { return format_rfc3339(core.clock->now(), true); }
-
-Timestamp parse_stored(const std::string& s) {
-  auto t = parse_rfc3339(s);
-  return t ? *t : Timestamp{};
-}
-
-std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return parse_stored(c.getString());
-}
-
-std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
-
-bool has_control_chars(std::string_view s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f) return true;
-  return false;
-}
-
-void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
-  if (required && v.empty()) invalid(field, field + " is required");
-  if (v.size() > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
-  if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
-}
-
-void check_range(const std::string& field, double v, double lo, double hi) {
-  if (!std::isfinite(v) || v < lo || v > hi)
-    invalid(field, field + " must be between " + std::to_string(static_cast<std::int64_t>(lo)) + " and " +
-                       std::to_string(static_cast<std::int64_t>(hi)));
-}
-
-double round_to(double v, int decimals) {
-  const double f = std::pow(10.0, decimals);
-  return std::round(v * f) / f;
-}
-
-constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size_gb is GiB
-
-// The code shown to people, derived from a random salt and the server's code
-// key: the database holds the salt and a keyed hash, never the code.
-std::string derive_code(const ClusterCore& core, const std::string& salt) {
-  std::string code;
-  for (int round = 0; code.size() < kCodeLength; ++round) {
-    Digest d = detail::hmac_sha256(core.code_key, "code:" + std::to_string(round) + ":" + salt);
-    for (unsigned char b : d) {
-      if (b >= 252) continue;  // 252 = 7 * 36: rejection keeps the letters uniform
-      code.push_back(kCodeAlphabet[b % 36]);
-      if (code.size() == kCodeLength) break;
-    }
-  }
-  return code;
-}
-
-std::string code_lookup_hash(const ClusterCore& core, const std::string& code) {
-  return blob(detail::hmac_sha256(core.code_key, "lookup:" + code));
-}
-
-// Upper-cases and checks a code typed or sent by someone.
-std::string normalize_code(std::string_view code) {
-  if (code.size() != kCodeLength) invalid("code", "registration code must be 5 characters A-Z or 0-9");
-  std::string out(code);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (kCodeAlphabet.find(c) == std::string_view::npos)
-      invalid("code", "registration code must be 5 characters A-Z or 0-9");
-  }
-  return out;
-}
-
-std::string new_uuid() {
-  std::string b = detail::random_bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  std::string h = detail::to_hex(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
-}
-
-Liveness liveness_of(const ClusterCore& core, const std::optional<Timestamp>& last_seen) {
-  if (!last_seen) return Liveness::offline;
-  return core.clock->now() - *last_seen > core.opts.stale_after ? Liveness::stale : Liveness::online;
-}
-
-constexpr const char* kSelectNodeById =
-    "SELECT n.id, n.uuid, n.hostname, n.ip_address, n.system_info, n.status, n.is_master, n.storage_quota_gb,"
-    " n.created_at, n.approved_at, n.last_seen,"
-    " (SELECT COALESCE(SUM(used_bytes), 0) FROM sites WHERE node_id = n.id),"
-    " (SELECT COUNT(*) FROM sites WHERE node_id = n.id),"
-    " (SELECT COUNT(*) FROM backups WHERE node_id = n.id)"
-    " FROM nodes n WHERE n.id = ?";
-
-constexpr const char* kSelectNodePage =
-    "SELECT n.id, n.uuid, n.hostname, n.ip_address, n.system_info, n.status, n.is_master, n.storage_quota_gb,"
-    " n.created_at, n.approved_at, n.last_seen,"
-    " (SELECT COALESCE(SUM(used_bytes), 0) FROM sites WHERE node_id = n.id),"
-    " (SELECT COUNT(*) FROM sites WHERE node_id = n.id),"
-    " (SELECT COUNT(*) FROM backups WHERE node_id = n.id)"
-    " FROM nodes n ORDER BY n.id LIMIT ? OFFSET ?";
-
-Node read_node(const ClusterCore& core, SQLite::Statement& q) {
-  Node n;
-  n.id = q.getColumn(0).getInt64();
-  n.uuid = q.getColumn(1).getString();
-  n.hostname = q.getColumn(2).getString();
-  n.ip_address = q.getColumn(3).getString();
-  n.system_info = q.getColumn(4).getString();
-  n.status = q.getColumn(5).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
-  n.is_master = q.getColumn(6).getInt() != 0;
-  n.storage_quota_gb = q.getColumn(7).getDouble();
-  n.created_at = parse_stored(q.getColumn(8).getString());
-  n.approved_at = parse_stored_opt(q.getColumn(9));
-  n.last_seen = parse_stored_opt(q.getColumn(10));
-  n.storage_used_bytes = q.getColumn(11).getInt64();
-  n.sites_count = q.getColumn(12).getInt64();
-  n.backups_count = q.getColumn(13).getInt64();
-  (void)core;
-  return n;
-}
-
-StatsSample read_sample(SQLite::Statement& q, int first) {
-  StatsSample s;
-  s.at = parse_stored(q.getColumn(first).getString());
-  s.cpu_usage = q.getColumn(first + 1).getDouble();
-  s.disk_usage = q.getColumn(first + 2).getDouble();
-  s.active_backups = q.getColumn(first + 3).getInt64();
-  if (!q.getColumn(first + 4).isNull()) s.memory_percent = q.getColumn(first + 4).getDouble();
-  if (!q.getColumn(first + 5).isNull()) s.uptime_seconds = q.getColumn(first + 5).getInt64();
-  if (!q.getColumn(first + 6).isNull()) s.disk_total_gb = q.getColumn(first + 6).getDouble();
-  return s;
-}
-
-void check_page(const Page& p, std::int64_t max_limit) {
-  if (p.skip < 0) invalid("skip", "skip must be >= 0");
-  if (p.limit < 1 || p.limit > max_limit) invalid("limit", "limit must be between 1 and " + std::to_string(max_limit));
-}
-
-}  // namespace
-
 namespace detail {
 
 void load_nodes_state(ClusterCore& core) {
@@ -181,12 +30,13 @@ void load_nodes_state(ClusterCore& core) {
   std::unordered_map<std::int64_t, NodesState::Live> live;
   std::unordered_map<std::string, std::int64_t> keys;
   core.store->read([&](Conn& c) {
-    auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen FROM nodes");
+    auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen, lifecycle FROM nodes");
     while (q.executeStep()) {
       const auto id = q.getColumn(0).getInt64();
-      cards[id] = {q.getColumn(1).getString(), q.getColumn(2).getString() == "active" ? NodeStatus::active
-                                                                                      : NodeStatus::pending,
-                   q.getColumn(3).getInt() != 0};
+      cards[id] = {q.getColumn(1).getString(),
+                   q.getColumn(2).getString() == "active" ? NodeStatus::active : NodeStatus::pending,
+                   q.getColumn(3).getInt() != 0,
+                   parse_lifecycle(q.getColumn(6).getString()).value_or(Lifecycle::error)};
       if (!q.getColumn(4).isNull()) keys[q.getColumn(4).getString()] = id;
       if (!q.getColumn(5).isNull()) live[id].last_seen = parse_stored(q.getColumn(5).getString());
     }
@@ -254,9 +104,21 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
           throw Error(Errc::resource_exhausted, "too many pending join requests; try again later");
         const std::string salt = detail::random_bytes(16);
         const std::string code = derive_code(core, salt);
+        const std::string uid = new_uid("node_");
+        // The management view's name is the hostname, unless an admin already
+        // gave that name to another node.
+        auto& taken = c.stmt("SELECT 1 FROM nodes WHERE name = ?");
+        taken.bind(1, req.hostname);
+        const std::string name = taken.executeStep() ? uid : req.hostname;
+        taken.reset();
         auto& ins = c.stmt(
             "INSERT INTO nodes(uuid, hostname, ip_address, system_info, status, code_salt, code_hash,"
-            " storage_quota_gb, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)");
+            " storage_quota_gb, created_at, uid, name, updated_at)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)");
+        const std::string now = now_text(core);
+        ins.bind(9, uid);
+        ins.bind(10, name);
+        ins.bind(11, now);
         ins.bind(1, new_uuid());
         ins.bind(2, req.hostname);
         ins.bind(3, req.ip_address);
@@ -265,12 +127,12 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         const std::string h = code_lookup_hash(core, code);
         ins.bind(6, h.data(), static_cast<int>(h.size()));
         ins.bind(7, core.opts.default_quota_gb);
-        ins.bind(8, now_text(core));
+        ins.bind(8, now);
         ins.exec();
         r.request_id = c.last_insert_id();
         r.registration_code = code;
         std::unique_lock lock(core.nodes_state.mu);
-        core.nodes_state.cards[r.request_id] = {req.hostname, NodeStatus::pending, false};
+        core.nodes_state.cards[r.request_id] = {req.hostname, NodeStatus::pending, false, Lifecycle::inactive};
         created = true;
         return r;
       });
@@ -326,7 +188,10 @@ NodeStatus Nodes::status_of_request(std::int64_t request_id) {
 Node Nodes::approve(std::int64_t node_id) {
   auto& core = core_;
   core.store->write([&](Conn& c) {
-    auto& up = c.stmt("UPDATE nodes SET status = 'active', approved_at = ? WHERE id = ? AND status = 'pending'");
+    // An approved node is starting: its first stats report makes it active.
+    auto& up = c.stmt(
+        "UPDATE nodes SET status = 'active', approved_at = ?1, lifecycle = 'starting', lifecycle_at = ?1,"
+        " updated_at = ?1 WHERE id = ?2 AND status = 'pending'");
     up.bind(1, now_text(core));
     up.bind(2, static_cast<std::int64_t>(node_id));
     up.exec();
@@ -338,6 +203,7 @@ Node Nodes::approve(std::int64_t node_id) {
     }
     std::unique_lock lock(core.nodes_state.mu);
     core.nodes_state.cards[node_id].status = NodeStatus::active;
+    core.nodes_state.cards[node_id].lifecycle = Lifecycle::starting;
   });
   core.bus.publish({EventKind::node_approved, node_id});
   return get(node_id, 1);
@@ -417,35 +283,16 @@ Node Nodes::set_quota(std::int64_t node_id, double gb) {
   if (!std::isfinite(gb) || gb <= 0 || gb > 1000000)
     invalid("storage_quota_gb", "storage_quota_gb must be greater than 0 and at most 1000000");
   core_.store->write([&](Conn& c) {
-    auto& up = c.stmt("UPDATE nodes SET storage_quota_gb = ? WHERE id = ?");
+    auto& up = c.stmt("UPDATE nodes SET storage_quota_gb = ?, updated_at = ? WHERE id = ?");
     up.bind(1, gb);
-    up.bind(2, static_cast<std::int64_t>(node_id));
+    up.bind(2, now_text(core_));
+    up.bind(3, static_cast<std::int64_t>(node_id));
     up.exec();
     if (c.changes() == 0) throw Error(Errc::not_found, "Node not found");
   });
   core_.bus.publish({EventKind::node_updated, node_id});
   return get(node_id, 0);
 }
-
-namespace {
-Site read_site(SQLite::Statement& q) {
-  Site s;
-  s.id = q.getColumn(0).getInt64();
-  s.node_id = q.getColumn(1).getInt64();
-  s.name = q.getColumn(2).getString();
-  s.used_bytes = q.getColumn(3).getInt64();
-  if (!q.getColumn(4).isNull()) s.quota_gb = q.getColumn(4).getDouble();
-  s.updated_at = parse_stored(q.getColumn(5).getString());
-  return s;
-}
-
-void require_node(Conn& c, std::int64_t node_id) {
-  auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
-  q.bind(1, static_cast<std::int64_t>(node_id));
-  if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
-  q.reset();
-}
-}  // namespace
 
 QuotaStatus Nodes::quota_status(std::int64_t node_id) {
   return core_.store->read([&](Conn& c) {
@@ -578,6 +425,7 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
 
   auto& st = core_.nodes_state;
   std::int64_t seq;
+  bool became_active = false;
   {
     std::lock_guard<std::mutex> q(st.queue_mu);
     if (st.queue.size() >= core_.opts.stats_queue_limit)
@@ -589,8 +437,24 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
       seq = ++live.seq;
       live.latest = s;
       live.last_seen = s.at;
+      auto& card = st.cards[node_id];
+      if (card.lifecycle == Lifecycle::starting) {
+        card.lifecycle = Lifecycle::active;
+        became_active = true;
+      }
     }
-    st.queue.push_back({node_id, seq, std::move(s)});
+    st.queue.push_back({node_id, seq, s});
+  }
+  if (became_active) {
+    // Rare (once per start), so written at once rather than behind.
+    core_.store->write([&](Conn& c) {
+      auto& up = c.stmt(
+          "UPDATE nodes SET lifecycle = 'active', lifecycle_at = ?1, updated_at = ?1 WHERE id = ?2 AND lifecycle = 'starting'");
+      up.bind(1, format_rfc3339(s.at, true));
+      up.bind(2, static_cast<std::int64_t>(node_id));
+      up.exec();
+    });
+    core_.bus.publish({EventKind::node_updated, node_id});
   }
   core_.bus.publish({EventKind::node_stats, node_id});
 }
@@ -612,7 +476,7 @@ void Nodes::flush_stats() {
       for (const auto& qs : batch) {
         auto& ins = c.stmt(
             "INSERT OR REPLACE INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
-            " memory_percent, uptime_seconds, disk_total_gb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         ins.bind(1, static_cast<std::int64_t>(qs.node_id));
         ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
         ins.bind(3, static_cast<std::int64_t>(qs.seq));
@@ -623,6 +487,7 @@ void Nodes::flush_stats() {
         if (qs.sample.memory_percent) ins.bind(8, *qs.sample.memory_percent); else ins.bind(8);
         if (qs.sample.uptime_seconds) ins.bind(9, static_cast<std::int64_t>(*qs.sample.uptime_seconds)); else ins.bind(9);
         if (qs.sample.disk_total_gb) ins.bind(10, *qs.sample.disk_total_gb); else ins.bind(10);
+        ins.bind(11, unix_us(qs.sample.at));
         ins.exec();
         newest[qs.node_id] = &qs.sample;
       }

@@ -4,7 +4,8 @@ namespace lucid::detail {
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> all = {
-      {1, "nodes, stats, sites, backups", R"SQL(
+      // Migration 2 is PoOT (lib/poot), 3 payouts and the ledger (lib/payouts, lib/ledger).
+      {1, "nodes, pools, stats, sites, backups", R"SQL(
 CREATE TABLE nodes (
   id                INTEGER PRIMARY KEY AUTOINCREMENT,
   uuid              TEXT NOT NULL UNIQUE,
@@ -23,7 +24,46 @@ CREATE TABLE nodes (
   storage_quota_gb  REAL NOT NULL,
   created_at        TEXT NOT NULL,
   approved_at       TEXT,
-  last_seen         TEXT
+  last_seen         TEXT,
+  -- The node-management view of the same row.
+  uid               TEXT NOT NULL UNIQUE,          -- "node_" + 16 hex
+  name              TEXT NOT NULL,
+  lifecycle         TEXT NOT NULL DEFAULT 'inactive'
+                    CHECK (lifecycle IN ('inactive', 'starting', 'active', 'stopping', 'maintenance', 'error')),
+  lifecycle_at      TEXT,                          -- when lifecycle last changed
+  node_type         TEXT NOT NULL DEFAULT 'worker'
+                    CHECK (node_type IN ('worker', 'validator', 'storage', 'compute')),
+  pool_id           INTEGER REFERENCES pools(id) ON DELETE SET NULL,
+  pool_priority     INTEGER,
+  hw_cpu_cores      INTEGER,
+  hw_memory_gb      REAL,
+  hw_storage_gb     REAL,
+  hw_gpu_count      INTEGER,
+  hw_gpu_model      TEXT,
+  hw_architecture   TEXT,
+  hw_os             TEXT,
+  loc_region        TEXT,
+  loc_country       TEXT,
+  loc_city          TEXT,
+  loc_latitude      REAL,
+  loc_longitude     REAL,
+  updated_at        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX nodes_name ON nodes(name);
+CREATE INDEX nodes_pool ON nodes(pool_id);
+CREATE INDEX nodes_lifecycle ON nodes(lifecycle);
+
+CREATE TABLE pools (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,          -- "pool_" + 16 hex
+  name              TEXT NOT NULL UNIQUE,
+  description       TEXT NOT NULL DEFAULT '',
+  max_nodes         INTEGER,
+  limit_cpu_cores   INTEGER,
+  limit_memory_gb   REAL,
+  limit_storage_gb  REAL,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
 );
 CREATE UNIQUE INDEX nodes_one_pending_per_hostname ON nodes(hostname) WHERE status = 'pending';
 CREATE INDEX nodes_hostname ON nodes(hostname);
@@ -35,6 +75,7 @@ CREATE TABLE node_stats (
   slot            INTEGER NOT NULL,
   seq             INTEGER NOT NULL,
   at              TEXT NOT NULL,
+  at_us           INTEGER NOT NULL,  -- the same instant in Unix microseconds, for range queries
   cpu_usage       REAL NOT NULL,
   disk_usage      REAL NOT NULL,
   active_backups  INTEGER NOT NULL,
@@ -43,6 +84,7 @@ CREATE TABLE node_stats (
   disk_total_gb   REAL,
   PRIMARY KEY (node_id, slot)
 ) WITHOUT ROWID;
+CREATE INDEX node_stats_time ON node_stats(node_id, at_us);
 
 CREATE TABLE sites (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,226 @@
+// Helpers shared by the nodes capability's source files. Internal.
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <string>
+#include <string_view>
+
+#include "core/cluster_core.hpp"
+#include "lucidnode/error.hpp"
+#include "lucidnode/nodes.hpp"
+
+namespace lucid::detail {
+
+constexpr std::string_view kCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+constexpr std::size_t kCodeLength = 5;
+constexpr const char* kApiKeyPrefix = "lnk_";
+
+[[noreturn]] inline void invalid(const std::string& field, const std::string& msg) {
+  throw Error(Errc::invalid_argument, msg, field);
+}
+
+inline std::string now_text(const ClusterCore& core) { return format_rfc3339(core.clock->now(), true); }
+
+inline Timestamp parse_stored(const std::string& s) {
+  auto t = parse_rfc3339(s);
+  return t ? *t : Timestamp{};
+}
+
+inline std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return parse_stored(c.getString());
+}
+
+inline std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
+
+inline bool has_control_chars(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+inline void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
+  if (required && v.empty()) invalid(field, field + " is required");
+  if (v.size() > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
+  if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
+}
+
+inline void check_range(const std::string& field, double v, double lo, double hi) {
+  if (!std::isfinite(v) || v < lo || v > hi)
+    invalid(field, field + " must be between " + std::to_string(static_cast<std::int64_t>(lo)) + " and " +
+                       std::to_string(static_cast<std::int64_t>(hi)));
+}
+
+inline double round_to(double v, int decimals) {
+  const double f = std::pow(10.0, decimals);
+  return std::round(v * f) / f;
+}
+
+constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size_gb is GiB
+
+// The code shown to people, derived from a random salt and the server's code
+// key: the database holds the salt and a keyed hash, never the code.
+inline std::string derive_code(const ClusterCore& core, const std::string& salt) {
+  std::string code;
+  for (int round = 0; code.size() < kCodeLength; ++round) {
+    Digest d = detail::hmac_sha256(core.code_key, "code:" + std::to_string(round) + ":" + salt);
+    for (unsigned char b : d) {
+      if (b >= 252) continue;  // 252 = 7 * 36: rejection keeps the letters uniform
+      code.push_back(kCodeAlphabet[b % 36]);
+      if (code.size() == kCodeLength) break;
+    }
+  }
+  return code;
+}
+
+inline std::string code_lookup_hash(const ClusterCore& core, const std::string& code) {
+  return blob(detail::hmac_sha256(core.code_key, "lookup:" + code));
+}
+
+// Upper-cases and checks a code typed or sent by someone.
+inline std::string normalize_code(std::string_view code) {
+  if (code.size() != kCodeLength) invalid("code", "registration code must be 5 characters A-Z or 0-9");
+  std::string out(code);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (kCodeAlphabet.find(c) == std::string_view::npos)
+      invalid("code", "registration code must be 5 characters A-Z or 0-9");
+  }
+  return out;
+}
+
+inline std::string new_uuid() {
+  std::string b = detail::random_bytes(16);
+  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
+  std::string h = detail::to_hex(b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timestamp>& last_seen) {
+  if (!last_seen) return Liveness::offline;
+  return core.clock->now() - *last_seen > core.opts.stale_after ? Liveness::stale : Liveness::online;
+}
+
+// Every column of a Node, for SELECT ... FROM nodes n LEFT JOIN pools p.
+#define LUCID_NODE_SELECT                                                                                  \
+  "SELECT n.id, n.uuid, n.hostname, n.ip_address, n.system_info, n.status, n.is_master, n.storage_quota_gb," \
+  " n.created_at, n.approved_at, n.last_seen,"                                                              \
+  " (SELECT COALESCE(SUM(used_bytes), 0) FROM sites WHERE node_id = n.id),"                                 \
+  " (SELECT COUNT(*) FROM sites WHERE node_id = n.id),"                                                     \
+  " (SELECT COUNT(*) FROM backups WHERE node_id = n.id),"                                                   \
+  " n.uid, n.name, n.lifecycle, n.node_type, COALESCE(p.uid, ''), n.pool_priority,"                         \
+  " n.hw_cpu_cores, n.hw_memory_gb, n.hw_storage_gb, n.hw_gpu_count, n.hw_gpu_model, n.hw_architecture,"    \
+  " n.hw_os, n.loc_region, n.loc_country, n.loc_city, n.loc_latitude, n.loc_longitude, n.updated_at"        \
+  " FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id "
+
+constexpr const char* kSelectNodeById = LUCID_NODE_SELECT "WHERE n.id = ?";
+constexpr const char* kSelectNodePage = LUCID_NODE_SELECT "ORDER BY n.id LIMIT ? OFFSET ?";
+// Filters are NULL for "any": one statement serves every combination.
+constexpr const char* kSelectNodeQuery =
+    LUCID_NODE_SELECT "WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2) ORDER BY n.id LIMIT ?3 OFFSET ?4";
+constexpr const char* kCountNodeQuery =
+    "SELECT COUNT(*) FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id"
+    " WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2)";
+
+template <class T>
+std::optional<T> opt_col(SQLite::Statement& q, int i);
+template <>
+inline std::optional<std::int64_t> opt_col(SQLite::Statement& q, int i) {
+  if (q.getColumn(i).isNull()) return std::nullopt;
+  return q.getColumn(i).getInt64();
+}
+template <>
+inline std::optional<double> opt_col(SQLite::Statement& q, int i) {
+  if (q.getColumn(i).isNull()) return std::nullopt;
+  return q.getColumn(i).getDouble();
+}
+template <>
+inline std::optional<std::string> opt_col(SQLite::Statement& q, int i) {
+  if (q.getColumn(i).isNull()) return std::nullopt;
+  return q.getColumn(i).getString();
+}
+
+inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
+  Node n;
+  n.id = q.getColumn(0).getInt64();
+  n.uuid = q.getColumn(1).getString();
+  n.hostname = q.getColumn(2).getString();
+  n.ip_address = q.getColumn(3).getString();
+  n.system_info = q.getColumn(4).getString();
+  n.status = q.getColumn(5).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
+  n.is_master = q.getColumn(6).getInt() != 0;
+  n.storage_quota_gb = q.getColumn(7).getDouble();
+  n.created_at = parse_stored(q.getColumn(8).getString());
+  n.approved_at = parse_stored_opt(q.getColumn(9));
+  n.last_seen = parse_stored_opt(q.getColumn(10));
+  n.storage_used_bytes = q.getColumn(11).getInt64();
+  n.sites_count = q.getColumn(12).getInt64();
+  n.backups_count = q.getColumn(13).getInt64();
+  n.uid = q.getColumn(14).getString();
+  n.name = q.getColumn(15).getString();
+  n.lifecycle = parse_lifecycle(q.getColumn(16).getString()).value_or(Lifecycle::error);
+  n.node_type = parse_node_type(q.getColumn(17).getString()).value_or(NodeType::worker);
+  n.pool_uid = q.getColumn(18).getString();
+  n.pool_priority = opt_col<std::int64_t>(q, 19);
+  n.hardware.cpu_cores = opt_col<std::int64_t>(q, 20);
+  n.hardware.memory_gb = opt_col<double>(q, 21);
+  n.hardware.storage_gb = opt_col<double>(q, 22);
+  n.hardware.gpu_count = opt_col<std::int64_t>(q, 23);
+  n.hardware.gpu_model = opt_col<std::string>(q, 24);
+  n.hardware.architecture = opt_col<std::string>(q, 25);
+  n.hardware.os = opt_col<std::string>(q, 26);
+  n.location.region = opt_col<std::string>(q, 27);
+  n.location.country = opt_col<std::string>(q, 28);
+  n.location.city = opt_col<std::string>(q, 29);
+  n.location.latitude = opt_col<double>(q, 30);
+  n.location.longitude = opt_col<double>(q, 31);
+  n.updated_at = parse_stored(q.getColumn(32).getString());
+  (void)core;
+  return n;
+}
+
+inline std::string new_uid(const char* prefix) { return prefix + to_hex(random_bytes(8)); }
+
+inline std::int64_t unix_us(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+inline StatsSample read_sample(SQLite::Statement& q, int first) {
+  StatsSample s;
+  s.at = parse_stored(q.getColumn(first).getString());
+  s.cpu_usage = q.getColumn(first + 1).getDouble();
+  s.disk_usage = q.getColumn(first + 2).getDouble();
+  s.active_backups = q.getColumn(first + 3).getInt64();
+  if (!q.getColumn(first + 4).isNull()) s.memory_percent = q.getColumn(first + 4).getDouble();
+  if (!q.getColumn(first + 5).isNull()) s.uptime_seconds = q.getColumn(first + 5).getInt64();
+  if (!q.getColumn(first + 6).isNull()) s.disk_total_gb = q.getColumn(first + 6).getDouble();
+  return s;
+}
+
+inline void check_page(const Page& p, std::int64_t max_limit) {
+  if (p.skip < 0) invalid("skip", "skip must be >= 0");
+  if (p.limit < 1 || p.limit > max_limit) invalid("limit", "limit must be between 1 and " + std::to_string(max_limit));
+}
+
+inline Site read_site(SQLite::Statement& q) {
+  Site s;
+  s.id = q.getColumn(0).getInt64();
+  s.node_id = q.getColumn(1).getInt64();
+  s.name = q.getColumn(2).getString();
+  s.used_bytes = q.getColumn(3).getInt64();
+  if (!q.getColumn(4).isNull()) s.quota_gb = q.getColumn(4).getDouble();
+  s.updated_at = parse_stored(q.getColumn(5).getString());
+  return s;
+}
+
+inline void require_node(Conn& c, std::int64_t node_id) {
+  auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
+  q.bind(1, static_cast<std::int64_t>(node_id));
+  if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+  q.reset();
+}
+
+}  // namespace lucid::detail
