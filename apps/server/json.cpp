@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lucidnode/error.hpp"
+#include "util/utf8.hpp"
 
 namespace lucid::server {
 
@@ -36,7 +37,7 @@ std::optional<std::string> JsonBody::optional_string(const char* field, std::siz
   const auto* v = member(field);
   if (!v) return std::nullopt;
   if (!v->IsString()) bad_field(field, std::string(field) + " must be a string");
-  if (v->GetStringLength() > max_len)
+  if (detail::utf8_length(std::string_view(v->GetString(), v->GetStringLength())) > max_len)
     bad_field(field, std::string(field) + " must be at most " + std::to_string(max_len) + " characters");
   return std::string(v->GetString(), v->GetStringLength());
 }

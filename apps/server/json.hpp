@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "http/http_server.hpp"
+#include "lucidnode/clock.hpp"
 
 namespace lucid::server {
 
@@ -52,6 +53,20 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 inline void write_string(JsonWriter& w, std::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+inline void write_time(JsonWriter& w, Timestamp t) { write_string(w, format_rfc3339(t)); }
+inline void write_time(JsonWriter& w, const std::optional<Timestamp>& t) {
+  if (t) write_time(w, *t); else w.Null();
+}
+inline void write_opt(JsonWriter& w, const std::optional<double>& v) {
+  if (v) w.Double(*v); else w.Null();
+}
+inline void write_opt(JsonWriter& w, const std::optional<std::int64_t>& v) {
+  if (v) w.Int64(*v); else w.Null();
+}
+inline void write_opt(JsonWriter& w, const std::optional<std::string>& v) {
+  if (v) write_string(w, *v); else w.Null();
 }
 
 // A 2xx JSON response from a writer's buffer.

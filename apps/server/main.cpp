@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   std::int64_t max_pending_joins = 10000;
   std::size_t stats_queue_limit = 200000;
   bool test_clock = false;
+  server::RateLimits rate_limits;
   bool quiet = false;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
@@ -79,6 +80,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--drain-seconds", drain_seconds, "On SIGINT/SIGTERM, how long in-flight requests may finish")
       ->check(CLI::Range(0, 600))->capture_default_str();
+  app.add_option("--rate-nodes", rate_limits.nodes_per_minute, "Node-management requests per minute per caller")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-admin", rate_limits.admin_per_minute, "The same for admin and super_admin callers")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-poot", rate_limits.poot_per_minute, "PoOT requests per minute per caller")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-payouts", rate_limits.payouts_per_minute, "Payout requests per minute per caller")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_flag("--test-clock", test_clock,
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
@@ -124,6 +133,8 @@ int main(int argc, char** argv) {
     env.test_clock = offset_clock.get();
     server::Router router;
     server::add_node_registration_routes(router);
+    server::add_node_management_routes(router);
+    server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
     if (test_clock) server::add_test_clock_routes(router);
 
     server::AccessLog log(quiet ? nullptr : stdout);
@@ -134,9 +145,8 @@ int main(int argc, char** argv) {
     http::Server srv(
         io, pool, sopts,
         [&](http::Request& req) { return router.dispatch(req, cluster, env); },
-        [&](int status, std::string_view message) {
-          server::Failure f{server::FailureKind::server_protocol, nullptr, std::string(message), status};
-          return router.encoder_for("/api/v1/")(f);
+        [&](const http::Request& req, int status, std::string_view message) {
+          return router.protocol_error(req, status, message);
         },
         [&](const http::Request& req, int status, std::chrono::microseconds took) { log.request(req, status, took); });
     srv.listen(host, port);

@@ -1,6 +1,7 @@
 #include "router.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include "json.hpp"
 
@@ -78,12 +79,53 @@ std::string bearer_token(const http::Request& req) {
   return h->substr(kBearer.size());
 }
 
+// A random (version 4) UUID for tracing a request; not a secret.
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string caller_key(const Context& ctx) {
+  if (ctx.caller.claims) return "user:" + ctx.caller.claims->subject;
+  if (ctx.caller.node_id) return "node:" + std::to_string(ctx.caller.node_id);
+  const auto& a = ctx.req.remote_addr;  // "ip:port" / "[ip]:port"
+  return "ip:" + a.substr(0, a.rfind(':'));
+}
+
+void add_rate_headers(http::Response& r, const RateDecision& d) {
+  r.headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
+  r.headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
+  r.headers.emplace_back("X-RateLimit-Reset", std::to_string(d.reset_seconds));
+}
+
 }  // namespace
 
-void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
+const char* rate_category_name(RateCategory c) noexcept {
+  switch (c) {
+    case RateCategory::none: return "none";
+    case RateCategory::nodes: return "nodes";
+    case RateCategory::admin: return "admin";
+    case RateCategory::poot: return "poot";
+    case RateCategory::payouts: return "payouts";
+    case RateCategory::cluster: return "cluster";
+  }
+  return "none";
+}
+
+void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
   surfaces_.push_back({prefix, encoder});
   std::sort(surfaces_.begin(), surfaces_.end(),
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
+}
+
+void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
+  add_prefix(prefix, encoder);
   for (std::size_t i = 0; i < count; ++i) {
     Compiled c{&routes[i], encoder, split_path(routes[i].pattern)};
     for (auto& s : c.segments) s = compile_segment(s);
@@ -94,14 +136,31 @@ void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* 
 }
 
 ErrorEncoder Router::encoder_for(const std::string& path) const {
-  for (const auto& s : surfaces_)
-    if (path.rfind(s.prefix, 0) == 0) return s.encoder;
+  for (const auto& s : surfaces_) {
+    if (!s.prefix.empty() && s.prefix.back() == '$') {
+      if (path == std::string_view(s.prefix).substr(0, s.prefix.size() - 1)) return s.encoder;
+    } else if (path.rfind(s.prefix, 0) == 0) {
+      return s.encoder;
+    }
+  }
   return surfaces_.empty() ? nullptr : surfaces_.back().encoder;
+}
+
+http::Response Router::protocol_error(const http::Request& req, int status, std::string_view message) const {
+  Failure f;
+  f.kind = FailureKind::server_protocol;
+  f.message = std::string(message);
+  f.status = status;
+  f.request_id = new_request_id();
+  http::Response r = encoder_for(req.path)(f);
+  r.headers.emplace_back("X-Request-ID", f.request_id);
+  return r;
 }
 
 http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const {
   const auto segments = split_path(req.path);
   const Compiled* found = nullptr;
+  const Compiled* same_path = nullptr;  // a route of this path with another method
   std::string allowed;
   for (const auto& c : routes_) {
     if (!match(c.segments, segments, nullptr)) continue;
@@ -109,26 +168,36 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
       found = &c;
       break;
     }
+    if (!same_path) same_path = &c;
     if (allowed.find(c.route->method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(c.route->method);
   }
-  ErrorEncoder encoder = found ? found->encoder : encoder_for(req.path);
-  auto fail = [&](Failure f) {
+  ErrorEncoder encoder = found ? found->encoder : same_path ? same_path->encoder : encoder_for(req.path);
+  const std::string request_id = new_request_id();
+  auto fail = [&](FailureKind kind, const Error* error, std::string message) {
+    Failure f;
+    f.kind = kind;
+    f.error = error;
+    f.message = std::move(message);
+    f.request_id = request_id;
+    f.at = cluster.clock().now();
     http::Reply r;
     r.response = encoder(f);
+    r.response.headers.emplace_back("X-Request-ID", request_id);
     return r;
   };
   if (!found) {
     if (!allowed.empty()) {
-      auto r = fail({FailureKind::method_not_allowed, nullptr, "Method Not Allowed"});
+      auto r = fail(FailureKind::method_not_allowed, nullptr, "Method Not Allowed");
       r.response.headers.emplace_back("Allow", allowed);
       return r;
     }
-    return fail({FailureKind::route_not_found, nullptr, "Not Found"});
+    return fail(FailureKind::route_not_found, nullptr, "Not Found");
   }
 
   const Route& route = *found->route;
-  Context ctx{req, {}, {}, cluster, env};
+  Context ctx{req, {}, {}, cluster, env, request_id};
   match(found->segments, segments, &ctx.params);
+  std::optional<RateDecision> rate;
   try {
     switch (route.auth) {
       case AuthMode::none: break;
@@ -150,13 +219,33 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
         break;
       }
     }
-    return route.handler(ctx);
+    if (route.rate != RateCategory::none) {
+      // Administrators get the document's admin budget on any limited route.
+      RateCategory cat = route.rate;
+      if (cat == RateCategory::nodes && ctx.caller.claims && ctx.caller.claims->has_role(Role::admin))
+        cat = RateCategory::admin;
+      rate = cluster.rate_limiter().take(rate_category_name(cat), caller_key(ctx));
+      if (!rate->allowed) {
+        auto r = fail(FailureKind::rate_limited, nullptr, "Rate limit exceeded");
+        add_rate_headers(r.response, *rate);
+        r.response.headers.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, rate->retry_after_seconds)));
+        return r;
+      }
+    }
+    auto reply = route.handler(ctx);
+    if (rate && rate->limit > 0) add_rate_headers(reply.response, *rate);
+    reply.response.headers.emplace_back("X-Request-ID", request_id);
+    return reply;
   } catch (const Error& e) {
-    return fail({FailureKind::error, &e, e.message()});
+    auto r = fail(FailureKind::error, &e, e.message());
+    if (rate && rate->limit > 0) add_rate_headers(r.response, *rate);
+    return r;
   } catch (const MalformedJson& e) {
-    return fail({FailureKind::malformed_json, nullptr, e.message});
+    auto r = fail(FailureKind::malformed_json, nullptr, e.message);
+    if (rate && rate->limit > 0) add_rate_headers(r.response, *rate);
+    return r;
   } catch (const std::exception& e) {
-    return fail({FailureKind::internal, nullptr, e.what()});
+    return fail(FailureKind::internal, nullptr, e.what());
   }
 }
 

@@ -27,6 +27,7 @@ enum class AuthMode {
 // Rate-limit categories of the documents; the shared limiter keys buckets by
 // (caller, category). kNone: not limited.
 enum class RateCategory { none, nodes, admin, poot, payouts, cluster };
+const char* rate_category_name(RateCategory c) noexcept;
 
 struct Caller {
   std::optional<Claims> claims;  // bearer callers
@@ -39,6 +40,7 @@ struct Context {
   Caller caller;
   Cluster& cluster;
   ServerEnv& env;
+  std::string request_id;  // a UUID for this request, echoed in errors and X-Request-ID
 };
 
 using RouteHandler = http::Reply (*)(Context&);
@@ -63,14 +65,17 @@ enum class FailureKind {
   route_not_found,     // no route has this path
   method_not_allowed,  // a route has this path, not this method
   server_protocol,     // rejected by the HTTP layer (status given)
+  rate_limited,        // the caller's bucket for this category is empty (429)
   internal,            // a bug: never expected
 };
 
 struct Failure {
-  FailureKind kind;
+  FailureKind kind = FailureKind::internal;
   const Error* error = nullptr;  // for kind == error
   std::string message;
   int status = 0;  // for server_protocol
+  std::string request_id;
+  Timestamp at = std::chrono::system_clock::now();  // the cluster clock's now, where known
 };
 
 using ErrorEncoder = http::Response (*)(const Failure&);
@@ -80,9 +85,15 @@ class Router {
   // Registers a document's table. `prefix` decides which encoder answers
   // requests that match no route (the longest matching prefix wins).
   void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  // Another path prefix answered by `encoder` when no route matches ("...$"
+  // matches that exact path only).
+  void add_prefix(const char* prefix, ErrorEncoder encoder);
   http::Reply dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const;
   // The encoder for errors found before routing (by path prefix).
   ErrorEncoder encoder_for(const std::string& path) const;
+  // An error the HTTP layer found (bad framing, too large, ...), in the format
+  // of the surface the path belongs to, with a request id.
+  http::Response protocol_error(const http::Request& req, int status, std::string_view message) const;
 
  private:
   struct Compiled {

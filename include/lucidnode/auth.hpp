@@ -24,13 +24,16 @@ std::optional<Role> parse_role(std::string_view name);
 struct Claims {
   std::string subject;              // "sub"
   Role role = Role::user;           // "role"
-  std::vector<std::string> scopes;  // "scopes"; empty means "all scopes of the role"
+  std::vector<std::string> scopes;  // "scopes"; empty means "the role's default scopes"
   Timestamp issued_at;              // "iat"
   Timestamp expires_at;             // "exp"
   std::string token_id;             // "jti", random
 
   bool has_role(Role at_least) const { return static_cast<int>(role) >= static_cast<int>(at_least); }
-  // True when scopes is empty (unrestricted) or lists `scope`.
+  // True when `scopes` lists `scope`, or, when `scopes` is empty, when the
+  // role's default scopes include it: user reads (node:read, poot:read,
+  // payout:read); node_operator also writes nodes and PoOT; admin and
+  // super_admin have every scope.
   bool has_scope(std::string_view scope) const;
 };
 

@@ -13,8 +13,11 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
+#include "lucidnode/ledger.hpp"
 #include "lucidnode/nodes.hpp"
+#include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
+#include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
 
 namespace lucid {
@@ -51,6 +54,23 @@ struct Options {
   bool read_only = false;
   // SQLite busy timeout.
   std::chrono::milliseconds busy_timeout{5000};
+  // PoOT (docs/poot.md): a proof's timestamp may differ from the clock by at
+  // most this (1 s..1 day); the score's trailing window (1 min..30 days) and
+  // expected proof cadence (1 s..window); the largest decoded output_data
+  // (1 B..16 MiB); how often the executor refreshes stored scores.
+  std::chrono::seconds poot_freshness{300};
+  std::chrono::seconds poot_window{3600};
+  std::chrono::seconds poot_expected_interval{60};
+  std::size_t poot_max_output_bytes = 65536;
+  std::chrono::milliseconds poot_score_refresh{60000};
+  // Payouts and ledger (docs/ledger.md): pending ledger transactions are
+  // sealed into a block this often (10 ms..1 h); the payout processor runs
+  // this often (1 ms..1 min), settling at most payout_chunk payouts per round
+  // (1..100000); a batch holds at most max_payout_batch payouts (1..1000000).
+  std::chrono::milliseconds block_time{5000};
+  std::chrono::milliseconds payout_interval{50};
+  std::size_t payout_chunk = 1000;
+  std::size_t max_payout_batch = 10000;
 };
 
 class Cluster {
@@ -74,6 +94,9 @@ class Cluster {
 
   Nodes& nodes();
   Pools& pools();
+  Poot& poot();
+  Payouts& payouts();
+  Ledger& ledger();
   Auth& auth();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();

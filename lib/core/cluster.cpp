@@ -42,6 +42,24 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "lifecycle_sweep_interval must be positive", "lifecycle_sweep_interval");
   if (o.stale_after.count() < 1) throw Error(Errc::invalid_argument, "stale_after must be positive", "stale_after");
   if (o.default_quota_gb <= 0) throw Error(Errc::invalid_argument, "default_quota_gb must be positive", "default_quota_gb");
+  if (o.poot_freshness.count() < 1 || o.poot_freshness.count() > 86400)
+    throw Error(Errc::invalid_argument, "poot_freshness must be 1..86400 seconds", "poot_freshness");
+  if (o.poot_window.count() < 60 || o.poot_window.count() > 30 * 86400)
+    throw Error(Errc::invalid_argument, "poot_window must be 60 seconds..30 days", "poot_window");
+  if (o.poot_expected_interval.count() < 1 || o.poot_expected_interval > o.poot_window)
+    throw Error(Errc::invalid_argument, "poot_expected_interval must be 1 second..poot_window", "poot_expected_interval");
+  if (o.poot_max_output_bytes < 1 || o.poot_max_output_bytes > 16 * 1024 * 1024)
+    throw Error(Errc::invalid_argument, "poot_max_output_bytes must be 1..16777216", "poot_max_output_bytes");
+  if (o.poot_score_refresh.count() < 1)
+    throw Error(Errc::invalid_argument, "poot_score_refresh must be positive", "poot_score_refresh");
+  if (o.block_time.count() < 10 || o.block_time.count() > 3600000)
+    throw Error(Errc::invalid_argument, "block_time must be 10 ms..1 hour", "block_time");
+  if (o.payout_interval.count() < 1 || o.payout_interval.count() > 60000)
+    throw Error(Errc::invalid_argument, "payout_interval must be 1 ms..1 minute", "payout_interval");
+  if (o.payout_chunk < 1 || o.payout_chunk > 100000)
+    throw Error(Errc::invalid_argument, "payout_chunk must be 1..100000", "payout_chunk");
+  if (o.max_payout_batch < 1 || o.max_payout_batch > 1000000)
+    throw Error(Errc::invalid_argument, "max_payout_batch must be 1..1000000", "max_payout_batch");
   return o;
 }
 }  // namespace
@@ -57,6 +75,10 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
+    every(opts.poot_score_refresh, [this] { poot.refresh_scores(); });
+    ledger.ensure_genesis();
+    every(opts.payout_interval, [this] { payouts.process(); });
+    every(opts.block_time, [this] { ledger.seal(); });
   }
 }
 
@@ -71,6 +93,7 @@ void ClusterCore::start() {
   std::lock_guard<std::mutex> lock(run_mu_);
   if (running_) return;
   running_ = true;
+  stopping_.store(false);
   io_.restart();
   work_.emplace(io_.get_executor());
   for (auto& p : periodic_) {
@@ -83,7 +106,9 @@ void ClusterCore::start() {
 void ClusterCore::arm(Periodic& p) {
   p.timer->expires_after(p.interval);
   p.timer->async_wait([this, &p](const asio::error_code& ec) {
-    if (ec) return;
+    // A tick that completed before stop() cancelled the timer must not re-arm,
+    // or the executor never runs out of work and stop() never returns.
+    if (ec || stopping_.load()) return;
     try {
       p.task();
     } catch (const std::exception&) {
@@ -99,6 +124,7 @@ void ClusterCore::stop() {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (running_) {
       running_ = false;
+      stopping_.store(true);
       asio::post(io_, [this] {
         for (auto& p : periodic_) p->timer->cancel();
       });
@@ -125,6 +151,9 @@ void Cluster::start() { core_->start(); }
 void Cluster::stop() { core_->stop(); }
 Nodes& Cluster::nodes() { return core_->nodes; }
 Pools& Cluster::pools() { return core_->pools; }
+Poot& Cluster::poot() { return core_->poot; }
+Payouts& Cluster::payouts() { return core_->payouts; }
+Ledger& Cluster::ledger() { return core_->ledger; }
 RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
 Auth& Cluster::auth() { return *core_->auth; }
 EventBus& Cluster::events() { return core_->bus; }

@@ -3,6 +3,7 @@
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,8 +18,11 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
+#include "lucidnode/ledger.hpp"
 #include "lucidnode/nodes.hpp"
+#include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
+#include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
@@ -73,6 +77,9 @@ class ClusterCore {
   NodesState nodes_state;
   Nodes nodes{*this};
   Pools pools{*this};
+  Ledger ledger{*this};
+  Payouts payouts{*this};
+  Poot poot{*this};
   RateLimiter rate_limiter{clock};
 
   // Runs `task` every `interval` on the executor while started (errors thrown
@@ -94,6 +101,7 @@ class ClusterCore {
   std::vector<std::unique_ptr<Periodic>> periodic_;
   std::mutex run_mu_;
   bool running_ = false;
+  std::atomic<bool> stopping_{false};
 };
 
 // Loads the node caches from the database (at open, and after a failed commit).

@@ -134,7 +134,7 @@ std::int64_t Nodes::resolve(std::string_view uid) {
 Node Nodes::create(const NodeCreate& req, std::string* code_out) {
   check_name("name", req.name);
   std::string hostname = req.hostname.empty() ? req.name : req.hostname;
-  check_text("hostname", hostname, 253, true);
+  check_text(req.hostname.empty() ? "name" : "hostname", hostname, 253, true);
   for (char& ch : hostname) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
       invalid(req.hostname.empty() ? "name" : "hostname",
@@ -142,7 +142,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out) {
     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   }
   if (!std::isalnum(static_cast<unsigned char>(hostname.front())) || !std::isalnum(static_cast<unsigned char>(hostname.back())))
-    invalid("hostname", "hostname must start and end with a letter or digit");
+    invalid(req.hostname.empty() ? "name" : "hostname", "hostname must start and end with a letter or digit");
   validate(req.hardware);
   validate(req.location);
 

@@ -10,6 +10,7 @@
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/nodes.hpp"
+#include "util/utf8.hpp"
 
 namespace lucid::detail {
 
@@ -43,7 +44,7 @@ inline bool has_control_chars(std::string_view s) {
 
 inline void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
   if (required && v.empty()) invalid(field, field + " is required");
-  if (v.size() > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
+  if (utf8_length(v) > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
   if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
 }
 
@@ -113,7 +114,8 @@ inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timesta
   " (SELECT COUNT(*) FROM backups WHERE node_id = n.id),"                                                   \
   " n.uid, n.name, n.lifecycle, n.node_type, COALESCE(p.uid, ''), n.pool_priority,"                         \
   " n.hw_cpu_cores, n.hw_memory_gb, n.hw_storage_gb, n.hw_gpu_count, n.hw_gpu_model, n.hw_architecture,"    \
-  " n.hw_os, n.loc_region, n.loc_country, n.loc_city, n.loc_latitude, n.loc_longitude, n.updated_at"        \
+  " n.hw_os, n.loc_region, n.loc_country, n.loc_city, n.loc_latitude, n.loc_longitude, n.updated_at,"       \
+  " (SELECT score FROM poot_scores WHERE node_id = n.id)"                                                    \
   " FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id "
 
 constexpr const char* kSelectNodeById = LUCID_NODE_SELECT "WHERE n.id = ?";
@@ -178,6 +180,7 @@ inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
   n.location.latitude = opt_col<double>(q, 30);
   n.location.longitude = opt_col<double>(q, 31);
   n.updated_at = parse_stored(q.getColumn(32).getString());
+  n.poot_score = opt_col<double>(q, 33);  // the latest stored PoOT score (lib/poot)
   (void)core;
   return n;
 }

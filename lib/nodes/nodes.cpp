@@ -190,7 +190,10 @@ Node Nodes::approve(std::int64_t node_id) {
   core.store->write([&](Conn& c) {
     // An approved node is starting: its first stats report makes it active.
     auto& up = c.stmt(
-        "UPDATE nodes SET status = 'active', approved_at = ?1, lifecycle = 'starting', lifecycle_at = ?1,"
+        "UPDATE nodes SET status = 'active', approved_at = ?1,"
+        // A node an admin put in maintenance stays there until taken out.
+        " lifecycle = CASE WHEN lifecycle = 'maintenance' THEN 'maintenance' ELSE 'starting' END,"
+        " lifecycle_at = CASE WHEN lifecycle = 'maintenance' THEN lifecycle_at ELSE ?1 END,"
         " updated_at = ?1 WHERE id = ?2 AND status = 'pending'");
     up.bind(1, now_text(core));
     up.bind(2, static_cast<std::int64_t>(node_id));
@@ -202,8 +205,9 @@ Node Nodes::approve(std::int64_t node_id) {
       throw Error(Errc::conflict, "Node is already active");
     }
     std::unique_lock lock(core.nodes_state.mu);
-    core.nodes_state.cards[node_id].status = NodeStatus::active;
-    core.nodes_state.cards[node_id].lifecycle = Lifecycle::starting;
+    auto& card = core.nodes_state.cards[node_id];
+    card.status = NodeStatus::active;
+    if (card.lifecycle != Lifecycle::maintenance) card.lifecycle = Lifecycle::starting;
   });
   core.bus.publish({EventKind::node_approved, node_id});
   return get(node_id, 1);

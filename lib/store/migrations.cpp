@@ -111,6 +111,97 @@ CREATE TABLE backups (
 CREATE INDEX backups_by_node ON backups(node_id, created_at, id);
 CREATE INDEX backups_by_site ON backups(site_id, created_at, id);
 )SQL"},
+      {2, "poot", R"SQL(
+-- One row per validated proof, valid or invalid (docs/poot.md).
+CREATE TABLE poot_validations (
+  id               INTEGER PRIMARY KEY,
+  node_id          INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  valid            INTEGER NOT NULL CHECK (valid IN (0, 1)),
+  failure          TEXT NOT NULL DEFAULT '',  -- PootFailure name; '' when valid
+  reason           TEXT NOT NULL DEFAULT '',
+  output_hash      TEXT NOT NULL,             -- SHA-256 of the decoded output, hex
+  nonce            TEXT NOT NULL,
+  proof_timestamp  TEXT NOT NULL,             -- as the node sent (and signed) it
+  validated_at     TEXT NOT NULL,
+  validated_at_us  INTEGER NOT NULL           -- the same instant in Unix microseconds
+);
+-- A valid proof spends its nonce: at most one valid proof per (node, nonce).
+CREATE UNIQUE INDEX poot_nonce_spent ON poot_validations(node_id, nonce) WHERE valid = 1;
+-- The score's window scans. Time first, so a batch appends to it instead of
+-- dirtying one page per node (docs/poot.md, "Storage").
+CREATE INDEX poot_validations_by_time ON poot_validations(validated_at_us, node_id, valid);
+
+CREATE TABLE poot_keys (
+  node_id        INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+  public_key     BLOB NOT NULL,  -- 32-byte Ed25519 public key
+  registered_at  TEXT NOT NULL
+);
+
+-- The latest computed score per node (Node::poot_score).
+CREATE TABLE poot_scores (
+  node_id        INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+  score          REAL NOT NULL,
+  confidence     REAL NOT NULL,
+  calculated_at  TEXT NOT NULL
+);
+)SQL"},
+      {3, "payouts and ledger", R"SQL(
+-- docs/ledger.md. batch_id is the client's idempotency key; request_hash is
+-- SHA-256 of the normalised request list ("the same requests").
+CREATE TABLE payout_batches (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  batch_id          TEXT NOT NULL UNIQUE,
+  request_hash      BLOB NOT NULL,
+  payout_count      INTEGER NOT NULL,
+  created_at        TEXT NOT NULL
+);
+
+CREATE TABLE payouts (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,  -- processing order
+  uid               TEXT NOT NULL UNIQUE,               -- "payout_" + 16 hex
+  batch_id          INTEGER NOT NULL REFERENCES payout_batches(id),
+  seq               INTEGER NOT NULL,                   -- index in the batch's request list
+  node_id           INTEGER NOT NULL REFERENCES nodes(id),
+  amount_micros     INTEGER NOT NULL CHECK (amount_micros > 0),
+  currency          TEXT NOT NULL CHECK (currency IN ('USDT', 'LUCID')),
+  wallet_address    TEXT NOT NULL DEFAULT '',
+  status            TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+  failure_reason    TEXT,                               -- when failed
+  transaction_hash  TEXT,                               -- hex, when completed
+  created_at        TEXT NOT NULL,
+  processed_at      TEXT,                               -- became processing
+  completed_at      TEXT,                               -- completed or failed
+  UNIQUE (batch_id, seq)
+);
+CREATE INDEX payouts_by_status ON payouts(status, id);
+CREATE INDEX payouts_by_node ON payouts(node_id, id);
+CREATE INDEX payouts_by_node_status ON payouts(node_id, status, id);
+
+-- Hashes are 32-byte BLOBs; the canonical bytes they cover are in docs/ledger.md.
+CREATE TABLE ledger_blocks (
+  height            INTEGER PRIMARY KEY,                -- 0 is genesis
+  hash              BLOB NOT NULL UNIQUE,
+  previous_hash     BLOB NOT NULL,
+  merkle_root       BLOB NOT NULL,
+  timestamp_us      INTEGER NOT NULL,                   -- Unix microseconds
+  tx_count          INTEGER NOT NULL
+);
+
+-- Row order (id) is ledger order: a block holds a contiguous run of ids, and
+-- pending transactions (block_height NULL) are the ids after the last block.
+CREATE TABLE ledger_transactions (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  hash              BLOB NOT NULL UNIQUE,               -- Merkle leaf hash of the canonical bytes
+  type              TEXT NOT NULL,
+  ref               TEXT UNIQUE,                        -- producer's key (a payout id): one transaction each
+  timestamp_us      INTEGER NOT NULL,
+  payload           TEXT NOT NULL,
+  block_height      INTEGER REFERENCES ledger_blocks(height)
+);
+CREATE INDEX ledger_tx_by_block ON ledger_transactions(block_height, id);
+CREATE INDEX ledger_tx_pending ON ledger_transactions(id) WHERE block_height IS NULL;
+)SQL"},
   };
   return all;
 }

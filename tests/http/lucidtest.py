@@ -192,7 +192,11 @@ class ServerTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Server(cls.server_args).start()
-        cls.admin = cls.server.token("super_admin")
+        try:
+            cls.admin = cls.server.token("super_admin")
+        except BaseException:
+            cls.server.cleanup()  # never leave a server running behind a failed setup
+            raise
 
     @classmethod
     def tearDownClass(cls):

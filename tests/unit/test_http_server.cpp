@@ -197,7 +197,7 @@ struct LogEntry {
 };
 
 // ErrorResponder used by every test server: a recognisable JSON body.
-Response json_error(int status, std::string_view message) {
+Response json_error(const lucid::http::Request&, int status, std::string_view message) {
   Response r;
   r.status = status;
   r.content_type = "application/json";

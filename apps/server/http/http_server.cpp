@@ -356,7 +356,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void stop(std::chrono::milliseconds drain);
   // The ErrorResponder's response for `status`, or a plain-text fallback if it
   // is unset or throws. The status is always `status`.
-  Response make_error(int status, std::string_view message) const;
+  Response make_error(const Request& req, int status, std::string_view message) const;
   void unregister(Connection* c);
 
   asio::io_context& io;
@@ -1031,7 +1031,7 @@ void Server::Impl::Connection::dispatch() {
       self->reply_ = self->srv_->handler(self->req_);
     } catch (...) {
       self->reply_ = Reply{};
-      self->reply_.response = self->srv_->make_error(500, "internal error");
+      self->reply_.response = self->srv_->make_error(self->req_, 500, "internal error");
     }
     asio::post(self->strand_, [self] { self->on_handler_done(); });
   });
@@ -1062,7 +1062,7 @@ void Server::Impl::Connection::fail(int status, std::string_view message) {
   }
   fill_best_effort();
   reply_.stream = nullptr;
-  reply_.response = srv_->make_error(status, message);
+  reply_.response = srv_->make_error(req_, status, message);
   write_response();
 }
 
@@ -1385,12 +1385,12 @@ void Server::Impl::Connection::log_access(int status) {
 // ---------------------------------------------------------------------------
 // Server::Impl
 
-Response Server::Impl::make_error(int status, std::string_view message) const {
+Response Server::Impl::make_error(const Request& req, int status, std::string_view message) const {
   Response r;
   bool ok = false;
   if (on_error) {
     try {
-      r = on_error(status, message);
+      r = on_error(req, status, message);
       ok = true;
     } catch (...) {
     }

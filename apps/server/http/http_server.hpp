@@ -86,8 +86,10 @@ struct Reply {
 
 using Handler = std::function<Reply(Request&)>;
 // Builds the body of an error the server itself detects before routing
-// (malformed request, body too large, ...). Lets each product choose its format.
-using ErrorResponder = std::function<Response(int status, std::string_view message)>;
+// (malformed request, body too large, ...). Lets each product choose its format;
+// `req` holds what was parsed of the request so far (method and path when the
+// request line was read), so the format can follow the path.
+using ErrorResponder = std::function<Response(const Request& req, int status, std::string_view message)>;
 // Called after a response is fully written (or a stream opened).
 using AccessLogger = std::function<void(const Request&, int status, std::chrono::microseconds)>;
 

@@ -81,6 +81,7 @@ http::Response registration_error(const Failure& f) {
     case FailureKind::route_not_found: return detail_response(404, "Not Found");
     case FailureKind::method_not_allowed: return detail_response(405, "Method Not Allowed");
     case FailureKind::server_protocol: return detail_response(f.status, f.message);
+    case FailureKind::rate_limited: return detail_response(429, f.message);
     case FailureKind::internal: return detail_response(500, "Internal Server Error");
     case FailureKind::error: break;
   }
@@ -108,18 +109,6 @@ http::Response registration_error(const Failure& f) {
 }
 
 // ---- encoding of the document's shapes ----
-
-void write_time(JsonWriter& w, const std::optional<Timestamp>& t) {
-  if (t) write_string(w, format_rfc3339(*t)); else w.Null();
-}
-
-void write_opt(JsonWriter& w, const std::optional<double>& v) {
-  if (v) w.Double(*v); else w.Null();
-}
-
-void write_opt(JsonWriter& w, const std::optional<std::int64_t>& v) {
-  if (v) w.Int64(*v); else w.Null();
-}
 
 void write_sample(JsonWriter& w, const StatsSample& s) {
   w.StartObject();
@@ -492,6 +481,20 @@ http::Reply report_backup(Context& ctx) {
   return json_reply(201, buf);
 }
 
+// The node's Ed25519 key for signing PoOT proofs (docs/poot.md); replaces any previous one.
+http::Reply register_public_key(Context& ctx) {
+  JsonBody body(ctx.req);
+  const auto k = ctx.cluster.poot().register_public_key(ctx.caller.node_id, body.required_string("public_key", 64));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("status"); w.String("ok");
+  w.Key("public_key"); write_string(w, k.public_key);
+  w.Key("registered_at"); write_time(w, k.registered_at);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
 http::Reply advance_clock(Context& ctx) {
   JsonBody body(ctx.req);
   const auto secs = body.required_int("seconds");
@@ -509,7 +512,9 @@ http::Reply advance_clock(Context& ctx) {
 constexpr Role kAny = Role::user;
 constexpr Role kNodeAdmin = Role::node_operator;
 constexpr Role kSuper = Role::super_admin;
-constexpr auto kN = RateCategory::nodes;
+// The registration document sets no rate limits: joins are bounded by the
+// pending-request cap, and agents report at their own interval.
+constexpr auto kN = RateCategory::none;
 
 // The document's table, as written ("All Users" = any valid token,
 // "Node Admin+" = node_operator and above, "Super Admin" = super_admin).
@@ -531,6 +536,7 @@ const Route kRoutes[] = {
     {"POST", "/api/v1/stats/", report_stats, AuthMode::node_key, kAny, nullptr, kN},
     {"POST", "/api/v1/stats/sites", report_sites, AuthMode::node_key, kAny, nullptr, kN},
     {"POST", "/api/v1/stats/backups", report_backup, AuthMode::node_key, kAny, nullptr, kN},
+    {"PUT", "/api/v1/stats/public-key", register_public_key, AuthMode::node_key, kAny, nullptr, kN},
 };
 
 const Route kTestClockRoutes[] = {

@@ -1,0 +1,605 @@
+#include "lucidnode/ledger.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+
+#include "core/cluster_core.hpp"
+#include "ledger/ledger_format.hpp"
+#include "ledger/sha256.hpp"
+#include "nodes/node_common.hpp"
+
+namespace lucid {
+
+using namespace detail;
+
+const char* tx_status_name(TxStatus s) noexcept { return s == TxStatus::confirmed ? "confirmed" : "pending"; }
+
+namespace detail {
+
+namespace {
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+template <int N>
+struct BigEndian {
+  char b[N];
+  explicit BigEndian(std::uint64_t v) {
+    for (int i = 0; i < N; ++i) b[i] = static_cast<char>((v >> (8 * (N - 1 - i))) & 0xff);
+  }
+  std::string_view view() const { return {b, N}; }
+};
+
+}  // namespace
+
+std::string tx_bytes(std::string_view type, std::string_view ref, std::int64_t timestamp_us, std::string_view payload) {
+  std::string out;
+  out.reserve(kTxMagic.size() + 1 + type.size() + 2 + ref.size() + 8 + 4 + payload.size());
+  out.append(kTxMagic);
+  put_be(out, type.size(), 1);
+  out.append(type);
+  put_be(out, ref.size(), 2);
+  out.append(ref);
+  put_be(out, static_cast<std::uint64_t>(timestamp_us), 8);
+  put_be(out, payload.size(), 4);
+  out.append(payload);
+  return out;
+}
+
+merkle::Hash tx_hash(std::string_view type, std::string_view ref, std::int64_t timestamp_us, std::string_view payload) {
+  static const std::string_view leaf_tag("\x00", 1);
+  const BigEndian<1> type_len(type.size());
+  const BigEndian<2> ref_len(ref.size());
+  const BigEndian<8> ts(static_cast<std::uint64_t>(timestamp_us));
+  const BigEndian<4> payload_len(payload.size());
+  return sha256_concat({leaf_tag, kTxMagic, type_len.view(), type, ref_len.view(), ref, ts.view(), payload_len.view(),
+                        payload});
+}
+
+std::string header_bytes(const BlockHeader& h) {
+  std::string out;
+  out.reserve(92);
+  out.append(kBlockMagic);
+  put_be(out, static_cast<std::uint64_t>(h.height), 8);
+  out.append(bytes_of(h.previous_hash));
+  out.append(bytes_of(h.merkle_root));
+  put_be(out, static_cast<std::uint64_t>(h.timestamp_us), 8);
+  put_be(out, static_cast<std::uint64_t>(h.tx_count), 8);
+  return out;
+}
+
+merkle::Hash block_hash(const BlockHeader& h) {
+  const char prefix = static_cast<char>(kBlockHashPrefix);
+  return sha256_concat({std::string_view(&prefix, 1), header_bytes(h)});
+}
+
+void check_tx_input(std::string_view type, std::string_view ref, std::string_view payload, const std::string& prefix) {
+  bool type_ok = !type.empty() && type.size() <= kMaxTxType && type[0] >= 'a' && type[0] <= 'z';
+  for (char ch : type) type_ok = type_ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_');
+  if (!type_ok) invalid(prefix + "type", "type must be 1..32 characters of a-z, 0-9 and '_', starting with a letter");
+  check_text(prefix + "ref", ref, kMaxTxRef, false);
+  if (payload.size() > kMaxTxPayload) invalid(prefix + "payload", "payload must be at most 1 MiB");
+}
+
+merkle::Hash ledger_append(Conn& c, std::string_view type, std::string_view ref, std::int64_t timestamp_us,
+                           std::string_view payload, bool* inserted) {
+  const merkle::Hash h = tx_hash(type, ref, timestamp_us, payload);
+  // DO NOTHING on either unique key: a taken ref, or the very same bytes
+  // (same hash) appended twice.
+  auto& ins = c.stmt(
+      "INSERT INTO ledger_transactions(hash, type, ref, timestamp_us, payload) VALUES (?, ?, ?, ?, ?)"
+      " ON CONFLICT DO NOTHING");
+  ins.bind(1, h.data(), static_cast<int>(h.size()));
+  ins.bind(2, std::string(type));
+  if (ref.empty()) ins.bind(3); else ins.bind(3, std::string(ref));
+  ins.bind(4, static_cast<std::int64_t>(timestamp_us));
+  ins.bind(5, std::string(payload));
+  ins.exec();
+  if (c.changes() == 1) {
+    if (inserted) *inserted = true;
+    return h;
+  }
+  // Exactly once: the transaction already there is the answer.
+  auto& q = ref.empty() ? c.stmt("SELECT hash FROM ledger_transactions WHERE hash = ?")
+                        : c.stmt("SELECT hash FROM ledger_transactions WHERE ref = ?");
+  if (ref.empty()) q.bind(1, h.data(), static_cast<int>(h.size())); else q.bind(1, std::string(ref));
+  if (!q.executeStep()) throw Error(Errc::internal, "ledger insert ignored without a conflicting row");
+  merkle::Hash existing{};
+  const auto col = q.getColumn(0);
+  if (col.getBytes() != static_cast<int>(existing.size())) throw Error(Errc::storage, "stored transaction hash is not 32 bytes");
+  std::memcpy(existing.data(), col.getBlob(), existing.size());
+  q.reset();
+  if (inserted) *inserted = false;
+  return existing;
+}
+
+}  // namespace detail
+
+namespace {
+
+using merkle::Hash;
+
+Timestamp from_us(std::int64_t us) {
+  return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(us)));
+}
+
+Hash hash_col(const SQLite::Column& col) {
+  Hash h{};
+  if (col.isNull() || col.getBytes() != static_cast<int>(h.size())) return h;
+  std::memcpy(h.data(), col.getBlob(), h.size());
+  return h;
+}
+
+std::string hex_col(const SQLite::Column& col) {
+  return to_hex(std::string_view(static_cast<const char*>(col.getBlob()), static_cast<std::size_t>(col.getBytes())));
+}
+
+std::string hex(const Hash& h) { return to_hex(bytes_of(h)); }
+
+// "SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count"
+Block read_block(SQLite::Statement& q) {
+  Block b;
+  b.height = q.getColumn(0).getInt64();
+  b.hash = hex_col(q.getColumn(1));
+  b.previous_hash = hex_col(q.getColumn(2));
+  b.merkle_root = hex_col(q.getColumn(3));
+  b.timestamp = from_us(q.getColumn(4).getInt64());
+  b.tx_count = q.getColumn(5).getInt64();
+  return b;
+}
+
+#define LUCID_BLOCK_SELECT "SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count FROM ledger_blocks "
+#define LUCID_TX_SELECT "SELECT id, hash, type, ref, timestamp_us, payload, block_height FROM ledger_transactions "
+
+LedgerTransaction read_tx(SQLite::Statement& q) {
+  LedgerTransaction t;
+  t.hash = hex_col(q.getColumn(1));
+  t.type = q.getColumn(2).getString();
+  if (!q.getColumn(3).isNull()) t.ref = q.getColumn(3).getString();
+  t.timestamp = from_us(q.getColumn(4).getInt64());
+  const auto payload = q.getColumn(5);
+  t.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
+  if (!q.getColumn(6).isNull()) {
+    t.status = TxStatus::confirmed;
+    t.block_height = q.getColumn(6).getInt64();
+  }
+  return t;
+}
+
+// Fills `index` of a confirmed transaction read with its row id.
+void attach_index(Conn& c, LedgerTransaction& t, std::int64_t row_id) {
+  if (!t.block_height) return;
+  auto& q = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height = ? AND id < ?");
+  q.bind(1, *t.block_height);
+  q.bind(2, row_id);
+  q.executeStep();
+  t.index = q.getColumn(0).getInt64();
+  q.reset();
+}
+
+std::optional<Hash> parse_hash(std::string_view text) {
+  if (text.size() != 64) return std::nullopt;
+  auto raw = from_hex(text);
+  if (!raw) return std::nullopt;
+  Hash h{};
+  std::memcpy(h.data(), raw->data(), h.size());
+  return h;
+}
+
+[[noreturn]] void block_not_found() { throw Error(Errc::not_found, "Block not found"); }
+[[noreturn]] void tx_not_found() { throw Error(Errc::not_found, "Transaction not found"); }
+
+std::int64_t now_us(const ClusterCore& core) { return unix_us(core.clock->now()); }
+
+// Seals up to kMaxBlockTransactions pending transactions into one block.
+std::optional<Block> seal_one(ClusterCore& core) {
+  return core.store->write([&](Conn& c) -> std::optional<Block> {
+    auto& pend = c.stmt(
+        "SELECT id, hash FROM ledger_transactions WHERE block_height IS NULL ORDER BY id LIMIT ?");
+    pend.bind(1, Ledger::kMaxBlockTransactions);
+    std::vector<Hash> leaves;
+    std::int64_t last_id = 0;
+    while (pend.executeStep()) {
+      last_id = pend.getColumn(0).getInt64();
+      leaves.push_back(hash_col(pend.getColumn(1)));
+    }
+    pend.reset();
+    if (leaves.empty()) return std::nullopt;
+    auto& head = c.stmt("SELECT height, hash, timestamp_us FROM ledger_blocks ORDER BY height DESC LIMIT 1");
+    if (!head.executeStep()) throw Error(Errc::storage, "the ledger has no genesis block");
+    BlockHeader h;
+    h.height = head.getColumn(0).getInt64() + 1;
+    h.previous_hash = hash_col(head.getColumn(1));
+    // Never earlier than the previous block, whatever the wall clock does.
+    h.timestamp_us = std::max(now_us(core), head.getColumn(2).getInt64());
+    head.reset();
+    h.merkle_root = merkle::root(leaves);
+    h.tx_count = static_cast<std::int64_t>(leaves.size());
+    const Hash bh = block_hash(h);
+    auto& ins = c.stmt(
+        "INSERT INTO ledger_blocks(height, hash, previous_hash, merkle_root, timestamp_us, tx_count)"
+        " VALUES (?, ?, ?, ?, ?, ?)");
+    ins.bind(1, h.height);
+    ins.bind(2, bh.data(), static_cast<int>(bh.size()));
+    ins.bind(3, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
+    ins.bind(4, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
+    ins.bind(5, h.timestamp_us);
+    ins.bind(6, h.tx_count);
+    ins.exec();
+    auto& up = c.stmt("UPDATE ledger_transactions SET block_height = ? WHERE block_height IS NULL AND id <= ?");
+    up.bind(1, h.height);
+    up.bind(2, last_id);
+    up.exec();
+    if (c.changes() != static_cast<int>(leaves.size()))
+      throw Error(Errc::internal, "sealing moved a different number of transactions than it hashed");
+    Block b;
+    b.height = h.height;
+    b.hash = hex(bh);
+    b.previous_hash = hex(h.previous_hash);
+    b.merkle_root = hex(h.merkle_root);
+    b.timestamp = from_us(h.timestamp_us);
+    b.tx_count = h.tx_count;
+    return b;
+  });
+}
+
+// ---- verification ----
+
+struct StoredBlock {
+  std::int64_t height = 0;
+  Hash hash{}, previous_hash{}, merkle_root{};
+  std::int64_t timestamp_us = 0;
+  std::int64_t tx_count = 0;
+  bool hash_ok = true;  // the stored columns were 32-byte hashes
+};
+
+class Verifier {
+ public:
+  explicit Verifier(LedgerVerifyReport& r) : rep_(r) {}
+
+  // Returns false once something is broken (the report says what).
+  bool run(Conn& c) {
+    load_blocks(c);
+    if (blocks_.empty()) return fail(0, "the ledger has no genesis block");
+    if (!start_block(0)) return false;
+    auto& q = c.stmt(
+        "SELECT block_height, hash, type, ref, timestamp_us, payload FROM ledger_transactions ORDER BY id");
+    bool pending_mode = false;
+    while (q.executeStep()) {
+      const auto bh_col = q.getColumn(0);
+      const auto hash = q.getColumn(1);
+      const auto type = q.getColumn(2);
+      const auto ref = q.getColumn(3);
+      const auto payload = q.getColumn(5);
+      const Hash stored = hash_col(hash);
+      const Hash computed =
+          tx_hash(std::string_view(type.getText(), static_cast<std::size_t>(type.getBytes())),
+                  ref.isNull() ? std::string_view() : std::string_view(ref.getText(), static_cast<std::size_t>(ref.getBytes())),
+                  q.getColumn(4).getInt64(),
+                  std::string_view(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes())));
+      const bool hash_ok = hash.getBytes() == 32 && stored == computed;
+      if (bh_col.isNull()) {
+        if (!pending_mode) {
+          if (!finish_remaining()) return false;
+          pending_mode = true;
+        }
+        if (!hash_ok) return fail(std::nullopt, "pending transaction " + hex(stored) + " does not match its content (recomputed " + hex(computed) + ")");
+        ++rep_.pending;
+        continue;
+      }
+      const std::int64_t bh = bh_col.getInt64();
+      if (pending_mode)
+        return fail(bh, "transaction " + hex(stored) + " of block " + std::to_string(bh) + " comes after pending transactions");
+      while (cur_ < blocks_.size() && blocks_[cur_].height < bh) {
+        if (!finish_block()) return false;
+        ++cur_;
+        if (cur_ < blocks_.size() && !start_block(cur_)) return false;
+      }
+      if (cur_ == blocks_.size() || blocks_[cur_].height != bh) {
+        const bool exists = std::any_of(blocks_.begin(), blocks_.end(), [&](const StoredBlock& b) { return b.height == bh; });
+        return fail(bh, "transaction " + hex(stored) + (exists ? " of block " + std::to_string(bh) + " is out of order"
+                                                               : " claims block " + std::to_string(bh) + ", which does not exist"));
+      }
+      if (!hash_ok)
+        return fail(bh, "transaction " + hex(stored) + " (index " + std::to_string(leaves_.size()) +
+                            ") does not match its content (recomputed " + hex(computed) + ")");
+      leaves_.push_back(computed);
+    }
+    q.reset();
+    if (!pending_mode && !finish_remaining()) return false;
+    return true;
+  }
+
+ private:
+  void load_blocks(Conn& c) {
+    auto& q = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height");
+    while (q.executeStep()) {
+      StoredBlock b;
+      b.height = q.getColumn(0).getInt64();
+      b.hash_ok = q.getColumn(1).getBytes() == 32 && q.getColumn(2).getBytes() == 32 && q.getColumn(3).getBytes() == 32;
+      b.hash = hash_col(q.getColumn(1));
+      b.previous_hash = hash_col(q.getColumn(2));
+      b.merkle_root = hash_col(q.getColumn(3));
+      b.timestamp_us = q.getColumn(4).getInt64();
+      b.tx_count = q.getColumn(5).getInt64();
+      blocks_.push_back(b);
+    }
+    q.reset();
+  }
+
+  bool fail(std::optional<std::int64_t> height, std::string problem) {
+    rep_.ok = false;
+    rep_.broken_height = height;
+    rep_.problem = std::move(problem);
+    if (height)
+      for (const auto& b : blocks_)
+        if (b.height == *height) rep_.broken_hash = hex(b.hash);
+    return false;
+  }
+
+  // Header checks, before the block's transactions stream in.
+  bool start_block(std::size_t i) {
+    const StoredBlock& b = blocks_[i];
+    const auto expected = static_cast<std::int64_t>(i);
+    if (b.height != expected)
+      return fail(expected, "block " + std::to_string(expected) + " is missing (next stored height is " +
+                                std::to_string(b.height) + ")");
+    if (!b.hash_ok) return fail(b.height, "a stored hash of block " + std::to_string(b.height) + " is not 32 bytes");
+    if (i == 0 && b.previous_hash != Hash{})
+      return fail(0, "the genesis block's previous_hash is not all zeros");
+    if (i > 0 && b.previous_hash != blocks_[i - 1].hash)
+      return fail(b.height, "previous_hash of block " + std::to_string(b.height) + " is not the hash of block " +
+                                std::to_string(b.height - 1));
+    if (i > 0 && b.timestamp_us < blocks_[i - 1].timestamp_us)
+      return fail(b.height, "block " + std::to_string(b.height) + " is timestamped before block " +
+                                std::to_string(b.height - 1));
+    const Hash computed = block_hash({b.height, b.previous_hash, b.merkle_root, b.timestamp_us, b.tx_count});
+    if (computed != b.hash)
+      return fail(b.height, "block " + std::to_string(b.height) + " hash does not match its header (recomputed " +
+                                hex(computed) + ")");
+    leaves_.clear();
+    return true;
+  }
+
+  // Count and Merkle checks, once the block's transactions are in.
+  bool finish_block() {
+    const StoredBlock& b = blocks_[cur_];
+    if (static_cast<std::int64_t>(leaves_.size()) != b.tx_count)
+      return fail(b.height, "block " + std::to_string(b.height) + " holds " + std::to_string(leaves_.size()) +
+                                " transactions; its header says " + std::to_string(b.tx_count));
+    if (merkle::root(leaves_) != b.merkle_root)
+      return fail(b.height, "block " + std::to_string(b.height) + " merkle_root does not match its transactions");
+    ++rep_.blocks;
+    rep_.transactions += b.tx_count;
+    return true;
+  }
+
+  bool finish_remaining() {
+    while (cur_ < blocks_.size()) {
+      if (!finish_block()) return false;
+      ++cur_;
+      if (cur_ < blocks_.size() && !start_block(cur_)) return false;
+    }
+    return true;
+  }
+
+  LedgerVerifyReport& rep_;
+  std::vector<StoredBlock> blocks_;
+  std::size_t cur_ = 0;
+  std::vector<Hash> leaves_;
+};
+
+}  // namespace
+
+void Ledger::ensure_genesis() {
+  if (core_.opts.read_only) return;
+  const bool exists = core_.store->read([](Conn& c) {
+    auto& q = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = 0");
+    return q.executeStep();
+  });
+  if (exists) return;
+  core_.store->write([&](Conn& c) {
+    auto& q = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = 0");
+    if (q.executeStep()) return;
+    q.reset();
+    BlockHeader h;
+    h.height = 0;
+    h.merkle_root = merkle::empty_root();
+    h.timestamp_us = now_us(core_);
+    h.tx_count = 0;
+    const Hash bh = block_hash(h);
+    auto& ins = c.stmt(
+        "INSERT INTO ledger_blocks(height, hash, previous_hash, merkle_root, timestamp_us, tx_count)"
+        " VALUES (0, ?, ?, ?, ?, 0)");
+    ins.bind(1, bh.data(), static_cast<int>(bh.size()));
+    ins.bind(2, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
+    ins.bind(3, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
+    ins.bind(4, h.timestamp_us);
+    ins.exec();
+  });
+}
+
+ChainInfo Ledger::info() {
+  return core_.store->read([&](Conn& c) {
+    ChainInfo info;
+    info.block_time = core_.opts.block_time;
+    auto& g = c.stmt("SELECT hash FROM ledger_blocks WHERE height = 0");
+    if (!g.executeStep()) throw Error(Errc::not_found, "the ledger has no genesis block");
+    info.genesis_hash = hex_col(g.getColumn(0));
+    g.reset();
+    auto& h = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height DESC LIMIT 1");
+    h.executeStep();
+    const Block head = read_block(h);
+    h.reset();
+    info.height = head.height;
+    info.blocks = head.height + 1;
+    info.head_hash = head.hash;
+    info.head_timestamp = head.timestamp;
+    auto& n = c.stmt("SELECT COALESCE(SUM(tx_count), 0) FROM ledger_blocks");
+    n.executeStep();
+    info.transactions = n.getColumn(0).getInt64();
+    n.reset();
+    auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
+    p.executeStep();
+    info.pending = p.getColumn(0).getInt64();
+    return info;
+  });
+}
+
+Block Ledger::block_at(std::int64_t height) {
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt(LUCID_BLOCK_SELECT "WHERE height = ?");
+    q.bind(1, height);
+    if (!q.executeStep()) block_not_found();
+    return read_block(q);
+  });
+}
+
+Block Ledger::block_by_hash(std::string_view hash) {
+  const auto h = parse_hash(hash);
+  if (!h) block_not_found();
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt(LUCID_BLOCK_SELECT "WHERE hash = ?");
+    q.bind(1, h->data(), static_cast<int>(h->size()));
+    if (!q.executeStep()) block_not_found();
+    return read_block(q);
+  });
+}
+
+std::vector<Block> Ledger::blocks(std::int64_t page, std::int64_t limit, std::int64_t* total) {
+  if (page < 1 || page > 1000000) invalid("query:page", "page must be between 1 and 1000000");
+  if (limit < 1 || limit > 100) invalid("query:limit", "limit must be between 1 and 100");
+  return core_.store->read([&](Conn& c) {
+    std::vector<Block> out;
+    auto& q = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height DESC LIMIT ? OFFSET ?");
+    q.bind(1, limit);
+    q.bind(2, (page - 1) * limit);
+    while (q.executeStep()) out.push_back(read_block(q));
+    q.reset();
+    if (total) {
+      auto& t = c.stmt("SELECT COUNT(*) FROM ledger_blocks");
+      t.executeStep();
+      *total = t.getColumn(0).getInt64();
+    }
+    return out;
+  });
+}
+
+std::vector<LedgerTransaction> Ledger::block_transactions(std::int64_t height) {
+  return core_.store->read([&](Conn& c) {
+    auto& b = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = ?");
+    b.bind(1, height);
+    if (!b.executeStep()) block_not_found();
+    b.reset();
+    std::vector<LedgerTransaction> out;
+    auto& q = c.stmt(LUCID_TX_SELECT "WHERE block_height = ? ORDER BY id");
+    q.bind(1, height);
+    while (q.executeStep()) {
+      out.push_back(read_tx(q));
+      out.back().index = static_cast<std::int64_t>(out.size()) - 1;
+    }
+    return out;
+  });
+}
+
+LedgerTransaction Ledger::transaction(std::string_view hash) {
+  const auto h = parse_hash(hash);
+  if (!h) tx_not_found();
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt(LUCID_TX_SELECT "WHERE hash = ?");
+    q.bind(1, h->data(), static_cast<int>(h->size()));
+    if (!q.executeStep()) tx_not_found();
+    LedgerTransaction t = read_tx(q);
+    const std::int64_t id = q.getColumn(0).getInt64();
+    q.reset();
+    attach_index(c, t, id);
+    return t;
+  });
+}
+
+std::optional<LedgerTransaction> Ledger::find_by_ref(std::string_view ref) {
+  if (ref.empty()) return std::nullopt;
+  return core_.store->read([&](Conn& c) -> std::optional<LedgerTransaction> {
+    auto& q = c.stmt(LUCID_TX_SELECT "WHERE ref = ?");
+    q.bind(1, std::string(ref));
+    if (!q.executeStep()) return std::nullopt;
+    LedgerTransaction t = read_tx(q);
+    const std::int64_t id = q.getColumn(0).getInt64();
+    q.reset();
+    attach_index(c, t, id);
+    return t;
+  });
+}
+
+InclusionProof Ledger::prove(std::string_view tx_hash_hex) {
+  const auto h = parse_hash(tx_hash_hex);
+  if (!h) tx_not_found();
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT block_height FROM ledger_transactions WHERE hash = ?");
+    q.bind(1, h->data(), static_cast<int>(h->size()));
+    if (!q.executeStep()) tx_not_found();
+    if (q.getColumn(0).isNull()) throw Error(Errc::conflict, "Transaction is pending: no block covers it yet");
+    InclusionProof p;
+    p.block_height = q.getColumn(0).getInt64();
+    q.reset();
+    std::vector<Hash> leaves;
+    auto& t = c.stmt("SELECT hash FROM ledger_transactions WHERE block_height = ? ORDER BY id");
+    t.bind(1, p.block_height);
+    while (t.executeStep()) {
+      leaves.push_back(hash_col(t.getColumn(0)));
+      if (leaves.back() == *h) p.index = static_cast<std::int64_t>(leaves.size()) - 1;
+    }
+    t.reset();
+    p.tx_hash = hex(*h);
+    p.tx_count = static_cast<std::int64_t>(leaves.size());
+    for (const Hash& s : merkle::inclusion_proof(leaves, static_cast<std::size_t>(p.index))) p.path.push_back(hex(s));
+    auto& b = c.stmt("SELECT merkle_root FROM ledger_blocks WHERE height = ?");
+    b.bind(1, p.block_height);
+    if (!b.executeStep()) block_not_found();
+    p.merkle_root = hex_col(b.getColumn(0));
+    return p;
+  });
+}
+
+std::vector<std::string> Ledger::append(const std::vector<TransactionInput>& txs) {
+  std::unordered_set<std::string_view> refs;
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    const std::string prefix = "transactions." + std::to_string(i) + ".";
+    check_tx_input(txs[i].type, txs[i].ref, txs[i].payload, prefix);
+    if (!txs[i].ref.empty() && !refs.insert(txs[i].ref).second)
+      throw Error(Errc::conflict, "ref '" + txs[i].ref + "' appears twice in the call");
+  }
+  return core_.store->write([&](Conn& c) {
+    std::vector<std::string> out;
+    out.reserve(txs.size());
+    const std::int64_t ts = now_us(core_);
+    for (const auto& t : txs) {
+      bool inserted = false;
+      const Hash h = ledger_append(c, t.type, t.ref, ts, t.payload, &inserted);
+      if (!inserted)
+        throw Error(Errc::conflict, t.ref.empty() ? std::string("an identical transaction is already in the ledger")
+                                                  : "ref '" + t.ref + "' is already in the ledger");
+      out.push_back(hex(h));
+    }
+    return out;
+  });
+}
+
+std::vector<Block> Ledger::seal() {
+  std::vector<Block> out;
+  while (auto b = seal_one(core_)) out.push_back(std::move(*b));
+  return out;
+}
+
+LedgerVerifyReport Ledger::verify() {
+  LedgerVerifyReport rep;
+  core_.store->read([&](Conn& c) {
+    Verifier v(rep);
+    v.run(c);
+  });
+  return rep;
+}
+
+}  // namespace lucid

@@ -1,0 +1,44 @@
+#include "ledger/sha256.hpp"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "lucidnode/error.hpp"
+
+namespace lucid::detail {
+
+namespace {
+
+// Fetched once: an explicit fetch avoids OpenSSL 3's per-call implicit lookup.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!md) throw Error(Errc::internal, "OpenSSL has no SHA-256");
+  return md;
+}
+
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+EVP_MD_CTX* thread_ctx() {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
+  if (!ctx) throw Error(Errc::internal, "OpenSSL could not allocate a digest context");
+  return ctx.get();
+}
+
+}  // namespace
+
+Digest sha256_concat(std::initializer_list<std::string_view> parts) {
+  const EVP_MD* md = sha256_md();
+  EVP_MD_CTX* ctx = thread_ctx();
+  Digest out{};
+  unsigned int len = 0;
+  bool ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1;
+  for (std::string_view p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
+  ok = ok && EVP_DigestFinal_ex(ctx, out.data(), &len) == 1 && len == out.size();
+  if (!ok) throw Error(Errc::internal, "SHA-256 failed in OpenSSL");
+  return out;
+}
+
+}  // namespace lucid::detail
