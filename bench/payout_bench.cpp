@@ -91,7 +91,7 @@ int bench_payouts(const std::string& dir, std::size_t payouts, std::size_t chunk
   const double submit_s = seconds_since(t0);
   auto state = submitted;
   while (state.completed + state.failed < static_cast<std::int64_t>(payouts)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     state = cluster.payouts().batch("bench-1");
     if (seconds_since(t0) > 600) {
       std::fprintf(stderr, "payout_bench: batch did not complete within 10 minutes\n");
@@ -111,16 +111,20 @@ int bench_payouts(const std::string& dir, std::size_t payouts, std::size_t chunk
   return state.completed == static_cast<std::int64_t>(payouts) ? 0 : 1;
 }
 
-int bench_verify(const std::string& dir, std::size_t txs, int rounds) {
+// `keep_db`: verify this database as it is when it exists (no generation),
+// else generate into it and keep it for the next run.
+int bench_verify(const std::string& dir, std::size_t txs, int rounds, const std::string& keep_db) {
   TempDir tmp(dir);
+  const bool reuse = !keep_db.empty() && std::filesystem::exists(keep_db);
   lucid::Options o;
-  o.database_path = (tmp.path / "ledger.db").string();
+  o.database_path = keep_db.empty() ? (tmp.path / "ledger.db").string() : keep_db;
   lucid::Cluster cluster(o);
   auto& ledger = cluster.ledger();
+  if (reuse) txs = static_cast<std::size_t>(ledger.info().transactions);
   // Payout-shaped transactions: the same sizes the payout processor writes.
   const auto t0 = Clock::now();
   const std::size_t per_call = static_cast<std::size_t>(lucid::Ledger::kMaxBlockTransactions);
-  for (std::size_t done = 0; done < txs;) {
+  for (std::size_t done = reuse ? txs : 0; done < txs;) {
     std::vector<lucid::TransactionInput> in;
     const std::size_t n = std::min(per_call, txs - done);
     in.reserve(n);
@@ -137,7 +141,10 @@ int bench_verify(const std::string& dir, std::size_t txs, int rounds) {
   }
   const double gen_s = seconds_since(t0);
   std::printf("ledger_transactions: %zu\n", txs);
-  std::printf("ledger_generate_s: %.2f   (append + seal, not the measured figure)\n", gen_s);
+  if (reuse)
+    std::printf("ledger_db: %s (reused)\n", keep_db.c_str());
+  else
+    std::printf("ledger_generate_s: %.2f   (append + seal, not the measured figure)\n", gen_s);
   double best = 1e300;
   for (int r = 0; r < rounds; ++r) {
     const auto t1 = Clock::now();
@@ -161,7 +168,7 @@ int bench_verify(const std::string& dir, std::size_t txs, int rounds) {
 int main(int argc, char** argv) {
   std::size_t payouts = 10000, ledger_tx = 1000000, chunk = 1000;
   int rounds = 3;
-  std::string dir;
+  std::string dir, keep_db;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -177,9 +184,11 @@ int main(int argc, char** argv) {
       else if (a == "--chunk") chunk = std::stoul(next());
       else if (a == "--rounds") rounds = std::stoi(next());
       else if (a == "--dir") dir = next();
+      else if (a == "--ledger-db") keep_db = next();
       else {
         std::fprintf(stderr,
-                     "usage: payout_bench [--payouts N] [--chunk N] [--ledger-tx N] [--rounds N] [--dir DIR]\n");
+                     "usage: payout_bench [--payouts N] [--chunk N] [--ledger-tx N] [--rounds N] [--dir DIR]"
+                     " [--ledger-db PATH]\n");
         return 2;
       }
     } catch (const std::exception&) {
@@ -193,7 +202,7 @@ int main(int argc, char** argv) {
     int rc = 0;
     if (payouts > 0) rc |= bench_payouts(dir, payouts, chunk);
     std::fflush(stdout);
-    if (ledger_tx > 0) rc |= bench_verify(dir, ledger_tx, rounds);
+    if (ledger_tx > 0) rc |= bench_verify(dir, ledger_tx, rounds, keep_db);
     return rc;
   } catch (const lucid::Error& e) {
     std::fprintf(stderr, "payout_bench: %s\n", e.what());

@@ -6,7 +6,7 @@
 // then times Poot::validate_batch over them. Prints `key: value` lines; never
 // asserts on timing (exit 0 unless setup failed, 2 on a bad command line).
 //
-//   build-poot/bin/poot_bench --batches 50 --nodes 1000 --bytes 256 [--signed] [--threads 2]
+//   build/bin/poot_bench --batches 50 --nodes 1000 --bytes 256 [--signed] [--threads 2]
 #include <sodium.h>
 
 #include <algorithm>

@@ -135,6 +135,107 @@ void print_node(const rapidjson::Value& n) {
   }
 }
 
+// ---- payouts and ledger ----
+
+// Pretty-prints JSON text keeping every number exactly as the server wrote it
+// (amounts are exact decimals; a double would round them).
+struct ExactPrinter : rapidjson::PrettyWriter<rapidjson::StringBuffer> {
+  using Base = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+  using Base::Base;
+  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
+    return Base::RawValue(str, length, rapidjson::kNumberType);
+  }
+};
+
+bool print_exact_json(const std::string& body) {
+  rapidjson::StringBuffer buf;
+  ExactPrinter w(buf);
+  rapidjson::Reader reader;
+  rapidjson::StringStream in(body.c_str());
+  if (!reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(in, w)) return false;
+  std::cout << buf.GetString() << "\n";
+  return true;
+}
+
+// lucidctl payouts list NODE_ID: GET /api/v1/nodes/{id}/payouts.
+int payouts_list(const Remote& r, const std::string& node, const std::string& status, std::int64_t page,
+                 std::int64_t limit) {
+  if (node.size() > 64 || node.rfind("node_", 0) != 0 ||
+      node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    return fail("NODE_ID must look like node_<letters, digits, '_' or '-'>", 2);
+  if (!status.empty() && !lucid::parse_payout_status(status))
+    return fail("--status must be pending, processing, completed or failed", 2);
+  if (r.server.empty()) return fail("no server: pass --server URL or set LUCID_SERVER", 2);
+  std::string path = "/api/v1/nodes/" + node + "/payouts?page=" + std::to_string(page) + "&limit=" + std::to_string(limit);
+  if (!status.empty()) path += "&status=" + status;
+  lucidctl::ApiClient api(r.server, r.token);
+  const auto res = api.get(path);
+  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+  if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseNumbersAsStringsFlag>(res.body.c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("payouts") || !d["payouts"].IsArray())
+    return fail("server sent malformed JSON");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : d["payouts"].GetArray()) {
+    std::string state = field(p, "status");
+    if (field(p, "failure_reason") != "-") state += " (" + field(p, "failure_reason") + ")";
+    std::string tx = field(p, "transaction_hash");
+    rows.push_back({field(p, "payout_id"), field(p, "amount"), field(p, "currency"), state, field(p, "batch_id"),
+                    field(p, "created_at"), field(p, "completed_at"), tx});
+  }
+  print_table({"PAYOUT_ID", "AMOUNT", "CURRENCY", "STATUS", "BATCH", "CREATED", "COMPLETED", "TX_HASH"}, rows);
+  if (d.HasMember("pagination")) {
+    const auto& pg = d["pagination"];
+    std::cout << "page " << field(pg, "page") << " of " << field(pg, "total_pages") << ", " << field(pg, "total")
+              << " payouts\n";
+  }
+  return 0;
+}
+
+// lucidctl ledger verify --db PATH: 0 intact, 1 broken, 2 usage, 3 unreadable.
+int ledger_verify(const std::string& db, bool json) {
+  if (db.empty()) return fail("ledger verify needs --db PATH", 2);
+  lucid::LedgerVerifyReport rep;
+  double seconds = 0;
+  try {
+    lucid::Options o;
+    o.database_path = db;
+    o.read_only = true;
+    lucid::Cluster cluster(o);
+    const auto t0 = std::chrono::steady_clock::now();
+    rep = cluster.ledger().verify();
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } catch (const lucid::Error& e) {
+    return fail(e.message(), 3);
+  }
+  if (json) {
+    rapidjson::StringBuffer buf;
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("ok"); w.Bool(rep.ok);
+    w.Key("blocks"); w.Int64(rep.blocks);
+    w.Key("transactions"); w.Int64(rep.transactions);
+    w.Key("pending"); w.Int64(rep.pending);
+    w.Key("broken_height"); if (rep.broken_height) w.Int64(*rep.broken_height); else w.Null();
+    w.Key("broken_hash"); if (rep.broken_hash.empty()) w.Null(); else w.String(rep.broken_hash.c_str());
+    w.Key("problem"); if (rep.ok) w.Null(); else w.String(rep.problem.c_str());
+    w.Key("seconds"); w.Double(seconds);
+    w.EndObject();
+    std::cout << buf.GetString() << "\n";
+  } else if (rep.ok) {
+    std::cout << "ledger intact: " << rep.blocks << " blocks, " << rep.transactions << " transactions ("
+              << rep.pending << " pending), verified in " << std::fixed << std::setprecision(3) << seconds << " s\n";
+  } else if (rep.broken_height) {
+    std::cout << "ledger BROKEN at block " << *rep.broken_height
+              << (rep.broken_hash.empty() ? "" : " (" + rep.broken_hash + ")") << ": " << rep.problem << "\n"
+              << "blocks before it verified: " << rep.blocks << "\n";
+  } else {
+    std::cout << "ledger BROKEN in a pending transaction: " << rep.problem << "\n";
+  }
+  return rep.ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,6 +297,21 @@ int main(int argc, char** argv) {
   agent->add_option("--max-backoff", ao.max_backoff_seconds, "Longest wait between retries, seconds")
       ->check(CLI::Range(1, 3600))->capture_default_str();
 
+  // payouts list (remote), ledger verify (local, read-only)
+  auto* payouts = app.add_subcommand("payouts", "Payouts on a running server (--server, --token)");
+  payouts->require_subcommand(1);
+  auto* plist = payouts->add_subcommand("list", "List a node's payouts, newest first");
+  std::string payout_node, payout_status;
+  std::int64_t payout_page = 1, payout_limit = 20;
+  plist->add_option("NODE_ID", payout_node, "Node id (node_...)")->required();
+  plist->add_option("--status", payout_status, "Only payouts in this state: pending, processing, completed, failed");
+  plist->add_option("--page", payout_page, "Page (1-based)")->check(CLI::Range(1, 1000000))->capture_default_str();
+  plist->add_option("--limit", payout_limit, "Payouts per page")->check(CLI::Range(1, 100))->capture_default_str();
+  auto* ledger = app.add_subcommand("ledger", "The payout ledger in a database file (--db)");
+  ledger->require_subcommand(1);
+  auto* lverify = ledger->add_subcommand(
+      "verify", "Recompute every hash and Merkle root (read-only); exit 0 if intact, 1 naming the first broken block");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -244,6 +360,8 @@ int main(int argc, char** argv) {
       body << std::setprecision(17) << "{\"storage_quota_gb\":" << quota_gb << "}";
       return node_call("PUT", "/api/v1/nodes/" + std::to_string(node_id) + "/quota", body.str());
     }
+    if (plist->parsed()) return payouts_list(remote, payout_node, payout_status, payout_page, payout_limit);
+    if (lverify->parsed()) return ledger_verify(db, remote.json);
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;

@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   std::size_t stats_queue_limit = 200000;
   bool test_clock = false;
   server::RateLimits rate_limits;
+  double block_time = 5;
+  int payout_interval_ms = 10;
+  std::size_t payout_chunk = 1000;
+  std::size_t max_payout_batch = 10000;
   bool quiet = false;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
@@ -88,6 +92,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--rate-payouts", rate_limits.payouts_per_minute, "Payout requests per minute per caller")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--block-time", block_time, "Seconds between ledger blocks (pending transactions are sealed)")
+      ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
+  app.add_option("--payout-interval-ms", payout_interval_ms, "Milliseconds between payout processing rounds")
+      ->check(CLI::Range(1, 60000))->capture_default_str();
+  app.add_option("--payout-chunk", payout_chunk, "Payouts settled per round (one transaction)")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
+  auto* max_batch_flag =
+      app.add_option("--max-payout-batch", max_payout_batch,
+                     "Largest payout batch; when given, the body limit grows to 256 bytes per payout if above 1 MiB")
+          ->check(CLI::Range(1, 1000000))->capture_default_str();
   app.add_flag("--test-clock", test_clock,
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
@@ -126,6 +140,10 @@ int main(int argc, char** argv) {
     opts.stats_flush_interval = std::chrono::milliseconds(flush_ms);
     opts.max_pending_joins = max_pending_joins;
     opts.stats_queue_limit = stats_queue_limit;
+    opts.block_time = std::chrono::milliseconds(static_cast<std::int64_t>(block_time * 1000 + 0.5));
+    opts.payout_interval = std::chrono::milliseconds(payout_interval_ms);
+    opts.payout_chunk = payout_chunk;
+    opts.max_payout_batch = max_payout_batch;
     Cluster cluster(opts);
     cluster.start();
 
@@ -142,6 +160,9 @@ int main(int argc, char** argv) {
     asio::thread_pool pool(static_cast<std::size_t>(workers));
     http::ServerOptions sopts;
     sopts.max_connections = max_connections;
+    // A payout batch must fit in one body: an operator who sets the bound
+    // gets a body limit to match (256 bytes per payout request).
+    if (max_batch_flag->count() > 0) sopts.max_body_bytes = std::max(sopts.max_body_bytes, max_payout_batch * 256);
     http::Server srv(
         io, pool, sopts,
         [&](http::Request& req) { return router.dispatch(req, cluster, env); },

@@ -68,7 +68,7 @@ struct Options {
   // this often (1 ms..1 min), settling at most payout_chunk payouts per round
   // (1..100000); a batch holds at most max_payout_batch payouts (1..1000000).
   std::chrono::milliseconds block_time{5000};
-  std::chrono::milliseconds payout_interval{50};
+  std::chrono::milliseconds payout_interval{10};
   std::size_t payout_chunk = 1000;
   std::size_t max_payout_batch = 10000;
 };

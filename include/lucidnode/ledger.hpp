@@ -130,8 +130,11 @@ class Ledger {
 
   // Recomputes every transaction hash, Merkle root and block hash, and checks
   // the chain links, heights, counts and timestamps (docs/ledger.md,
-  // "Verification"), streaming the database in one read snapshot. Never throws
-  // for a broken ledger: the report says what broke. Errors: storage.
+  // "Verification"), streaming the database. Ledgers of 20,000 transactions
+  // or more are split into runs of blocks verified by up to four threads, each
+  // in its own read snapshot (sealed blocks never change). Never throws for a
+  // broken ledger: the report says what broke. Works on a read-only Cluster.
+  // Errors: storage.
   LedgerVerifyReport verify();
 
   // Creates the genesis block when the chain has none; idempotent. The Cluster

@@ -5,6 +5,7 @@
 // micro-units (1 unit = 1,000,000 micros), never binary floating point.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -121,14 +122,22 @@ class Payouts {
   // or else marks up to Options::payout_chunk pending payouts `processing` in
   // one transaction and settles them in a second: each becomes `completed`
   // with its ledger transaction written in the same transaction, or `failed`
-  // with a reason. Returns how many payouts it settled. Runs on the executor
-  // every Options::payout_interval; callable directly. Errors: storage.
+  // with a reason. Returns how many payouts it settled. A round after one
+  // that found nothing returns at once unless submit() ran since (changes
+  // made to the database behind the Cluster's back are seen after a reopen).
+  // Runs on the executor every Options::payout_interval; callable directly.
+  // Errors: storage.
   std::size_t process();
 
   explicit Payouts(detail::ClusterCore& core) : core_(core) {}
 
  private:
+  PayoutBatch submit_batch(const PayoutBatchRequest& req);
+
   detail::ClusterCore& core_;
+  // Whether a round may find work: cleared by a round that found none, set
+  // by submit() after it commits (and at open), so idle rounds cost nothing.
+  std::atomic<bool> work_{true};
 };
 
 }  // namespace lucid

@@ -1,5 +1,7 @@
 #include "ledger/merkle.hpp"
 
+#include <cstring>
+
 #include "ledger/sha256.hpp"
 #include "lucidnode/error.hpp"
 
@@ -8,7 +10,6 @@ namespace lucid::merkle {
 namespace {
 
 const std::string_view kLeafTag("\x00", 1);
-const std::string_view kNodeTag("\x01", 1);
 
 // The largest power of two strictly below n (n >= 2).
 std::size_t split_point(std::size_t n) {
@@ -34,7 +35,11 @@ void path_of(std::span<const Hash> leaves, std::size_t index, std::vector<Hash>&
 Hash leaf_hash(std::string_view data) { return detail::sha256_concat({kLeafTag, data}); }
 
 Hash node_hash(const Hash& left, const Hash& right) {
-  return detail::sha256_concat({kNodeTag, detail::bytes_of(left), detail::bytes_of(right)});
+  char buf[1 + 2 * sizeof(Hash)];
+  buf[0] = static_cast<char>(kNodePrefix);
+  std::memcpy(buf + 1, left.data(), left.size());
+  std::memcpy(buf + 1 + left.size(), right.data(), right.size());
+  return detail::sha256_concat({std::string_view(buf, sizeof buf)});
 }
 
 Hash empty_root() { return detail::sha256_concat({}); }

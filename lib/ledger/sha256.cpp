@@ -21,20 +21,31 @@ struct CtxDeleter {
   void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
 
+struct ThreadCtx {
+  std::unique_ptr<EVP_MD_CTX, CtxDeleter> work{EVP_MD_CTX_new()};
+  // Initialised once: copying it is cheaper than a fresh init per digest.
+  std::unique_ptr<EVP_MD_CTX, CtxDeleter> fresh{EVP_MD_CTX_new()};
+  bool ready = false;
+};
+
 EVP_MD_CTX* thread_ctx() {
-  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx) throw Error(Errc::internal, "OpenSSL could not allocate a digest context");
-  return ctx.get();
+  thread_local ThreadCtx ctx;
+  if (!ctx.ready) {
+    if (!ctx.work || !ctx.fresh || EVP_DigestInit_ex2(ctx.fresh.get(), sha256_md(), nullptr) != 1)
+      throw Error(Errc::internal, "OpenSSL could not set up a SHA-256 context");
+    ctx.ready = true;
+  }
+  if (EVP_MD_CTX_copy_ex(ctx.work.get(), ctx.fresh.get()) != 1) throw Error(Errc::internal, "SHA-256 failed in OpenSSL");
+  return ctx.work.get();
 }
 
 }  // namespace
 
 Digest sha256_concat(std::initializer_list<std::string_view> parts) {
-  const EVP_MD* md = sha256_md();
   EVP_MD_CTX* ctx = thread_ctx();
   Digest out{};
   unsigned int len = 0;
-  bool ok = EVP_DigestInit_ex2(ctx, md, nullptr) == 1;
+  bool ok = true;
   for (std::string_view p : parts) ok = ok && EVP_DigestUpdate(ctx, p.data(), p.size()) == 1;
   ok = ok && EVP_DigestFinal_ex(ctx, out.data(), &len) == 1 && len == out.size();
   if (!ok) throw Error(Errc::internal, "SHA-256 failed in OpenSSL");

@@ -127,9 +127,13 @@ PayoutBatch batch_state(const ClusterCore& core, Conn& c, std::int64_t id) {
   // Open payouts up to this batch's last one are settled first (oldest
   // first), payout_chunk per round of about one payout_interval.
   auto& ahead = c.stmt(
-      "SELECT COUNT(*) FROM payouts WHERE status IN ('pending', 'processing')"
-      " AND id <= (SELECT MAX(id) FROM payouts WHERE batch_id = ?)");
-  ahead.bind(1, id);
+      "SELECT (SELECT COUNT(*) FROM payouts WHERE status = 'pending' AND id <= ?1)"
+      " + (SELECT COUNT(*) FROM payouts WHERE status = 'processing' AND id <= ?1)");
+  auto& last = c.stmt("SELECT MAX(id) FROM payouts WHERE batch_id = ?");
+  last.bind(1, id);
+  last.executeStep();
+  ahead.bind(1, last.getColumn(0).getInt64());
+  last.reset();
   ahead.executeStep();
   const std::int64_t open = ahead.getColumn(0).getInt64();
   ahead.reset();
@@ -211,6 +215,12 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
 }  // namespace
 
 PayoutBatch Payouts::submit(const PayoutBatchRequest& req) {
+  PayoutBatch b = submit_batch(req);
+  if (b.created) work_.store(true);
+  return b;
+}
+
+PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
   if (!req.batch_id.empty() && !valid_batch_id(req.batch_id))
     invalid("batch_id", "batch_id must be 1..128 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'");
   if (req.requests.empty()) invalid("payout_requests", "payout_requests must hold at least one payout");
@@ -347,11 +357,22 @@ std::vector<Payout> Payouts::list_for_node(std::string_view node_uid, const Payo
 }
 
 std::size_t Payouts::process() {
+  // Cleared before looking: a submit() committing after our look sets it again.
+  if (!work_.exchange(false)) return 0;
   const std::size_t chunk = core_.opts.payout_chunk;
-  // Payouts left processing by a crash are settled before anything new starts.
-  if (const std::size_t resumed = settle_chunk(core_, chunk); resumed > 0) return resumed;
-  if (mark_chunk(core_, chunk) == 0) return 0;
-  return settle_chunk(core_, chunk);
+  try {
+    // Payouts left processing by a crash are settled before anything new starts.
+    std::size_t settled = settle_chunk(core_, chunk);
+    if (settled == 0) {
+      if (mark_chunk(core_, chunk) == 0) return 0;
+      settled = settle_chunk(core_, chunk);
+    }
+    work_.store(true);
+    return settled;
+  } catch (...) {
+    work_.store(true);
+    throw;
+  }
 }
 
 }  // namespace lucid

@@ -305,6 +305,8 @@ PootBatchResult run(ClusterCore& core, PootCache& cache, const std::vector<PootP
       Error e(Errc::not_found, Reason::node_not_found, "Node not found");
       if (!batch) throw e;
       v.error = std::move(e);
+      v.output_hash.clear();  // an error item reports no outcome of validation
+      v.proof_timestamp.reset();
       continue;
     }
     refs[i] = &*ref;

@@ -174,7 +174,9 @@ CREATE TABLE payouts (
   completed_at      TEXT,                               -- completed or failed
   UNIQUE (batch_id, seq)
 );
-CREATE INDEX payouts_by_status ON payouts(status, id);
+-- Open payouts only, in processing order (rows leave them when settled).
+CREATE INDEX payouts_pending ON payouts(id) WHERE status = 'pending';
+CREATE INDEX payouts_processing ON payouts(id) WHERE status = 'processing';
 CREATE INDEX payouts_by_node ON payouts(node_id, id);
 CREATE INDEX payouts_by_node_status ON payouts(node_id, status, id);
 
@@ -199,8 +201,7 @@ CREATE TABLE ledger_transactions (
   payload           TEXT NOT NULL,
   block_height      INTEGER REFERENCES ledger_blocks(height)
 );
-CREATE INDEX ledger_tx_by_block ON ledger_transactions(block_height, id);
-CREATE INDEX ledger_tx_pending ON ledger_transactions(id) WHERE block_height IS NULL;
+CREATE INDEX ledger_tx_by_block ON ledger_transactions(block_height, id);  -- NULL first: the pending ones
 )SQL"},
   };
   return all;

@@ -433,3 +433,44 @@ TEST_CASE("ledger: verify works on a read-only open") {
   CHECK(rep.transactions == 3);
   CHECK(code_of([&] { f.ledger().append({{"payout", "w", "x"}}); }) == Errc::storage);
 }
+
+TEST_CASE("ledger: a large ledger is verified in parallel runs and still names the first broken block") {
+  // 30,005 transactions: blocks 1..3 full, block 4 with 5, and 7 pending;
+  // large enough for verify() to split the blocks across threads.
+  Fixture f;
+  const auto per = static_cast<int>(Ledger::kMaxBlockTransactions);
+  for (int b = 1; b <= 3; ++b) f.append_n(per, "b" + std::to_string(b));
+  f.append_n(5, "b4");
+  f.ledger().seal();
+  f.append_n(7, "p");
+  auto rep = f.ledger().verify();
+  CHECK(rep.ok);
+  CHECK(rep.blocks == 5);
+  CHECK(rep.transactions == 3 * per + 5);
+  CHECK(rep.pending == 7);
+
+  f.sql("UPDATE ledger_transactions SET payload = 'x' WHERE ref = 'b4-2'");
+  rep = f.ledger().verify();
+  CHECK(rep.broken_height == 4);
+  CHECK(rep.problem.find("does not match its content") != std::string::npos);
+  CHECK(rep.problem.find("index 2 of block 4") != std::string::npos);
+
+  f.sql("UPDATE ledger_transactions SET payload = 'x' WHERE ref = 'b1-9999'");
+  rep = f.ledger().verify();
+  CHECK(rep.broken_height == 1);  // the lower of the two, whichever thread saw it
+
+  f.sql("UPDATE ledger_transactions SET payload = '{\"n\":9999}' WHERE ref = 'b1-9999'");
+  f.sql("UPDATE ledger_transactions SET payload = '{\"n\":2}' WHERE ref = 'b4-2'");
+  REQUIRE(f.ledger().verify().ok);
+  f.sql("UPDATE ledger_transactions SET ref = 'q' WHERE ref = 'p-3'");
+  rep = f.ledger().verify();
+  CHECK_FALSE(rep.ok);
+  CHECK_FALSE(rep.broken_height);
+  CHECK(rep.problem.find("pending transaction") != std::string::npos);
+
+  f.sql("UPDATE ledger_transactions SET ref = 'p-3' WHERE ref = 'q'");
+  f.sql("UPDATE ledger_blocks SET tx_count = 10001 WHERE height = 2");
+  rep = f.ledger().verify();
+  CHECK(rep.broken_height == 2);
+  CHECK(rep.problem.find("hash does not match its header") != std::string::npos);
+}

@@ -431,8 +431,10 @@ TEST_CASE("payouts: a payout that reaches settlement again keeps its one transac
   REQUIRE(before.status == PayoutStatus::completed);
   // Whatever put it back (a bug, a restore of an older payouts table): the
   // ledger's unique ref makes the second settlement find the first transaction.
+  f.cluster.reset();
   f.sql("UPDATE payouts SET status = 'processing', transaction_hash = NULL, completed_at = NULL");
   f.clock->advance(std::chrono::seconds(5));
+  f.open();
   CHECK(f.payouts().process() == 1);
   const auto after = f.payouts().get(before.payout_id);
   CHECK(after.status == PayoutStatus::completed);

@@ -385,6 +385,7 @@ TEST_CASE("poot: a batch reports valid, invalid and error items without failing"
   REQUIRE(r.results[2].error);
   CHECK(r.results[2].error->reason() == Reason::node_not_found);
   CHECK(r.results[2].node_uid == "node_ffffffffffffffff");
+  CHECK(r.results[2].output_hash.empty());
   REQUIRE(r.results[3].error);
   CHECK(r.results[3].error->field() == "validations.3.output_data");
   CHECK(r.results[3].error->reason() == Reason::poot_failed);

@@ -481,6 +481,11 @@ const Route kRoutes[] = {
     {"POST", "/api/v1/nodes/pools/{pool_id:pool_}/nodes", add_node_to_pool, kBearer, kAny, "node:write", kNodes},
     {"GET", "/api/v1/nodes/{node_id:node_}/resources", node_resources, kBearer, kAny, "node:read", kNodes},
     {"GET", "/api/v1/nodes/{node_id:node_}/resources/metrics", node_metrics, kBearer, kAny, "node:read", kNodes},
+    {"GET", "/api/v1/nodes/{node_id:node_}/poot/score", poot_score, kBearer, kAny, "poot:read", RateCategory::poot},
+    {"POST", "/api/v1/nodes/{node_id:node_}/poot/validate", poot_validate, kBearer, kAny, "poot:write", RateCategory::poot},
+    {"POST", "/api/v1/nodes/poot/batch-validate", poot_batch_validate, kBearer, kAny, "poot:write", RateCategory::poot},
+    {"GET", "/api/v1/nodes/{node_id:node_}/payouts", node_payouts, kBearer, kAny, "payout:read", RateCategory::payouts},
+    {"POST", "/api/v1/nodes/payouts/batch", payouts_batch, kBearer, kAny, "payout:write", RateCategory::payouts},
 };
 
 }  // namespace
