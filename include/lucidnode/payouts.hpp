@@ -80,7 +80,9 @@ struct PayoutBatch {
   std::int64_t payout_count = 0;
   std::int64_t pending = 0, processing = 0, completed = 0, failed = 0;
   Timestamp created_at;
-  // When the last payout finished, or an estimate from the queue ahead of it.
+  // When the last payout finished, or an estimate: the open payouts up to
+  // this batch's last, at the measured cost per payout, plus one
+  // payout_interval per round of payout_chunk.
   Timestamp estimated_completion;
   // submit(): false when the batch already existed with the same requests
   // (nothing new was created).
@@ -138,6 +140,9 @@ class Payouts {
   // Whether a round may find work: cleared by a round that found none, set
   // by submit() after it commits (and at open), so idle rounds cost nothing.
   std::atomic<bool> work_{true};
+  // Measured settling cost per payout (moving average over rounds), for
+  // estimated_completion.
+  std::atomic<std::int64_t> ns_per_payout_{100000};
 };
 
 }  // namespace lucid
