@@ -104,10 +104,14 @@ void ClusterCore::start() {
 }
 
 void ClusterCore::arm(Periodic& p) {
+  // Arming and stop()'s cancel are serialized by timers_mu_, and arming
+  // checks stopping_ under it: with several executor threads a tick may still
+  // be running its task when stop() cancels, and re-arming after that would
+  // keep stop() waiting a whole interval (a minute for some tasks).
+  std::lock_guard<std::mutex> lock(timers_mu_);
+  if (stopping_.load()) return;
   p.timer->expires_after(p.interval);
   p.timer->async_wait([this, &p](const asio::error_code& ec) {
-    // A tick that completed before stop() cancelled the timer must not re-arm,
-    // or the executor never runs out of work and stop() never returns.
     if (ec || stopping_.load()) return;
     try {
       p.task();
@@ -124,10 +128,11 @@ void ClusterCore::stop() {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (running_) {
       running_ = false;
-      stopping_.store(true);
-      asio::post(io_, [this] {
+      {
+        std::lock_guard<std::mutex> timers(timers_mu_);
+        stopping_.store(true);
         for (auto& p : periodic_) p->timer->cancel();
-      });
+      }
       work_.reset();
       for (auto& t : threads_) t.join();
       threads_.clear();

@@ -100,6 +100,7 @@ class ClusterCore {
   std::vector<std::thread> threads_;
   std::vector<std::unique_ptr<Periodic>> periodic_;
   std::mutex run_mu_;
+  std::mutex timers_mu_;  // arm() vs stop()'s cancel; see arm()
   bool running_ = false;
   std::atomic<bool> stopping_{false};
 };
