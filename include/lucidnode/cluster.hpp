@@ -28,7 +28,7 @@ struct Options {
   // SQLite database file; created and migrated when absent.
   std::string database_path = "lucid.db";
   // Ed25519 signing key (0600). Empty: database_path + ".key". Created when absent
-  // (unless read_only).
+  // (unless read_only; a read-only open works without it).
   std::string key_file;
   // Time source; default the system clock.
   std::shared_ptr<const Clock> clock;
@@ -50,7 +50,8 @@ struct Options {
   std::int64_t max_pending_joins = 10000;
   // Default storage quota of a new node, in GB.
   double default_quota_gb = 100;
-  // Open without writing anything (no migration, no key creation).
+  // Open without writing anything (no migration, no key creation, no
+  // background writers); every state change then fails with Error(storage).
   bool read_only = false;
   // SQLite busy timeout.
   std::chrono::milliseconds busy_timeout{5000};
@@ -73,37 +74,54 @@ struct Options {
   std::size_t max_payout_batch = 10000;
 };
 
+// Thread-safety: after construction, every method may be called from many
+// threads at once (start/stop included); the capability objects it hands out
+// are thread-safe themselves. The destructor must not race with other calls.
 class Cluster {
  public:
   // Opens (creating and migrating when needed) the database and the key.
+  // With Options::read_only nothing is written: no migration, no key
+  // creation, and the key file may be absent (then auth() and
+  // approve_by_code fail with unavailable; reads and ledger verification work).
   // Errors: Error(storage) when the database cannot be opened, is from a newer
-  // version of lucidnode, or is read-only-missing; Error(invalid_argument) for
-  // bad options; Error(storage) when the key file is unreadable or not 0600.
+  // version of lucidnode, or is missing on a read-only open;
+  // Error(invalid_argument) (field named) for bad options; Error(storage)
+  // when the key file is unreadable or not 0600.
   explicit Cluster(Options options);
   // Calls stop().
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Starts the background executor (liveness sweeps, stats flushing).
-  // Idempotent. Without start(), everything works synchronously except that
-  // buffered stats are written only on flush or stop.
+  // Starts the background executor (liveness sweeps, stats flushing, PoOT
+  // score refresh, payout processing, block sealing; on a read-only cluster
+  // none of these is scheduled). Idempotent; thread-safe; does not throw
+  // except std::system_error when a thread cannot be created. Without
+  // start(), everything works synchronously except that buffered stats are
+  // written only on flush or stop.
   void start();
-  // Flushes buffered writes and joins the executor. Idempotent; thread-safe.
+  // Flushes buffered writes and joins the executor. Idempotent; thread-safe;
+  // never throws (a failed final flush is dropped: the loss is bounded by
+  // Options::stats_queue_limit).
   void stop();
 
+  // The capabilities. Each reference lives as long as the Cluster; none of
+  // these accessors throws, except auth().
   Nodes& nodes();
   Pools& pools();
   Poot& poot();
   Payouts& payouts();
   Ledger& ledger();
+  // Token issuing and verification with the cluster's signing key.
+  // Errors: Error(unavailable) on a read-only cluster opened without its key file.
   Auth& auth();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();
   EventBus& events();
   const Clock& clock() const;
+  // The options in effect (defaults filled in: key_file, clock).
   const Options& options() const;
-  // Schema version of the open database.
+  // Schema version of the open database. Errors: storage.
   int schema_version() const;
 
  private:

@@ -22,7 +22,8 @@ struct Event {
 };
 
 // Keeps a subscription alive; destroying it unsubscribes (after it returns,
-// the callback is not running and will not run again).
+// the callback is not running and will not run again). One Subscription
+// object is not to be used from two threads at once; distinct ones may.
 class Subscription {
  public:
   Subscription() = default;
@@ -55,6 +56,7 @@ class EventBus {
   [[nodiscard]] Subscription subscribe(Callback cb);
   // Delivers `e` to every current subscriber. Thread-safe, lock-free.
   void publish(const Event& e) const;
+  // Current number of subscribers. Thread-safe.
   std::size_t subscriber_count() const;
 
  private:

@@ -266,17 +266,23 @@ class Nodes {
   // not_found (no pending node has that code).
   Node approve_by_code(std::string_view code);
 
-  // Nodes ordered by id, each with its latest stats sample (at most one).
+  // Nodes ordered by id from page.skip, at most page.limit (the caller
+  // bounds it), each with its latest stats sample (at most one). Errors: storage.
   std::vector<Node> list(const Page& page);
+  // How many nodes there are (pending and active). Errors: storage.
   std::int64_t count();
   // One node with up to `stats_history` newest samples. Errors: not_found.
   Node get(std::int64_t node_id, int stats_history = 10);
 
   // Sets the storage quota (0 < gb <= 1,000,000). Errors: invalid_argument, not_found.
   Node set_quota(std::int64_t node_id, double storage_quota_gb);
+  // The node's storage use against its quota, per site. Errors: not_found.
   QuotaStatus quota_status(std::int64_t node_id);
+  // The node's sites in creation order; `total` (may be null) receives the count.
+  // Errors: not_found.
   std::vector<Site> sites(std::int64_t node_id, const Page& page, std::int64_t* total = nullptr);
-  // Backups newest first (by created_at, then by id), optionally of one site.
+  // Backups newest first (by created_at, then by id), optionally of one site;
+  // `total` (may be null) receives the count. Errors: not_found.
   std::vector<Backup> backups(std::int64_t node_id, const Page& page,
                               std::optional<std::int64_t> site_id, std::int64_t* total = nullptr);
 
@@ -287,7 +293,8 @@ class Nodes {
   // Records a stats sample for the node (liveness becomes online). Samples are
   // written to the database in batches within flush_interval (Options); the
   // latest sample and liveness are visible at once. Errors: invalid_argument,
-  // unavailable (write-behind queue full).
+  // unavailable (write-behind queue full), not_found,
+  // storage (read-only cluster).
   void report_stats(std::int64_t node_id, StatsSample sample);
   // Upserts the node's sites by name (at most 1000 per call); returns them.
   // A bad entry names its field as "sites.<index>.<field>".

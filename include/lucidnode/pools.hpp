@@ -41,11 +41,13 @@ struct PoolCreate {
 // Thread-safe; each change is one transaction. Failures throw lucid::Error.
 class Pools {
  public:
-  // Errors: invalid_argument, conflict (pool_exists).
+  // Creates an empty pool. Errors: invalid_argument (field named),
+  // conflict (pool_exists: the name is taken).
   Pool create(const PoolCreate& req);
-  // Pools by creation, 1-based page; `total` receives the count.
+  // Pools by creation, 1-based page of `limit`; `total` (may be null)
+  // receives the count. Errors: invalid_argument (page < 1, limit not 1..100).
   std::vector<Pool> list(std::int64_t page, std::int64_t limit, std::int64_t* total);
-  // Errors: not_found (pool_not_found).
+  // One pool. Errors: not_found (pool_not_found).
   Pool get(std::string_view uid);
   // Puts a node in the pool with a priority 1..100, moving it out of any other
   // pool in the same transaction. Errors: not_found (pool_not_found /

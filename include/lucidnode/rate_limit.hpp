@@ -39,7 +39,7 @@ class RateLimiter {
   // limit < 1 or a window < 1 s.
   void configure(const std::string& category, RateRule rule);
   // Takes one token for `caller` in `category`. An unconfigured category is
-  // always allowed (limit 0).
+  // always allowed (limit 0). Never throws except std::bad_alloc.
   RateDecision take(std::string_view category, std::string_view caller);
 
  private:

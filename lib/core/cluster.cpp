@@ -1,5 +1,9 @@
 #include "lucidnode/cluster.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
@@ -8,6 +12,14 @@
 namespace lucid {
 
 const char* version() noexcept { return LUCIDNODE_VERSION_STRING; }
+
+namespace detail {
+const Digest& ClusterCore::require_code_key() const {
+  if (!has_key)
+    throw Error(Errc::unavailable, "registration codes need the signing key: the cluster was opened read-only without it");
+  return code_key;
+}
+}  // namespace detail
 
 const char* errc_name(Errc code) noexcept {
   switch (code) {
@@ -66,11 +78,20 @@ Options validated(Options o) {
 
 ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.clock) {
   store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
-  std::string sk = load_or_create_signing_key(opts.key_file, !opts.read_only);
-  // The registration-code key is derived from the signing key so that one
-  // 0600 file holds every server secret.
-  code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
-  auth = std::make_unique<Auth>(clock, std::move(sk));
+  // A read-only open (reports, `lucidctl ledger verify`) reads no secret, so
+  // it works without the key file; what needs the key then fails with
+  // unavailable (Cluster::auth(), registration codes). A key file that is
+  // present is still checked.
+  struct stat st{};
+  const bool keyless = opts.read_only && ::stat(opts.key_file.c_str(), &st) != 0 && errno == ENOENT;
+  if (!keyless) {
+    std::string sk = load_or_create_signing_key(opts.key_file, !opts.read_only);
+    // The registration-code key is derived from the signing key so that one
+    // 0600 file holds every server secret.
+    code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
+    has_key = true;
+    auth = std::make_unique<Auth>(clock, std::move(sk));
+  }
   load_nodes_state(*this);
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
@@ -160,7 +181,11 @@ Poot& Cluster::poot() { return core_->poot; }
 Payouts& Cluster::payouts() { return core_->payouts; }
 Ledger& Cluster::ledger() { return core_->ledger; }
 RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
-Auth& Cluster::auth() { return *core_->auth; }
+Auth& Cluster::auth() {
+  if (!core_->auth)
+    throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
+  return *core_->auth;
+}
 EventBus& Cluster::events() { return core_->bus; }
 const Clock& Cluster::clock() const { return *core_->clock; }
 const Options& Cluster::options() const { return core_->opts; }

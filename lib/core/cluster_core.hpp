@@ -74,6 +74,9 @@ class ClusterCore {
   std::unique_ptr<Auth> auth;
   EventBus bus;
   Digest code_key{};  // keys registration-code derivation and lookup hashes
+  bool has_key = false;  // false only for a read-only open without the key file
+  // code_key, or Error(unavailable) when there is no key.
+  const Digest& require_code_key() const;
   NodesState nodes_state;
   Nodes nodes{*this};
   Pools pools{*this};

@@ -66,7 +66,7 @@ constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size
 inline std::string derive_code(const ClusterCore& core, const std::string& salt) {
   std::string code;
   for (int round = 0; code.size() < kCodeLength; ++round) {
-    Digest d = detail::hmac_sha256(core.code_key, "code:" + std::to_string(round) + ":" + salt);
+    Digest d = detail::hmac_sha256(core.require_code_key(), "code:" + std::to_string(round) + ":" + salt);
     for (unsigned char b : d) {
       if (b >= 252) continue;  // 252 = 7 * 36: rejection keeps the letters uniform
       code.push_back(kCodeAlphabet[b % 36]);
@@ -77,7 +77,7 @@ inline std::string derive_code(const ClusterCore& core, const std::string& salt)
 }
 
 inline std::string code_lookup_hash(const ClusterCore& core, const std::string& code) {
-  return blob(detail::hmac_sha256(core.code_key, "lookup:" + code));
+  return blob(detail::hmac_sha256(core.require_code_key(), "lookup:" + code));
 }
 
 // Upper-cases and checks a code typed or sent by someone.

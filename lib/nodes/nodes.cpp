@@ -418,6 +418,8 @@ std::int64_t Nodes::authenticate_key(std::string_view api_key) {
 }
 
 void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
+  // A read-only cluster never flushes: accepting the sample would lose it.
+  if (core_.opts.read_only) throw Error(Errc::storage, "database is open read-only");
   check_range("cpu_usage", s.cpu_usage, 0, 100);
   check_range("disk_usage", s.disk_usage, 0, 100);
   if (s.active_backups < 0 || s.active_backups > 1000000) invalid("active_backups", "active_backups must be between 0 and 1000000");

@@ -159,14 +159,12 @@ class LedgerVerify(unittest.TestCase):
         cls.server.cleanup()
 
     def copy(self, name):
-        """A copy of the database (and its key, which opening it needs)."""
+        """A copy of the database alone: a read-only open needs no key file."""
         path = os.path.join(self.server.dir, name + ".db")
         shutil.copy(self.server.db, path)
         for suffix in ("-wal", "-shm"):  # normally gone after a clean stop
             if os.path.exists(self.server.db + suffix):
                 shutil.copy(self.server.db + suffix, path + suffix)
-        shutil.copy(self.server.db + ".key", path + ".key")
-        os.chmod(path + ".key", 0o600)
         return path
 
     def corrupt(self, name, sql, args=()):
@@ -223,6 +221,19 @@ class LedgerVerify(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
         self.assertIn("ledger BROKEN at block %d" % height, out.stdout)
         self.assertIn("transactions; its header says", out.stdout)
+
+    def test_verify_needs_no_key_file(self):
+        path = self.copy("keyless")
+        out = ctl("ledger", "verify", "--db", path)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("ledger intact: %d blocks" % self.blocks, out.stdout)
+        self.assertFalse(os.path.exists(path + ".key"))  # nothing was created
+        # A key file that is there is still checked: one readable by others is refused.
+        shutil.copy(self.server.db + ".key", path + ".key")
+        os.chmod(path + ".key", 0o644)
+        out = ctl("ledger", "verify", "--db", path)
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("permissions are too open", out.stderr)
 
     def test_usage_errors(self):
         out = ctl("ledger", "verify")

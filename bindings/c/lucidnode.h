@@ -1,0 +1,216 @@
+/* lucidnode C ABI: the control plane from C (and from anything with a C FFI,
+ * such as Python's ctypes).
+ *
+ * Installed as <lucidnode/lucidnode.h>; the symbols live in liblucidnode
+ * itself (shared and static), so a C program links -llucidnode (pkg-config
+ * lucidnode).
+ *
+ * Conventions
+ * - Every function returns a lucid_status; LUCID_OK (0) is success. No C++
+ *   exception ever crosses this boundary: every failure becomes a status.
+ * - On failure, lucid_last_error_message() / lucid_last_error_field() on the
+ *   same thread describe it (dlerror() style, thread-local).
+ * - A cluster is an opaque handle from lucid_cluster_open(), released with
+ *   lucid_cluster_close(). A NULL handle or a NULL required pointer is an
+ *   error (LUCID_INVALID_ARGUMENT), never a crash.
+ * - Structured inputs and outputs are JSON text (UTF-8, NUL-terminated).
+ *   Inputs are parsed strictly: malformed JSON, a wrong type or an unknown
+ *   member is LUCID_INVALID_ARGUMENT with the member named by
+ *   lucid_last_error_field().
+ * - Outputs, two kinds, chosen so that no result is ever lost:
+ *   * Functions that CHANGE state (join, approve, submit, validate, ...)
+ *     return a library-allocated string in *out_json that the caller frees
+ *     with lucid_free(). Their result is never lost to a small buffer.
+ *   * Functions that only READ (list, get, verify, ...) fill a caller-owned
+ *     buffer `buf` of `cap` bytes. *needed always receives the size the
+ *     whole result needs (including the NUL). When cap < *needed the call
+ *     returns LUCID_BUFFER_TOO_SMALL, writes nothing, and the caller may call
+ *     again with a larger buffer (buf may be NULL when cap is 0).
+ * - Thread-safety: every function taking a lucid_cluster* may be called from
+ *   any number of threads at once on the same handle, EXCEPT
+ *   lucid_cluster_close(), which must not race with any other use of that
+ *   handle (the caller guarantees no call is in flight and none follows).
+ *   Functions without a handle are thread-safe.
+ */
+#ifndef LUCIDNODE_LUCIDNODE_H
+#define LUCIDNODE_LUCIDNODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LUCID_API __attribute__((visibility("default")))
+#else
+#define LUCID_API
+#endif
+
+/* Bumped when a function's signature or meaning changes incompatibly. */
+#define LUCID_C_ABI_VERSION 1
+
+typedef enum lucid_status {
+  LUCID_OK = 0,
+  /* 1..9 are lucid::Errc, value for value. */
+  LUCID_INVALID_ARGUMENT = 1,   /* bad input, NULL pointer, malformed JSON */
+  LUCID_NOT_FOUND = 2,          /* the addressed object does not exist */
+  LUCID_CONFLICT = 3,           /* the object's state forbids the operation */
+  LUCID_UNAUTHENTICATED = 4,    /* unknown or malformed credential (API key) */
+  LUCID_PERMISSION_DENIED = 5,
+  LUCID_RESOURCE_EXHAUSTED = 6, /* a bound was reached */
+  LUCID_UNAVAILABLE = 7,        /* temporarily unable (queue full, no signing key) */
+  LUCID_STORAGE = 8,            /* the database failed or refused (read-only, newer schema) */
+  LUCID_INTERNAL = 9,           /* a bug: please report */
+  /* C ABI only. */
+  LUCID_BUFFER_TOO_SMALL = 10,  /* *needed says how large the buffer must be */
+  LUCID_OUT_OF_MEMORY = 11
+} lucid_status;
+
+typedef struct lucid_cluster lucid_cluster;
+
+/* ---- library ---- (thread-safe) */
+
+/* "0.1.0": the version of the library actually loaded. */
+LUCID_API const char* lucid_version(void);
+/* LUCID_C_ABI_VERSION of the library actually loaded. */
+LUCID_API int lucid_abi_version(void);
+/* Stable lower-case name of a status ("ok", "not_found", "buffer_too_small",
+ * ...); "unknown" for a value that is not a lucid_status. */
+LUCID_API const char* lucid_status_name(int status);
+/* The message of the last failed call on this thread ("" after a success).
+ * Valid until the next lucid_* call on this thread. */
+LUCID_API const char* lucid_last_error_message(void);
+/* The input field the last failure is about ("" when none), e.g.
+ * "hostname" or "payout_requests.0.amount". Same lifetime. */
+LUCID_API const char* lucid_last_error_field(void);
+/* Frees a string returned in *out_json. NULL is fine. */
+LUCID_API void lucid_free(char* p);
+
+/* ---- cluster ---- */
+
+/* Opens (creating and migrating when needed) a cluster. `options_json` is an
+ * object; every member is optional except database_path:
+ *   database_path (string), key_file (string; default database_path + ".key"),
+ *   read_only (bool: no writes, no migration, the key file may be absent),
+ *   executor_threads (int), stats_flush_interval_ms, block_time_ms,
+ *   payout_interval_ms, poot_freshness_s, poot_window_s (ints).
+ * Errors: INVALID_ARGUMENT (NULL, bad JSON or option), STORAGE (database or
+ * key file unusable; read-only open of a missing database).
+ * Thread-safe. */
+LUCID_API lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out);
+/* Flushes buffered writes, stops the background executor and frees the
+ * handle. NULL is a no-op. Not thread-safe with other uses of the handle. */
+LUCID_API void lucid_cluster_close(lucid_cluster* cluster);
+/* Starts / stops the background executor (stats flushing, liveness, payout
+ * processing, block sealing). Both idempotent. Thread-safe. */
+LUCID_API lucid_status lucid_cluster_start(lucid_cluster* cluster);
+LUCID_API lucid_status lucid_cluster_stop(lucid_cluster* cluster);
+
+/* ---- nodes ---- (all thread-safe) */
+
+/* A node asks to join: request_json {"hostname", "ip_address"?, "system_info"?}.
+ * *out_json: {"request_id", "registration_code", "already_active"}.
+ * Errors: INVALID_ARGUMENT, RESOURCE_EXHAUSTED (too many pending joins). */
+LUCID_API lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, char** out_json);
+/* The agent polls with its registration code. *out_json: {"status":
+ * "pending"|"active", "api_key"?}; api_key appears exactly once, on the first
+ * poll after approval. Errors: INVALID_ARGUMENT, NOT_FOUND, STORAGE (read-only). */
+LUCID_API lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, char** out_json);
+/* Approves a pending node by id. *out_json: the node (see lucid_nodes_list).
+ * Errors: NOT_FOUND, CONFLICT (not pending). */
+LUCID_API lucid_status lucid_node_approve(lucid_cluster* cluster, int64_t node_id, char** out_json);
+/* Approves the pending node holding `code`. Errors: INVALID_ARGUMENT, NOT_FOUND,
+ * UNAVAILABLE (read-only cluster opened without its key file), STORAGE (read-only). */
+LUCID_API lucid_status lucid_node_approve_code(lucid_cluster* cluster, const char* code, char** out_json);
+/* Resolves a node API key to the node's id. Errors: UNAUTHENTICATED. */
+LUCID_API lucid_status lucid_node_authenticate(lucid_cluster* cluster, const char* api_key, int64_t* node_id);
+/* Records a stats sample: stats_json {"cpu_usage", "disk_usage",
+ * "active_backups"?, "memory_percent"?, "uptime_seconds"?, "disk_total_gb"?}.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE (write-behind queue full). */
+LUCID_API lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t node_id, const char* stats_json);
+/* Nodes by id from `skip`, at most `limit` (1..1000). Fills buf with
+ * {"total": n, "nodes": [{"id", "uid", "uuid", "name", "hostname",
+ * "ip_address", "status", "liveness", "lifecycle", "node_type", "pool_uid",
+ * "storage_quota_gb", "created_at", "approved_at", "last_seen", "poot_score",
+ * "latest_stats"}]} (absent values are null).
+ * Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit,
+                                        char* buf, size_t cap, size_t* needed);
+/* One node by id, with up to 10 newest samples in "recent_stats".
+ * Errors: NOT_FOUND, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id,
+                                      char* buf, size_t cap, size_t* needed);
+
+/* ---- pools ---- (all thread-safe) */
+
+/* Creates a pool: pool_json {"name", "description"?, "max_nodes"?,
+ * "max_cpu_cores"?, "max_memory_gb"?, "max_storage_gb"?}. *out_json: the pool
+ * (as in lucid_pools_list). Errors: INVALID_ARGUMENT, CONFLICT (name taken). */
+LUCID_API lucid_status lucid_pool_create(lucid_cluster* cluster, const char* pool_json, char** out_json);
+/* Puts a node ("node_...") in a pool with a priority 1..100, moving it out of
+ * any other pool. *out_json: the pool. Errors: INVALID_ARGUMENT, NOT_FOUND
+ * (pool or node), RESOURCE_EXHAUSTED (the pool's limits). */
+LUCID_API lucid_status lucid_pool_add_node(lucid_cluster* cluster, const char* pool_uid, const char* node_uid,
+                                           int64_t priority, char** out_json);
+
+/* Pools by creation, 1-based page of limit (1..100): {"total", "pools":
+ * [{"uid", "name", "description", "node_count", "max_nodes", "max_cpu_cores",
+ * "max_memory_gb", "max_storage_gb", "created_at"}]}.
+ * Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit,
+                                        char* buf, size_t cap, size_t* needed);
+
+/* ---- PoOT ---- */
+
+/* Validates and stores one proof: proof_json {"node_uid", "output_data"
+ * (base64), "timestamp" (RFC 3339), "nonce", "signature"?}. An invalid proof
+ * is an answer, not an error: *out_json {"node_uid", "valid", "status",
+ * "output_hash", "failure", "reason", "validated_at", "nonce"}.
+ * Errors: INVALID_ARGUMENT (malformed proof; nothing stored), NOT_FOUND
+ * (unknown node). Thread-safe. */
+LUCID_API lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* proof_json, char** out_json);
+
+/* ---- payouts ---- */
+
+/* Records a batch of pending payouts: batch_json {"batch_id"?,
+ * "payout_requests": [{"node_id" ("node_..."), "amount" (exact decimal as a
+ * string, e.g. "12.5"), "currency"? ("USDT" | "LUCID"), "wallet_address"?}]}
+ * (the names the payouts API document uses, so error fields match).
+ * The background executor (or lucid_payouts_process) settles them.
+ * *out_json: {"batch_id", "status", "payout_count", "pending", "processing",
+ * "completed", "failed", "created"}. Errors: INVALID_ARGUMENT (field named,
+ * e.g. "payout_requests.0.amount"), CONFLICT (batch_id reused with other
+ * requests). Thread-safe; idempotent per batch_id. */
+LUCID_API lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json, char** out_json);
+/* One batch's state (as above). Errors: NOT_FOUND, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id,
+                                          char* buf, size_t cap, size_t* needed);
+/* A node's payouts, newest first, 1-based page of limit (1..100):
+ * {"total", "payouts": [{"payout_id", "node_uid", "amount", "currency",
+ * "status", "failure_reason", "transaction_hash", "batch_id", "created_at"}]}.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid, int64_t page,
+                                              int64_t limit, char* buf, size_t cap, size_t* needed);
+/* One processing round now (normally the executor's job); *settled (may be
+ * NULL) receives how many payouts it settled. Errors: STORAGE. */
+LUCID_API lucid_status lucid_payouts_process(lucid_cluster* cluster, size_t* settled);
+
+/* ---- ledger ---- */
+
+/* Seals pending ledger transactions into blocks now (normally the
+ * executor's job); *blocks (may be NULL) receives how many were sealed.
+ * Errors: STORAGE (read-only). */
+LUCID_API lucid_status lucid_ledger_seal(lucid_cluster* cluster, int64_t* blocks);
+/* Verifies the whole chain (works read-only, without the key file):
+ * {"ok", "blocks", "transactions", "pending", "broken_height", "broken_hash",
+ * "problem"}. A broken ledger is LUCID_OK with "ok": false.
+ * Errors: STORAGE, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, size_t* needed);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* LUCIDNODE_LUCIDNODE_H */

@@ -1,0 +1,715 @@
+// The C ABI (bindings/c/lucidnode.h) over the C++ API. Every entry point runs
+// its body inside guard(): no exception crosses the boundary, each becomes a
+// lucid_status plus a thread-local message and field.
+#include "lucidnode/lucidnode.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "lucidnode/lucidnode.hpp"
+
+struct lucid_cluster {
+  std::unique_ptr<lucid::Cluster> cluster;
+};
+
+namespace {
+
+using lucid::Errc;
+using lucid::Error;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+thread_local std::string t_message;
+thread_local std::string t_field;
+
+// A failure that exists only at the C boundary (too-small buffer).
+struct CFailure {
+  lucid_status status;
+  std::string message;
+};
+
+template <class F>
+lucid_status guard(F&& body) noexcept {
+  try {
+    t_message.clear();
+    t_field.clear();
+    body();
+    return LUCID_OK;
+  } catch (const Error& e) {
+    try {
+      t_message = e.message();
+      t_field = e.field();
+    } catch (...) {
+    }
+    return static_cast<lucid_status>(static_cast<int>(e.code()));
+  } catch (const CFailure& f) {
+    try {
+      t_message = f.message;
+    } catch (...) {
+    }
+    return f.status;
+  } catch (const std::bad_alloc&) {
+    t_message.clear();  // no allocation here: the message is the status name
+    return LUCID_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    try {
+      t_message = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    return LUCID_INTERNAL;
+  } catch (...) {
+    return LUCID_INTERNAL;
+  }
+}
+
+[[noreturn]] void invalid(const std::string& field, const std::string& message) {
+  throw Error(Errc::invalid_argument, message, field);
+}
+
+lucid::Cluster& need(lucid_cluster* c) {
+  if (c == nullptr || !c->cluster) invalid("cluster", "cluster handle is NULL");
+  return *c->cluster;
+}
+
+template <class T>
+T* need_ptr(T* p, const char* name) {
+  if (p == nullptr) invalid(name, std::string(name) + " is NULL");
+  return p;
+}
+
+// ---- JSON input: strict objects ----
+
+constexpr std::size_t kMaxInputBytes = 64 * 1024 * 1024;
+
+class Input {
+ public:
+  Input(const char* text, const char* what) {
+    need_ptr(text, what);
+    const std::size_t n = ::strnlen(text, kMaxInputBytes + 1);
+    if (n > kMaxInputBytes) invalid(what, std::string(what) + " exceeds 64 MiB");
+    doc_.Parse(text, n);
+    if (doc_.HasParseError())
+      invalid(what, std::string(what) + " is not valid JSON: " + rapidjson::GetParseError_En(doc_.GetParseError()) +
+                        " at offset " + std::to_string(doc_.GetErrorOffset()));
+    if (!doc_.IsObject()) invalid(what, std::string(what) + " must be a JSON object");
+  }
+  const rapidjson::Value& root() const { return doc_; }
+
+ private:
+  rapidjson::Document doc_;
+};
+
+// Field accessors over one object; `prefix` names nested fields in errors.
+class Obj {
+ public:
+  Obj(const rapidjson::Value& v, std::string prefix) : v_(v), prefix_(std::move(prefix)) {}
+
+  void only(std::initializer_list<std::string_view> allowed) const {
+    for (auto it = v_.MemberBegin(); it != v_.MemberEnd(); ++it) {
+      const std::string_view name(it->name.GetString(), it->name.GetStringLength());
+      bool ok = false;
+      for (auto a : allowed) ok = ok || a == name;
+      if (!ok) invalid(prefix_ + std::string(name), "unknown member '" + prefix_ + std::string(name) + "'");
+    }
+  }
+  const rapidjson::Value* get(const char* key) const {
+    auto it = v_.FindMember(key);
+    if (it == v_.MemberEnd() || it->value.IsNull()) return nullptr;
+    return &it->value;
+  }
+  std::string name(const char* key) const { return prefix_ + key; }
+
+  std::string str(const char* key, bool required) const {
+    const auto* v = get(key);
+    if (v == nullptr) {
+      if (required) invalid(name(key), name(key) + " is required");
+      return {};
+    }
+    if (!v->IsString()) invalid(name(key), name(key) + " must be a string");
+    return std::string(v->GetString(), v->GetStringLength());
+  }
+  std::optional<double> num(const char* key, bool required = false) const {
+    const auto* v = get(key);
+    if (v == nullptr) {
+      if (required) invalid(name(key), name(key) + " is required");
+      return std::nullopt;
+    }
+    if (!v->IsNumber()) invalid(name(key), name(key) + " must be a number");
+    return v->GetDouble();
+  }
+  std::optional<std::int64_t> integer(const char* key) const {
+    const auto* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->IsInt64()) invalid(name(key), name(key) + " must be an integer");
+    return v->GetInt64();
+  }
+  std::optional<bool> boolean(const char* key) const {
+    const auto* v = get(key);
+    if (v == nullptr) return std::nullopt;
+    if (!v->IsBool()) invalid(name(key), name(key) + " must be true or false");
+    return v->GetBool();
+  }
+
+ private:
+  const rapidjson::Value& v_;
+  std::string prefix_;
+};
+
+// ---- JSON output ----
+
+void put(Writer& w, const char* key, const std::string& s) {
+  w.Key(key);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void put(Writer& w, const char* key, const char* s) {
+  w.Key(key);
+  w.String(s);
+}
+void put_time(Writer& w, const char* key, const std::optional<lucid::Timestamp>& t) {
+  w.Key(key);
+  if (t) {
+    const std::string s = lucid::format_rfc3339(*t, true);
+    w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  } else {
+    w.Null();
+  }
+}
+template <class T>
+void put_opt(Writer& w, const char* key, const std::optional<T>& v) {
+  w.Key(key);
+  if (!v) {
+    w.Null();
+  } else if constexpr (std::is_same_v<T, double>) {
+    w.Double(*v);
+  } else {
+    w.Int64(*v);
+  }
+}
+void put_str_or_null(Writer& w, const char* key, const std::string& s) {
+  w.Key(key);
+  if (s.empty()) {
+    w.Null();
+  } else {
+    w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  }
+}
+
+void write_stats(Writer& w, const lucid::StatsSample& s) {
+  w.StartObject();
+  w.Key("cpu_usage");
+  w.Double(s.cpu_usage);
+  w.Key("disk_usage");
+  w.Double(s.disk_usage);
+  w.Key("active_backups");
+  w.Int64(s.active_backups);
+  put_opt(w, "memory_percent", s.memory_percent);
+  put_opt(w, "uptime_seconds", s.uptime_seconds);
+  put_opt(w, "disk_total_gb", s.disk_total_gb);
+  put_time(w, "at", s.at);
+  w.EndObject();
+}
+
+void write_node(Writer& w, const lucid::Node& n, bool all_stats) {
+  w.StartObject();
+  w.Key("id");
+  w.Int64(n.id);
+  put(w, "uid", n.uid);
+  put(w, "uuid", n.uuid);
+  put(w, "name", n.name);
+  put(w, "hostname", n.hostname);
+  put_str_or_null(w, "ip_address", n.ip_address);
+  put(w, "status", lucid::node_status_name(n.status));
+  put(w, "liveness", lucid::liveness_name(n.liveness));
+  put(w, "lifecycle", lucid::lifecycle_name(n.lifecycle));
+  put(w, "node_type", lucid::node_type_name(n.node_type));
+  put_str_or_null(w, "pool_uid", n.pool_uid);
+  w.Key("storage_quota_gb");
+  w.Double(n.storage_quota_gb);
+  put_time(w, "created_at", n.created_at);
+  put_time(w, "approved_at", n.approved_at);
+  put_time(w, "last_seen", n.last_seen);
+  put_opt(w, "poot_score", n.poot_score);
+  w.Key("latest_stats");
+  if (n.recent_stats.empty()) {
+    w.Null();
+  } else {
+    write_stats(w, n.recent_stats.front());
+  }
+  if (all_stats) {
+    w.Key("recent_stats");
+    w.StartArray();
+    for (const auto& s : n.recent_stats) write_stats(w, s);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+void write_batch(Writer& w, const lucid::PayoutBatch& b) {
+  w.StartObject();
+  put(w, "batch_id", b.batch_id);
+  put(w, "status", b.status);
+  w.Key("payout_count");
+  w.Int64(b.payout_count);
+  w.Key("pending");
+  w.Int64(b.pending);
+  w.Key("processing");
+  w.Int64(b.processing);
+  w.Key("completed");
+  w.Int64(b.completed);
+  w.Key("failed");
+  w.Int64(b.failed);
+  w.Key("created");
+  w.Bool(b.created);
+  put_time(w, "created_at", b.created_at);
+  put_time(w, "estimated_completion", b.estimated_completion);
+  w.EndObject();
+}
+
+// A library-allocated copy for *out_json (freed with lucid_free).
+void give(const rapidjson::StringBuffer& sb, char** out) {
+  const std::size_t n = sb.GetSize();
+  char* p = static_cast<char*>(std::malloc(n + 1));
+  if (p == nullptr) throw std::bad_alloc();
+  std::memcpy(p, sb.GetString(), n);
+  p[n] = '\0';
+  *out = p;
+}
+
+// Fills a caller buffer, or reports the size it needs.
+void fill(const rapidjson::StringBuffer& sb, char* buf, std::size_t cap, std::size_t* needed) {
+  const std::size_t n = sb.GetSize() + 1;
+  *needed = n;
+  if (cap < n)
+    throw CFailure{LUCID_BUFFER_TOO_SMALL,
+                   "buffer of " + std::to_string(cap) + " bytes is too small: " + std::to_string(n) + " needed"};
+  need_ptr(buf, "buf");
+  std::memcpy(buf, sb.GetString(), n);
+}
+
+// Checks the out-parameters of a read before the (possibly costly) read runs.
+void check_read_args(std::size_t* needed) { need_ptr(needed, "needed"); }
+
+template <class Ms>
+void set_ms(const Obj& o, const char* key, Ms& target) {
+  if (auto v = o.integer(key)) target = Ms(*v);
+}
+
+void write_pool(Writer& w, const lucid::Pool& p) {
+  w.StartObject();
+  put(w, "uid", p.uid);
+  put(w, "name", p.name);
+  put(w, "description", p.description);
+  w.Key("node_count");
+  w.Int64(p.node_count);
+  put_opt(w, "max_nodes", p.max_nodes);
+  put_opt(w, "max_cpu_cores", p.limits.max_cpu_cores);
+  put_opt(w, "max_memory_gb", p.limits.max_memory_gb);
+  put_opt(w, "max_storage_gb", p.limits.max_storage_gb);
+  put_time(w, "created_at", p.created_at);
+  w.EndObject();
+}
+
+void give_pool(const lucid::Pool& p, char** out_json) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_pool(w, p);
+  give(sb, out_json);
+}
+
+void give_node(const lucid::Node& n, char** out_json) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_node(w, n, false);
+  give(sb, out_json);
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* lucid_version(void) { return lucid::version(); }
+int lucid_abi_version(void) { return LUCID_C_ABI_VERSION; }
+
+const char* lucid_status_name(int status) {
+  switch (status) {
+    case LUCID_OK: return "ok";
+    case LUCID_BUFFER_TOO_SMALL: return "buffer_too_small";
+    case LUCID_OUT_OF_MEMORY: return "out_of_memory";
+    default: break;
+  }
+  if (status >= 1 && status <= 9) return lucid::errc_name(static_cast<Errc>(status));
+  return "unknown";
+}
+
+const char* lucid_last_error_message(void) { return t_message.c_str(); }
+const char* lucid_last_error_field(void) { return t_field.c_str(); }
+void lucid_free(char* p) { std::free(p); }
+
+lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out) {
+  return guard([&] {
+    need_ptr(out, "out");
+    *out = nullptr;
+    Input in(options_json, "options_json");
+    Obj o(in.root(), "");
+    o.only({"database_path", "key_file", "read_only", "executor_threads", "stats_flush_interval_ms", "block_time_ms",
+            "payout_interval_ms", "poot_freshness_s", "poot_window_s"});
+    lucid::Options opt;
+    opt.database_path = o.str("database_path", true);
+    opt.key_file = o.str("key_file", false);
+    if (auto v = o.boolean("read_only")) opt.read_only = *v;
+    if (auto v = o.integer("executor_threads")) {
+      if (*v < 1 || *v > 64) invalid("executor_threads", "executor_threads must be 1..64");
+      opt.executor_threads = static_cast<int>(*v);
+    }
+    set_ms(o, "stats_flush_interval_ms", opt.stats_flush_interval);
+    set_ms(o, "block_time_ms", opt.block_time);
+    set_ms(o, "payout_interval_ms", opt.payout_interval);
+    set_ms(o, "poot_freshness_s", opt.poot_freshness);
+    set_ms(o, "poot_window_s", opt.poot_window);
+    auto handle = std::make_unique<lucid_cluster>();
+    handle->cluster = std::make_unique<lucid::Cluster>(std::move(opt));
+    *out = handle.release();
+  });
+}
+
+void lucid_cluster_close(lucid_cluster* cluster) {
+  // ~Cluster stops and flushes; it does not throw (stop() swallows errors).
+  delete cluster;
+}
+
+lucid_status lucid_cluster_start(lucid_cluster* cluster) {
+  return guard([&] { need(cluster).start(); });
+}
+lucid_status lucid_cluster_stop(lucid_cluster* cluster) {
+  return guard([&] { need(cluster).stop(); });
+}
+
+lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(request_json, "request_json");
+    Obj o(in.root(), "");
+    o.only({"hostname", "ip_address", "system_info"});
+    const auto r = c.nodes().request_join({o.str("hostname", true), o.str("ip_address", false), o.str("system_info", false)});
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("request_id");
+    w.Int64(r.request_id);
+    put(w, "registration_code", r.registration_code);
+    w.Key("already_active");
+    w.Bool(r.already_active);
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(code, "code");
+    need_ptr(out_json, "out_json");
+    const auto p = c.nodes().poll_by_code(code);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    put(w, "status", lucid::node_status_name(p.status));
+    if (p.api_key) put(w, "api_key", *p.api_key);
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+
+lucid_status lucid_node_approve(lucid_cluster* cluster, int64_t node_id, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    give_node(c.nodes().approve(node_id), out_json);
+  });
+}
+
+lucid_status lucid_node_approve_code(lucid_cluster* cluster, const char* code, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(code, "code");
+    need_ptr(out_json, "out_json");
+    give_node(c.nodes().approve_by_code(code), out_json);
+  });
+}
+
+lucid_status lucid_node_authenticate(lucid_cluster* cluster, const char* api_key, int64_t* node_id) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(api_key, "api_key");
+    need_ptr(node_id, "node_id");
+    *node_id = c.nodes().authenticate_key(api_key);
+  });
+}
+
+lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t node_id, const char* stats_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    Input in(stats_json, "stats_json");
+    Obj o(in.root(), "");
+    o.only({"cpu_usage", "disk_usage", "active_backups", "memory_percent", "uptime_seconds", "disk_total_gb"});
+    lucid::StatsSample s;
+    s.cpu_usage = *o.num("cpu_usage", true);
+    s.disk_usage = *o.num("disk_usage", true);
+    s.active_backups = o.integer("active_backups").value_or(0);
+    s.memory_percent = o.num("memory_percent");
+    s.uptime_seconds = o.integer("uptime_seconds");
+    s.disk_total_gb = o.num("disk_total_gb");
+    c.nodes().report_stats(node_id, s);
+  });
+}
+
+lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit, char* buf, size_t cap,
+                              size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    check_read_args(needed);
+    if (skip < 0) invalid("skip", "skip must be >= 0");
+    if (limit < 1 || limit > 1000) invalid("limit", "limit must be 1..1000");
+    const auto nodes = c.nodes().list({skip, limit});
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("total");
+    w.Int64(c.nodes().count());
+    w.Key("nodes");
+    w.StartArray();
+    for (const auto& n : nodes) write_node(w, n, false);
+    w.EndArray();
+    w.EndObject();
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char* buf, size_t cap, size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    check_read_args(needed);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    write_node(w, c.nodes().get(node_id, 10), true);
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_pool_create(lucid_cluster* cluster, const char* pool_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(pool_json, "pool_json");
+    Obj o(in.root(), "");
+    o.only({"name", "description", "max_nodes", "max_cpu_cores", "max_memory_gb", "max_storage_gb"});
+    lucid::PoolCreate req;
+    req.name = o.str("name", true);
+    req.description = o.str("description", false);
+    req.max_nodes = o.integer("max_nodes");
+    req.limits.max_cpu_cores = o.integer("max_cpu_cores");
+    req.limits.max_memory_gb = o.num("max_memory_gb");
+    req.limits.max_storage_gb = o.num("max_storage_gb");
+    give_pool(c.pools().create(req), out_json);
+  });
+}
+
+lucid_status lucid_pool_add_node(lucid_cluster* cluster, const char* pool_uid, const char* node_uid,
+                                 int64_t priority, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(pool_uid, "pool_uid");
+    need_ptr(node_uid, "node_uid");
+    need_ptr(out_json, "out_json");
+    give_pool(c.pools().add_node(pool_uid, node_uid, priority), out_json);
+  });
+}
+
+lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit, char* buf, size_t cap,
+                              size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    check_read_args(needed);
+    if (page < 1) invalid("page", "page must be >= 1");
+    if (limit < 1 || limit > 100) invalid("limit", "limit must be 1..100");
+    std::int64_t total = 0;
+    const auto pools = c.pools().list(page, limit, &total);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("total");
+    w.Int64(total);
+    w.Key("pools");
+    w.StartArray();
+    for (const auto& p : pools) {
+      write_pool(w, p);
+    }
+    w.EndArray();
+    w.EndObject();
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* proof_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(proof_json, "proof_json");
+    Obj o(in.root(), "");
+    o.only({"node_uid", "output_data", "timestamp", "nonce", "signature"});
+    lucid::PootProof p{o.str("node_uid", true), o.str("output_data", true), o.str("timestamp", true),
+                       o.str("nonce", true), o.str("signature", false)};
+    const auto v = c.poot().validate(p);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    put(w, "node_uid", v.node_uid);
+    w.Key("valid");
+    w.Bool(v.valid);
+    put(w, "status", lucid::poot_status_name(v.status));
+    put(w, "output_hash", v.output_hash);
+    put_str_or_null(w, "failure", lucid::poot_failure_name(v.failure));
+    put(w, "reason", v.reason);
+    put_time(w, "validated_at", v.validated_at);
+    put(w, "nonce", v.nonce);
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(batch_json, "batch_json");
+    Obj o(in.root(), "");
+    o.only({"batch_id", "payout_requests"});
+    lucid::PayoutBatchRequest req;
+    req.batch_id = o.str("batch_id", false);
+    const auto* list = o.get("payout_requests");
+    if (list == nullptr) invalid("payout_requests", "payout_requests is required");
+    if (!list->IsArray()) invalid("payout_requests", "payout_requests must be an array");
+    for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+      const std::string prefix = "payout_requests." + std::to_string(i) + ".";
+      if (!(*list)[i].IsObject()) invalid(prefix.substr(0, prefix.size() - 1), "payout request must be an object");
+      Obj r((*list)[i], prefix);
+      r.only({"node_id", "amount", "currency", "wallet_address"});
+      lucid::PayoutRequest p;
+      p.node_uid = r.str("node_id", true);
+      p.amount = r.str("amount", true);
+      if (auto cur = r.str("currency", false); !cur.empty()) p.currency = cur;
+      p.wallet_address = r.str("wallet_address", false);
+      req.requests.push_back(std::move(p));
+    }
+    const auto b = c.payouts().submit(req);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    write_batch(w, b);
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id, char* buf, size_t cap,
+                                size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(batch_id, "batch_id");
+    check_read_args(needed);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    write_batch(w, c.payouts().batch(batch_id));
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid, int64_t page, int64_t limit,
+                                    char* buf, size_t cap, size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(node_uid, "node_uid");
+    check_read_args(needed);
+    lucid::PayoutQuery q;
+    q.page = page;
+    q.limit = limit;
+    std::int64_t total = 0;
+    const auto payouts = c.payouts().list_for_node(node_uid, q, &total);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("total");
+    w.Int64(total);
+    w.Key("payouts");
+    w.StartArray();
+    for (const auto& p : payouts) {
+      w.StartObject();
+      put(w, "payout_id", p.payout_id);
+      put(w, "node_uid", p.node_uid);
+      put(w, "amount", lucid::format_micros(p.amount_micros));
+      put(w, "currency", lucid::currency_name(p.currency));
+      put(w, "status", lucid::payout_status_name(p.status));
+      put_str_or_null(w, "failure_reason", p.failure_reason);
+      put_str_or_null(w, "transaction_hash", p.transaction_hash);
+      put(w, "batch_id", p.batch_id);
+      put_time(w, "created_at", p.created_at);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_payouts_process(lucid_cluster* cluster, size_t* settled) {
+  return guard([&] {
+    auto& c = need(cluster);
+    const std::size_t n = c.payouts().process();
+    if (settled != nullptr) *settled = n;
+  });
+}
+
+lucid_status lucid_ledger_seal(lucid_cluster* cluster, int64_t* blocks) {
+  return guard([&] {
+    auto& c = need(cluster);
+    const auto sealed = c.ledger().seal();
+    if (blocks != nullptr) *blocks = static_cast<int64_t>(sealed.size());
+  });
+}
+
+lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    check_read_args(needed);
+    const auto r = c.ledger().verify();
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("ok");
+    w.Bool(r.ok);
+    w.Key("blocks");
+    w.Int64(r.blocks);
+    w.Key("transactions");
+    w.Int64(r.transactions);
+    w.Key("pending");
+    w.Int64(r.pending);
+    put_opt(w, "broken_height", r.broken_height);
+    put_str_or_null(w, "broken_hash", r.broken_hash);
+    put_str_or_null(w, "problem", r.problem);
+    w.EndObject();
+    fill(sb, buf, cap, needed);
+  });
+}
+
+}  // extern "C"

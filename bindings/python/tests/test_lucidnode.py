@@ -1,0 +1,269 @@
+"""The Python binding against the real library and real SQLite files.
+
+Run from the build tree (ctest does this):
+    LUCIDNODE_LIBRARY=build/lib/liblucidnode.so PYTHONPATH=bindings/python \
+        python3 -m unittest -v test_lucidnode
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+from decimal import Decimal
+
+import lucidnode
+
+WALLET = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="lucid-py-")
+        self.db = os.path.join(self.tmp.name, "fleet.db")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def open(self, **kw):
+        kw.setdefault("stats_flush_interval_ms", 20)
+        return lucidnode.Cluster(self.db, **kw)
+
+    def active_node(self, cluster, hostname):
+        join = cluster.join(hostname, ip_address="192.0.2.1")
+        node = cluster.approve_code(join["registration_code"])
+        key = cluster.poll(join["registration_code"])["api_key"]
+        return node, key
+
+
+class TestModule(Base):
+    def test_version_matches_library(self):
+        self.assertRegex(lucidnode.version(), r"^\d+\.\d+\.\d+$")
+        self.assertTrue(lucidnode.library_path())
+
+    def test_error_hierarchy(self):
+        for cls in (lucidnode.InvalidArgument, lucidnode.NotFound, lucidnode.Conflict, lucidnode.Unauthenticated,
+                    lucidnode.PermissionDenied, lucidnode.ResourceExhausted, lucidnode.Unavailable,
+                    lucidnode.StorageError, lucidnode.InternalError, lucidnode.ClusterClosed):
+            self.assertTrue(issubclass(cls, lucidnode.LucidError))
+        self.assertTrue(issubclass(lucidnode.InvalidArgument, ValueError))
+        self.assertTrue(issubclass(lucidnode.NotFound, LookupError))
+        self.assertTrue(issubclass(lucidnode.StorageError, OSError))
+
+
+class TestCluster(Base):
+    def test_context_manager_and_flow(self):
+        with self.open() as c:
+            self.assertFalse(c.closed)
+            node, key = self.active_node(c, "worker-1.example.com")
+            self.assertEqual(node["status"], "active")
+            node_id = c.authenticate(key)
+            self.assertEqual(node_id, node["id"])
+            c.report_stats(node_id, cpu_usage=12.5, disk_usage=40, memory_percent=61.5, uptime_seconds=10)
+            page = c.nodes()
+            self.assertEqual(page["total"], 1)
+            self.assertEqual(page["nodes"][0]["liveness"], "online")
+            self.assertEqual(page["nodes"][0]["latest_stats"]["cpu_usage"], 12.5)
+            self.assertEqual(c.node(node_id)["recent_stats"][0]["memory_percent"], 61.5)
+        self.assertTrue(c.closed)
+        # The sample was flushed at close: a new open sees it.
+        with self.open() as c:
+            self.assertEqual(len(c.node(node_id)["recent_stats"]), 1)
+
+    def test_errors_map_to_classes_with_fields(self):
+        with self.open() as c:
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.join("-not-a-hostname-")
+            self.assertEqual(cm.exception.field, "hostname")
+            self.assertEqual(cm.exception.code, "invalid_argument")
+            with self.assertRaises(lucidnode.NotFound):
+                c.approve(987654)
+            with self.assertRaises(lucidnode.Unauthenticated):
+                c.authenticate("nope")
+            with self.assertRaises(lucidnode.InvalidArgument):
+                c.poll(123)  # not a str: refused before the C call
+            node, _ = self.active_node(c, "w.example")
+            with self.assertRaises(lucidnode.Conflict):
+                c.approve(node["id"])
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.report_stats(node["id"], cpu_usage=101, disk_usage=1)
+            self.assertEqual(cm.exception.field, "cpu_usage")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.report_stats(node["id"], cpu_usage=1, disk_usage=1, colour="red")
+            self.assertEqual(cm.exception.field, "colour")
+            c.create_pool("edge", max_nodes=1)
+            with self.assertRaises(lucidnode.Conflict):
+                c.create_pool("edge")
+
+    def test_bad_options(self):
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, executor_threads=0)
+        self.assertEqual(cm.exception.field, "executor_threads")
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, no_such_option=1)
+        self.assertEqual(cm.exception.field, "no_such_option")
+        with self.assertRaises(lucidnode.StorageError):
+            lucidnode.Cluster(os.path.join(self.tmp.name, "missing.db"), read_only=True)
+
+    def test_closed_cluster_raises(self):
+        c = self.open()
+        c.close()
+        c.close()  # idempotent
+        with self.assertRaises(lucidnode.ClusterClosed):
+            c.nodes()
+        with self.assertRaises(lucidnode.ClusterClosed):
+            c.start()
+
+    def test_payouts_and_ledger(self):
+        with self.open(payout_interval_ms=5, block_time_ms=50) as c:
+            node, _ = self.active_node(c, "payee.example")
+            with self.assertRaises(lucidnode.InvalidArgument):
+                c.submit_payouts([{"node_id": node["uid"], "amount": 1.5}])  # float: not exact
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.submit_payouts([{"node_id": "node_0000000000000000", "amount": "1"}])
+            self.assertEqual(cm.exception.field, "payout_requests.0.node_id")
+            batch = c.submit_payouts([
+                {"node_id": node["uid"], "amount": Decimal("12.50"), "wallet_address": WALLET},
+                {"node_id": node["uid"], "amount": 3, "currency": "LUCID", "wallet_address": WALLET},
+                {"node_id": node["uid"], "amount": "1"},  # no wallet: fails when processed
+            ], batch_id="py-1")
+            self.assertEqual(batch["payout_count"], 3)
+            self.assertTrue(batch["created"])
+            again = c.submit_payouts([
+                {"node_id": node["uid"], "amount": "12.5", "wallet_address": WALLET},
+                {"node_id": node["uid"], "amount": "3", "currency": "LUCID", "wallet_address": WALLET},
+                {"node_id": node["uid"], "amount": "1"},
+            ], batch_id="py-1")
+            self.assertFalse(again["created"])
+            with self.assertRaises(lucidnode.Conflict):
+                c.submit_payouts([{"node_id": node["uid"], "amount": "2"}], batch_id="py-1")
+            c.process_payouts()
+            state = c.payout_batch("py-1")
+            self.assertEqual((state["completed"], state["failed"]), (2, 1))
+            payouts = list(c.iter_payouts(node["uid"]))
+            self.assertEqual(sorted(p["amount"] for p in payouts), ["1", "12.5", "3"])
+            c.seal_ledger()
+            v = c.verify_ledger()
+            self.assertTrue(v["ok"])
+            self.assertEqual(v["transactions"], 2)
+            with self.assertRaises(lucidnode.NotFound):
+                c.payout_batch("no-such-batch")
+
+    def test_poot_answers_and_errors(self):
+        with self.open() as c:
+            node, _ = self.active_node(c, "prover.example")
+            r = c.validate_proof(node["uid"], b"hello", "2001-01-01T00:00:00Z", "n-1")
+            self.assertFalse(r["valid"])
+            self.assertEqual(r["output_hash"], "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+            self.assertIsNotNone(r["failure"])
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.validate_proof(node["uid"], "***", "2001-01-01T00:00:00Z", "n-2")
+            self.assertEqual(cm.exception.field, "output_data")
+            with self.assertRaises(lucidnode.NotFound):
+                c.validate_proof("node_0000000000000000", b"x", "2001-01-01T00:00:00Z", "n-3")
+
+    def test_pools(self):
+        with self.open() as c:
+            a, _ = self.active_node(c, "a.example")
+            b, _ = self.active_node(c, "b.example")
+            pool = c.create_pool("gpu", description="GPUs", max_nodes=1)
+            self.assertEqual(c.add_to_pool(pool["uid"], a["uid"], 10)["node_count"], 1)
+            with self.assertRaises(lucidnode.ResourceExhausted):
+                c.add_to_pool(pool["uid"], b["uid"], 10)
+            with self.assertRaises(lucidnode.NotFound):
+                c.add_to_pool("pool_0000000000000000", b["uid"], 10)
+            pools = list(c.iter_pools())
+            self.assertEqual([p["name"] for p in pools], ["gpu"])
+
+    def test_many_threads_share_one_cluster(self):
+        with self.open() as c:
+            ids = [self.active_node(c, f"t{i}.example")[0]["id"] for i in range(4)]
+            errors = []
+
+            def work(node_id):
+                try:
+                    for k in range(50):
+                        c.report_stats(node_id, cpu_usage=k % 100, disk_usage=5)
+                        c.nodes(0, 10)
+                except Exception as e:  # surfaced below
+                    errors.append(e)
+            threads = [threading.Thread(target=work, args=(i,)) for i in ids]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertTrue(all(n["liveness"] == "online" for n in c.iter_nodes()))
+
+    def test_close_waits_for_calls_in_flight(self):
+        c = self.open()
+        self.active_node(c, "busy.example")
+        stop = threading.Event()
+        seen = []
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    c.nodes()
+                except lucidnode.ClusterClosed:
+                    seen.append("closed")
+                    return
+        t = threading.Thread(target=reader)
+        t.start()
+        c.close()
+        stop.set()
+        t.join()
+        self.assertTrue(c.closed)
+
+
+class TestReadOnly(Base):
+    def make_fleet(self):
+        with self.open(payout_interval_ms=5) as c:
+            a, _ = self.active_node(c, "alpha.example")
+            b, key = self.active_node(c, "beta.example")
+            c.report_stats(c.authenticate(key), cpu_usage=33.3, disk_usage=10)
+            pool = c.create_pool("edge", max_nodes=5)
+            c.add_to_pool(pool["uid"], a["uid"], 5)
+            c.submit_payouts([{"node_id": a["uid"], "amount": "10.25", "wallet_address": WALLET},
+                              {"node_id": b["uid"], "amount": "4.75", "wallet_address": WALLET},
+                              {"node_id": b["uid"], "amount": "2"}], batch_id="fleet-1")
+            c.process_payouts()
+            c.seal_ledger()
+
+    def test_read_only_without_key_file(self):
+        self.make_fleet()
+        os.unlink(self.db + ".key")
+        with lucidnode.Cluster(self.db, read_only=True) as c:
+            self.assertEqual(c.nodes()["total"], 2)
+            self.assertTrue(c.verify_ledger()["ok"])
+            with self.assertRaises(lucidnode.StorageError):
+                c.join("gamma.example")
+            with self.assertRaises(lucidnode.Unavailable):
+                c.approve_code("ABCDE")  # looking a code up needs the key
+        self.assertFalse(os.path.exists(self.db + ".key"))  # nothing was created
+
+    def test_fleet_report_example(self):
+        self.make_fleet()
+        out = subprocess.run([sys.executable, os.path.join(REPO, "examples", "fleet_report.py"), self.db],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        text = out.stdout
+        self.assertIn("nodes: 2", text)
+        self.assertRegex(text, r"alpha\.example +active +\S+ +\S+ +edge")
+        self.assertIn("pools: 1", text)
+        self.assertRegex(text, r"edge +nodes 1 of 5")
+        self.assertIn("payouts: 3", text)
+        self.assertRegex(text, r"USDT +completed +2 payouts +15\b")
+        self.assertRegex(text, r"USDT +failed +1 payouts +2\b")
+        self.assertRegex(text, r"ledger: intact, \d+ blocks, 2 transactions, 0 pending")
+
+    def test_fleet_report_missing_database(self):
+        out = subprocess.run([sys.executable, os.path.join(REPO, "examples", "fleet_report.py"),
+                              os.path.join(self.tmp.name, "absent.db")], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("storage", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

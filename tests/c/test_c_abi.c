@@ -1,0 +1,416 @@
+/* Exercises every function of the C ABI (bindings/c/lucidnode.h), the
+ * happy paths and the misuse that must come back as an error status: NULL
+ * handles and pointers, too-small buffers, malformed JSON, unknown members,
+ * unknown ids. Runs in ctest, so also under ASan+UBSan in the sanitizer build.
+ *
+ *   test_c_abi [WORK_DIR]   (default: a fresh directory under $TMPDIR or /tmp)
+ */
+#include <lucidnode/lucidnode.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    ++checks;                                                                    \
+    if (!(cond)) {                                                               \
+      ++failures;                                                                \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s [%s])\n", __FILE__, \
+              __LINE__, #cond, lucid_last_error_message(), lucid_last_error_field()); \
+    }                                                                            \
+  } while (0)
+
+#define EXPECT_STATUS(call, want)                                                            \
+  do {                                                                                       \
+    lucid_status got_ = (call);                                                              \
+    ++checks;                                                                                \
+    if (got_ != (want)) {                                                                    \
+      ++failures;                                                                            \
+      fprintf(stderr, "%s:%d: %s returned %s, want %s (%s)\n", __FILE__, __LINE__, #call,    \
+              lucid_status_name(got_), lucid_status_name(want), lucid_last_error_message()); \
+    }                                                                                        \
+  } while (0)
+
+static int contains(const char* hay, const char* needle) { return hay != NULL && strstr(hay, needle) != NULL; }
+
+/* Copies the JSON string value of "key" (first occurrence) into out. */
+static int json_str(const char* json, const char* key, char* out, size_t cap) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":\"", key);
+  const char* p = strstr(json, pat);
+  if (p == NULL) return 0;
+  p += strlen(pat);
+  const char* end = strchr(p, '"');
+  if (end == NULL || (size_t)(end - p) >= cap) return 0;
+  memcpy(out, p, (size_t)(end - p));
+  out[end - p] = '\0';
+  return 1;
+}
+
+static long long json_int(const char* json, const char* key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char* p = strstr(json, pat);
+  return p == NULL ? -1 : atoll(p + strlen(pat));
+}
+
+int main(int argc, char** argv) {
+  char dir[512];
+  if (argc > 1) {
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+  } else {
+    const char* tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/lucid-c-abi-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+      perror("mkdtemp");
+      return 2;
+    }
+  }
+  char db[600], opts[1400];
+  snprintf(db, sizeof db, "%s/c.db", dir);
+  unlink(db);
+
+  /* ---- library-level functions ---- */
+  CHECK(strcmp(lucid_version(), "") != 0);
+  CHECK(lucid_abi_version() == LUCID_C_ABI_VERSION);
+  CHECK(strcmp(lucid_status_name(LUCID_OK), "ok") == 0);
+  CHECK(strcmp(lucid_status_name(LUCID_NOT_FOUND), "not_found") == 0);
+  CHECK(strcmp(lucid_status_name(LUCID_BUFFER_TOO_SMALL), "buffer_too_small") == 0);
+  CHECK(strcmp(lucid_status_name(LUCID_OUT_OF_MEMORY), "out_of_memory") == 0);
+  CHECK(strcmp(lucid_status_name(12345), "unknown") == 0);
+  CHECK(strcmp(lucid_status_name(-1), "unknown") == 0);
+  lucid_free(NULL);
+
+  /* ---- open: misuse ---- */
+  lucid_cluster* c = NULL;
+  EXPECT_STATUS(lucid_cluster_open(NULL, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(c == NULL);
+  EXPECT_STATUS(lucid_cluster_open("{\"database_path\":\"x\"}", NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_cluster_open("{not json", &c), LUCID_INVALID_ARGUMENT);
+  CHECK(contains(lucid_last_error_message(), "not valid JSON"));
+  EXPECT_STATUS(lucid_cluster_open("[1,2]", &c), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_cluster_open("{}", &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "database_path") == 0);
+  EXPECT_STATUS(lucid_cluster_open("{\"database_path\":\"x.db\",\"colour\":1}", &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "colour") == 0);
+  EXPECT_STATUS(lucid_cluster_open("{\"database_path\":7}", &c), LUCID_INVALID_ARGUMENT);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s\",\"executor_threads\":0}", db);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "executor_threads") == 0);
+  /* Read-only open of a database that does not exist. */
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/absent.db\",\"read_only\":true}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_STORAGE);
+  CHECK(c == NULL);
+
+  /* ---- NULL handles: every function ---- */
+  char small[8];
+  char* out = NULL;
+  size_t needed = 0;
+  int64_t id = 0;
+  EXPECT_STATUS(lucid_cluster_start(NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_cluster_stop(NULL), LUCID_INVALID_ARGUMENT);
+  lucid_cluster_close(NULL);
+  EXPECT_STATUS(lucid_node_join(NULL, "{\"hostname\":\"a\"}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "cluster") == 0);
+  EXPECT_STATUS(lucid_node_poll(NULL, "ABCDE", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_approve(NULL, 1, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_approve_code(NULL, "ABCDE", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_authenticate(NULL, "k", &id), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_report_stats(NULL, 1, "{}"), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_nodes_list(NULL, 0, 10, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_get(NULL, 1, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pools_list(NULL, 1, 10, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_poot_validate(NULL, "{}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payout_submit(NULL, "{}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payout_batch(NULL, "b", small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payouts_for_node(NULL, "node_x", 1, 10, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payouts_process(NULL, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_ledger_seal(NULL, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_ledger_verify(NULL, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  CHECK(out == NULL);
+
+  /* ---- open for real ---- */
+  snprintf(opts, sizeof opts,
+           "{\"database_path\":\"%s\",\"executor_threads\":2,\"stats_flush_interval_ms\":20,"
+           "\"block_time_ms\":50,\"payout_interval_ms\":5}",
+           db);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_OK);
+  CHECK(c != NULL);
+  CHECK(strcmp(lucid_last_error_message(), "") == 0);
+  if (c == NULL) return 1;
+  EXPECT_STATUS(lucid_cluster_start(c), LUCID_OK);
+  EXPECT_STATUS(lucid_cluster_start(c), LUCID_OK); /* idempotent */
+
+  /* ---- join ---- */
+  EXPECT_STATUS(lucid_node_join(c, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"a.example\"}", NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"-bad-\"}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "hostname") == 0);
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"a.example\",\"ip_address\":\"999.1.1.1\"}", &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "ip_address") == 0);
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-c.example\",\"ip_address\":\"192.0.2.7\"}", &out), LUCID_OK);
+  char code[16] = "";
+  CHECK(out != NULL && json_str(out, "registration_code", code, sizeof code) && strlen(code) == 5);
+  CHECK(contains(out, "\"already_active\":false"));
+  long long request_id = out != NULL ? json_int(out, "request_id") : -1;
+  CHECK(request_id > 0);
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- poll before approval ---- */
+  EXPECT_STATUS(lucid_node_poll(c, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, code, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, "AB", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_OK);
+  CHECK(contains(out, "\"status\":\"pending\"") && !contains(out, "api_key"));
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- approve ---- */
+  EXPECT_STATUS(lucid_node_approve(c, 999999, &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_approve(c, request_id, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_approve_code(c, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_approve_code(c, "ZZZZZ", &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_approve_code(c, code, &out), LUCID_OK);
+  CHECK(contains(out, "\"status\":\"active\"") && contains(out, "\"hostname\":\"worker-c.example\""));
+  char node_uid[64] = "";
+  CHECK(out != NULL && json_str(out, "uid", node_uid, sizeof node_uid));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_node_approve(c, request_id, &out), LUCID_CONFLICT); /* no longer pending */
+
+  /* A second node approved by id. */
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-d.example\"}", &out), LUCID_OK);
+  long long second_id = out != NULL ? json_int(out, "request_id") : -1;
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_node_approve(c, second_id, &out), LUCID_OK);
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- poll after approval: the key, once ---- */
+  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_OK);
+  char api_key[256] = "";
+  CHECK(out != NULL && json_str(out, "api_key", api_key, sizeof api_key) && strlen(api_key) > 10);
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_NOT_FOUND);
+
+  /* ---- authenticate ---- */
+  EXPECT_STATUS(lucid_node_authenticate(c, NULL, &id), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_authenticate(c, api_key, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_authenticate(c, "not-a-key", &id), LUCID_UNAUTHENTICATED);
+  EXPECT_STATUS(lucid_node_authenticate(c, api_key, &id), LUCID_OK);
+  CHECK(id == request_id);
+
+  /* ---- report stats ---- */
+  EXPECT_STATUS(lucid_node_report_stats(c, id, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":\"high\",\"disk_usage\":1}"), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "cpu_usage") == 0);
+  EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":150,\"disk_usage\":1}"), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"disk_usage\":1}"), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":1,\"disk_usage\":1,\"gpu\":3}"), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_report_stats(c, 424242, "{\"cpu_usage\":1,\"disk_usage\":1}"), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":12.5,\"disk_usage\":40,\"memory_percent\":61.5,"
+                                               "\"uptime_seconds\":3600,\"active_backups\":2}"),
+                LUCID_OK);
+
+  /* ---- list / get: caller buffers ---- */
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 10, small, sizeof small, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_nodes_list(c, -1, 10, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 0, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "limit") == 0);
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 5000, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  needed = 0;
+  memset(small, 'x', sizeof small);
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 10, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  CHECK(needed > sizeof small);
+  CHECK(small[0] == 'x'); /* nothing written */
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 10, NULL, 0, &needed), LUCID_BUFFER_TOO_SMALL);
+  /* A NULL buffer that claims capacity is an error, not a write through NULL. */
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 10, NULL, needed, &needed), LUCID_INVALID_ARGUMENT);
+  char* big = malloc(needed);
+  size_t exact = needed;
+  EXPECT_STATUS(lucid_nodes_list(c, 0, 10, big, exact, &needed), LUCID_OK);
+  CHECK(needed == exact && strlen(big) + 1 == exact);
+  CHECK(contains(big, "\"total\":2") && contains(big, "worker-c.example") && contains(big, "worker-d.example"));
+  CHECK(contains(big, "\"liveness\":\"online\"") && contains(big, "\"cpu_usage\":12.5"));
+  free(big);
+
+  EXPECT_STATUS(lucid_node_get(c, 999999, small, sizeof small, &needed), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_get(c, id, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  big = malloc(needed);
+  EXPECT_STATUS(lucid_node_get(c, id, big, needed, &needed), LUCID_OK);
+  CHECK(contains(big, "\"recent_stats\":[{") && contains(big, "\"memory_percent\":61.5"));
+  free(big);
+
+  /* ---- pools ---- */
+  EXPECT_STATUS(lucid_pool_create(NULL, "{\"name\":\"p\"}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_add_node(NULL, "pool_x", node_uid, 1, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_create(c, "{\"name\":\"gpu\"}", NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_create(c, "{\"name\":\"gpu\",\"max_nodes\":1.5}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "max_nodes") == 0);
+  EXPECT_STATUS(lucid_pool_create(c, "{\"name\":\"\"}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_create(c, "{\"name\":\"gpu\",\"max_nodes\":1}", &out), LUCID_OK);
+  char pool_uid[64] = "";
+  CHECK(out != NULL && json_str(out, "uid", pool_uid, sizeof pool_uid) && strncmp(pool_uid, "pool_", 5) == 0);
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_pool_create(c, "{\"name\":\"gpu\"}", &out), LUCID_CONFLICT);
+  EXPECT_STATUS(lucid_pool_add_node(c, NULL, node_uid, 1, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_add_node(c, pool_uid, NULL, 1, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_add_node(c, pool_uid, node_uid, 1, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_add_node(c, "pool_0000000000000000", node_uid, 1, &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_pool_add_node(c, pool_uid, node_uid, 0, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pool_add_node(c, pool_uid, node_uid, 5, &out), LUCID_OK);
+  CHECK(contains(out, "\"node_count\":1"));
+  lucid_free(out);
+  out = NULL;
+  /* max_nodes 1: a second node exceeds it. */
+  {
+    char list[4096], second_uid[64] = "";
+    EXPECT_STATUS(lucid_node_get(c, second_id, list, sizeof list, &needed), LUCID_OK);
+    CHECK(json_str(list, "uid", second_uid, sizeof second_uid));
+    EXPECT_STATUS(lucid_pool_add_node(c, pool_uid, second_uid, 5, &out), LUCID_RESOURCE_EXHAUSTED);
+  }
+  EXPECT_STATUS(lucid_pools_list(c, 0, 10, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_pools_list(c, 1, 101, small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  char pools[1024];
+  EXPECT_STATUS(lucid_pools_list(c, 1, 10, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_pools_list(c, 1, 10, pools, sizeof pools, &needed), LUCID_OK);
+  CHECK(contains(pools, "\"total\":1") && contains(pools, "\"name\":\"gpu\"") && contains(pools, "\"max_nodes\":1"));
+
+  /* ---- PoOT ---- */
+  EXPECT_STATUS(lucid_poot_validate(c, "{\"node_uid\":1}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_poot_validate(c, "{\"node_uid\":\"node_0000000000000000\",\"output_data\":\"aGk=\","
+                                       "\"timestamp\":\"2026-01-01T00:00:00Z\",\"nonce\":\"n1\"}", &out),
+                LUCID_NOT_FOUND);
+  char proof[512];
+  snprintf(proof, sizeof proof,
+           "{\"node_uid\":\"%s\",\"output_data\":\"not base64!\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"nonce\":\"n1\"}",
+           node_uid);
+  EXPECT_STATUS(lucid_poot_validate(c, proof, &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "output_data") == 0);
+  /* Well-formed; judged invalid (an answer, not an error): the timestamp is
+   * far from now, and the node was never started. */
+  snprintf(proof, sizeof proof,
+           "{\"node_uid\":\"%s\",\"output_data\":\"aGVsbG8=\",\"timestamp\":\"2001-01-01T00:00:00Z\",\"nonce\":\"n1\"}",
+           node_uid);
+  EXPECT_STATUS(lucid_poot_validate(c, proof, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_poot_validate(c, proof, &out), LUCID_OK);
+  CHECK(contains(out, "\"valid\":false") && contains(out, "\"status\":\"invalid\""));
+  CHECK(contains(out, "\"output_hash\":\"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\""));
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- payouts ---- */
+  EXPECT_STATUS(lucid_payout_submit(c, "{\"payout_requests\":[]}", NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payout_submit(c, "{\"payout_requests\":[]}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "payout_requests") == 0);
+  EXPECT_STATUS(lucid_payout_submit(c, "{\"payout_requests\":{}}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payout_submit(c, "{\"payout_requests\":[3]}", &out), LUCID_INVALID_ARGUMENT);
+  char batch[512];
+  snprintf(batch, sizeof batch, "{\"payout_requests\":[{\"node_id\":\"%s\",\"amount\":12.5}]}", node_uid);
+  EXPECT_STATUS(lucid_payout_submit(c, batch, &out), LUCID_INVALID_ARGUMENT); /* amount must be a string */
+  CHECK(strcmp(lucid_last_error_field(), "payout_requests.0.amount") == 0);
+  snprintf(batch, sizeof batch, "{\"payout_requests\":[{\"node_id\":\"%s\",\"amount\":\"-1\"}]}", node_uid);
+  EXPECT_STATUS(lucid_payout_submit(c, batch, &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "payout_requests.0.amount") == 0);
+  EXPECT_STATUS(lucid_payout_submit(c, "{\"payout_requests\":[{\"node_id\":\"node_0000000000000000\",\"amount\":\"1\"}]}", &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "payout_requests.0.node_id") == 0);
+  snprintf(batch, sizeof batch,
+           "{\"batch_id\":\"c-abi-1\",\"payout_requests\":[{\"node_id\":\"%s\",\"amount\":\"12.5\","
+           "\"wallet_address\":\"TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t\"},{\"node_id\":\"%s\",\"amount\":\"1\"}]}",
+           node_uid, node_uid);
+  EXPECT_STATUS(lucid_payout_submit(c, batch, &out), LUCID_OK);
+  CHECK(contains(out, "\"batch_id\":\"c-abi-1\"") && contains(out, "\"payout_count\":2") && contains(out, "\"created\":true"));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_payout_submit(c, batch, &out), LUCID_OK); /* idempotent */
+  CHECK(contains(out, "\"created\":false"));
+  lucid_free(out);
+  out = NULL;
+  snprintf(batch, sizeof batch, "{\"batch_id\":\"c-abi-1\",\"payout_requests\":[{\"node_id\":\"%s\",\"amount\":\"2\"}]}",
+           node_uid);
+  EXPECT_STATUS(lucid_payout_submit(c, batch, &out), LUCID_CONFLICT);
+
+  size_t settled = 0;
+  EXPECT_STATUS(lucid_payouts_process(c, &settled), LUCID_OK);
+  EXPECT_STATUS(lucid_payouts_process(c, NULL), LUCID_OK);
+  char bbuf[1024];
+  EXPECT_STATUS(lucid_payout_batch(c, NULL, bbuf, sizeof bbuf, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payout_batch(c, "no-such-batch", bbuf, sizeof bbuf, &needed), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_payout_batch(c, "c-abi-1", small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_payout_batch(c, "c-abi-1", bbuf, sizeof bbuf, &needed), LUCID_OK);
+  CHECK(contains(bbuf, "\"completed\":1") && contains(bbuf, "\"failed\":1"));
+
+  char* pbuf = malloc(8192);
+  EXPECT_STATUS(lucid_payouts_for_node(c, NULL, 1, 10, pbuf, 8192, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payouts_for_node(c, "node_0000000000000000", 1, 10, pbuf, 8192, &needed), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_payouts_for_node(c, node_uid, 0, 10, pbuf, 8192, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_payouts_for_node(c, node_uid, 1, 10, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_payouts_for_node(c, node_uid, 1, 10, pbuf, 8192, &needed), LUCID_OK);
+  CHECK(contains(pbuf, "\"total\":2") && contains(pbuf, "\"amount\":\"12.5\"") &&
+        contains(pbuf, "\"failure_reason\":\"wallet_address_missing\""));
+  free(pbuf);
+
+  /* ---- ledger ---- */
+  int64_t blocks = -1;
+  EXPECT_STATUS(lucid_ledger_seal(c, &blocks), LUCID_OK);
+  CHECK(blocks >= 0);
+  EXPECT_STATUS(lucid_ledger_seal(c, NULL), LUCID_OK);
+  char vbuf[512];
+  EXPECT_STATUS(lucid_ledger_verify(c, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_ledger_verify(c, vbuf, sizeof vbuf, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_ledger_verify(c, vbuf, sizeof vbuf, &needed), LUCID_OK);
+  CHECK(contains(vbuf, "\"ok\":true") && contains(vbuf, "\"transactions\":1") && contains(vbuf, "\"pending\":0"));
+
+  EXPECT_STATUS(lucid_cluster_stop(c), LUCID_OK);
+  EXPECT_STATUS(lucid_cluster_stop(c), LUCID_OK); /* idempotent */
+  lucid_cluster_close(c);
+
+  /* ---- read-only, without the key file ---- */
+  char key[620];
+  snprintf(key, sizeof key, "%s.key", db);
+  CHECK(unlink(key) == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s\",\"read_only\":true}", db);
+  c = NULL;
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_OK);
+  if (c != NULL) {
+    EXPECT_STATUS(lucid_ledger_verify(c, vbuf, sizeof vbuf, &needed), LUCID_OK);
+    CHECK(contains(vbuf, "\"ok\":true"));
+    char lbuf[4096];
+    EXPECT_STATUS(lucid_nodes_list(c, 0, 10, lbuf, sizeof lbuf, &needed), LUCID_OK);
+    CHECK(contains(lbuf, "\"total\":2"));
+    /* Writes are refused, not silently dropped. */
+    EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-e.example\"}", &out), LUCID_STORAGE);
+    EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":1,\"disk_usage\":1}"), LUCID_STORAGE);
+    EXPECT_STATUS(lucid_ledger_seal(c, NULL), LUCID_STORAGE);
+    EXPECT_STATUS(lucid_node_poll(c, "ABCDE", &out), LUCID_STORAGE); /* a write: it issues the key */
+    /* Looking a registration code up needs the key: unavailable, not a wrong answer. */
+    EXPECT_STATUS(lucid_node_approve_code(c, "ABCDE", &out), LUCID_UNAVAILABLE);
+    CHECK(out == NULL);
+    lucid_cluster_close(c);
+  }
+
+  printf("%d checks, %d failures\n", checks, failures);
+  if (argc <= 1 && failures == 0) {
+    unlink(db);
+    char side[700];
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
+    rmdir(dir);
+  }
+  return failures == 0 ? 0 : 1;
+}
