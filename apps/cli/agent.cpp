@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "client.hpp"
@@ -21,18 +22,23 @@
 
 namespace lucidctl {
 
-namespace {
-
-void say(const std::string& s) {
-  std::cout << s << std::endl;
+void agent_say(const std::string& line) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lk(mu);
+  std::cout << line << std::endl;
 }
 
-// Sleeps up to `seconds`, waking early when stopping.
-bool nap(double seconds, const std::atomic<bool>& stop) {
+namespace {
+
+void say(const std::string& s) { agent_say(s); }
+
+// Sleeps up to `seconds`, waking early when stopping (or when `tasks` failed).
+bool nap(double seconds, const std::atomic<bool>& stop, const TaskAgent* tasks = nullptr) {
+  auto halted = [&] { return stop.load() || (tasks && tasks->failed()); };
   const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!stop.load() && std::chrono::steady_clock::now() < until)
+  while (!halted() && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  return !stop.load();
+  return !halted();
 }
 
 std::string read_key(const std::string& path) {
@@ -189,9 +195,22 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
   api.set_header("X-API-KEY", key);
   HostSampler sampler(o.disk_path);
   Backoff backoff(o.max_backoff_seconds);
+  std::unique_ptr<TaskAgent> tasks;
+  if (o.tasks) {
+    WorkOptions w = o.work;
+    w.server = o.server;
+    w.api_key = key;
+    w.disk_path = o.disk_path;
+    w.limits.disk_path = o.disk_path;
+    w.max_backoff_seconds = o.max_backoff_seconds;
+    tasks = std::make_unique<TaskAgent>(std::move(w));
+    tasks->start();
+  }
+  // On every way out `tasks` is destroyed, which stops it (its children are killed).
   int sent = 0;
   bool was_failing = false;
   while (!stop.load()) {
+    if (tasks && tasks->failed()) return tasks->failed();
     HostStats s;
     try {
       s = sampler.sample();
@@ -210,7 +229,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
                     s.memory_percent, s.disk_usage, static_cast<long long>(s.uptime_seconds));
       say(line);
       if (o.max_reports > 0 && sent >= o.max_reports) return 0;
-      nap(o.interval_seconds, stop);
+      nap(o.interval_seconds, stop, tasks.get());
     } else if (r.status == 401) {
       say("agent: the server rejected our API key (" + error_message(r) + ")");
       return 4;
@@ -219,7 +238,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
       was_failing = true;
       const double d = backoff.next();
       say("agent: report failed (" + error_message(r) + "); retrying in " + std::to_string(static_cast<int>(d)) + "s");
-      nap(d, stop);
+      nap(d, stop, tasks.get());
     }
   }
   return 0;

@@ -1,9 +1,12 @@
 // lucidctl agent: a node agent. Joins, waits for approval, keeps its API key
-// in a 0600 file, then reports real host stats until stopped.
+// in a 0600 file, then reports real host stats and runs cluster tasks
+// (worker.hpp) until stopped.
 #pragma once
 
 #include <atomic>
 #include <string>
+
+#include "worker.hpp"
 
 namespace lucidctl {
 
@@ -19,10 +22,16 @@ struct AgentOptions {
   int poll_seconds = 3;      // between approval polls
   int max_reports = 0;       // 0: forever
   int max_backoff_seconds = 30;
+  bool tasks = true;  // take part in the cluster: device report, work loop
+  WorkOptions work;   // server, api_key and disk_path are filled in by run_agent
 };
 
+// One line to stdout, whole even when threads print at once.
+void agent_say(const std::string& line);
+
 // Runs until stopped (`stop` becomes true), max_reports is reached, or a
-// permanent failure (exit code 3: hostname active but no key; 4: key rejected).
+// permanent failure (exit code 3: hostname active but no key; 4: key rejected;
+// 2: the server refused the device report).
 int run_agent(const AgentOptions& opts, const std::atomic<bool>& stop);
 
 }  // namespace lucidctl

@@ -58,10 +58,15 @@ HttpResult ApiClient::put(const std::string& path, const std::string& json) {
   return convert(impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
 }
 
+void ApiClient::stop() { impl_->cli.stop(); }
+
 std::string error_message(const HttpResult& r) {
   if (r.status == 0) return "cannot reach server: " + r.error;
   rapidjson::Document d;
   d.Parse(r.body.c_str());
+  if (!d.HasParseError() && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&
+      d.HasMember("error_code") && d["error_code"].IsString())
+    return "HTTP " + std::to_string(r.status) + " " + d["error_code"].GetString() + ": " + d["message"].GetString();
   if (!d.HasParseError() && d.IsObject() && d.HasMember("detail")) {
     const auto& det = d["detail"];
     if (det.IsString()) return "HTTP " + std::to_string(r.status) + ": " + det.GetString();

@@ -23,13 +23,16 @@ class ApiClient {
   HttpResult get(const std::string& path);
   HttpResult post(const std::string& path, const std::string& json);
   HttpResult put(const std::string& path, const std::string& json);
+  // Aborts a request in flight on another thread (it fails with status 0).
+  void stop();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// The server's message from an error body ({"detail": ...}), or the body.
+// The server's message from an error body ({"detail": ...}, or the cluster
+// envelope's {"message", "error_code"}), or the body.
 std::string error_message(const HttpResult& r);
 
 }  // namespace lucidctl

@@ -7,12 +7,14 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "agent.hpp"
 #include "client.hpp"
+#include "task_exec.hpp"
 #include "lucidnode/lucidnode.hpp"
 
 namespace {
@@ -239,6 +241,10 @@ int ledger_verify(const std::string& db, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Hidden: the agent re-executes itself to run a built-in task type as a
+  // child process (`lucidctl __task TYPE`, payload on stdin).
+  if (argc == 3 && std::string(argv[1]) == "__task") return lucidctl::run_builtin_task(argv[2]);
+
   CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
   app.require_subcommand(1);
   app.fallthrough();  // global options (--server, --json, ...) may follow the subcommand
@@ -280,7 +286,7 @@ int main(int argc, char** argv) {
   nquota->add_option("--gb", quota_gb, "Quota in GB")->required();
 
   // agent
-  auto* agent = app.add_subcommand("agent", "Run a node agent: join, wait for approval, report host stats");
+  auto* agent = app.add_subcommand("agent", "Run a node agent: join, wait for approval, report host stats, run cluster tasks");
   lucidctl::AgentOptions ao;
   agent->add_option("--hostname", ao.hostname, "This node's hostname")->required();
   agent->add_option("--ip", ao.ip_address, "This node's IP address (optional)");
@@ -296,6 +302,35 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000000))->capture_default_str();
   agent->add_option("--max-backoff", ao.max_backoff_seconds, "Longest wait between retries, seconds")
       ->check(CLI::Range(1, 3600))->capture_default_str();
+  // Cluster tasks (see docs/agent-protocol.md and README "lucidctl agent").
+  std::string agent_role;
+  double advertise_memory = 0, advertise_storage = 0;
+  int advertise_cpus = 0;
+  agent->add_option("--role", agent_role, "Device role reported to the cluster (e.g. worker, compute, storage)");
+  agent->add_option("--tag", ao.work.tags, "Device tag (repeatable); replaces the tags an admin set");
+  agent->add_option("--allow", ao.work.allow, "Also run this task type (repeatable): command, python_eval, http_request")
+      ->check(CLI::IsMember({"command", "python_eval", "http_request", "echo", "sleep", "system_info"}));
+  agent->add_option("--max-tasks", ao.work.max_tasks, "Tasks run at once")->check(CLI::Range(1, 256))->capture_default_str();
+  agent->add_option("--work-wait", ao.work.wait_seconds, "Long-poll length for work, seconds")
+      ->check(CLI::Range(0, 30))->capture_default_str();
+  agent->add_option("--progress-interval", ao.work.progress_seconds, "Seconds between progress reports of a task")
+      ->check(CLI::Range(1, 3600))->capture_default_str();
+  agent->add_option("--capability-check", ao.work.capability_check_seconds,
+                    "Seconds between capability checks (a change is reported)")
+      ->check(CLI::Range(1, 86400))->capture_default_str();
+  agent->add_option("--internet", ao.work.internet, "Internet access: auto (a default route exists), yes, no")
+      ->check(CLI::IsMember({"auto", "yes", "no"}))->capture_default_str();
+  agent->add_option("--cpu-count", advertise_cpus, "Advertise this many CPUs instead of the detected number")
+      ->check(CLI::Range(1, 4096));
+  agent->add_option("--memory-gb", advertise_memory, "Advertise this much memory (GB) instead of the detected amount")
+      ->check(CLI::Range(0.0, 1e6));
+  agent->add_option("--storage-gb", advertise_storage, "Advertise this much storage (GB) instead of --disk-path's size")
+      ->check(CLI::Range(0.0, 1e9));
+  agent->add_option("--python", ao.work.limits.python, "Interpreter for python_eval tasks")->capture_default_str();
+  agent->add_option("--max-output", ao.work.limits.max_stdout, "Bytes of a task's stdout kept (stderr: a quarter)")
+      ->check(CLI::Range(std::size_t{1024}, lucidctl::kMaxResultBytes))->capture_default_str();
+  bool no_tasks = false;
+  agent->add_flag("--no-tasks", no_tasks, "Only report stats: no device report, no tasks");
 
   // payouts list (remote), ledger verify (local, read-only)
   auto* payouts = app.add_subcommand("payouts", "Payouts on a running server (--server, --token)");
@@ -366,6 +401,15 @@ int main(int argc, char** argv) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
       if (ao.key_file.empty()) ao.key_file = "lucid-agent-" + ao.hostname + ".key";
+      ao.tasks = !no_tasks;
+      if (agent->count("--role")) ao.work.role = agent_role;
+      ao.work.tags_given = agent->count("--tag") > 0;
+      if (agent->count("--cpu-count")) ao.work.cpu_count = advertise_cpus;
+      if (agent->count("--memory-gb")) ao.work.memory_gb = advertise_memory;
+      if (agent->count("--storage-gb")) ao.work.storage_gb = advertise_storage;
+      ao.work.limits.max_stderr = std::max<std::size_t>(1024, ao.work.limits.max_stdout / 4);
+      ao.work.limits.self_exe = std::filesystem::read_symlink("/proc/self/exe").string();
+      std::signal(SIGPIPE, SIG_IGN);
       std::signal(SIGINT, on_signal);
       std::signal(SIGTERM, on_signal);
       return lucidctl::run_agent(ao, g_stop);

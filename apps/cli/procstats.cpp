@@ -1,8 +1,13 @@
 #include "procstats.hpp"
 
 #include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -62,6 +67,92 @@ HostStats HostSampler::sample() {
   s.memory_percent = clamp(s.memory_percent);
   s.disk_usage = clamp(s.disk_usage);
   return s;
+}
+
+}  // namespace lucidctl
+
+namespace lucidctl {
+
+namespace {
+
+std::string trimmed(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+bool gpu_present() {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/dev", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.size() > 6 && n.rfind("nvidia", 0) == 0 && std::isdigit(static_cast<unsigned char>(n[6]))) return true;
+  }
+  ec.clear();
+  for (auto it = std::filesystem::directory_iterator("/sys/class/drm", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    // card0, card1, ... (not the connectors card0-HDMI-A-1): a real DRM device.
+    if (n.size() > 4 && n.rfind("card", 0) == 0 &&
+        n.find_first_not_of("0123456789", 4) == std::string::npos && std::filesystem::exists(it->path() / "device"))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool has_default_route() {
+  std::ifstream v4("/proc/net/route");
+  std::string line;
+  std::getline(v4, line);  // header
+  while (std::getline(v4, line)) {
+    std::istringstream in(line);
+    std::string iface, dest;
+    if (in >> iface >> dest && dest == "00000000" && iface != "lo") return true;
+  }
+  std::ifstream v6("/proc/net/ipv6_route");
+  while (std::getline(v6, line)) {
+    std::istringstream in(line);
+    std::string dest, plen, src, slen, next, metric, ref, use, flags, iface;
+    if (in >> dest >> plen >> src >> slen >> next >> metric >> ref >> use >> flags >> iface && plen == "00" &&
+        dest == std::string(32, '0') && iface != "lo")
+      return true;
+  }
+  return false;
+}
+
+Capabilities detect_capabilities(const std::string& disk_path) {
+  Capabilities c;
+  std::ifstream cpu("/proc/cpuinfo");
+  if (!cpu) throw std::runtime_error("cannot read /proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpu, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = trimmed(line.substr(0, colon));
+    if (key == "processor") ++c.cpu_count;
+    else if (key == "model name" && c.cpu_model.empty()) c.cpu_model = trimmed(line.substr(colon + 1));
+  }
+  if (c.cpu_count == 0) c.cpu_count = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+
+  std::ifstream mem("/proc/meminfo");
+  std::string key, unit;
+  unsigned long long value = 0;
+  while (mem >> key >> value >> unit)
+    if (key == "MemTotal:") c.memory_total_gb = static_cast<double>(value) / (1024.0 * 1024.0);
+  if (c.memory_total_gb <= 0) throw std::runtime_error("cannot read /proc/meminfo");
+
+  struct statvfs vfs{};
+  if (statvfs(disk_path.c_str(), &vfs) != 0) throw std::runtime_error("cannot statvfs " + disk_path);
+  c.storage_total_gb =
+      static_cast<double>(vfs.f_blocks) * static_cast<double>(vfs.f_frsize) / (1024.0 * 1024 * 1024);
+  // Two decimals: small fluctuations must not look like a change.
+  c.memory_total_gb = std::round(c.memory_total_gb * 100) / 100;
+  c.storage_total_gb = std::round(c.storage_total_gb * 100) / 100;
+  c.has_gpu = gpu_present();
+  c.internet = has_default_route();
+  return c;
 }
 
 }  // namespace lucidctl

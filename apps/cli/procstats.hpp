@@ -32,3 +32,27 @@ class HostSampler {
 };
 
 }  // namespace lucidctl
+
+namespace lucidctl {
+
+// What a device can do, as reported in PUT /api/v1/agent/device.
+struct Capabilities {
+  std::string platform = "linux";
+  int cpu_count = 0;             // "processor" entries in /proc/cpuinfo
+  double memory_total_gb = 0;    // MemTotal, GiB
+  double storage_total_gb = 0;   // size of the filesystem at disk_path, GiB
+  bool has_gpu = false;          // /dev/nvidia[0-9]* or a /sys/class/drm/card[0-9]* device
+  bool internet = false;         // a default route exists (IPv4 or IPv6)
+  std::string cpu_model;         // "model name" of the first CPU
+  bool operator==(const Capabilities&) const = default;
+};
+
+// Reads the above. Throws std::runtime_error if /proc cannot be read or
+// disk_path cannot be statvfs'd.
+Capabilities detect_capabilities(const std::string& disk_path);
+
+// True if /proc/net/route or /proc/net/ipv6_route has a default route: a
+// cheap "probably online" check that sends nothing.
+bool has_default_route();
+
+}  // namespace lucidctl

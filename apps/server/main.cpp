@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   std::size_t stats_queue_limit = 200000;
   bool test_clock = false;
   server::RateLimits rate_limits;
+  server::ClusterApiLimits cluster_limits;
   double block_time = 5;
   int payout_interval_ms = 10;
   std::size_t payout_chunk = 1000;
@@ -91,6 +92,12 @@ int main(int argc, char** argv) {
   app.add_option("--rate-poot", rate_limits.poot_per_minute, "PoOT requests per minute per caller")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--rate-payouts", rate_limits.payouts_per_minute, "Payout requests per minute per caller")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-cluster-minute", cluster_limits.per_minute, "Cluster API requests per minute per client")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-cluster-hour", cluster_limits.per_hour, "Cluster API requests per hour per client")
+      ->check(CLI::Range(1, 1000000000))->capture_default_str();
+  app.add_option("--rate-cluster-burst", cluster_limits.burst, "Cluster API burst size per client")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--block-time", block_time, "Seconds between ledger blocks (pending transactions are sealed)")
       ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
@@ -144,6 +151,7 @@ int main(int argc, char** argv) {
     opts.payout_interval = std::chrono::milliseconds(payout_interval_ms);
     opts.payout_chunk = payout_chunk;
     opts.max_payout_batch = max_payout_batch;
+    opts.max_connections = static_cast<std::int64_t>(max_connections);
     Cluster cluster(opts);
     cluster.start();
 
@@ -153,13 +161,16 @@ int main(int argc, char** argv) {
     server::add_node_registration_routes(router);
     server::add_node_management_routes(router);
     server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
+    server::add_cluster_routes(router);
+    server::configure_cluster_limits(cluster.rate_limiter(), cluster_limits);
     if (test_clock) server::add_test_clock_routes(router);
 
     server::AccessLog log(quiet ? nullptr : stdout);
     asio::io_context io(io_threads);
     asio::thread_pool pool(static_cast<std::size_t>(workers));
     http::ServerOptions sopts;
-    sopts.max_connections = max_connections;
+    // The runtime setting (PUT /api/v1/config/server) starts from --max-connections.
+    sopts.max_connections = static_cast<std::size_t>(cluster.settings().server().max_connections);
     // A payout batch must fit in one body: an operator who sets the bound
     // gets a body limit to match (256 bytes per payout request).
     if (max_batch_flag->count() > 0) sopts.max_body_bytes = std::max(sopts.max_body_bytes, max_payout_batch * 256);
@@ -171,6 +182,10 @@ int main(int argc, char** argv) {
         },
         [&](const http::Request& req, int status, std::chrono::microseconds took) { log.request(req, status, took); });
     srv.listen(host, port);
+    env.host = host;
+    env.port = srv.port();
+    cluster.settings().on_server_change(
+        [&srv](const ServerSettings& s) { srv.set_max_connections(static_cast<std::size_t>(s.max_connections)); });
     auto guard = asio::make_work_guard(io);
     std::vector<std::thread> io_pool;
     for (int i = 0; i < io_threads; ++i) io_pool.emplace_back([&] { io.run(); });
@@ -190,6 +205,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     log.line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+    cluster.tasks().release_waiters();  // long-polling agents are answered now, not after the drain
     srv.stop(std::chrono::seconds(drain_seconds));
     guard.reset();
     for (auto& t : io_pool) t.join();

@@ -212,6 +212,17 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
           throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
         break;
       }
+      case AuthMode::api_key_or_bearer: {
+        const std::string* key = req.header("x-api-key");
+        std::string token = key ? *key : bearer_token(req);
+        if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: X-API-Key or Authorization: Bearer");
+        ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.settings().authenticate_api_key(token)
+                                                        : cluster.auth().verify_token(token);
+        if (!ctx.caller.claims->has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
+        if (route.scope && !ctx.caller.claims->has_scope(route.scope))
+          throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
+        break;
+      }
       case AuthMode::node_key: {
         const std::string* key = req.header("x-api-key");
         if (!key || key->empty()) throw Error(Errc::unauthenticated, "Missing X-API-KEY header");
@@ -225,6 +236,11 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
       if (cat == RateCategory::nodes && ctx.caller.claims && ctx.caller.claims->has_role(Role::admin))
         cat = RateCategory::admin;
       rate = cluster.rate_limiter().take(rate_category_name(cat), caller_key(ctx));
+      if (cat == RateCategory::cluster && rate->allowed) {
+        // The cluster API has a per-hour budget besides the per-minute one.
+        RateDecision hour = cluster.rate_limiter().take("cluster_hour", caller_key(ctx));
+        if (!hour.allowed || (hour.limit > 0 && hour.remaining < rate->remaining)) rate = hour;
+      }
       if (!rate->allowed) {
         auto r = fail(FailureKind::rate_limited, nullptr, "Rate limit exceeded");
         add_rate_headers(r.response, *rate);

@@ -22,6 +22,7 @@ enum class AuthMode {
   bearer,           // Authorization: Bearer <JWT>
   bearer_or_query,  // the same, or ?token=<JWT> (EventSource cannot set headers)
   node_key,         // X-API-KEY: <node API key>
+  api_key_or_bearer,  // cluster API: X-API-Key: <JWT or admin API key>, or Authorization: Bearer <same>
 };
 
 // Rate-limit categories of the documents; the shared limiter keys buckets by

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,6 +34,10 @@ class SnapshotCache {
 struct ServerEnv {
   ServerEnv(Cluster& c, SnapshotCache::Builder b) : snapshot(c, b) {}
   OffsetClock* test_clock = nullptr;  // set only with --test-clock
+  // Where and since when the server listens (cluster status, config).
+  std::string host;
+  std::uint16_t port = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   SnapshotCache snapshot;
 };
 

@@ -19,6 +19,7 @@
 #include "lucidnode/pools.hpp"
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
+#include "lucidnode/tasks.hpp"
 
 namespace lucid {
 
@@ -72,6 +73,11 @@ struct Options {
   std::chrono::milliseconds payout_interval{10};
   std::size_t payout_chunk = 1000;
   std::size_t max_payout_batch = 10000;
+  // Cluster API (tasks.hpp): the default of the runtime setting
+  // server.max_connections (1..1000000), and how often the executor checks
+  // device liveness, running-task timeouts and delivery leases.
+  std::int64_t max_connections = 10000;
+  std::chrono::milliseconds task_sweep_interval{1000};
 };
 
 // Thread-safety: after construction, every method may be called from many
@@ -115,6 +121,9 @@ class Cluster {
   // Token issuing and verification with the cluster's signing key.
   // Errors: Error(unavailable) on a read-only cluster opened without its key file.
   Auth& auth();
+  // Devices, tasks and their scheduler; runtime settings.
+  Tasks& tasks();
+  Settings& settings();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();
   EventBus& events();

@@ -6,6 +6,7 @@
 
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
+#include "tasks/engine.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/version.hpp"
 
@@ -70,6 +71,10 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "payout_interval must be 1 ms..1 minute", "payout_interval");
   if (o.payout_chunk < 1 || o.payout_chunk > 100000)
     throw Error(Errc::invalid_argument, "payout_chunk must be 1..100000", "payout_chunk");
+  if (o.max_connections < 1 || o.max_connections > 1000000)
+    throw Error(Errc::invalid_argument, "max_connections must be 1..1000000", "max_connections");
+  if (o.task_sweep_interval.count() < 1)
+    throw Error(Errc::invalid_argument, "task_sweep_interval must be positive", "task_sweep_interval");
   if (o.max_payout_batch < 1 || o.max_payout_batch > 1000000)
     throw Error(Errc::invalid_argument, "max_payout_batch must be 1..1000000", "max_payout_batch");
   return o;
@@ -101,6 +106,9 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     every(opts.payout_interval, [this] { payouts.process(); });
     every(opts.block_time, [this] { ledger.seal(); });
   }
+  settings.load();
+  tasks.engine_->load();
+  if (!opts.read_only) every(opts.task_sweep_interval, [this] { tasks.sweep(); });
 }
 
 ClusterCore::~ClusterCore() { stop(); }
@@ -110,10 +118,21 @@ void ClusterCore::every(std::chrono::milliseconds interval, std::function<void()
   periodic_.push_back(std::make_unique<Periodic>(Periodic{interval, std::move(task), nullptr}));
 }
 
+void ClusterCore::post(std::function<void()> task) {
+  asio::post(io_, [task = std::move(task)] {
+    try {
+      task();
+    } catch (const std::exception&) {
+      // As for periodic work: the state is in the database; the next trigger retries.
+    }
+  });
+}
+
 void ClusterCore::start() {
   std::lock_guard<std::mutex> lock(run_mu_);
   if (running_) return;
   running_ = true;
+  tasks.engine_->stopped = false;
   stopping_.store(false);
   io_.restart();
   work_.emplace(io_.get_executor());
@@ -149,6 +168,7 @@ void ClusterCore::stop() {
     std::lock_guard<std::mutex> lock(run_mu_);
     if (running_) {
       running_ = false;
+      tasks.engine_->shutdown();  // answers waiting agents and pings, cancels their timers
       {
         std::lock_guard<std::mutex> timers(timers_mu_);
         stopping_.store(true);
@@ -186,6 +206,8 @@ Auth& Cluster::auth() {
     throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
   return *core_->auth;
 }
+Tasks& Cluster::tasks() { return core_->tasks; }
+Settings& Cluster::settings() { return core_->settings; }
 EventBus& Cluster::events() { return core_->bus; }
 const Clock& Cluster::clock() const { return *core_->clock; }
 const Options& Cluster::options() const { return core_->opts; }

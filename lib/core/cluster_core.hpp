@@ -24,6 +24,7 @@
 #include "lucidnode/pools.hpp"
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
+#include "lucidnode/tasks.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -84,11 +85,17 @@ class ClusterCore {
   Payouts payouts{*this};
   Poot poot{*this};
   RateLimiter rate_limiter{clock};
+  Settings settings{*this};
+  Tasks tasks{*this};
 
   // Runs `task` every `interval` on the executor while started (errors thrown
   // by the task are swallowed; it runs again next time). Register before
   // start(). Capabilities use this for their background work.
   void every(std::chrono::milliseconds interval, std::function<void()> task);
+  // Runs `task` once on the executor (when started; queued until then).
+  void post(std::function<void()> task);
+  // The executor's context, for timers of capabilities (cancelled by stop()).
+  asio::io_context& io() { return io_; }
 
  private:
   struct Periodic {

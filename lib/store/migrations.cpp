@@ -203,6 +203,93 @@ CREATE TABLE ledger_transactions (
 );
 CREATE INDEX ledger_tx_by_block ON ledger_transactions(block_height, id);  -- NULL first: the pending ones
 )SQL"},
+      {4, "cluster devices, tasks, task attempts, settings", R"SQL(
+-- One row per node whose agent reported a device (or an admin labelled it).
+CREATE TABLE devices (
+  node_id           INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+  platform          TEXT NOT NULL DEFAULT 'unknown',
+  role              TEXT NOT NULL DEFAULT 'worker',
+  tags              TEXT NOT NULL DEFAULT '[]',          -- JSON array of strings
+  cpu_count         INTEGER NOT NULL DEFAULT 0,
+  memory_total_gb   REAL NOT NULL DEFAULT 0,
+  storage_total_gb  REAL NOT NULL DEFAULT 0,
+  has_gpu           INTEGER NOT NULL DEFAULT 0,
+  internet          INTEGER NOT NULL DEFAULT 0,
+  allowed_types     TEXT NOT NULL DEFAULT '[]',          -- JSON array of task types
+  max_concurrent    INTEGER NOT NULL DEFAULT 0,
+  agent_version     TEXT NOT NULL DEFAULT '',
+  reported          INTEGER NOT NULL DEFAULT 0,
+  removed           INTEGER NOT NULL DEFAULT 0,          -- DELETE /devices/{id}: key revoked
+  last_heartbeat    TEXT,
+  updated_at        TEXT NOT NULL
+);
+
+CREATE TABLE tasks (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order within a priority
+  task_id           TEXT NOT NULL UNIQUE,                -- UUID
+  task_type         TEXT NOT NULL,
+  payload           TEXT NOT NULL,                       -- JSON
+  priority          INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 3),
+  status            TEXT NOT NULL CHECK (status IN ('pending', 'queued', 'assigned', 'running',
+                                                    'success', 'failed', 'cancelled', 'timeout')),
+  min_cpu_cores     INTEGER,
+  min_memory_gb     REAL,
+  min_storage_gb    REAL,
+  required_platform TEXT NOT NULL DEFAULT '',
+  required_role     TEXT NOT NULL DEFAULT '',
+  required_tags     TEXT NOT NULL DEFAULT '[]',
+  gpu_required      INTEGER NOT NULL DEFAULT 0,
+  internet_required INTEGER NOT NULL DEFAULT 0,
+  timeout_seconds   INTEGER NOT NULL,
+  max_retries       INTEGER NOT NULL,
+  metadata          TEXT NOT NULL DEFAULT '{}',
+  node_id           INTEGER REFERENCES nodes(id) ON DELETE SET NULL,  -- assigned / last device
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  retries           INTEGER NOT NULL DEFAULT 0,
+  progress          REAL NOT NULL DEFAULT 0,
+  progress_message  TEXT NOT NULL DEFAULT '',
+  status_reason     TEXT NOT NULL DEFAULT '',
+  cancel_requested  INTEGER NOT NULL DEFAULT 0,
+  result            TEXT,                                -- JSON, stored once
+  error             TEXT,
+  exit_code         INTEGER,
+  duration_ms       INTEGER,
+  created_at        TEXT NOT NULL,
+  assigned_at       TEXT,
+  started_at        TEXT,
+  completed_at      TEXT
+);
+CREATE INDEX tasks_by_status ON tasks(status, id);
+CREATE INDEX tasks_by_node ON tasks(node_id, id);
+CREATE INDEX tasks_by_type ON tasks(task_type, id);
+
+-- Every placement of a task on a device and how it ended.
+CREATE TABLE task_attempts (
+  task_rowid        INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+  attempt           INTEGER NOT NULL,
+  node_id           INTEGER REFERENCES nodes(id) ON DELETE SET NULL,
+  assigned_at       TEXT NOT NULL,
+  ended_at          TEXT,
+  outcome           TEXT,                                -- success/failed/timeout/cancelled/requeued
+  reason            TEXT,
+  PRIMARY KEY (task_rowid, attempt)
+);
+
+-- Admin API keys for the cluster API (X-API-Key); only SHA-256 of the key is kept.
+CREATE TABLE api_keys (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  name              TEXT NOT NULL,
+  key_hash          BLOB NOT NULL UNIQUE,
+  role              TEXT NOT NULL,
+  created_at        TEXT NOT NULL
+);
+
+-- Runtime settings changed through /api/v1/config; absent keys use defaults.
+CREATE TABLE settings (
+  key               TEXT PRIMARY KEY,
+  value             INTEGER NOT NULL
+);
+)SQL"},
   };
   return all;
 }

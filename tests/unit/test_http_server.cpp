@@ -1080,3 +1080,82 @@ TEST_CASE("http: listen() on a taken port throws std::system_error") {
   CHECK_THROWS_AS(other.listen("127.0.0.1", ts.port()), std::system_error);
   workers.join();
 }
+
+// ---------------------------------------------------------------------------
+// Deferred replies (long-polls): answered later from any thread, no worker held.
+
+TEST_CASE("http: deferred reply is answered later and the connection is reused") {
+  std::mutex mu;
+  std::vector<std::shared_ptr<lucid::http::Completion>> pending;
+  TestServer ts([&](Request& req) {
+    if (req.path != "/wait") return text("quick");
+    Reply r;
+    r.deferred = [&](std::shared_ptr<lucid::http::Completion> c) {
+      std::lock_guard<std::mutex> lk(mu);
+      pending.push_back(std::move(c));
+    };
+    return r;
+  });
+  // More waiting requests than the four workers: none of them holds a worker.
+  std::vector<std::unique_ptr<Client>> waiting;
+  for (int i = 0; i < 6; ++i) {
+    waiting.push_back(std::make_unique<Client>(ts.port()));
+    REQUIRE(waiting.back()->send("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n"));
+  }
+  REQUIRE(TestServer::wait_for([&] { std::lock_guard<std::mutex> lk(mu); return pending.size() == 6; }, 3s));
+  Client quick(ts.port());
+  REQUIRE(quick.send("GET /q HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto q = quick.read_response();
+  REQUIRE(q);
+  CHECK(q->body == "quick");
+  std::thread answer([&] {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto& c : pending) {
+      Response r;
+      r.status = 202;
+      r.body = "late";
+      c->complete(r);
+      r.body = "twice";
+      c->complete(r);  // ignored
+    }
+  });
+  answer.join();
+  for (auto& c : waiting) {
+    auto r = c->read_response();
+    REQUIRE(r);
+    CHECK(r->status == 202);
+    CHECK(r->body == "late");
+    REQUIRE(c->send("GET /q HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto again = c->read_response();
+    REQUIRE(again);
+    CHECK(again->body == "quick");
+  }
+}
+
+TEST_CASE("http: a deferred callback that throws answers 500") {
+  TestServer ts([](Request&) {
+    Reply r;
+    r.deferred = [](std::shared_ptr<lucid::http::Completion>) { throw std::runtime_error("boom"); };
+    return r;
+  });
+  Client c(ts.port());
+  REQUIRE(c.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 500);
+}
+
+TEST_CASE("http: set_max_connections applies to new connections") {
+  TestServer ts(echo);
+  ts.server().set_max_connections(1);
+  Client a(ts.port());
+  REQUIRE(a.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n"));
+  REQUIRE(a.read_response());
+  Client b(ts.port());
+  b.send("GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK_FALSE(b.read_response());
+  ts.server().set_max_connections(10);
+  Client d(ts.port());
+  REQUIRE(d.send("GET /d HTTP/1.1\r\nHost: t\r\n\r\n"));
+  CHECK(d.read_response());
+}

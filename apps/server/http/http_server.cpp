@@ -340,12 +340,14 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   class Connection;
   class StreamHandle;
+  class DeferredCompletion;
 
   Impl(asio::io_context& io_ctx, asio::thread_pool& pool, ServerOptions o, Handler h, ErrorResponder e,
        AccessLogger l)
       : io(io_ctx),
         workers(pool),
         opts(o),
+        max_connections(o.max_connections),
         handler(std::move(h)),
         on_error(std::move(e)),
         log(std::move(l)),
@@ -362,6 +364,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::io_context& io;
   asio::thread_pool& workers;
   const ServerOptions opts;
+  std::atomic<std::size_t> max_connections;  // opts.max_connections, changeable at run time
   const Handler handler;
   const ErrorResponder on_error;
   const AccessLogger log;
@@ -409,6 +412,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   bool stream_is_open() const;
   void stream_close();
   void stream_on_close(std::function<void()> fn);
+  // A deferred reply's response arrived (strand).
+  void deferred_done(Response r);
 
  private:
   enum class State { Reading, Handling, Writing, StreamHead, Streaming, Closing };
@@ -555,6 +560,27 @@ class Server::Impl::StreamHandle final : public Stream {
   std::weak_ptr<Connection> conn_;
   asio::io_context::executor_type fallback_;  // untracked: trivially destructible
 };
+
+// The Completion of a deferred reply: holds the connection until answered.
+class Server::Impl::DeferredCompletion final : public Completion {
+ public:
+  explicit DeferredCompletion(std::shared_ptr<Connection> c) : conn_(std::move(c)) {}
+  void complete(Response r) override {
+    if (done_.exchange(true)) return;
+    auto c = std::move(conn_);
+    asio::post(c->strand(), [c, r = std::move(r)]() mutable { c->deferred_done(std::move(r)); });
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::shared_ptr<Connection> conn_;
+};
+
+void Server::Impl::Connection::deferred_done(Response r) {
+  reply_ = Reply{};
+  reply_.response = std::move(r);
+  on_handler_done();
+}
 
 void Server::Impl::Connection::start() {
   if (closed_) return;  // stop() won the race with the accept loop
@@ -1033,6 +1059,20 @@ void Server::Impl::Connection::dispatch() {
       self->reply_ = Reply{};
       self->reply_.response = self->srv_->make_error(self->req_, 500, "internal error");
     }
+    if (self->reply_.deferred) {
+      // The Completion posts the response to the strand; from here on this
+      // thread leaves reply_ alone.
+      auto deferred = std::move(self->reply_.deferred);
+      self->reply_ = Reply{};
+      auto completion = std::make_shared<DeferredCompletion>(self);
+      try {
+        deferred(completion);
+      } catch (...) {
+        Response r = self->srv_->make_error(self->req_, 500, "internal error");
+        completion->complete(std::move(r));
+      }
+      return;
+    }
     asio::post(self->strand_, [self] { self->on_handler_done(); });
   });
 }
@@ -1466,7 +1506,7 @@ void Server::Impl::on_accept(const std::error_code& ec, Socket sock) {
 
 void Server::Impl::adopt(Socket sock) {
   std::error_code ignored;
-  if (live.load() >= opts.max_connections) {
+  if (live.load() >= max_connections.load(std::memory_order_relaxed)) {
     sock.close(ignored);  // over the limit: accept and close at once
     return;
   }
@@ -1577,5 +1617,7 @@ std::uint16_t Server::port() const { return impl_->bound_port.load(); }
 void Server::stop(std::chrono::milliseconds drain) { impl_->stop(drain); }
 
 std::size_t Server::connection_count() const { return impl_->live.load(); }
+
+void Server::set_max_connections(std::size_t n) { impl_->max_connections.store(n); }
 
 }  // namespace lucid::http

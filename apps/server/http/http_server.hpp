@@ -79,9 +79,24 @@ class Stream {
 // still makes the server close after the response). Fields containing CR/LF
 // are dropped. A Date field is added unless present. For HEAD requests the
 // body is not sent (Content-Length still gives its size).
+//
+// If `deferred` is set instead, the handler answers later without holding a
+// worker thread (long-polls): `deferred` is called once, on the worker, with a
+// Completion; the response is whatever is passed to Completion::complete(),
+// which may be called from any thread, exactly once (later calls are ignored).
+// Until then the connection waits (no timeouts apply); the owner of the
+// Completion must complete it in bounded time. If the connection is closed
+// meanwhile (client gone, server stopped), complete() does nothing.
+class Completion {
+ public:
+  virtual ~Completion() = default;
+  virtual void complete(Response r) = 0;
+};
+
 struct Reply {
   Response response;
   std::function<void(std::shared_ptr<Stream>)> stream;
+  std::function<void(std::shared_ptr<Completion>)> deferred;
 };
 
 using Handler = std::function<Reply(Request&)>;
@@ -131,6 +146,9 @@ class Server {
   // The destructor calls stop(0ms) if stop() was not called.
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(10000));
   std::size_t connection_count() const;
+  // Changes ServerOptions::max_connections while running (new connections
+  // beyond it are refused; open ones stay). Thread-safe.
+  void set_max_connections(std::size_t n);
 
  private:
   struct Impl;

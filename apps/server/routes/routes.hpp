@@ -20,6 +20,19 @@ struct RateLimits {
 };
 void configure_node_management_limits(RateLimiter& limiter, const RateLimits& limits);
 
+// cluster-devices-tasks.md: /health, /api/v1/cluster, devices, tasks, config;
+// plus the agent protocol under /api/v1/agent/ (docs/agent-protocol.md).
+void add_cluster_routes(Router& router);
+void add_cluster_agent_routes(Router& router);  // called by add_cluster_routes
+
+// The cluster API's per-client limits (the document's defaults).
+struct ClusterApiLimits {
+  std::int64_t per_minute = 60;
+  std::int64_t per_hour = 1000;
+  std::int64_t burst = 10;
+};
+void configure_cluster_limits(RateLimiter& limiter, const ClusterApiLimits& limits);
+
 // The unified stats stream's event (all approved nodes), for SnapshotCache.
 std::string encode_all_nodes_event(Cluster& cluster);
 // POST /api/v1/_test/clock/advance, mounted only with --test-clock.
