@@ -24,6 +24,9 @@
 #include "lucidnode/pools.hpp"
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
+#include "lucidnode/users.hpp"
+#include "lucidnode/sessions.hpp"
+#include "lucidnode/wallets.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -80,12 +83,20 @@ class ClusterCore {
   Ledger ledger{*this};
   Payouts payouts{*this};
   Poot poot{*this};
+  Sessions sessions{*this};
+  Wallets wallets{*this};
+  TrustPolicies trust_policies{*this};
   RateLimiter rate_limiter{clock};
+  Users users{*this};
 
   // Runs `task` every `interval` on the executor while started (errors thrown
   // by the task are swallowed; it runs again next time). Register before
   // start(). Capabilities use this for their background work.
   void every(std::chrono::milliseconds interval, std::function<void()> task);
+  // Runs `task` once on the executor soon (errors swallowed); when the
+  // executor is not running, runs it on the calling thread. Thread-safe.
+  void post(std::function<void()> task);
+  bool running() const;
 
  private:
   struct Periodic {
@@ -99,7 +110,7 @@ class ClusterCore {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::unique_ptr<Periodic>> periodic_;
-  std::mutex run_mu_;
+  mutable std::mutex run_mu_;
   bool running_ = false;
   std::atomic<bool> stopping_{false};
 };
