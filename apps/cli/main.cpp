@@ -5,9 +5,11 @@
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -238,6 +240,35 @@ int ledger_verify(const std::string& db, bool json) {
   return rep.ok ? 0 : 1;
 }
 
+// lucidctl mail outbox --db PATH: every message the server wrote instead of
+// sending (oldest first), each after a "==== <file>" line.
+int mail_outbox(const std::string& db, std::string dir) {
+  if (dir.empty()) {
+    if (db.empty()) return fail("mail outbox needs --db PATH (or --outbox-dir DIR)", 2);
+    lucid::Options o;
+    o.database_path = db;
+    o.read_only = true;
+    lucid::Cluster cluster(o);
+    dir = cluster.outbox_dir();
+  }
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().extension() == ".eml") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    std::cout << "outbox " << dir << " is empty\n";
+    return 0;
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+    std::cout << "==== " << f.filename().string() << "\n" << text << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,6 +378,18 @@ int main(int argc, char** argv) {
   auto* lverify = ledger->add_subcommand(
       "verify", "Recompute every hash and Merkle root (read-only); exit 0 if intact, 1 naming the first broken block");
 
+  // Gateway login mail and users (local, on --db).
+  auto* mail = app.add_subcommand("mail", "Login mail of a database's server (--db)");
+  mail->require_subcommand(1);
+  auto* moutbox = mail->add_subcommand("outbox", "Print the messages in the mail outbox (used when no --smtp-url)");
+  std::string outbox_dir;
+  moutbox->add_option("--outbox-dir", outbox_dir, "The server's --outbox-dir, if it was given");
+  auto* users = app.add_subcommand("users", "Gateway user accounts in a database file (--db)");
+  users->require_subcommand(1);
+  auto* utotp = users->add_subcommand("totp-enroll", "Give a user a new TOTP secret (active at once); prints it and its otpauth:// URI");
+  std::string totp_email;
+  utotp->add_option("--email", totp_email, "The user's email address")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -397,6 +440,20 @@ int main(int argc, char** argv) {
     }
     if (plist->parsed()) return payouts_list(remote, payout_node, payout_status, payout_page, payout_limit);
     if (lverify->parsed()) return ledger_verify(db, remote.json);
+    if (moutbox->parsed()) return mail_outbox(db, outbox_dir);
+    if (utotp->parsed()) {
+      if (db.empty()) return fail("users totp-enroll needs --db PATH", 2);
+      lucid::Options o;
+      o.database_path = db;
+      lucid::Cluster cluster(o);
+      auto user = cluster.users().find_by_email(totp_email);
+      if (!user) return fail("no user with email " + totp_email);
+      const auto e = cluster.users().enroll_totp(user->id, true);
+      std::cout << "user: " << user->email << " (" << user->id << ")\n"
+                << "secret: " << e.secret_base32 << "\n"
+                << "uri: " << e.otpauth_uri << "\n";
+      return 0;
+    }
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;

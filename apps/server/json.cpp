@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "lucidnode/error.hpp"
+#include "lucidnode/payouts.hpp"
 #include "util/utf8.hpp"
 
 namespace lucid::server {
@@ -25,6 +26,21 @@ JsonBody::JsonBody(const http::Request& req) {
     throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()) +
                         " at offset " + std::to_string(doc_.GetErrorOffset())};
   if (!doc_.IsObject()) throw Error(Errc::invalid_argument, "body must be a JSON object", "body");
+}
+
+rapidjson::Document parse_numbers_as_text(const http::Request& req) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+          rapidjson::kParseNumbersAsStringsFlag>(req.body.data(), req.body.size());
+  if (d.HasParseError())
+    throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) +
+                        " at offset " + std::to_string(d.GetErrorOffset())};
+  return d;
+}
+
+void write_micros(JsonWriter& w, std::int64_t micros) {
+  const std::string text = format_micros(micros);
+  w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
 }
 
 const rapidjson::Value* JsonBody::member(const char* field) const {

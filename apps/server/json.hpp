@@ -69,6 +69,13 @@ inline void write_opt(JsonWriter& w, const std::optional<std::string>& v) {
   if (v) write_string(w, *v); else w.Null();
 }
 
+// The request body parsed again with every number kept as its source text
+// (kParseNumbersAsStringsFlag), so exact decimals never pass through a
+// double. Throws MalformedJson like JsonBody.
+rapidjson::Document parse_numbers_as_text(const http::Request& req);
+// Integer micro-units as the shortest exact decimal JSON number (12.5, 100).
+void write_micros(JsonWriter& w, std::int64_t micros);
+
 // A 2xx JSON response from a writer's buffer.
 http::Reply json_reply(int status, const rapidjson::StringBuffer& buf);
 

@@ -14,6 +14,7 @@
 #include "http/http_server.hpp"
 #include "lucidnode/lucidnode.hpp"
 #include "router.hpp"
+#include "routes/api_gateway_common.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
 
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
   std::size_t payout_chunk = 1000;
   std::size_t max_payout_batch = 10000;
   bool quiet = false;
+  server::gw::GatewayLimits gateway_limits;
+  std::string smtp_url, smtp_from, outbox_dir, public_url, environment = "production";
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
   app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
@@ -109,6 +112,51 @@ int main(int argc, char** argv) {
       app.add_option("--max-payout-batch", max_payout_batch,
                      "Largest payout batch; when given, the body limit grows to 256 bytes per payout if above 1 MiB")
           ->check(CLI::Range(1, 1000000))->capture_default_str();
+  app.add_option("--smtp-url", smtp_url,
+                 "SMTP server for login mail, smtp://HOST:PORT or smtps://USER:PASS@HOST:PORT; without it mail goes "
+                 "to the outbox directory (lucidctl mail outbox)");
+  app.add_option("--smtp-from", smtp_from, "Sender address of login mail (required with --smtp-url)");
+  app.add_option("--outbox-dir", outbox_dir, "Where login mail is written without SMTP; default: outbox beside --db");
+  app.add_option("--public-url", public_url,
+                 "Base URL of this server in magic links; default: http://LISTEN (the bound address)");
+  app.add_option("--environment", environment, "Reported by GET /api/v1/meta/info")->capture_default_str();
+  app.add_option("--rate-gateway-public", gateway_limits.public_per_minute,
+                 "Gateway public endpoints: requests per minute per client address")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-public-burst", gateway_limits.public_burst, "Their burst")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-user", gateway_limits.authenticated_per_minute,
+                 "Gateway authenticated endpoints: requests per minute per user")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-user-burst", gateway_limits.authenticated_burst, "Their burst")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-admin", gateway_limits.admin_per_minute,
+                 "Gateway requests per minute for admin and super_admin callers")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-admin-burst", gateway_limits.admin_burst, "Their burst")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-chain", gateway_limits.blockchain_per_minute,
+                 "Gateway blockchain queries per minute per caller")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-gateway-chain-burst", gateway_limits.blockchain_burst, "Their burst")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  // Gateway sessions, chunks and wallets (routes/api_gateway_data.cpp).
+  std::string data_dir, wallet_key_file;
+  std::size_t max_chunk_bytes = 512 * 1024;
+  std::int64_t max_session_bytes = 4LL << 30;
+  std::int64_t chunk_bandwidth = 10485760;
+  app.add_option("--data-dir", data_dir, "Directory for session chunk files; default: the database file's directory");
+  app.add_option("--max-chunk-bytes", max_chunk_bytes,
+                 "Largest session chunk; must fit the 1 MiB request body limit")
+      ->check(CLI::Range(1, 1024 * 1024))->capture_default_str();
+  app.add_option("--max-session-bytes", max_session_bytes, "Largest session (sum of its chunks)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))->capture_default_str();
+  app.add_option("--chunk-bandwidth", chunk_bandwidth,
+                 "Chunk upload bytes per second per user (the document's 10 MB/s); 0: unlimited")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))->capture_default_str();
+  app.add_option("--wallet-key-file", wallet_key_file,
+                 "0600 file holding 64 hex characters (32 bytes) that encrypt generated wallet keys; or set "
+                 "LUCID_WALLET_KEY. Without either, wallets are registered by address only");
   app.add_flag("--test-clock", test_clock,
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
@@ -152,6 +200,19 @@ int main(int argc, char** argv) {
     opts.payout_chunk = payout_chunk;
     opts.max_payout_batch = max_payout_batch;
     opts.max_connections = static_cast<std::int64_t>(max_connections);
+    opts.data_dir = data_dir;
+    opts.max_chunk_bytes = max_chunk_bytes;
+    opts.max_session_bytes = max_session_bytes;
+    opts.wallet_key = server::load_wallet_key(wallet_key_file);
+    if (chunk_bandwidth > 0 && static_cast<std::size_t>(chunk_bandwidth) < max_chunk_bytes) {
+      std::cerr << "lucid-server: --chunk-bandwidth must be 0 or at least --max-chunk-bytes\n";
+      return 2;
+    }
+    opts.smtp_url = smtp_url;
+    opts.smtp_from = smtp_from;
+    opts.outbox_dir = outbox_dir;
+    // Port 0 is only known after binding; magic links then need --public-url.
+    opts.public_url = public_url.empty() ? "http://" + listen : public_url;
     Cluster cluster(opts);
     cluster.start();
 
@@ -160,9 +221,17 @@ int main(int argc, char** argv) {
     server::Router router;
     server::add_node_registration_routes(router);
     server::add_node_management_routes(router);
+    server::add_api_gateway_data_routes(router);
+    server::configure_chunk_bandwidth(cluster.rate_limiter(), chunk_bandwidth);
     server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
     server::add_cluster_routes(router);
     server::configure_cluster_limits(cluster.rate_limiter(), cluster_limits);
+    server::add_api_gateway_routes(router);
+    server::gw::configure_gateway_limits(cluster.rate_limiter(), gateway_limits);
+    env.router = &router;
+    env.environment = environment;
+    env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
+                    "rate_limiting", "prometheus_metrics"};
     if (test_clock) server::add_test_clock_routes(router);
 
     server::AccessLog log(quiet ? nullptr : stdout);
@@ -192,6 +261,11 @@ int main(int argc, char** argv) {
 
     log.line("lucid-server " + std::string(version()) + " listening on " + host + ":" + std::to_string(srv.port()) +
              " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
+    if (cluster.users().uses_smtp())
+      log.line("login mail: SMTP via " + smtp_url.substr(0, smtp_url.find("://") + 3) + "... from " + smtp_from);
+    else
+      log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
+               " (print them with: lucidctl mail outbox --db " + db + ")");
     if (test_clock) log.line("test clock enabled: POST /api/v1/_test/clock/advance moves time forward");
     if (!port_file.empty()) {
       const std::string tmp = port_file + ".tmp";

@@ -1,6 +1,8 @@
 #include "router.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <random>
 
 #include "json.hpp"
@@ -114,6 +116,10 @@ const char* rate_category_name(RateCategory c) noexcept {
     case RateCategory::poot: return "poot";
     case RateCategory::payouts: return "payouts";
     case RateCategory::cluster: return "cluster";
+    case RateCategory::gw_public: return "gw_public";
+    case RateCategory::gw_auth: return "gw_auth";
+    case RateCategory::gw_admin: return "gw_admin";
+    case RateCategory::gw_chain: return "gw_chain";
   }
   return "none";
 }
@@ -157,7 +163,71 @@ http::Response Router::protocol_error(const http::Request& req, int status, std:
   return r;
 }
 
+void Router::RouteStats::record(int status, std::int64_t us) {
+  if (status >= 100 && status < 600) by_status[static_cast<std::size_t>(status - 100)].fetch_add(1, std::memory_order_relaxed);
+  std::size_t b = 0;
+  while (b < kLatencyBuckets.size() && us > kLatencyBuckets[b]) ++b;
+  buckets[b].fetch_add(1, std::memory_order_relaxed);
+  count.fetch_add(1, std::memory_order_relaxed);
+  sum_us.fetch_add(static_cast<std::uint64_t>(us), std::memory_order_relaxed);
+}
+
 http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Compiled* matched = nullptr;
+  auto reply = dispatch_inner(req, cluster, env, &matched);
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  (matched ? *matched->stats : *unmatched_).record(reply.response.status, us);
+  return reply;
+}
+
+double Router::mean_latency_ms() const {
+  std::uint64_t n = unmatched_->count.load(), sum = unmatched_->sum_us.load();
+  for (const auto& c : routes_) {
+    n += c.stats->count.load();
+    sum += c.stats->sum_us.load();
+  }
+  return n == 0 ? 0.0 : static_cast<double>(sum) / static_cast<double>(n) / 1000.0;
+}
+
+void Router::write_prometheus(std::string& out) const {
+  auto each = [&](auto&& fn) {
+    for (const auto& c : routes_) fn(std::string(c.route->method), std::string(c.route->pattern), *c.stats);
+    fn(std::string(""), std::string("unmatched"), *unmatched_);
+  };
+  out += "# HELP lucid_http_requests_total HTTP requests by route and status.\n";
+  out += "# TYPE lucid_http_requests_total counter\n";
+  each([&](const std::string& method, const std::string& route, const RouteStats& s) {
+    for (std::size_t i = 0; i < s.by_status.size(); ++i) {
+      const auto n = s.by_status[i].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out += "lucid_http_requests_total{method=\"" + method + "\",route=\"" + route + "\",status=\"" +
+             std::to_string(i + 100) + "\"} " + std::to_string(n) + "\n";
+    }
+  });
+  out += "# HELP lucid_http_request_duration_seconds Time to handle a request, by route.\n";
+  out += "# TYPE lucid_http_request_duration_seconds histogram\n";
+  each([&](const std::string& method, const std::string& route, const RouteStats& s) {
+    const auto count = s.count.load(std::memory_order_relaxed);
+    if (count == 0) return;
+    const std::string labels = "method=\"" + method + "\",route=\"" + route + "\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
+      cumulative += s.buckets[b].load(std::memory_order_relaxed);
+      char le[32];
+      if (b < kLatencyBuckets.size()) std::snprintf(le, sizeof le, "%g", static_cast<double>(kLatencyBuckets[b]) / 1e6);
+      else std::snprintf(le, sizeof le, "+Inf");
+      out += "lucid_http_request_duration_seconds_bucket{" + labels + ",le=\"" + le + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    char sum[32];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(s.sum_us.load(std::memory_order_relaxed)) / 1e6);
+    out += "lucid_http_request_duration_seconds_sum{" + labels + "} " + sum + "\n";
+    out += "lucid_http_request_duration_seconds_count{" + labels + "} " + std::to_string(cumulative) + "\n";
+  });
+}
+
+http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const {
   const auto segments = split_path(req.path);
   const Compiled* found = nullptr;
   const Compiled* same_path = nullptr;  // a route of this path with another method
@@ -194,6 +264,7 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
     return fail(FailureKind::route_not_found, nullptr, "Not Found");
   }
 
+  *matched = found;
   const Route& route = *found->route;
   Context ctx{req, {}, {}, cluster, env, request_id};
   match(found->segments, segments, &ctx.params);
@@ -235,6 +306,8 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
       RateCategory cat = route.rate;
       if (cat == RateCategory::nodes && ctx.caller.claims && ctx.caller.claims->has_role(Role::admin))
         cat = RateCategory::admin;
+      if (cat == RateCategory::gw_auth && ctx.caller.claims && ctx.caller.claims->has_role(Role::admin))
+        cat = RateCategory::gw_admin;
       rate = cluster.rate_limiter().take(rate_category_name(cat), caller_key(ctx));
       if (cat == RateCategory::cluster && rate->allowed) {
         // The cluster API has a per-hour budget besides the per-minute one.

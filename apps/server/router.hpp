@@ -4,6 +4,8 @@
 // failure into the owning document's error format through its encoder.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,7 +29,9 @@ enum class AuthMode {
 
 // Rate-limit categories of the documents; the shared limiter keys buckets by
 // (caller, category). kNone: not limited.
-enum class RateCategory { none, nodes, admin, poot, payouts, cluster };
+// gw_*: api-gateway.md's tiers (public by client address, authenticated by
+// user, admin, blockchain queries); see routes/api_gateway_common.hpp.
+enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain };
 const char* rate_category_name(RateCategory c) noexcept;
 
 struct Caller {
@@ -96,18 +100,39 @@ class Router {
   // of the surface the path belongs to, with a request id.
   http::Response protocol_error(const http::Request& req, int status, std::string_view message) const;
 
+  // Request counts by route and status and latency histograms, in the
+  // Prometheus text format (lucid_http_requests_total{method,route,status},
+  // lucid_http_request_duration_seconds{method,route}). Thread-safe.
+  void write_prometheus(std::string& out) const;
+  // Mean handling time of all requests so far, in milliseconds.
+  double mean_latency_ms() const;
+
+  // Histogram bucket upper bounds, in microseconds.
+  static constexpr std::array<std::int64_t, 12> kLatencyBuckets = {100,   250,    500,    1000,   2500,   5000,
+                                                                   10000, 25000,  50000,  100000, 500000, 2500000};
+  struct RouteStats {
+    std::array<std::atomic<std::uint64_t>, 500> by_status{};  // index: status - 100
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // last: +Inf
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> sum_us{0};
+    void record(int status, std::int64_t us);
+  };
+
  private:
   struct Compiled {
     const Route* route;
     ErrorEncoder encoder;
     std::vector<std::string> segments;  // "{}" for a placeholder
+    std::shared_ptr<RouteStats> stats = std::make_shared<RouteStats>();
   };
+  http::Reply dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const;
   struct Surface {
     std::string prefix;
     ErrorEncoder encoder;
   };
   std::vector<Compiled> routes_;  // most specific first
   std::vector<Surface> surfaces_;
+  std::shared_ptr<RouteStats> unmatched_ = std::make_shared<RouteStats>();  // 404/405
 };
 
 }  // namespace lucid::server

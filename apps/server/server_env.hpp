@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "lucidnode/lucidnode.hpp"
 
@@ -31,6 +32,8 @@ class SnapshotCache {
   std::shared_ptr<const std::string> cached_;
 };
 
+class Router;
+
 struct ServerEnv {
   ServerEnv(Cluster& c, SnapshotCache::Builder b) : snapshot(c, b) {}
   OffsetClock* test_clock = nullptr;  // set only with --test-clock
@@ -39,6 +42,10 @@ struct ServerEnv {
   std::uint16_t port = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   SnapshotCache snapshot;
+  const Router* router = nullptr;  // for /meta/metrics and /meta/health
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::string environment = "production";  // /meta/info (--environment)
+  std::vector<std::string> features;       // /meta/info: what this server offers
 };
 
 }  // namespace lucid::server

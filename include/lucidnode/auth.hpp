@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@ struct Claims {
   Timestamp issued_at;              // "iat"
   Timestamp expires_at;             // "exp"
   std::string token_id;             // "jti", random
+  std::string session_id;           // "sid": a login session (lucid::Users), empty for other tokens
 
   bool has_role(Role at_least) const { return static_cast<int>(role) >= static_cast<int>(at_least); }
   // True when `scopes` lists `scope`, or, when `scopes` is empty, when the
@@ -51,13 +53,24 @@ class Auth {
   // Issues a token for `subject` with `role`, valid for `ttl` from the clock's now.
   // Throws Error(invalid_argument) for an empty/overlong subject, a ttl that is
   // not positive or exceeds 366 days, or a scope that is not [a-z_]+:[a-z_]+.
+  // A non-empty `session_id` (a login session of lucid::Users) is carried
+  // as the "sid" claim, and verify_token then also requires the session to
+  // be live.
   std::string issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
-                          const std::vector<std::string>& scopes = {}) const;
+                          const std::vector<std::string>& scopes = {}, const std::string& session_id = {}) const;
 
-  // Verifies signature, algorithm ("EdDSA" exactly), structure and time.
+  // Verifies signature, algorithm ("EdDSA" exactly), structure and time, and,
+  // for tokens with a "sid", that the session is live (not logged out or
+  // revoked: Error(unauthenticated, Reason::session_expired)).
   // Throws Error(unauthenticated) with a short reason for anything else:
   // malformed, another or no algorithm, bad signature, expired, not yet valid.
+  // Verified signatures are cached (bounded), so repeated verification of a
+  // token costs a hash lookup; expiry and the session are checked every time.
   Claims verify_token(std::string_view token) const;
+
+  // Sets the predicate deciding whether a session id is live. Call before
+  // concurrent use (the cluster sets it at open); not thread-safe itself.
+  void set_session_check(std::function<bool(std::string_view)> live);
 
   // Hex of the Ed25519 public key that verifies our tokens.
   std::string public_key_hex() const;

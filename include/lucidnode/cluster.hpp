@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
@@ -20,6 +22,9 @@
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
 #include "lucidnode/tasks.hpp"
+#include "lucidnode/users.hpp"
+#include "lucidnode/sessions.hpp"
+#include "lucidnode/wallets.hpp"
 
 namespace lucid {
 
@@ -78,6 +83,49 @@ struct Options {
   // device liveness, running-task timeouts and delivery leases.
   std::int64_t max_connections = 10000;
   std::chrono::milliseconds task_sweep_interval{1000};
+  // Gateway sessions, chunks and wallets (include/lucidnode/sessions.hpp,
+  // wallets.hpp). Chunk files live under data_dir/sessions/ (empty: the
+  // database file's directory). A chunk holds 1..max_chunk_bytes (1..16 MiB),
+  // a session at most max_session_bytes (1 B..1 TiB) in at most 100,000
+  // chunks. wallet_key: 32 bytes that encrypt generated wallets' private keys
+  // at rest (crypto_secretbox); empty: wallets are never generated, only
+  // registered by address.
+  std::string data_dir;
+  std::size_t max_chunk_bytes = 512 * 1024;
+  std::int64_t max_session_bytes = 4LL * 1024 * 1024 * 1024;
+  std::string wallet_key;
+  // Gateway users and passwordless login (include/lucidnode/users.hpp).
+  // Mail: SMTP through libcurl when smtp_url is set ("smtp://host:port",
+  // "smtps://user:pass@host"; smtp_from then required), else files in
+  // outbox_dir (empty: "outbox" beside the database). Magic links start with
+  // public_url. Lifetimes: login code/link 1 s..1 h, access token 1 s..1 day,
+  // refresh token (and session) 1 min..366 days.
+  std::string smtp_url;
+  std::string smtp_from;
+  std::string outbox_dir;
+  std::string public_url = "http://localhost:8080";
+  std::chrono::seconds login_ttl{300};
+  std::chrono::seconds access_token_ttl{900};
+  std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 30)};
+};
+
+// Point-in-time counts for monitoring (GET /api/v1/meta/metrics).
+struct Gauges {
+  std::vector<std::pair<std::string, std::int64_t>> nodes_by_status;     // registration status
+  std::vector<std::pair<std::string, std::int64_t>> nodes_by_lifecycle;  // lifecycle state
+  std::vector<std::pair<std::string, std::int64_t>> payouts_by_status;
+  std::int64_t stats_queue = 0;           // stats samples waiting to be written
+  std::int64_t pending_transactions = 0;  // ledger transactions not yet in a block
+  std::int64_t block_height = 0;
+  std::int64_t live_sessions = 0;         // login sessions not logged out or expired
+};
+
+// What Cluster::health() found.
+struct Health {
+  bool database = false;  // a read transaction succeeded
+  bool executor = false;  // the background executor ran a task in time
+  std::string database_error;
+  std::string executor_error;
 };
 
 // Thread-safety: after construction, every method may be called from many
@@ -124,6 +172,11 @@ class Cluster {
   // Devices, tasks and their scheduler; runtime settings.
   Tasks& tasks();
   Settings& settings();
+  Sessions& sessions();
+  Wallets& wallets();
+  TrustPolicies& trust_policies();
+  Auth& auth();
+  Users& users();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();
   EventBus& events();
@@ -131,6 +184,14 @@ class Cluster {
   // The options in effect (defaults filled in: key_file, clock).
   const Options& options() const;
   // Schema version of the open database. Errors: storage.
+  // Checks the database (a read) and the executor (runs a task on it, waiting
+  // at most `timeout`). Never throws for what it checks; thread-safe.
+  Health health(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+  // Counts for monitoring, from one read transaction. Errors: storage.
+  Gauges gauges();
+  // The directory login mail goes to when no SMTP server is configured.
+  std::string outbox_dir() const;
+  // Schema version of the open database.
   int schema_version() const;
 
  private:

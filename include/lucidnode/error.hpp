@@ -41,6 +41,27 @@ enum class Reason {
   invalid_allocation,
   batch_failed,
   payout_not_found,
+  // api-gateway.md's registry (its encoder: apps/server/routes/api_gateway_common.hpp)
+  invalid_format,         // 1003: a field has the wrong type or shape
+  out_of_range,           // 1004
+  invalid_uuid,           // 1005
+  invalid_email,          // 1006
+  invalid_date,           // 1008
+  invalid_credentials,    // 2001: wrong login code / link token
+  account_locked,         // 2005: too many failed logins
+  login_expired,          // 2006: magic link / login code expired or used
+  totp_invalid,           // 2007
+  session_expired,        // 2009: the access token's session was logged out / revoked
+  refresh_token_invalid,  // 2010: unknown, expired or reused refresh token
+  bandwidth_exceeded,     // 3004
+  already_exists,         // 4002
+  insufficient_balance,   // 4004
+  session_size_exceeded,  // 4005
+  chunk_size_exceeded,    // 4006
+  invalid_session_state,  // 4007
+  transaction_failed,     // 4008
+  weak_password,          // 1007
+  hardware_wallet,        // 2008
 };
 
 class Error : public std::exception {

@@ -5,6 +5,7 @@
 // verify() runs; docs/merkle.md defines the tree.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -96,6 +97,11 @@ class Ledger {
   // first read-write open did not finish).
   ChainInfo info();
 
+  // A counter that changes whenever this Ledger seals a block (no database
+  // access): callers caching what they read from blocks key it by this.
+  // Blocks written by another process on the same database are not seen.
+  std::int64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
   // One block. Errors: not_found.
   Block block_at(std::int64_t height);
   // One block by its hash (64 hex, any case). Errors: not_found (also for text
@@ -147,6 +153,7 @@ class Ledger {
 
  private:
   detail::ClusterCore& core_;
+  std::atomic<std::int64_t> generation_{0};
 };
 
 }  // namespace lucid

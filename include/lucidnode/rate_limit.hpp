@@ -38,9 +38,10 @@ class RateLimiter {
   // Sets (or replaces) a category's rule. Throws Error(invalid_argument) for a
   // limit < 1 or a window < 1 s.
   void configure(const std::string& category, RateRule rule);
-  // Takes one token for `caller` in `category`. An unconfigured category is
-  // always allowed (limit 0). Never throws except std::bad_alloc.
-  RateDecision take(std::string_view category, std::string_view caller);
+  // Takes `cost` tokens (default one request; bytes for a bandwidth
+  // category) for `caller` in `category`. An unconfigured category is always
+  // allowed (limit 0). A cost above the bucket's capacity is never allowed.
+  RateDecision take(std::string_view category, std::string_view caller, std::int64_t cost = 1);
 
  private:
   struct Impl;

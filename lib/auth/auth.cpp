@@ -7,6 +7,10 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "lucidnode/error.hpp"
 #include "util/encoding.hpp"
@@ -66,6 +70,15 @@ long long to_unix(Timestamp t) {
 
 struct Auth::Impl {
   std::shared_ptr<const Clock> clock;
+  std::function<bool(std::string_view)> session_live;
+  // Tokens whose signature and structure verified, by token text. Sharded;
+  // a full shard is emptied (tokens are re-verified on their next use).
+  static constexpr std::size_t kShards = 16, kShardCapacity = 2048;
+  struct Shard {
+    std::shared_mutex mu;
+    std::unordered_map<std::string, Claims> verified;
+  };
+  mutable std::array<Shard, kShards> cache;
   unsigned char sk[crypto_sign_SECRETKEYBYTES];
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
   ~Impl() { sodium_memzero(sk, sizeof sk); }
@@ -95,8 +108,10 @@ std::string Auth::public_key_hex() const {
   return detail::to_hex(std::string_view(reinterpret_cast<const char*>(impl_->pk), sizeof impl_->pk));
 }
 
+void Auth::set_session_check(std::function<bool(std::string_view)> live) { impl_->session_live = std::move(live); }
+
 std::string Auth::issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
-                              const std::vector<std::string>& scopes) const {
+                              const std::vector<std::string>& scopes, const std::string& session_id) const {
   if (subject.empty() || subject.size() > 128) throw Error(Errc::invalid_argument, "subject must be 1..128 characters", "sub");
   if (ttl.count() <= 0 || ttl > std::chrono::hours(24 * 366))
     throw Error(Errc::invalid_argument, "ttl must be between 1 second and 366 days", "ttl");
@@ -117,6 +132,10 @@ std::string Auth::issue_token(const std::string& subject, Role role, std::chrono
   w.Key("exp"); w.Int64(to_unix(now + ttl));
   const std::string jti = detail::to_hex(detail::random_bytes(16));
   w.Key("jti"); w.String(jti.c_str());
+  if (!session_id.empty()) {
+    if (session_id.size() > 64) throw Error(Errc::invalid_argument, "session id too long", "sid");
+    w.Key("sid"); w.String(session_id.c_str(), static_cast<rapidjson::SizeType>(session_id.size()));
+  }
   w.EndObject();
 
   std::string signing_input = base64url_encode(kHeaderJson) + "." +
@@ -127,8 +146,29 @@ std::string Auth::issue_token(const std::string& subject, Role role, std::chrono
   return signing_input + "." + base64url_encode(std::string_view(reinterpret_cast<const char*>(sig), sizeof sig));
 }
 
+namespace {
+// Time and session: checked on every use, cached or not.
+void check_live(const Claims& c, Timestamp now, const std::function<bool(std::string_view)>& session_live) {
+  if (now >= c.expires_at) reject("token expired");
+  if (c.issued_at > now + std::chrono::seconds(60)) reject("token not yet valid");
+  if (!c.session_id.empty() && (!session_live || !session_live(c.session_id)))
+    throw Error(Errc::unauthenticated, "Session expired or logged out", {}, Reason::session_expired);
+}
+}  // namespace
+
 Claims Auth::verify_token(std::string_view token) const {
   if (token.empty() || token.size() > 4096) reject("malformed token");
+  auto& shard = impl_->cache[std::hash<std::string_view>{}(token) % Impl::kShards];
+  {
+    std::shared_lock lock(shard.mu);
+    auto it = shard.verified.find(std::string(token));
+    if (it != shard.verified.end()) {
+      Claims c = it->second;
+      lock.unlock();
+      check_live(c, impl_->clock->now(), impl_->session_live);
+      return c;
+    }
+  }
   const auto d1 = token.find('.');
   const auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
   if (d1 == std::string_view::npos || d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
@@ -183,9 +223,17 @@ Claims Auth::verify_token(std::string_view token) const {
   c.issued_at = Timestamp(std::chrono::seconds(num("iat")));
   c.expires_at = Timestamp(std::chrono::seconds(num("exp")));
   if (p.HasMember("jti") && p["jti"].IsString()) c.token_id = p["jti"].GetString();
-  const auto now = impl_->clock->now();
-  if (now >= c.expires_at) reject("token expired");
-  if (c.issued_at > now + std::chrono::seconds(60)) reject("token not yet valid");
+  if (p.HasMember("sid")) {
+    if (!p["sid"].IsString() || p["sid"].GetStringLength() == 0 || p["sid"].GetStringLength() > 64)
+      reject("malformed token claims");
+    c.session_id = p["sid"].GetString();
+  }
+  check_live(c, impl_->clock->now(), impl_->session_live);
+  {
+    std::unique_lock lock(shard.mu);
+    if (shard.verified.size() >= Impl::kShardCapacity) shard.verified.clear();
+    shard.verified.emplace(std::string(token), c);
+  }
   return c;
 }
 

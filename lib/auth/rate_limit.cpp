@@ -44,7 +44,7 @@ void RateLimiter::configure(const std::string& category, RateRule rule) {
   impl_->rules[category] = rule;
 }
 
-RateDecision RateLimiter::take(std::string_view category, std::string_view caller) {
+RateDecision RateLimiter::take(std::string_view category, std::string_view caller, std::int64_t cost) {
   RateRule rule;
   {
     std::lock_guard<std::mutex> lock(impl_->rules_mu);
@@ -81,12 +81,13 @@ RateDecision RateLimiter::take(std::string_view category, std::string_view calle
   b.last = now;
   RateDecision d;
   d.limit = rule.limit;
-  if (b.tokens >= 1.0) {
-    b.tokens -= 1.0;
+  const double want = static_cast<double>(std::max<std::int64_t>(cost, 0));
+  if (b.tokens >= want) {
+    b.tokens -= want;
     d.allowed = true;
   } else {
     d.allowed = false;
-    d.retry_after_seconds = static_cast<std::int64_t>(std::ceil((1.0 - b.tokens) / rate));
+    d.retry_after_seconds = static_cast<std::int64_t>(std::ceil((want - b.tokens) / rate));
   }
   d.remaining = static_cast<std::int64_t>(std::floor(b.tokens));
   d.reset_seconds = static_cast<std::int64_t>(std::ceil((capacity - b.tokens) / rate));

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <filesystem>
+
+#include <future>
 
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
@@ -77,6 +80,25 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "task_sweep_interval must be positive", "task_sweep_interval");
   if (o.max_payout_batch < 1 || o.max_payout_batch > 1000000)
     throw Error(Errc::invalid_argument, "max_payout_batch must be 1..1000000", "max_payout_batch");
+  if (o.login_ttl.count() < 1 || o.login_ttl.count() > 3600)
+    throw Error(Errc::invalid_argument, "login_ttl must be 1 second..1 hour", "login_ttl");
+  if (o.access_token_ttl.count() < 1 || o.access_token_ttl.count() > 86400)
+    throw Error(Errc::invalid_argument, "access_token_ttl must be 1 second..1 day", "access_token_ttl");
+  if (o.refresh_token_ttl.count() < 60 || o.refresh_token_ttl > std::chrono::hours(24 * 366))
+    throw Error(Errc::invalid_argument, "refresh_token_ttl must be 1 minute..366 days", "refresh_token_ttl");
+  if (o.public_url.empty() || o.public_url.size() > 512)
+    throw Error(Errc::invalid_argument, "public_url must be 1..512 characters", "public_url");
+  while (o.public_url.size() > 1 && o.public_url.back() == '/') o.public_url.pop_back();
+  if (o.data_dir.empty()) {
+    const auto parent = std::filesystem::path(o.database_path).parent_path();
+    o.data_dir = parent.empty() ? "." : parent.string();
+  }
+  if (o.max_chunk_bytes < 1 || o.max_chunk_bytes > 16 * 1024 * 1024)
+    throw Error(Errc::invalid_argument, "max_chunk_bytes must be 1..16777216", "max_chunk_bytes");
+  if (o.max_session_bytes < 1 || o.max_session_bytes > (1LL << 40))
+    throw Error(Errc::invalid_argument, "max_session_bytes must be 1 byte..1 TiB", "max_session_bytes");
+  if (!o.wallet_key.empty() && o.wallet_key.size() != 32)
+    throw Error(Errc::invalid_argument, "wallet_key must be 32 bytes", "wallet_key");
   return o;
 }
 }  // namespace
@@ -98,6 +120,8 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     auth = std::make_unique<Auth>(clock, std::move(sk));
   }
   load_nodes_state(*this);
+  users.load();
+  auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
@@ -105,6 +129,7 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     ledger.ensure_genesis();
     every(opts.payout_interval, [this] { payouts.process(); });
     every(opts.block_time, [this] { ledger.seal(); });
+    every(std::chrono::minutes(1), [this] { users.prune(); });
   }
   settings.load();
   tasks.engine_->load();
@@ -126,6 +151,26 @@ void ClusterCore::post(std::function<void()> task) {
       // As for periodic work: the state is in the database; the next trigger retries.
     }
   });
+}
+
+void ClusterCore::post_or_run(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(run_mu_);
+    if (running_) {
+      post(std::move(task));
+      return;
+    }
+  }
+  try {
+    task();
+  } catch (const std::exception&) {
+    // One-off background work reports its own failures (e.g. mail to the outbox).
+  }
+}
+
+bool ClusterCore::running() const {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  return running_;
 }
 
 void ClusterCore::start() {
@@ -200,6 +245,9 @@ Pools& Cluster::pools() { return core_->pools; }
 Poot& Cluster::poot() { return core_->poot; }
 Payouts& Cluster::payouts() { return core_->payouts; }
 Ledger& Cluster::ledger() { return core_->ledger; }
+Sessions& Cluster::sessions() { return core_->sessions; }
+Wallets& Cluster::wallets() { return core_->wallets; }
+TrustPolicies& Cluster::trust_policies() { return core_->trust_policies; }
 RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
 Auth& Cluster::auth() {
   if (!core_->auth)
@@ -208,6 +256,54 @@ Auth& Cluster::auth() {
 }
 Tasks& Cluster::tasks() { return core_->tasks; }
 Settings& Cluster::settings() { return core_->settings; }
+Users& Cluster::users() { return core_->users; }
+
+Health Cluster::health(std::chrono::milliseconds timeout) {
+  Health h;
+  try {
+    core_->store->read([](detail::Conn& c) {
+      auto& q = c.stmt("SELECT COUNT(*) FROM schema_migrations");
+      q.executeStep();
+    });
+    h.database = true;
+  } catch (const std::exception& e) {
+    h.database_error = e.what();
+  }
+  if (!core_->running()) {
+    h.executor_error = "executor not started";
+    return h;
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  core_->post([done] { done->set_value(); });
+  if (fut.wait_for(timeout) == std::future_status::ready) h.executor = true;
+  else h.executor_error = "executor did not run a task within " + std::to_string(timeout.count()) + " ms";
+  return h;
+}
+
+Gauges Cluster::gauges() {
+  Gauges g;
+  core_->store->read([&](detail::Conn& c) {
+    auto group = [&](SQLite::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
+      while (q.executeStep()) out.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getInt64());
+    };
+    group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
+    group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
+    group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
+    auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
+    if (p.executeStep()) g.pending_transactions = p.getColumn(0).getInt64();
+    auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
+    if (h.executeStep()) g.block_height = h.getColumn(0).getInt64();
+  });
+  {
+    std::lock_guard<std::mutex> lock(core_->nodes_state.queue_mu);
+    g.stats_queue = static_cast<std::int64_t>(core_->nodes_state.queue.size());
+  }
+  g.live_sessions = core_->users.live_sessions();
+  return g;
+}
+
+std::string Cluster::outbox_dir() const { return core_->users.outbox_dir(); }
 EventBus& Cluster::events() { return core_->bus; }
 const Clock& Cluster::clock() const { return *core_->clock; }
 const Options& Cluster::options() const { return core_->opts; }

@@ -25,6 +25,9 @@
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
 #include "lucidnode/tasks.hpp"
+#include "lucidnode/users.hpp"
+#include "lucidnode/sessions.hpp"
+#include "lucidnode/wallets.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -84,9 +87,13 @@ class ClusterCore {
   Ledger ledger{*this};
   Payouts payouts{*this};
   Poot poot{*this};
+  Sessions sessions{*this};
+  Wallets wallets{*this};
+  TrustPolicies trust_policies{*this};
   RateLimiter rate_limiter{clock};
   Settings settings{*this};
   Tasks tasks{*this};
+  Users users{*this};
 
   // Runs `task` every `interval` on the executor while started (errors thrown
   // by the task are swallowed; it runs again next time). Register before
@@ -96,6 +103,11 @@ class ClusterCore {
   void post(std::function<void()> task);
   // The executor's context, for timers of capabilities (cancelled by stop()).
   asio::io_context& io() { return io_; }
+  // Runs `task` once on the executor soon (errors swallowed); when the
+  // executor is not running, runs it on the calling thread (mail delivery:
+  // an embedder that never starts the executor still gets its mail). Thread-safe.
+  void post_or_run(std::function<void()> task);
+  bool running() const;
 
  private:
   struct Periodic {
@@ -109,7 +121,7 @@ class ClusterCore {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::vector<std::unique_ptr<Periodic>> periodic_;
-  std::mutex run_mu_;
+  mutable std::mutex run_mu_;
   std::mutex timers_mu_;  // arm() vs stop()'s cancel; see arm()
   bool running_ = false;
   std::atomic<bool> stopping_{false};

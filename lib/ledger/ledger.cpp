@@ -450,7 +450,10 @@ std::vector<std::string> Ledger::append(const std::vector<TransactionInput>& txs
 
 std::vector<Block> Ledger::seal() {
   std::vector<Block> out;
-  while (auto b = seal_one(core_)) out.push_back(std::move(*b));
+  while (auto b = seal_one(core_)) {
+    out.push_back(std::move(*b));
+    generation_.fetch_add(1, std::memory_order_release);  // after the block's commit
+  }
   return out;
 }
 

@@ -289,6 +289,146 @@ CREATE TABLE settings (
   key               TEXT PRIMARY KEY,
   value             INTEGER NOT NULL
 );
+      {7, "gateway users, logins, sessions", R"SQL(
+-- lib/auth/users.cpp. Secrets are stored only as HMAC-SHA-256 hashes keyed by
+-- a key derived from the server's signing key; TOTP secrets (needed to compute
+-- codes) are encrypted (XSalsa20-Poly1305, nonce || ciphertext).
+CREATE TABLE users (
+  id                TEXT PRIMARY KEY,                   -- UUID, lower-case
+  email             TEXT NOT NULL UNIQUE,               -- lower-case
+  username          TEXT NOT NULL UNIQUE,
+  first_name        TEXT NOT NULL DEFAULT '',
+  last_name         TEXT NOT NULL DEFAULT '',
+  role              TEXT NOT NULL CHECK (role IN ('user', 'node_operator', 'admin', 'super_admin')),
+  password_hash     TEXT NOT NULL,                      -- Argon2id (libsodium crypto_pwhash_str)
+  hardware_wallet   INTEGER NOT NULL DEFAULT 0,
+  totp_secret       BLOB,                               -- encrypted; active
+  totp_pending      BLOB,                               -- encrypted; awaiting confirmation
+  totp_last_step    INTEGER NOT NULL DEFAULT 0,         -- a TOTP step is accepted once
+  failed_attempts   INTEGER NOT NULL DEFAULT 0,
+  locked_until_us   INTEGER,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  last_login        TEXT
+);
+CREATE INDEX users_by_role ON users(role, created_at);
+
+-- One pending login per user (a new login replaces the previous one).
+CREATE TABLE login_attempts (
+  user_id           TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+  code_hash         BLOB NOT NULL,
+  token_hash        BLOB NOT NULL UNIQUE,
+  expires_at_us     INTEGER NOT NULL
+);
+
+-- A session is a refresh-token family; access tokens carry its id ("sid").
+CREATE TABLE auth_sessions (
+  id                TEXT PRIMARY KEY,                   -- UUID
+  user_id           TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at_us     INTEGER NOT NULL,
+  expires_at_us     INTEGER NOT NULL,
+  revoked_at_us     INTEGER,
+  revoke_reason     TEXT
+);
+CREATE INDEX auth_sessions_live ON auth_sessions(expires_at_us) WHERE revoked_at_us IS NULL;
+CREATE INDEX auth_sessions_by_user ON auth_sessions(user_id);
+
+CREATE TABLE refresh_tokens (
+  token_hash        BLOB PRIMARY KEY,
+  session_id        TEXT NOT NULL REFERENCES auth_sessions(id) ON DELETE CASCADE,
+  expires_at_us     INTEGER NOT NULL,
+  rotated_at_us     INTEGER                             -- set when exchanged; reuse revokes the session
+);
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
+)SQL"},
+      // Migration 8: the gateway's sessions, chunks, manifests, trust policies
+      // and wallets (lib/gateway). Owners are token subjects (user ids).
+      {8, "gateway sessions, manifests, trust policies, wallets", R"SQL(
+CREATE TABLE gw_sessions (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,               -- UUID
+  user_id           TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  description       TEXT NOT NULL DEFAULT '',
+  status            TEXT NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'completed', 'failed', 'cancelled')),
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  started_at        TEXT NOT NULL,
+  completed_at      TEXT,                               -- when it left 'active'
+  size_bytes        INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+  chunk_count       INTEGER NOT NULL DEFAULT 0 CHECK (chunk_count >= 0)
+);
+CREATE INDEX gw_sessions_by_user ON gw_sessions(user_id, id);
+
+-- One row per stored chunk file (<data_dir>/sessions/<session uid>/<chunk uid>.chunk).
+CREATE TABLE gw_chunks (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,
+  session_id        INTEGER NOT NULL REFERENCES gw_sessions(id),
+  idx               INTEGER NOT NULL CHECK (idx >= 0),
+  size              INTEGER NOT NULL CHECK (size > 0),
+  hash              BLOB NOT NULL,                      -- SHA-256 of the bytes
+  created_at        TEXT NOT NULL,
+  UNIQUE (session_id, idx)
+);
+
+CREATE TABLE gw_manifests (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,
+  session_id        INTEGER NOT NULL UNIQUE REFERENCES gw_sessions(id),
+  merkle_root       BLOB NOT NULL,                      -- docs/merkle.md, "Session manifests"
+  chunk_count       INTEGER NOT NULL,
+  total_size        INTEGER NOT NULL,
+  created_at        TEXT NOT NULL
+);
+
+CREATE TABLE gw_trust_policies (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,
+  user_id           TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  description       TEXT NOT NULL DEFAULT '',
+  rules             TEXT NOT NULL,                      -- JSON array of TrustRule
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+CREATE INDEX gw_trust_by_user ON gw_trust_policies(user_id, id);
+
+CREATE TABLE gw_wallets (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  uid               TEXT NOT NULL UNIQUE,
+  user_id           TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  address           TEXT NOT NULL,
+  currency          TEXT NOT NULL CHECK (currency IN ('USDT', 'TRX')),
+  network           TEXT NOT NULL DEFAULT 'TRON',
+  -- Generated wallets: nonce || crypto_secretbox(private key) under the
+  -- operator's wallet key. NULL: a registered (watch-only) address.
+  sealed_key        BLOB,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  UNIQUE (address, currency)
+);
+CREATE INDEX gw_wallets_by_user ON gw_wallets(user_id, id);
+
+-- Each row is also one ledger transaction (hash): the balance is computed
+-- from these and the completed payouts to the wallet's address.
+CREATE TABLE gw_wallet_transactions (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  tx_hash           BLOB NOT NULL UNIQUE REFERENCES ledger_transactions(hash),
+  from_wallet       INTEGER NOT NULL REFERENCES gw_wallets(id),
+  to_wallet         INTEGER REFERENCES gw_wallets(id),   -- NULL: leaves the server
+  type              TEXT NOT NULL CHECK (type IN ('transfer', 'payment')),
+  amount_micros     INTEGER NOT NULL CHECK (amount_micros > 0),
+  currency          TEXT NOT NULL,
+  recipient         TEXT NOT NULL,
+  memo              TEXT NOT NULL DEFAULT '',
+  created_at        TEXT NOT NULL
+);
+CREATE INDEX gw_wtx_from ON gw_wallet_transactions(from_wallet);
+CREATE INDEX gw_wtx_to ON gw_wallet_transactions(to_wallet) WHERE to_wallet IS NOT NULL;
+CREATE INDEX payouts_completed_by_wallet ON payouts(wallet_address, currency) WHERE status = 'completed';
 )SQL"},
   };
   return all;

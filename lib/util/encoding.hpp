@@ -25,6 +25,8 @@ Digest sha256(std::string_view bytes);
 // HMAC-SHA-256 keyed with a 32-byte key.
 Digest hmac_sha256(const Digest& key, std::string_view message);
 std::string random_bytes(std::size_t n);
+// A random (version 4) UUID, lower-case 8-4-4-4-12.
+std::string random_uuid();
 // Constant-time equality of two equal-length byte strings (false if lengths differ).
 bool equal_ct(std::string_view a, std::string_view b);
 

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "lucidnode/error.hpp"
+#include "store/migrations.hpp"
 #include "store/store.hpp"
 #include "support.hpp"
 
@@ -21,7 +22,9 @@ TEST_CASE("store: creates, migrates and records the schema version") {
     q.executeStep();
     return q.getColumn(0).getInt();
   });
-  CHECK(n == Store::latest_schema_version());
+  // One row per applied migration. Versions are assigned per feature and may
+  // have gaps while branches are apart, so count them rather than assume 1..N.
+  CHECK(n == static_cast<int>(lucid::detail::migrations().size()));
   auto mode = s.read([](Conn& c) {
     auto& q = c.stmt("PRAGMA journal_mode");
     q.executeStep();

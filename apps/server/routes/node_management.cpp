@@ -36,7 +36,7 @@ Code code_for(const Error& e) {
     case Reason::invalid_allocation: return {400, "LUCID_ERR_5009"};
     case Reason::batch_failed: return {409, "LUCID_ERR_5010"};
     case Reason::payout_not_found: return {404, "LUCID_ERR_4001"};
-    case Reason::none: break;
+    default: break;  // none, or another surface's reasons: by Errc below
   }
   switch (e.code()) {
     case Errc::invalid_argument:

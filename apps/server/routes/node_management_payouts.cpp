@@ -4,8 +4,6 @@
 // parses into integer micro-units; responses print the stored micro-units as
 // the shortest exact decimal (JSON number, e.g. 12.5). Errors are thrown as
 // lucid::Error and encoded by node_management.cpp's one error encoder.
-#include <rapidjson/error/en.h>
-
 #include "json.hpp"
 #include "routes/node_management_common.hpp"
 #include "routes/node_management_handlers.hpp"
@@ -16,12 +14,6 @@ namespace {
 
 [[noreturn]] void bad(const std::string& field, const std::string& msg) {
   throw Error(Errc::invalid_argument, msg, field);
-}
-
-// The shortest exact decimal of the stored micro-units, as a JSON number.
-void write_amount(JsonWriter& w, std::int64_t micros) {
-  const std::string text = format_micros(micros);
-  w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
 }
 
 void write_opt_text(JsonWriter& w, const std::string& s) {
@@ -38,7 +30,7 @@ void write_payout(JsonWriter& w, const Payout& p) {
   w.StartObject();
   w.Key("payout_id"); write_string(w, p.payout_id);
   w.Key("node_id"); write_string(w, p.node_uid);
-  w.Key("amount"); write_amount(w, p.amount_micros);
+  w.Key("amount"); write_micros(w, p.amount_micros);
   w.Key("currency"); w.String(currency_name(p.currency));
   w.Key("wallet_address"); write_opt_text(w, p.wallet_address);
   w.Key("status"); w.String(payout_status_name(p.status));
@@ -49,17 +41,6 @@ void write_payout(JsonWriter& w, const Payout& p) {
   w.Key("completed_at"); write_time(w, p.completed_at);
   w.Key("failure_reason"); write_opt_text(w, p.failure_reason);
   w.EndObject();
-}
-
-// The same body with every number kept as its text.
-rapidjson::Document parse_number_text(const http::Request& req) {
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-          rapidjson::kParseNumbersAsStringsFlag>(req.body.data(), req.body.size());
-  if (d.HasParseError())
-    throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) +
-                        " at offset " + std::to_string(d.GetErrorOffset())};
-  return d;
 }
 
 const rapidjson::Value* present(const rapidjson::Value& obj, const char* name) {
@@ -77,7 +58,7 @@ std::optional<std::string> string_member(const rapidjson::Value& obj, const char
 
 PayoutBatchRequest batch_request(const http::Request& req) {
   const JsonBody body(req);  // types; malformed JSON and non-objects fail here
-  const rapidjson::Document text = parse_number_text(req);
+  const rapidjson::Document text = parse_numbers_as_text(req);
   PayoutBatchRequest out;
   if (auto id = string_member(body.root(), "batch_id", "batch_id")) {
     if (id->empty()) bad("batch_id", "batch_id must not be empty");

@@ -11,6 +11,20 @@ void add_node_registration_routes(Router& router);
 // node-management.md under /api/v1 (node_ ids, pools, resources, PoOT, payouts).
 void add_node_management_routes(Router& router);
 
+// api-gateway.md under /api/v1: meta, auth, users (routes/api_gateway.cpp).
+// Shared helpers, error encoder and rate tiers: routes/api_gateway_common.hpp.
+void add_api_gateway_routes(Router& router);
+// api-gateway.md: sessions and chunk upload, manifests, trust policies, chain,
+// wallets (routes/api_gateway_data.cpp).
+void add_api_gateway_data_routes(Router& router);
+// The chunk-upload bandwidth (bytes per second per user); 0: unlimited.
+void configure_chunk_bandwidth(RateLimiter& limiter, std::int64_t bytes_per_second);
+// The operator's wallet key: 64 hex characters from `path` (which must be
+// 0600) or, when path is empty, from LUCID_WALLET_KEY; empty when neither is
+// set. Throws lucid::Error(invalid_argument) for a malformed key or a file
+// others can read.
+std::string load_wallet_key(const std::string& path);
+
 // Requests per minute per caller, by the node-management document's categories.
 struct RateLimits {
   std::int64_t nodes_per_minute = 1000;

@@ -1,0 +1,281 @@
+// Users, passwordless login, TOTP (RFC 6238 vectors), sessions and refresh rotation.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "lucidnode/lucidnode.hpp"
+#include "support.hpp"
+
+using namespace lucid;
+using testsupport::TempDir;
+
+namespace {
+
+Reason reason_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.reason();
+  }
+  return Reason::none;
+}
+
+// The newest outbox message's text.
+std::string last_mail(const std::string& dir) {
+  std::filesystem::path newest;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".eml" && (newest.empty() || e.path().filename() > newest.filename())) newest = e.path();
+  REQUIRE(!newest.empty());
+  std::ifstream f(newest);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string code_in(const std::string& mail) {
+  std::smatch m;
+  REQUIRE(std::regex_search(mail, m, std::regex("sign-in code is ([0-9]{6})")));
+  return m[1];
+}
+
+struct Fixture {
+  TempDir dir;
+  std::shared_ptr<OffsetClock> clock = std::make_shared<OffsetClock>();
+  std::unique_ptr<Cluster> cluster;
+  Fixture() {
+    Options o;
+    o.database_path = dir.file("lucid.db");
+    o.clock = clock;
+    cluster = std::make_unique<Cluster>(o);
+  }
+  User make_user(const std::string& email = "ada@example.com") {
+    UserCreate u;
+    u.email = email;
+    u.username = email.substr(0, email.find('@'));
+    u.password = "correct horse 9";
+    return cluster->users().create(u);
+  }
+  std::string login_code(const std::string& email) {
+    cluster->users().start_login(email);
+    return code_in(last_mail(cluster->outbox_dir()));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("totp: RFC 6238 appendix B SHA-1 test vectors") {
+  const std::string key = "12345678901234567890";
+  CHECK(totp_code(key, 59, 8) == "94287082");
+  CHECK(totp_code(key, 1111111109, 8) == "07081804");
+  CHECK(totp_code(key, 1111111111, 8) == "14050471");
+  CHECK(totp_code(key, 1234567890, 8) == "89005924");
+  CHECK(totp_code(key, 2000000000, 8) == "69279037");
+  CHECK(totp_code(key, 20000000000LL, 8) == "65353130");
+  // Six digits are the same value modulo 10^6.
+  CHECK(totp_code(key, 59) == "287082");
+  CHECK(totp_code(key, 1111111109) == "081804");
+  CHECK(base32_encode("12345678901234567890") == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+}
+
+TEST_CASE("users: create validates, rejects duplicates") {
+  Fixture fx;
+  auto u = fx.make_user();
+  CHECK(u.email == "ada@example.com");
+  CHECK(u.role == Role::user);
+  CHECK(fx.cluster->users().get(u.id).username == "ada");
+  UserCreate bad;
+  bad.email = "not-an-email";
+  bad.username = "bob";
+  bad.password = "abcdefg1";
+  CHECK(reason_of([&] { fx.cluster->users().create(bad); }) == Reason::invalid_email);
+  bad.email = "bob@example.com";
+  bad.password = "abcdefgh";  // one character class
+  CHECK(reason_of([&] { fx.cluster->users().create(bad); }) == Reason::weak_password);
+  bad.password = "abcdefg1";
+  bad.username = "ada";
+  CHECK(reason_of([&] { fx.cluster->users().create(bad); }) == Reason::already_exists);
+  bad.username = "bob";
+  bad.email = "ADA@example.com";
+  CHECK(reason_of([&] { fx.cluster->users().create(bad); }) == Reason::already_exists);
+}
+
+TEST_CASE("users: emailed code logs in once, tokens carry a live session") {
+  Fixture fx;
+  auto u = fx.make_user();
+  const std::string code = fx.login_code("ada@example.com");
+  auto t = fx.cluster->users().verify_code("ADA@example.com", code);
+  CHECK(t.user.id == u.id);
+  auto claims = fx.cluster->auth().verify_token(t.access_token);
+  CHECK(claims.subject == u.id);
+  CHECK(claims.session_id == t.session_id);
+  // Single use.
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", code); }) == Reason::login_expired);
+  // Logout revokes the access token at once.
+  fx.cluster->users().logout(t.session_id);
+  CHECK(reason_of([&] { fx.cluster->auth().verify_token(t.access_token); }) == Reason::session_expired);
+  CHECK(reason_of([&] { fx.cluster->users().refresh(t.refresh_token); }) == Reason::refresh_token_invalid);
+}
+
+TEST_CASE("users: login expires after 5 minutes") {
+  Fixture fx;
+  fx.make_user();
+  const std::string code = fx.login_code("ada@example.com");
+  fx.clock->advance(std::chrono::seconds(301));
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", code); }) == Reason::login_expired);
+}
+
+TEST_CASE("users: 5 wrong codes lock the account for 15 minutes") {
+  Fixture fx;
+  fx.make_user();
+  std::string code = fx.login_code("ada@example.com");
+  const std::string wrong = code == "000000" ? "111111" : "000000";
+  for (int i = 0; i < 4; ++i)
+    CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", wrong); }) == Reason::invalid_credentials);
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", wrong); }) == Reason::account_locked);
+  code = fx.login_code("ada@example.com");
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", code); }) == Reason::account_locked);
+  fx.clock->advance(std::chrono::minutes(15) + std::chrono::seconds(1));
+  code = fx.login_code("ada@example.com");
+  CHECK_NOTHROW(fx.cluster->users().verify_code("ada@example.com", code));
+}
+
+TEST_CASE("users: refresh rotates, reusing a rotated token revokes the family") {
+  Fixture fx;
+  fx.make_user();
+  auto t1 = fx.cluster->users().verify_code("ada@example.com", fx.login_code("ada@example.com"));
+  auto t2 = fx.cluster->users().refresh(t1.refresh_token);
+  CHECK(t2.session_id == t1.session_id);
+  CHECK(t2.refresh_token != t1.refresh_token);
+  CHECK_NOTHROW(fx.cluster->auth().verify_token(t2.access_token));
+  CHECK(reason_of([&] { fx.cluster->users().refresh(t1.refresh_token); }) == Reason::refresh_token_invalid);
+  // The whole family is gone: the newer refresh token and the access tokens.
+  CHECK(reason_of([&] { fx.cluster->users().refresh(t2.refresh_token); }) == Reason::refresh_token_invalid);
+  CHECK(reason_of([&] { fx.cluster->auth().verify_token(t2.access_token); }) == Reason::session_expired);
+}
+
+TEST_CASE("users: TOTP enrolment, verification within ±1 step, no replay") {
+  Fixture fx;
+  auto u = fx.make_user();
+  auto e = fx.cluster->users().enroll_totp(u.id, false);
+  CHECK(e.otpauth_uri.find("otpauth://totp/lucidnode:ada%40example.com?secret=" + e.secret_base32) == 0);
+  // Decode base32 to compute codes like an authenticator app.
+  std::string key;
+  std::uint32_t buf = 0;
+  int bits = 0;
+  for (char c : e.secret_base32) {
+    buf = (buf << 5) | static_cast<std::uint32_t>(c >= 'A' ? c - 'A' : c - '2' + 26);
+    bits += 5;
+    if (bits >= 8) {
+      key += static_cast<char>((buf >> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  auto now = [&] { return std::chrono::duration_cast<std::chrono::seconds>(fx.clock->now().time_since_epoch()).count(); };
+  CHECK(reason_of([&] { fx.cluster->users().confirm_totp(u.id, totp_code(key, now() + 300)); }) == Reason::totp_invalid);
+  fx.cluster->users().confirm_totp(u.id, totp_code(key, now()));
+  CHECK(fx.cluster->users().get(u.id).totp_enabled);
+  // The confirming code's step is used; the next step's code logs in.
+  auto t = fx.cluster->users().verify_code("ada@example.com", totp_code(key, now() + 30));
+  CHECK(!t.access_token.empty());
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", totp_code(key, now() + 30)); }) ==
+        Reason::totp_invalid);
+  CHECK(reason_of([&] { fx.cluster->users().verify_code("ada@example.com", totp_code(key, now() + 120)); }) ==
+        Reason::totp_invalid);
+}
+
+TEST_CASE("users: role change and deletion end sessions, sessions survive a restart") {
+  TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  std::string access, id;
+  {
+    Cluster c(o);
+    UserCreate u;
+    u.email = "ada@example.com";
+    u.username = "ada";
+    u.password = "correct horse 9";
+    id = c.users().create(u).id;
+    c.users().start_login("ada@example.com");
+    auto t = c.users().verify_code("ada@example.com", code_in(last_mail(c.outbox_dir())));
+    access = t.access_token;
+  }
+  Cluster c(o);
+  CHECK_NOTHROW(c.auth().verify_token(access));
+  UserUpdate up;
+  up.role = Role::admin;
+  c.users().update(id, up);
+  CHECK(reason_of([&] { c.auth().verify_token(access); }) == Reason::session_expired);
+  c.users().remove(id);
+  CHECK(testsupport::code_of([&] { c.users().get(id); }) == Errc::not_found);
+}
+
+TEST_CASE("users: prune forgets expired sessions and logins") {
+  Fixture fx;
+  fx.make_user();
+  auto t = fx.cluster->users().verify_code("ada@example.com", fx.login_code("ada@example.com"));
+  fx.cluster->users().start_login("ada@example.com");
+  CHECK(fx.cluster->users().live_sessions() == 1);
+  fx.clock->advance(std::chrono::hours(24 * 31));
+  fx.cluster->users().prune();
+  CHECK(fx.cluster->users().live_sessions() == 0);
+  CHECK(reason_of([&] { fx.cluster->users().refresh(t.refresh_token); }) == Reason::refresh_token_invalid);
+}
+
+TEST_CASE("cluster: health names the part that failed") {
+  TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  Cluster c(o);
+  auto h = c.health(std::chrono::milliseconds(200));
+  CHECK(h.database);
+  CHECK(!h.executor);
+  CHECK(h.executor_error == "executor not started");
+  c.start();
+  h = c.health(std::chrono::milliseconds(2000));
+  CHECK(h.database);
+  CHECK(h.executor);
+  c.stop();
+}
+
+TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
+  TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  o.smtp_url = "smtp://127.0.0.1:1";  // nothing listens on port 1
+  o.smtp_from = "login@example.com";
+  Cluster c(o);
+  CHECK(c.users().uses_smtp());
+  UserCreate u;
+  u.email = "ada@example.com";
+  u.username = "ada";
+  u.password = "correct horse 9";
+  c.users().create(u);
+  c.users().start_login("ada@example.com");  // executor not started: delivered inline
+  const std::string mail = last_mail(c.outbox_dir());
+  CHECK(mail.find("X-Lucid-Delivery-Error: SMTP delivery failed") != std::string::npos);
+  CHECK(mail.find("From: login@example.com") != std::string::npos);
+  Options bad = o;
+  bad.smtp_url = "http://example.com";
+  CHECK(testsupport::code_of([&] { Cluster x(bad); }) == Errc::invalid_argument);
+}
+
+TEST_CASE("users: cached reads follow every write") {
+  Fixture fx;
+  auto u = fx.make_user();
+  CHECK(fx.cluster->users().get(u.id).first_name.empty());  // now cached
+  UserUpdate up;
+  up.first_name = "Ada";
+  fx.cluster->users().update(u.id, up);
+  CHECK(fx.cluster->users().get(u.id).first_name == "Ada");
+  CHECK(!fx.cluster->users().get(u.id).last_login);
+  fx.cluster->users().verify_code("ada@example.com", fx.login_code("ada@example.com"));
+  CHECK(fx.cluster->users().get(u.id).last_login);
+  fx.cluster->users().enroll_totp(u.id, true);
+  CHECK(fx.cluster->users().get(u.id).totp_enabled);
+  fx.cluster->users().disable_totp(u.id);
+  CHECK(!fx.cluster->users().get(u.id).totp_enabled);
+  fx.cluster->users().remove(u.id);
+  CHECK(testsupport::code_of([&] { fx.cluster->users().get(u.id); }) == Errc::not_found);
+}
