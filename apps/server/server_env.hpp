@@ -43,7 +43,6 @@ struct ServerEnv {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   SnapshotCache snapshot;
   const Router* router = nullptr;  // for /meta/metrics and /meta/health
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::string environment = "production";  // /meta/info (--environment)
   std::vector<std::string> features;       // /meta/info: what this server offers
 };

@@ -172,10 +172,10 @@ class Cluster {
   // Devices, tasks and their scheduler; runtime settings.
   Tasks& tasks();
   Settings& settings();
+  // Gateway: upload sessions with manifests, wallets, trust policies, users.
   Sessions& sessions();
   Wallets& wallets();
   TrustPolicies& trust_policies();
-  Auth& auth();
   Users& users();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();
@@ -183,7 +183,6 @@ class Cluster {
   const Clock& clock() const;
   // The options in effect (defaults filled in: key_file, clock).
   const Options& options() const;
-  // Schema version of the open database. Errors: storage.
   // Checks the database (a read) and the executor (runs a task on it, waiting
   // at most `timeout`). Never throws for what it checks; thread-safe.
   Health health(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
@@ -191,7 +190,7 @@ class Cluster {
   Gauges gauges();
   // The directory login mail goes to when no SMTP server is configured.
   std::string outbox_dir() const;
-  // Schema version of the open database.
+  // Schema version of the open database. Errors: storage.
   int schema_version() const;
 
  private:

@@ -121,7 +121,7 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   }
   load_nodes_state(*this);
   users.load();
-  auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
+  if (auth) auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });

@@ -289,6 +289,7 @@ CREATE TABLE settings (
   key               TEXT PRIMARY KEY,
   value             INTEGER NOT NULL
 );
+)SQL"},
       {7, "gateway users, logins, sessions", R"SQL(
 -- lib/auth/users.cpp. Secrets are stored only as HMAC-SHA-256 hashes keyed by
 -- a key derived from the server's signing key; TOTP secrets (needed to compute
