@@ -19,6 +19,11 @@ struct AgentOptions {
   int poll_seconds = 3;      // between approval polls
   int max_reports = 0;       // 0: forever
   int max_backoff_seconds = 30;
+  // Network node (agent_network.hpp): the Ed25519 identity key file (0600),
+  // whether this node offers itself as a relay, and its public endpoint.
+  std::string identity_file;
+  bool relay = false;
+  std::string endpoint;
 };
 
 // Runs until stopped (`stop` becomes true), max_reports is reached, or a

@@ -16,6 +16,7 @@
 #include "router.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
+#include "ws/ws_hub.hpp"
 
 using namespace lucid;
 
@@ -62,6 +63,13 @@ int main(int argc, char** argv) {
   std::size_t payout_chunk = 1000;
   std::size_t max_payout_batch = 10000;
   bool quiet = false;
+  // Network node (network-node.md).
+  std::string data_dir;
+  bool relay_mode = false;
+  bool nat_mode = false;
+  double relay_price = 0.01;
+  std::size_t max_challenges = 100000;
+  server::ws::HubOptions ws_options;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
   app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
@@ -105,6 +113,16 @@ int main(int argc, char** argv) {
   app.add_flag("--test-clock", test_clock,
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
+  app.add_option("--data-dir", data_dir, "Directory for uploads and services (default: <db directory>/data)");
+  app.add_flag("--relay", relay_mode, "Relay mode: /api/relay/sessions books the fleet nodes that report this server as their relay");
+  app.add_flag("--nat", nat_mode, "NAT mode: /api/relay/candidates lists the fleet's relay nodes");
+  app.add_option("--relay-price-per-gb", relay_price, "Price of relayed traffic, for relay sessions' earnings")
+      ->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--ws-max-pending-bytes", ws_options.max_pending_bytes,
+                 "A WebSocket client with more unsent bytes than this is dropped")
+      ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  app.add_option("--max-challenges", max_challenges, "Outstanding Ed25519 login challenges; beyond it the oldest is dropped")
+      ->check(CLI::Range(1, 10000000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::string host;
@@ -144,6 +162,11 @@ int main(int argc, char** argv) {
     opts.payout_interval = std::chrono::milliseconds(payout_interval_ms);
     opts.payout_chunk = payout_chunk;
     opts.max_payout_batch = max_payout_batch;
+    opts.data_dir = data_dir;
+    opts.relay_mode = relay_mode;
+    opts.nat_mode = nat_mode;
+    opts.relay_price_per_gb = relay_price;
+    opts.max_challenges = max_challenges;
     Cluster cluster(opts);
     cluster.start();
 
@@ -152,6 +175,11 @@ int main(int argc, char** argv) {
     server::Router router;
     server::add_node_registration_routes(router);
     server::add_node_management_routes(router);
+    server::add_network_node_workflow_routes(router);
+    server::add_network_node_routes(router);
+    ws_options.data_dir = cluster.options().data_dir;
+    env.ws_hub = std::make_shared<server::ws::Hub>(cluster, ws_options);
+    env.ws_hub->start();
     server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
     if (test_clock) server::add_test_clock_routes(router);
 

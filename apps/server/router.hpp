@@ -79,12 +79,16 @@ struct Failure {
 };
 
 using ErrorEncoder = http::Response (*)(const Failure&);
+// A surface's extra check of an authenticated caller, run after the route's
+// AuthMode succeeded and before the handler; throws lucid::Error to refuse.
+using CallerCheck = void (*)(Context&);
 
 class Router {
  public:
   // Registers a document's table. `prefix` decides which encoder answers
   // requests that match no route (the longest matching prefix wins).
-  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
+                   CallerCheck check = nullptr);
   // Another path prefix answered by `encoder` when no route matches ("...$"
   // matches that exact path only).
   void add_prefix(const char* prefix, ErrorEncoder encoder);
@@ -100,6 +104,7 @@ class Router {
     const Route* route;
     ErrorEncoder encoder;
     std::vector<std::string> segments;  // "{}" for a placeholder
+    CallerCheck check;
   };
   struct Surface {
     std::string prefix;

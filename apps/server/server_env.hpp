@@ -11,6 +11,8 @@
 
 namespace lucid::server {
 
+namespace ws { class Hub; }
+
 // The all-nodes stats snapshot, encoded once and shared by every stream
 // subscriber: rebuilt only when the event bus reports a change or liveness may
 // have moved (at most once per second).
@@ -33,6 +35,7 @@ class SnapshotCache {
 struct ServerEnv {
   ServerEnv(Cluster& c, SnapshotCache::Builder b) : snapshot(c, b) {}
   OffsetClock* test_clock = nullptr;  // set only with --test-clock
+  std::shared_ptr<ws::Hub> ws_hub;     // GET /api/ws clients
   SnapshotCache snapshot;
 };
 

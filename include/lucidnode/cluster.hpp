@@ -14,11 +14,13 @@
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"
+#include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
 #include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
+#include "lucidnode/workflows.hpp"
 
 namespace lucid {
 
@@ -71,6 +73,23 @@ struct Options {
   std::chrono::milliseconds payout_interval{10};
   std::size_t payout_chunk = 1000;
   std::size_t max_payout_batch = 10000;
+  // Network node (network-node.md): where the server keeps files (uploads,
+  // services); empty means "<database directory>/data". An Ed25519 login
+  // challenge lives challenge_ttl (1 s..1 h); at most max_challenges
+  // (1..10000000) are outstanding. relay_mode / nat_mode: the modes of the
+  // document's relay endpoints (403 outside them); relay_price_per_gb prices
+  // relay sessions' earnings.
+  std::string data_dir;
+  std::chrono::seconds challenge_ttl{300};
+  std::size_t max_challenges = 100000;
+  bool relay_mode = false;
+  bool nat_mode = false;
+  double relay_price_per_gb = 0.01;
+  // Workflow executor (docs/workflows.md): jobs of one execution running at
+  // once (1..1024); the most STDOUT (and, separately, STDERR) one job may
+  // write (1 KiB..64 MiB) before it is killed and fails.
+  std::size_t workflow_max_parallel = 16;
+  std::size_t workflow_max_output_bytes = 1024 * 1024;
 };
 
 class Cluster {
@@ -91,12 +110,21 @@ class Cluster {
   void start();
   // Flushes buffered writes and joins the executor. Idempotent; thread-safe.
   void stop();
+  // A graceful in-process restart of the executor-driven subsystems: stop()
+  // (flush buffered stats, join the executor), then drop outstanding login
+  // challenges and cached tokens and reload the blacklist from the database,
+  // then start() again. The database and the signing key stay open. Must not
+  // be called from a task running on the executor. Thread-safe.
+  void restart();
 
   Nodes& nodes();
   Pools& pools();
   Poot& poot();
   Payouts& payouts();
   Ledger& ledger();
+  Network& network();
+  // Services, workflows and their executor.
+  Workflows& workflows();
   Auth& auth();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();

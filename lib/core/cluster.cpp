@@ -1,5 +1,7 @@
 #include "lucidnode/cluster.hpp"
 
+#include <signal.h>
+
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
@@ -60,6 +62,20 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "payout_chunk must be 1..100000", "payout_chunk");
   if (o.max_payout_batch < 1 || o.max_payout_batch > 1000000)
     throw Error(Errc::invalid_argument, "max_payout_batch must be 1..1000000", "max_payout_batch");
+  if (o.data_dir.empty()) {
+    const auto slash = o.database_path.rfind('/');
+    o.data_dir = (slash == std::string::npos ? std::string(".") : o.database_path.substr(0, slash)) + "/data";
+  }
+  if (o.challenge_ttl.count() < 1 || o.challenge_ttl.count() > 3600)
+    throw Error(Errc::invalid_argument, "challenge_ttl must be 1 second..1 hour", "challenge_ttl");
+  if (o.max_challenges < 1 || o.max_challenges > 10000000)
+    throw Error(Errc::invalid_argument, "max_challenges must be 1..10000000", "max_challenges");
+  if (o.workflow_max_parallel < 1 || o.workflow_max_parallel > 1024)
+    throw Error(Errc::invalid_argument, "workflow_max_parallel must be 1..1024", "workflow_max_parallel");
+  if (o.workflow_max_output_bytes < 1024 || o.workflow_max_output_bytes > 64 * 1024 * 1024)
+    throw Error(Errc::invalid_argument, "workflow_max_output_bytes must be 1 KiB..64 MiB", "workflow_max_output_bytes");
+  if (!(o.relay_price_per_gb >= 0 && o.relay_price_per_gb <= 1e6))
+    throw Error(Errc::invalid_argument, "relay_price_per_gb must be 0..1e6", "relay_price_per_gb");
   return o;
 }
 }  // namespace
@@ -72,6 +88,8 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
   auth = std::make_unique<Auth>(clock, std::move(sk));
   load_nodes_state(*this);
+  network.reset();
+  every(std::chrono::seconds(1), [this] { network.sweep(); });
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
@@ -79,6 +97,7 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     ledger.ensure_genesis();
     every(opts.payout_interval, [this] { payouts.process(); });
     every(opts.block_time, [this] { ledger.seal(); });
+    workflows.recover();  // executions a previous process left RUNNING fail with the reason
   }
 }
 
@@ -100,7 +119,16 @@ void ClusterCore::start() {
     p->timer = std::make_unique<asio::steady_timer>(io_);
     arm(*p);
   }
-  for (int i = 0; i < opts.executor_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < opts.executor_threads; ++i)
+    threads_.emplace_back([this] {
+      // A job's child may exit before reading its stdin: the write must fail
+      // with EPIPE on this thread rather than raise SIGPIPE in the process.
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+      io_.run();
+    });
 }
 
 void ClusterCore::arm(Periodic& p) {
@@ -128,6 +156,8 @@ void ClusterCore::stop() {
       asio::post(io_, [this] {
         for (auto& p : periodic_) p->timer->cancel();
       });
+      // Running workflow jobs are killed; their executions fail ("server stopping").
+      workflows.shutdown();
       work_.reset();
       for (auto& t : threads_) t.join();
       threads_.clear();
@@ -154,6 +184,13 @@ Pools& Cluster::pools() { return core_->pools; }
 Poot& Cluster::poot() { return core_->poot; }
 Payouts& Cluster::payouts() { return core_->payouts; }
 Ledger& Cluster::ledger() { return core_->ledger; }
+Network& Cluster::network() { return core_->network; }
+Workflows& Cluster::workflows() { return core_->workflows; }
+void Cluster::restart() {
+  core_->stop();
+  core_->network.reset();
+  core_->start();
+}
 RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
 Auth& Cluster::auth() { return *core_->auth; }
 EventBus& Cluster::events() { return core_->bus; }

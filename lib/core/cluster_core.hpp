@@ -19,11 +19,13 @@
 #include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"
+#include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
 #include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
 #include "lucidnode/poot.hpp"
 #include "lucidnode/rate_limit.hpp"
+#include "lucidnode/workflows.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -80,12 +82,17 @@ class ClusterCore {
   Ledger ledger{*this};
   Payouts payouts{*this};
   Poot poot{*this};
+  Network network{*this};
+  Workflows workflows{*this};
   RateLimiter rate_limiter{clock};
 
   // Runs `task` every `interval` on the executor while started (errors thrown
   // by the task are swallowed; it runs again next time). Register before
   // start(). Capabilities use this for their background work.
   void every(std::chrono::milliseconds interval, std::function<void()> task);
+  // The executor's io_context, for capabilities that drive asynchronous I/O
+  // on it (the workflow executor's child-process pipes and timers).
+  asio::io_context& io() { return io_; }
 
  private:
   struct Periodic {
