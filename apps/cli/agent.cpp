@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent_network.hpp"
 #include "client.hpp"
 #include "procstats.hpp"
 
@@ -193,6 +194,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
 
   ApiClient api(o.server);
   api.set_header("X-API-KEY", key);
+  const bool has_identity = !register_identity(api, o).empty();
   HostSampler sampler(o.disk_path);
   Backoff backoff(o.max_backoff_seconds);
   std::unique_ptr<TaskAgent> tasks;
@@ -228,6 +230,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
       std::snprintf(line, sizeof line, "agent: reported cpu=%.1f%% mem=%.1f%% disk=%.1f%% uptime=%llds", s.cpu_usage,
                     s.memory_percent, s.disk_usage, static_cast<long long>(s.uptime_seconds));
       say(line);
+      if (has_identity && sent % 12 == 1) report_network(api, o);  // at start, then about every minute
       if (o.max_reports > 0 && sent >= o.max_reports) return 0;
       nap(o.interval_seconds, stop, tasks.get());
     } else if (r.status == 401) {

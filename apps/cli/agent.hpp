@@ -24,6 +24,11 @@ struct AgentOptions {
   int max_backoff_seconds = 30;
   bool tasks = true;  // take part in the cluster: device report, work loop
   WorkOptions work;   // server, api_key and disk_path are filled in by run_agent
+  // Network node (agent_network.hpp): the Ed25519 identity key file (0600),
+  // whether this node offers itself as a relay, and its public endpoint.
+  std::string identity_file;
+  bool relay = false;
+  std::string endpoint;
 };
 
 // One line to stdout, whole even when threads print at once.

@@ -57,6 +57,31 @@ int fail(const std::string& msg, int code = 1) {
   return code;
 }
 
+// keys add / list / remove on a database file.
+int keys_command(const std::string& db, bool add, bool remove, const std::string& hex, const std::string& role,
+                 const std::string& label) {
+  if (db.empty()) return fail("keys commands need --db PATH", 2);
+  lucid::Options o;
+  o.database_path = db;
+  lucid::Cluster cluster(o);
+  if (add) {
+    auto r = lucid::parse_role(role);
+    if (!r) return fail("unknown role '" + role + "' (user, node_operator, admin, super_admin)", 2);
+    auto k = cluster.network().add_key(hex, *r, label);
+    std::cout << "registered " << k.public_key << " as " << lucid::role_name(k.role) << "\npeer_id " << k.peer_id << "\n";
+    return 0;
+  }
+  if (remove) {
+    cluster.network().remove_key(hex);
+    std::cout << "removed " << hex << "\n";
+    return 0;
+  }
+  for (const auto& k : cluster.network().keys())
+    std::cout << k.public_key << "  " << k.peer_id << "  " << lucid::role_name(k.role) << "  "
+              << (k.node_id ? "node " + std::to_string(k.node_id) : "admin") << "  " << k.label << "\n";
+  return 0;
+}
+
 // Runs a request, prints the server's error on failure. Returns the parsed body.
 std::optional<rapidjson::Document> call(const Remote& r, const std::string& method, const std::string& path,
                                         const std::string& body, int& rc) {
@@ -362,6 +387,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::size_t{1024}, lucidctl::kMaxResultBytes))->capture_default_str();
   bool no_tasks = false;
   agent->add_flag("--no-tasks", no_tasks, "Only report stats: no device report, no tasks");
+  agent->add_option("--identity-file", ao.identity_file,
+                    "Ed25519 key pair for the challenge login (0600); default <key-file>.ed25519");
+  agent->add_flag("--relay", ao.relay, "Offer this node as a relay (reported to the server)");
+  agent->add_option("--endpoint", ao.endpoint, "This node's reachable HOST:PORT, reported with --relay");
+
+  // keys add/list/remove (local: the Ed25519 challenge login's admin keys)
+  auto* keys = app.add_subcommand("keys", "Ed25519 login keys in a database file (--db)");
+  keys->require_subcommand(1);
+  auto* kadd = keys->add_subcommand("add", "Register a public key for the challenge login; prints its peer id");
+  keys->add_subcommand("list", "List registered keys (admin keys and node keys)");
+  auto* kremove = keys->add_subcommand("remove", "Remove an admin-registered key");
+  std::string key_hex, key_role = "admin", key_label;
+  kadd->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
+  kadd->add_option("--role", key_role, "user | node_operator | admin | super_admin")->capture_default_str();
+  kadd->add_option("--label", key_label, "Free text (who holds the key)");
+  kremove->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
 
   // payouts list (remote), ledger verify (local, read-only)
   auto* payouts = app.add_subcommand("payouts", "Payouts on a running server (--server, --token)");
@@ -405,6 +446,7 @@ int main(int argc, char** argv) {
       std::cout << cluster.auth().issue_token(subject, *r, *d, scopes) << "\n";
       return 0;
     }
+    if (keys->parsed()) return keys_command(db, kadd->parsed(), kremove->parsed(), key_hex, key_role, key_label);
     int rc = 0;
     if (nlist->parsed()) {
       auto d = call(remote, "GET", "/api/v1/nodes/", "", rc);
@@ -467,6 +509,7 @@ int main(int argc, char** argv) {
       ao.work.limits.max_stderr = std::max<std::size_t>(1024, ao.work.limits.max_stdout / 4);
       ao.work.limits.self_exe = std::filesystem::read_symlink("/proc/self/exe").string();
       std::signal(SIGPIPE, SIG_IGN);
+      if (ao.identity_file.empty()) ao.identity_file = ao.key_file + ".ed25519";
       std::signal(SIGINT, on_signal);
       std::signal(SIGTERM, on_signal);
       return lucidctl::run_agent(ao, g_stop);

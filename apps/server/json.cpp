@@ -17,11 +17,23 @@ namespace {
 }
 }  // namespace
 
-JsonBody::JsonBody(const http::Request& req) {
-  if (req.body.empty()) throw MalformedJson{"Request body is empty; a JSON object is expected"};
+JsonBody::JsonBody(const http::Request& req) : JsonBody(std::string_view(req.body)) {}
+
+JsonBody::JsonBody(const JsonBody& parent, const char* field) {
+  const auto* v = parent.member(field);
+  if (!v) {
+    doc_.SetObject();
+    return;
+  }
+  if (!v->IsObject()) bad_field(field, std::string(field) + " must be an object");
+  doc_.CopyFrom(*v, doc_.GetAllocator());
+}
+
+JsonBody::JsonBody(std::string_view text) {
+  if (text.empty()) throw MalformedJson{"Request body is empty; a JSON object is expected"};
   // kParseStopWhenDoneFlag off: trailing garbage is an error. Depth is bounded
   // by the 1 MiB body limit and RapidJSON's iterative parser.
-  doc_.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(req.body.data(), req.body.size());
+  doc_.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
   if (doc_.HasParseError())
     throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()) +
                         " at offset " + std::to_string(doc_.GetErrorOffset())};

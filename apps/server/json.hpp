@@ -26,6 +26,11 @@ struct MalformedJson {
 class JsonBody {
  public:
   explicit JsonBody(const http::Request& req);
+  // The same rules for a JSON text that is not a request body (a WebSocket message).
+  explicit JsonBody(std::string_view text);
+  // The object member `field` of `parent`; an absent or null member is an
+  // empty object, another type is invalid_argument (field named).
+  JsonBody(const JsonBody& parent, const char* field);
   std::string required_string(const char* field, std::size_t max_len) const;
   std::optional<std::string> optional_string(const char* field, std::size_t max_len) const;
   double required_number(const char* field) const;

@@ -17,6 +17,7 @@
 #include "routes/api_gateway_common.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
+#include "ws/ws_hub.hpp"
 
 using namespace lucid;
 
@@ -66,6 +67,13 @@ int main(int argc, char** argv) {
   bool quiet = false;
   server::gw::GatewayLimits gateway_limits;
   std::string smtp_url, smtp_from, outbox_dir, public_url, environment = "production";
+  // Network node (network-node.md).
+  std::string data_dir;
+  bool relay_mode = false;
+  bool nat_mode = false;
+  double relay_price = 0.01;
+  std::size_t max_challenges = 100000;
+  server::ws::HubOptions ws_options;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
   app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
@@ -141,11 +149,10 @@ int main(int argc, char** argv) {
   app.add_option("--rate-gateway-chain-burst", gateway_limits.blockchain_burst, "Their burst")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   // Gateway sessions, chunks and wallets (routes/api_gateway_data.cpp).
-  std::string data_dir, wallet_key_file;
+  std::string wallet_key_file;
   std::size_t max_chunk_bytes = 512 * 1024;
   std::int64_t max_session_bytes = 4LL << 30;
   std::int64_t chunk_bandwidth = 10485760;
-  app.add_option("--data-dir", data_dir, "Directory for session chunk files; default: the database file's directory");
   app.add_option("--max-chunk-bytes", max_chunk_bytes,
                  "Largest session chunk; must fit the 1 MiB request body limit")
       ->check(CLI::Range(1, 1024 * 1024))->capture_default_str();
@@ -160,6 +167,16 @@ int main(int argc, char** argv) {
   app.add_flag("--test-clock", test_clock,
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
+  app.add_option("--data-dir", data_dir, "Directory for uploads, services and session chunks (default: <db directory>/data)");
+  app.add_flag("--relay", relay_mode, "Relay mode: /api/relay/sessions books the fleet nodes that report this server as their relay");
+  app.add_flag("--nat", nat_mode, "NAT mode: /api/relay/candidates lists the fleet's relay nodes");
+  app.add_option("--relay-price-per-gb", relay_price, "Price of relayed traffic, for relay sessions' earnings")
+      ->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--ws-max-pending-bytes", ws_options.max_pending_bytes,
+                 "A WebSocket client with more unsent bytes than this is dropped")
+      ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  app.add_option("--max-challenges", max_challenges, "Outstanding Ed25519 login challenges; beyond it the oldest is dropped")
+      ->check(CLI::Range(1, 10000000))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::string host;
@@ -213,6 +230,10 @@ int main(int argc, char** argv) {
     opts.outbox_dir = outbox_dir;
     // Port 0 is only known after binding; magic links then need --public-url.
     opts.public_url = public_url.empty() ? "http://" + listen : public_url;
+    opts.relay_mode = relay_mode;
+    opts.nat_mode = nat_mode;
+    opts.relay_price_per_gb = relay_price;
+    opts.max_challenges = max_challenges;
     Cluster cluster(opts);
     cluster.start();
 
@@ -223,6 +244,11 @@ int main(int argc, char** argv) {
     server::add_node_management_routes(router);
     server::add_api_gateway_data_routes(router);
     server::configure_chunk_bandwidth(cluster.rate_limiter(), chunk_bandwidth);
+    server::add_network_node_workflow_routes(router);
+    server::add_network_node_routes(router);
+    ws_options.data_dir = cluster.options().data_dir;
+    env.ws_hub = std::make_shared<server::ws::Hub>(cluster, ws_options);
+    env.ws_hub->start();
     server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
     server::add_cluster_routes(router);
     server::configure_cluster_limits(cluster.rate_limiter(), cluster_limits);

@@ -130,10 +130,11 @@ void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
 }
 
-void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
+void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
+                         CallerCheck check) {
   add_prefix(prefix, encoder);
   for (std::size_t i = 0; i < count; ++i) {
-    Compiled c{&routes[i], encoder, split_path(routes[i].pattern)};
+    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), check};
     for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
@@ -298,9 +299,13 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         const std::string* key = req.header("x-api-key");
         if (!key || key->empty()) throw Error(Errc::unauthenticated, "Missing X-API-KEY header");
         ctx.caller.node_id = cluster.nodes().authenticate_key(*key);
+        // A node whose peer is blacklisted (network-node.md) is refused.
+        if (cluster.network().node_refused(ctx.caller.node_id))
+          throw Error(Errc::permission_denied, "Node is blacklisted");
         break;
       }
     }
+    if (found->check && route.auth != AuthMode::none) found->check(ctx);
     if (route.rate != RateCategory::none) {
       // Administrators get the document's admin budget on any limited route.
       RateCategory cat = route.rate;

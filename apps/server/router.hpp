@@ -84,12 +84,16 @@ struct Failure {
 };
 
 using ErrorEncoder = http::Response (*)(const Failure&);
+// A surface's extra check of an authenticated caller, run after the route's
+// AuthMode succeeded and before the handler; throws lucid::Error to refuse.
+using CallerCheck = void (*)(Context&);
 
 class Router {
  public:
   // Registers a document's table. `prefix` decides which encoder answers
   // requests that match no route (the longest matching prefix wins).
-  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
+                   CallerCheck check = nullptr);
   // Another path prefix answered by `encoder` when no route matches ("...$"
   // matches that exact path only).
   void add_prefix(const char* prefix, ErrorEncoder encoder);
@@ -124,6 +128,7 @@ class Router {
     ErrorEncoder encoder;
     std::vector<std::string> segments;  // "{}" for a placeholder
     std::shared_ptr<RouteStats> stats = std::make_shared<RouteStats>();
+    CallerCheck check;
   };
   http::Reply dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const;
   struct Surface {

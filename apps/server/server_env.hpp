@@ -13,6 +13,8 @@
 
 namespace lucid::server {
 
+namespace ws { class Hub; }
+
 // The all-nodes stats snapshot, encoded once and shared by every stream
 // subscriber: rebuilt only when the event bus reports a change or liveness may
 // have moved (at most once per second).
@@ -41,6 +43,7 @@ struct ServerEnv {
   std::string host;
   std::uint16_t port = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::shared_ptr<ws::Hub> ws_hub;     // GET /api/ws clients
   SnapshotCache snapshot;
   const Router* router = nullptr;  // for /meta/metrics and /meta/health
   std::string environment = "production";  // /meta/info (--environment)

@@ -16,6 +16,7 @@
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"
+#include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
 #include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
@@ -25,6 +26,7 @@
 #include "lucidnode/users.hpp"
 #include "lucidnode/sessions.hpp"
 #include "lucidnode/wallets.hpp"
+#include "lucidnode/workflows.hpp"
 
 namespace lucid {
 
@@ -84,13 +86,12 @@ struct Options {
   std::int64_t max_connections = 10000;
   std::chrono::milliseconds task_sweep_interval{1000};
   // Gateway sessions, chunks and wallets (include/lucidnode/sessions.hpp,
-  // wallets.hpp). Chunk files live under data_dir/sessions/ (empty: the
-  // database file's directory). A chunk holds 1..max_chunk_bytes (1..16 MiB),
+  // wallets.hpp). Chunk files live under data_dir/sessions/ (data_dir is
+  // below, with the network node's options). A chunk holds 1..max_chunk_bytes (1..16 MiB),
   // a session at most max_session_bytes (1 B..1 TiB) in at most 100,000
   // chunks. wallet_key: 32 bytes that encrypt generated wallets' private keys
   // at rest (crypto_secretbox); empty: wallets are never generated, only
   // registered by address.
-  std::string data_dir;
   std::size_t max_chunk_bytes = 512 * 1024;
   std::int64_t max_session_bytes = 4LL * 1024 * 1024 * 1024;
   std::string wallet_key;
@@ -107,6 +108,23 @@ struct Options {
   std::chrono::seconds login_ttl{300};
   std::chrono::seconds access_token_ttl{900};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 30)};
+  // Network node (network-node.md): where the server keeps files (uploads,
+  // services); empty means "<database directory>/data". An Ed25519 login
+  // challenge lives challenge_ttl (1 s..1 h); at most max_challenges
+  // (1..10000000) are outstanding. relay_mode / nat_mode: the modes of the
+  // document's relay endpoints (403 outside them); relay_price_per_gb prices
+  // relay sessions' earnings.
+  std::string data_dir;
+  std::chrono::seconds challenge_ttl{300};
+  std::size_t max_challenges = 100000;
+  bool relay_mode = false;
+  bool nat_mode = false;
+  double relay_price_per_gb = 0.01;
+  // Workflow executor (docs/workflows.md): jobs of one execution running at
+  // once (1..1024); the most STDOUT (and, separately, STDERR) one job may
+  // write (1 KiB..64 MiB) before it is killed and fails.
+  std::size_t workflow_max_parallel = 16;
+  std::size_t workflow_max_output_bytes = 1024 * 1024;
 };
 
 // Point-in-time counts for monitoring (GET /api/v1/meta/metrics).
@@ -158,6 +176,12 @@ class Cluster {
   // never throws (a failed final flush is dropped: the loss is bounded by
   // Options::stats_queue_limit).
   void stop();
+  // A graceful in-process restart of the executor-driven subsystems: stop()
+  // (flush buffered stats, join the executor), then drop outstanding login
+  // challenges and cached tokens and reload the blacklist from the database,
+  // then start() again. The database and the signing key stay open. Must not
+  // be called from a task running on the executor. Thread-safe.
+  void restart();
 
   // The capabilities. Each reference lives as long as the Cluster; none of
   // these accessors throws, except auth().
@@ -166,6 +190,10 @@ class Cluster {
   Poot& poot();
   Payouts& payouts();
   Ledger& ledger();
+  // Network node: Ed25519 login keys, challenges, peers, blacklist, relay.
+  Network& network();
+  // Services, workflows and their executor.
+  Workflows& workflows();
   // Token issuing and verification with the cluster's signing key.
   // Errors: Error(unavailable) on a read-only cluster opened without its key file.
   Auth& auth();

@@ -14,11 +14,18 @@ enum class EventKind {
   node_approved,   // a pending node became active
   node_updated,    // quota, sites or other record fields changed
   node_stats,      // a node reported a stats sample
+  network,         // a network-node API change: `type` and `payload` below
 };
 
 struct Event {
+  Event(EventKind k, std::int64_t id = 0, std::string t = {}, std::string p = {})
+      : kind(k), node_id(id), type(std::move(t)), payload(std::move(p)) {}
   EventKind kind;
   std::int64_t node_id = 0;
+  // For EventKind::network: the WebSocket message type ("PEER_UPDATED", ...)
+  // and its payload as JSON object text ("" means {}). Empty otherwise.
+  std::string type;
+  std::string payload;
 };
 
 // Keeps a subscription alive; destroying it unsubscribes (after it returns,

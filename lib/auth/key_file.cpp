@@ -24,20 +24,26 @@ constexpr const char* kPrefix = "ed25519-secret-key:";
 std::string load_or_create_signing_key(const std::string& path, bool create) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT && create) {
+    // Atomic: written and fsynced under a temporary name (0600, exclusive),
+    // then linked to `path`, which fails if another process created it
+    // first. A crash never leaves a partial key at `path`.
     const std::string sk = Auth::generate_secret_key();
     const std::string text = std::string(kPrefix) + to_hex(sk) + "\n";
-    int wfd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (wfd >= 0) {
-      ssize_t n = ::write(wfd, text.data(), text.size());
-      bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(wfd) == 0;
-      ::close(wfd);
-      if (!ok) {
-        ::unlink(path.c_str());
-        fail(path, "cannot write");
-      }
-      return sk;
+    const std::string tmp = path + ".tmp-" + to_hex(random_bytes(8));
+    int wfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (wfd < 0) fail(path, std::strerror(errno));
+    ssize_t n = ::write(wfd, text.data(), text.size());
+    bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(wfd) == 0;
+    ::close(wfd);
+    if (!ok) {
+      ::unlink(tmp.c_str());
+      fail(path, "cannot write");
     }
-    if (errno != EEXIST) fail(path, std::strerror(errno));
+    const int linked = ::link(tmp.c_str(), path.c_str());
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) return sk;
+    if (link_errno != EEXIST) fail(path, std::strerror(link_errno));
     // Another process created it first: read theirs.
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   }

@@ -287,7 +287,7 @@ struct Users::Impl {
     ins.bind(3, static_cast<std::int64_t>(to_us(std::min(session_expiry, now + core.opts.refresh_token_ttl))));
     ins.exec();
     t.expires_in = core.opts.access_token_ttl;
-    t.access_token = core.auth->issue_token(user.id, user.role, core.opts.access_token_ttl, {}, t.session_id);
+    t.access_token = core.require_auth().issue_token(user.id, user.role, core.opts.access_token_ttl, {}, t.session_id);
     t.user = user;
   }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <future>
+#include <signal.h>
 
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
@@ -22,6 +23,11 @@ const Digest& ClusterCore::require_code_key() const {
   if (!has_key)
     throw Error(Errc::unavailable, "registration codes need the signing key: the cluster was opened read-only without it");
   return code_key;
+}
+Auth& ClusterCore::require_auth() const {
+  if (!auth)
+    throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
+  return *auth;
 }
 }  // namespace detail
 
@@ -89,16 +95,26 @@ Options validated(Options o) {
   if (o.public_url.empty() || o.public_url.size() > 512)
     throw Error(Errc::invalid_argument, "public_url must be 1..512 characters", "public_url");
   while (o.public_url.size() > 1 && o.public_url.back() == '/') o.public_url.pop_back();
-  if (o.data_dir.empty()) {
-    const auto parent = std::filesystem::path(o.database_path).parent_path();
-    o.data_dir = parent.empty() ? "." : parent.string();
-  }
   if (o.max_chunk_bytes < 1 || o.max_chunk_bytes > 16 * 1024 * 1024)
     throw Error(Errc::invalid_argument, "max_chunk_bytes must be 1..16777216", "max_chunk_bytes");
   if (o.max_session_bytes < 1 || o.max_session_bytes > (1LL << 40))
     throw Error(Errc::invalid_argument, "max_session_bytes must be 1 byte..1 TiB", "max_session_bytes");
   if (!o.wallet_key.empty() && o.wallet_key.size() != 32)
     throw Error(Errc::invalid_argument, "wallet_key must be 32 bytes", "wallet_key");
+  if (o.data_dir.empty()) {
+    const auto slash = o.database_path.rfind('/');
+    o.data_dir = (slash == std::string::npos ? std::string(".") : o.database_path.substr(0, slash)) + "/data";
+  }
+  if (o.challenge_ttl.count() < 1 || o.challenge_ttl.count() > 3600)
+    throw Error(Errc::invalid_argument, "challenge_ttl must be 1 second..1 hour", "challenge_ttl");
+  if (o.max_challenges < 1 || o.max_challenges > 10000000)
+    throw Error(Errc::invalid_argument, "max_challenges must be 1..10000000", "max_challenges");
+  if (o.workflow_max_parallel < 1 || o.workflow_max_parallel > 1024)
+    throw Error(Errc::invalid_argument, "workflow_max_parallel must be 1..1024", "workflow_max_parallel");
+  if (o.workflow_max_output_bytes < 1024 || o.workflow_max_output_bytes > 64 * 1024 * 1024)
+    throw Error(Errc::invalid_argument, "workflow_max_output_bytes must be 1 KiB..64 MiB", "workflow_max_output_bytes");
+  if (!(o.relay_price_per_gb >= 0 && o.relay_price_per_gb <= 1e6))
+    throw Error(Errc::invalid_argument, "relay_price_per_gb must be 0..1e6", "relay_price_per_gb");
   return o;
 }
 }  // namespace
@@ -122,6 +138,8 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   load_nodes_state(*this);
   users.load();
   if (auth) auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
+  network.reset();
+  every(std::chrono::seconds(1), [this] { network.sweep(); });
   if (!opts.read_only) {
     every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
@@ -130,6 +148,7 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     every(opts.payout_interval, [this] { payouts.process(); });
     every(opts.block_time, [this] { ledger.seal(); });
     every(std::chrono::minutes(1), [this] { users.prune(); });
+    workflows.recover();  // executions a previous process left RUNNING fail with the reason
   }
   settings.load();
   tasks.engine_->load();
@@ -185,7 +204,16 @@ void ClusterCore::start() {
     p->timer = std::make_unique<asio::steady_timer>(io_);
     arm(*p);
   }
-  for (int i = 0; i < opts.executor_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < opts.executor_threads; ++i)
+    threads_.emplace_back([this] {
+      // A job's child may exit before reading its stdin: the write must fail
+      // with EPIPE on this thread rather than raise SIGPIPE in the process.
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+      io_.run();
+    });
 }
 
 void ClusterCore::arm(Periodic& p) {
@@ -219,6 +247,8 @@ void ClusterCore::stop() {
         stopping_.store(true);
         for (auto& p : periodic_) p->timer->cancel();
       }
+      // Running workflow jobs are killed; their executions fail ("server stopping").
+      workflows.shutdown();
       work_.reset();
       for (auto& t : threads_) t.join();
       threads_.clear();
@@ -248,12 +278,15 @@ Ledger& Cluster::ledger() { return core_->ledger; }
 Sessions& Cluster::sessions() { return core_->sessions; }
 Wallets& Cluster::wallets() { return core_->wallets; }
 TrustPolicies& Cluster::trust_policies() { return core_->trust_policies; }
-RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
-Auth& Cluster::auth() {
-  if (!core_->auth)
-    throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
-  return *core_->auth;
+Network& Cluster::network() { return core_->network; }
+Workflows& Cluster::workflows() { return core_->workflows; }
+void Cluster::restart() {
+  core_->stop();
+  core_->network.reset();
+  core_->start();
 }
+RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
+Auth& Cluster::auth() { return core_->require_auth(); }
 Tasks& Cluster::tasks() { return core_->tasks; }
 Settings& Cluster::settings() { return core_->settings; }
 Users& Cluster::users() { return core_->users; }

@@ -19,6 +19,7 @@
 #include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"
+#include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
 #include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"
@@ -28,6 +29,7 @@
 #include "lucidnode/users.hpp"
 #include "lucidnode/sessions.hpp"
 #include "lucidnode/wallets.hpp"
+#include "lucidnode/workflows.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
@@ -81,6 +83,8 @@ class ClusterCore {
   bool has_key = false;  // false only for a read-only open without the key file
   // code_key, or Error(unavailable) when there is no key.
   const Digest& require_code_key() const;
+  // The signing key's Auth; Error(unavailable) when opened read-only without it.
+  Auth& require_auth() const;
   NodesState nodes_state;
   Nodes nodes{*this};
   Pools pools{*this};
@@ -90,6 +94,8 @@ class ClusterCore {
   Sessions sessions{*this};
   Wallets wallets{*this};
   TrustPolicies trust_policies{*this};
+  Network network{*this};
+  Workflows workflows{*this};
   RateLimiter rate_limiter{clock};
   Settings settings{*this};
   Tasks tasks{*this};
@@ -101,7 +107,8 @@ class ClusterCore {
   void every(std::chrono::milliseconds interval, std::function<void()> task);
   // Runs `task` once on the executor (when started; queued until then).
   void post(std::function<void()> task);
-  // The executor's context, for timers of capabilities (cancelled by stop()).
+  // The executor's io_context, for capabilities that drive timers and
+  // asynchronous I/O on it (task leases, workflow child-process pipes).
   asio::io_context& io() { return io_; }
   // Runs `task` once on the executor soon (errors swallowed); when the
   // executor is not running, runs it on the calling thread (mail delivery:

@@ -290,6 +290,186 @@ CREATE TABLE settings (
   value             INTEGER NOT NULL
 );
 )SQL"},
+      {5, "network node: login keys, blacklist, peer reports, relay", R"SQL(
+-- Keys an administrator registered for the Ed25519 challenge login
+-- (lucidctl keys add). Node-owned keys are poot_keys (the agent registers one
+-- key for PoOT signing and login); a key is looked up in both.
+CREATE TABLE network_keys (
+  public_key     BLOB PRIMARY KEY,  -- 32-byte Ed25519 public key
+  peer_id        TEXT NOT NULL UNIQUE,
+  role           TEXT NOT NULL CHECK (role IN ('user', 'node_operator', 'admin', 'super_admin')),
+  label          TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL
+);
+CREATE INDEX poot_keys_by_key ON poot_keys(public_key);
+
+-- Blacklisted peers. node_id: the fleet node whose key had this peer id when
+-- it was blacklisted (its agent is refused), NULL for other peers.
+CREATE TABLE network_blacklist (
+  peer_id         TEXT PRIMARY KEY,
+  reason          TEXT NOT NULL,
+  node_id         INTEGER REFERENCES nodes(id) ON DELETE SET NULL,
+  blacklisted_at  TEXT NOT NULL
+);
+
+-- What each node's agent last reported about its network role and system.
+CREATE TABLE network_reports (
+  node_id             INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+  is_relay            INTEGER NOT NULL DEFAULT 0,
+  is_store            INTEGER NOT NULL DEFAULT 0,
+  endpoint            TEXT NOT NULL DEFAULT '',
+  latency_ms          INTEGER,                      -- measured by the agent to this server
+  pricing_per_gb      REAL NOT NULL DEFAULT 0,
+  capacity            INTEGER NOT NULL DEFAULT 0,
+  is_behind_nat       INTEGER NOT NULL DEFAULT 0,
+  nat_type            TEXT NOT NULL DEFAULT '',
+  connected_relay_id  TEXT NOT NULL DEFAULT '',     -- peer id of the relay the node uses
+  relay_ingress_bytes INTEGER NOT NULL DEFAULT 0,   -- through that relay, as reported
+  relay_egress_bytes  INTEGER NOT NULL DEFAULT 0,
+  capabilities        TEXT NOT NULL DEFAULT '',     -- JSON object, the document's system capabilities
+  reported_at         TEXT NOT NULL
+);
+
+-- Relay sessions of this server (relay mode): a node whose agent reports this
+-- server as its relay. Disconnected sessions are deleted.
+CREATE TABLE relay_sessions (
+  session_id      TEXT PRIMARY KEY,
+  node_id         INTEGER NOT NULL UNIQUE REFERENCES nodes(id) ON DELETE CASCADE,
+  start_time      INTEGER NOT NULL,                 -- Unix seconds
+  last_keepalive  INTEGER NOT NULL,
+  ingress_bytes   INTEGER NOT NULL DEFAULT 0,
+  egress_bytes    INTEGER NOT NULL DEFAULT 0
+);
+
+-- This server's relay preference (NAT mode), one row.
+CREATE TABLE relay_preference (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  peer_id  TEXT NOT NULL,
+  set_at   TEXT NOT NULL
+);
+)SQL"},
+      {6, "services, workflows, executions (lib/workflows)", R"SQL(
+CREATE TABLE services (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  name              TEXT NOT NULL,
+  description       TEXT NOT NULL DEFAULT '',
+  service_type      TEXT NOT NULL CHECK (service_type IN ('DATA', 'DOCKER', 'STANDALONE', 'RELAY')),
+  status            TEXT NOT NULL CHECK (status IN ('ACTIVE', 'INACTIVE')),
+  endpoint          TEXT NOT NULL DEFAULT '',
+  pricing_amount    REAL NOT NULL DEFAULT 0,
+  pricing_type      TEXT NOT NULL DEFAULT 'FREE',
+  pricing_interval  TEXT NOT NULL DEFAULT '',
+  pricing_unit      TEXT NOT NULL DEFAULT '',
+  capabilities      TEXT NOT NULL DEFAULT '{}',          -- JSON text
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+CREATE TABLE service_interfaces (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  service_id        INTEGER NOT NULL REFERENCES services(id) ON DELETE CASCADE,
+  interface_type    TEXT NOT NULL CHECK (interface_type IN ('STDIN', 'STDOUT', 'STDERR', 'LOGS', 'MOUNT', 'ENV', 'ARG')),
+  path              TEXT NOT NULL DEFAULT '',
+  mount_function    TEXT NOT NULL DEFAULT '',
+  description       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX service_interfaces_by_service ON service_interfaces(service_id, id);
+CREATE TABLE standalone_details (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  service_id        INTEGER NOT NULL UNIQUE REFERENCES services(id) ON DELETE CASCADE,
+  executable_path   TEXT NOT NULL,
+  arguments         TEXT NOT NULL DEFAULT '[]',          -- JSON array of strings
+  working_directory TEXT NOT NULL DEFAULT '',
+  environment       TEXT NOT NULL DEFAULT '{}',          -- JSON object of strings
+  timeout_seconds   INTEGER NOT NULL,
+  run_as_user       TEXT NOT NULL DEFAULT '',
+  source            TEXT NOT NULL
+);
+CREATE TABLE docker_details (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  service_id        INTEGER NOT NULL UNIQUE REFERENCES services(id) ON DELETE CASCADE,
+  image_name        TEXT NOT NULL DEFAULT '',
+  image_tag         TEXT NOT NULL DEFAULT 'latest',
+  source            TEXT NOT NULL,
+  compose_path      TEXT NOT NULL DEFAULT '',
+  entrypoint        TEXT NOT NULL DEFAULT '',
+  cmd               TEXT NOT NULL DEFAULT ''
+);
+-- The passphrase is sealed (crypto_secretbox, key derived from the server key):
+-- the document's GET returns it, so it cannot be a one-way hash.
+CREATE TABLE data_details (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  service_id        INTEGER NOT NULL UNIQUE REFERENCES services(id) ON DELETE CASCADE,
+  file_path         TEXT NOT NULL,
+  file_size         INTEGER NOT NULL,
+  file_hash         TEXT NOT NULL,
+  encryption_method TEXT NOT NULL,
+  passphrase_sealed BLOB NOT NULL
+);
+CREATE TABLE workflows (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  name              TEXT NOT NULL,
+  description       TEXT NOT NULL DEFAULT '',
+  definition        TEXT NOT NULL DEFAULT '{}',
+  ui_state          TEXT NOT NULL DEFAULT '{}',
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+CREATE TABLE workflow_nodes (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_id       INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+  node_type         TEXT NOT NULL,
+  peer_id           TEXT NOT NULL DEFAULT '',
+  service_id        INTEGER NOT NULL,                    -- may outlive its service: execution reports it
+  config            TEXT NOT NULL DEFAULT '{}',
+  gui_props         TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX workflow_nodes_by_workflow ON workflow_nodes(workflow_id, id);
+-- Node ids are not foreign keys: a deleted node leaves its connections
+-- dangling, and execution reports them (docs/workflows.md).
+CREATE TABLE workflow_connections (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_id         INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+  source_node_id      INTEGER NOT NULL,
+  source_interface_id INTEGER,
+  target_node_id      INTEGER NOT NULL,
+  target_interface_id INTEGER
+);
+CREATE INDEX workflow_connections_by_workflow ON workflow_connections(workflow_id, id);
+CREATE TABLE workflow_executions (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_id       INTEGER NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
+  status            TEXT NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+  started_at        TEXT NOT NULL,
+  completed_at      TEXT,
+  error             TEXT,
+  jobs_total        INTEGER NOT NULL DEFAULT 0,
+  jobs_done         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX workflow_executions_by_workflow ON workflow_executions(workflow_id, id);
+CREATE INDEX workflow_executions_running ON workflow_executions(status) WHERE status = 'RUNNING';
+CREATE TABLE job_executions (
+  id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+  workflow_execution_id INTEGER NOT NULL REFERENCES workflow_executions(id) ON DELETE CASCADE,
+  workflow_id           INTEGER NOT NULL,
+  node_id               INTEGER NOT NULL,
+  service_id            INTEGER NOT NULL,
+  status                TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+  created_at            TEXT NOT NULL,
+  started_at            TEXT,
+  completed_at          TEXT,
+  exit_code             INTEGER,
+  error                 TEXT
+);
+CREATE INDEX job_executions_by_execution ON job_executions(workflow_execution_id, id);
+CREATE INDEX job_executions_by_workflow ON job_executions(workflow_id, id);
+CREATE TABLE job_execution_interfaces (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_execution_id  INTEGER NOT NULL REFERENCES job_executions(id) ON DELETE CASCADE,
+  interface_type    TEXT NOT NULL CHECK (interface_type IN ('STDIN', 'STDOUT', 'STDERR')),
+  value             BLOB NOT NULL
+);
+CREATE INDEX job_execution_interfaces_by_job ON job_execution_interfaces(job_execution_id, id);
+)SQL"},
       {7, "gateway users, logins, sessions", R"SQL(
 -- lib/auth/users.cpp. Secrets are stored only as HMAC-SHA-256 hashes keyed by
 -- a key derived from the server's signing key; TOTP secrets (needed to compute

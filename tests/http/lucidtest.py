@@ -352,3 +352,116 @@ class OpenStream:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---- network-node helpers: Ed25519 challenge login and a minimal WebSocket
+# client (RFC 6455: handshake, masked client frames, text/close/ping).
+
+import hashlib
+import struct
+
+
+def ed25519_login(server, private_key, with_public_key=True):
+    """GET /api/auth/challenge, sign its decoded bytes, POST /api/auth/ed25519.
+    Returns the Response."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    ch = server.request("GET", "/api/auth/challenge")
+    assert ch.status == 200, ch
+    challenge = ch.json()["challenge"]
+    body = {"challenge": challenge, "signature": private_key.sign(bytes.fromhex(challenge)).hex()}
+    if with_public_key:
+        body["public_key"] = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    return server.request("POST", "/api/auth/ed25519", body)
+
+
+class WebSocket:
+    """A WebSocket client on a raw socket. `status` is the handshake's status;
+    on 101, recv()/send() exchange text messages."""
+
+    def __init__(self, server, path="/api/ws", token=None, timeout=10, rcvbuf=None):
+        if token:
+            path += ("&" if "?" in path else "?") + "token=" + token
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the window stays small (a slow reader)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", server.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        head, _, self.buf = head.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+        self.headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+        self.body = self.buf
+        if self.status == 101:
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+            assert self.headers.get("sec-websocket-accept") == accept.decode(), self.headers
+        self.close_code = None
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send_frame(self, opcode, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        head += bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + struct.pack(">H", n) if n < 65536
+                                                  else bytes([0x80 | 127]) + struct.pack(">Q", n))
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send(self, obj):
+        self.send_frame(0x1, json.dumps(obj).encode() if not isinstance(obj, (bytes, str)) else
+                        (obj.encode() if isinstance(obj, str) else obj))
+
+    def recv(self):
+        """The next text message as JSON; None once the server closed (close_code set)."""
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            payload = self._read(n)
+            op = b0 & 0x0F
+            if op == 0x8:
+                self.close_code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                return None
+            if op == 0x9:
+                self.send_frame(0xA, payload)
+            elif op == 0x1:
+                return json.loads(payload)
+
+    def recv_type(self, type_, limit=50):
+        """Skips messages until one of this type."""
+        for _ in range(limit):
+            m = self.recv()
+            if m is None or m.get("type") == type_:
+                return m
+        raise AssertionError("no %s message" % type_)
+
+    def close(self):
+        try:
+            self.send_frame(0x8, struct.pack(">H", 1000))
+        except OSError:
+            pass
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

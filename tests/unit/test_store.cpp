@@ -22,9 +22,11 @@ TEST_CASE("store: creates, migrates and records the schema version") {
     q.executeStep();
     return q.getColumn(0).getInt();
   });
-  // One row per applied migration. Versions are assigned per feature and may
-  // have gaps while branches are apart, so count them rather than assume 1..N.
+  // One row per applied migration, and the versions are exactly 1..N in order
+  // (a merge that misorders or drops one must fail here, not in production).
   CHECK(n == static_cast<int>(lucid::detail::migrations().size()));
+  int expected = 1;
+  for (const auto& m : lucid::detail::migrations()) CHECK(m.version == expected++);
   auto mode = s.read([](Conn& c) {
     auto& q = c.stmt("PRAGMA journal_mode");
     q.executeStep();

@@ -410,6 +410,10 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   // Stream API: any thread.
   bool stream_send(std::string chunk);
   bool stream_is_open() const;
+  std::size_t stream_queued() const {
+    std::lock_guard<std::mutex> lk(smu_);
+    return squeued_;
+  }
   void stream_close();
   void stream_on_close(std::function<void()> fn);
   // A deferred reply's response arrived (strand).
@@ -439,6 +443,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   void on_written(const std::error_code& ec);
   void build_head(const Response& r, int status, bool stream, std::size_t body_len, bool send_length);
   void start_stream_head();
+  void start_upgrade();
   void on_stream_head_written(const std::error_code& ec);
   void stream_flush();
   void on_stream_written(const std::error_code& ec);
@@ -501,6 +506,9 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   bool timer_waiting_ = false;
   std::uint64_t timer_gen_ = 0;
 
+  // Upgraded connections: raw input goes here (strand-only).
+  std::function<void(std::string_view)> data_fn_;
+
   // Stream writer (strand-only part).
   bool swriting_ = false;
   std::vector<std::string> sinflight_;
@@ -548,6 +556,13 @@ class Server::Impl::StreamHandle final : public Stream {
       } catch (...) {
       }
     }
+  }
+  void abort() override {
+    if (const auto c = conn_.lock()) asio::post(c->strand(), [c] { c->force_close(); });
+  }
+  std::size_t queued_bytes() const override {
+    const auto c = conn_.lock();
+    return c ? c->stream_queued() : 0;
   }
   // The connection's strand; once the connection is gone, the plain io_context
   // executor (the stream is closed then, so nothing needs serializing).
@@ -1025,6 +1040,11 @@ void Server::Impl::Connection::on_read(const std::error_code& ec, std::size_t n)
       // A read cancelled by fail() (the socket is still open): start discarding.
       if (ec == asio::error::operation_aborted) return start_discard();
       if (ec) return do_close();  // EOF: client gone (stream) or done (lingering close)
+      if (state_ == State::Streaming && data_fn_) {
+        data_fn_(std::string_view(rbuf_.data(), n));
+        if (closed_) return;
+        return start_discard();  // reads the next bytes into rbuf_ again
+      }
       discarded_ += n;
       if (state_ == State::Closing && discarded_ > kMaxLingerBytes) return do_close();
       return start_discard();
@@ -1083,6 +1103,7 @@ void Server::Impl::Connection::on_handler_done() {
     reply_ = Reply{};
     return;
   }
+  if (reply_.upgrade) return start_upgrade();
   if (reply_.stream) return start_stream_head();
   write_response();
 }
@@ -1198,6 +1219,42 @@ void Server::Impl::Connection::start_stream_head() {
   asio::async_write(socket_, asio::buffer(head_), [self = shared_from_this()](const std::error_code& ec, std::size_t) {
     self->on_stream_head_written(ec);
   });
+}
+
+// The connection leaves HTTP: no head is written, input goes to on_data.
+void Server::Impl::Connection::start_upgrade() {
+  status_ = 101;
+  keep_alive_ = false;
+  log_access(status_);
+  if (srv_->stopping.load(std::memory_order_relaxed)) return do_close();
+  state_ = State::Streaming;  // no timeouts from here on
+  {
+    std::error_code ignored;
+    socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(opts().upgraded_send_buffer_bytes)), ignored);
+  }
+  {
+    std::lock_guard<std::mutex> lk(smu_);
+    sopen_ = true;
+  }
+  data_fn_ = std::move(reply_.on_data);
+  auto cb = std::move(reply_.upgrade);
+  reply_ = Reply{};
+  auto handle = std::make_shared<StreamHandle>(weak_from_this(), srv_->io.get_executor());
+  try {
+    cb(handle);
+  } catch (...) {
+    return do_close();
+  }
+  if (closed_) return;
+  if (rend_ > rbeg_ && data_fn_) {
+    // Bytes the client sent right after the request (already buffered).
+    const std::string early(rbuf_.data() + rbeg_, rend_ - rbeg_);
+    rbeg_ = rend_ = 0;
+    data_fn_(early);
+    if (closed_) return;
+  }
+  if (rbuf_.size() < kReadChunk) rbuf_.resize(kReadChunk);
+  if (!read_pending_) start_discard();
 }
 
 void Server::Impl::Connection::on_stream_head_written(const std::error_code& ec) {

@@ -58,6 +58,11 @@ class Stream {
   virtual bool is_open() const = 0;
   // Closes the connection after the queued bytes are written.
   virtual void close() = 0;
+  // Closes the connection now, dropping what is queued (a client that does
+  // not read would otherwise keep it open).
+  virtual void abort() { close(); }
+  // Bytes queued but not yet written to the socket.
+  virtual std::size_t queued_bytes() const { return 0; }
   // Registers a callback run once when the stream closes for any reason
   // (client gone, close(), server stopping). It runs on the connection's strand;
   // if the stream is already closed, it runs at once on the calling thread.
@@ -97,6 +102,15 @@ struct Reply {
   Response response;
   std::function<void(std::shared_ptr<Stream>)> stream;
   std::function<void(std::shared_ptr<Completion>)> deferred;
+  // Protocol upgrade (WebSocket): if `upgrade` is set, the server writes
+  // nothing itself; the connection leaves HTTP and becomes a raw byte stream.
+  // `upgrade` is called once on the connection's strand (it must not block)
+  // with the Stream that writes raw bytes (the upgrading protocol writes its
+  // own handshake response); then every byte read from the client, starting
+  // with any already buffered after the request, is passed to `on_data` on the
+  // strand, in order. `response` is used only for the access log status (101).
+  std::function<void(std::shared_ptr<Stream>)> upgrade;
+  std::function<void(std::string_view)> on_data;
 };
 
 using Handler = std::function<Reply(Request&)>;
@@ -116,6 +130,10 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{30};  // started request must complete
   std::size_t max_connections = 10000;       // beyond: accept and close at once
   std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
+  // SO_SNDBUF of upgraded (WebSocket) connections: a fixed kernel buffer
+  // bounds the memory a long-lived client that stops reading can pin (Linux
+  // would otherwise autotune it up to tcp_wmem's maximum).
+  std::size_t upgraded_send_buffer_bytes = 256 * 1024;
 };
 
 // Lifetimes: `io` and `workers` must outlive the Server, and `workers` must be

@@ -10,6 +10,13 @@ namespace lucid::server {
 void add_node_registration_routes(Router& router);
 // node-management.md under /api/v1 (node_ ids, pools, resources, PoOT, payouts).
 void add_node_management_routes(Router& router);
+// network-node.md: services, docker and standalone services, workflows and
+// their executions (/api/services, /api/workflows, /api/job-executions,
+// /api/workflow-executions); errors through nn::network_error.
+void add_network_node_workflow_routes(Router& router);
+// network-node.md: auth (Ed25519 challenge), node, peers, blacklist, relay,
+// WebSocket (/api/ws) and the agent's PUT /api/agent/network.
+void add_network_node_routes(Router& router);
 
 // api-gateway.md under /api/v1: meta, auth, users (routes/api_gateway.cpp).
 // Shared helpers, error encoder and rate tiers: routes/api_gateway_common.hpp.

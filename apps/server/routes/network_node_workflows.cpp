@@ -1,0 +1,905 @@
+// network-node.md: Services (generic), Docker Services, Standalone Services,
+// Workflows (and their executions). Errors through nn::network_error.
+#include <charconv>
+
+#include "json.hpp"
+#include "routes/network_node_common.hpp"
+#include "routes/routes.hpp"
+
+namespace lucid::server {
+
+namespace {
+
+// ---------------------------------------------------------------- input
+
+// A path id that must be a positive integer: 400 "Invalid <what> ID" otherwise.
+std::int64_t id_param(const Context& ctx, std::size_t i, const char* what) {
+  const std::string& t = ctx.params.at(i);
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v <= 0)
+    throw Error(Errc::invalid_argument, std::string("Invalid ") + what + " ID", "path:id");
+  return v;
+}
+
+std::string to_json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// A member that must be a JSON object; its text, or `dflt` when absent/null.
+std::optional<std::string> object_text(const JsonBody& b, const char* field) {
+  const auto* v = b.member(field);
+  if (!v) return std::nullopt;
+  if (!v->IsObject()) throw Error(Errc::invalid_argument, std::string(field) + " must be an object", field);
+  return to_json_text(*v);
+}
+
+std::vector<std::string> string_list(const JsonBody& b, const char* field) {
+  std::vector<std::string> out;
+  const auto* v = b.member(field);
+  if (!v) return out;
+  if (!v->IsArray() || v->Size() > WorkflowLimits::list)
+    throw Error(Errc::invalid_argument, std::string(field) + " must be an array of at most 256 strings", field);
+  for (const auto& e : v->GetArray()) {
+    if (!e.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " must contain strings", field);
+    out.emplace_back(e.GetString(), e.GetStringLength());
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> string_map(const JsonBody& b, const char* field) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto* v = b.member(field);
+  if (!v) return out;
+  if (!v->IsObject() || v->MemberCount() > WorkflowLimits::list)
+    throw Error(Errc::invalid_argument, std::string(field) + " must be an object of at most 256 strings", field);
+  for (const auto& m : v->GetObject()) {
+    if (!m.value.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " values must be strings", field);
+    out.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()),
+                     std::string(m.value.GetString(), m.value.GetStringLength()));
+  }
+  return out;
+}
+
+std::string member_string(const rapidjson::Value& o, const char* field) {
+  auto it = o.FindMember(field);
+  if (it == o.MemberEnd() || it->value.IsNull()) return {};
+  if (!it->value.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " must be a string", field);
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+std::vector<ServiceInterface> interface_list(const JsonBody& b, const char* field, bool required) {
+  std::vector<ServiceInterface> out;
+  const auto* v = b.member(field);
+  if (!v) {
+    if (required) throw Error(Errc::invalid_argument, std::string(field) + " is required", field);
+    return out;
+  }
+  if (!v->IsArray() || v->Size() > WorkflowLimits::list)
+    throw Error(Errc::invalid_argument, std::string(field) + " must be an array of at most 256 interfaces", field);
+  for (const auto& e : v->GetArray()) {
+    if (!e.IsObject()) throw Error(Errc::invalid_argument, std::string(field) + " must contain objects", field);
+    ServiceInterface i;
+    i.interface_type = member_string(e, "interface_type");
+    i.path = member_string(e, "path");
+    i.mount_function = member_string(e, "mount_function");
+    i.description = member_string(e, "description");
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+StandaloneCreate standalone_request(const JsonBody& b, bool need_name) {
+  StandaloneCreate r;
+  if (need_name) r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.executable_path = b.required_string("executable_path", WorkflowLimits::text);
+  r.arguments = string_list(b, "arguments");
+  r.working_directory = b.optional_string("working_directory", WorkflowLimits::text).value_or("");
+  r.environment = string_map(b, "environment_variables");
+  r.timeout_seconds = b.optional_int("timeout_seconds").value_or(300);
+  r.run_as_user = b.optional_string("run_as_user", WorkflowLimits::name).value_or("");
+  r.capabilities_json = object_text(b, "capabilities").value_or("{}");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  return r;
+}
+
+// Shell-style words (quotes and backslashes as POSIX sh, no expansion) or a
+// JSON array of strings.
+std::vector<std::string> command_words(const std::string& s, const char* field) {
+  std::vector<std::string> out;
+  if (!s.empty() && s.front() == '[') {
+    rapidjson::Document d;
+    d.Parse(s.c_str(), s.size());
+    if (d.HasParseError() || !d.IsArray()) throw Error(Errc::invalid_argument, std::string(field) + " is not a JSON array", field);
+    for (const auto& e : d.GetArray()) {
+      if (!e.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " must contain strings", field);
+      out.emplace_back(e.GetString(), e.GetStringLength());
+    }
+    return out;
+  }
+  std::string cur;
+  bool in_word = false;
+  char quote = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (quote == '\'') {
+      if (c == '\'') quote = 0; else cur += c;
+    } else if (quote == '"') {
+      if (c == '"') quote = 0;
+      else if (c == '\\' && i + 1 < s.size() && (s[i + 1] == '"' || s[i + 1] == '\\' || s[i + 1] == '$')) cur += s[++i];
+      else cur += c;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      in_word = true;
+    } else if (c == '\\' && i + 1 < s.size()) {
+      cur += s[++i];
+      in_word = true;
+    } else if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) out.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (quote) throw Error(Errc::invalid_argument, std::string(field) + " has an unterminated quote", field);
+  if (in_word) out.push_back(std::move(cur));
+  return out;
+}
+
+// ---------------------------------------------------------------- output
+
+// Job output may be any bytes: JSON carries it as UTF-8, invalid sequences
+// replaced by U+FFFD.
+std::string valid_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size() && !(n == 2 && c < 0xC2) && !(n == 4 && c > 0xF4);
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+    }
+    if (ok && n == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(s, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+void write_raw_json(JsonWriter& w, const std::string& text) {
+  w.RawValue(text.data(), text.size(), rapidjson::kObjectType);
+}
+
+const char* api_type(const std::string& service_type) {
+  if (service_type == "DATA") return "storage";
+  if (service_type == "DOCKER") return "docker";
+  if (service_type == "STANDALONE") return "standalone";
+  return "relay";
+}
+
+void write_interface(JsonWriter& w, const ServiceInterface& i) {
+  w.StartObject();
+  w.Key("id"); w.Int64(i.id);
+  w.Key("service_id"); w.Int64(i.service_id);
+  w.Key("interface_type"); write_string(w, i.interface_type);
+  w.Key("path"); write_string(w, i.path);
+  w.Key("mount_function"); write_string(w, i.mount_function);
+  w.Key("description"); write_string(w, i.description);
+  w.EndObject();
+}
+
+void write_docker(JsonWriter& w, const DockerDetails& d) {
+  w.StartObject();
+  w.Key("id"); w.Int64(d.id);
+  w.Key("service_id"); w.Int64(d.service_id);
+  w.Key("image_name"); write_string(w, d.image_name);
+  w.Key("image_tag"); write_string(w, d.image_tag);
+  w.Key("source"); write_string(w, d.source);
+  w.Key("compose_path"); write_string(w, d.compose_path);
+  w.Key("entrypoint"); write_string(w, d.entrypoint);
+  w.Key("cmd"); write_string(w, d.cmd);
+  w.EndObject();
+}
+
+// The full service object of GET /api/services (interfaces always, docker
+// details for DOCKER services).
+void write_service(JsonWriter& w, const Service& s) {
+  w.StartObject();
+  w.Key("id"); w.Int64(s.id);
+  w.Key("name"); write_string(w, s.name);
+  w.Key("description"); write_string(w, s.description);
+  w.Key("service_type"); write_string(w, s.service_type);
+  w.Key("type"); w.String(api_type(s.service_type));
+  w.Key("status"); write_string(w, s.status);
+  w.Key("endpoint"); write_string(w, s.endpoint);
+  w.Key("pricing_amount"); w.Double(s.pricing_amount);
+  w.Key("pricing_type"); write_string(w, s.pricing_type);
+  w.Key("pricing_interval"); write_string(w, s.pricing_interval);
+  w.Key("pricing_unit"); write_string(w, s.pricing_unit);
+  w.Key("capabilities"); write_raw_json(w, s.capabilities_json);
+  w.Key("created_at"); write_time(w, s.created_at);
+  w.Key("updated_at"); write_time(w, s.updated_at);
+  w.Key("interfaces");
+  w.StartArray();
+  for (const auto& i : s.interfaces) write_interface(w, i);
+  w.EndArray();
+  if (s.docker) {
+    w.Key("docker_details");
+    write_docker(w, *s.docker);
+  }
+  w.EndObject();
+}
+
+void write_suggested_std(JsonWriter& w) {
+  w.StartArray();
+  for (const char* t : {"STDIN", "STDOUT"}) {
+    w.StartObject();
+    w.Key("interface_type"); w.String(t);
+    w.Key("description"); w.String(t[3] == 'I' ? "Standard input stream" : "Standard output stream");
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// {"success": true, "service": {...}, "suggested_interfaces": [...]} (201 on create).
+http::Reply standalone_reply(int status, const Service& s) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("success"); w.Bool(true);
+  w.Key("service"); write_service(w, s);
+  w.Key("suggested_interfaces"); write_suggested_std(w);
+  w.EndObject();
+  return json_reply(status, buf);
+}
+
+void write_workflow(JsonWriter& w, const Workflow& f) {
+  w.StartObject();
+  w.Key("id"); w.Int64(f.id);
+  w.Key("name"); write_string(w, f.name);
+  w.Key("description"); write_string(w, f.description);
+  w.Key("definition"); write_raw_json(w, f.definition_json);
+  w.Key("created_at"); write_time(w, f.created_at);
+  w.Key("updated_at"); write_time(w, f.updated_at);
+  w.EndObject();
+}
+
+void write_node(JsonWriter& w, const WorkflowNode& n) {
+  w.StartObject();
+  w.Key("id"); w.Int64(n.id);
+  w.Key("workflow_id"); w.Int64(n.workflow_id);
+  w.Key("node_type"); write_string(w, n.node_type);
+  w.Key("peer_id"); write_string(w, n.peer_id);
+  w.Key("service_id"); w.Int64(n.service_id);
+  w.Key("config"); write_raw_json(w, n.config_json);
+  w.Key("gui_props"); write_raw_json(w, n.gui_props_json);
+  w.EndObject();
+}
+
+void write_connection(JsonWriter& w, const WorkflowConnection& c) {
+  w.StartObject();
+  w.Key("id"); w.Int64(c.id);
+  w.Key("workflow_id"); w.Int64(c.workflow_id);
+  w.Key("source_node_id"); w.Int64(c.source_node_id);
+  w.Key("source_interface_id"); write_opt(w, c.source_interface_id);
+  w.Key("target_node_id"); w.Int64(c.target_node_id);
+  w.Key("target_interface_id"); write_opt(w, c.target_interface_id);
+  w.EndObject();
+}
+
+void write_instance(JsonWriter& w, const ExecutionInstance& e, bool progress) {
+  w.StartObject();
+  w.Key("id"); w.Int64(e.id);
+  w.Key("workflow_id"); w.Int64(e.workflow_id);
+  w.Key("status"); write_string(w, e.status);
+  w.Key("started_at"); write_time(w, e.started_at);
+  w.Key("completed_at"); write_time(w, e.completed_at);
+  w.Key("error"); write_opt(w, e.error);
+  if (progress) {
+    w.Key("progress"); w.Int(e.progress());
+    w.Key("jobs_total"); w.Int64(e.jobs_total);
+    w.Key("jobs_done"); w.Int64(e.jobs_done);
+  }
+  w.EndObject();
+}
+
+void write_job(JsonWriter& w, const JobExecution& j) {
+  w.StartObject();
+  w.Key("id"); w.Int64(j.id);
+  w.Key("workflow_execution_id"); w.Int64(j.workflow_execution_id);
+  w.Key("workflow_id"); w.Int64(j.workflow_id);
+  w.Key("node_id"); w.Int64(j.node_id);
+  w.Key("service_id"); w.Int64(j.service_id);
+  w.Key("status"); write_string(w, j.status);
+  w.Key("created_at"); write_time(w, j.created_at);
+  w.Key("started_at"); write_time(w, j.started_at);
+  w.Key("completed_at"); write_time(w, j.completed_at);
+  w.Key("exit_code");
+  if (j.exit_code) w.Int(*j.exit_code); else w.Null();
+  w.Key("error"); write_opt(w, j.error);
+  w.EndObject();
+}
+
+template <class T, class F>
+http::Reply list_reply(const char* key, const std::vector<T>& items, F write_one, bool total = true) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key(key);
+  w.StartArray();
+  for (const auto& i : items) write_one(w, i);
+  w.EndArray();
+  if (total) {
+    w.Key("total");
+    w.Uint64(items.size());
+  }
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply no_content() {
+  http::Reply r;
+  r.response.status = 204;
+  return r;
+}
+
+[[noreturn]] void docker_unavailable(Context& ctx) {
+  if (!ctx.cluster.workflows().docker_available())
+    throw Error(Errc::unavailable, "Docker daemon not available");
+  // A daemon answers, but this server does not drive it (README "Network node:
+  // services and workflows"): unavailable rather than a pretended success.
+  throw Error(Errc::unavailable, "Docker image operations are not supported by this server");
+}
+
+// ---------------------------------------------------------------- services
+
+http::Reply list_services(Context& ctx) {
+  return list_reply("services", ctx.cluster.workflows().list_services(), write_service);
+}
+
+http::Reply get_service(Context& ctx) {
+  auto s = ctx.cluster.workflows().get_service(id_param(ctx, 0, "service"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("service"); write_service(w, s);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply service_with_message(int status, const Service& s, const char* message) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("service"); write_service(w, s);
+  w.Key("message"); w.String(message);
+  w.EndObject();
+  return json_reply(status, buf);
+}
+
+http::Reply create_service(Context& ctx) {
+  JsonBody b(ctx.req);
+  ServiceCreate r;
+  r.type = b.required_string("type", 32);
+  r.name = b.required_string("name", WorkflowLimits::name);
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.endpoint = b.optional_string("endpoint", WorkflowLimits::text).value_or("");
+  r.status = b.optional_string("status", 32).value_or("ACTIVE");
+  r.capabilities_json = object_text(b, "capabilities").value_or("{}");
+  const auto file_path = b.optional_string("file_path", WorkflowLimits::text);
+  auto& wf = ctx.cluster.workflows();
+  auto s = wf.create_service(r);
+  if (file_path) {
+    // DATA services may name their file (inside the data directory) here;
+    // undo the creation if it is refused.
+    try {
+      wf.attach_data_file(s.id, *file_path);
+    } catch (const Error&) {
+      wf.delete_service(s.id);
+      throw;
+    }
+    s = wf.get_service(s.id);
+  }
+  return service_with_message(201, s, "Service added successfully");
+}
+
+http::Reply update_service(Context& ctx) {
+  const auto id = id_param(ctx, 0, "service");
+  JsonBody b(ctx.req);
+  ServiceUpdate u;
+  u.name = b.optional_string("name", WorkflowLimits::name);
+  u.description = b.optional_string("description", WorkflowLimits::text);
+  u.endpoint = b.optional_string("endpoint", WorkflowLimits::text);
+  u.status = b.optional_string("status", 32);
+  u.capabilities_json = object_text(b, "capabilities");
+  return service_with_message(200, ctx.cluster.workflows().update_service(id, u), "Service updated successfully");
+}
+
+http::Reply delete_service(Context& ctx) {
+  ctx.cluster.workflows().delete_service(id_param(ctx, 0, "service"));
+  return no_content();
+}
+
+http::Reply put_service_status(Context& ctx) {
+  const auto id = id_param(ctx, 0, "service");
+  JsonBody b(ctx.req);
+  const auto status = b.required_string("status", 32);
+  ctx.cluster.workflows().set_service_status(id, status);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("message"); w.String("Service status updated successfully");
+  w.Key("status"); write_string(w, status);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply get_passphrase(Context& ctx) {
+  auto [pass, d] = ctx.cluster.workflows().service_passphrase(id_param(ctx, 0, "service"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("passphrase"); write_string(w, pass);
+  w.Key("data_details");
+  w.StartObject();
+  w.Key("id"); w.Int64(d.id);
+  w.Key("service_id"); w.Int64(d.service_id);
+  w.Key("file_path"); write_string(w, d.file_path);
+  w.Key("file_size"); w.Int64(d.file_size);
+  w.Key("file_hash"); write_string(w, d.file_hash);
+  w.Key("encryption_method"); write_string(w, d.encryption_method);
+  w.EndObject();
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply get_service_interfaces(Context& ctx) {
+  return list_reply("interfaces", ctx.cluster.workflows().service_interfaces(id_param(ctx, 0, "service")),
+                    write_interface);
+}
+
+// ---- docker
+
+http::Reply docker_from_registry(Context& ctx) {
+  JsonBody b(ctx.req);
+  b.required_string("service_name", WorkflowLimits::name);
+  b.required_string("image_name", WorkflowLimits::text);
+  docker_unavailable(ctx);
+}
+
+http::Reply docker_from_git(Context& ctx) {
+  JsonBody b(ctx.req);
+  b.required_string("service_name", WorkflowLimits::name);
+  b.required_string("repo_url", 2048);
+  docker_unavailable(ctx);
+}
+
+http::Reply docker_from_local(Context& ctx) {
+  JsonBody b(ctx.req);
+  b.required_string("service_name", WorkflowLimits::name);
+  b.required_string("local_path", WorkflowLimits::text);
+  docker_unavailable(ctx);
+}
+
+http::Reply docker_validate_git(Context& ctx) {
+  JsonBody b(ctx.req);
+  const auto url = b.required_string("repo_url", 2048);
+  const auto user = b.optional_string("username", WorkflowLimits::name).value_or("");
+  const auto pass = b.optional_string("password", WorkflowLimits::text).value_or("");
+  std::optional<std::string> problem;
+  try {
+    problem = ctx.cluster.workflows().validate_git(url, user, pass);
+  } catch (const Error& e) {
+    // A URL we refuse to run git on is an invalid repository, not a bad request.
+    if (e.code() != Errc::invalid_argument || e.field() != "repo_url") throw;
+    problem = e.message();
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("valid"); w.Bool(!problem);
+  if (problem) {
+    w.Key("error");
+    write_string(w, *problem);
+  }
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply docker_details(Context& ctx) {
+  auto d = ctx.cluster.workflows().docker_details(id_param(ctx, 0, "service"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("details"); write_docker(w, d);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply docker_suggested(Context& ctx) {
+  ctx.cluster.workflows().docker_details(id_param(ctx, 0, "service"));  // 404 first
+  docker_unavailable(ctx);
+}
+
+http::Reply docker_put_interfaces(Context& ctx) {
+  const auto id = id_param(ctx, 0, "service");
+  JsonBody b(ctx.req);
+  const auto list = interface_list(b, "interfaces", true);
+  ctx.cluster.workflows().docker_details(id);  // a docker service
+  ctx.cluster.workflows().replace_interfaces(id, list);
+  return nn::success_reply(200, "Interfaces updated successfully");
+}
+
+http::Reply docker_put_config(Context& ctx) {
+  const auto id = id_param(ctx, 0, "service");
+  JsonBody b(ctx.req);
+  std::optional<std::vector<std::string>> ep, cmd;
+  if (auto s = b.optional_string("entrypoint", WorkflowLimits::text)) ep = command_words(*s, "entrypoint");
+  if (auto s = b.optional_string("cmd", WorkflowLimits::text)) cmd = command_words(*s, "cmd");
+  ctx.cluster.workflows().set_docker_config(id, ep, cmd);
+  return nn::success_reply(200, "Configuration updated successfully");
+}
+
+// ---- standalone
+
+http::Reply standalone_from_local(Context& ctx) {
+  JsonBody b(ctx.req);
+  return standalone_reply(201, ctx.cluster.workflows().create_standalone(standalone_request(b, true)));
+}
+
+http::Reply standalone_from_git(Context& ctx) {
+  JsonBody b(ctx.req);
+  StandaloneGitCreate g;
+  g.service = standalone_request(b, true);
+  g.repo_url = b.required_string("repo_url", 2048);
+  g.branch = b.optional_string("branch", WorkflowLimits::name).value_or("");
+  g.build_command = b.optional_string("build_command", WorkflowLimits::text).value_or("");
+  g.username = b.optional_string("username", WorkflowLimits::name).value_or("");
+  g.password = b.optional_string("password", WorkflowLimits::text).value_or("");
+  return standalone_reply(201, ctx.cluster.workflows().create_standalone_from_git(g));
+}
+
+http::Reply standalone_details(Context& ctx) {
+  auto s = ctx.cluster.workflows().get_service(id_param(ctx, 0, "service"));
+  if (s.service_type != "STANDALONE" || !s.standalone)
+    throw Error(Errc::invalid_argument, "Service is not a standalone service", "service_type");
+  const auto& d = *s.standalone;
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("success"); w.Bool(true);
+  w.Key("service"); write_service(w, s);
+  w.Key("details");
+  w.StartObject();
+  w.Key("id"); w.Int64(d.id);
+  w.Key("service_id"); w.Int64(d.service_id);
+  w.Key("executable_path"); write_string(w, d.executable_path);
+  w.Key("arguments");
+  w.StartArray();
+  for (const auto& a : d.arguments) write_string(w, a);
+  w.EndArray();
+  w.Key("working_directory"); write_string(w, d.working_directory);
+  w.Key("environment_variables");
+  w.StartObject();
+  for (const auto& [k, v] : d.environment) {
+    w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+    write_string(w, v);
+  }
+  w.EndObject();
+  w.Key("timeout_seconds"); w.Int64(d.timeout_seconds);
+  w.Key("run_as_user"); write_string(w, d.run_as_user);
+  w.Key("source"); write_string(w, d.source);
+  w.EndObject();
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply standalone_finalize(Context& ctx) {
+  const auto id = id_param(ctx, 0, "service");
+  JsonBody b(ctx.req);
+  return standalone_reply(200, ctx.cluster.workflows().finalize_standalone(id, standalone_request(b, false)));
+}
+
+http::Reply standalone_delete(Context& ctx) {
+  ctx.cluster.workflows().delete_standalone_service(id_param(ctx, 0, "service"));
+  return no_content();
+}
+
+// ---------------------------------------------------------------- workflows
+
+http::Reply workflow_reply(int status, const Workflow& f) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_workflow(w, f);
+  return json_reply(status, buf);
+}
+
+http::Reply list_workflows(Context& ctx) {
+  return list_reply("workflows", ctx.cluster.workflows().list_workflows(), write_workflow);
+}
+
+http::Reply get_workflow(Context& ctx) {
+  return workflow_reply(200, ctx.cluster.workflows().get_workflow(id_param(ctx, 0, "workflow")));
+}
+
+http::Reply create_workflow(Context& ctx) {
+  JsonBody b(ctx.req);
+  const auto name = b.required_string("name", WorkflowLimits::name);
+  const auto desc = b.optional_string("description", WorkflowLimits::text).value_or("");
+  const auto def = object_text(b, "definition").value_or("{}");
+  return workflow_reply(201, ctx.cluster.workflows().create_workflow(name, desc, def));
+}
+
+http::Reply update_workflow(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  JsonBody b(ctx.req);
+  const auto name = b.required_string("name", WorkflowLimits::name);
+  return workflow_reply(200, ctx.cluster.workflows().update_workflow(
+                                 id, name, b.optional_string("description", WorkflowLimits::text),
+                                 object_text(b, "definition")));
+}
+
+http::Reply delete_workflow(Context& ctx) {
+  ctx.cluster.workflows().delete_workflow(id_param(ctx, 0, "workflow"));
+  return no_content();
+}
+
+http::Reply execute_workflow(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  auto inst = ctx.cluster.workflows().execute(id);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("message"); w.String("Workflow execution started - validation and execution in progress");
+  w.Key("workflow_id"); w.Int64(id);
+  w.Key("execution_id"); w.Int64(inst.id);
+  w.Key("note"); w.String("Check workflow status via GET /api/workflows/:id for execution progress");
+  w.EndObject();
+  return json_reply(202, buf);
+}
+
+http::Reply workflow_jobs(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  auto& wf = ctx.cluster.workflows();
+  wf.get_workflow(id);
+  return list_reply("jobs", wf.workflow_jobs(id), [](JsonWriter& w, const JobExecution& j) {
+    w.StartObject();
+    w.Key("id"); w.Int64(j.id);
+    w.Key("workflow_id"); w.Int64(j.workflow_id);
+    w.Key("status"); write_string(w, j.status);
+    w.Key("created_at"); write_time(w, j.created_at);
+    w.EndObject();
+  });
+}
+
+http::Reply workflow_instances(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  auto& wf = ctx.cluster.workflows();
+  wf.get_workflow(id);
+  return list_reply("executions", wf.executions(id),
+                    [](JsonWriter& w, const ExecutionInstance& e) { write_instance(w, e, false); });
+}
+
+http::Reply workflow_executions_legacy(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  auto& wf = ctx.cluster.workflows();
+  wf.get_workflow(id);
+  return list_reply("executions", wf.workflow_jobs(id), write_job);
+}
+
+http::Reply list_nodes(Context& ctx) {
+  return list_reply("nodes", ctx.cluster.workflows().nodes(id_param(ctx, 0, "workflow")), write_node);
+}
+
+http::Reply add_node(Context& ctx) {
+  WorkflowNode n;
+  n.workflow_id = id_param(ctx, 0, "workflow");
+  JsonBody b(ctx.req);
+  n.node_type = b.optional_string("node_type", 32).value_or("SERVICE");
+  n.peer_id = b.optional_string("peer_id", WorkflowLimits::name).value_or("");
+  n.service_id = b.required_int("service_id");
+  n.config_json = object_text(b, "config").value_or("{}");
+  n.gui_props_json = object_text(b, "gui_props").value_or("{}");
+  auto r = ctx.cluster.workflows().add_node(n);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_node(w, r);
+  return json_reply(201, buf);
+}
+
+http::Reply delete_node(Context& ctx) {
+  ctx.cluster.workflows().delete_node(id_param(ctx, 0, "workflow"), id_param(ctx, 1, "node"));
+  return no_content();
+}
+
+std::string required_object(Context& ctx, const char* field) {
+  JsonBody b(ctx.req);
+  auto t = object_text(b, field);
+  if (!t) throw Error(Errc::invalid_argument, std::string(field) + " is required", field);
+  return *t;
+}
+
+http::Reply put_gui_props(Context& ctx) {
+  const auto wid = id_param(ctx, 0, "workflow"), nid = id_param(ctx, 1, "node");
+  const std::string json = required_object(ctx, "gui_props");
+  ctx.cluster.workflows().set_node_gui_props(wid, nid, json);
+  return nn::success_reply(200, "GUI properties updated");
+}
+
+http::Reply put_node_config(Context& ctx) {
+  const auto wid = id_param(ctx, 0, "workflow"), nid = id_param(ctx, 1, "node");
+  const std::string json = required_object(ctx, "config");
+  ctx.cluster.workflows().set_node_config(wid, nid, json);
+  return nn::success_reply(200, "Node configuration updated");
+}
+
+WorkflowConnection connection_body(Context& ctx) {
+  WorkflowConnection c;
+  c.workflow_id = id_param(ctx, 0, "workflow");
+  JsonBody b(ctx.req);
+  c.source_node_id = b.required_int("source_node_id");
+  c.target_node_id = b.required_int("target_node_id");
+  c.source_interface_id = b.optional_int("source_interface_id");
+  c.target_interface_id = b.optional_int("target_interface_id");
+  return c;
+}
+
+http::Reply list_connections(Context& ctx) {
+  return list_reply("connections", ctx.cluster.workflows().connections(id_param(ctx, 0, "workflow")),
+                    write_connection);
+}
+
+http::Reply add_connection(Context& ctx) {
+  auto r = ctx.cluster.workflows().add_connection(connection_body(ctx));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_connection(w, r);
+  return json_reply(201, buf);
+}
+
+http::Reply update_connection(Context& ctx) {
+  auto c = connection_body(ctx);
+  c.id = id_param(ctx, 1, "connection");
+  ctx.cluster.workflows().update_connection(c);
+  return nn::success_reply(200, "Connection updated");
+}
+
+http::Reply delete_connection(Context& ctx) {
+  ctx.cluster.workflows().delete_connection(id_param(ctx, 0, "workflow"), id_param(ctx, 1, "connection"));
+  return no_content();
+}
+
+http::Reply get_ui_state(Context& ctx) {
+  const auto s = ctx.cluster.workflows().ui_state(id_param(ctx, 0, "workflow"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("ui_state"); write_raw_json(w, s);
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
+http::Reply put_ui_state(Context& ctx) {
+  const auto id = id_param(ctx, 0, "workflow");
+  const std::string json = required_object(ctx, "ui_state");
+  ctx.cluster.workflows().set_ui_state(id, json);
+  return nn::success_reply(200, "UI state updated");
+}
+
+http::Reply job_interfaces(Context& ctx) {
+  return list_reply(
+      "interfaces", ctx.cluster.workflows().job_interfaces(id_param(ctx, 0, "job execution")),
+      [](JsonWriter& w, const JobInterface& i) {
+        w.StartObject();
+        w.Key("id"); w.Int64(i.id);
+        w.Key("job_execution_id"); w.Int64(i.job_execution_id);
+        w.Key("interface_type"); write_string(w, i.interface_type);
+        w.Key("value"); write_string(w, valid_utf8(i.value));
+        w.EndObject();
+      },
+      false);
+}
+
+http::Reply execution_jobs(Context& ctx) {
+  return list_reply("jobs", ctx.cluster.workflows().execution_jobs(id_param(ctx, 0, "workflow execution")), write_job,
+                    false);
+}
+
+http::Reply execution_status(Context& ctx) {
+  auto e = ctx.cluster.workflows().execution(id_param(ctx, 0, "workflow execution"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_instance(w, e, true);
+  return json_reply(200, buf);
+}
+
+// Reading: any valid token. Editing workflows and executing them:
+// node_operator. Defining services (which choose what executables run, clone
+// repositories and run build commands): admin.
+constexpr Role kRead = Role::user;
+constexpr Role kEdit = Role::node_operator;
+constexpr Role kAdmin = Role::admin;
+constexpr auto kB = AuthMode::bearer;
+constexpr auto kN = RateCategory::none;
+
+const Route kServiceRoutes[] = {
+    {"GET", "/api/services", list_services, kB, kRead, nullptr, kN},
+    {"POST", "/api/services", create_service, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services/{id}", get_service, kB, kRead, nullptr, kN},
+    {"PUT", "/api/services/{id}", update_service, kB, kAdmin, nullptr, kN},
+    {"DELETE", "/api/services/{id}", delete_service, kB, kAdmin, nullptr, kN},
+    {"PUT", "/api/services/{id}/status", put_service_status, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services/{id}/passphrase", get_passphrase, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services/{id}/interfaces", get_service_interfaces, kB, kRead, nullptr, kN},
+    {"POST", "/api/services/docker/from-registry", docker_from_registry, kB, kAdmin, nullptr, kN},
+    {"POST", "/api/services/docker/from-git", docker_from_git, kB, kAdmin, nullptr, kN},
+    {"POST", "/api/services/docker/from-local", docker_from_local, kB, kAdmin, nullptr, kN},
+    {"POST", "/api/services/docker/validate-git", docker_validate_git, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services/docker/{id}/details", docker_details, kB, kRead, nullptr, kN},
+    {"GET", "/api/services/docker/{id}/interfaces/suggested", docker_suggested, kB, kRead, nullptr, kN},
+    {"PUT", "/api/services/docker/{id}/interfaces", docker_put_interfaces, kB, kAdmin, nullptr, kN},
+    {"PUT", "/api/services/docker/{id}/config", docker_put_config, kB, kAdmin, nullptr, kN},
+    {"POST", "/api/services/standalone/from-local", standalone_from_local, kB, kAdmin, nullptr, kN},
+    {"POST", "/api/services/standalone/from-git", standalone_from_git, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services/standalone/{id}/details", standalone_details, kB, kRead, nullptr, kN},
+    {"POST", "/api/services/standalone/{id}/finalize", standalone_finalize, kB, kAdmin, nullptr, kN},
+    {"DELETE", "/api/services/standalone/{id}", standalone_delete, kB, kAdmin, nullptr, kN},
+};
+
+const Route kWorkflowRoutes[] = {
+    {"GET", "/api/workflows", list_workflows, kB, kRead, nullptr, kN},
+    {"POST", "/api/workflows", create_workflow, kB, kEdit, nullptr, kN},
+    {"GET", "/api/workflows/{id}", get_workflow, kB, kRead, nullptr, kN},
+    {"PUT", "/api/workflows/{id}", update_workflow, kB, kEdit, nullptr, kN},
+    {"DELETE", "/api/workflows/{id}", delete_workflow, kB, kEdit, nullptr, kN},
+    {"POST", "/api/workflows/{id}/execute", execute_workflow, kB, kEdit, nullptr, kN},
+    {"GET", "/api/workflows/{id}/jobs", workflow_jobs, kB, kRead, nullptr, kN},
+    {"GET", "/api/workflows/{id}/execution-instances", workflow_instances, kB, kRead, nullptr, kN},
+    {"GET", "/api/workflows/{id}/executions", workflow_executions_legacy, kB, kRead, nullptr, kN},
+    {"GET", "/api/workflows/{id}/nodes", list_nodes, kB, kRead, nullptr, kN},
+    {"POST", "/api/workflows/{id}/nodes", add_node, kB, kEdit, nullptr, kN},
+    {"DELETE", "/api/workflows/{id}/nodes/{node}", delete_node, kB, kEdit, nullptr, kN},
+    {"PUT", "/api/workflows/{id}/nodes/{node}/gui-props", put_gui_props, kB, kEdit, nullptr, kN},
+    {"PUT", "/api/workflows/{id}/nodes/{node}/config", put_node_config, kB, kEdit, nullptr, kN},
+    {"GET", "/api/workflows/{id}/connections", list_connections, kB, kRead, nullptr, kN},
+    {"POST", "/api/workflows/{id}/connections", add_connection, kB, kEdit, nullptr, kN},
+    {"PUT", "/api/workflows/{id}/connections/{conn}", update_connection, kB, kEdit, nullptr, kN},
+    {"DELETE", "/api/workflows/{id}/connections/{conn}", delete_connection, kB, kEdit, nullptr, kN},
+    {"GET", "/api/workflows/{id}/ui-state", get_ui_state, kB, kRead, nullptr, kN},
+    {"PUT", "/api/workflows/{id}/ui-state", put_ui_state, kB, kEdit, nullptr, kN},
+};
+
+const Route kExecutionRoutes[] = {
+    {"GET", "/api/job-executions/{id}/interfaces", job_interfaces, kB, kRead, nullptr, kN},
+    {"GET", "/api/workflow-executions/{id}/jobs", execution_jobs, kB, kRead, nullptr, kN},
+    {"GET", "/api/workflow-executions/{id}/status", execution_status, kB, kRead, nullptr, kN},
+};
+
+}  // namespace
+
+void add_network_node_workflow_routes(Router& router) {
+  router.add_surface("/api/services", nn::network_error, kServiceRoutes, std::size(kServiceRoutes), nn::check_caller);
+  router.add_surface("/api/workflows", nn::network_error, kWorkflowRoutes, std::size(kWorkflowRoutes), nn::check_caller);
+  router.add_surface("/api/job-executions/", nn::network_error, kExecutionRoutes, 1, nn::check_caller);
+  router.add_surface("/api/workflow-executions/", nn::network_error, kExecutionRoutes + 1, 2, nn::check_caller);
+}
+
+}  // namespace lucid::server

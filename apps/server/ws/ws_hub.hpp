@@ -1,0 +1,71 @@
+// GET /api/ws (network-node.md "WebSocket"): the authenticated WebSocket
+// clients and the fan-out of the core's network events to them.
+//
+// Authentication: a JWT in ?token= (checked before the upgrade: 401 without
+// upgrading), or, without it, a first message {"type":"AUTH","payload":
+// {"token":"..."}} within 10 s; until then nothing is sent to the client and
+// any other message closes the socket (1008).
+//
+// Outbound: every EventKind::network event of the bus becomes
+// {"type": event.type, "payload": event.payload} for every authenticated
+// client. Publishing only queues (encoded once, a bounded queue per client);
+// a client whose queue is full, or whose socket buffer is full, is dropped.
+//
+// Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <optional>
+#include <unordered_map>
+
+#include "router.hpp"
+
+namespace lucid::server::ws {
+
+struct HubOptions {
+  std::string data_dir;                            // uploads go to <data_dir>/uploads/
+  std::size_t max_queue = 1024;                    // messages waiting per client
+  std::size_t max_pending_bytes = 1024 * 1024;     // written to a client's socket queue but not yet sent
+  std::size_t max_message = 2 * 1024 * 1024;       // inbound message bound
+  std::int64_t max_upload_bytes = 64 * 1024 * 1024;  // one file
+  std::int64_t max_chunk_bytes = 1024 * 1024;      // one decoded chunk
+  int max_uploads_per_client = 4;                  // concurrent
+};
+
+class Session;
+
+class Hub : public std::enable_shared_from_this<Hub> {
+ public:
+  Hub(Cluster& cluster, HubOptions opts);
+  ~Hub();
+  // Subscribes to the bus. Call once, after construction (needs shared_from_this).
+  void start();
+
+  // The upgrade reply for an authorized request (the route checked the
+  // Upgrade headers and, if given, the query token: `claims`).
+  http::Reply accept(Context& ctx, std::optional<Claims> claims);
+  // Sends `text` to every authenticated client (never blocks on a client).
+  void broadcast(const std::string& text);
+  // Closes every client (1001 going away): Cluster::restart drops connections.
+  void close_all();
+  std::size_t connection_count() const;
+
+  Cluster& cluster() { return cluster_; }
+  const HubOptions& options() const { return opts_; }
+  void remove(Session* s);
+
+ private:
+  Cluster& cluster_;
+  HubOptions opts_;
+  Subscription sub_;
+  mutable std::mutex mu_;
+  std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+  friend class Session;
+  void add(std::shared_ptr<Session> s);
+};
+
+}  // namespace lucid::server::ws

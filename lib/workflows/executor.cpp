@@ -1,0 +1,600 @@
+// The workflow executor (docs/workflows.md): validates a workflow's graph,
+// then runs one child process per node in dependency order on the cluster's
+// executor, in parallel where the graph allows, each job's STDOUT feeding the
+// STDIN of the jobs connected after it. All I/O is asynchronous (Asio
+// descriptors on non-blocking pipes, a pidfd for the exit, a timer for the
+// timeout): no executor thread ever waits on a child.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+
+#include <cstring>
+#include <deque>
+
+#include "workflows/process.hpp"
+#include "workflows/workflows_impl.hpp"
+
+namespace lucid {
+
+using namespace detail;
+
+namespace wf {
+
+namespace {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+}  // namespace
+
+struct Job;
+
+struct NodeRun {
+  WorkflowNode node;
+  std::optional<StandaloneDetails> det;
+  std::int64_t job_id = 0;
+  std::vector<std::int64_t> upstream;    // source nodes, in order of their first connection
+  std::vector<std::int64_t> downstream;  // target nodes
+  std::size_t waiting = 0;               // upstream nodes not yet completed
+  std::size_t consumers = 0;             // downstream nodes not yet started (frees stdout_data)
+  std::string stdout_data;
+};
+
+struct Run : std::enable_shared_from_this<Run> {
+  Run(ClusterCore& c, Workflows::Impl& i, std::int64_t exec, std::int64_t wfid)
+      : core(c), impl(i), id(exec), workflow_id(wfid), strand(asio::make_strand(c.io())) {}
+
+  ClusterCore& core;
+  Workflows::Impl& impl;
+  const std::int64_t id;
+  const std::int64_t workflow_id;
+  Strand strand;
+  std::map<std::int64_t, NodeRun> nodes;
+  std::deque<std::int64_t> ready;
+  std::size_t running = 0;
+  std::optional<std::string> error;  // the first failure: the execution fails with it
+  bool aborted = false;
+  bool finished = false;  // finish() ran (a failed spawn can reach it from a nested pump)
+  std::set<std::shared_ptr<Job>> jobs;
+
+  void begin();
+  void pump();
+  void start_job(std::int64_t node_id);
+  void job_done(Job& j);
+  void abort(const std::string& why);
+  void finish();
+  void publish_progress(std::int64_t job_id, const char* job_status);
+};
+
+struct Job : std::enable_shared_from_this<Job> {
+  Job(Run& r, std::int64_t n) : run(r.shared_from_this()), node_id(n), in(r.strand), out(r.strand), err(r.strand),
+                                pidfd(r.strand), timer(r.strand) {}
+  std::shared_ptr<Run> run;
+  std::int64_t node_id;
+  pid_t pid = -1;
+  asio::posix::stream_descriptor in, out, err, pidfd;
+  asio::steady_timer timer;
+  std::string input, out_buf, err_buf;
+  std::array<char, 65536> obuf{}, ebuf{};
+  int pending = 0;       // open output streams + the process itself
+  bool exited = false;
+  int status = 0;
+  std::optional<std::string> killed;  // why the executor killed it
+  std::optional<std::string> spawn_error;
+  std::chrono::steady_clock::time_point t0;
+
+  void kill_group(const std::string& why) {
+    if (!killed) killed = why;
+    if (pid > 0 && !exited) ::kill(-pid, SIGKILL);
+  }
+  void step_done() {
+    if (--pending == 0) {
+      timer.cancel();
+      run->job_done(*this);
+    }
+  }
+  void read(asio::posix::stream_descriptor& d, std::array<char, 65536>& buf, std::string& dest) {
+    auto self = shared_from_this();
+    d.async_read_some(asio::buffer(buf), [this, self, &d, &buf, &dest](const asio::error_code& ec, std::size_t n) {
+      const std::size_t limit = run->core.opts.workflow_max_output_bytes;
+      if (n > 0) {
+        const std::size_t room = limit > dest.size() ? limit - dest.size() : 0;
+        dest.append(buf.data(), std::min(room, n));
+        if (n > room) kill_group("output exceeds " + std::to_string(limit) + " bytes");
+      }
+      if (ec) {
+        asio::error_code ignored;
+        d.close(ignored);
+        step_done();
+        return;
+      }
+      read(d, buf, dest);
+    });
+  }
+  void wait_exit() {
+    auto self = shared_from_this();
+    pidfd.async_wait(asio::posix::stream_descriptor::wait_read, [this, self](const asio::error_code&) {
+      int st = 0;
+      // The pidfd is readable: the child has exited, so this does not block.
+      if (waitpid(pid, &st, 0) == pid) status = st;
+      exited = true;
+      asio::error_code ignored;
+      pidfd.close(ignored);
+      // A grandchild that escaped the process group may hold the pipes open:
+      // give the outputs a second to drain, then close them.
+      if (pending > 1) {
+        timer.expires_after(std::chrono::seconds(1));
+        timer.async_wait([this, self](const asio::error_code& ec) {
+          if (ec) return;
+          asio::error_code e;
+          out.cancel(e);
+          err.cancel(e);
+        });
+      }
+      step_done();
+    });
+  }
+};
+
+void Run::publish_progress(std::int64_t job_id, const char* job_status) {
+  std::string p = "{\"workflow_id\":" + std::to_string(workflow_id) + ",\"execution_id\":" + std::to_string(id) +
+                  ",\"status\":\"RUNNING\"";
+  if (job_id) p += ",\"job_id\":" + std::to_string(job_id) + ",\"job_status\":\"" + job_status + "\"";
+  p += "}";
+  publish(core, "EXECUTION_UPDATED", p);
+}
+
+void Run::begin() {
+  // Load the graph and check it: every connection between nodes of the
+  // workflow, no cycle, every node a runnable standalone service.
+  std::vector<WorkflowNode> ns;
+  std::vector<WorkflowConnection> cs;
+  try {
+    ns = core.workflows.nodes(workflow_id);
+    cs = core.workflows.connections(workflow_id);
+    for (auto& n : ns) nodes[n.id].node = n;
+    for (auto& n : ns) {
+      if (!n.peer_id.empty())
+        throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + " names peer " + n.peer_id +
+                                                ": dispatch to remote peers is not available; leave peer_id empty to run here");
+      std::optional<Service> s;
+      try {
+        s = core.workflows.get_service(n.service_id);
+      } catch (const Error& e) {
+        if (e.code() != Errc::not_found) throw;
+      }
+      if (!s)
+        throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(n.service_id) +
+                                                " does not exist");
+      if (s->service_type != "STANDALONE" || !s->standalone)
+        throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(s->id) + " is a " +
+                                                s->service_type + " service without an executable; only standalone services run here");
+      if (s->status != "ACTIVE")
+        throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(s->id) + " is INACTIVE");
+      nodes[n.id].det = s->standalone;
+    }
+    if (ns.empty()) throw Error(Errc::invalid_argument, "the workflow has no nodes");
+    for (const auto& c : cs) {
+      for (auto end : {c.source_node_id, c.target_node_id})
+        if (!nodes.count(end))
+          throw Error(Errc::invalid_argument, "connection " + std::to_string(c.id) + " is dangling: node " +
+                                                  std::to_string(end) + " is not in the workflow");
+      auto& src = nodes[c.source_node_id];
+      auto& dst = nodes[c.target_node_id];
+      if (std::find(dst.upstream.begin(), dst.upstream.end(), c.source_node_id) == dst.upstream.end()) {
+        dst.upstream.push_back(c.source_node_id);
+        src.downstream.push_back(c.target_node_id);
+      }
+    }
+    // Kahn's algorithm: whatever is left has a cycle.
+    std::map<std::int64_t, std::size_t> indeg;
+    std::deque<std::int64_t> q;
+    for (auto& [nid, n] : nodes) {
+      n.waiting = indeg[nid] = n.upstream.size();
+      n.consumers = n.downstream.size();
+      if (n.upstream.empty()) q.push_back(nid);
+    }
+    ready = q;
+    std::size_t seen = 0;
+    while (!q.empty()) {
+      auto nid = q.front();
+      q.pop_front();
+      ++seen;
+      for (auto d : nodes[nid].downstream)
+        if (--indeg[d] == 0) q.push_back(d);
+    }
+    if (seen != nodes.size()) {
+      std::string which;
+      for (auto& [nid, d] : indeg)
+        if (d > 0) which += (which.empty() ? "" : ", ") + std::to_string(nid);
+      throw Error(Errc::invalid_argument, "the workflow graph has a cycle through nodes " + which);
+    }
+    // One PENDING job per node, in one transaction.
+    core.store->write([&](Conn& c) {
+      const auto now = now_text(core);
+      for (auto& [nid, n] : nodes) {
+        auto& ins = c.stmt("INSERT INTO job_executions(workflow_execution_id, workflow_id, node_id, service_id, status,"
+                           " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?)");
+        ins.bind(1, static_cast<std::int64_t>(id));
+        ins.bind(2, static_cast<std::int64_t>(workflow_id));
+        ins.bind(3, static_cast<std::int64_t>(nid));
+        ins.bind(4, static_cast<std::int64_t>(n.node.service_id));
+        ins.bind(5, now);
+        ins.exec();
+        n.job_id = c.last_insert_id();
+      }
+      auto& up = c.stmt("UPDATE workflow_executions SET jobs_total = ? WHERE id = ?");
+      up.bind(1, static_cast<std::int64_t>(nodes.size()));
+      up.bind(2, static_cast<std::int64_t>(id));
+      up.exec();
+    });
+  } catch (const Error& e) {
+    error = e.message();
+    finish();
+    return;
+  }
+  pump();
+}
+
+void Run::pump() {
+  while (!error && !aborted && !ready.empty() && running < core.opts.workflow_max_parallel) {
+    const auto nid = ready.front();
+    ready.pop_front();
+    start_job(nid);
+  }
+  if (running == 0 && (ready.empty() || error || aborted)) finish();
+}
+
+void Run::start_job(std::int64_t nid) {
+  auto& n = nodes[nid];
+  auto job = std::make_shared<Job>(*this, nid);
+  ++running;
+  jobs.insert(job);
+  for (auto u : n.upstream) {
+    auto& up = nodes[u];
+    job->input += up.stdout_data;
+    if (--up.consumers == 0) std::string().swap(up.stdout_data);
+  }
+  const auto& d = *n.det;
+  const auto timeout = config_timeout(n.node.config_json).value_or(d.timeout_seconds);
+  try {
+    core.store->write([&](Conn& c) {
+      auto& q = c.stmt("UPDATE job_executions SET status = 'RUNNING', started_at = ? WHERE id = ?");
+      q.bind(1, now_text(core));
+      q.bind(2, static_cast<std::int64_t>(n.job_id));
+      q.exec();
+    });
+  } catch (const Error&) {
+    // The execution's rows are gone (workflow deleted): run it anyway; the
+    // result has nowhere to go and is dropped at the end.
+  }
+  publish_progress(n.job_id, "RUNNING");
+  job->t0 = std::chrono::steady_clock::now();
+  int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  auto close_all = [&] {
+    for (auto& p : fds)
+      for (int& fd : p)
+        if (fd >= 0) { ::close(fd); fd = -1; }
+  };
+  try {
+    for (auto& p : fds)
+      if (pipe2(p, O_CLOEXEC) != 0) throw Error(Errc::internal, std::string("pipe: ") + std::strerror(errno));
+    std::vector<std::string> argv = {d.executable_path};
+    argv.insert(argv.end(), d.arguments.begin(), d.arguments.end());
+    auto env = base_environment();
+    env.push_back("LUCID_WORKFLOW_ID=" + std::to_string(workflow_id));
+    env.push_back("LUCID_EXECUTION_ID=" + std::to_string(id));
+    env.push_back("LUCID_JOB_ID=" + std::to_string(n.job_id));
+    for (const auto& [k, v] : d.environment) env.push_back(k + "=" + v);
+    job->pid = spawn_process(argv, env, d.working_directory, fds[0][0], fds[1][1], fds[2][1]);
+    ::close(fds[0][0]);
+    ::close(fds[1][1]);
+    ::close(fds[2][1]);
+    fds[0][0] = fds[1][1] = fds[2][1] = -1;
+    const int pfd = static_cast<int>(::syscall(SYS_pidfd_open, job->pid, 0));
+    if (pfd < 0) {
+      ::kill(-job->pid, SIGKILL);
+      waitpid(job->pid, nullptr, 0);
+      job->pid = -1;
+      throw Error(Errc::internal, std::string("pidfd_open: ") + std::strerror(errno));
+    }
+    job->pidfd.assign(pfd);
+    job->in.assign(fds[0][1]);
+    job->out.assign(fds[1][0]);
+    job->err.assign(fds[2][0]);
+    fds[0][1] = fds[1][0] = fds[2][0] = -1;
+  } catch (const Error& e) {
+    close_all();
+    job->spawn_error = e.message();
+    job_done(*job);
+    return;
+  }
+  job->pending = 3;
+  if (job->input.empty()) {
+    job->in.close();
+  } else {
+    asio::async_write(job->in, asio::buffer(job->input), [job](const asio::error_code&, std::size_t) {
+      // EPIPE (the child does not read its input) is not an error of the job.
+      asio::error_code ignored;
+      job->in.close(ignored);
+    });
+  }
+  job->read(job->out, job->obuf, job->out_buf);
+  job->read(job->err, job->ebuf, job->err_buf);
+  job->wait_exit();
+  job->timer.expires_after(std::chrono::seconds(timeout));
+  job->timer.async_wait([job, timeout](const asio::error_code& ec) {
+    if (!ec && !job->exited) job->kill_group("timed out after " + std::to_string(timeout) + " s");
+  });
+}
+
+void Run::job_done(Job& j) {
+  auto self = shared_from_this();
+  auto keep = j.shared_from_this();
+  jobs.erase(keep);
+  --running;
+  auto& n = nodes[j.node_id];
+  std::optional<int> exit_code;
+  std::optional<std::string> why = j.spawn_error ? j.spawn_error : j.killed;
+  if (!why && j.exited) {
+    if (WIFEXITED(j.status)) {
+      exit_code = WEXITSTATUS(j.status);
+      if (*exit_code != 0) why = "exited with status " + std::to_string(*exit_code);
+    } else if (WIFSIGNALED(j.status)) {
+      why = "killed by signal " + std::to_string(WTERMSIG(j.status));
+    }
+  }
+  const bool ok = !why;
+  const char* st = ok ? "COMPLETED" : "FAILED";
+  try {
+    core.store->write([&](Conn& c) {
+      auto& q = c.stmt("UPDATE job_executions SET status = ?, completed_at = ?, exit_code = ?, error = ? WHERE id = ?");
+      q.bind(1, st);
+      q.bind(2, now_text(core));
+      if (exit_code) q.bind(3, *exit_code); else q.bind(3);
+      if (why) q.bind(4, *why); else q.bind(4);
+      q.bind(5, static_cast<std::int64_t>(n.job_id));
+      q.exec();
+      const std::pair<const char*, const std::string*> ifs[] = {{"STDIN", &j.input}, {"STDOUT", &j.out_buf}, {"STDERR", &j.err_buf}};
+      for (auto [type, value] : ifs) {
+        auto& ins = c.stmt("INSERT INTO job_execution_interfaces(job_execution_id, interface_type, value) VALUES (?, ?, ?)");
+        ins.bind(1, static_cast<std::int64_t>(n.job_id));
+        ins.bind(2, type);
+        ins.bind(3, value->data(), static_cast<int>(value->size()));
+        ins.exec();
+      }
+      auto& up = c.stmt("UPDATE workflow_executions SET jobs_done = jobs_done + 1 WHERE id = ?");
+      up.bind(1, static_cast<std::int64_t>(id));
+      up.exec();
+    });
+  } catch (const Error&) {
+    // See start_job: the execution was deleted with its workflow.
+  }
+  publish_progress(n.job_id, st);
+  if (ok) {
+    n.stdout_data = std::move(j.out_buf);
+    if (n.consumers == 0) std::string().swap(n.stdout_data);
+    for (auto d : n.downstream)
+      if (--nodes[d].waiting == 0) ready.push_back(d);
+  } else if (!error) {
+    error = "job " + std::to_string(n.job_id) + " (node " + std::to_string(j.node_id) + ", service " +
+            std::to_string(n.node.service_id) + ") failed: " + *why;
+  }
+  pump();
+}
+
+void Run::abort(const std::string& why) {
+  if (aborted) return;
+  aborted = true;
+  if (!error) error = why;
+  for (auto& j : jobs) j->kill_group(why);
+}
+
+void Run::finish() {
+  if (finished) return;
+  finished = true;
+  const bool ok = !error;
+  try {
+    core.store->write([&](Conn& c) {
+      const auto now = now_text(core);
+      auto& q = c.stmt("UPDATE job_executions SET status = 'CANCELLED', completed_at = ?, error = ?"
+                       " WHERE workflow_execution_id = ? AND status = 'PENDING'");
+      q.bind(1, now);
+      q.bind(2, "not started: the execution failed");
+      q.bind(3, static_cast<std::int64_t>(id));
+      q.exec();
+      auto& u = c.stmt("UPDATE workflow_executions SET status = ?, completed_at = ?, error = ?, jobs_done = jobs_total"
+                       " WHERE id = ?");
+      u.bind(1, ok ? "COMPLETED" : "FAILED");
+      u.bind(2, now);
+      if (error) u.bind(3, *error); else u.bind(3);
+      u.bind(4, static_cast<std::int64_t>(id));
+      u.exec();
+    });
+  } catch (const Error&) {
+  }
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    impl.runs.erase(id);
+  }
+  std::string p = "{\"workflow_id\":" + std::to_string(workflow_id) + ",\"execution_id\":" + std::to_string(id) +
+                  ",\"status\":\"" + (ok ? "COMPLETED" : "FAILED") + "\"";
+  if (error) p += ",\"error\":\"" + json_escape(*error) + "\"";
+  p += "}";
+  publish(core, "EXECUTION_UPDATED", p);
+}
+
+}  // namespace wf
+
+namespace {
+
+ExecutionInstance read_instance(SQLite::Statement& q) {
+  ExecutionInstance e;
+  e.id = q.getColumn(0).getInt64();
+  e.workflow_id = q.getColumn(1).getInt64();
+  e.status = q.getColumn(2).getString();
+  e.started_at = parse_stored(q.getColumn(3).getString());
+  e.completed_at = parse_stored_opt(q.getColumn(4));
+  if (!q.getColumn(5).isNull()) e.error = q.getColumn(5).getString();
+  e.jobs_total = q.getColumn(6).getInt64();
+  e.jobs_done = q.getColumn(7).getInt64();
+  return e;
+}
+
+JobExecution read_job(SQLite::Statement& q) {
+  JobExecution j;
+  j.id = q.getColumn(0).getInt64();
+  j.workflow_execution_id = q.getColumn(1).getInt64();
+  j.workflow_id = q.getColumn(2).getInt64();
+  j.node_id = q.getColumn(3).getInt64();
+  j.service_id = q.getColumn(4).getInt64();
+  j.status = q.getColumn(5).getString();
+  j.created_at = parse_stored(q.getColumn(6).getString());
+  j.started_at = parse_stored_opt(q.getColumn(7));
+  j.completed_at = parse_stored_opt(q.getColumn(8));
+  if (!q.getColumn(9).isNull()) j.exit_code = q.getColumn(9).getInt();
+  if (!q.getColumn(10).isNull()) j.error = q.getColumn(10).getString();
+  return j;
+}
+
+#define LUCID_INSTANCE_COLS "id, workflow_id, status, started_at, completed_at, error, jobs_total, jobs_done"
+#define LUCID_JOB_COLS                                                                                          \
+  "id, workflow_execution_id, workflow_id, node_id, service_id, status, created_at, started_at, completed_at, " \
+  "exit_code, error"
+
+}  // namespace
+
+ExecutionInstance Workflows::execute(std::int64_t workflow_id) {
+  auto inst = core_.store->write([&](Conn& c) {
+    auto& w = c.stmt("SELECT 1 FROM workflows WHERE id = ?");
+    w.bind(1, static_cast<std::int64_t>(workflow_id));
+    if (!w.executeStep()) throw Error(Errc::not_found, "Workflow not found");
+    w.reset();
+    auto& q = c.stmt("INSERT INTO workflow_executions(workflow_id, status, started_at) VALUES (?, 'RUNNING', ?)");
+    q.bind(1, static_cast<std::int64_t>(workflow_id));
+    q.bind(2, now_text(core_));
+    q.exec();
+    auto& r = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE id = ?");
+    r.bind(1, static_cast<std::int64_t>(c.last_insert_id()));
+    r.executeStep();
+    return read_instance(r);
+  });
+  auto run = std::make_shared<wf::Run>(core_, *impl_, inst.id, workflow_id);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->runs[inst.id] = run;
+  }
+  asio::post(run->strand, [run] { run->begin(); });
+  run->publish_progress(0, "");
+  return inst;
+}
+
+std::vector<ExecutionInstance> Workflows::executions(std::int64_t workflow_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE workflow_id = ? ORDER BY id");
+    q.bind(1, static_cast<std::int64_t>(workflow_id));
+    std::vector<ExecutionInstance> out;
+    while (q.executeStep()) out.push_back(read_instance(q));
+    return out;
+  });
+}
+
+ExecutionInstance Workflows::execution(std::int64_t execution_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE id = ?");
+    q.bind(1, static_cast<std::int64_t>(execution_id));
+    if (!q.executeStep()) throw Error(Errc::not_found, "Workflow execution not found");
+    return read_instance(q);
+  });
+}
+
+std::vector<JobExecution> Workflows::execution_jobs(std::int64_t execution_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& e = c.stmt("SELECT 1 FROM workflow_executions WHERE id = ?");
+    e.bind(1, static_cast<std::int64_t>(execution_id));
+    if (!e.executeStep()) throw Error(Errc::not_found, "Workflow execution not found");
+    e.reset();
+    auto& q = c.stmt("SELECT " LUCID_JOB_COLS " FROM job_executions WHERE workflow_execution_id = ? ORDER BY id");
+    q.bind(1, static_cast<std::int64_t>(execution_id));
+    std::vector<JobExecution> out;
+    while (q.executeStep()) out.push_back(read_job(q));
+    return out;
+  });
+}
+
+std::vector<JobExecution> Workflows::workflow_jobs(std::int64_t workflow_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT " LUCID_JOB_COLS " FROM job_executions WHERE workflow_id = ? ORDER BY id");
+    q.bind(1, static_cast<std::int64_t>(workflow_id));
+    std::vector<JobExecution> out;
+    while (q.executeStep()) out.push_back(read_job(q));
+    return out;
+  });
+}
+
+std::vector<JobInterface> Workflows::job_interfaces(std::int64_t job_id) {
+  return core_.store->read([&](Conn& c) {
+    auto& e = c.stmt("SELECT 1 FROM job_executions WHERE id = ?");
+    e.bind(1, static_cast<std::int64_t>(job_id));
+    if (!e.executeStep()) throw Error(Errc::not_found, "Job execution not found");
+    e.reset();
+    auto& q = c.stmt("SELECT id, job_execution_id, interface_type, value FROM job_execution_interfaces"
+                     " WHERE job_execution_id = ? ORDER BY id");
+    q.bind(1, static_cast<std::int64_t>(job_id));
+    std::vector<JobInterface> out;
+    while (q.executeStep()) {
+      const auto v = q.getColumn(3);
+      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString(),
+                     std::string(static_cast<const char*>(v.getBlob()), static_cast<std::size_t>(v.getBytes()))});
+    }
+    return out;
+  });
+}
+
+void Workflows::shutdown() {
+  std::vector<std::shared_ptr<wf::Run>> runs;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [id, r] : impl_->runs) runs.push_back(r);
+  }
+  for (auto& r : runs) asio::post(r->strand, [r] { r->abort("server stopping: the execution was interrupted"); });
+}
+
+void Workflows::recover() {
+  std::error_code ec;
+  std::filesystem::create_directories(impl_->data_dir, ec);
+  core_.store->write([&](Conn& c) {
+    const auto now = now_text(core_);
+    auto& j = c.stmt("UPDATE job_executions SET status = CASE status WHEN 'RUNNING' THEN 'FAILED' ELSE 'CANCELLED' END,"
+                     " completed_at = ?, error = 'server restarted while the job was pending or running'"
+                     " WHERE status IN ('PENDING', 'RUNNING')");
+    j.bind(1, now);
+    j.exec();
+    auto& q = c.stmt("UPDATE workflow_executions SET status = 'FAILED', completed_at = ?, jobs_done = jobs_total,"
+                     " error = 'server restarted while the execution was running' WHERE status = 'RUNNING'");
+    q.bind(1, now);
+    q.exec();
+  });
+}
+
+}  // namespace lucid

@@ -1,0 +1,42 @@
+// Child processes for services and tools: spawning without a shell, and the
+// data-directory confinement of caller-given paths. Internal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lucid::detail {
+
+// `path` (relative: to `root`) resolved through every symlink; it must exist
+// and lie inside canonical(root). No ".." component is accepted even when it
+// would stay inside. Errors: Error(invalid_argument, ..., field).
+std::filesystem::path confine(const std::filesystem::path& root, const std::string& path, const std::string& field);
+
+// Spawns argv[0] (an absolute path) with posix_spawn: no shell, its own process
+// group, stdin/stdout/stderr from the given descriptors (-1: /dev/null),
+// working directory `cwd` (empty: inherit), environment exactly `env`.
+// Returns the pid; throws Error(internal) with the errno text on failure.
+pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                    const std::string& cwd, int in_fd, int out_fd, int err_fd);
+
+struct SyncResult {
+  int exit_code = -1;  // -1: killed by a signal or timed out
+  bool timed_out = false;
+  bool output_truncated = false;
+  std::string out, err;
+};
+// Runs a tool to completion with a poll loop: output bounded (excess is
+// dropped and flagged), killed (whole process group) after `timeout`.
+// For request-time tools (git clone, build, ls-remote); not for jobs.
+SyncResult run_sync(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
+                    std::chrono::seconds timeout, std::size_t max_output);
+
+// PATH=/usr/local/bin:/usr/bin:/bin and HOME/LANG basics for children.
+std::vector<std::string> base_environment();
+
+}  // namespace lucid::detail
