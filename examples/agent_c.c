@@ -1,6 +1,6 @@
 /* A minimal node agent over the C ABI: join, wait for approval, collect the
  * API key once, then report this machine's load, memory and disk every
- * interval. The control plane is embedded (the same process opens the
+ * interval, and take one echo task and report its result. The control plane is embedded (the same process opens the
  * database), so the example also plays the operator and approves its own
  * join request; a real agent talks to lucid-server (`lucidctl agent`).
  *
@@ -136,9 +136,80 @@ int main(int argc, char** argv) {
     struct timespec ts = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
   }
+
+  /* 4. Take work: describe the device, then (as the operator) queue an echo
+   * task, take it like an agent (non-blocking polls), run it and report the
+   * result. */
+  if ((st = lucid_device_report(c, node_id,
+                                "{\"platform\":\"linux\",\"tags\":[\"agent-c\"],\"capabilities\":{\"cpu_count\":1,"
+                                "\"memory_total_gb\":1,\"storage_total_gb\":1},\"allowed_task_types\":[\"echo\"],"
+                                "\"agent_version\":\"agent_c\"}",
+                                &out)) != LUCID_OK) {
+    fail("device report", st);
+    goto done;
+  }
+  lucid_free(out);
+  out = NULL;
+  char task_id[64] = "";
+  if ((st = lucid_task_submit(c, "{\"task_type\":\"echo\",\"payload\":{\"message\":\"hello from agent_c\"},"
+                                 "\"requirements\":{\"required_tags\":[\"agent-c\"]}}",
+                              &out)) != LUCID_OK) {
+    fail("submit", st);
+    goto done;
+  }
+  json_str(out, "task_id", task_id, sizeof task_id);
+  lucid_free(out);
+  out = NULL;
+  printf("submitted echo task %s\n", task_id);
+  char message[256] = "";
+  for (int poll = 0; poll < 100 && message[0] == '\0'; ++poll) {
+    /* The executor places it; take what waits for us now, without blocking. */
+    if ((st = lucid_agent_take_work(c, node_id, &out)) != LUCID_OK) {
+      fail("take work", st);
+      goto done;
+    }
+    if (strstr(out, task_id) != NULL && json_str(out, "message", message, sizeof message)) {
+      printf("took task %s: echo \"%s\"\n", task_id, message);
+    } else {
+      struct timespec ts = {0, 20 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    lucid_free(out);
+    out = NULL;
+  }
+  if (message[0] == '\0' || strpbrk(message, "\"\\") != NULL) {
+    fprintf(stderr, "agent_c: the task never arrived\n");
+    goto done;
+  }
+  if ((st = lucid_task_start(c, node_id, task_id, &out)) != LUCID_OK) {
+    fail("start task", st);
+    goto done;
+  }
+  lucid_free(out);
+  out = NULL;
+  char result[400];
+  snprintf(result, sizeof result, "{\"status\":\"completed\",\"result\":{\"echo\":\"%s\"},\"exit_code\":0,\"duration_ms\":0}",
+           message);
+  if ((st = lucid_task_report_result(c, node_id, task_id, result, &out)) != LUCID_OK) {
+    fail("report result", st);
+    goto done;
+  }
+  lucid_free(out);
+  out = NULL;
+  char rbuf[1024];
+  size_t rneeded = 0;
+  if ((st = lucid_task_result(c, task_id, rbuf, sizeof rbuf, &rneeded)) != LUCID_OK) {
+    fail("task result", st);
+    goto done;
+  }
+  char tstatus[32] = "", echoed[256] = "";
+  json_str(rbuf, "status", tstatus, sizeof tstatus);
+  json_str(rbuf, "echo", echoed, sizeof echoed);
+  printf("task %s: %s, result echo \"%s\"\n", task_id, tstatus, echoed);
+
   lucid_cluster_stop(c); /* flush the samples */
 
-  /* 4. What the control plane now knows about us (a caller-owned buffer,
+  /* 5. What the control plane now knows about us (a caller-owned buffer,
    * grown when too small). */
   size_t cap = 64, needed = 0;
   char* buf = malloc(cap);

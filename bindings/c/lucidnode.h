@@ -209,6 +209,73 @@ LUCID_API lucid_status lucid_ledger_seal(lucid_cluster* cluster, int64_t* blocks
  * Errors: STORAGE, BUFFER_TOO_SMALL. */
 LUCID_API lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, size_t* needed);
 
+/* ---- tasks ---- (all thread-safe)
+ *
+ * The task queue and scheduler of lucid::Tasks (see lucidnode/tasks.hpp).
+ * A task object, as in the cluster API's GET /api/v1/tasks/{id}:
+ *   {"task_id", "task_type", "status", "priority", "payload", "requirements":
+ *   {"min_cpu_cores", "min_memory_gb", "min_storage_gb", "required_platform",
+ *   "required_role", "required_tags", "gpu_required", "internet_required",
+ *   "timeout_seconds", "max_retries"}, "metadata", "device_id", "attempt",
+ *   "retries", "progress", "progress_message", "status_reason",
+ *   "cancel_requested", "result_data", "error", "exit_code",
+ *   "execution_time_seconds", "created_at", "assigned_at", "started_at",
+ *   "completed_at"} (absent values are null). */
+
+/* Queues a task: task_json is the cluster API's POST /api/v1/tasks body
+ * {"task_type" (echo|sleep|system_info|http_request|command|python_eval),
+ * "payload"? (any JSON), "priority"? (low|normal|high|urgent),
+ * "requirements"? {as above, all optional}, "metadata"? (object)}.
+ * Placement happens on the executor (lucid_cluster_start) or with
+ * lucid_tasks_schedule. *out_json: the task.
+ * Errors: INVALID_ARGUMENT (field named, e.g. "requirements.min_cpu_cores"). */
+LUCID_API lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, char** out_json);
+/* One task. Errors: INVALID_ARGUMENT (NULL task_id), NOT_FOUND, BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id,
+                                      char* buf, size_t cap, size_t* needed);
+/* A task's result, as GET /api/v1/tasks/{id}/result: {"task_id", "status",
+ * "final" (true once success|failed|cancelled|timeout), "result_data",
+ * "error", "exit_code", "execution_time_seconds", "worker_device_id",
+ * "started_at", "completed_at"}. Errors: INVALID_ARGUMENT, NOT_FOUND,
+ * BUFFER_TOO_SMALL. */
+LUCID_API lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id,
+                                         char* buf, size_t cap, size_t* needed);
+/* One scheduling pass over the queue now (normally the executor's job).
+ * Errors: STORAGE. */
+LUCID_API lucid_status lucid_tasks_schedule(lucid_cluster* cluster);
+
+/* ---- agent side, in-process ---- (all thread-safe)
+ * node_id is an approved node's id (lucid_node_authenticate gives it from
+ * the node's API key). */
+
+/* The node's agent reports its device: device_json {"platform",
+ * "role"?, "tags"? [..], "capabilities" {"cpu_count", "memory_total_gb",
+ * "storage_total_gb", "has_gpu"? (false), "internet"? (false)},
+ * "allowed_task_types" [..], "max_concurrent"? (1), "agent_version"?}.
+ * *out_json: the device {"device_id", "node_id", "hostname", "ip_address",
+ * "role", "platform", "reported", "online", "last_heartbeat", "capabilities",
+ * "tags", "allowed_task_types", "max_concurrent", "agent_version",
+ * "active_tasks"}. Errors: INVALID_ARGUMENT, NOT_FOUND (unknown or not
+ * approved node). */
+LUCID_API lucid_status lucid_device_report(lucid_cluster* cluster, int64_t node_id, const char* device_json,
+                                           char** out_json);
+/* Heartbeat plus what waits for the device now, without blocking (it takes
+ * the work: a second call does not return the same tasks).
+ * *out_json: {"tasks": [{"task_id", "task_type", "payload",
+ * "timeout_seconds", "attempt"}], "cancel": [task ids], "pings": [ids]}.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND (no node with that id). */
+LUCID_API lucid_status lucid_agent_take_work(lucid_cluster* cluster, int64_t node_id, char** out_json);
+/* assigned -> running. *out_json: the task. Errors: INVALID_ARGUMENT,
+ * NOT_FOUND, CONFLICT (not assigned to this node). */
+LUCID_API lucid_status lucid_task_start(lucid_cluster* cluster, int64_t node_id, const char* task_id,
+                                        char** out_json);
+/* Stores the result once (a repeat returns the stored task unchanged):
+ * result_json {"status" (completed|failed|timeout|cancelled), "result"?
+ * (any JSON), "error"?, "exit_code"?, "duration_ms"}. *out_json: the task.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND, CONFLICT (never this node's task). */
+LUCID_API lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, const char* task_id,
+                                                const char* result_json, char** out_json);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

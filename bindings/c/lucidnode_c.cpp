@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "lucidnode/lucidnode.hpp"
 
@@ -332,6 +333,156 @@ void give_node(const lucid::Node& n, char** out_json) {
   Writer w(sb);
   write_node(w, n, false);
   give(sb, out_json);
+}
+
+// ---- tasks ----
+
+// Any JSON value as compact text (payload, result, metadata).
+std::string json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  v.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+// Stored JSON text (validated by the library) written as a value.
+void put_raw(Writer& w, const char* key, const std::optional<std::string>& json) {
+  w.Key(key);
+  if (!json) {
+    w.Null();
+    return;
+  }
+  rapidjson::Document d;
+  d.Parse(json->c_str(), json->size());
+  if (d.HasParseError()) throw Error(Errc::internal, "stored JSON does not parse");
+  d.Accept(w);
+}
+
+std::vector<std::string> string_list(const Obj& o, const char* key) {
+  std::vector<std::string> out;
+  const auto* v = o.get(key);
+  if (v == nullptr) return out;
+  if (!v->IsArray()) invalid(o.name(key), o.name(key) + " must be an array of strings");
+  for (const auto& e : v->GetArray()) {
+    if (!e.IsString()) invalid(o.name(key), o.name(key) + " must be an array of strings");
+    out.emplace_back(e.GetString(), e.GetStringLength());
+  }
+  return out;
+}
+
+void put_strings(Writer& w, const char* key, const std::vector<std::string>& v) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& s : v) w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  w.EndArray();
+}
+
+void put_empty_null(Writer& w, const char* key, const std::string& s) {
+  if (s.empty()) {
+    w.Key(key);
+    w.Null();
+  } else {
+    put(w, key, s);
+  }
+}
+
+std::optional<double> duration_seconds(const lucid::Task& t) {
+  if (!t.duration_ms) return std::nullopt;
+  return static_cast<double>(*t.duration_ms) / 1000.0;
+}
+
+// The cluster API's task object (GET /api/v1/tasks/{id}), field for field.
+void write_task(Writer& w, const lucid::Task& t) {
+  w.StartObject();
+  put(w, "task_id", t.task_id);
+  put(w, "task_type", t.task_type);
+  put(w, "status", lucid::task_status_name(t.status));
+  put(w, "priority", lucid::task_priority_name(t.priority));
+  put_raw(w, "payload", t.payload_json);
+  const auto& r = t.requirements;
+  w.Key("requirements");
+  w.StartObject();
+  put_opt(w, "min_cpu_cores", r.min_cpu_cores);
+  put_opt(w, "min_memory_gb", r.min_memory_gb);
+  put_opt(w, "min_storage_gb", r.min_storage_gb);
+  put_empty_null(w, "required_platform", r.required_platform);
+  put_empty_null(w, "required_role", r.required_role);
+  put_strings(w, "required_tags", r.required_tags);
+  w.Key("gpu_required");
+  w.Bool(r.gpu_required);
+  w.Key("internet_required");
+  w.Bool(r.internet_required);
+  w.Key("timeout_seconds");
+  w.Int64(r.timeout_seconds);
+  w.Key("max_retries");
+  w.Int64(r.max_retries);
+  w.EndObject();
+  put_raw(w, "metadata", t.metadata_json);
+  put_empty_null(w, "device_id", t.device_id);
+  w.Key("attempt");
+  w.Int64(t.attempt);
+  w.Key("retries");
+  w.Int64(t.retries);
+  w.Key("progress");
+  w.Double(t.progress);
+  put(w, "progress_message", t.progress_message);
+  put(w, "status_reason", t.status_reason);
+  w.Key("cancel_requested");
+  w.Bool(t.cancel_requested);
+  put_raw(w, "result_data", t.result_json);
+  w.Key("error");
+  if (t.error) w.String(t.error->c_str(), static_cast<rapidjson::SizeType>(t.error->size())); else w.Null();
+  put_opt(w, "exit_code", t.exit_code);
+  put_opt(w, "execution_time_seconds", duration_seconds(t));
+  put_time(w, "created_at", t.created_at);
+  put_time(w, "assigned_at", t.assigned_at);
+  put_time(w, "started_at", t.started_at);
+  put_time(w, "completed_at", t.completed_at);
+  w.EndObject();
+}
+
+void give_task(const lucid::Task& t, char** out_json) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_task(w, t);
+  give(sb, out_json);
+}
+
+void write_device(Writer& w, const lucid::Device& d) {
+  w.StartObject();
+  put(w, "device_id", d.device_id);
+  w.Key("node_id");
+  w.Int64(d.node_id);
+  put(w, "hostname", d.hostname);
+  put(w, "ip_address", d.ip_address);
+  put(w, "role", d.role);
+  put(w, "platform", d.platform);
+  w.Key("reported");
+  w.Bool(d.reported);
+  w.Key("online");
+  w.Bool(d.online);
+  put_time(w, "last_heartbeat", d.last_heartbeat);
+  w.Key("capabilities");
+  w.StartObject();
+  w.Key("cpu_count");
+  w.Int64(d.capabilities.cpu_count);
+  w.Key("memory_total_gb");
+  w.Double(d.capabilities.memory_total_gb);
+  w.Key("storage_total_gb");
+  w.Double(d.capabilities.storage_total_gb);
+  w.Key("has_gpu");
+  w.Bool(d.capabilities.has_gpu);
+  w.Key("internet");
+  w.Bool(d.capabilities.internet);
+  w.EndObject();
+  put_strings(w, "tags", d.tags);
+  put_strings(w, "allowed_task_types", d.allowed_task_types);
+  w.Key("max_concurrent");
+  w.Int64(d.max_concurrent);
+  put(w, "agent_version", d.agent_version);
+  w.Key("active_tasks");
+  w.Int64(d.active_tasks);
+  w.EndObject();
 }
 
 }  // namespace
@@ -709,6 +860,187 @@ lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, 
     put_str_or_null(w, "problem", r.problem);
     w.EndObject();
     fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(task_json, "task_json");
+    Obj o(in.root(), "");
+    o.only({"task_type", "payload", "priority", "requirements", "metadata"});
+    lucid::TaskSubmit t;
+    t.task_type = o.str("task_type", true);
+    if (const auto* p = o.get("payload")) t.payload_json = json_text(*p);
+    if (const auto* m = o.get("metadata")) {
+      if (!m->IsObject()) invalid("metadata", "metadata must be an object");
+      t.metadata_json = json_text(*m);
+    }
+    const std::string prio = o.str("priority", false);
+    if (!prio.empty()) {
+      auto p = lucid::parse_task_priority(prio);
+      if (!p) invalid("priority", "priority must be low, normal, high or urgent");
+      t.priority = *p;
+    }
+    if (const auto* rv = o.get("requirements")) {
+      if (!rv->IsObject()) invalid("requirements", "requirements must be an object");
+      Obj r(*rv, "requirements.");
+      r.only({"min_cpu_cores", "min_memory_gb", "min_storage_gb", "required_platform", "required_role",
+              "required_tags", "gpu_required", "internet_required", "timeout_seconds", "max_retries"});
+      auto& q = t.requirements;
+      q.min_cpu_cores = r.integer("min_cpu_cores");
+      q.min_memory_gb = r.num("min_memory_gb");
+      q.min_storage_gb = r.num("min_storage_gb");
+      q.required_platform = r.str("required_platform", false);
+      q.required_role = r.str("required_role", false);
+      q.required_tags = string_list(r, "required_tags");
+      q.gpu_required = r.boolean("gpu_required").value_or(false);
+      q.internet_required = r.boolean("internet_required").value_or(false);
+      q.timeout_seconds = r.integer("timeout_seconds").value_or(300);
+      q.max_retries = r.integer("max_retries").value_or(3);
+    }
+    give_task(c.tasks().submit(t), out_json);
+  });
+}
+
+lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id, char* buf, size_t cap, size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(task_id, "task_id");
+    check_read_args(needed);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    write_task(w, c.tasks().get(task_id));
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id, char* buf, size_t cap, size_t* needed) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(task_id, "task_id");
+    check_read_args(needed);
+    const auto t = c.tasks().get(task_id);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    put(w, "task_id", t.task_id);
+    put(w, "status", lucid::task_status_name(t.status));
+    w.Key("final");
+    w.Bool(lucid::task_status_final(t.status));
+    put_raw(w, "result_data", t.result_json);
+    w.Key("error");
+    if (t.error) w.String(t.error->c_str(), static_cast<rapidjson::SizeType>(t.error->size())); else w.Null();
+    put_opt(w, "exit_code", t.exit_code);
+    put_opt(w, "execution_time_seconds", duration_seconds(t));
+    put_empty_null(w, "worker_device_id", t.device_id);
+    put_time(w, "started_at", t.started_at);
+    put_time(w, "completed_at", t.completed_at);
+    w.EndObject();
+    fill(sb, buf, cap, needed);
+  });
+}
+
+lucid_status lucid_tasks_schedule(lucid_cluster* cluster) {
+  return guard([&] { need(cluster).tasks().schedule(); });
+}
+
+lucid_status lucid_device_report(lucid_cluster* cluster, int64_t node_id, const char* device_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    Input in(device_json, "device_json");
+    Obj o(in.root(), "");
+    o.only({"platform", "role", "tags", "capabilities", "allowed_task_types", "max_concurrent", "agent_version"});
+    lucid::DeviceReport r;
+    r.platform = o.str("platform", true);
+    if (o.get("role")) r.role = o.str("role", true);
+    if (o.get("tags")) r.tags = string_list(o, "tags");
+    const auto* cv = o.get("capabilities");
+    if (cv == nullptr) invalid("capabilities", "capabilities is required");
+    if (!cv->IsObject()) invalid("capabilities", "capabilities must be an object");
+    Obj cap(*cv, "capabilities.");
+    cap.only({"cpu_count", "memory_total_gb", "storage_total_gb", "has_gpu", "internet"});
+    auto cpu = cap.integer("cpu_count");
+    if (!cpu) invalid("capabilities.cpu_count", "capabilities.cpu_count is required");
+    r.capabilities.cpu_count = *cpu;
+    r.capabilities.memory_total_gb = *cap.num("memory_total_gb", true);
+    r.capabilities.storage_total_gb = *cap.num("storage_total_gb", true);
+    r.capabilities.has_gpu = cap.boolean("has_gpu").value_or(false);
+    r.capabilities.internet = cap.boolean("internet").value_or(false);
+    if (!o.get("allowed_task_types")) invalid("allowed_task_types", "allowed_task_types is required");
+    r.allowed_task_types = string_list(o, "allowed_task_types");
+    r.max_concurrent = o.integer("max_concurrent").value_or(1);
+    r.agent_version = o.str("agent_version", false);
+    const auto d = c.tasks().report_device(node_id, r);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    write_device(w, d);
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_agent_take_work(lucid_cluster* cluster, int64_t node_id, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out_json, "out_json");
+    // node_id comes from the caller here, not from a verified key as over HTTP:
+    // an id that names no node is refused before it reaches the scheduler.
+    (void)c.nodes().get(node_id, 0);
+    c.tasks().heartbeat(node_id);
+    const auto work = c.tasks().take_work(node_id);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("tasks");
+    w.StartArray();
+    for (const auto& t : work.tasks) {
+      w.StartObject();
+      put(w, "task_id", t.task_id);
+      put(w, "task_type", t.task_type);
+      put_raw(w, "payload", t.payload_json);
+      w.Key("timeout_seconds");
+      w.Int64(t.timeout_seconds);
+      w.Key("attempt");
+      w.Int64(t.attempt);
+      w.EndObject();
+    }
+    w.EndArray();
+    put_strings(w, "cancel", work.cancel);
+    put_strings(w, "pings", work.pings);
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_task_start(lucid_cluster* cluster, int64_t node_id, const char* task_id, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(task_id, "task_id");
+    need_ptr(out_json, "out_json");
+    give_task(c.tasks().start_task(node_id, task_id), out_json);
+  });
+}
+
+lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, const char* task_id,
+                                      const char* result_json, char** out_json) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(task_id, "task_id");
+    need_ptr(out_json, "out_json");
+    Input in(result_json, "result_json");
+    Obj o(in.root(), "");
+    o.only({"status", "result", "error", "exit_code", "duration_ms"});
+    lucid::TaskResultReport r;
+    r.status = o.str("status", true);
+    if (const auto* v = o.get("result")) r.result_json = json_text(*v);
+    if (o.get("error")) r.error = o.str("error", true);
+    r.exit_code = o.integer("exit_code");
+    auto ms = o.integer("duration_ms");
+    if (!ms) invalid("duration_ms", "duration_ms is required");
+    r.duration_ms = *ms;
+    give_task(c.tasks().report_result(node_id, task_id, r), out_json);
   });
 }
 

@@ -185,6 +185,31 @@ struct TaskResultReport {
   std::int64_t duration_ms = 0;   // >= 0
 };
 
+// ---- scheduler extension point: an extra ranking stage ----
+// Placement runs feasibility (requirements), then ranking, then selection.
+// Built-in ranking prefers the least loaded device (running/max_concurrent,
+// then fewer running tasks, then lower node id). A RankingStage, when set,
+// ranks BEFORE that: among the feasible devices with free capacity, the one
+// whose stage returns the lowest penalty wins; equal penalties fall back to
+// the built-in order. Devices are grouped into classes of equal attributes,
+// and the stage is asked once per feasible class per placement, about that
+// class's least loaded free device.
+struct RankCandidate {
+  std::int64_t node_id = 0;        // the device (its node's id)
+  std::string platform, role;
+  std::vector<std::string> tags;   // sorted
+  bool has_gpu = false, internet = false;
+  std::int64_t cpu_count = 0;
+  double memory_gb = 0;            // bucketed down to 0.25 GB
+  double storage_gb = 0;           // bucketed down to 1 GB
+  std::int64_t running = 0;        // tasks assigned or running on it now
+  std::int64_t max_concurrent = 1;
+};
+// Called on the scheduling thread with the scheduler's lock held: it must be
+// quick, must not call back into Tasks (that deadlocks), and should not
+// throw (a throw ranks that candidate last).
+using RankingStage = std::function<std::int64_t(std::string_view task_type, const RankCandidate& device)>;
+
 // Obtained from Cluster::tasks(); lives as long as the Cluster. Thread-safe:
 // every method may be called concurrently. Each state change is one database
 // transaction; the scheduler's in-memory view changes only after it commits.
@@ -249,6 +274,11 @@ class Tasks {
   // from then on wait_work answers at once. For a server that is shutting
   // down (Cluster::stop() does it too).
   void release_waiters();
+
+  // Installs (or, with an empty function, removes) the extra ranking stage
+  // described at RankingStage; later placements use it. Thread-safe (waits
+  // for a scheduling pass in progress).
+  void set_ranking_stage(RankingStage stage);
 
   // ---- background (run by the executor; callable directly) ----
   // One scheduling pass over the queue.

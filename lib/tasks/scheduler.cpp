@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace lucid::detail::sched {
 
@@ -238,26 +239,28 @@ std::optional<std::int64_t> Placer::place(int sig, std::string* why) {
   Sig& s = sigs_.at(static_cast<std::size_t>(sig));
   refresh(s);
   const Rank* best = nullptr;
-  int best_cls = -1;
-  std::int64_t members = 0, online = 0;
+  std::int64_t best_penalty = 0;
   for (int ci : s.classes) {
     const Class& c = classes_[static_cast<std::size_t>(ci)];
-    members += c.members;
-    online += c.online;
     if (c.available.empty()) continue;
     const Rank& r = *c.available.begin();
-    if (!best || r < *best) {
+    std::int64_t penalty = 0;
+    if (extra_rank_) {
+      try {
+        penalty = extra_rank_(s.req.type_bit, c.attrs, r.device, r.running, devices_.at(r.device).max_concurrent);
+      } catch (...) {
+        penalty = std::numeric_limits<std::int64_t>::max();  // documented: a throwing stage ranks it last
+      }
+    }
+    if (!best || penalty < best_penalty || (penalty == best_penalty && r < *best)) {
       best = &r;
-      best_cls = ci;
+      best_penalty = penalty;
     }
   }
   if (!best) {
     if (why) explain(sig, why);
     return std::nullopt;
   }
-  (void)best_cls;
-  (void)members;
-  (void)online;
   const std::int64_t id = best->device;
   add_load(id, 1);
   return id;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -83,6 +84,12 @@ struct Rank {
 };
 Rank rank_of(std::int64_t device, std::int64_t running, std::int64_t max_concurrent);
 
+// Optional extra ranking stage, before Rank: lower penalty first. Asked once
+// per feasible class about that class's best free member (device, running,
+// max_concurrent). Set by lucid::Tasks::set_ranking_stage.
+using ExtraRank = std::function<std::int64_t(std::uint32_t type_bit, const ClassAttrs& attrs, std::int64_t device,
+                                             std::int64_t running, std::int64_t max_concurrent)>;
+
 // ---- stage 3: selection, over the class index --------------------------------
 class Placer {
  public:
@@ -95,6 +102,9 @@ class Placer {
   // Adjusts a device's running count (a task it holds started/ended elsewhere).
   void add_load(std::int64_t device, std::int64_t delta);
   std::int64_t running(std::int64_t device) const;
+
+  // Installs the extra ranking stage (empty: none).
+  void set_extra_rank(ExtraRank r) { extra_rank_ = std::move(r); }
 
   // Interns a requirement set; the id is cheap to place repeatedly.
   int intern(const Requirements& r);
@@ -146,6 +156,7 @@ class Placer {
   std::vector<Sig> sigs_;
   std::unordered_map<std::string, int> sig_by_key_;
   std::int64_t free_devices_ = 0;
+  ExtraRank extra_rank_;
 };
 
 }  // namespace lucid::detail::sched

@@ -1225,6 +1225,34 @@ Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const 
   return get(task_id);
 }
 
+void Tasks::set_ranking_stage(RankingStage stage) {
+  auto& e = *engine_;
+  detail::sched::ExtraRank extra;
+  if (stage) {
+    extra = [stage = std::move(stage)](std::uint32_t type_bit, const detail::sched::ClassAttrs& a, std::int64_t device,
+                                       std::int64_t running, std::int64_t max_concurrent) {
+      std::string_view type;
+      for (int i = 0; i < detail::sched::kTaskTypeCount; ++i)
+        if (type_bit == (1u << i)) type = detail::sched::kTaskTypes[i];
+      RankCandidate c;
+      c.node_id = device;
+      c.platform = a.platform;
+      c.role = a.role;
+      c.tags = a.tags;
+      c.has_gpu = a.gpu;
+      c.internet = a.internet;
+      c.cpu_count = a.cpu;
+      c.memory_gb = static_cast<double>(a.memory_q) / 4.0;
+      c.storage_gb = static_cast<double>(a.storage_gb);
+      c.running = running;
+      c.max_concurrent = max_concurrent;
+      return stage(type, c);
+    };
+  }
+  std::lock_guard<std::mutex> lock(e.mu);
+  e.placer.set_extra_rank(std::move(extra));
+}
+
 void Tasks::release_waiters() { engine_->shutdown(); }
 
 // ---- background ----

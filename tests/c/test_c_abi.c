@@ -363,6 +363,144 @@ int main(int argc, char** argv) {
         contains(pbuf, "\"failure_reason\":\"wallet_address_missing\""));
   free(pbuf);
 
+  /* ---- tasks: NULL handle on every task function ---- */
+  EXPECT_STATUS(lucid_task_submit(NULL, "{\"task_type\":\"echo\"}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_get(NULL, "t", small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_result(NULL, "t", small, sizeof small, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_tasks_schedule(NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_device_report(NULL, id, "{}", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_agent_take_work(NULL, id, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_start(NULL, id, "t", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_report_result(NULL, id, "t", "{}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "cluster") == 0);
+  CHECK(out == NULL);
+
+  /* ---- device report ---- */
+  const char* dev_json =
+      "{\"platform\":\"linux\",\"tags\":[\"c-abi\"],\"capabilities\":{\"cpu_count\":4,\"memory_total_gb\":8,"
+      "\"storage_total_gb\":100,\"has_gpu\":false,\"internet\":true},\"allowed_task_types\":[\"echo\"],"
+      "\"max_concurrent\":2,\"agent_version\":\"c-test\"}";
+  EXPECT_STATUS(lucid_device_report(c, id, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_device_report(c, id, dev_json, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_device_report(c, id, "{\"platform\":", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "device_json") == 0);
+  EXPECT_STATUS(lucid_device_report(c, id, "{\"platform\":\"linux\",\"allowed_task_types\":[\"echo\"]}", &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "capabilities") == 0);
+  EXPECT_STATUS(lucid_device_report(c, id,
+                                    "{\"platform\":\"linux\",\"capabilities\":{\"cpu_count\":4,\"memory_total_gb\":8,"
+                                    "\"storage_total_gb\":1,\"bogus\":1},\"allowed_task_types\":[\"echo\"]}",
+                                    &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "capabilities.bogus") == 0);
+  EXPECT_STATUS(lucid_device_report(c, id,
+                                    "{\"platform\":\"linux\",\"capabilities\":{\"cpu_count\":4,\"memory_total_gb\":8,"
+                                    "\"storage_total_gb\":1},\"allowed_task_types\":[\"teleport\"]}",
+                                    &out),
+                LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_device_report(c, 999999, dev_json, &out), LUCID_NOT_FOUND);
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_device_report(c, id, dev_json, &out), LUCID_OK);
+  CHECK(contains(out, "\"platform\":\"linux\"") && contains(out, "\"tags\":[\"c-abi\"]") &&
+        contains(out, "\"max_concurrent\":2") && contains(out, "\"reported\":true"));
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- submit ---- */
+  EXPECT_STATUS(lucid_task_submit(c, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\"}", NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_submit(c, "[1,2", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "task_json") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"payload\":{}}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "task_type") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"teleport\"}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "task_type") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\",\"priority\":\"asap\"}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "priority") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\",\"requirements\":{\"min_cpu_cores\":0}}", &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "requirements.min_cpu_cores") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\",\"requirements\":{\"cores\":2}}", &out),
+                LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "requirements.cores") == 0);
+  EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\",\"metadata\":[1]}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "metadata") == 0);
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_task_submit(c,
+                                  "{\"task_type\":\"echo\",\"payload\":{\"message\":\"hi from C\"},\"priority\":\"high\","
+                                  "\"requirements\":{\"required_tags\":[\"c-abi\"],\"min_cpu_cores\":2},"
+                                  "\"metadata\":{\"by\":\"test_c_abi\"}}",
+                                  &out),
+                LUCID_OK);
+  char task_id[64] = "";
+  CHECK(out != NULL && json_str(out, "task_id", task_id, sizeof task_id) && strlen(task_id) == 36);
+  CHECK(contains(out, "\"priority\":\"high\"") && contains(out, "\"required_tags\":[\"c-abi\"]") &&
+        contains(out, "\"payload\":{\"message\":\"hi from C\"}"));
+  lucid_free(out);
+  out = NULL;
+
+  /* ---- get / result: caller buffers ---- */
+  char tbuf[4096];
+  EXPECT_STATUS(lucid_task_get(c, NULL, tbuf, sizeof tbuf, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_get(c, task_id, tbuf, sizeof tbuf, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_get(c, "00000000-0000-0000-0000-000000000000", tbuf, sizeof tbuf, &needed), LUCID_NOT_FOUND);
+  needed = 0;
+  EXPECT_STATUS(lucid_task_get(c, task_id, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  CHECK(needed > sizeof small && needed <= sizeof tbuf);
+  EXPECT_STATUS(lucid_task_get(c, task_id, NULL, 0, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_task_get(c, task_id, tbuf, sizeof tbuf, &needed), LUCID_OK);
+  CHECK(strlen(tbuf) + 1 == needed && contains(tbuf, task_id) && contains(tbuf, "\"metadata\":{\"by\":\"test_c_abi\"}"));
+  EXPECT_STATUS(lucid_task_result(c, NULL, tbuf, sizeof tbuf, &needed), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_result(c, task_id, tbuf, sizeof tbuf, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_result(c, "no-such-task", tbuf, sizeof tbuf, &needed), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_task_result(c, task_id, small, sizeof small, &needed), LUCID_BUFFER_TOO_SMALL);
+  EXPECT_STATUS(lucid_task_result(c, task_id, tbuf, sizeof tbuf, &needed), LUCID_OK);
+  CHECK(contains(tbuf, "\"final\":false") && contains(tbuf, "\"result_data\":null"));
+
+  /* ---- agent side: take, start, report ---- */
+  EXPECT_STATUS(lucid_tasks_schedule(c), LUCID_OK);
+  EXPECT_STATUS(lucid_agent_take_work(c, id, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_agent_take_work(c, 999999, &out), LUCID_NOT_FOUND);
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_agent_take_work(c, id, &out), LUCID_OK);
+  CHECK(contains(out, task_id) && contains(out, "\"task_type\":\"echo\"") && contains(out, "\"message\":\"hi from C\""));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_agent_take_work(c, id, &out), LUCID_OK); /* taken: not delivered twice */
+  CHECK(out != NULL && !contains(out, task_id));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_task_start(c, id, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_start(c, id, task_id, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_start(c, id, "no-such-task", &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_task_start(c, second_id, task_id, &out), LUCID_CONFLICT); /* another node's */
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_task_start(c, id, task_id, &out), LUCID_OK);
+  CHECK(contains(out, "\"status\":\"running\""));
+  lucid_free(out);
+  out = NULL;
+  const char* done_json = "{\"status\":\"completed\",\"result\":{\"echo\":\"hi from C\"},\"exit_code\":0,\"duration_ms\":7}";
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_report_result(c, id, NULL, done_json, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, done_json, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, "{\"status\":", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "result_json") == 0);
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, "{\"status\":\"completed\"}", &out), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "duration_ms") == 0);
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, "{\"status\":\"done\",\"duration_ms\":1}", &out),
+                LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_task_report_result(c, id, "no-such-task", done_json, &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_task_report_result(c, second_id, task_id, done_json, &out), LUCID_CONFLICT);
+  CHECK(out == NULL);
+  EXPECT_STATUS(lucid_task_report_result(c, id, task_id, done_json, &out), LUCID_OK);
+  CHECK(contains(out, "\"status\":\"success\"") && contains(out, "\"result_data\":{\"echo\":\"hi from C\"}"));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_task_result(c, task_id, tbuf, sizeof tbuf, &needed), LUCID_OK);
+  CHECK(contains(tbuf, "\"status\":\"success\"") && contains(tbuf, "\"final\":true") &&
+        contains(tbuf, "\"exit_code\":0") && contains(tbuf, "\"execution_time_seconds\":0.007") &&
+        contains(tbuf, "\"result_data\":{\"echo\":\"hi from C\"}"));
+
   /* ---- ledger ---- */
   int64_t blocks = -1;
   EXPECT_STATUS(lucid_ledger_seal(c, &blocks), LUCID_OK);
@@ -395,6 +533,9 @@ int main(int argc, char** argv) {
     EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-e.example\"}", &out), LUCID_STORAGE);
     EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":1,\"disk_usage\":1}"), LUCID_STORAGE);
     EXPECT_STATUS(lucid_ledger_seal(c, NULL), LUCID_STORAGE);
+    EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\"}", &out), LUCID_STORAGE);
+    EXPECT_STATUS(lucid_task_get(c, task_id, tbuf, sizeof tbuf, &needed), LUCID_OK); /* reads work */
+    CHECK(contains(tbuf, "\"status\":\"success\""));
     EXPECT_STATUS(lucid_node_poll(c, "ABCDE", &out), LUCID_STORAGE); /* a write: it issues the key */
     /* Looking a registration code up needs the key: unavailable, not a wrong answer. */
     EXPECT_STATUS(lucid_node_approve_code(c, "ABCDE", &out), LUCID_UNAVAILABLE);

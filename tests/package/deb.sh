@@ -59,8 +59,12 @@ for mode in OFF ON; do
   cmake --build "$tmp/cmake-$mode" >/dev/null
   expect="worker-1.example.com  active  online"
   run "find_package-static=$mode-embed_registry" "$tmp/cmake-$mode/embed_registry" "$tmp/cmake-$mode.db"
+  expect="3 of 4 tasks on ssd devices"
+  run "find_package-static=$mode-custom_scheduler" "$tmp/cmake-$mode/custom_scheduler" "$tmp/cmake-$mode-sched.db"
   expect="status active, liveness online, 2 recent samples stored"
   run "find_package-static=$mode-agent_c" "$tmp/cmake-$mode/agent_c" "$tmp/cmake-$mode-agent.db" 2 10
+  grep -q 'success, result echo "hello from agent_c"' "$tmp/find_package-static=$mode-agent_c.out" \
+    || { say "agent_c took no task"; exit 1; }
 done
 if objdump -p "$tmp/cmake-ON/embed_registry" | grep -q 'NEEDED.*liblucidnode'; then
   say "static build still needs liblucidnode.so"; exit 1

@@ -2,7 +2,9 @@
 // Tasks capability over a real SQLite store.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
+#include <stdexcept>
 
 #include "lucidnode/lucidnode.hpp"
 #include "support.hpp"
@@ -121,6 +123,35 @@ TEST_CASE("selection: spreads respects capacity and online state explains") {
   CHECK(why == "no device meets all requirements together");
   p.remove(4);
   CHECK_FALSE(p.has(4));
+}
+
+TEST_CASE("ranking: an extra stage ranks before load and a throwing stage ranks last") {
+  Placer p;
+  p.upsert(1, linux_box(), 4, true);
+  p.upsert(2, linux_box(4, 8, 100, false, {"ssd"}), 1, true);
+  p.upsert(3, linux_box(4, 8, 100, false, {"ssd"}), 1, true);
+  const int sig = p.intern(echo_req());
+  int calls = 0;
+  p.set_extra_rank([&](std::uint32_t type_bit, const ClassAttrs& a, std::int64_t, std::int64_t, std::int64_t max) {
+    ++calls;
+    CHECK(type_bit == task_type_bit("echo"));
+    CHECK(max >= 1);
+    return a.tags.empty() ? 1 : 0;
+  });
+  // ssd class first (2 then 3 by load within the class), then the plain one.
+  CHECK(*p.place(sig) == 2);
+  CHECK(*p.place(sig) == 3);
+  CHECK(*p.place(sig) == 1);
+  CHECK(calls > 0);
+  p.add_load(2, -1);
+  p.set_extra_rank([](std::uint32_t, const ClassAttrs& a, std::int64_t, std::int64_t, std::int64_t) -> std::int64_t {
+    if (!a.tags.empty()) throw std::runtime_error("stage failed");
+    return 5;
+  });
+  CHECK(*p.place(sig) == 1);  // the throwing class ranks last
+  p.set_extra_rank({});       // removed: built-in order again, least loaded first
+  CHECK(p.running(1) == 2);   // 2 of 4 busy, device 2 idle
+  CHECK(*p.place(sig) == 2);
 }
 
 TEST_CASE("selection: devices with equal attributes share one class") {
@@ -300,4 +331,52 @@ TEST_CASE("settings: validated persisted reset") {
   s2.reset();
   CHECK(s2.heartbeat().interval == 60);
   CHECK(s2.server().max_connections == 10000);
+}
+
+TEST_CASE("tasks: set_ranking_stage steers placement and can be removed") {
+  Fixture f;
+  const auto a = f.node("a.example.com");
+  const auto b = f.node("b.example.com");
+  f.device(a, 4);
+  DeviceReport r;
+  r.platform = "linux";
+  r.tags = std::vector<std::string>{"ssd"};
+  r.capabilities = {4, 8, 100, false, true};
+  r.allowed_task_types = {"echo"};
+  r.max_concurrent = 2;
+  const auto ssd = f.tasks().report_device(b, r);
+  std::vector<std::string> seen_types;
+  f.tasks().set_ranking_stage([&](std::string_view type, const RankCandidate& d) -> std::int64_t {
+    seen_types.emplace_back(type);
+    CHECK(d.cpu_count == 4);
+    CHECK(d.memory_gb == doctest::Approx(8));
+    CHECK(d.max_concurrent >= 2);
+    return std::find(d.tags.begin(), d.tags.end(), "ssd") != d.tags.end() ? 0 : 10;
+  });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(f.submit());
+  f.tasks().schedule();
+  CHECK(f.tasks().get(ids[0]).device_id == ssd.device_id);
+  CHECK(f.tasks().get(ids[1]).device_id == ssd.device_id);
+  CHECK(f.tasks().get(ids[2]).device_id != ssd.device_id);  // ssd full: the other device
+  CHECK_FALSE(f.tasks().get(ids[2]).device_id.empty());
+  REQUIRE_FALSE(seen_types.empty());
+  CHECK(seen_types[0] == "echo");
+  // b's tasks finish: b is idle, a runs 1 of 4.
+  auto w = f.tasks().take_work(b);
+  REQUIRE(w.tasks.size() == 2);
+  for (const auto& t : w.tasks) {
+    f.tasks().start_task(b, t.task_id);
+    f.tasks().report_result(b, t.task_id, {"completed", "null", std::nullopt, 0, 1});
+  }
+  // A stage that prefers untagged devices overrides the idle b ...
+  f.tasks().set_ranking_stage([](std::string_view, const RankCandidate& d) -> std::int64_t { return d.tags.empty() ? 0 : 1; });
+  const auto to_a = f.submit();
+  f.tasks().schedule();
+  CHECK(f.tasks().get(to_a).device_id != ssd.device_id);
+  // ... and once removed, the least loaded device (idle b) wins again.
+  f.tasks().set_ranking_stage({});
+  const auto to_b = f.submit();
+  f.tasks().schedule();
+  CHECK(f.tasks().get(to_b).device_id == ssd.device_id);
 }

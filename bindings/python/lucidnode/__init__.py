@@ -8,6 +8,8 @@
         cluster.report_stats(cluster.authenticate(key), cpu_usage=12.5, disk_usage=40)
         for node in cluster.iter_nodes():
             print(node["hostname"], node["liveness"])
+        task = cluster.submit_task("echo", payload={"message": "hi"})
+        cluster.task_result(task["task_id"])   # {"status", "final", "result_data", ...}
 
 The shared library is found through the LUCIDNODE_LIBRARY environment
 variable (a path to liblucidnode.so*), else through the system's library
@@ -149,6 +151,14 @@ def _load():
         "lucid_payouts_process": (ctypes.c_int, [c_void_p, p_size]),
         "lucid_ledger_seal": (ctypes.c_int, [c_void_p, p_i64]),
         "lucid_ledger_verify": (ctypes.c_int, [c_void_p, c_char_p, c_size_t, p_size]),
+        "lucid_task_submit": (ctypes.c_int, [c_void_p, c_char_p, out_str]),
+        "lucid_task_get": (ctypes.c_int, [c_void_p, c_char_p, c_char_p, c_size_t, p_size]),
+        "lucid_task_result": (ctypes.c_int, [c_void_p, c_char_p, c_char_p, c_size_t, p_size]),
+        "lucid_tasks_schedule": (ctypes.c_int, [c_void_p]),
+        "lucid_device_report": (ctypes.c_int, [c_void_p, c_int64, c_char_p, out_str]),
+        "lucid_agent_take_work": (ctypes.c_int, [c_void_p, c_int64, out_str]),
+        "lucid_task_start": (ctypes.c_int, [c_void_p, c_int64, c_char_p, out_str]),
+        "lucid_task_report_result": (ctypes.c_int, [c_void_p, c_int64, c_char_p, c_char_p, out_str]),
     }
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)
@@ -434,3 +444,53 @@ class Cluster:
     def verify_ledger(self):
         """{"ok", "blocks", "transactions", "pending", "broken_height", ...}."""
         return self._read(_lib.lucid_ledger_verify)
+
+    # -- tasks --
+
+    def submit_task(self, task_type, payload=None, priority=None, requirements=None, metadata=None):
+        """Queues a task; returns it as a dict (status "queued"). requirements:
+        a dict of the cluster API's names (min_cpu_cores, required_tags, ...)."""
+        body = {"task_type": task_type, "payload": payload, "priority": priority,
+                "requirements": requirements, "metadata": metadata}
+        return self._mutate(_lib.lucid_task_submit, _json(body))
+
+    def task(self, task_id):
+        """The task as a dict; NotFound for an unknown id."""
+        return self._read(_lib.lucid_task_get, _text(task_id, "task_id"))
+
+    def task_result(self, task_id):
+        """{"task_id", "status", "final", "result_data", "error", "exit_code",
+        "execution_time_seconds", "worker_device_id", "started_at", "completed_at"}."""
+        return self._read(_lib.lucid_task_result, _text(task_id, "task_id"))
+
+    def schedule_tasks(self):
+        """One scheduling pass now (normally the executor's job)."""
+        self._call(lambda h: _check(_lib.lucid_tasks_schedule(h)))
+
+    # -- agent side, in-process --
+
+    def report_device(self, node_id, platform, capabilities, allowed_task_types, max_concurrent=1,
+                      role=None, tags=None, agent_version=None):
+        """The node's agent describes its device; returns the device dict.
+        capabilities: {"cpu_count", "memory_total_gb", "storage_total_gb", "has_gpu"?, "internet"?}."""
+        body = {"platform": platform, "capabilities": capabilities, "allowed_task_types": list(allowed_task_types),
+                "max_concurrent": max_concurrent, "role": role,
+                "tags": list(tags) if tags is not None else None, "agent_version": agent_version}
+        return self._mutate(_lib.lucid_device_report, int(node_id), _json(body))
+
+    def take_work(self, node_id):
+        """What waits for the device now, without blocking (taken: not given
+        twice): {"tasks": [{"task_id", "task_type", "payload", "timeout_seconds",
+        "attempt"}], "cancel": [...], "pings": [...]}."""
+        return self._mutate(_lib.lucid_agent_take_work, int(node_id))
+
+    def start_task(self, node_id, task_id):
+        """assigned -> running; Conflict when not assigned to this node."""
+        return self._mutate(_lib.lucid_task_start, int(node_id), _text(task_id, "task_id"))
+
+    def report_result(self, node_id, task_id, status, result=None, error=None, exit_code=None, duration_ms=0):
+        """status: "completed" | "failed" | "timeout" | "cancelled". Stores the
+        result once; returns the task."""
+        body = {"status": status, "result": result, "error": error, "exit_code": exit_code,
+                "duration_ms": duration_ms}
+        return self._mutate(_lib.lucid_task_report_result, int(node_id), _text(task_id, "task_id"), _json(body))

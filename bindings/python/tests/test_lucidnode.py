@@ -217,6 +217,102 @@ class TestCluster(Base):
         self.assertTrue(c.closed)
 
 
+class TestTasks(Base):
+    CAPS = {"cpu_count": 4, "memory_total_gb": 8, "storage_total_gb": 100, "internet": True}
+
+    def device(self, c, hostname, **kw):
+        node, key = self.active_node(c, hostname)
+        node_id = c.authenticate(key)
+        dev = c.report_device(node_id, "linux", self.CAPS, ["echo", "sleep"], **kw)
+        return node_id, dev
+
+    def test_submit_take_start_report_result(self):
+        with self.open() as c:
+            node_id, dev = self.device(c, "agent-py.example", tags=["py"], max_concurrent=2)
+            self.assertEqual(dev["tags"], ["py"])
+            self.assertEqual(dev["max_concurrent"], 2)
+            self.assertTrue(dev["reported"])
+            task = c.submit_task("echo", payload={"message": "hi"}, priority="urgent",
+                                 requirements={"required_tags": ["py"], "timeout_seconds": 30},
+                                 metadata={"origin": "unittest"})
+            self.assertEqual(task["status"], "queued")
+            self.assertEqual(task["priority"], "urgent")
+            self.assertEqual(task["requirements"]["timeout_seconds"], 30)
+            tid = task["task_id"]
+            self.assertEqual(c.task(tid)["metadata"], {"origin": "unittest"})
+            self.assertFalse(c.task_result(tid)["final"])
+            c.schedule_tasks()
+            work = c.take_work(node_id)
+            self.assertEqual([t["task_id"] for t in work["tasks"]], [tid])
+            self.assertEqual(work["tasks"][0]["payload"], {"message": "hi"})
+            self.assertEqual(work["tasks"][0]["timeout_seconds"], 30)
+            self.assertEqual(c.take_work(node_id)["tasks"], [])  # taken once
+            self.assertEqual(c.start_task(node_id, tid)["status"], "running")
+            done = c.report_result(node_id, tid, "completed", result={"echo": "hi"}, exit_code=0, duration_ms=1500)
+            self.assertEqual(done["status"], "success")
+            # A repeat returns the stored task unchanged.
+            again = c.report_result(node_id, tid, "failed", error="late", duration_ms=1)
+            self.assertEqual(again["status"], "success")
+            r = c.task_result(tid)
+            self.assertTrue(r["final"])
+            self.assertEqual(r["result_data"], {"echo": "hi"})
+            self.assertEqual(r["execution_time_seconds"], 1.5)
+            self.assertEqual(r["worker_device_id"], dev["device_id"])
+
+    def test_task_errors(self):
+        with self.open() as c:
+            node_id, _ = self.device(c, "agent-a.example")
+            other_id, _ = self.device(c, "agent-b.example")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.submit_task("teleport")
+            self.assertEqual(cm.exception.field, "task_type")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.submit_task("echo", requirements={"min_cpu_cores": 0})
+            self.assertEqual(cm.exception.field, "requirements.min_cpu_cores")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.submit_task("echo", requirements={"cores": 1})
+            self.assertEqual(cm.exception.field, "requirements.cores")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.submit_task("echo", priority="asap")
+            self.assertEqual(cm.exception.field, "priority")
+            with self.assertRaises(lucidnode.InvalidArgument):
+                c.task(42)  # not a str
+            with self.assertRaises(lucidnode.NotFound):
+                c.task("00000000-0000-0000-0000-000000000000")
+            with self.assertRaises(lucidnode.NotFound):
+                c.task_result("nope")
+            with self.assertRaises(lucidnode.NotFound):
+                c.report_device(987654, "linux", self.CAPS, ["echo"])
+            with self.assertRaises(lucidnode.NotFound):
+                c.take_work(987654)
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.report_device(node_id, "linux", {"cpu_count": 4}, ["echo"])
+            self.assertEqual(cm.exception.field, "capabilities.memory_total_gb")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.report_device(node_id, "linux", self.CAPS, ["teleport"])
+            self.assertEqual(cm.exception.field, "allowed_task_types")
+            tid = c.submit_task("echo", payload="x")["task_id"]
+            c.schedule_tasks()
+            placed_on = c.task(tid)["device_id"]
+            self.assertIsNotNone(placed_on)
+            ids = {c.report_device(node_id, "linux", self.CAPS, ["echo", "sleep"])["device_id"]: node_id,
+                   c.report_device(other_id, "linux", self.CAPS, ["echo", "sleep"])["device_id"]: other_id}
+            holder = ids[placed_on]
+            stranger = other_id if holder == node_id else node_id
+            with self.assertRaises(lucidnode.Conflict):
+                c.start_task(stranger, tid)
+            with self.assertRaises(lucidnode.NotFound):
+                c.start_task(holder, "no-such-task")
+            with self.assertRaises(lucidnode.InvalidArgument) as cm:
+                c.report_result(holder, tid, "done")
+            self.assertEqual(cm.exception.field, "status")
+            with self.assertRaises(lucidnode.Conflict):
+                c.report_result(stranger, tid, "completed")
+            c.start_task(holder, tid)
+            self.assertEqual(c.report_result(holder, tid, "failed", error="boom", exit_code=2)["status"], "failed")
+            self.assertEqual(c.task_result(tid)["error"], "boom")
+
+
 class TestReadOnly(Base):
     def make_fleet(self):
         with self.open(payout_interval_ms=5) as c:
