@@ -6,6 +6,7 @@
  *
  *   agent_c DB_PATH [ROUNDS [INTERVAL_MS]]    (default 5 rounds, 200 ms)
  */
+#define _DEFAULT_SOURCE /* getloadavg, gethostname, nanosleep under -std=c11 */
 #include <lucidnode/lucidnode.h>
 
 #include <stdio.h>
