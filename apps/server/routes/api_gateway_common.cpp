@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "error_response.hpp"
 #include "util/encoding.hpp"
 #include "util/utf8.hpp"
 
@@ -91,37 +92,7 @@ http::Response gateway_error(const Failure& f) {
       break;
     case FailureKind::internal: message = "Internal server error"; break;
   }
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("error");
-  w.StartObject();
-  w.Key("code"); w.String(c.code);
-  w.Key("message"); write_string(w, message);
-  w.Key("details");
-  w.StartObject();
-  if (f.kind == FailureKind::error && !f.error->field().empty()) {
-    std::string field = f.error->field();
-    std::string where = "body";
-    if (auto colon = field.find(':'); colon != std::string::npos) {
-      where = field.substr(0, colon);
-      field = field.substr(colon + 1);
-    }
-    w.Key("field"); write_string(w, field);
-    w.Key("location"); write_string(w, where);
-  }
-  w.EndObject();
-  w.Key("request_id"); write_string(w, f.request_id);
-  w.Key("timestamp"); write_time(w, f.at);
-  w.Key("service"); w.String("api-gateway");
-  w.Key("version"); w.String("v1");
-  w.EndObject();
-  w.EndObject();
-  http::Response r;
-  r.status = c.status;
-  r.body.assign(buf.GetString(), buf.GetSize());
-  if (c.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
+  return error_response(c.status, c.code, message, f, "api-gateway", "v1");
 }
 
 void missing(const std::string& field) { throw Error(Errc::invalid_argument, "field required", field); }

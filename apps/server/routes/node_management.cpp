@@ -6,6 +6,7 @@
 // table lacks come from the gateway's registry (docs/decisions.md).
 #include <cmath>
 
+#include "error_response.hpp"
 #include "json.hpp"
 #include "routes/node_management_common.hpp"
 #include "routes/node_management_handlers.hpp"
@@ -68,35 +69,7 @@ http::Response management_error(const Failure& f) {
       break;
     case FailureKind::internal: message = "Internal error"; break;
   }
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("error");
-  w.StartObject();
-  w.Key("code"); w.String(c.code);
-  w.Key("message"); write_string(w, message);
-  w.Key("details");
-  w.StartObject();
-  if (f.kind == FailureKind::error && !f.error->field().empty()) {
-    std::string field = f.error->field();
-    std::string where = "body";
-    if (auto colon = field.find(':'); colon != std::string::npos) {
-      where = field.substr(0, colon);
-      field = field.substr(colon + 1);
-    }
-    w.Key("field"); write_string(w, field);
-    w.Key("location"); write_string(w, where);
-  }
-  w.EndObject();
-  w.Key("request_id"); write_string(w, f.request_id);
-  w.Key("timestamp"); write_time(w, f.at);
-  w.EndObject();
-  w.EndObject();
-  http::Response r;
-  r.status = c.status;
-  r.body.assign(buf.GetString(), buf.GetSize());
-  if (c.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
+  return error_response(c.status, c.code, message, f);
 }
 
 // ---- request parsing ----
