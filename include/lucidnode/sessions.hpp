@@ -26,7 +26,8 @@ const char* session_status_name(SessionStatus s) noexcept;
 std::optional<SessionStatus> parse_session_status(std::string_view name);
 
 // Who is asking: sessions, wallets and trust policies belong to a user; an
-// admin may read and change any user's.
+// admin may read any user's, only the owner may change or delete one (add
+// chunks, build a manifest, send from a wallet, update a policy).
 struct Principal {
   std::string user_id;  // the token's subject
   bool admin = false;
@@ -87,7 +88,8 @@ struct Manifest {
 // Thread-safe: every method may be called concurrently; each change is one
 // database transaction. Failures throw lucid::Error: not_found for an unknown
 // id (or one that is not a UUID), permission_denied when the session is
-// another user's and the principal is not an admin.
+// another user's and the principal is not an admin, or is an admin changing it
+// (get() and manifest() read; everything else changes).
 class Sessions {
  public:
   // Errors: invalid_argument (name 1..255, description <= 1000 characters).

@@ -29,10 +29,15 @@ inline std::optional<std::string> canonical_uuid(std::string_view s) {
   return out;
 }
 
-// The owner check every gateway object shares: its user or an admin.
-inline void check_owner(const Principal& who, const std::string& owner, const char* what) {
-  if (who.admin || who.user_id == owner) return;
-  throw Error(Errc::permission_denied, std::string("this ") + what + " belongs to another user");
+// The owner checks every gateway object shares (README "Gateway data",
+// docs/decisions.md "Item 7: admins read other users' objects, owners change
+// them"): its user may read and change it; an admin may read it, never change
+// or delete it. Errors: permission_denied.
+enum class Access { read, change };
+inline void check_owner(const Principal& who, const std::string& owner, const char* what, Access access) {
+  if (who.user_id == owner || (who.admin && access == Access::read)) return;
+  throw Error(Errc::permission_denied, std::string("this ") + what + " belongs to another user" +
+                                           (who.admin ? "; administrators may read it, only its owner may change it" : ""));
 }
 
 [[noreturn]] inline void invalid_as(const std::string& field, const std::string& msg, Reason reason) {

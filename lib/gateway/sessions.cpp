@@ -68,8 +68,9 @@ Row read_session(SQLite::Statement& q) {
 
 [[noreturn]] void session_not_found() { throw Error(Errc::not_found, "Session not found"); }
 
-// The session by UUID, with the owner check. Errors: not_found, permission_denied.
-Row load(Conn& c, const Principal& who, std::string_view id) {
+// The session by UUID, with the owner check for `access`. Errors: not_found,
+// permission_denied.
+Row load(Conn& c, const Principal& who, std::string_view id, detail::Access access) {
   const auto uid = detail::canonical_uuid(id);
   if (!uid) session_not_found();
   auto& q = c.stmt(SESSION_COLS "WHERE uid = ?");
@@ -77,7 +78,7 @@ Row load(Conn& c, const Principal& who, std::string_view id) {
   if (!q.executeStep()) session_not_found();
   Row r = read_session(q);
   q.reset();
-  detail::check_owner(who, r.s.user_id, "session");
+  detail::check_owner(who, r.s.user_id, "session", access);
   return r;
 }
 
@@ -229,7 +230,7 @@ Session Sessions::create(const Principal& who, const std::string& name, const st
 }
 
 Session Sessions::get(const Principal& who, std::string_view session_id) {
-  return core_.store->read([&](Conn& c) { return load(c, who, session_id).s; });
+  return core_.store->read([&](Conn& c) { return load(c, who, session_id, detail::Access::read).s; });
 }
 
 std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q, std::int64_t* total) {
@@ -268,7 +269,7 @@ Session Sessions::update(const Principal& who, std::string_view session_id, cons
   if (u.name) detail::check_text("name", *u.name, 255, false);
   if (u.description) detail::check_text("description", *u.description, 1000, true);
   return core_.store->write([&](Conn& c) {
-    Row r = load(c, who, session_id);
+    Row r = load(c, who, session_id, detail::Access::change);
     const std::string now = detail::now_text(core_);
     std::optional<std::string> completed_at;
     SessionStatus status = r.s.status;
@@ -302,7 +303,7 @@ Session Sessions::update(const Principal& who, std::string_view session_id, cons
 
 void Sessions::remove(const Principal& who, std::string_view session_id) {
   const std::string uid = core_.store->write([&](Conn& c) {
-    Row r = load(c, who, session_id);
+    Row r = load(c, who, session_id, detail::Access::change);
     auto& m = c.stmt("DELETE FROM gw_manifests WHERE session_id = ?");
     m.bind(1, r.id);
     m.exec();
@@ -343,7 +344,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       detail::invalid_as("body", "a session holds at most " + std::to_string(kMaxChunks) + " chunks",
                          Reason::session_size_exceeded);
   };
-  const Row pre = core_.store->read([&](Conn& c) { return load(c, who, session_id); });
+  const Row pre = core_.store->read([&](Conn& c) { return load(c, who, session_id, detail::Access::change); });
   check(pre);
 
   const auto digest = detail::sha256_concat({data});
@@ -431,7 +432,7 @@ Manifest read_manifest(SQLite::Statement& q, const std::string& session_uid) {
 
 Manifest Sessions::create_manifest(const Principal& who, std::string_view session_id) {
   return core_.store->write([&](Conn& c) {
-    const Row r = load(c, who, session_id);
+    const Row r = load(c, who, session_id, detail::Access::change);
     if (r.s.status != SessionStatus::completed)
       throw Error(Errc::conflict, std::string("a manifest is built from a completed session; this one is ") +
                                       session_status_name(r.s.status), "session_id", Reason::invalid_session_state);
@@ -487,7 +488,7 @@ Manifest Sessions::manifest(const Principal& who, std::string_view manifest_id, 
     const Row r = load_by_id(c, session_row);
     Manifest out = read_manifest(q, r.s.session_id);
     q.reset();
-    detail::check_owner(who, r.s.user_id, "manifest");
+    detail::check_owner(who, r.s.user_id, "manifest", detail::Access::read);
     out.chunks = chunks_of(c, session_row);
     return out;
   });

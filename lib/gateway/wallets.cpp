@@ -205,7 +205,7 @@ WalletRow read_wallet(SQLite::Statement& q) {
 
 [[noreturn]] void wallet_not_found() { throw Error(Errc::not_found, "Wallet not found"); }
 
-WalletRow load_wallet(Conn& c, const Principal& who, std::string_view id) {
+WalletRow load_wallet(Conn& c, const Principal& who, std::string_view id, detail::Access access) {
   const auto uid = detail::canonical_uuid(id);
   if (!uid) wallet_not_found();
   auto& q = c.stmt(WALLET_COLS "WHERE uid = ?");
@@ -213,7 +213,7 @@ WalletRow load_wallet(Conn& c, const Principal& who, std::string_view id) {
   if (!q.executeStep()) wallet_not_found();
   WalletRow r = read_wallet(q);
   q.reset();
-  detail::check_owner(who, r.w.user_id, "wallet");
+  detail::check_owner(who, r.w.user_id, "wallet", access);
   r.w.balance_micros = balance_of(c, r.id, r.w.address, r.w.currency);
   return r;
 }
@@ -289,7 +289,7 @@ TrustPolicy TrustPolicies::update(const Principal& who, std::string_view policy_
     const std::int64_t id = q.getColumn(0).getInt64();
     TrustPolicy p = read_policy(q);
     q.reset();
-    detail::check_owner(who, p.user_id, "trust policy");
+    detail::check_owner(who, p.user_id, "trust policy", detail::Access::change);
     if (u.name) p.name = *u.name;
     if (u.description) p.description = *u.description;
     if (rules) p.rules = *rules;
@@ -363,7 +363,7 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
 }
 
 Wallet Wallets::get(const Principal& who, std::string_view wallet_id) {
-  return core_.store->read([&](Conn& c) { return load_wallet(c, who, wallet_id).w; });
+  return core_.store->read([&](Conn& c) { return load_wallet(c, who, wallet_id, detail::Access::read).w; });
 }
 
 std::vector<Wallet> Wallets::list(const Principal& who, std::int64_t page, std::int64_t limit, std::int64_t* total) {
@@ -402,7 +402,7 @@ WalletTransaction Wallets::transact(const Principal& who, std::string_view walle
     detail::invalid_as("currency", "currency must be USDT or TRX", Reason::invalid_format);
   detail::check_text("memo", req.memo, kMaxMemo, true);
   return core_.store->write([&](Conn& c) {
-    const WalletRow from = load_wallet(c, who, wallet_id);
+    const WalletRow from = load_wallet(c, who, wallet_id, detail::Access::change);
     if (req.currency && *req.currency != from.w.currency)
       throw Error(Errc::conflict, "this is a " + from.w.currency + " wallet", "currency");
     if (!from.w.custodial)

@@ -138,6 +138,16 @@ class Sessions(GatewayCase):
         _, admin = self.user("admin")
         r = self.server.request("GET", API + "/sessions/" + sid, token=admin)
         self.assertEqual(r.status, 200, r)
+        # Issue 12 item 7: an admin reads another user's session, never changes or deletes it.
+        for method, path, body in (("PUT", "", {"name": "x"}), ("PUT", "", {"status": "cancelled"}),
+                                   ("DELETE", "", None)):
+            r = self.server.request(method, API + "/sessions/" + sid + path, body, token=admin)
+            self.assertError(r, 403, "LUCID_ERR_2004")
+        self.assertError(self.upload(sid, b"abc", token=admin), 403, "LUCID_ERR_2004")
+        r = self.server.request("POST", API + "/manifests", {"session_id": sid}, token=admin)
+        self.assertError(r, 403, "LUCID_ERR_2004")
+        r = self.server.request("GET", API + "/sessions/" + sid, token=self.tok)
+        self.assertEqual((r.json()["name"], r.json()["status"], r.json()["chunk_count"]), (s["name"], "active", 0))
         r = self.server.request("PATCH", API + "/sessions/" + sid, {"name": "x"}, token=self.tok)
         self.assertError(r, 405, "LUCID_ERR_4003")
         r = self.server.request("GET", API + "/sessions/" + sid + "/nothing", token=self.tok)

@@ -47,8 +47,9 @@ class TrustPolicies(WalletCase):
         self.assertEqual(self.server.request("GET", API + "/trust/policies", token=other).json()["policies"], [])
         r = self.server.request("PUT", API + "/trust/policies/" + p["policy_id"], {"name": "x"}, token=other)
         self.assertError(r, 403, "LUCID_ERR_2004")
+        # Issue 12 item 7: only the owner changes a policy, an admin included.
         r = self.server.request("PUT", API + "/trust/policies/" + p["policy_id"], {"name": "x"}, token=self.admin)
-        self.assertEqual(r.status, 200, r)
+        self.assertError(r, 403, "LUCID_ERR_2004")
         r = self.server.request("PUT", API + "/trust/policies/" + str(uuid.uuid4()), {"name": "x"}, token=self.tok)
         self.assertError(r, 404, "LUCID_ERR_4001")
         r = self.server.request("PUT", API + "/trust/policies/zzz", {"name": "x"}, token=self.tok)

@@ -143,6 +143,9 @@ class Wallets(WalletCase):
         self.assertError(r, 403, "LUCID_ERR_2004")
         r = self.server.request("GET", API + "/wallets/" + a["wallet_id"], token=self.admin)
         self.assertEqual(r.status, 200, r)
+        # Issue 12 item 7: an admin reads another user's wallet, never sends from it.
+        r = self.send(a["wallet_id"], self.admin, 1, tron_address("x"))
+        self.assertError(r, 403, "LUCID_ERR_2004")
         r = self.server.request("GET", API + "/wallets/" + str(uuid.uuid4()), token=self.tok)
         self.assertError(r, 404, "LUCID_ERR_4001")
         r = self.server.request("GET", API + "/wallets/xyz", token=self.tok)
