@@ -329,7 +329,7 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
     sealed = detail::seal_secret(core_.opts.wallet_key, priv);
     sodium_memzero(priv.data(), priv.size());
   }
-  return core_.store->write([&](Conn& c) {
+  return core_.store->write_durable([&](Conn& c) {
     auto& ex = c.stmt("SELECT 1 FROM gw_wallets WHERE address = ? AND currency = ?");
     ex.bind(1, address);
     ex.bind(2, req.currency);
@@ -401,7 +401,7 @@ WalletTransaction Wallets::transact(const Principal& who, std::string_view walle
   if (req.currency && *req.currency != "USDT" && *req.currency != "TRX")
     detail::invalid_as("currency", "currency must be USDT or TRX", Reason::invalid_format);
   detail::check_text("memo", req.memo, kMaxMemo, true);
-  return core_.store->write([&](Conn& c) {
+  return core_.store->write_durable([&](Conn& c) {
     const WalletRow from = load_wallet(c, who, wallet_id, detail::Access::change);
     if (req.currency && *req.currency != from.w.currency)
       throw Error(Errc::conflict, "this is a " + from.w.currency + " wallet", "currency");

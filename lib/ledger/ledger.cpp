@@ -202,7 +202,7 @@ std::int64_t now_us(const ClusterCore& core) { return unix_us(core.clock->now())
 
 // Seals up to kMaxBlockTransactions pending transactions into one block.
 std::optional<Block> seal_one(ClusterCore& core) {
-  return core.store->write([&](Conn& c) -> std::optional<Block> {
+  return core.store->write_durable([&](Conn& c) -> std::optional<Block> {
     auto& pend = c.stmt(
         "SELECT id, hash FROM ledger_transactions WHERE block_height IS NULL ORDER BY id LIMIT ?");
     pend.bind(1, Ledger::kMaxBlockTransactions);
@@ -261,7 +261,7 @@ void Ledger::ensure_genesis() {
     return q.executeStep();
   });
   if (exists) return;
-  core_.store->write([&](Conn& c) {
+  core_.store->write_durable([&](Conn& c) {
     auto& q = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = 0");
     if (q.executeStep()) return;
     q.reset();
@@ -432,7 +432,7 @@ std::vector<std::string> Ledger::append(const std::vector<TransactionInput>& txs
     if (!txs[i].ref.empty() && !refs.insert(txs[i].ref).second)
       throw Error(Errc::conflict, "ref '" + txs[i].ref + "' appears twice in the call");
   }
-  return core_.store->write([&](Conn& c) {
+  return core_.store->write_durable([&](Conn& c) {
     std::vector<std::string> out;
     out.reserve(txs.size());
     const std::int64_t ts = now_us(core_);

@@ -146,7 +146,7 @@ PayoutBatch batch_state(const ClusterCore& core, Conn& c, std::int64_t id, std::
 
 // Marks up to `max` pending payouts processing; returns how many.
 std::size_t mark_chunk(ClusterCore& core, std::size_t max) {
-  return core.store->write([&](Conn& c) {
+  return core.store->write_durable([&](Conn& c) {
     auto& up = c.stmt(
         "UPDATE payouts SET status = 'processing', processed_at = ?"
         " WHERE id IN (SELECT id FROM payouts WHERE status = 'pending' ORDER BY id LIMIT ?)");
@@ -166,7 +166,7 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
     std::int64_t micros;
     Currency currency;
   };
-  return core.store->write([&](Conn& c) {
+  return core.store->write_durable([&](Conn& c) {
     std::vector<Row> rows;
     auto& q = c.stmt(
         "SELECT p.id, p.uid, n.uid, p.amount_micros, p.currency, p.wallet_address, b.batch_id"
@@ -235,7 +235,7 @@ PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
   const std::string batch_id = req.batch_id.empty() ? new_uid("batch_") : req.batch_id;
   const std::string ids = to_hex(random_bytes(8 * items.size()));
 
-  return core_.store->write([&](Conn& c) {
+  return core_.store->write_durable([&](Conn& c) {
     auto& existing = c.stmt("SELECT id, request_hash FROM payout_batches WHERE batch_id = ?");
     existing.bind(1, batch_id);
     if (existing.executeStep()) {

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+
 #include "store/migrations.hpp"
 
 namespace lucid::detail {
@@ -29,7 +31,30 @@ void Conn::reset_used() {
   used_.clear();
 }
 
-Store::Txn::Txn(Conn& c, const char* begin) : conn(c) {
+namespace {
+std::atomic<Store::WriteHook> g_write_hook{nullptr};
+}  // namespace
+
+void Store::set_write_hook_for_test(WriteHook hook) noexcept { g_write_hook.store(hook); }
+
+Store::Synchronous::Synchronous(Conn& c) : conn(c) {
+  try {
+    conn.exec("PRAGMA synchronous = FULL");
+  } catch (const SQLite::Exception& e) {
+    throw Error(Errc::storage, std::string("database error: ") + e.what());
+  }
+}
+
+Store::Synchronous::~Synchronous() {
+  try {
+    conn.exec("PRAGMA synchronous = NORMAL");
+  } catch (...) {
+    // Only possible inside a transaction, which Txn's destructor has ended;
+    // staying at FULL would be safe, merely slower.
+  }
+}
+
+Store::Txn::Txn(Conn& c, const char* begin, bool w) : conn(c), write(w) {
   try {
     conn.exec(begin);
   } catch (const SQLite::Exception& e) {
@@ -50,6 +75,8 @@ Store::Txn::~Txn() {
 }
 
 void Store::Txn::commit() {
+  if (write)
+    if (WriteHook hook = g_write_hook.load()) hook(conn);
   conn.reset_used();
   conn.exec("COMMIT");
   open = false;
@@ -90,7 +117,8 @@ std::unique_ptr<Conn> Store::open_conn(bool writable) {
     if (writable) {
       db->exec("PRAGMA journal_mode = WAL");
       // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
-      // or power loss may lose the last transactions.
+      // or power loss may lose the last transactions. write_durable() raises
+      // it to FULL for the commits that move money or extend the ledger.
       db->exec("PRAGMA synchronous = NORMAL");
     }
     return std::make_unique<Conn>(std::move(db));
@@ -143,7 +171,7 @@ void Store::migrate() {
                                      std::to_string(latest_schema_version()) + "); upgrade lucidnode");
     for (const auto& m : migrations()) {
       if (m.version <= schema_version_) continue;
-      Txn txn(*writer_, "BEGIN IMMEDIATE");
+      Txn txn(*writer_, "BEGIN IMMEDIATE", false);
       writer_->exec(m.sql);
       SQLite::Statement rec(writer_->db(),
                             "INSERT INTO schema_migrations(version, name, applied_at) "

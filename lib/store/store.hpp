@@ -66,25 +66,55 @@ class Store {
   auto write(F&& f) -> decltype(f(std::declval<Conn&>())) {
     if (cfg_.read_only) throw Error(Errc::storage, "database is open read-only");
     std::lock_guard<std::mutex> lock(write_mu_);
-    Txn txn(*writer_, "BEGIN IMMEDIATE");
+    Txn txn(*writer_, "BEGIN IMMEDIATE", true);
     return finish(txn, std::forward<F>(f));
   }
+
+  // Like write(), and durable once it returns: this transaction runs with
+  // PRAGMA synchronous = FULL, so COMMIT fsyncs the WAL and the commit (with
+  // every earlier one) survives power loss; the writer returns to NORMAL
+  // afterwards, whatever happened. For commits that move money or extend the
+  // ledger (payouts, wallets, chain transactions, sealed blocks). write()'s
+  // commits survive a process crash but may be lost on an OS crash or power
+  // loss (docs/decisions.md "Durability of money"). Costs one fsync per commit.
+  // Errors: as write().
+  template <class F>
+  auto write_durable(F&& f) -> decltype(f(std::declval<Conn&>())) {
+    if (cfg_.read_only) throw Error(Errc::storage, "database is open read-only");
+    std::lock_guard<std::mutex> lock(write_mu_);
+    Synchronous full(*writer_);  // outlives txn: the level may change only outside a transaction
+    Txn txn(*writer_, "BEGIN IMMEDIATE", true);
+    return finish(txn, std::forward<F>(f));
+  }
+
+  // For tests: when set, every write transaction calls hook(conn) inside the
+  // transaction just before COMMIT (e.g. to read PRAGMA synchronous).
+  // nullptr removes it. Process-wide; not for production use.
+  using WriteHook = void (*)(Conn&);
+  static void set_write_hook_for_test(WriteHook hook) noexcept;
 
   // Runs f(Conn&) inside one read transaction (a consistent snapshot).
   template <class F>
   auto read(F&& f) -> decltype(f(std::declval<Conn&>())) {
     Lease lease(*this);
-    Txn txn(*lease.conn, "BEGIN");
+    Txn txn(*lease.conn, "BEGIN", false);
     return finish(txn, std::forward<F>(f));
   }
 
  private:
   struct Txn {
-    Txn(Conn& c, const char* begin);
+    Txn(Conn& c, const char* begin, bool write);
     ~Txn();  // rolls back unless committed
     void commit();
     Conn& conn;
+    bool write;
     bool open = false;
+  };
+  // PRAGMA synchronous = FULL for its lifetime (NORMAL again after).
+  struct Synchronous {
+    explicit Synchronous(Conn& c);
+    ~Synchronous();
+    Conn& conn;
   };
   struct Lease {
     explicit Lease(Store& s);
