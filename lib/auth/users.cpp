@@ -568,7 +568,10 @@ std::chrono::seconds Users::start_login(const std::string& email_in) {
     return true;
   });
   if (known) {
-    std::string link = impl_->core.opts.public_url + "/api/v1/auth/verify?email=" + email + "&token=" + token;
+    // Every query value percent-encoded: "a+tag@x" would otherwise arrive as
+    // "a tag@x" ('+' is a space in a query).
+    std::string link = impl_->core.opts.public_url + "/api/v1/auth/verify?email=" + detail::percent_encode(email) +
+                       "&token=" + detail::percent_encode(token);
     detail::MailMessage m;
     m.to = email;
     m.subject = "Your lucidnode sign-in code: " + std::string(code);

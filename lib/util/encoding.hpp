@@ -15,6 +15,12 @@ std::string to_hex(std::string_view bytes);
 // Strict: even length, [0-9a-fA-F] only. nullopt otherwise.
 std::optional<std::string> from_hex(std::string_view hex);
 
+// RFC 3986 percent-encoding of one URI component (a query name or value, a
+// path segment): every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~)
+// becomes %XX with upper-case hex, so '+', '&', '=', '%', '#' and spaces
+// survive a round trip through any query parser.
+std::string percent_encode(std::string_view text);
+
 // base64url without padding (RFC 4648 §5), as JWT uses.
 std::string base64url_encode(std::string_view bytes);
 // Strict: rejects padding, whitespace and non-canonical trailing bits.

@@ -253,6 +253,16 @@ class OutboxLoginTest(GatewayCase):
     def test_start_up_names_the_outbox(self):
         self.assertIn("login mail: no --smtp-url, messages go to the outbox", self.server.read_log())
 
+    def test_magic_link_for_a_plus_address(self):
+        """Issue 12 item 7: the link's query is percent-encoded, so 'a+tag@x' does not arrive as 'a tag@x'."""
+        self.create_user("a+tag@example.com", username="atag")
+        link = link_of(self.outbox_mail("a+tag@example.com"))
+        self.assertIn("?email=a%2Btag%40example.com&token=", link)
+        path = link[link.index("/api/v1/auth/verify"):]
+        r = self.server.request("GET", path)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["user"]["email"], "a+tag@example.com")
+
     def test_lucidctl_mail_outbox_prints_messages(self):
         self.create_user("mary@example.com")
         text = self.outbox_mail("mary@example.com")

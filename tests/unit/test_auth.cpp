@@ -155,6 +155,14 @@ TEST_CASE("encoding: base64url is strict and canonical, hex round-trips") {
   CHECK_FALSE(detail::equal_ct("abc", "abcd"));
 }
 
+TEST_CASE("encoding: percent_encode keeps only unreserved characters") {
+  CHECK(detail::percent_encode("") == "");
+  CHECK(detail::percent_encode("AZaz09-._~") == "AZaz09-._~");
+  CHECK(detail::percent_encode("a+tag@example.com") == "a%2Btag%40example.com");
+  CHECK(detail::percent_encode("x y&z=1%#/?") == "x%20y%26z%3D1%25%23%2F%3F");
+  CHECK(detail::percent_encode(std::string("\x00\xff\xc3\xa9", 4)) == "%00%FF%C3%A9");
+}
+
 TEST_CASE("time: RFC 3339 formats and parses, rejects malformed") {
   auto t = parse_rfc3339("2025-12-29T07:00:00Z");
   REQUIRE(t);
