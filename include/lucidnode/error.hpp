@@ -62,6 +62,13 @@ enum class Reason {
   transaction_failed,     // 4008
   weak_password,          // 1007
   hardware_wallet,        // 2008
+  // With invalid_argument: well-formed but names nothing usable (a git
+  // repository or branch that does not exist, a build that fails); the
+  // network-node surface answers 422.
+  unprocessable,
+  // With unavailable: a remote server this request depends on failed or is
+  // unreachable (a git remote); the network-node surface answers 502.
+  upstream_failed,
 };
 
 class Error : public std::exception {

@@ -342,7 +342,16 @@ void check_git_url(const std::string& url, const fs::path& data_dir) {
     }
   // file:// is accepted for a repository inside the data directory only.
   if (url.rfind("file://", 0) == 0) {
-    confine(data_dir, url.substr(7), "repo_url");
+    try {
+      confine(data_dir, url.substr(7), "repo_url");
+    } catch (const Error& e) {
+      // Well-formed but nothing there: 422 like a remote repository that does
+      // not exist, and without echoing the server path.
+      if (e.code() == Errc::invalid_argument && e.message().find("does not exist") != std::string::npos)
+        throw Error(Errc::invalid_argument, "repo_url does not name a git repository", "repo_url",
+                    Reason::unprocessable);
+      throw;
+    }
     return;
   }
   invalid("repo_url", "repo_url must use https, http, ssh, git, or file (inside the data directory)");
@@ -376,12 +385,66 @@ std::vector<std::string> git_env(const std::string& user, const std::string& pas
   return env;
 }
 
-std::string tool_error(const char* what, const SyncResult& r) {
-  if (r.timed_out) return std::string(what) + " timed out";
+// What a failed git run means for the caller, classified from git's own
+// messages (LANG=C.UTF-8: untranslated). git's text is never passed on: it
+// names server paths (the clone's destination, a file:// repository) and may
+// echo the URL. A repository, branch or credentials the remote refuses is the
+// request's fault (invalid_argument + unprocessable: 422); a remote that
+// cannot be reached or fails is upstream_failed (502); what can only be this
+// server's own trouble (disk) is internal.
+Error git_error(const char* what, const SyncResult& r, const std::string& branch) {
+  const std::string& e = r.err;
+  auto has = [&](const char* s) { return e.find(s) != std::string::npos; };
+  auto unprocessable = [&](const std::string& m, const char* field) {
+    return Error(Errc::invalid_argument, std::string(what) + " failed: " + m, field, Reason::unprocessable);
+  };
+  auto upstream = [&](const std::string& m) {
+    return Error(Errc::unavailable, std::string(what) + " failed: " + m, {}, Reason::upstream_failed);
+  };
+  if (r.timed_out) return upstream("the repository did not answer in time");
+  if (!branch.empty() && has("Remote branch ") && has(" not found in upstream"))
+    return unprocessable("branch '" + branch + "' does not exist in the repository", "branch");
+  if (has("does not appear to be a git repository") || has("' not found") || has("Repository not found") ||
+      has("returned error: 404") || has("not a git repository"))
+    return unprocessable("repo_url does not name a git repository", "repo_url");
+  if (has("Authentication failed") || has("could not read Username") || has("could not read Password") ||
+      has("Permission denied (publickey") || has("returned error: 401") || has("returned error: 403"))
+    return unprocessable("the repository refused access (check username and password)", "repo_url");
+  if (has("Could not resolve host")) return upstream("the repository's host name does not resolve");
+  if (has("Failed to connect") || has("Couldn't connect") || has("Connection refused") || has("Connection timed out") ||
+      has("Network is unreachable") || has("No route to host") || has("Connection reset"))
+    return upstream("could not connect to the repository's server");
+  if (has("SSL") || has("certificate")) return upstream("TLS with the repository's server failed");
+  if (has("returned error: 5")) return upstream("the repository's server answered with an error");
+  if (has("could not create work tree") || has("No space left") || has("unable to write"))
+    return Error(Errc::internal, std::string(what) + " failed: this server could not store the clone");
+  return upstream("the repository could not be read (git exit " + std::to_string(r.exit_code) + ")");
+}
+
+// A failed build: the request's repository or command (422). The message
+// keeps the end of the build's output, which helps the author, with the
+// clone's and the data directory's paths replaced.
+Error build_error(const SyncResult& r, std::chrono::seconds timeout, const fs::path& clone, const fs::path& data_dir) {
+  if (r.timed_out)
+    return Error(Errc::invalid_argument, "build command timed out after " + std::to_string(timeout.count()) + " s",
+                 "build_command", Reason::unprocessable);
   std::string msg = r.err.empty() ? r.out : r.err;
   while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
-  if (msg.size() > 500) msg = msg.substr(msg.size() - 500);
-  return std::string(what) + " failed (exit " + std::to_string(r.exit_code) + ")" + (msg.empty() ? "" : ": " + msg);
+  if (msg.size() > 300) msg = msg.substr(msg.size() - 300);
+  std::vector<std::pair<std::string, std::string>> paths = {{clone.string(), "."}, {data_dir.string(), "<data>"}};
+  std::error_code ec;
+  if (auto c = fs::canonical(clone, ec); !ec) paths.emplace(paths.begin(), c.string(), ".");
+  if (auto d = fs::canonical(data_dir, ec); !ec) paths.emplace_back(d.string(), "<data>");
+  for (const auto& [from, to] : paths) {
+    if (from.size() < 2 || from[0] != '/') continue;  // absolute paths only, never "/"
+    for (auto at = msg.find(from); at != std::string::npos; at = msg.find(from, at + to.size()))
+      msg.replace(at, from.size(), to);
+  }
+  for (char& ch : msg)
+    if (static_cast<unsigned char>(ch) < 0x20 && ch != '\n') ch = ' ';
+  return Error(Errc::invalid_argument,
+               "build command failed (exit " + std::to_string(r.exit_code) + ")" + (msg.empty() ? "" : ": " + msg),
+               "build_command", Reason::unprocessable);
 }
 
 std::optional<Workflow> find_workflow(Conn& c, std::int64_t id) {
@@ -662,11 +725,11 @@ Service Workflows::create_standalone_from_git(const StandaloneGitCreate& g) {
   argv.push_back(g.repo_url);
   argv.push_back(dest.string());
   auto r = run_sync(argv, git_env(g.username, g.password), dir.string(), std::chrono::seconds(300), 64 * 1024);
-  if (r.timed_out || r.exit_code != 0) throw Error(Errc::internal, tool_error("git clone", r));
+  if (r.timed_out || r.exit_code != 0) throw git_error("git clone", r, g.branch);
   if (!g.build_command.empty()) {
-    auto b = run_sync({"/bin/sh", "-c", g.build_command}, base_environment(), dest.string(),
-                      std::chrono::seconds(g.service.timeout_seconds), 64 * 1024);
-    if (b.timed_out || b.exit_code != 0) throw Error(Errc::internal, tool_error("build command", b));
+    const std::chrono::seconds timeout(g.service.timeout_seconds);
+    auto b = run_sync({"/bin/sh", "-c", g.build_command}, base_environment(), dest.string(), timeout, 64 * 1024);
+    if (b.timed_out || b.exit_code != 0) throw build_error(b, timeout, dest, impl_->data_dir);
   }
   const auto p = resolve_standalone(dest, g.service);
   auto s = core_.store->write([&](Conn& c) {
@@ -718,7 +781,7 @@ std::optional<std::string> Workflows::validate_git(const std::string& url, const
   auto r = run_sync({"/usr/bin/git", "ls-remote", "--heads", "--", url}, git_env(user, pass), "/",
                     std::chrono::seconds(30), 64 * 1024);
   if (!r.timed_out && r.exit_code == 0) return std::nullopt;
-  return tool_error("git ls-remote", r);
+  return git_error("git ls-remote", r, "").message();
 }
 
 bool Workflows::docker_available() const {

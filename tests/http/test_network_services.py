@@ -314,12 +314,28 @@ class TestStandalone(NetworkAssertions, ServerTestCase):
                          400, "executable_path")
         services_dir = os.path.join(data_dir(self.server), "services")
         before = set(os.listdir(services_dir)) if os.path.isdir(services_dir) else set()
-        # clone fails (nothing listens on port 1): 500, nothing left behind
-        self.assertError(self.req("POST", "/api/services/standalone/from-git",
-                                  dict(base, repo_url="http://127.0.0.1:1/none.git")), 500, "git clone")
-        # build fails: 500, the clone is removed
-        self.assertError(self.req("POST", "/api/services/standalone/from-git",
-                                  dict(base, repo_url="file://" + repo, build_command="exit 7")), 500, "build command")
+        # Issue 12 item 7: a failed clone or build is the request's (422) or the
+        # remote's (502) failure, never a 500, and names no server path.
+        server_paths = {os.path.realpath(self.server.dir), self.server.dir, os.path.realpath(data_dir(self.server))}
+        not_a_repo = os.path.join(data_dir(self.server), "repos", "plain")
+        os.makedirs(not_a_repo, exist_ok=True)
+        post = lambda **kw: self.req("POST", "/api/services/standalone/from-git", dict(base, **kw))
+        for kw, status, msg in [
+                # nothing listens on port 1: the remote failed
+                (dict(repo_url="http://127.0.0.1:1/none.git"), 502, "connect"),
+                # a local path that does not exist / is no repository
+                (dict(repo_url="file://" + os.path.join(data_dir(self.server), "repos", "missing")), 422,
+                 "does not name a git repository"),
+                (dict(repo_url="file://" + not_a_repo), 422, "does not name a git repository"),
+                # a branch the repository lacks
+                (dict(repo_url="file://" + repo, branch="no-such-branch"), 422, "branch 'no-such-branch'"),
+                # the build fails (and prints where it ran)
+                (dict(repo_url="file://" + repo, build_command="exit 7"), 422, "build command failed (exit 7)"),
+                (dict(repo_url="file://" + repo, build_command="pwd; ls -d \"$PWD\"/..; exit 3"), 422, "exit 3")]:
+            with self.subTest(**kw):
+                err = self.assertError(post(**kw), status, msg)
+                for p in server_paths:
+                    self.assertNotIn(p, err)
         # executable missing after the build: 400, clone removed
         self.assertError(self.req("POST", "/api/services/standalone/from-git",
                                   dict(base, repo_url="file://" + repo, executable_path="nope")), 400)
@@ -334,6 +350,11 @@ class TestStandalone(NetworkAssertions, ServerTestCase):
         self.assertEqual(r.status, 200)
         self.assertFalse(r.json()["valid"])
         self.assertIn("git ls-remote", r.json()["error"])
+        self.assertIn("connect", r.json()["error"])
+        # A local path that is no repository: git's message would name it; ours does not.
+        r = self.req("POST", "/api/services/docker/validate-git", {"repo_url": "file://" + data_dir(self.server)})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json(), {"valid": False, "error": "git ls-remote failed: repo_url does not name a git repository"})
         r = self.req("POST", "/api/services/docker/validate-git", {"repo_url": "--upload-pack=touch /tmp/x"})
         self.assertEqual(r.status, 200)
         self.assertFalse(r.json()["valid"])

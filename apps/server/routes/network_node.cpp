@@ -29,6 +29,7 @@ Status status_for(const Failure& f) {
       const Error& e = *f.error;
       switch (e.code()) {
         case Errc::invalid_argument:
+          if (e.reason() == Reason::unprocessable) return {422, e.message()};
           return {400, e.field() == "body" ? "Invalid request body" : e.field().empty() || e.message() != "field required"
                                                                           ? e.message()
                                                                           : "Missing required field: " + e.field()};
@@ -37,7 +38,7 @@ Status status_for(const Failure& f) {
         case Errc::unauthenticated: return {401, e.message()};
         case Errc::permission_denied: return {403, e.message()};
         case Errc::resource_exhausted: return {429, e.message()};
-        case Errc::unavailable: return {503, e.message()};
+        case Errc::unavailable: return {e.reason() == Reason::upstream_failed ? 502 : 503, e.message()};
         case Errc::storage: return {500, "Internal server error"};
         case Errc::internal: return {500, e.message()};
       }
