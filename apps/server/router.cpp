@@ -134,12 +134,22 @@ void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* 
                          CallerCheck check) {
   add_prefix(prefix, encoder);
   for (std::size_t i = 0; i < count; ++i) {
-    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), check};
+    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), check,
+               routes_.size(), document_, prefix};
     for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
   std::stable_sort(routes_.begin(), routes_.end(),
                    [](const Compiled& a, const Compiled& b) { return more_specific(a.segments, b.segments); });
+}
+
+std::vector<Router::RouteEntry> Router::routes() const {
+  std::vector<const Compiled*> by_order;
+  for (const auto& c : routes_) by_order.push_back(&c);
+  std::sort(by_order.begin(), by_order.end(), [](const Compiled* a, const Compiled* b) { return a->order < b->order; });
+  std::vector<RouteEntry> out;
+  for (const Compiled* c : by_order) out.push_back({c->route, c->document, c->prefix, c->check != nullptr});
+  return out;
 }
 
 ErrorEncoder Router::encoder_for(const std::string& path) const {
@@ -233,14 +243,22 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
   const Compiled* found = nullptr;
   const Compiled* same_path = nullptr;  // a route of this path with another method
   std::string allowed;
+  auto allow = [&](std::string_view m) {  // no method name is part of another
+    if (allowed.find(m) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(m);
+  };
+  // HEAD: the route's own HEAD row if it has one, else its GET row without
+  // the body (http::Server drops the body of an answer to HEAD).
+  const bool head = req.method == "HEAD";
   for (const auto& c : routes_) {
     if (!match(c.segments, segments, nullptr)) continue;
-    if (req.method == c.route->method) {
+    const std::string_view m = c.route->method;
+    if (req.method == m || (head && m == "GET" && c.route->head_as_get)) {
       found = &c;
       break;
     }
     if (!same_path) same_path = &c;
-    if (allowed.find(c.route->method) == std::string::npos) allowed += (allowed.empty() ? "" : ", ") + std::string(c.route->method);
+    allow(m);
+    if (m == "GET" && c.route->head_as_get) allow("HEAD");
   }
   ErrorEncoder encoder = found ? found->encoder : same_path ? same_path->encoder : encoder_for(req.path);
   const std::string request_id = new_request_id();
@@ -327,6 +345,8 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
       }
     }
     auto reply = route.handler(ctx);
+    if (head && (reply.stream || reply.upgrade || reply.deferred))  // a table error: head_as_get is wrong
+      return fail(FailureKind::method_not_allowed, nullptr, "Method Not Allowed");
     if (rate && rate->limit > 0) add_rate_headers(reply.response, *rate);
     reply.response.headers.emplace_back("X-Request-ID", request_id);
     return reply;

@@ -61,6 +61,11 @@ struct Route {
   Role min_role;
   const char* scope;  // required scope, or nullptr
   RateCategory rate;
+  // For a GET route: HEAD is answered like GET without the body (RFC 9110
+  // §9.3.2). false for a GET with effects or a long-lived answer (single-use
+  // links, key collection, challenges, taking work, SSE, WebSocket): HEAD
+  // there is 405. Keep this the last field: rows leave it out.
+  bool head_as_get = true;
 };
 
 // Why a request failed, for a surface's encoder.
@@ -90,10 +95,26 @@ using CallerCheck = void (*)(Context&);
 
 class Router {
  public:
+  // Names the API document the following add_surface() calls belong to (for
+  // routes(); add_all_routes in routes/routes.hpp sets it). `name` must have
+  // static storage duration.
+  void begin_document(const char* name) { document_ = name; }
   // Registers a document's table. `prefix` decides which encoder answers
   // requests that match no route (the longest matching prefix wins).
   void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
                    CallerCheck check = nullptr);
+
+  // A registered route as the router holds it, for documentation (the
+  // security model, lucid-server --print-security-model). Read-only.
+  struct RouteEntry {
+    const Route* route;
+    const char* document;   // begin_document()'s name at registration ("" if none)
+    const char* prefix;     // add_surface()'s prefix
+    bool caller_check;      // the surface runs a CallerCheck after authentication
+  };
+  // Every route, in registration order (tables in the order added, rows in
+  // table order). Not thread-safe against add_surface().
+  std::vector<RouteEntry> routes() const;
   // Another path prefix answered by `encoder` when no route matches ("...$"
   // matches that exact path only).
   void add_prefix(const char* prefix, ErrorEncoder encoder);
@@ -129,6 +150,9 @@ class Router {
     std::vector<std::string> segments;  // "{}" for a placeholder
     std::shared_ptr<RouteStats> stats = std::make_shared<RouteStats>();
     CallerCheck check;
+    std::size_t order = 0;        // registration order
+    const char* document = "";    // begin_document() at registration
+    const char* prefix = "";      // add_surface()'s prefix
   };
   http::Reply dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const;
   struct Surface {
@@ -137,6 +161,7 @@ class Router {
   };
   std::vector<Compiled> routes_;  // most specific first
   std::vector<Surface> surfaces_;
+  const char* document_ = "";
   std::shared_ptr<RouteStats> unmatched_ = std::make_shared<RouteStats>();  // 404/405
 };
 

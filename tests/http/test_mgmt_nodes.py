@@ -366,10 +366,10 @@ class MgmtNodeList(MgmtAssertions, ServerTestCase):
                 r = self.get(path)
                 self.assertEqual(r.status, 404, r)
                 self.assertEqual(r.json(), {"detail": "Node not found"})
-        for method, path, allow in (("DELETE", "/api/v1/nodes/" + uid, "GET, PUT"),
+        for method, path, allow in (("DELETE", "/api/v1/nodes/" + uid, "GET, HEAD, PUT"),
                                     ("GET", "/api/v1/nodes/%s/start" % uid, "POST"),
-                                    ("PUT", "/api/v1/nodes/%s/resources" % uid, "GET"),
-                                    ("DELETE", "/api/v1/nodes/pools", "GET, POST")):
+                                    ("PUT", "/api/v1/nodes/%s/resources" % uid, "GET, HEAD"),
+                                    ("DELETE", "/api/v1/nodes/pools", "GET, HEAD, POST")):
             with self.subTest(method=method, path=path):
                 r = self.server.request(method, path, token=self.admin)
                 self.assertMgmtError(r, 405, "LUCID_ERR_4003")

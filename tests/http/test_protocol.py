@@ -166,15 +166,17 @@ class Protocol(ServerTestCase):
         self.assertEqual(r.status, 404)
 
     def test_wrong_method_405_with_allow(self):
-        cases = [("DELETE", "/api/v1/nodes/", "GET"), ("POST", "/api/v1/nodes/", "GET"),
+        # A GET route allows HEAD too unless the GET has effects or streams (Route::head_as_get).
+        cases = [("DELETE", "/api/v1/nodes/", "GET, HEAD"), ("POST", "/api/v1/nodes/", "GET, HEAD"),
                  ("GET", "/api/v1/nodes/1/quota", "PUT"), ("POST", "/api/v1/nodes/1/quota", "PUT"),
                  ("PATCH", "/api/v1/stats/", "POST"), ("GET", "/api/v1/stats/", "POST"),
                  ("GET", "/api/v1/stats/sites", "POST"), ("GET", "/api/v1/stats/backups", "POST"),
-                 ("GET", "/api/v1/nodes/approve/1", "POST"), ("DELETE", "/api/v1/nodes/1/sites", "GET"),
-                 ("POST", "/api/v1/nodes/1/backups", "GET"), ("PUT", "/api/v1/nodes/1/quota/status", "GET"),
+                 ("GET", "/api/v1/nodes/approve/1", "POST"), ("DELETE", "/api/v1/nodes/1/sites", "GET, HEAD"),
+                 ("POST", "/api/v1/nodes/1/backups", "GET, HEAD"), ("PUT", "/api/v1/nodes/1/quota/status", "GET, HEAD"),
                  ("POST", "/api/v1/metrics/nodes/stats/stream", "GET"),
                  ("DELETE", "/api/v1/metrics/nodes/1/stats/stream", "GET"),
-                 ("POST", "/api/v1/nodes/status/code/ABCDE", "GET"), ("DELETE", "/api/v1/nodes/status/1", "GET"),
+                 ("POST", "/api/v1/nodes/status/code/ABCDE", "GET"),
+                 ("DELETE", "/api/v1/nodes/status/1", "GET, HEAD"),
                  ("GET", "/api/v1/_test/clock/advance", "POST")]
         for method, path, allow in cases:
             for token in (None, self.admin):
@@ -189,6 +191,33 @@ class Protocol(ServerTestCase):
         r = self.server.request("PUT", "/api/v1/nodes/join-request")
         self.assertEqual(r.status, 405, r)
         self.assertEqual(sorted(m.strip() for m in r.headers["allow"].split(",")), ["GET", "POST"])
+
+    def head(self, path, token=None):
+        """HEAD over a raw socket: (Response of the head, bytes after the head)."""
+        data = raw_exchange(self.server, ("HEAD %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n" % (
+            path, "Authorization: Bearer %s\r\n" % token if token else "")).encode())
+        return parse_raw_response(data), data.partition(b"\r\n\r\n")[2]
+
+    def test_head_is_get_without_body(self):
+        """Issue 12 item 7: HEAD on a GET route answers like GET (status, headers,
+        Content-Length) without a body; on a GET with effects it is 405."""
+        for path, token in (("/health", None), ("/api/v1/meta/health", None), ("/api/v1/nodes/", self.admin),
+                            ("/api/v1/cluster/status", self.admin)):
+            with self.subTest(path=path):
+                get = self.server.request("GET", path, token=token)
+                self.assertEqual(get.status, 200, get)
+                r, rest = self.head(path, token)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(rest, b"")
+                self.assertEqual(r.headers.get("content-type"), get.headers.get("content-type"))
+                self.assertGreater(int(r.headers["content-length"]), 0)
+        # Authentication and errors apply as for GET: the status without the body.
+        r, rest = self.head("/api/v1/nodes/")
+        self.assertEqual((r.status, rest), (401, b""), r)
+        # A GET that hands out a node's key once is not run by HEAD.
+        r, rest = self.head("/api/v1/nodes/status/code/ABCDE")
+        self.assertEqual((r.status, rest), (405, b""), r)
+        self.assertEqual(r.headers.get("allow"), "GET")
 
     def test_bad_percent_encoding_400(self):
         r = self.server.request("GET", "/api/v1/nodes/%zz", token=self.admin)

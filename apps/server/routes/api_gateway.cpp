@@ -405,7 +405,7 @@ const Route kRoutes[] = {
     {"GET", "/api/v1/meta/metrics", meta_metrics, kBearer, Role::admin, nullptr, RateCategory::gw_admin},
     {"POST", "/api/v1/auth/login", auth_login, kNone, Role::user, nullptr, kPublic},
     {"POST", "/api/v1/auth/verify", auth_verify, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/auth/verify", auth_verify_link, kNone, Role::user, nullptr, kPublic},
+    {"GET", "/api/v1/auth/verify", auth_verify_link, kNone, Role::user, nullptr, kPublic, /*head_as_get=*/false},
     {"POST", "/api/v1/auth/refresh", auth_refresh, kNone, Role::user, nullptr, kPublic},
     {"POST", "/api/v1/auth/logout", auth_logout, kBearer, Role::user, nullptr, kAuthd},
     {"GET", "/api/v1/auth/status", auth_status, kBearer, Role::user, nullptr, kAuthd},

@@ -464,7 +464,7 @@ http::Reply websocket(Context& ctx) {
 }
 
 constexpr Route kAuthRoutes[] = {
-    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::none},
+    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::none, /*head_as_get=*/false},
     {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::none},
 };
 
@@ -485,7 +485,7 @@ constexpr Route kRoutes[] = {
     {"POST", "/api/relay/connect", relay_connect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
     {"POST", "/api/relay/disconnect", relay_disconnect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
     {"POST", "/api/relay/prefer", relay_prefer, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/ws", websocket, AuthMode::none, Role::user, nullptr, RateCategory::none},
+    {"GET", "/api/ws", websocket, AuthMode::none, Role::user, nullptr, RateCategory::none, /*head_as_get=*/false},
     {"PUT", "/api/agent/network", agent_report, AuthMode::node_key, Role::user, nullptr, RateCategory::none},
 };
 

@@ -520,7 +520,7 @@ constexpr auto kN = RateCategory::none;
 // "Node Admin+" = node_operator and above, "Super Admin" = super_admin).
 const Route kRoutes[] = {
     {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kN},
-    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN},
+    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN, /*head_as_get=*/false},
     {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kN},
     {"POST", "/api/v1/nodes/approve/{id}", approve, AuthMode::bearer, kSuper, nullptr, kN},
     {"POST", "/api/v1/nodes/register-by-code", register_by_code, AuthMode::bearer, kSuper, nullptr, kN},
@@ -530,8 +530,8 @@ const Route kRoutes[] = {
     {"GET", "/api/v1/nodes/{id}/quota/status", quota_status, AuthMode::bearer, kNodeAdmin, nullptr, kN},
     {"GET", "/api/v1/nodes/{id}/sites", list_sites, AuthMode::bearer, kNodeAdmin, nullptr, kN},
     {"GET", "/api/v1/nodes/{id}/backups", list_backups, AuthMode::bearer, kNodeAdmin, nullptr, kN},
-    {"GET", "/api/v1/metrics/nodes/stats/stream", stream_all, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN},
-    {"GET", "/api/v1/metrics/nodes/{id}/stats/stream", stream_one, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN},
+    {"GET", "/api/v1/metrics/nodes/stats/stream", stream_all, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, /*head_as_get=*/false},
+    {"GET", "/api/v1/metrics/nodes/{id}/stats/stream", stream_one, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, /*head_as_get=*/false},
     // Agent reporting (designed here; README "Agent API").
     {"POST", "/api/v1/stats/", report_stats, AuthMode::node_key, kAny, nullptr, kN},
     {"POST", "/api/v1/stats/sites", report_sites, AuthMode::node_key, kAny, nullptr, kN},
