@@ -15,6 +15,7 @@
 #include "lucidnode/lucidnode.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
+#include "security_model.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
 #include "ws/ws_hub.hpp"
@@ -177,7 +178,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
   app.add_option("--max-challenges", max_challenges, "Outstanding Ed25519 login challenges; beyond it the oldest is dropped")
       ->check(CLI::Range(1, 10000000))->capture_default_str();
+  bool print_security_model = false;
+  app.add_flag("--print-security-model", print_security_model,
+               "Print the README's generated security-model tables (Markdown, from the route tables) and exit; "
+               "scripts/gen-security-model puts them into README.md");
   CLI11_PARSE(app, argc, argv);
+  if (print_security_model) {
+    server::Router router;
+    server::add_all_routes(router, /*test_clock=*/false);
+    std::cout << server::security_model_markdown(router);
+    return std::cout.good() ? 0 : 1;
+  }
 
   std::string host;
   std::uint16_t port = 0;
@@ -240,25 +251,18 @@ int main(int argc, char** argv) {
     server::ServerEnv env(cluster, server::encode_all_nodes_event);
     env.test_clock = offset_clock.get();
     server::Router router;
-    server::add_node_registration_routes(router);
-    server::add_node_management_routes(router);
-    server::add_api_gateway_data_routes(router);
+    server::add_all_routes(router, test_clock);
     server::configure_chunk_bandwidth(cluster.rate_limiter(), chunk_bandwidth);
-    server::add_network_node_workflow_routes(router);
-    server::add_network_node_routes(router);
     ws_options.data_dir = cluster.options().data_dir;
     env.ws_hub = std::make_shared<server::ws::Hub>(cluster, ws_options);
     env.ws_hub->start();
     server::configure_node_management_limits(cluster.rate_limiter(), rate_limits);
-    server::add_cluster_routes(router);
     server::configure_cluster_limits(cluster.rate_limiter(), cluster_limits);
-    server::add_api_gateway_routes(router);
     server::gw::configure_gateway_limits(cluster.rate_limiter(), gateway_limits);
     env.router = &router;
     env.environment = environment;
     env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
                     "rate_limiting", "prometheus_metrics"};
-    if (test_clock) server::add_test_clock_routes(router);
 
     server::AccessLog log(quiet ? nullptr : stdout);
     asio::io_context io(io_threads);

@@ -5,6 +5,14 @@
 
 namespace lucid::server {
 
+// Every surface's table, in the order lucid-server registers them, each under
+// its document's name (Router::begin_document); with test_clock also
+// POST /api/v1/_test/clock/advance. lucid-server and its
+// --print-security-model (the README's generated tables) both call this, so
+// the documented routes are the served ones. Limits are configured apart
+// (configure_*_limits below).
+void add_all_routes(Router& router, bool test_clock);
+
 // node-registration.md under /api/v1, plus the agent reporting endpoints it
 // implies (README "Agent API").
 void add_node_registration_routes(Router& router);
