@@ -20,6 +20,7 @@
 #include "agent_network.hpp"
 #include "client.hpp"
 #include "procstats.hpp"
+#include "util/json.hpp"
 
 namespace lucidctl {
 
@@ -69,8 +70,7 @@ void write_key(const std::string& path, const std::string& key) {
 
 std::string json_string_field(const std::string& body, const char* field) {
   rapidjson::Document d;
-  d.Parse(body.c_str());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember(field) || !d[field].IsString()) return {};
+  if (!lucid::detail::parse_json(d, body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth) || !d.IsObject() || !d.HasMember(field) || !d[field].IsString()) return {};
   return d[field].GetString();
 }
 

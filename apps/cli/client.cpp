@@ -1,4 +1,5 @@
 #include "client.hpp"
+#include "util/json.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -63,11 +64,11 @@ void ApiClient::stop() { impl_->cli.stop(); }
 std::string error_message(const HttpResult& r) {
   if (r.status == 0) return "cannot reach server: " + r.error;
   rapidjson::Document d;
-  d.Parse(r.body.c_str());
-  if (!d.HasParseError() && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&
+  const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, r.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
+  if (parsed && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&
       d.HasMember("error_code") && d["error_code"].IsString())
     return "HTTP " + std::to_string(r.status) + " " + d["error_code"].GetString() + ": " + d["message"].GetString();
-  if (!d.HasParseError() && d.IsObject() && d.HasMember("detail")) {
+  if (parsed && d.IsObject() && d.HasMember("detail")) {
     const auto& det = d["detail"];
     if (det.IsString()) return "HTTP " + std::to_string(r.status) + ": " + det.GetString();
     if (det.IsArray() && !det.Empty() && det[0].IsObject() && det[0].HasMember("msg") && det[0]["msg"].IsString()) {

@@ -17,6 +17,7 @@
 #include "agent.hpp"
 #include "client.hpp"
 #include "task_exec.hpp"
+#include "util/json.hpp"
 #include "lucidnode/lucidnode.hpp"
 
 namespace {
@@ -96,8 +97,7 @@ std::optional<rapidjson::Document> call(const Remote& r, const std::string& meth
     return std::nullopt;
   }
   rapidjson::Document d;
-  d.Parse(res.body.c_str());
-  if (d.HasParseError()) {
+  if (!lucid::detail::parse_json(d, res.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth)) {
     rc = fail("server sent malformed JSON");
     return std::nullopt;
   }
@@ -179,9 +179,8 @@ struct ExactPrinter : rapidjson::PrettyWriter<rapidjson::StringBuffer> {
 bool print_exact_json(const std::string& body) {
   rapidjson::StringBuffer buf;
   ExactPrinter w(buf);
-  rapidjson::Reader reader;
-  rapidjson::StringStream in(body.c_str());
-  if (!reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(in, w)) return false;
+  if (!lucid::detail::parse_json_sax(body, w, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth))
+    return false;
   std::cout << buf.GetString() << "\n";
   return true;
 }
@@ -202,8 +201,8 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
   if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
   if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
   rapidjson::Document d;
-  d.Parse<rapidjson::kParseNumbersAsStringsFlag>(res.body.c_str());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("payouts") || !d["payouts"].IsArray())
+  if (!lucid::detail::parse_json(d, res.body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth) ||
+      !d.IsObject() || !d.HasMember("payouts") || !d["payouts"].IsArray())
     return fail("server sent malformed JSON");
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : d["payouts"].GetArray()) {

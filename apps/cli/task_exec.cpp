@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "procstats.hpp"
+#include "util/json.hpp"
 
 namespace lucidctl {
 
@@ -62,8 +63,7 @@ real_out.flush()
 
 rapidjson::Document parse_payload(const TaskAssignment& t) {
   rapidjson::Document d;
-  d.Parse(t.payload_json.c_str(), t.payload_json.size());
-  if (d.HasParseError()) throw PayloadError("payload is not valid JSON");
+  if (!lucid::detail::parse_json(d, t.payload_json)) throw PayloadError("payload is not valid JSON");
   return d;
 }
 
@@ -447,8 +447,9 @@ TaskOutcome outcome_of(const TaskAssignment& t, const ExecResult& r) {
     return o;
   }
   rapidjson::Document d;
-  d.Parse(r.out.c_str(), r.out.size());
-  if (r.out_truncated || d.HasParseError()) {
+  // Any bytes, as before; the result the server accepts is bounded like any body.
+  const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, r.out, lucid::detail::kJsonAnyBytes));
+  if (r.out_truncated || !parsed) {
     o.status = "failed";
     o.error = r.out_truncated ? "output larger than the agent's bound" : "task printed malformed JSON";
     return o;
@@ -499,8 +500,7 @@ int run_builtin_task(const std::string& type) {
   try {
     if (type == "system_info") return builtin_system_info(input.empty() ? "/" : input);
     rapidjson::Document p;
-    p.Parse(input.c_str(), input.size());
-    if (p.HasParseError()) return builtin_fail("payload is not valid JSON");
+    if (!lucid::detail::parse_json(p, input, lucid::detail::kJsonAnyBytes)) return builtin_fail("payload is not valid JSON");
     if (type == "echo") return builtin_echo(p);
     if (type == "sleep") {
       if (!p.IsNumber()) return builtin_fail("sleep needs a number of seconds");

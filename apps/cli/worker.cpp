@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "agent.hpp"
+#include "util/json.hpp"
 
 namespace lucidctl {
 
@@ -225,8 +226,8 @@ void TaskAgent::poll_loop() {
 
 void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
   rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  const rapidjson::Value* data = d.HasParseError() ? nullptr : envelope_data(d);
+  const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
+  const rapidjson::Value* data = parsed ? envelope_data(d) : nullptr;
   if (!data || !data->IsObject()) {
     agent_say("agent: malformed work answer ignored");
     return;
@@ -354,8 +355,8 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
         const auto p = progress_api.post(base + "/progress", body);
         if (p.status == 200) {
           rapidjson::Document d;
-          d.Parse(p.body.c_str(), p.body.size());
-          const auto* data = d.HasParseError() ? nullptr : envelope_data(d);
+          const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, p.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
+          const auto* data = parsed ? envelope_data(d) : nullptr;
           if (data && data->IsObject() && data->HasMember("cancel_requested") &&
               (*data)["cancel_requested"].IsBool() && (*data)["cancel_requested"].GetBool()) {
             agent_say(label + " cancel requested");

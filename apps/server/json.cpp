@@ -1,12 +1,11 @@
 #include "json.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <charconv>
 #include <cmath>
 
 #include "lucidnode/error.hpp"
 #include "lucidnode/payouts.hpp"
+#include "util/json.hpp"
 #include "util/utf8.hpp"
 
 namespace lucid::server {
@@ -31,22 +30,15 @@ JsonBody::JsonBody(const JsonBody& parent, const char* field) {
 
 JsonBody::JsonBody(std::string_view text) {
   if (text.empty()) throw MalformedJson{"Request body is empty; a JSON object is expected"};
-  // kParseStopWhenDoneFlag off: trailing garbage is an error. Depth is bounded
-  // by the 1 MiB body limit and RapidJSON's iterative parser.
-  doc_.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  if (doc_.HasParseError())
-    throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(doc_.GetParseError()) +
-                        " at offset " + std::to_string(doc_.GetErrorOffset())};
+  // Trailing garbage is an error; nesting deeper than detail::kJsonMaxDepth is
+  // refused while parsing (issue 12), like any other malformed text.
+  if (auto r = detail::parse_json(doc_, text); !r) throw MalformedJson{r.describe()};
   if (!doc_.IsObject()) throw Error(Errc::invalid_argument, "body must be a JSON object", "body");
 }
 
 rapidjson::Document parse_numbers_as_text(const http::Request& req) {
   rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
-          rapidjson::kParseNumbersAsStringsFlag>(req.body.data(), req.body.size());
-  if (d.HasParseError())
-    throw MalformedJson{std::string("Malformed JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) +
-                        " at offset " + std::to_string(d.GetErrorOffset())};
+  if (auto r = detail::parse_json(d, req.body, detail::kJsonNumbersAsText); !r) throw MalformedJson{r.describe()};
   return d;
 }
 

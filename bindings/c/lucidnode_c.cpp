@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lucidnode/lucidnode.hpp"
+#include "util/json.hpp"
 
 struct lucid_cluster {
   std::unique_ptr<lucid::Cluster> cluster;
@@ -99,10 +100,8 @@ class Input {
     need_ptr(text, what);
     const std::size_t n = ::strnlen(text, kMaxInputBytes + 1);
     if (n > kMaxInputBytes) invalid(what, std::string(what) + " exceeds 64 MiB");
-    doc_.Parse(text, n);
-    if (doc_.HasParseError())
-      invalid(what, std::string(what) + " is not valid JSON: " + rapidjson::GetParseError_En(doc_.GetParseError()) +
-                        " at offset " + std::to_string(doc_.GetErrorOffset()));
+    if (auto r = lucid::detail::parse_json(doc_, std::string_view(text, n)); !r)
+      invalid(what, std::string(what) + " is not valid JSON: " + r.message + " at offset " + std::to_string(r.offset));
     if (!doc_.IsObject()) invalid(what, std::string(what) + " must be a JSON object");
   }
   const rapidjson::Value& root() const { return doc_; }
@@ -353,8 +352,7 @@ void put_raw(Writer& w, const char* key, const std::optional<std::string>& json)
     return;
   }
   rapidjson::Document d;
-  d.Parse(json->c_str(), json->size());
-  if (d.HasParseError()) throw Error(Errc::internal, "stored JSON does not parse");
+  if (!lucid::detail::parse_json(d, *json)) throw Error(Errc::internal, "stored JSON does not parse");
   d.Accept(w);
 }
 

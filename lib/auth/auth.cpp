@@ -14,6 +14,7 @@
 
 #include "lucidnode/error.hpp"
 #include "util/encoding.hpp"
+#include "util/json.hpp"
 
 namespace lucid {
 
@@ -180,7 +181,7 @@ Claims Auth::verify_token(std::string_view token) const {
   if (!header || !payload || !sig) reject("malformed token");
 
   rapidjson::Document h;
-  if (h.Parse(header->data(), header->size()).HasParseError() || !h.IsObject()) reject("malformed token header");
+  if (!detail::parse_json(h, *header) || !h.IsObject()) reject("malformed token header");
   for (auto it = h.MemberBegin(); it != h.MemberEnd(); ++it) {
     std::string_view name(it->name.GetString(), it->name.GetStringLength());
     if (name == "alg") {
@@ -199,14 +200,19 @@ Claims Auth::verify_token(std::string_view token) const {
     reject("invalid token signature");
 
   rapidjson::Document p;
-  if (p.Parse(payload->data(), payload->size()).HasParseError() || !p.IsObject()) reject("malformed token claims");
+  if (!detail::parse_json(p, *payload) || !p.IsObject()) reject("malformed token claims");
   auto str = [&](const char* k) -> std::string {
     if (!p.HasMember(k) || !p[k].IsString()) reject("malformed token claims");
     return std::string(p[k].GetString(), p[k].GetStringLength());
   };
+  // Seconds since the epoch that a Timestamp can hold (system_clock counts
+  // nanoseconds: about ±292 years); beyond, the conversion would overflow.
+  constexpr long long kMaxSeconds = std::chrono::duration_cast<std::chrono::seconds>(Timestamp::duration::max()).count();
   auto num = [&](const char* k) -> long long {
     if (!p.HasMember(k) || !p[k].IsInt64()) reject("malformed token claims");
-    return p[k].GetInt64();
+    const long long v = p[k].GetInt64();
+    if (v < 0 || v > kMaxSeconds) reject("malformed token claims");
+    return v;
   };
   Claims c;
   c.subject = str("sub");

@@ -13,6 +13,7 @@
 #include "ledger/sha256.hpp"
 #include "lucidnode/payouts.hpp"
 #include "payouts/payout_rules.hpp"
+#include "util/json.hpp"
 
 namespace lucid {
 
@@ -112,8 +113,7 @@ std::string rules_json(const std::vector<TrustRule>& rules) {
 std::vector<TrustRule> rules_from_json(const std::string& text) {
   std::vector<TrustRule> out;
   rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  if (d.HasParseError() || !d.IsArray()) return out;
+  if (!detail::parse_json(d, text) || !d.IsArray()) return out;
   for (const auto& v : d.GetArray()) {
     TrustRule r;
     r.rule_id = v["rule_id"].GetString();

@@ -12,6 +12,7 @@
 #include "core/cluster_core.hpp"
 #include "nodes/node_common.hpp"
 #include "tasks/engine.hpp"
+#include "util/json.hpp"
 
 namespace lucid {
 
@@ -113,8 +114,7 @@ std::string json_array(const std::vector<std::string>& v) {
 std::vector<std::string> parse_array(const std::string& text) {
   std::vector<std::string> out;
   rapidjson::Document d;
-  d.Parse(text.c_str());
-  if (d.HasParseError() || !d.IsArray()) return out;
+  if (!detail::parse_json(d, text) || !d.IsArray()) return out;
   for (const auto& v : d.GetArray())
     if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
   return out;
@@ -122,8 +122,7 @@ std::vector<std::string> parse_array(const std::string& text) {
 
 bool valid_json(const std::string& text, bool object) {
   rapidjson::Document d;
-  d.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  return !d.HasParseError() && (!object || d.IsObject());
+  return detail::parse_json(d, text) && (!object || d.IsObject());
 }
 
 using detail::now_text;

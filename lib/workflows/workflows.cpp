@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "util/json.hpp"
 #include "workflows/process.hpp"
 #include "workflows/workflows_impl.hpp"
 
@@ -39,8 +40,7 @@ std::string args_to_json(const std::vector<std::string>& v) {
 std::vector<std::string> args_from_json(const std::string& s) {
   std::vector<std::string> out;
   rapidjson::Document d;
-  d.Parse(s.c_str(), s.size());
-  if (d.HasParseError() || !d.IsArray()) return out;
+  if (!detail::parse_json(d, s) || !d.IsArray()) return out;
   for (const auto& v : d.GetArray())
     if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
   return out;
@@ -61,8 +61,7 @@ std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& 
 std::vector<std::pair<std::string, std::string>> env_from_json(const std::string& s) {
   std::vector<std::pair<std::string, std::string>> out;
   rapidjson::Document d;
-  d.Parse(s.c_str(), s.size());
-  if (d.HasParseError() || !d.IsObject()) return out;
+  if (!detail::parse_json(d, s) || !d.IsObject()) return out;
   for (const auto& m : d.GetObject())
     if (m.value.IsString())
       out.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()),
@@ -72,8 +71,7 @@ std::vector<std::pair<std::string, std::string>> env_from_json(const std::string
 
 std::optional<std::int64_t> config_timeout(const std::string& config_json) {
   rapidjson::Document d;
-  d.Parse(config_json.c_str(), config_json.size());
-  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  if (!detail::parse_json(d, config_json) || !d.IsObject()) return std::nullopt;
   auto it = d.FindMember("timeout");
   if (it == d.MemberEnd() || !it->value.IsInt64()) return std::nullopt;
   const auto t = it->value.GetInt64();
@@ -532,9 +530,9 @@ Service Workflows::create_service(const ServiceCreate& r) {
     if (type == "DOCKER") {
       // The capabilities' image_name/image_tag, if any, seed the docker record.
       rapidjson::Document d;
-      d.Parse(r.capabilities_json.c_str(), r.capabilities_json.size());
+      const bool parsed = static_cast<bool>(detail::parse_json(d, r.capabilities_json));
       std::string image, tag = "latest";
-      if (!d.HasParseError() && d.IsObject()) {
+      if (parsed && d.IsObject()) {
         if (auto it = d.FindMember("image_name"); it != d.MemberEnd() && it->value.IsString()) image = it->value.GetString();
         if (auto it = d.FindMember("image_tag"); it != d.MemberEnd() && it->value.IsString()) tag = it->value.GetString();
       }

@@ -7,6 +7,7 @@
 #include "routes/cluster_common.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
+#include "util/json.hpp"
 
 namespace lucid::server {
 
@@ -115,8 +116,7 @@ http::Reply finish(const Context& ctx, const rapidjson::StringBuffer& buf, JsonW
 
 void write_raw_json(JsonWriter& w, const std::string& text) {
   rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  if (d.HasParseError()) w.Null();
+  if (!detail::parse_json(d, text)) w.Null();
   else d.Accept(w);
 }
 

@@ -5,6 +5,7 @@
 #include "json.hpp"
 #include "routes/network_node_common.hpp"
 #include "routes/routes.hpp"
+#include "util/json.hpp"
 
 namespace lucid::server {
 
@@ -113,8 +114,7 @@ std::vector<std::string> command_words(const std::string& s, const char* field) 
   std::vector<std::string> out;
   if (!s.empty() && s.front() == '[') {
     rapidjson::Document d;
-    d.Parse(s.c_str(), s.size());
-    if (d.HasParseError() || !d.IsArray()) throw Error(Errc::invalid_argument, std::string(field) + " is not a JSON array", field);
+    if (!detail::parse_json(d, s) || !d.IsArray()) throw Error(Errc::invalid_argument, std::string(field) + " is not a JSON array", field);
     for (const auto& e : d.GetArray()) {
       if (!e.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " must contain strings", field);
       out.emplace_back(e.GetString(), e.GetStringLength());

@@ -13,6 +13,7 @@
 #include "util/encoding.hpp"
 #include "poot/base64.hpp"
 #include "ws/ws_engine.hpp"
+#include "ws/ws_message.hpp"
 
 namespace lucid::server::ws {
 
@@ -213,9 +214,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string type;
     std::optional<JsonBody> payload;
     try {
-      JsonBody body{std::string_view(msg)};
-      type = body.required_string("type", 64);
-      payload.emplace(body, "payload");
+      decode_message(msg, type, payload);
     } catch (const Error& e) {
       return send("ERROR", error_payload("", e.message()));
     } catch (const MalformedJson&) {

@@ -1,0 +1,36 @@
+#include "util/json.hpp"
+
+namespace lucid::detail {
+
+std::string JsonResult::describe() const {
+  return "Malformed JSON: " + message + " at offset " + std::to_string(offset);
+}
+
+namespace json_impl {
+JsonResult result(const rapidjson::ParseResult& pr, bool too_deep, bool bad_string, unsigned max_depth) {
+  JsonResult r;
+  if (!pr.IsError()) return r;
+  r.ok = false;
+  r.too_deep = too_deep;
+  r.offset = pr.Offset();
+  r.message = too_deep     ? "JSON nested deeper than " + std::to_string(max_depth) + " levels"
+              : bad_string ? std::string(rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding))
+                           : std::string(rapidjson::GetParseError_En(pr.Code()));
+  return r;
+}
+}  // namespace json_impl
+
+JsonResult parse_json(rapidjson::Document& doc, std::string_view text, unsigned options, unsigned max_depth) {
+  doc.SetNull();
+  JsonResult r;
+  // Document::Populate feeds the SAX events to the document's own handler and
+  // moves the finished root into place only when the generator succeeded.
+  auto generate = [&](rapidjson::Document& handler) {
+    r = parse_json_sax(text, handler, options, max_depth);
+    return r.ok;
+  };
+  doc.Populate(generate);
+  return r;
+}
+
+}  // namespace lucid::detail

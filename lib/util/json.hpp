@@ -1,0 +1,141 @@
+// The one way lucidnode reads JSON text: RapidJSON's iterative (non-recursive)
+// reader behind a handler that counts nesting and stops the parse as soon as
+// it passes a bound. Every request body, WebSocket message, stored JSON the
+// core reads back, C ABI input and server answer read by lucidctl goes through
+// parse_json or parse_json_sax, so no JSON value anywhere in the process is
+// deeper than the bound and nothing that walks a value recursively (CopyFrom,
+// Accept, a destructor) can exhaust the stack however the text is built.
+//
+// Thread-safety: the functions keep no state; each call is independent.
+#pragma once
+
+#include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/utf8.hpp"
+
+namespace lucid::detail {
+
+// Containers (objects and arrays) that may enclose one another in any JSON the
+// server accepts or stores: `[[1]]` is depth 2, a scalar is depth 0.
+inline constexpr unsigned kJsonMaxDepth = 64;
+// lucidctl and the agent read server answers, which wrap stored values (at most
+// kJsonMaxDepth deep) in a few levels of envelope.
+inline constexpr unsigned kJsonClientMaxDepth = 2 * kJsonMaxDepth;
+
+// Options for parse_json / parse_json_sax (bit flags).
+enum JsonOption : unsigned {
+  kJsonStrict = 0,             // valid UTF-8 required (in the text and in every decoded string), numbers as numbers
+  kJsonNumbersAsText = 1u << 0,  // keep every number as its source text (RapidJSON kParseNumbersAsStringsFlag)
+  kJsonAnyBytes = 1u << 1,       // do not validate UTF-8 (text the process produced itself)
+};
+
+// The outcome of a parse. On failure `message` is RapidJSON's English text for
+// the error (or "JSON nested deeper than N levels") and `offset` the byte offset.
+struct JsonResult {
+  bool ok = true;
+  bool too_deep = false;
+  std::size_t offset = 0;
+  std::string message;
+  explicit operator bool() const { return ok; }
+  // "Malformed JSON: <message> at offset <offset>", the form the API surfaces answer.
+  std::string describe() const;
+};
+
+// Forwards every SAX event to `Inner`, refusing (ending the parse) when an
+// object or array would open deeper than `max_depth`, and, when `check_strings`,
+// a string or key whose decoded text is not valid UTF-8 (RapidJSON 1.1 lets a
+// lone low surrogate escape such as "\udc00" through its validation).
+template <class Inner>
+class DepthLimitedHandler {
+ public:
+  DepthLimitedHandler(Inner& inner, unsigned max_depth, bool check_strings)
+      : inner_(inner), max_(max_depth), check_(check_strings) {}
+  bool Null() { return inner_.Null(); }
+  bool Bool(bool b) { return inner_.Bool(b); }
+  bool Int(int i) { return inner_.Int(i); }
+  bool Uint(unsigned u) { return inner_.Uint(u); }
+  bool Int64(std::int64_t i) { return inner_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return inner_.Uint64(u); }
+  bool Double(double d) { return inner_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return inner_.RawNumber(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return text_ok(s, n) && inner_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return text_ok(s, n) && inner_.Key(s, n, copy); }
+  bool StartObject() { return open() && inner_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { --depth_; return inner_.EndObject(n); }
+  bool StartArray() { return open() && inner_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { --depth_; return inner_.EndArray(n); }
+  bool too_deep() const { return too_deep_; }
+  bool bad_string() const { return bad_string_; }
+
+ private:
+  bool text_ok(const char* s, rapidjson::SizeType n) {
+    if (!check_ || utf8_valid(std::string_view(s, n))) return true;
+    bad_string_ = true;
+    return false;
+  }
+  bool open() {
+    if (depth_ >= max_) {
+      too_deep_ = true;
+      return false;
+    }
+    ++depth_;
+    return true;
+  }
+  Inner& inner_;
+  unsigned max_;
+  bool check_;
+  unsigned depth_ = 0;
+  bool too_deep_ = false;
+  bool bad_string_ = false;
+};
+
+namespace json_impl {
+template <unsigned Flags, class Handler>
+bool run(std::string_view text, Handler& h, rapidjson::ParseResult& pr) {
+  rapidjson::MemoryStream ms(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> is(ms);
+  rapidjson::Reader reader;
+  // Full precision: each number becomes the double nearest its text, so a
+  // value read and written again (stored payloads, echoed fields) is stable.
+  pr = reader.Parse<Flags | rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(is, h);
+  return !pr.IsError();
+}
+JsonResult result(const rapidjson::ParseResult& pr, bool too_deep, bool bad_string, unsigned max_depth);
+}  // namespace json_impl
+
+// Streams the SAX events of `text` (one JSON value, surrounding whitespace only)
+// into `handler` without building a document. Never recurses; stops at the
+// first error, at a container deeper than `max_depth`, or when `handler`
+// returns false (reported as RapidJSON's "Terminate parsing due to Handler error").
+template <class Handler>
+JsonResult parse_json_sax(std::string_view text, Handler& handler, unsigned options = kJsonStrict,
+                          unsigned max_depth = kJsonMaxDepth) {
+  DepthLimitedHandler<Handler> h(handler, max_depth, !(options & kJsonAnyBytes));
+  rapidjson::ParseResult pr;
+  constexpr unsigned kV = rapidjson::kParseValidateEncodingFlag;
+  constexpr unsigned kN = rapidjson::kParseNumbersAsStringsFlag;
+  switch (options & (kJsonNumbersAsText | kJsonAnyBytes)) {
+    case kJsonStrict: json_impl::run<kV>(text, h, pr); break;
+    case kJsonNumbersAsText: json_impl::run<kV | kN>(text, h, pr); break;
+    case kJsonAnyBytes: json_impl::run<0>(text, h, pr); break;
+    default: json_impl::run<kN>(text, h, pr); break;
+  }
+  return json_impl::result(pr, h.too_deep(), h.bad_string(), max_depth);
+}
+
+// Parses `text` into `doc` (replacing its value). On failure `doc` is left
+// null and the result says why. Never recurses; allocation is bounded by the
+// text's size.
+JsonResult parse_json(rapidjson::Document& doc, std::string_view text, unsigned options = kJsonStrict,
+                      unsigned max_depth = kJsonMaxDepth);
+
+}  // namespace lucid::detail
