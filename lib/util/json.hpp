@@ -107,6 +107,8 @@ bool run(std::string_view text, Handler& h, rapidjson::ParseResult& pr) {
   // Full precision: each number becomes the double nearest its text, so a
   // value read and written again (stored payloads, echoed fields) is stable.
   pr = reader.Parse<Flags | rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(is, h);
+  // RapidJSON takes a NUL byte for the end of the text: "{}\0{" would parse.
+  if (!pr.IsError() && is.Tell() != text.size()) pr.Set(rapidjson::kParseErrorDocumentRootNotSingular, is.Tell());
   return !pr.IsError();
 }
 JsonResult result(const rapidjson::ParseResult& pr, bool too_deep, bool bad_string, unsigned max_depth);

@@ -16,10 +16,11 @@ def nested(depth):
     return "[" * depth + "1" + "]" * depth
 
 
-def deep_body(depth=300000, **fields):
-    """The issue's body: an object whose member "x" nests `depth` arrays (~600 KB at 300,000)."""
-    head = json.dumps(fields)[:-1] + (", " if fields else "")
-    return head + '"x": ' + nested(depth) + "}"
+def deep_body(base, field, depth=300000):
+    """`base` (a dict) with `field` set to {"x": <depth nested arrays>}: the
+    issue's ~600 KB value, placed where each route copies or serializes it."""
+    head = json.dumps(dict(base, **{field: "@"}))
+    return head.replace('"@"', '{"x": ' + nested(depth) + "}")
 
 
 class JsonDepth(ServerTestCase):
@@ -64,14 +65,15 @@ class JsonDepth(ServerTestCase):
         self.assertAlive()
 
     def test_gateway_chain_transactions(self):
-        r = self.post("/api/v1/chain/transactions", deep_body(type="session_anchor"), token=self.user)
+        body = deep_body({"type": "session_anchor"}, "data")
+        r = self.post("/api/v1/chain/transactions", body, token=self.user)
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json()["error"]["code"], "LUCID_ERR_1009", r)
         self.assertIn("nested deeper than 64", r.json()["error"]["message"])
         self.assertAlive()
 
     def test_cluster_tasks(self):
-        r = self.post("/api/v1/tasks", deep_body(task_type="echo"), token=self.admin)
+        r = self.post("/api/v1/tasks", deep_body({"task_type": "echo"}, "payload"), token=self.admin)
         self.assertEqual(r.status, 400, r)
         body = r.json()
         self.assertEqual((body["status"], body["error_code"]), ("error", "VALIDATION_ERROR"), r)
@@ -92,31 +94,34 @@ class JsonDepth(ServerTestCase):
         self.assertAlive()
 
     def test_cluster_agent_route(self):
-        r = self.post("/api/v1/agent/device", deep_body(platform="linux"), method="PUT",
-                      headers={"X-API-KEY": self.key})
+        path = "/api/v1/agent/tasks/%s/result" % uuid.uuid4()
+        r = self.post(path, deep_body({"status": "completed"}, "result"), headers={"X-API-KEY": self.key})
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json()["error_code"], "VALIDATION_ERROR", r)
         self.assertAlive()
 
-    def test_network_node_routes(self):
-        for path in ("/api/blacklist", "/api/workflows", "/api/services"):
+    def test_network_node_workflow_and_service_routes(self):
+        for path, base, field in (("/api/workflows", {"name": "deep"}, "definition"),
+                                  ("/api/services", {"type": "DOCKER", "name": "deep"}, "capabilities"),
+                                  ("/api/blacklist", {"peer_id": "12D3KooWdeep"}, "reason")):
             with self.subTest(path=path):
-                r = self.post(path, deep_body(name="deep"), token=self.admin)
+                r = self.post(path, deep_body(base, field), token=self.admin)
                 self.assertEqual(r.status, 400, r)
                 self.assertEqual(r.json(), {"error": "Invalid request body"}, r)
                 self.assertAlive()
 
     def test_network_node_agent_route(self):
-        r = self.post("/api/agent/network", deep_body(), method="PUT", headers={"X-API-KEY": self.key})
+        r = self.post("/api/agent/network", deep_body({}, "capabilities"), method="PUT",
+                      headers={"X-API-KEY": self.key})
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json(), {"error": "Invalid request body"}, r)
         self.assertAlive()
 
     def test_registration_and_management(self):
-        r = self.post("/api/v1/nodes/join-request", deep_body(hostname="deep.example.com"))
+        r = self.post("/api/v1/nodes/join-request", deep_body({"hostname": "deep.example.com"}, "system_info"))
         self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json(), {"detail": "Malformed JSON: JSON nested deeper than 64 levels at offset 52"})
-        r = self.post("/api/v1/stats/", deep_body(cpu_usage=1), headers={"X-API-KEY": self.key})
+        self.assertRegex(r.json()["detail"], r"^Malformed JSON: JSON nested deeper than 64 levels at offset \d+$")
+        r = self.post("/api/v1/stats/", deep_body({"cpu_usage": 1}, "extra"), headers={"X-API-KEY": self.key})
         self.assertEqual(r.status, 400, r)
         self.assertAlive()
 
@@ -151,7 +156,7 @@ class JsonDepth(ServerTestCase):
         self.assertEqual(r.json()["error_code"], "VALIDATION_ERROR", r)
         r = self.post("/api/v1/nodes/join-request", '{"hostname": "x\\ude00.example.com"}')
         self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json(), {"detail": "Malformed JSON: Invalid encoding in string. at offset 23"})
+        self.assertRegex(r.json()["detail"], r"^Malformed JSON: Invalid encoding in string\. at offset \d+$")
         # A proper pair is text.
         r = self.post("/api/v1/tasks", '{"task_type": "echo", "payload": {"m": "\\ud83d\\ude00"}}', token=self.admin)
         self.assertEqual(r.status, 201, r)

@@ -90,7 +90,7 @@ TEST_CASE("store: write_durable runs at synchronous FULL, write at NORMAL, and F
         }) == 1);
 }
 
-TEST_CASE("durability: payouts, ledger, chain transactions and wallets commit at FULL; the rest at NORMAL") {
+TEST_CASE("durability: payouts, ledger, chain transactions and wallets commit at FULL, the rest at NORMAL") {
   testsupport::TempDir dir;
   Options o;
   o.database_path = dir.file("c.db");
