@@ -67,7 +67,7 @@ int keys_command(const std::string& db, bool add, bool remove, const std::string
   lucid::Cluster cluster(o);
   if (add) {
     auto r = lucid::parse_role(role);
-    if (!r) return fail("unknown role '" + role + "' (user, node_operator, admin, super_admin)", 2);
+    if (!r) return fail("unknown role '" + role + "' (user, viewer, node_operator, admin, super_admin)", 2);
     auto k = cluster.network().add_key(hex, *r, label);
     std::cout << "registered " << k.public_key << " as " << lucid::role_name(k.role) << "\npeer_id " << k.peer_id << "\n";
     return 0;
@@ -78,7 +78,7 @@ int keys_command(const std::string& db, bool add, bool remove, const std::string
     return 0;
   }
   for (const auto& k : cluster.network().keys())
-    std::cout << k.public_key << "  " << k.peer_id << "  " << lucid::role_name(k.role) << "  "
+    std::cout << k.public_key << "  " << k.peer_id << "  " << (k.node_id ? "node" : lucid::role_name(k.role)) << "  "
               << (k.node_id ? "node " + std::to_string(k.node_id) : "admin") << "  " << k.label << "\n";
   return 0;
 }
@@ -318,7 +318,7 @@ int main(int argc, char** argv) {
   auto* create_token = admin->add_subcommand("create-token", "Print a signed access token (JWT) as the last line");
   std::string role = "super_admin", ttl = "1h", subject = "admin";
   std::vector<std::string> scopes;
-  create_token->add_option("--role", role, "user | node_operator | admin | super_admin")->capture_default_str();
+  create_token->add_option("--role", role, "user | viewer | node_operator | admin | super_admin")->capture_default_str();
   create_token->add_option("--ttl", ttl, "Lifetime: 90s, 15m, 1h, 7d")->capture_default_str();
   create_token->add_option("--sub", subject, "Subject (who the token is for)")->capture_default_str();
   create_token->add_option("--scopes", scopes, "Restrict to these scopes (e.g. node:read); default all")->delimiter(',');
@@ -399,7 +399,7 @@ int main(int argc, char** argv) {
   auto* kremove = keys->add_subcommand("remove", "Remove an admin-registered key");
   std::string key_hex, key_role = "admin", key_label;
   kadd->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
-  kadd->add_option("--role", key_role, "user | node_operator | admin | super_admin")->capture_default_str();
+  kadd->add_option("--role", key_role, "user | viewer | node_operator | admin | super_admin")->capture_default_str();
   kadd->add_option("--label", key_label, "Free text (who holds the key)");
   kremove->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
 
@@ -436,7 +436,7 @@ int main(int argc, char** argv) {
     if (admin->parsed()) {
       if (db.empty()) return fail("admin commands need --db PATH", 2);
       auto r = lucid::parse_role(role);
-      if (!r) return fail("unknown role '" + role + "' (user, node_operator, admin, super_admin)", 2);
+      if (!r) return fail("unknown role '" + role + "' (user, viewer, node_operator, admin, super_admin)", 2);
       auto d = parse_duration(ttl);
       if (!d) return fail("bad --ttl '" + ttl + "' (e.g. 90s, 15m, 1h, 7d)", 2);
       lucid::Options o;

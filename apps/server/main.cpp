@@ -176,6 +176,12 @@ int main(int argc, char** argv) {
   app.add_option("--ws-max-pending-bytes", ws_options.max_pending_bytes,
                  "A WebSocket client with more unsent bytes than this is dropped")
       ->check(CLI::Range(1024, 1 << 30))->capture_default_str();
+  app.add_option("--ws-uploads-per-user", ws_options.max_uploads_per_user,
+                 "WebSocket FILE_UPLOAD_*: uploads one user may have open at once, over all its connections")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
+  app.add_option("--ws-upload-bytes-per-user", ws_options.max_upload_bytes_per_user,
+                 "WebSocket FILE_UPLOAD_*: bytes (declared file sizes) of one user's open uploads together")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))->capture_default_str();
   app.add_option("--max-challenges", max_challenges, "Outstanding Ed25519 login challenges; beyond it the oldest is dropped")
       ->check(CLI::Range(1, 10000000))->capture_default_str();
   bool print_security_model = false;

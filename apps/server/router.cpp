@@ -108,6 +108,40 @@ void add_rate_headers(http::Response& r, const RateDecision& d) {
 
 }  // namespace
 
+void authorize(const Route& route, const Claims& c, const std::vector<std::string>& params, Cluster& cluster) {
+  if (c.is_node()) {
+    switch (route.node) {
+      case NodeAccess::read: return;
+      case NodeAccess::self:
+        if (!params.empty()) {
+          const std::string& v = params.front();
+          if (v == std::to_string(c.node_id)) return;
+          if (v.rfind("node_", 0) == 0) {
+            try {
+              if (cluster.nodes().resolve(v) == c.node_id) return;
+            } catch (const Error&) {
+            }
+          }
+        }
+        break;
+      case NodeAccess::deny: break;
+    }
+    throw Error(Errc::permission_denied, "Insufficient permissions");
+  }
+  if (!c.has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
+  if (route.scope && !c.has_scope(route.scope))
+    throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
+}
+
+const char* node_access_name(NodeAccess a) noexcept {
+  switch (a) {
+    case NodeAccess::deny: return "deny";
+    case NodeAccess::self: return "self";
+    case NodeAccess::read: return "read";
+  }
+  return "deny";
+}
+
 const char* rate_category_name(RateCategory c) noexcept {
   switch (c) {
     case RateCategory::none: return "none";
@@ -285,7 +319,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
 
   *matched = found;
   const Route& route = *found->route;
-  Context ctx{req, {}, {}, cluster, env, request_id};
+  Context ctx{req, {}, {}, cluster, env, request_id, found->route};
   match(found->segments, segments, &ctx.params);
   std::optional<RateDecision> rate;
   try {
@@ -297,9 +331,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty() && route.auth == AuthMode::bearer_or_query) token = req.query_param("token").value_or("");
         if (token.empty()) throw Error(Errc::unauthenticated, "Not authenticated");
         ctx.caller.claims = cluster.auth().verify_token(token);
-        if (!ctx.caller.claims->has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
-        if (route.scope && !ctx.caller.claims->has_scope(route.scope))
-          throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
+        authorize(route, *ctx.caller.claims, ctx.params, cluster);
         break;
       }
       case AuthMode::api_key_or_bearer: {
@@ -308,9 +340,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: X-API-Key or Authorization: Bearer");
         ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.settings().authenticate_api_key(token)
                                                         : cluster.auth().verify_token(token);
-        if (!ctx.caller.claims->has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
-        if (route.scope && !ctx.caller.claims->has_scope(route.scope))
-          throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
+        authorize(route, *ctx.caller.claims, ctx.params, cluster);
         break;
       }
       case AuthMode::node_key: {

@@ -1,5 +1,6 @@
 // Routes as data: each API document declares one table of
-// {method, path, handler, authentication, minimum role, scope, rate category};
+// {method, path, handler, authentication, minimum role, scope, rate category,
+// node rule};
 // the router matches, authenticates, authorizes, calls, and turns every
 // failure into the owning document's error format through its encoder.
 #pragma once
@@ -18,6 +19,7 @@
 namespace lucid::server {
 
 struct ServerEnv;
+struct Route;
 
 enum class AuthMode {
   none,             // public
@@ -34,6 +36,17 @@ enum class AuthMode {
 enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain };
 const char* rate_category_name(RateCategory c) noexcept;
 
+// What a node principal (a bearer token with Claims::node_id, from the
+// network-node Ed25519 login with a node's own key) may do on a route. Role
+// and scope do not apply to it; only this rule does.
+enum class NodeAccess {
+  deny,  // refused (403 in the surface's format): the default
+  self,  // allowed when the route's first placeholder names the caller's own
+         // node (its integer id, or its node-management "node_..." id)
+  read,  // allowed for any node (network-node reads a peer needs)
+};
+const char* node_access_name(NodeAccess a) noexcept;
+
 struct Caller {
   std::optional<Claims> claims;  // bearer callers
   std::int64_t node_id = 0;      // node_key callers
@@ -46,6 +59,7 @@ struct Context {
   Cluster& cluster;
   ServerEnv& env;
   std::string request_id;  // a UUID for this request, echoed in errors and X-Request-ID
+  const Route* route = nullptr;  // the matched route (its policy, for handlers that authenticate late)
 };
 
 using RouteHandler = http::Reply (*)(Context&);
@@ -61,12 +75,21 @@ struct Route {
   Role min_role;
   const char* scope;  // required scope, or nullptr
   RateCategory rate;
+  NodeAccess node = NodeAccess::deny;  // node principals on a bearer route
   // For a GET route: HEAD is answered like GET without the body (RFC 9110
   // §9.3.2). false for a GET with effects or a long-lived answer (single-use
   // links, key collection, challenges, taking work, SSE, WebSocket): HEAD
   // there is 405. Keep this the last field: rows leave it out.
   bool head_as_get = true;
 };
+
+// The route's policy for a verified bearer caller: a node principal
+// (Claims::is_node) by the route's node rule only (`params`: the request's
+// placeholder values, for NodeAccess::self); anyone else by minimum role and
+// scope. Throws Error(permission_denied) to refuse. The router runs it for
+// bearer routes; handlers that authenticate themselves (the WebSocket's AUTH
+// message) run it with their route.
+void authorize(const Route& route, const Claims& claims, const std::vector<std::string>& params, Cluster& cluster);
 
 // Why a request failed, for a surface's encoder.
 enum class FailureKind {

@@ -19,8 +19,21 @@ std::string auth_cell(const Entry& e) {
   return "?";
 }
 
-bool takes_role(AuthMode m) {
-  return m == AuthMode::bearer || m == AuthMode::bearer_or_query || m == AuthMode::api_key_or_bearer;
+// Bearer routes are judged by role. A public route whose row names a role
+// above user authenticates in its handler with that row (the WebSocket's AUTH).
+bool takes_role(const Route& r) {
+  return r.auth == AuthMode::bearer || r.auth == AuthMode::bearer_or_query || r.auth == AuthMode::api_key_or_bearer ||
+         (r.auth == AuthMode::none && r.min_role > Role::user);
+}
+
+std::string node_cell(const Entry& e) {
+  if (e.route->auth == AuthMode::node_key) return "itself (API key)";
+  switch (e.route->node) {
+    case NodeAccess::deny: return "—";
+    case NodeAccess::self: return "itself";
+    case NodeAccess::read: return "any node";
+  }
+  return "?";
 }
 
 std::string method_cell(const Entry& e) {
@@ -39,7 +52,8 @@ const Column kColumns[] = {
     {"Path", [](const Entry& e) { return "`" + std::string(e.route->pattern) + "`"; }},
     {"Authentication", auth_cell},
     {"Minimum role",
-     [](const Entry& e) { return takes_role(e.route->auth) ? std::string(role_name(e.route->min_role)) : "—"; }},
+     [](const Entry& e) { return takes_role(*e.route) ? std::string(role_name(e.route->min_role)) : "—"; }},
+    {"Node principal", node_cell},
     {"Scope", [](const Entry& e) { return e.route->scope ? "`" + std::string(e.route->scope) + "`" : "—"; }},
     {"Rate limit",
      [](const Entry& e) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,11 +15,21 @@
 namespace lucid {
 
 // Roles, lowest to highest. The order is the privilege order: a role satisfies
-// every requirement of the roles below it.
-enum class Role { user = 0, node_operator = 1, admin = 2, super_admin = 3 };
+// every requirement of the roles below it. Roles are stored and carried by
+// name (tokens, the database, the C ABI), never by these integer values.
+//   user          a self-service account (the gateway's public sign-up):
+//                 gateway-personal routes only, no fleet reads.
+//   viewer        granted by an admin: the registration document's "All
+//                 Users", the read side of the fleet.
+//   node_operator "Node Admin+": fleet operations.
+//   admin, super_admin.
+// A node acting as itself is not on this ladder: its token carries
+// Claims::node_id and the route tables' node rule decides (README
+// "Security model: principals and roles").
+enum class Role { user = 0, viewer = 1, node_operator = 2, admin = 3, super_admin = 4 };
 
 const char* role_name(Role r) noexcept;
-// Parses "user", "node_operator", "admin", "super_admin". nullopt otherwise.
+// Parses "user", "viewer", "node_operator", "admin", "super_admin". nullopt otherwise.
 std::optional<Role> parse_role(std::string_view name);
 
 // The verified content of an access token.
@@ -30,12 +41,20 @@ struct Claims {
   Timestamp expires_at;             // "exp"
   std::string token_id;             // "jti", random
   std::string session_id;           // "sid": a login session (lucid::Users), empty for other tokens
+  std::int64_t node_id = 0;         // "nid": the node a node token acts as; 0 for every other token
+
+  // A node principal (the network-node Ed25519 login with a node's own key):
+  // it may act only as itself, whatever its role claim says.
+  bool is_node() const { return node_id != 0; }
+  // "node" for a node token, else the role's name (for responses that show a caller's role).
+  const char* role_label() const { return is_node() ? "node" : role_name(role); }
 
   bool has_role(Role at_least) const { return static_cast<int>(role) >= static_cast<int>(at_least); }
   // True when `scopes` lists `scope`, or, when `scopes` is empty, when the
-  // role's default scopes include it: user reads (node:read, poot:read,
-  // payout:read); node_operator also writes nodes and PoOT; admin and
-  // super_admin have every scope.
+  // role's default scopes include it: user none of them; viewer reads
+  // (node:read, poot:read, payout:read); node_operator also writes nodes and
+  // PoOT; admin and super_admin have every scope. A node token has no default
+  // scope.
   bool has_scope(std::string_view scope) const;
 };
 
@@ -55,9 +74,11 @@ class Auth {
   // not positive or exceeds 366 days, or a scope that is not [a-z_]+:[a-z_]+.
   // A non-empty `session_id` (a login session of lucid::Users) is carried
   // as the "sid" claim, and verify_token then also requires the session to
-  // be live.
+  // be live. A positive `node_id` makes a node token (the "nid" claim, see
+  // Claims::node_id); a negative one is invalid_argument.
   std::string issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
-                          const std::vector<std::string>& scopes = {}, const std::string& session_id = {}) const;
+                          const std::vector<std::string>& scopes = {}, const std::string& session_id = {},
+                          std::int64_t node_id = 0) const;
 
   // Verifies signature, algorithm ("EdDSA" exactly), structure and time, and,
   // for tokens with a "sid", that the session is live (not logged out or

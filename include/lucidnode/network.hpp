@@ -55,9 +55,13 @@ struct Challenge {
 };
 
 struct LoginResult {
-  std::string token;  // JWT, 24 h, subject "peer:<peer_id>", the key's role
+  // JWT, 24 h, subject "peer:<peer_id>". An admin-registered key's token
+  // carries that key's role; a node's own key gives a node token (role
+  // "user", claim "nid" = node_id) that acts only as that node.
+  std::string token;
   std::string peer_id;
   Role role = Role::user;
+  std::int64_t node_id = 0;  // the node whose key logged in; 0 for an admin-registered key
 };
 
 struct NetworkKey {
@@ -65,7 +69,7 @@ struct NetworkKey {
   std::string peer_id;
   Role role = Role::user;
   std::string label;
-  std::int64_t node_id = 0;  // node-owned keys (registered by the agent); 0 for admin keys
+  std::int64_t node_id = 0;  // node-owned keys (registered by the agent; role is then meaningless: a node principal); 0 for admin keys
   Timestamp created_at;
 };
 

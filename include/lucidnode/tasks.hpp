@@ -116,11 +116,16 @@ struct TaskSubmit {
   TaskPriority priority = TaskPriority::normal;
   TaskRequirements requirements;
   std::string metadata_json = "{}";  // JSON object text, <= 16 KiB
+  // Who submits it (an access token's subject, <= 128 characters; empty for
+  // the library's own callers). Its payload and result are shown to this
+  // subject and to operators (docs/decisions.md "Roles and principals").
+  std::string submitter;
 };
 
 struct Task {
   std::string task_id;  // UUID
   std::string task_type;
+  std::string submitter;  // TaskSubmit::submitter; empty when unknown
   std::string payload_json;
   TaskPriority priority = TaskPriority::normal;
   TaskStatus status = TaskStatus::queued;

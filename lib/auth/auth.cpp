@@ -24,6 +24,7 @@ using detail::base64url_encode;
 const char* role_name(Role r) noexcept {
   switch (r) {
     case Role::user: return "user";
+    case Role::viewer: return "viewer";
     case Role::node_operator: return "node_operator";
     case Role::admin: return "admin";
     case Role::super_admin: return "super_admin";
@@ -32,17 +33,24 @@ const char* role_name(Role r) noexcept {
 }
 
 std::optional<Role> parse_role(std::string_view name) {
-  for (Role r : {Role::user, Role::node_operator, Role::admin, Role::super_admin})
+  for (Role r : {Role::user, Role::viewer, Role::node_operator, Role::admin, Role::super_admin})
     if (name == role_name(r)) return r;
   return std::nullopt;
 }
 
 bool Claims::has_scope(std::string_view scope) const {
   if (!scopes.empty()) return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
-  if (role == Role::admin || role == Role::super_admin) return true;
-  const bool read = scope.size() > 5 && scope.substr(scope.size() - 5) == ":read";
-  if (role == Role::user) return read;
-  return read || scope == "node:write" || scope == "poot:write";  // node_operator
+  if (is_node()) return false;  // a node's token acts by the route tables' node rule only
+  switch (role) {
+    case Role::user: return false;  // self-service: no fleet scope
+    case Role::viewer: return scope.size() > 5 && scope.substr(scope.size() - 5) == ":read";
+    case Role::node_operator:
+      return (scope.size() > 5 && scope.substr(scope.size() - 5) == ":read") || scope == "node:write" ||
+             scope == "poot:write";
+    case Role::admin:
+    case Role::super_admin: return true;
+  }
+  return false;
 }
 
 namespace {
@@ -112,13 +120,15 @@ std::string Auth::public_key_hex() const {
 void Auth::set_session_check(std::function<bool(std::string_view)> live) { impl_->session_live = std::move(live); }
 
 std::string Auth::issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
-                              const std::vector<std::string>& scopes, const std::string& session_id) const {
+                              const std::vector<std::string>& scopes, const std::string& session_id,
+                              std::int64_t node_id) const {
   if (subject.empty() || subject.size() > 128) throw Error(Errc::invalid_argument, "subject must be 1..128 characters", "sub");
   if (ttl.count() <= 0 || ttl > std::chrono::hours(24 * 366))
     throw Error(Errc::invalid_argument, "ttl must be between 1 second and 366 days", "ttl");
   if (scopes.size() > 32) throw Error(Errc::invalid_argument, "at most 32 scopes", "scopes");
   for (const auto& s : scopes)
     if (!valid_scope(s)) throw Error(Errc::invalid_argument, "invalid scope: " + s, "scopes");
+  if (node_id < 0) throw Error(Errc::invalid_argument, "node id must be positive", "nid");
 
   const auto now = impl_->clock->now();
   rapidjson::StringBuffer buf;
@@ -136,6 +146,9 @@ std::string Auth::issue_token(const std::string& subject, Role role, std::chrono
   if (!session_id.empty()) {
     if (session_id.size() > 64) throw Error(Errc::invalid_argument, "session id too long", "sid");
     w.Key("sid"); w.String(session_id.c_str(), static_cast<rapidjson::SizeType>(session_id.size()));
+  }
+  if (node_id > 0) {
+    w.Key("nid"); w.Int64(node_id);
   }
   w.EndObject();
 
@@ -233,6 +246,10 @@ Claims Auth::verify_token(std::string_view token) const {
     if (!p["sid"].IsString() || p["sid"].GetStringLength() == 0 || p["sid"].GetStringLength() > 64)
       reject("malformed token claims");
     c.session_id = p["sid"].GetString();
+  }
+  if (p.HasMember("nid")) {
+    if (!p["nid"].IsInt64() || p["nid"].GetInt64() <= 0) reject("malformed token claims");
+    c.node_id = p["nid"].GetInt64();
   }
   check_live(c, impl_->clock->now(), impl_->session_live);
   {

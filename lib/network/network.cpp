@@ -93,11 +93,13 @@ std::int64_t unix_seconds(Timestamp t) {
 }
 
 struct KeyOwner {
-  Role role = Role::user;
-  std::int64_t node_id = 0;
+  Role role = Role::user;    // an admin-registered key's role; unused for node keys
+  std::int64_t node_id = 0;  // a node's own key: the node, which acts only as itself
 };
 
-// The registered owner of a 32-byte key: an admin key, or the key of an active node.
+// The registered owner of a 32-byte key: an admin-registered key (with the
+// role the admin gave it), or the key of an active node (a node principal,
+// never an operator role: docs/decisions.md "Roles and principals").
 std::optional<KeyOwner> find_key(Conn& c, const std::string& key) {
   auto& a = c.stmt("SELECT role FROM network_keys WHERE public_key = ?");
   a.bind(1, key.data(), static_cast<int>(key.size()));
@@ -109,7 +111,7 @@ std::optional<KeyOwner> find_key(Conn& c, const std::string& key) {
   auto& n = c.stmt(
       "SELECT k.node_id FROM poot_keys k JOIN nodes n ON n.id = k.node_id WHERE k.public_key = ? AND n.status = 'active'");
   n.bind(1, key.data(), static_cast<int>(key.size()));
-  if (n.executeStep()) return KeyOwner{Role::node_operator, n.getColumn(0).getInt64()};
+  if (n.executeStep()) return KeyOwner{Role::user, n.getColumn(0).getInt64()};
   return std::nullopt;
 }
 
@@ -234,7 +236,8 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
   r.peer_id = peer_id_from_public_key(key);
   if (is_blacklisted(r.peer_id) || (owner->node_id && node_refused(owner->node_id))) auth_failed();
   r.role = owner->role;
-  r.token = core_.require_auth().issue_token("peer:" + r.peer_id, r.role, kLoginTokenTtl);
+  r.node_id = owner->node_id;
+  r.token = core_.require_auth().issue_token("peer:" + r.peer_id, r.role, kLoginTokenTtl, {}, {}, r.node_id);
   return r;
 }
 
@@ -247,6 +250,9 @@ void Network::check_claims(const Claims& c) {
   auto owner = core_.store->read([&](Conn& conn) { return find_key(conn, *key); });
   if (!owner) throw Error(Errc::unauthenticated, "Key is no longer registered");
   if (owner->node_id && node_refused(owner->node_id)) throw Error(Errc::unauthenticated, "Peer is blacklisted");
+  // A node token speaks for exactly the node that owns the key, and only a
+  // node's key makes one.
+  if (c.node_id != owner->node_id) throw Error(Errc::unauthenticated, "Unauthorized");
 }
 
 Claims Network::verify_token(std::string_view token) {
@@ -327,7 +333,7 @@ std::vector<NetworkKey> Network::keys() {
       const std::string raw = n.getColumn(0).getString();
       k.public_key = to_hex(raw);
       k.peer_id = peer_id_from_public_key(raw);
-      k.role = Role::node_operator;
+      k.role = Role::user;  // not an operator: a node principal (node_id)
       k.node_id = n.getColumn(1).getInt64();
       k.label = n.getColumn(2).getString();
       k.created_at = detail::parse_stored(n.getColumn(3).getString());

@@ -611,6 +611,64 @@ CREATE INDEX gw_wtx_from ON gw_wallet_transactions(from_wallet);
 CREATE INDEX gw_wtx_to ON gw_wallet_transactions(to_wallet) WHERE to_wallet IS NOT NULL;
 CREATE INDEX payouts_completed_by_wallet ON payouts(wallet_address, currency) WHERE status = 'completed';
 )SQL"},
+      // Migration 9 (issue 12, role model): the `viewer` role (admin-granted
+      // fleet reads, between user and node_operator) in the CHECK constraints
+      // of users and network_keys, and the submitter of each task (payloads
+      // and results are shown to their submitter and to operators).
+      // SQLite cannot alter a CHECK: the tables are rebuilt. Dropping `users`
+      // with foreign keys on cascades into its sessions, so those rows are
+      // kept aside and put back (foreign_keys cannot be switched off inside
+      // the migration's transaction).
+      {9, "viewer role; task submitter", R"SQL(
+CREATE TEMP TABLE keep_login_attempts AS SELECT * FROM login_attempts;
+CREATE TEMP TABLE keep_auth_sessions AS SELECT * FROM auth_sessions;
+CREATE TEMP TABLE keep_refresh_tokens AS SELECT * FROM refresh_tokens;
+CREATE TABLE users_new (
+  id                TEXT PRIMARY KEY,                   -- UUID, lower-case
+  email             TEXT NOT NULL UNIQUE,               -- lower-case
+  username          TEXT NOT NULL UNIQUE,
+  first_name        TEXT NOT NULL DEFAULT '',
+  last_name         TEXT NOT NULL DEFAULT '',
+  role              TEXT NOT NULL CHECK (role IN ('user', 'viewer', 'node_operator', 'admin', 'super_admin')),
+  password_hash     TEXT NOT NULL,                      -- Argon2id (libsodium crypto_pwhash_str)
+  hardware_wallet   INTEGER NOT NULL DEFAULT 0,
+  totp_secret       BLOB,                               -- encrypted; active
+  totp_pending      BLOB,                               -- encrypted; awaiting confirmation
+  totp_last_step    INTEGER NOT NULL DEFAULT 0,         -- a TOTP step is accepted once
+  failed_attempts   INTEGER NOT NULL DEFAULT 0,
+  locked_until_us   INTEGER,
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL,
+  last_login        TEXT
+);
+INSERT INTO users_new (id, email, username, first_name, last_name, role, password_hash, hardware_wallet, totp_secret, totp_pending, totp_last_step, failed_attempts, locked_until_us, created_at, updated_at, last_login)
+  SELECT id, email, username, first_name, last_name, role, password_hash, hardware_wallet, totp_secret, totp_pending, totp_last_step, failed_attempts, locked_until_us, created_at, updated_at, last_login FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+CREATE INDEX users_by_role ON users(role, created_at);
+INSERT INTO auth_sessions SELECT * FROM temp.keep_auth_sessions;
+INSERT INTO refresh_tokens SELECT * FROM temp.keep_refresh_tokens;
+INSERT INTO login_attempts SELECT * FROM temp.keep_login_attempts;
+DROP TABLE temp.keep_login_attempts;
+DROP TABLE temp.keep_auth_sessions;
+DROP TABLE temp.keep_refresh_tokens;
+
+CREATE TABLE network_keys_new (
+  public_key     BLOB PRIMARY KEY,  -- 32-byte Ed25519 public key
+  peer_id        TEXT NOT NULL UNIQUE,
+  role           TEXT NOT NULL CHECK (role IN ('user', 'viewer', 'node_operator', 'admin', 'super_admin')),
+  label          TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL
+);
+INSERT INTO network_keys_new (public_key, peer_id, role, label, created_at)
+  SELECT public_key, peer_id, role, label, created_at FROM network_keys;
+DROP TABLE network_keys;
+ALTER TABLE network_keys_new RENAME TO network_keys;
+
+-- The token subject that submitted the task ('' for tasks submitted through
+-- the library or before this migration: only operators see their payloads).
+ALTER TABLE tasks ADD COLUMN submitter TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return all;
 }

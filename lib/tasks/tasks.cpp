@@ -138,7 +138,8 @@ std::string time_text(Timestamp t) { return format_rfc3339(t, true); }
   " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"                \
   " t.internet_required, t.timeout_seconds, t.max_retries, t.metadata, COALESCE(n.uid, ''), t.attempt,"      \
   " t.retries, t.progress, t.progress_message, t.status_reason, t.cancel_requested, t.result, t.error,"      \
-  " t.exit_code, t.duration_ms, t.created_at, t.assigned_at, t.started_at, t.completed_at, t.node_id"
+  " t.exit_code, t.duration_ms, t.created_at, t.assigned_at, t.started_at, t.completed_at, t.node_id,"   \
+  " t.submitter"
 
 constexpr const char* kTaskById =
     "SELECT " LUCID_TASK_COLUMNS " FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id WHERE t.task_id = ?";
@@ -194,6 +195,7 @@ TaskRow read_task(SQLite::Statement& q) {
   t.started_at = detail::parse_stored_opt(q.getColumn(30));
   t.completed_at = detail::parse_stored_opt(q.getColumn(31));
   if (!q.getColumn(32).isNull()) r.node_id = q.getColumn(32).getInt64();
+  t.submitter = q.getColumn(33).getString();
   return r;
 }
 
@@ -853,6 +855,7 @@ Task Tasks::submit(const TaskSubmit& t) {
   if (!valid_json(t.payload_json, false)) invalid("payload", "payload must be JSON");
   if (t.metadata_json.size() > kMaxMetadata) invalid("metadata", "metadata must be at most 16384 bytes of JSON");
   if (!valid_json(t.metadata_json, true)) invalid("metadata", "metadata must be a JSON object");
+  if (t.submitter.size() > 128) invalid("submitter", "submitter must be at most 128 characters");
   TaskRequirements r = t.requirements;
   if (r.min_cpu_cores && (*r.min_cpu_cores < 1 || *r.min_cpu_cores > 4096))
     invalid("requirements.min_cpu_cores", "min_cpu_cores must be 1..4096");
@@ -873,7 +876,7 @@ Task Tasks::submit(const TaskSubmit& t) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
         " required_platform, required_role, required_tags, gpu_required, internet_required, timeout_seconds,"
-        " max_retries, metadata, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        " max_retries, metadata, created_at, submitter) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, id);
     q.bind(2, t.task_type);
     q.bind(3, t.payload_json);
@@ -890,6 +893,7 @@ Task Tasks::submit(const TaskSubmit& t) {
     q.bind(14, r.max_retries);
     q.bind(15, t.metadata_json);
     q.bind(16, at);
+    q.bind(17, t.submitter);
     q.exec();
     return static_cast<std::int64_t>(c.last_insert_id());
   });
@@ -907,6 +911,7 @@ Task Tasks::submit(const TaskSubmit& t) {
   Task out;
   out.task_id = id;
   out.task_type = t.task_type;
+  out.submitter = t.submitter;
   out.payload_json = t.payload_json;
   out.priority = t.priority;
   out.status = TaskStatus::queued;

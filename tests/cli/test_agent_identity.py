@@ -58,11 +58,12 @@ class AgentIdentityTest(unittest.TestCase):
         self.assertTrue(cand["is_available"])
         self.assertGreaterEqual(cand["latency_ms"], 0)
 
-        # the agent's key logs in (challenge login) as node_operator
+        # the agent's key logs in (challenge login) as its node, not as an operator
         from lucidtest import ed25519_login
         r = ed25519_login(self.server, key)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["peer_id"], peer_id)
+        self.assertEqual(r.json()["role"], "node")
 
         # a second run reuses the same identity
         self.agent.proc.stdout.close()

@@ -7,7 +7,7 @@ import unittest
 
 from lucidtest import (Server, ServerTestCase, b64url, make_jwt, server_signing_key, split_jwt)
 
-ROLES = ["user", "node_operator", "admin", "super_admin"]
+ROLES = ["user", "viewer", "node_operator", "admin", "super_admin"]
 
 # Mirrors kRoutes in apps/server/routes/node_registration.cpp:
 # (method, path template, auth, minimum role, body, status when allowed).
@@ -19,7 +19,7 @@ ROUTES = [
     ("GET", "/api/v1/nodes/status/{node}", "none", None, None, 200),
     ("POST", "/api/v1/nodes/approve/999999", "bearer", "super_admin", None, 404),
     ("POST", "/api/v1/nodes/register-by-code", "bearer", "super_admin", {"code": "ZZZZZ"}, 404),
-    ("GET", "/api/v1/nodes/", "bearer", "user", None, 200),
+    ("GET", "/api/v1/nodes/", "bearer", "viewer", None, 200),
     ("GET", "/api/v1/nodes/{node}", "bearer", "node_operator", None, 200),
     ("PUT", "/api/v1/nodes/{node}/quota", "bearer", "super_admin", {"storage_quota_gb": 100}, 200),
     ("GET", "/api/v1/nodes/{node}/quota/status", "bearer", "node_operator", None, 200),

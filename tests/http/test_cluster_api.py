@@ -28,7 +28,9 @@ class HealthAndAuth(ClusterTestCase):
         self.ok(self.server.request("GET", "/api/v1/cluster/status", token=self.admin))
 
     def test_roles(self):
-        user = self.server.token("user", sub="reader")
+        self.err(self.api("GET", "/api/v1/devices", token=self.server.token("user", sub="self-service")), 403,
+                 "UNAUTHORIZED")
+        user = self.server.token("viewer", sub="reader")
         self.ok(self.api("GET", "/api/v1/devices", token=user))
         self.err(self.api("GET", "/api/v1/config", token=user), 403, "UNAUTHORIZED")
         self.err(self.api("POST", "/api/v1/tasks", {"task_type": "echo"}, token=user), 403, "UNAUTHORIZED")

@@ -47,7 +47,10 @@ class MgmtPoolList(MgmtAssertions, ServerTestCase):
         self.assertMgmtError(self.server.request("GET", "/api/v1/nodes/pools"), 401, "LUCID_ERR_2003")
         t = self.server.token(role="super_admin", scopes=["payout:read"], sub="pl-payout")
         self.assertMgmtError(self.get("/api/v1/nodes/pools", token=t), 403, "LUCID_ERR_2004")
-        self.assertEqual(self.get("/api/v1/nodes/pools", token=self.server.token(role="user", sub="pl-user")).status, 200)
+        self.assertEqual(self.get("/api/v1/nodes/pools", token=self.server.token(role="viewer", sub="pl-user")).status, 200)
+        # a self-service account has no fleet scope
+        self.assertMgmtError(self.get("/api/v1/nodes/pools", token=self.server.token(role="user", sub="pl-self")), 403,
+                             "LUCID_ERR_2004")
 
 
 class MgmtPools(MgmtAssertions, ServerTestCase):
@@ -213,7 +216,7 @@ class MgmtPools(MgmtAssertions, ServerTestCase):
     def test_add_requires_node_write(self):
         p = self.pool({"name": "pool-scope"})
         uid = mgmt_create(self.server, self.admin, {"name": "ps-node"})["node_id"]
-        user = self.server.token(role="user", sub="pool-user")
+        user = self.server.token(role="viewer", sub="pool-user")
         self.assertMgmtError(self.add(p["pool_id"], {"node_id": uid}, token=user), 403, "LUCID_ERR_2004")
         self.assertMgmtError(self.post("/api/v1/nodes/pools", {"name": "by-user"}, token=user), 403, "LUCID_ERR_2004")
         self.assertIsNone(self.node(uid)["pool_id"])

@@ -22,8 +22,8 @@ class MgmtRateLimits(MgmtAssertions, ServerTestCase):
         s = cls.server
         cls.tok = {sub: s.token(role="node_operator", sub=sub)
                    for sub in ("rl-a", "rl-b", "rl-c", "rl-d", "rl-f", "rl-admin")}
-        cls.tok["rl-b-user"] = s.token(role="user", sub="rl-b")
-        cls.tok["rl-e"] = s.token(role="user", sub="rl-e")
+        cls.tok["rl-b-user"] = s.token(role="viewer", sub="rl-b")
+        cls.tok["rl-e"] = s.token(role="viewer", sub="rl-e")
         cls.tok["admin"] = s.token(role="admin", sub="rl-admin")
         cls.tok["super"] = s.token(role="super_admin", sub="rl-super")
 
@@ -63,7 +63,7 @@ class MgmtRateLimits(MgmtAssertions, ServerTestCase):
         calls = [("GET", "/api/v1/nodes", None, 200),
                  ("GET", "/api/v1/nodes/pools", None, 200),
                  ("GET", "/api/v1/nodes/node_0000000000000000", None, 404),
-                 ("POST", "/api/v1/nodes", {}, 400),
+                 ("PUT", "/api/v1/nodes/node_0000000000000000", {"name": "x"}, 404),
                  ("GET", "/api/v1/nodes?limit=1", None, 200)]
         for i, (method, path, body, status) in enumerate(calls):
             r = self.call("rl-a", method, path, body)
@@ -73,9 +73,9 @@ class MgmtRateLimits(MgmtAssertions, ServerTestCase):
         self.assertLimited(r, NODES_LIMIT)
         self.assertGreaterEqual(int(r.headers["retry-after"]), 10)  # ~12 s until one token is back
         # A refused write does nothing.
-        r = self.call("rl-a", "POST", "/api/v1/nodes", {"name": "rl-refused"})
+        r = self.call("rl-a", "POST", "/api/v1/nodes/pools", {"name": "rl-refused"})
         self.assertLimited(r, NODES_LIMIT)
-        names = [n["hostname"] for n in self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()]
+        names = [p["name"] for p in self.server.request("GET", "/api/v1/nodes/pools", token=self.admin).json()["pools"]]
         self.assertNotIn("rl-refused", names)
 
     def test_each_caller_has_its_own_bucket(self):

@@ -91,12 +91,14 @@ class AuthTest(ServerTestCase):
         r = self.server.request("GET", "/api/node/status", token=body["token"])
         self.assertEqual(r.status, 200, r)
 
-    def test_node_key_login_is_node_operator(self):
+    def test_node_key_login_is_a_node_principal(self):
         r = ed25519_login(self.server, self.node_key)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["peer_id"], peer_id_of(self.node_key))
+        self.assertEqual(r.json()["role"], "node")
         token = r.json()["token"]
-        self.assertEqual(json.loads(b64url_decode(token.split(".")[1]))["role"], "node_operator")
+        claims = json.loads(b64url_decode(token.split(".")[1]))
+        self.assertEqual((claims["role"], claims["nid"]), ("user", self.node_id))
         # reads work; changing the blacklist needs admin
         self.assertEqual(self.server.request("GET", "/api/peers", token=token).status, 200)
         r = self.server.request("POST", "/api/blacklist", {"peer_id": "x"}, token=token)
@@ -206,7 +208,7 @@ class AuthRevocationTest(ServerTestCase):
 
     def test_removed_key(self):
         key = Ed25519PrivateKey.generate()
-        add_key(self.server, key, "user")
+        add_key(self.server, key, "viewer")
         r = ed25519_login(self.server, key)
         self.assertEqual(r.status, 200, r)
         token = r.json()["token"]

@@ -202,9 +202,10 @@ class BlacklistTest(ServerTestCase, ErrorAsserts):
         self.assertError(self.server.request("GET", "/api/blacklist/check", token=self.admin), 400)
         self.assertError(self.server.request("GET", "/api/blacklist/check?peer_id=", token=self.admin), 400)
         self.assertError(self.server.request("DELETE", "/api/blacklist/12D3KooWnever", token=self.admin), 404)
-        user = self.server.token("user")
+        user = self.server.token("viewer")
         self.assertError(self.server.request("DELETE", "/api/blacklist/x", token=user), 403)
         self.assertEqual(self.server.request("GET", "/api/blacklist", token=user).status, 200)
+        self.assertError(self.server.request("GET", "/api/blacklist", token=self.server.token("user")), 403)
 
 
 class RelayOffTest(ServerTestCase, ErrorAsserts):

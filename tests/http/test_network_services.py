@@ -72,7 +72,8 @@ class TestGenericServices(NetworkAssertions, ServerTestCase):
     def test_auth(self):
         self.assertError(self.server.request("GET", "/api/services"), 401)
         self.assertError(self.server.request("GET", "/api/services", token="not.a.jwt"), 401)
-        user = self.server.token("user")
+        self.assertError(self.server.request("GET", "/api/services", token=self.server.token("user")), 403)
+        user = self.server.token("viewer")
         self.assertEqual(self.server.request("GET", "/api/services", token=user).status, 200)
         self.assertError(self.server.request("POST", "/api/services", {"type": "docker", "name": "x"}, token=user), 403)
 

@@ -100,7 +100,8 @@ class TestWorkflowCrud(NetworkAssertions, WorkflowHelpers, ServerTestCase):
         self.assertError(self.req("PUT", "/api/workflows/%d" % wid, {"description": "no name"}), 400, "name")
         self.assertError(self.req("PATCH", "/api/workflows/%d" % wid), 405)
         self.assertError(self.server.request("GET", "/api/workflows"), 401)
-        user = self.server.token("user")
+        self.assertError(self.req("GET", "/api/workflows", token=self.server.token("user")), 403)  # self-service: no fleet reads
+        user = self.server.token("viewer")
         self.assertEqual(self.req("GET", "/api/workflows", token=user).status, 200)
         self.assertError(self.req("POST", "/api/workflows", {"name": "x"}, token=user), 403)
         self.assertError(self.req("POST", "/api/workflows/%d/execute" % wid, token=user), 403)

@@ -48,7 +48,7 @@ class WsTest(ServerTestCase):
 
     def test_first_message_auth_with_challenge_login_token(self):
         key = Ed25519PrivateKey.generate()
-        add_key(self.server, key, "user")
+        add_key(self.server, key, "viewer")
         token = ed25519_login(self.server, key).json()["token"]
         w = self.ws()
         self.assertEqual(w.status, 101)

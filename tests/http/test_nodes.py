@@ -112,8 +112,11 @@ class NodeViews(ServerTestCase):
         self.assertEqual(nodes[self.cold]["health"], "offline")
         self.assertIsNone(nodes[self.cold]["last_seen"])
 
-    def test_list_any_role_may_read(self):
-        for role in ("user", "node_operator", "admin"):
+    def test_list_any_fleet_role_may_read(self):
+        # the document's "All Users" are the fleet's staff: viewer and up (a
+        # self-service account from the gateway's sign-up is refused)
+        self.assertDetail(self.get("/api/v1/nodes/", token=self.server.token("user")), 403)
+        for role in ("viewer", "node_operator", "admin"):
             with self.subTest(role=role):
                 r = self.get("/api/v1/nodes/", token=self.server.token(role))
                 self.assertEqual(r.status, 200, r)

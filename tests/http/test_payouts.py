@@ -329,8 +329,9 @@ class Payouts(PayoutsMixin, ServerTestCase):
         nodes_only = self.server.token("super_admin", scopes=["node:read", "node:write"], sub="nodes-only")
         self.assertMgmtError(self.batch(body, token=nodes_only), 403, "LUCID_ERR_2004")
         self.assertMgmtError(self.list(self.n1, token=nodes_only), 403, "LUCID_ERR_2004")
-        # A user's default scopes read payouts but do not write them.
-        user = self.server.token("user", sub="payout-user")
+        # A viewer's default scopes read payouts but do not write them; a self-service user's do neither.
+        self.assertMgmtError(self.list(self.n1, token=self.server.token("user", sub="payout-self")), 403, "LUCID_ERR_2004")
+        user = self.server.token("viewer", sub="payout-user")
         self.assertEqual(self.list(self.n1, token=user).status, 200)
         self.assertMgmtError(self.batch(body, token=user), 403, "LUCID_ERR_2004")
 

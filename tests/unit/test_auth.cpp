@@ -116,8 +116,60 @@ TEST_CASE("auth: issue_token validates its input") {
 TEST_CASE("auth: roles parse and order") {
   CHECK(parse_role("super_admin") == Role::super_admin);
   CHECK(parse_role("node_operator") == Role::node_operator);
+  CHECK(parse_role("viewer") == Role::viewer);
   CHECK_FALSE(parse_role("Super Admin").has_value());
+  CHECK_FALSE(parse_role("node").has_value());  // a node is a principal, not a role
   CHECK(std::string(role_name(Role::admin)) == "admin");
+  CHECK(std::string(role_name(Role::viewer)) == "viewer");
+  for (Role r : {Role::user, Role::viewer, Role::node_operator, Role::admin, Role::super_admin})
+    CHECK(parse_role(role_name(r)) == r);
+  Claims v;
+  v.role = Role::viewer;
+  CHECK(v.has_role(Role::user));
+  CHECK(v.has_role(Role::viewer));
+  CHECK_FALSE(v.has_role(Role::node_operator));
+}
+
+TEST_CASE("auth: default scopes by role; user has no fleet scope, a node token none") {
+  auto scopes_of = [](Role r) {
+    Claims c;
+    c.role = r;
+    std::string out;
+    for (const char* s : {"node:read", "poot:read", "payout:read", "node:write", "poot:write", "payout:write"})
+      if (c.has_scope(s)) out += std::string(out.empty() ? "" : " ") + s;
+    return out;
+  };
+  CHECK(scopes_of(Role::user) == "");
+  CHECK(scopes_of(Role::viewer) == "node:read poot:read payout:read");
+  CHECK(scopes_of(Role::node_operator) == "node:read poot:read payout:read node:write poot:write");
+  CHECK(scopes_of(Role::admin) == "node:read poot:read payout:read node:write poot:write payout:write");
+  CHECK(scopes_of(Role::super_admin) == scopes_of(Role::admin));
+  Claims node;
+  node.role = Role::node_operator;  // whatever the role claim says
+  node.node_id = 7;
+  CHECK(node.is_node());
+  CHECK_FALSE(node.has_scope("node:read"));
+  CHECK(std::string(node.role_label()) == "node");
+}
+
+TEST_CASE("auth: a node token carries its node id (nid)") {
+  auto clock = clock_at_now();
+  const std::string sk = Auth::generate_secret_key();
+  Auth auth(clock, sk);
+  auto c = auth.verify_token(auth.issue_token("peer:x", Role::user, std::chrono::hours(1), {}, {}, 42));
+  CHECK(c.node_id == 42);
+  CHECK(c.is_node());
+  CHECK(auth.verify_token(auth.issue_token("admin", Role::admin, std::chrono::hours(1))).node_id == 0);
+  CHECK(code_of([&] { auth.issue_token("a", Role::user, std::chrono::hours(1), {}, {}, -1); }) == Errc::invalid_argument);
+  // a signed token whose nid is not a positive integer is malformed
+  for (const char* nid : {"0", "-3", "\"7\"", "1.5"}) {
+    const std::string payload = std::string(R"({"sub":"peer:x","role":"user","scopes":[],"iat":)") +
+                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                   clock->now().time_since_epoch()).count()) +
+                                R"(,"exp":99999999999,"jti":"a","nid":)" + nid + "}";
+    CHECK(code_of([&] { auth.verify_token(sign_raw(R"({"alg":"EdDSA","typ":"JWT"})", payload, sk)); }) ==
+          Errc::unauthenticated);
+  }
 }
 
 TEST_CASE("key file: created 0600, reloaded identically, refused when too open or corrupt") {

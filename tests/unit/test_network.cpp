@@ -81,6 +81,20 @@ TEST_CASE("network: challenge login with an admin key") {
   CHECK(f.net().login(c2.challenge, k.sign_hex(c2.challenge), "").peer_id == added.peer_id);
 }
 
+TEST_CASE("network: an admin-registered key keeps the role it was given (viewer too), never a node id") {
+  Fixture f;
+  Key k;
+  CHECK(f.net().add_key(k.public_hex(), Role::viewer, "staff").role == Role::viewer);
+  CHECK(f.net().keys().at(0).role == Role::viewer);
+  auto c = f.net().issue_challenge();
+  auto r = f.net().login(c.challenge, k.sign_hex(c.challenge), k.public_hex());
+  CHECK(r.role == Role::viewer);
+  CHECK(r.node_id == 0);
+  auto claims = f.net().verify_token(r.token);
+  CHECK(claims.role == Role::viewer);
+  CHECK_FALSE(claims.is_node());
+}
+
 TEST_CASE("network: every failed attempt spends the challenge; expiry; bound") {
   Fixture f(3);
   Key k, stranger;

@@ -136,3 +136,55 @@ TEST_CASE("store: a reader sees a committed write at once") {
   });
   CHECK(count() == 1);
 }
+
+TEST_CASE("store: migration 9 admits the viewer role and keeps users' sessions") {
+  testsupport::TempDir dir;
+  {
+    // A database as migration 8 left it, with a user, a session and its refresh token.
+    SQLite::Database db(dir.file("a.db"), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+    for (const auto& m : lucid::detail::migrations()) {
+      if (m.version > 8) break;
+      db.exec(m.sql);
+      SQLite::Statement q(db, "INSERT INTO schema_migrations VALUES (?, ?, 'x')");
+      q.bind(1, m.version);
+      q.bind(2, m.name);
+      q.exec();
+    }
+    CHECK_THROWS(db.exec("INSERT INTO users (id, email, username, role, password_hash, created_at, updated_at) "
+                         "VALUES ('v', 'v@x', 'v', 'viewer', 'h', 't', 't')"));
+    db.exec("INSERT INTO users (id, email, username, role, password_hash, created_at, updated_at) "
+            "VALUES ('u1', 'a@x', 'alice', 'admin', 'h', 't', 't')");
+    db.exec("INSERT INTO auth_sessions (id, user_id, created_at_us, expires_at_us) VALUES ('s1', 'u1', 1, 2)");
+    db.exec("INSERT INTO refresh_tokens (token_hash, session_id, expires_at_us) VALUES (x'01', 's1', 2)");
+    db.exec("INSERT INTO login_attempts (user_id, code_hash, token_hash, expires_at_us) VALUES ('u1', x'02', x'03', 2)");
+    db.exec("INSERT INTO network_keys (public_key, peer_id, role, created_at) VALUES (x'04', 'p', 'admin', 't')");
+  }
+  Store s(StoreConfig{dir.file("a.db")});
+  CHECK(s.schema_version() == Store::latest_schema_version());
+  auto count = [&](const char* sql) {
+    return s.read([&](Conn& c) {
+      auto& q = c.stmt(sql);
+      q.executeStep();
+      return q.getColumn(0).getInt();
+    });
+  };
+  CHECK(count("SELECT COUNT(*) FROM users WHERE id = 'u1' AND role = 'admin'") == 1);
+  CHECK(count("SELECT COUNT(*) FROM auth_sessions WHERE user_id = 'u1'") == 1);
+  CHECK(count("SELECT COUNT(*) FROM refresh_tokens WHERE session_id = 's1'") == 1);
+  CHECK(count("SELECT COUNT(*) FROM login_attempts WHERE user_id = 'u1'") == 1);
+  CHECK(count("SELECT COUNT(*) FROM network_keys WHERE peer_id = 'p'") == 1);
+  s.write([](Conn& c) {
+    c.exec("INSERT INTO users (id, email, username, role, password_hash, created_at, updated_at) "
+           "VALUES ('v', 'v@x', 'v', 'viewer', 'h', 't', 't')");
+    c.exec("INSERT INTO network_keys (public_key, peer_id, role, created_at) VALUES (x'05', 'q', 'viewer', 't')");
+  });
+  CHECK(count("SELECT COUNT(*) FROM users WHERE role = 'viewer'") == 1);
+  // the foreign keys still point at the rebuilt users table: deleting cascades
+  s.write([](Conn& c) { c.exec("DELETE FROM users WHERE id = 'u1'"); });
+  CHECK(count("SELECT COUNT(*) FROM auth_sessions") == 0);
+  CHECK(count("SELECT COUNT(*) FROM refresh_tokens") == 0);
+  CHECK(count("SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
+  CHECK(count("SELECT COUNT(*) FROM tasks WHERE submitter <> ''") == 0);
+}

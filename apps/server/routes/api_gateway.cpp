@@ -79,7 +79,7 @@ const std::string& self_id(const Context& ctx) { return ctx.caller.claims->subje
 
 Role role_value(const std::string& s, const char* field) {
   auto r = parse_role(s);
-  if (!r) gw::bad_format(field, std::string(field) + " must be one of user, node_operator, admin, super_admin");
+  if (!r) gw::bad_format(field, std::string(field) + " must be one of user, viewer, node_operator, admin, super_admin");
   return *r;
 }
 
@@ -299,7 +299,11 @@ http::Reply users_get(Context& ctx) {
   return user_reply(200, ctx.cluster.users().get(id));
 }
 
-// Public sign-up; a "role" other than user needs an administrator's bearer token.
+// Public sign-up always makes a self-service `user` (a "role" other than user
+// is refused: 403). An administrator's bearer token creates a staff account:
+// role viewer unless the body names another; super_admin needs a super_admin.
+// A bearer token that is present must verify (401 otherwise): a bad token is
+// never silently read as an anonymous sign-up. docs/decisions.md "Roles and principals".
 http::Reply users_create(Context& ctx) {
   JsonBody body(ctx.req);
   UserCreate u;
@@ -308,16 +312,20 @@ http::Reply users_create(Context& ctx) {
   u.password = required_string(body, "password", 1, 128);
   u.first_name = gw::optional_string(body, "first_name", 0, 100).value_or("");
   u.last_name = gw::optional_string(body, "last_name", 0, 100).value_or("");
-  if (auto role = gw::optional_string(body, "role", 1, 32)) {
-    u.role = role_value(*role, "role");
-    if (u.role != Role::user) {
-      const std::string* h = ctx.req.header("authorization");
-      if (!h || h->size() < 8 || strncasecmp(h->c_str(), "bearer ", 7) != 0)
-        throw Error(Errc::permission_denied, "Only an administrator can create users with role " + *role);
-      const Claims c = ctx.cluster.auth().verify_token(std::string_view(*h).substr(7));
-      if (!c.has_role(Role::admin) || (u.role == Role::super_admin && !c.has_role(Role::super_admin)))
-        throw Error(Errc::permission_denied, "Insufficient permissions to create users with role " + *role);
-    }
+  const auto role = gw::optional_string(body, "role", 1, 32);
+  if (role) u.role = role_value(*role, "role");
+  std::optional<Claims> caller;
+  if (const std::string* h = ctx.req.header("authorization")) {
+    if (h->size() < 8 || strncasecmp(h->c_str(), "bearer ", 7) != 0) throw Error(Errc::unauthenticated, "Not authenticated");
+    caller = ctx.cluster.auth().verify_token(std::string_view(*h).substr(7));
+  }
+  const bool admin = caller && !caller->is_node() && caller->has_role(Role::admin);
+  if (admin) {
+    if (!role) u.role = Role::viewer;
+    if (u.role == Role::super_admin && !caller->has_role(Role::super_admin))
+      throw Error(Errc::permission_denied, "Insufficient permissions to create users with role " + *role);
+  } else if (u.role != Role::user) {
+    throw Error(Errc::permission_denied, "Only an administrator can create users with role " + *role);
   }
   return user_reply(201, ctx.cluster.users().create(u));
 }
@@ -399,26 +407,26 @@ constexpr auto kPublic = RateCategory::gw_public;
 constexpr auto kAuthd = RateCategory::gw_auth;
 
 const Route kRoutes[] = {
-    {"GET", "/api/v1/meta/info", meta_info, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/meta/health", meta_health, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/meta/version", meta_version, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/meta/metrics", meta_metrics, kBearer, Role::admin, nullptr, RateCategory::gw_admin},
-    {"POST", "/api/v1/auth/login", auth_login, kNone, Role::user, nullptr, kPublic},
-    {"POST", "/api/v1/auth/verify", auth_verify, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/auth/verify", auth_verify_link, kNone, Role::user, nullptr, kPublic, /*head_as_get=*/false},
-    {"POST", "/api/v1/auth/refresh", auth_refresh, kNone, Role::user, nullptr, kPublic},
-    {"POST", "/api/v1/auth/logout", auth_logout, kBearer, Role::user, nullptr, kAuthd},
-    {"GET", "/api/v1/auth/status", auth_status, kBearer, Role::user, nullptr, kAuthd},
-    {"GET", "/api/v1/users/me", users_me, kBearer, Role::user, nullptr, kAuthd},
-    {"PUT", "/api/v1/users/me", users_me_update, kBearer, Role::user, nullptr, kAuthd},
-    {"POST", "/api/v1/users/me/totp", totp_enroll, kBearer, Role::user, nullptr, kAuthd},
-    {"POST", "/api/v1/users/me/totp/confirm", totp_confirm, kBearer, Role::user, nullptr, kAuthd},
-    {"DELETE", "/api/v1/users/me/totp", totp_disable, kBearer, Role::user, nullptr, kAuthd},
-    {"POST", "/api/v1/users", users_create, kNone, Role::user, nullptr, kPublic},
-    {"GET", "/api/v1/users", users_list, kBearer, Role::admin, nullptr, kAuthd},
-    {"GET", "/api/v1/users/{user_id}", users_get, kBearer, Role::user, nullptr, kAuthd},
-    {"PUT", "/api/v1/users/{user_id}", users_update, kBearer, Role::admin, nullptr, kAuthd},
-    {"DELETE", "/api/v1/users/{user_id}", users_delete, kBearer, Role::admin, nullptr, kAuthd},
+    {"GET", "/api/v1/meta/info", meta_info, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"GET", "/api/v1/meta/health", meta_health, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"GET", "/api/v1/meta/version", meta_version, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"GET", "/api/v1/meta/metrics", meta_metrics, kBearer, Role::admin, nullptr, RateCategory::gw_admin, NodeAccess::deny},
+    {"POST", "/api/v1/auth/login", auth_login, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"POST", "/api/v1/auth/verify", auth_verify, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"GET", "/api/v1/auth/verify", auth_verify_link, kNone, Role::user, nullptr, kPublic, NodeAccess::deny, /*head_as_get=*/false},
+    {"POST", "/api/v1/auth/refresh", auth_refresh, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"POST", "/api/v1/auth/logout", auth_logout, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"GET", "/api/v1/auth/status", auth_status, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"GET", "/api/v1/users/me", users_me, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"PUT", "/api/v1/users/me", users_me_update, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"POST", "/api/v1/users/me/totp", totp_enroll, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"POST", "/api/v1/users/me/totp/confirm", totp_confirm, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"DELETE", "/api/v1/users/me/totp", totp_disable, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"POST", "/api/v1/users", users_create, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    {"GET", "/api/v1/users", users_list, kBearer, Role::admin, nullptr, kAuthd, NodeAccess::deny},
+    {"GET", "/api/v1/users/{user_id}", users_get, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"PUT", "/api/v1/users/{user_id}", users_update, kBearer, Role::admin, nullptr, kAuthd, NodeAccess::deny},
+    {"DELETE", "/api/v1/users/{user_id}", users_delete, kBearer, Role::admin, nullptr, kAuthd, NodeAccess::deny},
 };
 
 }  // namespace

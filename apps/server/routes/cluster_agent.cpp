@@ -194,12 +194,12 @@ constexpr auto kKey = AuthMode::node_key;
 constexpr auto kNone = RateCategory::none;  // agents poll often; their keys are not rate-limited here
 
 const Route kRoutes[] = {
-    {"PUT", "/api/v1/agent/device", put_device, kKey, Role::user, nullptr, kNone},
-    {"GET", "/api/v1/agent/work", get_work, kKey, Role::user, nullptr, kNone, /*head_as_get=*/false},
-    {"POST", "/api/v1/agent/tasks/{task_id}/start", start_task, kKey, Role::user, nullptr, kNone},
-    {"POST", "/api/v1/agent/tasks/{task_id}/progress", task_progress, kKey, Role::user, nullptr, kNone},
-    {"POST", "/api/v1/agent/tasks/{task_id}/result", task_result, kKey, Role::user, nullptr, kNone},
-    {"POST", "/api/v1/agent/pings/{ping_id}", ack_ping, kKey, Role::user, nullptr, kNone},
+    {"PUT", "/api/v1/agent/device", put_device, kKey, Role::user, nullptr, kNone, NodeAccess::deny},
+    {"GET", "/api/v1/agent/work", get_work, kKey, Role::user, nullptr, kNone, NodeAccess::deny, /*head_as_get=*/false},
+    {"POST", "/api/v1/agent/tasks/{task_id}/start", start_task, kKey, Role::user, nullptr, kNone, NodeAccess::deny},
+    {"POST", "/api/v1/agent/tasks/{task_id}/progress", task_progress, kKey, Role::user, nullptr, kNone, NodeAccess::deny},
+    {"POST", "/api/v1/agent/tasks/{task_id}/result", task_result, kKey, Role::user, nullptr, kNone, NodeAccess::deny},
+    {"POST", "/api/v1/agent/pings/{ping_id}", ack_ping, kKey, Role::user, nullptr, kNone, NodeAccess::deny},
 };
 
 }  // namespace

@@ -25,9 +25,11 @@ http::Response finish_response(Cluster& cluster, const std::string& request_id, 
 
 void write_device(JsonWriter& w, const Device& d, Timestamp now);
 // Everything about a task (GET /tasks/{id}).
-void write_task(JsonWriter& w, const Task& t);
+// `full`: with payload, result_data and error; false writes them as null
+// (a caller who neither submitted the task nor operates the fleet).
+void write_task(JsonWriter& w, const Task& t, bool full = true);
 // The result view (GET /tasks/{id}/result).
-void write_task_result(JsonWriter& w, const Task& t);
+void write_task_result(JsonWriter& w, const Task& t, bool full = true);
 // A JSON text stored by the core, written as a value.
 void write_raw_json(JsonWriter& w, const std::string& text);
 

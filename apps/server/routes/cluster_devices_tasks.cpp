@@ -210,13 +210,14 @@ void write_device_id(JsonWriter& w, const Task& t) {
 
 }  // namespace
 
-void write_task(JsonWriter& w, const Task& t) {
+void write_task(JsonWriter& w, const Task& t, bool full) {
   w.StartObject();
   w.Key("task_id"); write_string(w, t.task_id);
   w.Key("task_type"); write_string(w, t.task_type);
   w.Key("status"); w.String(task_status_name(t.status));
   w.Key("priority"); w.String(task_priority_name(t.priority));
-  w.Key("payload"); write_raw_json(w, t.payload_json);
+  w.Key("payload");
+  if (full) write_raw_json(w, t.payload_json); else w.Null();
   w.Key("requirements"); write_requirements(w, t.requirements);
   w.Key("metadata"); write_raw_json(w, t.metadata_json);
   w.Key("device_id"); write_device_id(w, t);
@@ -227,8 +228,9 @@ void write_task(JsonWriter& w, const Task& t) {
   w.Key("status_reason"); write_string(w, t.status_reason);
   w.Key("cancel_requested"); w.Bool(t.cancel_requested);
   w.Key("result_data");
-  if (t.result_json) write_raw_json(w, *t.result_json); else w.Null();
-  w.Key("error"); write_opt(w, t.error);
+  if (full && t.result_json) write_raw_json(w, *t.result_json); else w.Null();
+  w.Key("error");
+  if (full) write_opt(w, t.error); else w.Null();
   w.Key("exit_code"); write_opt(w, t.exit_code);
   w.Key("execution_time_seconds"); write_execution_time(w, t);
   w.Key("created_at"); write_time(w, t.created_at);
@@ -238,13 +240,14 @@ void write_task(JsonWriter& w, const Task& t) {
   w.EndObject();
 }
 
-void write_task_result(JsonWriter& w, const Task& t) {
+void write_task_result(JsonWriter& w, const Task& t, bool full) {
   w.StartObject();
   w.Key("task_id"); write_string(w, t.task_id);
   w.Key("status"); w.String(task_status_name(t.status));
   w.Key("result_data");
-  if (t.result_json) write_raw_json(w, *t.result_json); else w.Null();
-  w.Key("error"); write_opt(w, t.error);
+  if (full && t.result_json) write_raw_json(w, *t.result_json); else w.Null();
+  w.Key("error");
+  if (full) write_opt(w, t.error); else w.Null();
   w.Key("exit_code"); write_opt(w, t.exit_code);
   w.Key("execution_time_seconds"); write_execution_time(w, t);
   w.Key("worker_device_id"); write_device_id(w, t);
@@ -472,7 +475,7 @@ http::Reply create_api_key(Context& ctx) {
   Role role = Role::admin;
   if (auto r = body.optional_string("role", 32)) {
     auto parsed = parse_role(*r);
-    if (!parsed) bad("role", "role must be user, node_operator, admin or super_admin");
+    if (!parsed) bad("role", "role must be user, viewer, node_operator, admin or super_admin");
     role = *parsed;
   }
   const std::string key = ctx.cluster.settings().create_api_key(name, role);
@@ -678,6 +681,15 @@ std::optional<std::string> opt_text(const rapidjson::Value& obj, const char* nam
   return std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
+// Payloads and results (commands, their output) are for the task's submitter
+// and the fleet's operators; other readers (viewers) see them as null.
+bool sees_task_data(const Context& ctx, const Task& t) {
+  const Claims& c = *ctx.caller.claims;
+  if (c.is_node()) return false;
+  if (c.has_role(Role::node_operator)) return true;
+  return !t.submitter.empty() && t.submitter == c.subject;
+}
+
 http::Reply submit_task(Context& ctx) {
   JsonBody body(ctx.req);
   reject_unknown(body.root(), {"task_type", "payload", "priority", "requirements", "metadata"}, "");
@@ -714,6 +726,7 @@ http::Reply submit_task(Context& ctx) {
     q.timeout_seconds = opt_integer(*r, "timeout_seconds", pre).value_or(300);
     q.max_retries = opt_integer(*r, "max_retries", pre).value_or(3);
   }
+  t.submitter = ctx.caller.claims->subject;
   auto task = ctx.cluster.tasks().submit(t);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -752,7 +765,7 @@ http::Reply list_tasks(Context& ctx) {
   JsonWriter w(buf);
   begin(w);
   w.StartArray();
-  for (const auto& t : tasks) write_task(w, t);
+  for (const auto& t : tasks) write_task(w, t, sees_task_data(ctx, t));
   w.EndArray();
   write_pagination(w, q.page, q.page_size, total);
   return finish(ctx, buf, w);
@@ -763,7 +776,7 @@ http::Reply get_task(Context& ctx) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   begin(w);
-  write_task(w, t);
+  write_task(w, t, sees_task_data(ctx, t));
   return finish(ctx, buf, w);
 }
 
@@ -796,7 +809,7 @@ http::Reply task_result(Context& ctx) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   begin(w);
-  write_task_result(w, t);
+  write_task_result(w, t, sees_task_data(ctx, t));
   return finish(ctx, buf, w, 200, task_status_final(t.status) ? "OK" : "Task has not finished");
 }
 
@@ -917,39 +930,40 @@ http::Reply reset_config(Context& ctx) {
 constexpr auto kAuth = AuthMode::api_key_or_bearer;
 constexpr auto kRate = RateCategory::cluster;
 constexpr Role kUser = Role::user;
+constexpr Role kViewer = Role::viewer;  // fleet reads: an admin-granted role, not self-service accounts
 constexpr Role kOperator = Role::node_operator;
 constexpr Role kAdmin = Role::admin;
 
 // The document's table, plus PUT /devices/{id} (role, tags) and POST
 // /cluster/api-keys (README "Cluster API").
 const Route kRoutes[] = {
-    {"GET", "/health", health, AuthMode::none, kUser, nullptr, RateCategory::none},
-    {"GET", "/api/v1/cluster/status", cluster_status, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/cluster/metrics", cluster_metrics, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/cluster/config", cluster_config, kAuth, kAdmin, nullptr, kRate},
-    {"POST", "/api/v1/cluster/api-keys", create_api_key, kAuth, Role::super_admin, nullptr, kRate},
-    {"GET", "/api/v1/devices", list_devices, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/devices/summary", devices_summary, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/devices/{device_id}", get_device, kAuth, kUser, nullptr, kRate},
-    {"PUT", "/api/v1/devices/{device_id}", update_device, kAuth, kAdmin, nullptr, kRate},
-    {"DELETE", "/api/v1/devices/{device_id}", delete_device, kAuth, kAdmin, nullptr, kRate},
-    {"GET", "/api/v1/devices/{device_id}/status", device_status, kAuth, kUser, nullptr, kRate},
-    {"POST", "/api/v1/devices/{device_id}/ping", ping_device, kAuth, kAdmin, nullptr, kRate},
-    {"POST", "/api/v1/tasks", submit_task, kAuth, kOperator, nullptr, kRate},
-    {"GET", "/api/v1/tasks", list_tasks, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/tasks/statistics", task_statistics, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/tasks/types", task_types, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/tasks/{task_id}", get_task, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/tasks/{task_id}/status", task_status, kAuth, kUser, nullptr, kRate},
-    {"GET", "/api/v1/tasks/{task_id}/result", task_result, kAuth, kUser, nullptr, kRate},
-    {"POST", "/api/v1/tasks/{task_id}/cancel", cancel_task, kAuth, kAdmin, nullptr, kRate},
-    {"POST", "/api/v1/tasks/{task_id}/retry", retry_task, kAuth, kAdmin, nullptr, kRate},
-    {"GET", "/api/v1/config", get_config, kAuth, kAdmin, nullptr, kRate},
-    {"GET", "/api/v1/config/server", get_server_config, kAuth, kAdmin, nullptr, kRate},
-    {"PUT", "/api/v1/config/server", put_server_config, kAuth, kAdmin, nullptr, kRate},
-    {"GET", "/api/v1/config/heartbeat", get_heartbeat_config, kAuth, kAdmin, nullptr, kRate},
-    {"PUT", "/api/v1/config/heartbeat", put_heartbeat_config, kAuth, kAdmin, nullptr, kRate},
-    {"POST", "/api/v1/config/reset", reset_config, kAuth, kAdmin, nullptr, kRate},
+    {"GET", "/health", health, AuthMode::none, kUser, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/v1/cluster/status", cluster_status, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/cluster/metrics", cluster_metrics, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/cluster/config", cluster_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/cluster/api-keys", create_api_key, kAuth, Role::super_admin, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/devices", list_devices, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/devices/summary", devices_summary, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/devices/{device_id}", get_device, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"PUT", "/api/v1/devices/{device_id}", update_device, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"DELETE", "/api/v1/devices/{device_id}", delete_device, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/devices/{device_id}/status", device_status, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/devices/{device_id}/ping", ping_device, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/tasks", submit_task, kAuth, kOperator, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks", list_tasks, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks/statistics", task_statistics, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks/types", task_types, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks/{task_id}", get_task, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks/{task_id}/status", task_status, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/tasks/{task_id}/result", task_result, kAuth, kViewer, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/tasks/{task_id}/cancel", cancel_task, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/tasks/{task_id}/retry", retry_task, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/config", get_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/config/server", get_server_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"PUT", "/api/v1/config/server", put_server_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"GET", "/api/v1/config/heartbeat", get_heartbeat_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"PUT", "/api/v1/config/heartbeat", put_heartbeat_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
+    {"POST", "/api/v1/config/reset", reset_config, kAuth, kAdmin, nullptr, kRate, NodeAccess::deny},
 };
 
 }  // namespace

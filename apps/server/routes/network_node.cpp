@@ -164,7 +164,7 @@ http::Reply post_ed25519(Context& ctx) {
   w.Key("success"); w.Bool(true);
   w.Key("token"); write_string(w, r.token);
   w.Key("peer_id"); write_string(w, r.peer_id);
-  w.Key("role"); w.String(role_name(r.role));
+  w.Key("role"); w.String(r.node_id ? "node" : role_name(r.role));
   w.Key("expires_in"); w.Int64(24 * 3600);
   w.EndObject();
   return json_reply(200, buf);
@@ -458,35 +458,37 @@ http::Reply websocket(Context& ctx) {
       !ctx.req.header("sec-websocket-key"))
     throw Error(Errc::invalid_argument, "Expected a WebSocket upgrade request", "upgrade");
   std::optional<Claims> claims;
-  if (auto token = ctx.req.query_param("token"); token && !token->empty())
+  if (auto token = ctx.req.query_param("token"); token && !token->empty()) {
     claims = ctx.cluster.network().verify_token(*token);
+    authorize(*ctx.route, *claims, ctx.params, ctx.cluster);  // the table's policy for /api/ws (AuthMode::none: ours)
+  }
   return ctx.env.ws_hub->accept(ctx, std::move(claims));
 }
 
 constexpr Route kAuthRoutes[] = {
-    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::none, /*head_as_get=*/false},
-    {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::none},
+    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny, /*head_as_get=*/false},
+    {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
 };
 
 constexpr Route kRoutes[] = {
-    {"GET", "/api/node/status", node_status, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"GET", "/api/node/capabilities", node_capabilities, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"POST", "/api/node/restart", node_restart, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/peers", list_peers, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"GET", "/api/peers/{peer_id}/capabilities", peer_capabilities, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"GET", "/api/blacklist", get_blacklist, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"POST", "/api/blacklist", add_blacklist, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/blacklist/check", check_blacklist, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"DELETE", "/api/blacklist/{peer_id}", remove_blacklist, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/relay/sessions", relay_sessions, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"POST", "/api/relay/sessions/{session_id}/disconnect", disconnect_session, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"POST", "/api/relay/sessions/{session_id}/blacklist", blacklist_session, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/relay/candidates", relay_candidates, AuthMode::bearer, Role::user, nullptr, RateCategory::none},
-    {"POST", "/api/relay/connect", relay_connect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"POST", "/api/relay/disconnect", relay_disconnect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"POST", "/api/relay/prefer", relay_prefer, AuthMode::bearer, Role::admin, nullptr, RateCategory::none},
-    {"GET", "/api/ws", websocket, AuthMode::none, Role::user, nullptr, RateCategory::none, /*head_as_get=*/false},
-    {"PUT", "/api/agent/network", agent_report, AuthMode::node_key, Role::user, nullptr, RateCategory::none},
+    {"GET", "/api/node/status", node_status, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"GET", "/api/node/capabilities", node_capabilities, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"POST", "/api/node/restart", node_restart, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/peers", list_peers, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"GET", "/api/peers/{peer_id}/capabilities", peer_capabilities, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"GET", "/api/blacklist", get_blacklist, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"POST", "/api/blacklist", add_blacklist, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/blacklist/check", check_blacklist, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"DELETE", "/api/blacklist/{peer_id}", remove_blacklist, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/relay/sessions", relay_sessions, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"POST", "/api/relay/sessions/{session_id}/disconnect", disconnect_session, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"POST", "/api/relay/sessions/{session_id}/blacklist", blacklist_session, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/relay/candidates", relay_candidates, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
+    {"POST", "/api/relay/connect", relay_connect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"POST", "/api/relay/disconnect", relay_disconnect, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"POST", "/api/relay/prefer", relay_prefer, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
+    {"GET", "/api/ws", websocket, AuthMode::none, Role::viewer, nullptr, RateCategory::none, NodeAccess::read, /*head_as_get=*/false},
+    {"PUT", "/api/agent/network", agent_report, AuthMode::node_key, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
 };
 
 }  // namespace

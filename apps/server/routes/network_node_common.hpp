@@ -18,7 +18,7 @@
 //  - Routes use AuthMode::bearer (our admin JWTs and the JWTs of the Ed25519
 //    challenge login both verify); nn::check_caller additionally refuses a
 //    challenge-login token whose key was removed or whose peer is blacklisted.
-//    Reading needs Role::user; changing state needs the role written in each
+//    Reading needs Role::viewer (nodes: NodeAccess::read); changing state needs the role written in each
 //    route table (docs/decisions.md "Network node API").
 //  - WebSocket events: publish on the core EventBus
 //      cluster.events().publish(Event{EventKind::network, 0, "WORKFLOW_UPDATED", R"({"workflow_id":7})"});

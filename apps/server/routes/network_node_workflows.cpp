@@ -834,63 +834,63 @@ http::Reply execution_status(Context& ctx) {
 // Reading: any valid token. Editing workflows and executing them:
 // node_operator. Defining services (which choose what executables run, clone
 // repositories and run build commands): admin.
-constexpr Role kRead = Role::user;
+constexpr Role kRead = Role::viewer;  // fleet reads: not self-service accounts
 constexpr Role kEdit = Role::node_operator;
 constexpr Role kAdmin = Role::admin;
 constexpr auto kB = AuthMode::bearer;
 constexpr auto kN = RateCategory::none;
 
 const Route kServiceRoutes[] = {
-    {"GET", "/api/services", list_services, kB, kRead, nullptr, kN},
-    {"POST", "/api/services", create_service, kB, kAdmin, nullptr, kN},
-    {"GET", "/api/services/{id}", get_service, kB, kRead, nullptr, kN},
-    {"PUT", "/api/services/{id}", update_service, kB, kAdmin, nullptr, kN},
-    {"DELETE", "/api/services/{id}", delete_service, kB, kAdmin, nullptr, kN},
-    {"PUT", "/api/services/{id}/status", put_service_status, kB, kAdmin, nullptr, kN},
-    {"GET", "/api/services/{id}/passphrase", get_passphrase, kB, kAdmin, nullptr, kN},
-    {"GET", "/api/services/{id}/interfaces", get_service_interfaces, kB, kRead, nullptr, kN},
-    {"POST", "/api/services/docker/from-registry", docker_from_registry, kB, kAdmin, nullptr, kN},
-    {"POST", "/api/services/docker/from-git", docker_from_git, kB, kAdmin, nullptr, kN},
-    {"POST", "/api/services/docker/from-local", docker_from_local, kB, kAdmin, nullptr, kN},
-    {"POST", "/api/services/docker/validate-git", docker_validate_git, kB, kAdmin, nullptr, kN},
-    {"GET", "/api/services/docker/{id}/details", docker_details, kB, kRead, nullptr, kN},
-    {"GET", "/api/services/docker/{id}/interfaces/suggested", docker_suggested, kB, kRead, nullptr, kN},
-    {"PUT", "/api/services/docker/{id}/interfaces", docker_put_interfaces, kB, kAdmin, nullptr, kN},
-    {"PUT", "/api/services/docker/{id}/config", docker_put_config, kB, kAdmin, nullptr, kN},
-    {"POST", "/api/services/standalone/from-local", standalone_from_local, kB, kAdmin, nullptr, kN},
-    {"POST", "/api/services/standalone/from-git", standalone_from_git, kB, kAdmin, nullptr, kN},
-    {"GET", "/api/services/standalone/{id}/details", standalone_details, kB, kRead, nullptr, kN},
-    {"POST", "/api/services/standalone/{id}/finalize", standalone_finalize, kB, kAdmin, nullptr, kN},
-    {"DELETE", "/api/services/standalone/{id}", standalone_delete, kB, kAdmin, nullptr, kN},
+    {"GET", "/api/services", list_services, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services", create_service, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/{id}", get_service, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/services/{id}", update_service, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"DELETE", "/api/services/{id}", delete_service, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/services/{id}/status", put_service_status, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/{id}/passphrase", get_passphrase, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/{id}/interfaces", get_service_interfaces, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/docker/from-registry", docker_from_registry, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/docker/from-git", docker_from_git, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/docker/from-local", docker_from_local, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/docker/validate-git", docker_validate_git, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/docker/{id}/details", docker_details, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/docker/{id}/interfaces/suggested", docker_suggested, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/services/docker/{id}/interfaces", docker_put_interfaces, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/services/docker/{id}/config", docker_put_config, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/standalone/from-local", standalone_from_local, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/standalone/from-git", standalone_from_git, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/services/standalone/{id}/details", standalone_details, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/services/standalone/{id}/finalize", standalone_finalize, kB, kAdmin, nullptr, kN, NodeAccess::deny},
+    {"DELETE", "/api/services/standalone/{id}", standalone_delete, kB, kAdmin, nullptr, kN, NodeAccess::deny},
 };
 
 const Route kWorkflowRoutes[] = {
-    {"GET", "/api/workflows", list_workflows, kB, kRead, nullptr, kN},
-    {"POST", "/api/workflows", create_workflow, kB, kEdit, nullptr, kN},
-    {"GET", "/api/workflows/{id}", get_workflow, kB, kRead, nullptr, kN},
-    {"PUT", "/api/workflows/{id}", update_workflow, kB, kEdit, nullptr, kN},
-    {"DELETE", "/api/workflows/{id}", delete_workflow, kB, kEdit, nullptr, kN},
-    {"POST", "/api/workflows/{id}/execute", execute_workflow, kB, kEdit, nullptr, kN},
-    {"GET", "/api/workflows/{id}/jobs", workflow_jobs, kB, kRead, nullptr, kN},
-    {"GET", "/api/workflows/{id}/execution-instances", workflow_instances, kB, kRead, nullptr, kN},
-    {"GET", "/api/workflows/{id}/executions", workflow_executions_legacy, kB, kRead, nullptr, kN},
-    {"GET", "/api/workflows/{id}/nodes", list_nodes, kB, kRead, nullptr, kN},
-    {"POST", "/api/workflows/{id}/nodes", add_node, kB, kEdit, nullptr, kN},
-    {"DELETE", "/api/workflows/{id}/nodes/{node}", delete_node, kB, kEdit, nullptr, kN},
-    {"PUT", "/api/workflows/{id}/nodes/{node}/gui-props", put_gui_props, kB, kEdit, nullptr, kN},
-    {"PUT", "/api/workflows/{id}/nodes/{node}/config", put_node_config, kB, kEdit, nullptr, kN},
-    {"GET", "/api/workflows/{id}/connections", list_connections, kB, kRead, nullptr, kN},
-    {"POST", "/api/workflows/{id}/connections", add_connection, kB, kEdit, nullptr, kN},
-    {"PUT", "/api/workflows/{id}/connections/{conn}", update_connection, kB, kEdit, nullptr, kN},
-    {"DELETE", "/api/workflows/{id}/connections/{conn}", delete_connection, kB, kEdit, nullptr, kN},
-    {"GET", "/api/workflows/{id}/ui-state", get_ui_state, kB, kRead, nullptr, kN},
-    {"PUT", "/api/workflows/{id}/ui-state", put_ui_state, kB, kEdit, nullptr, kN},
+    {"GET", "/api/workflows", list_workflows, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/workflows", create_workflow, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}", get_workflow, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/workflows/{id}", update_workflow, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"DELETE", "/api/workflows/{id}", delete_workflow, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/workflows/{id}/execute", execute_workflow, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/jobs", workflow_jobs, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/execution-instances", workflow_instances, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/executions", workflow_executions_legacy, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/nodes", list_nodes, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/workflows/{id}/nodes", add_node, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"DELETE", "/api/workflows/{id}/nodes/{node}", delete_node, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/workflows/{id}/nodes/{node}/gui-props", put_gui_props, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/workflows/{id}/nodes/{node}/config", put_node_config, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/connections", list_connections, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/workflows/{id}/connections", add_connection, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/workflows/{id}/connections/{conn}", update_connection, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"DELETE", "/api/workflows/{id}/connections/{conn}", delete_connection, kB, kEdit, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflows/{id}/ui-state", get_ui_state, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/workflows/{id}/ui-state", put_ui_state, kB, kEdit, nullptr, kN, NodeAccess::deny},
 };
 
 const Route kExecutionRoutes[] = {
-    {"GET", "/api/job-executions/{id}/interfaces", job_interfaces, kB, kRead, nullptr, kN},
-    {"GET", "/api/workflow-executions/{id}/jobs", execution_jobs, kB, kRead, nullptr, kN},
-    {"GET", "/api/workflow-executions/{id}/status", execution_status, kB, kRead, nullptr, kN},
+    {"GET", "/api/job-executions/{id}/interfaces", job_interfaces, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflow-executions/{id}/jobs", execution_jobs, kB, kRead, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/workflow-executions/{id}/status", execution_status, kB, kRead, nullptr, kN, NodeAccess::deny},
 };
 
 }  // namespace

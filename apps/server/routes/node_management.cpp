@@ -437,28 +437,31 @@ http::Reply node_metrics(Context& ctx) {
 }
 
 constexpr auto kBearer = AuthMode::bearer;
-constexpr Role kAny = Role::user;  // the document authorizes by scope
+constexpr Role kAny = Role::user;  // the document authorizes by scope (user has no fleet scope; viewer reads)
+// Creating a node here makes an approved node without the join/approve flow:
+// as approving a join is super_admin in the registration document, so is this.
+constexpr Role kSuper = Role::super_admin;
 constexpr auto kNodes = RateCategory::nodes;
 
 // The document's table. Node ids are "node_..." (the registration document
 // answers integer ids at the same path shapes).
 const Route kRoutes[] = {
-    {"GET", "/api/v1/nodes", list_nodes, kBearer, kAny, "node:read", kNodes},
-    {"POST", "/api/v1/nodes", create_node, kBearer, kAny, "node:write", kNodes},
-    {"GET", "/api/v1/nodes/{node_id:node_}", get_node, kBearer, kAny, "node:read", kNodes},
-    {"PUT", "/api/v1/nodes/{node_id:node_}", update_node, kBearer, kAny, "node:write", kNodes},
-    {"POST", "/api/v1/nodes/{node_id:node_}/start", start_node, kBearer, kAny, "node:write", kNodes},
-    {"POST", "/api/v1/nodes/{node_id:node_}/stop", stop_node, kBearer, kAny, "node:write", kNodes},
-    {"GET", "/api/v1/nodes/pools", list_pools, kBearer, kAny, "node:read", kNodes},
-    {"POST", "/api/v1/nodes/pools", create_pool, kBearer, kAny, "node:write", kNodes},
-    {"POST", "/api/v1/nodes/pools/{pool_id:pool_}/nodes", add_node_to_pool, kBearer, kAny, "node:write", kNodes},
-    {"GET", "/api/v1/nodes/{node_id:node_}/resources", node_resources, kBearer, kAny, "node:read", kNodes},
-    {"GET", "/api/v1/nodes/{node_id:node_}/resources/metrics", node_metrics, kBearer, kAny, "node:read", kNodes},
-    {"GET", "/api/v1/nodes/{node_id:node_}/poot/score", poot_score, kBearer, kAny, "poot:read", RateCategory::poot},
-    {"POST", "/api/v1/nodes/{node_id:node_}/poot/validate", poot_validate, kBearer, kAny, "poot:write", RateCategory::poot},
-    {"POST", "/api/v1/nodes/poot/batch-validate", poot_batch_validate, kBearer, kAny, "poot:write", RateCategory::poot},
-    {"GET", "/api/v1/nodes/{node_id:node_}/payouts", node_payouts, kBearer, kAny, "payout:read", RateCategory::payouts},
-    {"POST", "/api/v1/nodes/payouts/batch", payouts_batch, kBearer, kAny, "payout:write", RateCategory::payouts},
+    {"GET", "/api/v1/nodes", list_nodes, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes", create_node, kBearer, kSuper, "node:write", kNodes, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{node_id:node_}", get_node, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
+    {"PUT", "/api/v1/nodes/{node_id:node_}", update_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/start", start_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/stop", stop_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/pools", list_pools, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/pools", create_pool, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/pools/{pool_id:pool_}/nodes", add_node_to_pool, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{node_id:node_}/resources", node_resources, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{node_id:node_}/resources/metrics", node_metrics, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{node_id:node_}/poot/score", poot_score, kBearer, kAny, "poot:read", RateCategory::poot, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/poot/validate", poot_validate, kBearer, kAny, "poot:write", RateCategory::poot, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/poot/batch-validate", poot_batch_validate, kBearer, kAny, "poot:write", RateCategory::poot, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{node_id:node_}/payouts", node_payouts, kBearer, kAny, "payout:read", RateCategory::payouts, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/payouts/batch", payouts_batch, kBearer, kAny, "payout:write", RateCategory::payouts, NodeAccess::deny},
 };
 
 }  // namespace

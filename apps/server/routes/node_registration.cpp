@@ -509,7 +509,8 @@ http::Reply advance_clock(Context& ctx) {
   return json_reply(200, buf);
 }
 
-constexpr Role kAny = Role::user;
+constexpr Role kAny = Role::user;       // public and node_key routes: the role is not consulted
+constexpr Role kAllUsers = Role::viewer;  // the document's "All Users": staff of the fleet, not self-service accounts
 constexpr Role kNodeAdmin = Role::node_operator;
 constexpr Role kSuper = Role::super_admin;
 // The registration document sets no rate limits: joins are bounded by the
@@ -519,28 +520,28 @@ constexpr auto kN = RateCategory::none;
 // The document's table, as written ("All Users" = any valid token,
 // "Node Admin+" = node_operator and above, "Super Admin" = super_admin).
 const Route kRoutes[] = {
-    {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kN},
-    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN, /*head_as_get=*/false},
-    {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kN},
-    {"POST", "/api/v1/nodes/approve/{id}", approve, AuthMode::bearer, kSuper, nullptr, kN},
-    {"POST", "/api/v1/nodes/register-by-code", register_by_code, AuthMode::bearer, kSuper, nullptr, kN},
-    {"GET", "/api/v1/nodes/", list_nodes, AuthMode::bearer, kAny, nullptr, kN},
-    {"GET", "/api/v1/nodes/{id}", get_node, AuthMode::bearer, kNodeAdmin, nullptr, kN},
-    {"PUT", "/api/v1/nodes/{id}/quota", put_quota, AuthMode::bearer, kSuper, nullptr, kN},
-    {"GET", "/api/v1/nodes/{id}/quota/status", quota_status, AuthMode::bearer, kNodeAdmin, nullptr, kN},
-    {"GET", "/api/v1/nodes/{id}/sites", list_sites, AuthMode::bearer, kNodeAdmin, nullptr, kN},
-    {"GET", "/api/v1/nodes/{id}/backups", list_backups, AuthMode::bearer, kNodeAdmin, nullptr, kN},
-    {"GET", "/api/v1/metrics/nodes/stats/stream", stream_all, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, /*head_as_get=*/false},
-    {"GET", "/api/v1/metrics/nodes/{id}/stats/stream", stream_one, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, /*head_as_get=*/false},
+    {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny, /*head_as_get=*/false},
+    {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/approve/{id}", approve, AuthMode::bearer, kSuper, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/register-by-code", register_by_code, AuthMode::bearer, kSuper, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/", list_nodes, AuthMode::bearer, kAllUsers, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{id}", get_node, AuthMode::bearer, kNodeAdmin, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/v1/nodes/{id}/quota", put_quota, AuthMode::bearer, kSuper, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{id}/quota/status", quota_status, AuthMode::bearer, kNodeAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{id}/sites", list_sites, AuthMode::bearer, kNodeAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/{id}/backups", list_backups, AuthMode::bearer, kNodeAdmin, nullptr, kN, NodeAccess::deny},
+    {"GET", "/api/v1/metrics/nodes/stats/stream", stream_all, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, NodeAccess::deny, /*head_as_get=*/false},
+    {"GET", "/api/v1/metrics/nodes/{id}/stats/stream", stream_one, AuthMode::bearer_or_query, kNodeAdmin, nullptr, kN, NodeAccess::deny, /*head_as_get=*/false},
     // Agent reporting (designed here; README "Agent API").
-    {"POST", "/api/v1/stats/", report_stats, AuthMode::node_key, kAny, nullptr, kN},
-    {"POST", "/api/v1/stats/sites", report_sites, AuthMode::node_key, kAny, nullptr, kN},
-    {"POST", "/api/v1/stats/backups", report_backup, AuthMode::node_key, kAny, nullptr, kN},
-    {"PUT", "/api/v1/stats/public-key", register_public_key, AuthMode::node_key, kAny, nullptr, kN},
+    {"POST", "/api/v1/stats/", report_stats, AuthMode::node_key, kAny, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/v1/stats/sites", report_sites, AuthMode::node_key, kAny, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/v1/stats/backups", report_backup, AuthMode::node_key, kAny, nullptr, kN, NodeAccess::deny},
+    {"PUT", "/api/v1/stats/public-key", register_public_key, AuthMode::node_key, kAny, nullptr, kN, NodeAccess::deny},
 };
 
 const Route kTestClockRoutes[] = {
-    {"POST", "/api/v1/_test/clock/advance", advance_clock, AuthMode::bearer, kSuper, nullptr, RateCategory::none},
+    {"POST", "/api/v1/_test/clock/advance", advance_clock, AuthMode::bearer, kSuper, nullptr, RateCategory::none, NodeAccess::deny},
 };
 
 }  // namespace

@@ -68,6 +68,10 @@ std::string request_text(const http::Request& req) {
 }
 
 struct Upload {
+  // The per-user quota reservation, given back when the upload goes.
+  std::weak_ptr<Hub> hub;
+  std::string owner;
+  std::int64_t reserved = -1;  // -1: nothing reserved
   std::int64_t service_id = 0;
   std::string file_name;
   std::int64_t size = 0;
@@ -77,6 +81,8 @@ struct Upload {
   fs::path tmp;
   int fd = -1;
   ~Upload() {
+    if (reserved >= 0)
+      if (auto h = hub.lock()) h->release_upload(owner, reserved);
     if (fd >= 0) ::close(fd);
     if (!tmp.empty()) {
       std::error_code ec;
@@ -91,8 +97,8 @@ struct Upload {
 // stream's executor): feed (on_data), attach, the posted flush and the timer.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Hub& hub, std::optional<Claims> claims, std::string request)
-      : hub_(hub), claims_(std::move(claims)), request_(std::move(request)) {
+  Session(Hub& hub, std::optional<Claims> claims, std::string request, const Route* route)
+      : hub_(hub), route_(route), claims_(std::move(claims)), request_(std::move(request)) {
     authed_.store(claims_.has_value());
   }
   ~Session() = default;
@@ -227,6 +233,14 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       try {
         auto c = hub_.cluster().network().verify_token(payload->required_string("token", 4096));
+        if (route_) {
+          try {
+            authorize(*route_, c, {}, hub_.cluster());
+          } catch (const Error& e) {
+            send("ERROR", error_payload("", e.message()));
+            return close(1008, "forbidden");
+          }
+        }
         std::lock_guard lock(cmu_);
         claims_ = std::move(c);
       } catch (const Error&) {
@@ -238,7 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto c = claims();
       return send("AUTH_OK", json_object([&](JsonWriter& w) {
         w.Key("subject"); write_string(w, c->subject);
-        w.Key("role"); w.String(role_name(c->role));
+        w.Key("role"); w.String(c->role_label());
       }));
     }
     try {
@@ -264,8 +278,16 @@ class Session : public std::enable_shared_from_this<Session> {
     throw Error(Errc::invalid_argument, msg, field);
   }
 
+  // FILE_UPLOAD_*: what changing a service needs (admin; see ws_hub.hpp).
+  void check_upload_allowed() const {
+    const auto c = claims();
+    if (!c || c->is_node() || !c->has_role(Role::admin))
+      throw Error(Errc::permission_denied, "Uploading service files needs an administrator");
+  }
+
   void upload_start(const JsonBody& p) {
     const auto& o = hub_.options();
+    check_upload_allowed();
     auto sid = p.required_string("session_id", 64);
     if (sid.empty()) bad("session_id", "session_id must not be empty");
     if (uploads_.count(sid)) bad("session_id", "an upload with this session_id is in progress");
@@ -282,6 +304,10 @@ class Session : public std::enable_shared_from_this<Session> {
     u->chunk_size = p.optional_int("chunk_size").value_or(262144);
     if (u->chunk_size < 1 || u->chunk_size > o.max_chunk_bytes)
       bad("chunk_size", "chunk_size must be 1.." + std::to_string(o.max_chunk_bytes));
+    u->owner = claims()->subject;
+    hub_.reserve_upload(u->owner, u->size);  // last check: nothing below refuses but I/O
+    u->hub = hub_.weak_from_this();
+    u->reserved = u->size;
     const fs::path dir = fs::path(o.data_dir) / "uploads" / ".partial";
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -303,6 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void upload_chunk(const JsonBody& p) {
+    check_upload_allowed();
     std::string sid;
     Upload& u = upload_of(p, sid);
     const auto index = p.required_int("chunk_index");
@@ -324,6 +351,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void upload_end(const JsonBody& p) {
+    check_upload_allowed();
     std::string sid;
     Upload& u = upload_of(p, sid);
     if (u.received != u.size)
@@ -387,6 +415,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   Hub& hub_;
+  const Route* route_;  // /api/ws: its policy decides who may authenticate
   mutable std::mutex cmu_;  // guards claims_ (read by the bus thread)
   std::optional<Claims> claims_;
   std::atomic<bool> authed_{false};
@@ -427,7 +456,7 @@ void Hub::start() {
 }
 
 http::Reply Hub::accept(Context& ctx, std::optional<Claims> claims) {
-  auto session = std::make_shared<Session>(*this, std::move(claims), request_text(ctx.req));
+  auto session = std::make_shared<Session>(*this, std::move(claims), request_text(ctx.req), ctx.route);
   http::Reply r;
   r.response.status = 101;
   std::weak_ptr<Hub> weak = weak_from_this();
@@ -440,6 +469,29 @@ http::Reply Hub::accept(Context& ctx, std::optional<Claims> claims) {
   };
   r.on_data = [session](std::string_view bytes) { session->feed(bytes); };
   return r;
+}
+
+void Hub::reserve_upload(const std::string& subject, std::int64_t bytes) {
+  std::lock_guard lock(upload_mu_);
+  auto& u = user_uploads_[subject];
+  if (u.count >= opts_.max_uploads_per_user || bytes > opts_.max_upload_bytes_per_user - u.bytes) {
+    const bool too_many = u.count >= opts_.max_uploads_per_user;
+    if (u.count == 0) user_uploads_.erase(subject);
+    throw Error(Errc::resource_exhausted,
+                too_many ? "Upload quota: at most " + std::to_string(opts_.max_uploads_per_user) + " uploads open per user"
+                         : "Upload quota: at most " + std::to_string(opts_.max_upload_bytes_per_user) +
+                               " bytes in open uploads per user");
+  }
+  ++u.count;
+  u.bytes += bytes;
+}
+
+void Hub::release_upload(const std::string& subject, std::int64_t bytes) {
+  std::lock_guard lock(upload_mu_);
+  auto it = user_uploads_.find(subject);
+  if (it == user_uploads_.end()) return;
+  it->second.bytes -= bytes;
+  if (--it->second.count <= 0) user_uploads_.erase(it);
 }
 
 void Hub::add(std::shared_ptr<Session> s) {

@@ -11,7 +11,17 @@
 // client. Publishing only queues (encoded once, a bounded queue per client);
 // a client whose queue is full, or whose socket buffer is full, is dropped.
 //
+// Who may connect: the /api/ws route's policy (route table: viewer, and
+// nodes by NodeAccess::read), checked for the ?token= before the upgrade and
+// for the AUTH message's token.
+//
 // Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH.
+// Uploads write a service's files: they need what changing a service needs
+// (admin; services are created only by admins, so a service's owner is an
+// admin), never a node token. Each user has an upload quota across all its
+// connections: at most max_uploads_per_user uploads open at once and
+// max_upload_bytes_per_user bytes declared by them together (reserved at
+// FILE_UPLOAD_START, released when the upload ends, fails or its socket closes).
 #pragma once
 
 #include <cstddef>
@@ -33,7 +43,9 @@ struct HubOptions {
   std::size_t max_message = 2 * 1024 * 1024;       // inbound message bound
   std::int64_t max_upload_bytes = 64 * 1024 * 1024;  // one file
   std::int64_t max_chunk_bytes = 1024 * 1024;      // one decoded chunk
-  int max_uploads_per_client = 4;                  // concurrent
+  int max_uploads_per_client = 4;                  // concurrent, one connection
+  int max_uploads_per_user = 4;                    // concurrent, all of a user's connections
+  std::int64_t max_upload_bytes_per_user = 256 * 1024 * 1024;  // declared sizes of a user's open uploads
 };
 
 class Session;
@@ -58,12 +70,25 @@ class Hub : public std::enable_shared_from_this<Hub> {
   const HubOptions& options() const { return opts_; }
   void remove(Session* s);
 
+  // Reserves one upload of `bytes` for `subject` under the per-user quota.
+  // Errors: resource_exhausted when the user has max_uploads_per_user
+  // uploads open or the reservation would pass max_upload_bytes_per_user.
+  void reserve_upload(const std::string& subject, std::int64_t bytes);
+  // Gives back a reservation of reserve_upload.
+  void release_upload(const std::string& subject, std::int64_t bytes);
+
  private:
   Cluster& cluster_;
   HubOptions opts_;
   Subscription sub_;
   mutable std::mutex mu_;
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+  struct UserUploads {
+    int count = 0;
+    std::int64_t bytes = 0;
+  };
+  std::mutex upload_mu_;
+  std::unordered_map<std::string, UserUploads> user_uploads_;  // users with an open upload only
   friend class Session;
   void add(std::shared_ptr<Session> s);
 };
