@@ -190,7 +190,7 @@ class Protocol(ServerTestCase):
         # /nodes/join-request is POST; GET matches /nodes/{id} too.
         r = self.server.request("PUT", "/api/v1/nodes/join-request")
         self.assertEqual(r.status, 405, r)
-        self.assertEqual(sorted(m.strip() for m in r.headers["allow"].split(",")), ["GET", "POST"])
+        self.assertEqual(sorted(m.strip() for m in r.headers["allow"].split(",")), ["GET", "HEAD", "POST"])
 
     def head(self, path, token=None):
         """HEAD over a raw socket: (Response of the head, bytes after the head)."""
