@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
 
     if (!join.already_active) {
       nodes.approve_by_code(join.registration_code);
-      const auto poll = nodes.poll_by_code(join.registration_code);
+      // The key goes to the holder of the join secret the join returned.
+      const auto poll = nodes.poll_by_code(join.registration_code, join.join_secret);
       std::cout << "approved; API key issued once: " << (poll.api_key ? "yes" : "no") << "\n";
       lucid::StatsSample s;
       s.cpu_usage = 12.5;

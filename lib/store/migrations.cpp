@@ -611,6 +611,14 @@ CREATE INDEX gw_wtx_from ON gw_wallet_transactions(from_wallet);
 CREATE INDEX gw_wtx_to ON gw_wallet_transactions(to_wallet) WHERE to_wallet IS NOT NULL;
 CREATE INDEX payouts_completed_by_wallet ON payouts(wallet_address, currency) WHERE status = 'completed';
 )SQL"},
+      {9, "join secrets and pending expiry (issue 12)", R"SQL(
+-- SHA-256 of the join secret while a registration code is outstanding: the
+-- code is re-issued, and the API key collected, only by its holder. The
+-- secret itself is shown once and not stored.
+ALTER TABLE nodes ADD COLUMN join_secret_hash BLOB;
+-- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
+CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
+)SQL"},
   };
   return all;
 }
