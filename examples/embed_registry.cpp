@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     cluster.start();
 
     lucid::Nodes& nodes = cluster.nodes();
-    const auto join = nodes.request_join({"worker-1.example.com", "192.0.2.10", "Debian 12"});
+    const auto join = nodes.request_join({"worker-1.example.com", "192.0.2.10", "Debian 12", ""});
     std::cout << "join request " << join.request_id << ", code " << join.registration_code << "\n";
 
     if (!join.already_active) {

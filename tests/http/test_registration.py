@@ -431,6 +431,10 @@ class RegistrationRateLimit(ServerTestCase):
 class PendingExpiry(ServerTestCase):
     server_args = ["--join-ttl", "600"]
 
+    def setUp(self):
+        # The tests move the server's clock by hours: a token that outlives them.
+        self.admin = self.server.token("super_admin", ttl="30d")
+
     def test_expired_pending_request_is_gone_and_its_hostname_free(self):
         j = self.server.join("expiring.example.com")
         self.server.advance_clock(599, self.admin)
