@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   if (st != LUCID_OK) return fail("open", st);
   int rc = 1;
   char* out = NULL;
-  char code[16], key[256], hostname[128] = "agent-c";
+  char code[16], secret[128], key[256], hostname[128] = "agent-c";
   gethostname(hostname, sizeof hostname - 1);
   char host_json[256];
   snprintf(host_json, sizeof host_json, "{\"hostname\":\"agent-c.%d.example\",\"system_info\":\"agent_c on %s\"}",
@@ -88,12 +88,14 @@ int main(int argc, char** argv) {
     fail("start", st);
     goto done;
   }
-  /* 1. Join: the control plane answers with a registration code. */
+  /* 1. Join: the control plane answers with a registration code, and a join
+   * secret that only this joiner holds (it collects the key with it). */
   if ((st = lucid_node_join(c, host_json, &out)) != LUCID_OK) {
     fail("join", st);
     goto done;
   }
-  if (!json_str(out, "registration_code", code, sizeof code)) goto done;
+  if (!json_str(out, "registration_code", code, sizeof code) || !json_str(out, "join_secret", secret, sizeof secret))
+    goto done;
   lucid_free(out);
   out = NULL;
   printf("joined; registration code %s\n", code);
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
   /* 2. Poll until approved; the operator (here: us) approves the code. */
   key[0] = '\0';
   for (int attempt = 0; attempt < 3 && key[0] == '\0'; ++attempt) {
-    if ((st = lucid_node_poll(c, code, &out)) != LUCID_OK) {
+    if ((st = lucid_node_poll(c, code, secret, &out)) != LUCID_OK) {
       fail("poll", st);
       goto done;
     }

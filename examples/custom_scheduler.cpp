@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     const Spec specs[] = {{"plain.example", {}, 4}, {"ssd-a.example", {"ssd"}, 2}, {"ssd-b.example", {"ssd"}, 1}};
     std::map<std::string, std::string> host_of;  // device id -> hostname
     for (const auto& s : specs) {
-      const auto join = nodes.request_join({s.host, "", "custom_scheduler example"});
+      const auto join = nodes.request_join({s.host, "", "custom_scheduler example", ""});
       const auto node = join.already_active ? nodes.get(join.request_id, 0) : nodes.approve_by_code(join.registration_code);
       lucid::DeviceReport r;
       r.platform = "linux";

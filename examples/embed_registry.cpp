@@ -20,12 +20,13 @@ int main(int argc, char** argv) {
     cluster.start();
 
     lucid::Nodes& nodes = cluster.nodes();
-    const auto join = nodes.request_join({"worker-1.example.com", "192.0.2.10", "Debian 12"});
+    const auto join = nodes.request_join({"worker-1.example.com", "192.0.2.10", "Debian 12", ""});
     std::cout << "join request " << join.request_id << ", code " << join.registration_code << "\n";
 
     if (!join.already_active) {
       nodes.approve_by_code(join.registration_code);
-      const auto poll = nodes.poll_by_code(join.registration_code);
+      // The key goes to the holder of the join secret the join returned.
+      const auto poll = nodes.poll_by_code(join.registration_code, join.join_secret);
       std::cout << "approved; API key issued once: " << (poll.api_key ? "yes" : "no") << "\n";
       lucid::StatsSample s;
       s.cpu_usage = 12.5;

@@ -74,11 +74,12 @@ std::string json_string_field(const std::string& body, const char* field) {
   return d[field].GetString();
 }
 
-std::string join_body(const AgentOptions& o) {
+std::string join_body(const AgentOptions& o, const std::string& join_secret) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   w.Key("hostname"); w.String(o.hostname.c_str());
+  if (!join_secret.empty()) { w.Key("join_secret"); w.String(join_secret.c_str()); }
   if (!o.ip_address.empty()) { w.Key("ip_address"); w.String(o.ip_address.c_str()); }
   if (!o.system_info.empty()) { w.Key("system_info"); w.String(o.system_info.c_str()); }
   w.EndObject();
@@ -114,20 +115,49 @@ class Backoff {
   double delay_ = 1;
 };
 
+// The join secret of a pending request, kept beside the key file (0600,
+// written like the key) so that a restarted agent can re-join and collect.
+std::string join_secret_file(const AgentOptions& o) { return o.key_file + ".join"; }
+
 // Joins (or re-joins: the server returns the same code for the same pending
-// hostname) and polls until the key arrives. Returns the key, or empty when
-// stopping; exit code in `rc` for permanent failures.
+// hostname to the holder of its join secret) and polls until the key arrives.
+// Returns the key, or empty when stopping; exit code in `rc` for permanent failures.
 std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int& rc) {
   ApiClient api(o.server);
   Backoff backoff(o.max_backoff_seconds);
   std::string code = o.code;
-  if (!code.empty()) say("agent: collecting the key for registration code " + code);
+  std::string secret = o.join_secret;
+  const std::string secret_file = join_secret_file(o);
+  if (secret.empty()) {
+    struct stat st{};
+    if (::stat(secret_file.c_str(), &st) == 0) {
+      if (st.st_mode & 077) {
+        say("agent: refusing join secret file " + secret_file + ": permissions must be 0600");
+        rc = 2;
+        return {};
+      }
+      secret = read_key(secret_file);
+    }
+  }
+  if (!code.empty()) {
+    if (secret.empty()) {
+      say("agent: --code needs the join secret that came with it (--join-secret or LUCID_JOIN_SECRET)");
+      rc = 2;
+      return {};
+    }
+    say("agent: collecting the key for registration code " + code);
+  }
+  // The secret travels in a header on polls, never in the URL.
+  if (!secret.empty()) api.set_header("X-Join-Secret", secret);
   while (!stop.load()) {
     if (code.empty()) {
-      auto r = api.post("/api/v1/nodes/join-request", join_body(o));
+      auto r = api.post("/api/v1/nodes/join-request", join_body(o, secret));
       if (r.status != 200) {
         if (r.status >= 400 && r.status < 500 && r.status != 429) {
-          say("agent: join request refused: " + error_message(r));
+          say("agent: join request refused: " + error_message(r) +
+              (r.status == 409 ? " (this hostname's pending request was made with a join secret this agent does "
+                                 "not hold; it expires unless approved)"
+                               : ""));
           rc = 2;
           return {};
         }
@@ -137,6 +167,13 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
       }
       backoff.reset();
       code = json_string_field(r.body, "registration_code");
+      // A new request: its secret is what proves this agent is its joiner.
+      const std::string issued = json_string_field(r.body, "join_secret");
+      if (!issued.empty()) {
+        write_key(secret_file, issued);
+        secret = issued;
+        api.set_header("X-Join-Secret", secret);
+      }
       if (code == "ACTIVE") {
         say("agent: hostname " + o.hostname + " is already an active node, but no key file exists at " + o.key_file +
             "; an administrator must remove the old node first");
@@ -152,18 +189,23 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
       const std::string key = json_string_field(r.body, "api_key");
       if (!key.empty()) {
         write_key(o.key_file, key);
+        ::unlink(secret_file.c_str());  // spent: the key is collected once
         say("agent: approved; API key saved to " + o.key_file);
         return key;
       }
       nap(o.poll_seconds, stop);
+    } else if (r.status == 403) {
+      say("agent: the server refused our join secret for code " + code + " (" + error_message(r) + ")");
+      rc = 2;
+      return {};
     } else if (r.status == 404 || r.status == 422) {
       if (!o.code.empty()) {
         say("agent: registration code " + o.code + " is not known to the server (" + error_message(r) + ")");
         rc = 2;
         return {};
       }
-      // The code is gone (a key was issued to someone else, or the request was
-      // removed): start over with a new join request.
+      // The code is gone (the request expired or was removed): start over
+      // with a new join request, which issues a new secret.
       say("agent: registration code no longer known; joining again");
       code.clear();
     } else {

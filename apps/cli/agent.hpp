@@ -17,6 +17,9 @@ struct AgentOptions {
   std::string system_info;
   std::string key_file;      // where the API key is kept
   std::string code;          // a registration code given by an admin: poll it instead of joining
+  // The join secret that came with `code` (POST /api/v1/nodes). Empty: the
+  // one kept in key_file + ".join" (written when this agent joined), if any.
+  std::string join_secret;
   std::string disk_path = "/";
   int interval_seconds = 5;  // between stats reports
   int poll_seconds = 3;      // between approval polls

@@ -347,6 +347,8 @@ int main(int argc, char** argv) {
   agent->add_option("--ip", ao.ip_address, "This node's IP address (optional)");
   agent->add_option("--system-info", ao.system_info, "Free text, e.g. the OS (optional)");
   agent->add_option("--code", ao.code, "Registration code from an administrator (a node created with POST /nodes)");
+  agent->add_option("--join-secret", ao.join_secret,
+                    "The join_secret that came with --code (or set LUCID_JOIN_SECRET, which stays out of ps)");
   agent->add_option("--key-file", ao.key_file, "Where the API key is kept (0600); default ./lucid-agent-<hostname>.key");
   agent->add_option("--disk-path", ao.disk_path, "Filesystem whose usage is reported")->capture_default_str();
   agent->add_option("--interval", ao.interval_seconds, "Seconds between stats reports")
@@ -499,6 +501,7 @@ int main(int argc, char** argv) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
       if (ao.key_file.empty()) ao.key_file = "lucid-agent-" + ao.hostname + ".key";
+      if (ao.join_secret.empty()) ao.join_secret = env_or("LUCID_JOIN_SECRET", "");
       ao.tasks = !no_tasks;
       if (agent->count("--role")) ao.work.role = agent_role;
       ao.work.tags_given = agent->count("--tag") > 0;

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   int flush_ms = 200;
   int drain_seconds = 10;
   std::int64_t max_pending_joins = 10000;
+  std::int64_t join_ttl = 7200;
+  std::int64_t rate_join = 120;
   std::size_t stats_queue_limit = 200000;
   bool test_clock = false;
   server::RateLimits rate_limits;
@@ -97,6 +99,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--drain-seconds", drain_seconds, "On SIGINT/SIGTERM, how long in-flight requests may finish")
       ->check(CLI::Range(0, 600))->capture_default_str();
+  app.add_option("--join-ttl", join_ttl, "Seconds a join request may wait for approval before it is removed")
+      ->check(CLI::Range(1, 30 * 86400))->capture_default_str();
+  app.add_option("--rate-join", rate_join,
+                 "Join and registration-status requests per minute per client address (also the burst)")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--rate-nodes", rate_limits.nodes_per_minute, "Node-management requests per minute per caller")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--rate-admin", rate_limits.admin_per_minute, "The same for admin and super_admin callers")
@@ -228,6 +235,7 @@ int main(int argc, char** argv) {
     opts.stats_history = stats_history;
     opts.stats_flush_interval = std::chrono::milliseconds(flush_ms);
     opts.max_pending_joins = max_pending_joins;
+    opts.pending_join_ttl = std::chrono::seconds(join_ttl);
     opts.stats_queue_limit = stats_queue_limit;
     opts.block_time = std::chrono::milliseconds(static_cast<std::int64_t>(block_time * 1000 + 0.5));
     opts.payout_interval = std::chrono::milliseconds(payout_interval_ms);
@@ -258,6 +266,7 @@ int main(int argc, char** argv) {
     env.test_clock = offset_clock.get();
     server::Router router;
     server::add_all_routes(router, test_clock);
+    server::configure_registration_limits(cluster.rate_limiter(), rate_join);
     server::configure_chunk_bandwidth(cluster.rate_limiter(), chunk_bandwidth);
     ws_options.data_dir = cluster.options().data_dir;
     env.ws_hub = std::make_shared<server::ws::Hub>(cluster, ws_options);

@@ -154,6 +154,7 @@ const char* rate_category_name(RateCategory c) noexcept {
     case RateCategory::gw_auth: return "gw_auth";
     case RateCategory::gw_admin: return "gw_admin";
     case RateCategory::gw_chain: return "gw_chain";
+    case RateCategory::registration: return "registration";
   }
   return "none";
 }

@@ -33,7 +33,8 @@ enum class AuthMode {
 // (caller, category). kNone: not limited.
 // gw_*: api-gateway.md's tiers (public by client address, authenticated by
 // user, admin, blockchain queries); see routes/api_gateway_common.hpp.
-enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain };
+// registration: node-registration.md's public join and status routes, by client address.
+enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain, registration };
 const char* rate_category_name(RateCategory c) noexcept;
 
 // What a node principal (a bearer token with Claims::node_id, from the

@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 /* Bumped when a function's signature or meaning changes incompatibly. */
-#define LUCID_C_ABI_VERSION 1
+#define LUCID_C_ABI_VERSION 2 /* 2: lucid_node_poll takes the join secret */
 
 typedef enum lucid_status {
   LUCID_OK = 0,
@@ -110,14 +110,22 @@ LUCID_API lucid_status lucid_cluster_stop(lucid_cluster* cluster);
 
 /* ---- nodes ---- (all thread-safe) */
 
-/* A node asks to join: request_json {"hostname", "ip_address"?, "system_info"?}.
- * *out_json: {"request_id", "registration_code", "already_active"}.
- * Errors: INVALID_ARGUMENT, RESOURCE_EXHAUSTED (too many pending joins). */
+/* A node asks to join: request_json {"hostname", "ip_address"?, "system_info"?,
+ * "join_secret"?}. *out_json: {"request_id", "registration_code",
+ * "already_active", "join_secret"?}: join_secret only when this call created
+ * the request (shown once; keep it). A re-join of a pending hostname must
+ * present that secret to get the code back.
+ * Errors: INVALID_ARGUMENT, CONFLICT (pending hostname, secret missing or
+ * wrong), RESOURCE_EXHAUSTED (too many pending joins). */
 LUCID_API lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, char** out_json);
-/* The agent polls with its registration code. *out_json: {"status":
- * "pending"|"active", "api_key"?}; api_key appears exactly once, on the first
- * poll after approval. Errors: INVALID_ARGUMENT, NOT_FOUND, STORAGE (read-only). */
-LUCID_API lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, char** out_json);
+/* The agent polls with its registration code and join secret (NULL: status
+ * only). *out_json: {"status": "pending"|"active", "api_key"?}; api_key
+ * appears exactly once, on the first poll after approval that presents the
+ * secret; a poll without it never consumes the key. Errors:
+ * INVALID_ARGUMENT, NOT_FOUND (unknown or expired code), PERMISSION_DENIED
+ * (wrong secret), STORAGE (read-only). */
+LUCID_API lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, const char* join_secret,
+                                       char** out_json);
 /* Approves a pending node by id. *out_json: the node (see lucid_nodes_list).
  * Errors: NOT_FOUND, CONFLICT (not pending). */
 LUCID_API lucid_status lucid_node_approve(lucid_cluster* cluster, int64_t node_id, char** out_json);

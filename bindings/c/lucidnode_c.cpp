@@ -550,8 +550,9 @@ lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, c
     need_ptr(out_json, "out_json");
     Input in(request_json, "request_json");
     Obj o(in.root(), "");
-    o.only({"hostname", "ip_address", "system_info"});
-    const auto r = c.nodes().request_join({o.str("hostname", true), o.str("ip_address", false), o.str("system_info", false)});
+    o.only({"hostname", "ip_address", "system_info", "join_secret"});
+    const auto r = c.nodes().request_join({o.str("hostname", true), o.str("ip_address", false),
+                                           o.str("system_info", false), o.str("join_secret", false)});
     rapidjson::StringBuffer sb;
     Writer w(sb);
     w.StartObject();
@@ -560,17 +561,18 @@ lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, c
     put(w, "registration_code", r.registration_code);
     w.Key("already_active");
     w.Bool(r.already_active);
+    if (!r.join_secret.empty()) put(w, "join_secret", r.join_secret);
     w.EndObject();
     give(sb, out_json);
   });
 }
 
-lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, char** out_json) {
+lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, const char* join_secret, char** out_json) {
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(code, "code");
     need_ptr(out_json, "out_json");
-    const auto p = c.nodes().poll_by_code(code);
+    const auto p = c.nodes().poll_by_code(code, join_secret ? std::string_view(join_secret) : std::string_view());
     rapidjson::StringBuffer sb;
     Writer w(sb);
     w.StartObject();

@@ -56,6 +56,9 @@ struct Options {
   std::chrono::milliseconds lifecycle_sweep_interval{1000};
   // Bound on outstanding join requests.
   std::int64_t max_pending_joins = 10000;
+  // A join request not approved within this (1 s..30 days) is removed: its
+  // hostname is free again and its registration code unknown.
+  std::chrono::seconds pending_join_ttl{7200};
   // Default storage quota of a new node, in GB.
   double default_quota_gb = 100;
   // Open without writing anything (no migration, no key creation, no

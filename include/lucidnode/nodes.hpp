@@ -160,17 +160,26 @@ struct JoinRequest {
                             // stored lower-case
   std::string ip_address;   // optional; an IPv4 or IPv6 literal
   std::string system_info;  // optional, <= 1024 chars
+  // A re-join of a pending hostname: the join_secret the first join returned
+  // (<= 128 chars). Ignored when the join creates a new request.
+  std::string join_secret;
 };
 
 struct JoinResult {
   std::int64_t request_id = 0;
   std::string registration_code;  // 5 chars A-Z0-9, or "ACTIVE" if already active
   bool already_active = false;
+  // Set only when this join created the request: "ljs_" + 43 base64url
+  // characters (32 random bytes). Shown once; the server keeps its SHA-256.
+  // Re-joins and key collection must present it.
+  std::string join_secret;
 };
 
 struct CodePoll {
   NodeStatus status = NodeStatus::pending;
-  std::optional<std::string> api_key;  // set exactly once: the poll after approval
+  // Set exactly once: the first poll after approval that presents the join
+  // secret. A poll without the secret learns the status only.
+  std::optional<std::string> api_key;
 };
 
 struct Site {
@@ -243,24 +252,30 @@ struct Page {
 // change is one database transaction. Failures throw lucid::Error.
 class Nodes {
  public:
-  // Creates a pending node with a fresh registration code, or returns the
-  // pending node's existing code for the same hostname, or "ACTIVE" with the
-  // node's id when that hostname is already an active node.
-  // Errors: invalid_argument (field named), resource_exhausted when the
-  // number of pending requests is at its bound.
+  // Creates a pending node with a fresh registration code and join secret;
+  // or, for a hostname with a pending request, returns that request's code
+  // when req.join_secret matches the request's secret (compared in constant
+  // time); or "ACTIVE" with the node's id when that hostname is already an
+  // active node. A pending request older than Options::pending_join_ttl is
+  // gone first (its hostname is free). Errors: invalid_argument (field
+  // named), conflict (the hostname has a pending request and the secret is
+  // missing or wrong), resource_exhausted when the number of pending
+  // requests is at its bound.
   JoinResult request_join(const JoinRequest& req);
 
-  // What an agent learns by polling with its code. When the node is active and
-  // its key was not yet issued, issues the API key, returns it, and clears the
-  // code (later polls: not_found). Errors: invalid_argument (malformed code),
-  // not_found.
-  CodePoll poll_by_code(std::string_view code);
+  // What an agent learns by polling with its code. Pending: the status.
+  // Active with the key not yet issued: without a join secret, the status
+  // only (nothing is consumed); with the node's join secret, issues the API
+  // key, returns it, and clears the code (later polls: not_found).
+  // Errors: invalid_argument (malformed code or secret), not_found (unknown
+  // or expired code), permission_denied (a join secret that does not match).
+  CodePoll poll_by_code(std::string_view code, std::string_view join_secret = {});
 
   // The status of a join request by its id (no key is ever returned here: an
   // id is guessable, a code is not). Errors: not_found.
   NodeStatus status_of_request(std::int64_t request_id);
 
-  // Approves a pending node. Errors: not_found, conflict (not pending).
+  // Approves a pending node. Errors: not_found (also when expired), conflict (not pending).
   Node approve(std::int64_t node_id);
   // Approves the pending node holding `code`. Errors: invalid_argument,
   // not_found (no pending node has that code).
@@ -325,11 +340,13 @@ class Nodes {
   // Resolves "node_..." to the node's integer id. Errors: not_found (node_not_found).
   std::int64_t resolve(std::string_view uid);
   // Creates a node directly (approved, lifecycle inactive). It has a
-  // registration code outstanding (`code_out`): its agent collects the key by
-  // polling with that code (`lucidctl agent --code`); joining by hostname
-  // answers "ACTIVE" as for any active node. Errors: invalid_argument,
-  // conflict (node_exists), not_found (pool_not_found), resource_exhausted (resource_limit).
-  Node create(const NodeCreate& req, std::string* code_out = nullptr);
+  // registration code outstanding (`code_out`) and a join secret
+  // (`join_secret_out`): its agent collects the key by polling with both
+  // (`lucidctl agent --code C --join-secret S`); without the secret the key
+  // cannot be collected. Joining by hostname answers "ACTIVE" as for any
+  // active node. Errors: invalid_argument, conflict (node_exists), not_found
+  // (pool_not_found), resource_exhausted (resource_limit).
+  Node create(const NodeCreate& req, std::string* code_out = nullptr, std::string* join_secret_out = nullptr);
   // A page of nodes by id, filtered. `total` receives the filtered count.
   std::vector<Node> query(const NodeQuery& q, std::int64_t* total);
   // One node by uid, with its newest sample. Errors: not_found (node_not_found).
@@ -344,7 +361,8 @@ class Nodes {
   // active|starting -> stopping -> inactive (completed on the executor).
   LifecycleChange stop(std::string_view uid);
   // Completes lifecycle transitions that are due (stopping -> inactive,
-  // starting past its deadline -> error). Runs on the executor; callable directly.
+  // starting past its deadline -> error) and removes pending join requests
+  // older than Options::pending_join_ttl. Runs on the executor; callable directly.
   void sweep_lifecycle();
   // Utilisation over the trailing `range` (<= 30 days), from stored samples.
   NodeResources resources(std::string_view uid, std::chrono::seconds range);

@@ -62,6 +62,8 @@ Options validated(Options o) {
   if (o.start_timeout.count() < 1) throw Error(Errc::invalid_argument, "start_timeout must be positive", "start_timeout");
   if (o.lifecycle_sweep_interval.count() < 1)
     throw Error(Errc::invalid_argument, "lifecycle_sweep_interval must be positive", "lifecycle_sweep_interval");
+  if (o.pending_join_ttl.count() < 1 || o.pending_join_ttl.count() > 30 * 86400)
+    throw Error(Errc::invalid_argument, "pending_join_ttl must be 1 second..30 days", "pending_join_ttl");
   if (o.stale_after.count() < 1) throw Error(Errc::invalid_argument, "stale_after must be positive", "stale_after");
   if (o.default_quota_gb <= 0) throw Error(Errc::invalid_argument, "default_quota_gb must be positive", "default_quota_gb");
   if (o.poot_freshness.count() < 1 || o.poot_freshness.count() > 86400)

@@ -131,7 +131,7 @@ std::int64_t Nodes::resolve(std::string_view uid) {
   });
 }
 
-Node Nodes::create(const NodeCreate& req, std::string* code_out) {
+Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* join_secret_out) {
   check_name("name", req.name);
   std::string hostname = req.hostname.empty() ? req.name : req.hostname;
   check_text(req.hostname.empty() ? "name" : "hostname", hostname, 253, true);
@@ -148,7 +148,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out) {
 
   auto& core = core_;
   std::int64_t id = 0;
-  std::string code;
+  std::string code, secret;
   for (int attempt = 0;; ++attempt) {
     try {
       id = core.store->write([&](Conn& c) {
@@ -159,15 +159,19 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out) {
         dup.reset();
         const std::string salt = random_bytes(16);
         code = derive_code(core, salt);
+        // The code alone does not collect the key: the admin hands the agent
+        // this secret with it (docs/decisions.md, "Join secrets").
+        secret = new_join_secret();
+        const std::string sh = join_secret_hash(secret);
         const std::string h = code_lookup_hash(core, code);
         const std::string now = now_text(core);
         auto& ins = c.stmt(
             "INSERT INTO nodes(uuid, hostname, status, code_salt, code_hash, storage_quota_gb, created_at,"
             " approved_at, uid, name, lifecycle, lifecycle_at, node_type, updated_at,"
             " hw_cpu_cores, hw_memory_gb, hw_storage_gb, hw_gpu_count, hw_gpu_model, hw_architecture, hw_os,"
-            " loc_region, loc_country, loc_city, loc_latitude, loc_longitude)"
+            " loc_region, loc_country, loc_city, loc_latitude, loc_longitude, join_secret_hash)"
             " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?6, ?7, ?8, 'inactive', ?6, ?9, ?6,"
-            " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+            " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
         ins.bind(1, new_uuid());
         ins.bind(2, hostname);
         ins.bind(3, salt.data(), static_cast<int>(salt.size()));
@@ -178,6 +182,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out) {
         ins.bind(8, req.name);
         ins.bind(9, node_type_name(req.node_type));
         bind_hw_loc(ins, 10, req.hardware, req.location);
+        ins.bind(22, sh.data(), static_cast<int>(sh.size()));
         ins.exec();
         const auto new_id = c.last_insert_id();
         if (!req.pool_uid.empty()) detail::pool_add_node(core, c, req.pool_uid, new_id, 50);
@@ -192,6 +197,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out) {
     }
   }
   if (code_out) *code_out = code;
+  if (join_secret_out) *join_secret_out = secret;
   core.bus.publish({EventKind::node_joined, id});
   return get(id, 0);
 }
@@ -342,7 +348,9 @@ void Nodes::sweep_lifecycle() {
   const std::string now_s = format_rfc3339(now, true);
   const std::string deadline = format_rfc3339(now - core.opts.start_timeout, true);
   std::vector<std::pair<std::int64_t, Lifecycle>> changed;
+  std::vector<std::int64_t> expired;
   core.store->write([&](Conn& c) {
+    expired = delete_expired_joins(core, c);
     // stopping completes on the next sweep: the node is told by its status
     // and stops taking work; nothing else has to be waited for.
     auto& stopping = c.stmt("SELECT id FROM nodes WHERE lifecycle = 'stopping'");
@@ -364,6 +372,7 @@ void Nodes::sweep_lifecycle() {
       set_card_lifecycle(core, id, to);
     }
   });
+  forget_nodes(core, expired);
   for (auto& [id, to] : changed) core.bus.publish({EventKind::node_updated, id});
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
@@ -217,6 +218,70 @@ inline Site read_site(SQLite::Statement& q) {
   if (!q.getColumn(4).isNull()) s.quota_gb = q.getColumn(4).getDouble();
   s.updated_at = parse_stored(q.getColumn(5).getString());
   return s;
+}
+
+// ---- join secrets (issue 12): the code and the key go only to the joiner ----
+
+constexpr const char* kJoinSecretPrefix = "ljs_";
+constexpr std::size_t kMaxJoinSecret = 128;
+
+inline std::string new_join_secret() { return kJoinSecretPrefix + base64url_encode(random_bytes(32)); }
+
+// A presented secret is bounded and printable; its content is checked only by
+// comparing hashes.
+inline void check_join_secret(std::string_view s) {
+  if (s.size() > kMaxJoinSecret || has_control_chars(s))
+    invalid("join_secret", "join_secret must be at most 128 printable characters");
+}
+
+inline std::string join_secret_hash(std::string_view secret) { return blob(sha256(secret)); }
+
+// Whether `presented` is the secret whose SHA-256 is `stored` (NULL: none was
+// ever issued, nothing matches). Constant-time in the hashes' content.
+inline bool join_secret_matches(const SQLite::Column& stored, std::string_view presented) {
+  if (stored.isNull() || presented.empty()) return false;
+  return equal_ct(stored.getString(), join_secret_hash(presented));
+}
+
+// Pending join requests created at or before this have expired.
+inline std::string join_deadline(const ClusterCore& core) {
+  return format_rfc3339(core.clock->now() - core.opts.pending_join_ttl, true);
+}
+// A WHERE condition on nodes: not an expired pending request (?2 = join_deadline()).
+#define LUCID_NOT_EXPIRED_JOIN "NOT (status = 'pending' AND created_at <= ?2)"
+
+// Deletes, in `c`, the pending join requests older than
+// Options::pending_join_ttl and returns their ids; call forget_nodes() with
+// them once the transaction committed. A pending node that payouts name is
+// kept (the payout rows must keep their node).
+inline std::vector<std::int64_t> delete_expired_joins(const ClusterCore& core, Conn& c) {
+  const std::string deadline = join_deadline(core);
+  std::vector<std::int64_t> ids;
+  auto& q = c.stmt(
+      "SELECT id FROM nodes WHERE status = 'pending' AND created_at <= ?"
+      " AND NOT EXISTS (SELECT 1 FROM payouts WHERE payouts.node_id = nodes.id) LIMIT 10000");
+  q.bind(1, deadline);
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  q.reset();
+  for (auto id : ids) {
+    auto& del = c.stmt("DELETE FROM nodes WHERE id = ? AND status = 'pending'");
+    del.bind(1, static_cast<std::int64_t>(id));
+    del.exec();
+  }
+  return ids;
+}
+
+// Drops removed nodes from the in-memory view and tells subscribers.
+inline void forget_nodes(ClusterCore& core, const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  {
+    std::unique_lock lock(core.nodes_state.mu);
+    for (auto id : ids) {
+      core.nodes_state.cards.erase(id);
+      core.nodes_state.live.erase(id);
+    }
+  }
+  for (auto id : ids) core.bus.publish({EventKind::node_updated, id});
 }
 
 inline void require_node(Conn& c, std::int64_t node_id) {

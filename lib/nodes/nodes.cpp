@@ -78,15 +78,21 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
       invalid("ip_address", "ip_address must be an IPv4 or IPv6 address");
   }
   check_text("system_info", req.system_info, 1024, false);
+  check_join_secret(req.join_secret);
 
   auto& core = core_;
   bool created = false;
   JoinResult result;
+  std::vector<std::int64_t> expired;
   for (int attempt = 0;; ++attempt) {
     try {
       result = core.store->write([&](Conn& c) {
         JoinResult r;
-        auto& q = c.stmt("SELECT id, status, code_salt FROM nodes WHERE hostname = ? ORDER BY status = 'active' DESC, id DESC LIMIT 1");
+        // An expired request is gone before anyone asks for its hostname.
+        expired = delete_expired_joins(core, c);
+        auto& q = c.stmt(
+            "SELECT id, status, code_salt, join_secret_hash FROM nodes WHERE hostname = ?"
+            " ORDER BY status = 'active' DESC, id DESC LIMIT 1");
         q.bind(1, req.hostname);
         if (q.executeStep()) {
           r.request_id = q.getColumn(0).getInt64();
@@ -95,6 +101,13 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
             r.already_active = true;
             return r;
           }
+          // The same pending hostname gets its code back only from its
+          // joiner: anyone else asking would learn the code to approve.
+          if (!join_secret_matches(q.getColumn(3), req.join_secret))
+            throw Error(Errc::conflict,
+                        req.join_secret.empty()
+                            ? "A join request for this hostname is pending; re-joining needs its join_secret"
+                            : "join_secret does not match the pending join request for this hostname");
           r.registration_code = derive_code(core, q.getColumn(2).getString());
           return r;
         }
@@ -104,6 +117,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
           throw Error(Errc::resource_exhausted, "too many pending join requests; try again later");
         const std::string salt = detail::random_bytes(16);
         const std::string code = derive_code(core, salt);
+        const std::string secret = new_join_secret();
         const std::string uid = new_uid("node_");
         // The management view's name is the hostname, unless an admin already
         // gave that name to another node.
@@ -113,8 +127,8 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         taken.reset();
         auto& ins = c.stmt(
             "INSERT INTO nodes(uuid, hostname, ip_address, system_info, status, code_salt, code_hash,"
-            " storage_quota_gb, created_at, uid, name, updated_at)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)");
+            " storage_quota_gb, created_at, uid, name, updated_at, join_secret_hash)"
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
         const std::string now = now_text(core);
         ins.bind(9, uid);
         ins.bind(10, name);
@@ -128,9 +142,12 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         ins.bind(6, h.data(), static_cast<int>(h.size()));
         ins.bind(7, core.opts.default_quota_gb);
         ins.bind(8, now);
+        const std::string sh = join_secret_hash(secret);
+        ins.bind(12, sh.data(), static_cast<int>(sh.size()));
         ins.exec();
         r.request_id = c.last_insert_id();
         r.registration_code = code;
+        r.join_secret = secret;
         std::unique_lock lock(core.nodes_state.mu);
         core.nodes_state.cards[r.request_id] = {req.hostname, NodeStatus::pending, false, Lifecycle::inactive};
         created = true;
@@ -144,28 +161,38 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
       throw;
     }
   }
+  forget_nodes(core, expired);
   if (created) core.bus.publish({EventKind::node_joined, result.request_id});
   return result;
 }
 
-CodePoll Nodes::poll_by_code(std::string_view code_in) {
+CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_secret) {
   const std::string code = normalize_code(code_in);
+  check_join_secret(join_secret);
   auto& core = core_;
   return core.store->write([&](Conn& c) {
-    auto& q = c.stmt("SELECT id, status FROM nodes WHERE code_hash = ?");
+    // An expired request is unknown at once, before the sweep removes it.
+    auto& q = c.stmt("SELECT id, status, join_secret_hash FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     const std::string h = code_lookup_hash(core, code);
     q.bind(1, h.data(), static_cast<int>(h.size()));
+    q.bind(2, join_deadline(core));
     if (!q.executeStep()) throw Error(Errc::not_found, "Registration code not found");
     const auto id = q.getColumn(0).getInt64();
     CodePoll poll;
     if (q.getColumn(1).getString() != "active") return poll;
-    q.reset();
     poll.status = NodeStatus::active;
+    // The key goes only to the joiner: without the secret the status is all
+    // a poll learns, and the one-time delivery is not consumed.
+    if (join_secret.empty()) return poll;
+    if (!join_secret_matches(q.getColumn(2), join_secret))
+      throw Error(Errc::permission_denied, "join_secret does not match this registration code");
+    q.reset();
     // Issued at first collection, not at approval: the key exists in clear
     // only in this response.
     std::string key = std::string(kApiKeyPrefix) + detail::base64url_encode(detail::random_bytes(32));
     const std::string kh = blob(detail::sha256(key));
-    auto& up = c.stmt("UPDATE nodes SET api_key_hash = ?, code_salt = NULL, code_hash = NULL WHERE id = ?");
+    auto& up = c.stmt(
+        "UPDATE nodes SET api_key_hash = ?, code_salt = NULL, code_hash = NULL, join_secret_hash = NULL WHERE id = ?");
     up.bind(1, kh.data(), static_cast<int>(kh.size()));
     up.bind(2, static_cast<std::int64_t>(id));
     up.exec();
@@ -178,8 +205,9 @@ CodePoll Nodes::poll_by_code(std::string_view code_in) {
 
 NodeStatus Nodes::status_of_request(std::int64_t request_id) {
   return core_.store->read([&](Conn& c) {
-    auto& q = c.stmt("SELECT status FROM nodes WHERE id = ?");
+    auto& q = c.stmt("SELECT status FROM nodes WHERE id = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     q.bind(1, static_cast<std::int64_t>(request_id));
+    q.bind(2, join_deadline(core_));
     if (!q.executeStep()) throw Error(Errc::not_found, "Join request not found");
     return q.getColumn(0).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
   });
@@ -194,13 +222,15 @@ Node Nodes::approve(std::int64_t node_id) {
         // A node an admin put in maintenance stays there until taken out.
         " lifecycle = CASE WHEN lifecycle = 'maintenance' THEN 'maintenance' ELSE 'starting' END,"
         " lifecycle_at = CASE WHEN lifecycle = 'maintenance' THEN lifecycle_at ELSE ?1 END,"
-        " updated_at = ?1 WHERE id = ?2 AND status = 'pending'");
+        " updated_at = ?1 WHERE id = ?2 AND status = 'pending' AND created_at > ?3");
     up.bind(1, now_text(core));
     up.bind(2, static_cast<std::int64_t>(node_id));
+    up.bind(3, join_deadline(core));  // an expired request cannot be approved
     up.exec();
     if (c.changes() == 0) {
-      auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
+      auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
       q.bind(1, static_cast<std::int64_t>(node_id));
+      q.bind(2, join_deadline(core));
       if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
       throw Error(Errc::conflict, "Node is already active");
     }
@@ -217,8 +247,9 @@ Node Nodes::approve_by_code(std::string_view code_in) {
   const std::string code = normalize_code(code_in);
   const std::string h = code_lookup_hash(core_, code);
   const auto id = core_.store->read([&](Conn& c) {
-    auto& q = c.stmt("SELECT id FROM nodes WHERE code_hash = ?");
+    auto& q = c.stmt("SELECT id FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     q.bind(1, h.data(), static_cast<int>(h.size()));
+    q.bind(2, join_deadline(core_));
     if (!q.executeStep()) throw Error(Errc::not_found, "No pending node with that registration code");
     return q.getColumn(0).getInt64();
   });

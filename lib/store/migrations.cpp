@@ -669,6 +669,14 @@ ALTER TABLE network_keys_new RENAME TO network_keys;
 -- the library or before this migration: only operators see their payloads).
 ALTER TABLE tasks ADD COLUMN submitter TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {10, "join secrets and pending expiry (issue 12)", R"SQL(
+-- SHA-256 of the join secret while a registration code is outstanding: the
+-- code is re-issued, and the API key collected, only by its holder. The
+-- secret itself is shown once and not stored.
+ALTER TABLE nodes ADD COLUMN join_secret_hash BLOB;
+-- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
+CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
+)SQL"},
   };
   return all;
 }

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   lucid_cluster_close(NULL);
   EXPECT_STATUS(lucid_node_join(NULL, "{\"hostname\":\"a\"}", &out), LUCID_INVALID_ARGUMENT);
   CHECK(strcmp(lucid_last_error_field(), "cluster") == 0);
-  EXPECT_STATUS(lucid_node_poll(NULL, "ABCDE", &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(NULL, "ABCDE", NULL, &out), LUCID_INVALID_ARGUMENT);
   EXPECT_STATUS(lucid_node_approve(NULL, 1, &out), LUCID_INVALID_ARGUMENT);
   EXPECT_STATUS(lucid_node_approve_code(NULL, "ABCDE", &out), LUCID_INVALID_ARGUMENT);
   EXPECT_STATUS(lucid_node_authenticate(NULL, "k", &id), LUCID_INVALID_ARGUMENT);
@@ -159,19 +159,34 @@ int main(int argc, char** argv) {
   CHECK(strcmp(lucid_last_error_field(), "ip_address") == 0);
   CHECK(out == NULL);
   EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-c.example\",\"ip_address\":\"192.0.2.7\"}", &out), LUCID_OK);
-  char code[16] = "";
+  char code[16] = "", secret[128] = "";
   CHECK(out != NULL && json_str(out, "registration_code", code, sizeof code) && strlen(code) == 5);
+  CHECK(out != NULL && json_str(out, "join_secret", secret, sizeof secret) && strncmp(secret, "ljs_", 4) == 0);
   CHECK(contains(out, "\"already_active\":false"));
   long long request_id = out != NULL ? json_int(out, "request_id") : -1;
   CHECK(request_id > 0);
   lucid_free(out);
   out = NULL;
 
+  /* ---- a re-join of the pending hostname: only with its secret ---- */
+  EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-c.example\"}", &out), LUCID_CONFLICT);
+  CHECK(out == NULL);
+  {
+    char body[256];
+    snprintf(body, sizeof body, "{\"hostname\":\"worker-c.example\",\"join_secret\":\"%s\"}", secret);
+    EXPECT_STATUS(lucid_node_join(c, body, &out), LUCID_OK);
+    char again[16] = "";
+    CHECK(out != NULL && json_str(out, "registration_code", again, sizeof again) && strcmp(again, code) == 0);
+    CHECK(out != NULL && !contains(out, "join_secret"));
+    lucid_free(out);
+    out = NULL;
+  }
+
   /* ---- poll before approval ---- */
-  EXPECT_STATUS(lucid_node_poll(c, NULL, &out), LUCID_INVALID_ARGUMENT);
-  EXPECT_STATUS(lucid_node_poll(c, code, NULL), LUCID_INVALID_ARGUMENT);
-  EXPECT_STATUS(lucid_node_poll(c, "AB", &out), LUCID_INVALID_ARGUMENT);
-  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_OK);
+  EXPECT_STATUS(lucid_node_poll(c, NULL, NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, code, NULL, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, "AB", NULL, &out), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_poll(c, code, NULL, &out), LUCID_OK);
   CHECK(contains(out, "\"status\":\"pending\"") && !contains(out, "api_key"));
   lucid_free(out);
   out = NULL;
@@ -198,13 +213,18 @@ int main(int argc, char** argv) {
   lucid_free(out);
   out = NULL;
 
-  /* ---- poll after approval: the key, once ---- */
-  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_OK);
+  /* ---- poll after approval: the key, once, to the secret's holder ---- */
+  EXPECT_STATUS(lucid_node_poll(c, code, NULL, &out), LUCID_OK);
+  CHECK(out != NULL && contains(out, "\"status\":\"active\"") && !contains(out, "api_key"));
+  lucid_free(out);
+  out = NULL;
+  EXPECT_STATUS(lucid_node_poll(c, code, "ljs_not-the-secret", &out), LUCID_PERMISSION_DENIED);
+  EXPECT_STATUS(lucid_node_poll(c, code, secret, &out), LUCID_OK);
   char api_key[256] = "";
   CHECK(out != NULL && json_str(out, "api_key", api_key, sizeof api_key) && strlen(api_key) > 10);
   lucid_free(out);
   out = NULL;
-  EXPECT_STATUS(lucid_node_poll(c, code, &out), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_poll(c, code, secret, &out), LUCID_NOT_FOUND);
 
   /* ---- authenticate ---- */
   EXPECT_STATUS(lucid_node_authenticate(c, NULL, &id), LUCID_INVALID_ARGUMENT);
@@ -547,7 +567,7 @@ int main(int argc, char** argv) {
     EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\"}", &out), LUCID_STORAGE);
     EXPECT_STATUS(lucid_task_get(c, task_id, tbuf, sizeof tbuf, &needed), LUCID_OK); /* reads work */
     CHECK(contains(tbuf, "\"status\":\"success\""));
-    EXPECT_STATUS(lucid_node_poll(c, "ABCDE", &out), LUCID_STORAGE); /* a write: it issues the key */
+    EXPECT_STATUS(lucid_node_poll(c, "ABCDE", NULL, &out), LUCID_STORAGE); /* a write: it issues the key */
     /* Looking a registration code up needs the key: unavailable, not a wrong answer. */
     EXPECT_STATUS(lucid_node_approve_code(c, "ABCDE", &out), LUCID_UNAVAILABLE);
     CHECK(out == NULL);

@@ -116,6 +116,59 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(b.proc.wait(timeout=20), 0)
         self.assertEqual(len(self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()), 1)
 
+    def test_restart_while_pending_keeps_the_request_and_only_the_agent_gets_the_key(self):
+        a = self.agent("pend-1.example.com")
+        code = a.wait_for(r"registration code ([A-Z0-9]{5})").group(1)
+        secret_file = self.key_file + ".join"
+        self.assertEqual(stat.S_IMODE(os.stat(secret_file).st_mode), 0o600)
+        with open(secret_file) as f:
+            secret = f.read().strip()
+        self.assertRegex(secret, r"^ljs_[A-Za-z0-9_-]{43}$")
+        self.assertEqual(a.stop(), 0)
+        # An attacker re-joining the pending hostname learns no code.
+        r = self.server.request("POST", "/api/v1/nodes/join-request", {"hostname": "pend-1.example.com"})
+        self.assertEqual(r.status, 409, r)
+        self.assertNotIn(code, r.text)
+        # The restarted agent re-joins with its saved secret: same request, same code.
+        b = self.agent("pend-1.example.com", None, "--max-reports", "1")
+        self.assertEqual(b.wait_for(r"registration code ([A-Z0-9]{5})").group(1), code)
+        self.assertEqual(self.ctl("nodes", "approve-code", code).returncode, 0)
+        # An attacker polling the known code after approval gets the status, not the key...
+        r = self.server.poll_code(code)
+        self.assertEqual(r.json(), {"status": "active", "api_key": None})
+        # ...and the real agent still collects it.
+        b.wait_for(r"approved; API key saved")
+        b.wait_for(r"reported cpu=")
+        self.assertEqual(b.proc.wait(timeout=20), 0)
+        self.assertFalse(os.path.exists(secret_file))  # spent with the key
+        nodes = self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()
+        self.assertEqual([n["hostname"] for n in nodes], ["pend-1.example.com"])
+
+    def test_agent_without_the_secret_of_a_pending_hostname_is_refused(self):
+        self.server.join("held.example.com")  # someone else holds this request's secret
+        a = self.agent("held.example.com", os.path.join(self.server.dir, "held.key"))
+        a.wait_for(r"join request refused: .*join_secret")
+        self.assertEqual(a.proc.wait(timeout=20), 2)
+        # --code without its join secret cannot collect a key: exit 2 before asking.
+        b = self.agent("code.example.com", os.path.join(self.server.dir, "code.key"), "--code", "ABCDE")
+        b.wait_for(r"--code needs the join secret")
+        self.assertEqual(b.proc.wait(timeout=20), 2)
+        # A wrong secret for a created node's code: refused, exit 2.
+        r = self.server.request("POST", "/api/v1/nodes", {"name": "made-cli.example.com"}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        c = self.agent("made-cli.example.com", os.path.join(self.server.dir, "made.key"),
+                       "--code", r.json()["registration_code"], "--join-secret", "ljs_wrong")
+        c.wait_for(r"refused our join secret")
+        self.assertEqual(c.proc.wait(timeout=20), 2)
+        # The right one (here from the environment) collects it.
+        env = dict(os.environ, LUCID_JOIN_SECRET=r.json()["join_secret"])
+        out = subprocess.run([CTL_BIN, "agent", "--server", self.server.url, "--hostname", "made-cli.example.com",
+                              "--key-file", os.path.join(self.server.dir, "made.key"), "--code",
+                              r.json()["registration_code"], "--max-reports", "1", "--interval", "1", "--poll", "1",
+                              "--no-tasks"], capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("approved; API key saved", out.stdout)
+
     def test_agent_refusals(self):
         # Hostname active on the server but no key file here: exit 3.
         self.server.join_and_approve("taken.example.com", self.admin)

@@ -72,7 +72,7 @@ class LucidctlTest(ServerTestCase):
         self.assertEqual(out.returncode, 1)
         self.assertIn("HTTP 409", out.stderr)
 
-        key = self.server.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"]).json()["api_key"]
+        key = self.server.collect(j).json()["api_key"]
         self.assertEqual(self.server.report(key, cpu_usage=33.5, memory_percent=44).status, 200)
 
         out = self.ctl("nodes", "show", str(node_id))

@@ -141,13 +141,22 @@ class Server:
         assert r.status == 200, r
         return r.json()
 
+    def poll_code(self, code, join_secret=None, **kw):
+        """GET /nodes/status/code/{code}, presenting the join secret (X-Join-Secret) when given."""
+        headers = {"X-Join-Secret": join_secret} if join_secret is not None else None
+        return self.request("GET", "/api/v1/nodes/status/code/" + code, headers=headers, **kw)
+
+    def collect(self, join):
+        """Polls a join response's code as its joiner (with its join_secret)."""
+        return self.poll_code(join["registration_code"], join["join_secret"])
+
     def join_and_approve(self, hostname, admin_token):
         """Returns (node_id, api_key) for a freshly approved node."""
         j = self.join(hostname)
         node_id = int(j["request_id"])
         r = self.request("POST", "/api/v1/nodes/approve/%d" % node_id, token=admin_token)
         assert r.status == 200, r
-        r = self.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"])
+        r = self.collect(j)
         assert r.status == 200 and r.json()["api_key"], r
         return node_id, r.json()["api_key"]
 

@@ -14,7 +14,9 @@ ROLES = ["user", "viewer", "node_operator", "admin", "super_admin"]
 # {node} is an existing active node's id; bodies are chosen so that an
 # authorized call has a known, side-effect-free (or idempotent) answer.
 ROUTES = [
-    ("POST", "/api/v1/nodes/join-request", "none", None, {"hostname": "auth-public.example.com"}, 200),
+    # An active hostname: join answers "ACTIVE" however often it is asked (a
+    # pending one is re-joined only with its join secret).
+    ("POST", "/api/v1/nodes/join-request", "none", None, {"hostname": "auth-node.example.com"}, 200),
     ("GET", "/api/v1/nodes/status/code/{code}", "none", None, None, 200),
     ("GET", "/api/v1/nodes/status/{node}", "none", None, None, 200),
     ("POST", "/api/v1/nodes/approve/999999", "bearer", "super_admin", None, 404),

@@ -37,20 +37,23 @@ class AgentFlow(ServerTestCase):
                          {"request_id": rid, "status": "pending"})
         listed = {n["id"]: n for n in self.get("/api/v1/nodes/")}
         self.assertEqual(listed[nid]["status"], "pending")
-        # The agent restarts and joins again: same request.
-        self.assertEqual(s.join("wp.zimpricecheck.com"), j)
+        # The agent restarts and joins again with its secret: same request (the
+        # secret itself is shown only once).
+        self.assertRegex(j["join_secret"], r"^ljs_[A-Za-z0-9_-]{43}$")
+        without_secret = {k: v for k, v in j.items() if k != "join_secret"}
+        self.assertEqual(s.join("wp.zimpricecheck.com", join_secret=j["join_secret"]), without_secret)
         # 3. approve
         r = s.request("POST", "/api/v1/nodes/approve/" + rid, token=self.admin)
         self.assertEqual(r.status, 200, r)
         self.assertEqual((r.json()["status"], r.json()["health"]), ("active", "offline"))
-        # 4. poll: the key, once
-        r = s.request("GET", "/api/v1/nodes/status/code/" + code)
+        # 4. poll: the key, once, to the holder of the join secret
+        r = s.poll_code(code, j["join_secret"])
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["status"], "active")
         key = r.json()["api_key"]
         self.assertRegex(key, KEY_RE)
         # 5. the code is gone
-        self.assertEqual(s.request("GET", "/api/v1/nodes/status/code/" + code).status, 404)
+        self.assertEqual(s.poll_code(code, j["join_secret"]).status, 404)
         self.assertEqual(s.request("POST", "/api/v1/nodes/register-by-code", {"code": code},
                                    token=self.admin).status, 404)
         self.assertEqual(s.join("wp.zimpricecheck.com")["registration_code"], "ACTIVE")
@@ -135,8 +138,9 @@ class Persistence(unittest.TestCase):
         # the approved-but-uncollected one still delivers its key.
         r = s.request("GET", "/api/v1/nodes/status/code/" + pending["registration_code"])
         self.assertEqual(r.json(), {"status": "pending", "api_key": None})
-        self.assertEqual(s.join("waiting.example.com"), pending)
-        r = s.request("GET", "/api/v1/nodes/status/code/" + approved_uncollected["registration_code"])
+        self.assertEqual(s.join("waiting.example.com", join_secret=pending["join_secret"]),
+                         {k: v for k, v in pending.items() if k != "join_secret"})
+        r = s.collect(approved_uncollected)
         self.assertEqual(r.json()["status"], "active")
         self.assertRegex(r.json()["api_key"], KEY_RE)
         self.assertEqual(s.join("persist.example.com")["registration_code"], "ACTIVE")
@@ -163,9 +167,9 @@ class Persistence(unittest.TestCase):
         s = self.server
         j = s.join("once.example.com")
         s.request("POST", "/api/v1/nodes/approve/" + j["request_id"], token=self.admin)
-        key = s.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"]).json()["api_key"]
+        key = s.collect(j).json()["api_key"]
         self.restart()
-        self.assertEqual(s.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"]).status, 404)
+        self.assertEqual(s.collect(j).status, 404)
         self.assertEqual(s.report(key).status, 200)
         self.assertEqual(s.report("lnk_" + "A" * 43).status, 401)
 

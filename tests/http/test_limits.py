@@ -14,7 +14,7 @@ class PendingJoinLimit(ServerTestCase):
         r = self.server.request("POST", "/api/v1/nodes/join-request", {"hostname": "lim-c.example.com"})
         self.assertDetail(r, 429)
         self.assertEqual(r.headers.get("retry-after"), "60")
-        again = self.server.join("lim-a.example.com")
+        again = self.server.join("lim-a.example.com", join_secret=a["join_secret"])
         self.assertEqual(again["registration_code"], a["registration_code"])
         # approving one frees a slot
         self.server.request("POST", "/api/v1/nodes/approve/" + a["request_id"], token=self.admin)

@@ -27,7 +27,7 @@ class MgmtLifecycle(MgmtAssertions, ServerTestCase):
     def created(self, name):
         """A node created by POST /nodes (inactive) with its collected key: (uid, key)."""
         n = mgmt_create(self.server, self.admin, {"name": name})
-        return n["node_id"], collect_key(self.server, n["registration_code"])
+        return n["node_id"], collect_key(self.server, n)
 
     def start(self, uid):
         return self.post("/api/v1/nodes/%s/start" % uid)

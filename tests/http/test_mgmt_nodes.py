@@ -73,9 +73,9 @@ def mgmt_node_of(server, token, hostname):
         page += 1
 
 
-def collect_key(server, code):
-    """Collects a created node's API key with its registration code."""
-    r = server.request("GET", "/api/v1/nodes/status/code/" + code)
+def collect_key(server, created):
+    """Collects a created node's API key with its registration code and join secret."""
+    r = server.poll_code(created["registration_code"], created["join_secret"])
     assert r.status == 200 and r.json().get("api_key"), r
     return r.json()["api_key"]
 
@@ -445,9 +445,11 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         r = self.post("/api/v1/nodes", {"name": "crud-min"})
         self.assertEqual(r.status, 201, r)
         n = r.json()
-        self.assertEqual(set(n), NODE_KEYS | {"registration_code"})
+        self.assertEqual(set(n), NODE_KEYS | {"registration_code", "join_secret"})
         self.assertRegex(n["registration_code"], CODE_RE)
-        code = n.pop("registration_code")
+        self.assertRegex(n["join_secret"], r"^ljs_[A-Za-z0-9_-]{43}$")
+        created = {"registration_code": n.pop("registration_code"), "join_secret": n.pop("join_secret")}
+        code = created["registration_code"]
         self.assertNodeShape(n)
         self.assertEqual(n["name"], "crud-min")
         self.assertEqual(n["hostname"], "crud-min")
@@ -464,9 +466,12 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         # GET answers the same Node, without the one-time code.
         self.assertEqual(self.node(n["node_id"]), n)
         # The code collects the node's API key once.
-        key = collect_key(self.server, code)
+        # The code alone learns the status, never the key.
+        r = self.server.poll_code(code)
+        self.assertEqual(r.json(), {"status": "active", "api_key": None})
+        key = collect_key(self.server, created)
         self.assertTrue(key.startswith("lnk_"), key)
-        r = self.server.request("GET", "/api/v1/nodes/status/code/" + code)
+        r = self.server.poll_code(code, created["join_secret"])
         self.assertEqual(r.status, 404, r)
         # Stats from the key land on this node (an inactive node stays inactive).
         self.assertEqual(self.server.report(key, cpu_usage=12).status, 200)
@@ -604,7 +609,8 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         self.assertEqual(len(self.get("/api/v1/nodes/").json()), before)
         self.assertEqual(self.get("/api/v1/nodes?limit=100").json()["pagination"]["total"], before)
         # The pending join request is untouched.
-        self.assertEqual(self.server.join("dup-pending.example.com")["registration_code"], pending["registration_code"])
+        self.assertEqual(self.server.join("dup-pending.example.com", join_secret=pending["join_secret"])
+                         ["registration_code"], pending["registration_code"])
         self.assertEqual(self.get("/api/v1/nodes/%d" % joined_id).json()["hostname"], "dup-joined.example.com")
 
     def test_create_with_pool(self):
@@ -629,7 +635,8 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         n = self.create({"name": "agent-node", "hostname": "agent-node.example.com"})
         key_file = os.path.join(self.server.dir, "agent-node.key")
         out = subprocess.run([CTL_BIN, "agent", "--server", self.server.url, "--hostname", "agent-node.example.com",
-                              "--code", n["registration_code"], "--key-file", key_file, "--max-reports", "1",
+                              "--code", n["registration_code"], "--join-secret", n["join_secret"],
+                              "--key-file", key_file, "--max-reports", "1",
                               "--interval", "1", "--poll", "1", "--disk-path", "/"],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
@@ -639,7 +646,7 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         after = self.node(n["node_id"])
         self.assertRegex(after["last_heartbeat"], TIME_RE)
         # The code is spent.
-        self.assertEqual(self.server.request("GET", "/api/v1/nodes/status/code/" + n["registration_code"]).status, 404)
+        self.assertEqual(self.server.poll_code(n["registration_code"], n["join_secret"]).status, 404)
 
     def test_operator_may_write_user_may_not(self):
         op = self.server.token(role="node_operator", sub="crud-operator")
@@ -734,7 +741,7 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
                 self.assertMgmtError(self.put("/api/v1/nodes/" + uid, body), 400, code, field)
         self.assertMgmtError(self.put("/api/v1/nodes/" + uid, raw="{nope"), 400, "LUCID_ERR_1009")
         self.assertMgmtError(self.put("/api/v1/nodes/" + uid, raw="[1]"), 400, "LUCID_ERR_1001", "body")
-        self.assertEqual(self.node(uid), {k: v for k, v in n.items() if k != "registration_code"})
+        self.assertEqual(self.node(uid), {k: v for k, v in n.items() if k not in ("registration_code", "join_secret")})
 
     def test_put_name_conflict_409(self):
         self.create({"name": "conflict-a"})
@@ -799,7 +806,7 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         self.assertEqual((d["id"], d["hostname"], d["status"]), (rid, "views-created.example.com", "active"))
         self.assertEqual(self.node_of("views-created.example.com")["name"], "views-renamed")
         # Stats from the created node's key show in both views.
-        key = collect_key(s, n["registration_code"])
+        key = collect_key(s, n)
         self.assertEqual(s.report(key, cpu_usage=41, disk_usage=7).status, 200)
         d = self.get("/api/v1/nodes/%d" % rid).json()
         self.assertEqual(d["stats"][0]["cpu_usage"], 41)

@@ -34,7 +34,7 @@ class MgmtResources(MgmtAssertions, ServerTestCase):
         body = {"name": name}
         body.update(create)
         n = mgmt_create(self.server, self.admin, body)
-        return n["node_id"], collect_key(self.server, n["registration_code"])
+        return n["node_id"], collect_key(self.server, n)
 
     def report(self, key, **stats):
         r = self.server.report(key, **stats)

@@ -1,11 +1,13 @@
 """node-registration.md: join requests, polling, approval by id and by code."""
 import re
+import time
 import unittest
 
 from lucidtest import ServerTestCase
 
 CODE_RE = r"^[A-Z0-9]{5}$"
 KEY_RE = r"^lnk_[A-Za-z0-9_-]{43}$"
+SECRET_RE = r"^ljs_[A-Za-z0-9_-]{43}$"
 UUID4_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 TIME_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
 NODE_RESPONSE_KEYS = {"id", "uuid", "hostname", "ip_address", "status", "is_master", "storage_quota_gb",
@@ -29,7 +31,9 @@ class JoinRequest(ServerTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.headers.get("content-type"), "application/json")
         j = r.json()
-        self.assertEqual(set(j), {"request_id", "registration_code", "message"})
+        # The document's fields, plus the join secret (docs/decisions.md).
+        self.assertEqual(set(j), {"request_id", "registration_code", "message", "join_secret"})
+        self.assertRegex(j["join_secret"], SECRET_RE)
         self.assertIsInstance(j["request_id"], str)
         self.assertRegex(j["request_id"], r"^[1-9][0-9]*$")
         self.assertRegex(j["registration_code"], CODE_RE)
@@ -68,10 +72,11 @@ class JoinRequest(ServerTestCase):
 
     def test_same_hostname_while_pending_gives_same_code_and_id(self):
         a = self.server.join("repeat.example.com")
-        b = self.server.join("repeat.example.com", ip_address="10.0.0.9")
+        b = self.server.join("repeat.example.com", ip_address="10.0.0.9", join_secret=a["join_secret"])
         self.assertEqual(a["request_id"], b["request_id"])
         self.assertEqual(a["registration_code"], b["registration_code"])
         self.assertEqual(b["message"], "Join request submitted. Give code %s to admin." % a["registration_code"])
+        self.assertEqual(set(b), {"request_id", "registration_code", "message"})  # the secret is shown once
 
     def test_distinct_hostnames_get_distinct_ids_and_codes(self):
         a = self.server.join("distinct-a.example.com")
@@ -218,15 +223,15 @@ class Approval(ServerTestCase):
         j = self.server.join("collect.example.com")
         code = j["registration_code"]
         self.assertEqual(self.approve(j["request_id"]).status, 200)
-        r1 = self.server.request("GET", "/api/v1/nodes/status/code/" + code)
+        r1 = self.server.collect(j)
         self.assertEqual(r1.status, 200, r1)
         body = r1.json()
         self.assertEqual(set(body), {"status", "api_key"})
         self.assertEqual(body["status"], "active")
         self.assertRegex(body["api_key"], KEY_RE)
-        r2 = self.server.request("GET", "/api/v1/nodes/status/code/" + code)
+        r2 = self.server.collect(j)
         self.assertEqual(self.assertDetail(r2, 404), "Registration code not found")
-        r3 = self.server.request("GET", "/api/v1/nodes/status/code/" + code.lower())
+        r3 = self.server.poll_code(code.lower())
         self.assertDetail(r3, 404)
         # The key works.
         self.assertEqual(self.server.report(body["api_key"]).status, 200)
@@ -263,8 +268,8 @@ class Approval(ServerTestCase):
         again = self.server.join("uncollected.example.com")
         self.assertEqual(again["registration_code"], "ACTIVE")
         self.assertEqual(again["request_id"], j["request_id"])
-        # The original code still delivers the key.
-        r = self.server.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"])
+        # The original code still delivers the key (to its joiner).
+        r = self.server.collect(j)
         self.assertEqual(r.json()["status"], "active")
         self.assertRegex(r.json()["api_key"], KEY_RE)
 
@@ -291,7 +296,7 @@ class RegisterByCode(ServerTestCase):
         self.assertEqual(n["ip_address"], "10.9.8.7")
         self.assertEqual(n["status"], "active")
         self.assertRegex(n["approved_at"], TIME_RE)
-        poll = self.server.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"]).json()
+        poll = self.server.collect(j).json()
         self.assertEqual(poll["status"], "active")
         self.assertRegex(poll["api_key"], KEY_RE)
 
@@ -329,9 +334,135 @@ class RegisterByCode(ServerTestCase):
         self.assertEqual(self.register({"code": j["registration_code"]}).status, 200)
         self.assertEqual(self.assertDetail(self.register({"code": j["registration_code"]}), 409),
                          "Node is already active")
-        self.assertEqual(self.server.request("GET", "/api/v1/nodes/status/code/" + j["registration_code"]).status,
-                         200)
+        self.assertEqual(self.server.collect(j).status, 200)
         self.assertDetail(self.register({"code": j["registration_code"]}), 404)
+
+
+class JoinSecret(ServerTestCase):
+    """Issue 12: the code and the key go only to the original joiner."""
+
+    def test_rejoin_of_pending_hostname_without_secret_gets_no_code(self):
+        j = self.server.join("victim.example.com")
+        for body in ({"hostname": "victim.example.com"},
+                     {"hostname": "VICTIM.example.com", "join_secret": None},
+                     {"hostname": "victim.example.com", "join_secret": "ljs_" + "A" * 43},
+                     {"hostname": "victim.example.com", "join_secret": j["join_secret"][:-1]}):
+            with self.subTest(body=body):
+                r = self.server.request("POST", "/api/v1/nodes/join-request", body)
+                detail = self.assertDetail(r, 409)
+                self.assertNotIn(j["registration_code"], r.text)
+                self.assertIn("join_secret", detail)
+        ok = self.server.join("victim.example.com", join_secret=j["join_secret"])
+        self.assertEqual(ok["registration_code"], j["registration_code"])
+
+    def test_join_secret_field_validated(self):
+        for secret, field in ((12, "join_secret"), ("x" * 129, "join_secret"), ("a\nb", "join_secret")):
+            with self.subTest(secret=secret):
+                r = self.server.request("POST", "/api/v1/nodes/join-request",
+                                        {"hostname": "val-secret.example.com", "join_secret": secret})
+                if secret == "a\nb":  # a new request ignores it after the format check
+                    self.assertEqual(r.status, 422, r)
+                else:
+                    self.assertValidation(r, field)
+
+    def test_attacker_polling_a_known_code_gets_no_key_and_takes_nothing(self):
+        j = self.server.join("takeover.example.com")
+        code = j["registration_code"]
+        self.assertEqual(self.server.request("POST", "/api/v1/nodes/approve/" + j["request_id"],
+                                             token=self.admin).status, 200)
+        # The attacker knows the code (pending hostnames and codes leak); polls first.
+        for _ in range(3):
+            r = self.server.poll_code(code)
+            self.assertEqual((r.status, r.json()), (200, {"status": "active", "api_key": None}))
+        r = self.server.poll_code(code, "ljs_" + "B" * 43)
+        self.assertEqual(self.assertDetail(r, 403), "join_secret does not match this registration code")
+        # The secret never travels in the URL: a query parameter is not honoured.
+        r = self.server.request("GET", "/api/v1/nodes/status/code/%s?join_secret=%s" % (code, j["join_secret"]))
+        self.assertIsNone(r.json()["api_key"])
+        # The real agent still gets its key, once.
+        r = self.server.collect(j)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(set(r.json()), {"status", "api_key"})
+        self.assertRegex(r.json()["api_key"], KEY_RE)
+        self.assertEqual(self.server.report(r.json()["api_key"]).status, 200)
+        self.assertDetail(self.server.collect(j), 404)
+
+    def test_oversized_secret_header_is_a_validation_error(self):
+        j = self.server.join("big-secret.example.com")
+        r = self.server.poll_code(j["registration_code"], "s" * 200)
+        self.assertValidation(r, "x-join-secret", where="header")
+
+    def test_admin_created_node_needs_the_secret_that_came_with_its_code(self):
+        r = self.server.request("POST", "/api/v1/nodes", {"name": "made.example.com"}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        made = r.json()
+        self.assertRegex(made["join_secret"], SECRET_RE)
+        spy = self.server.poll_code(made["registration_code"])
+        self.assertEqual(spy.json(), {"status": "active", "api_key": None})
+        r = self.server.collect(made)
+        self.assertRegex(r.json()["api_key"], KEY_RE)
+
+
+class RegistrationRateLimit(ServerTestCase):
+    server_args = ["--rate-join", "5"]
+
+    def test_join_and_status_routes_limited_per_address(self):
+        j = self.server.join("rl.example.com")  # 1
+        for path in ("/api/v1/nodes/status/code/" + j["registration_code"],  # 2..5
+                     "/api/v1/nodes/status/" + j["request_id"],
+                     "/api/v1/nodes/status/code/ZZZZZ", "/api/v1/nodes/status/code/ZZZZY"):
+            r = self.server.request("GET", path)
+            self.assertIn(r.status, (200, 404), r)
+            self.assertEqual(r.headers.get("x-ratelimit-limit"), "5")
+        for method, path, body in (("GET", "/api/v1/nodes/status/code/" + j["registration_code"], None),
+                                   ("GET", "/api/v1/nodes/status/" + j["request_id"], None),
+                                   ("POST", "/api/v1/nodes/join-request", {"hostname": "rl2.example.com"})):
+            with self.subTest(path=path):
+                r = self.server.request(method, path, body)
+                self.assertEqual(self.assertDetail(r, 429), "Rate limit exceeded")
+                self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        # Authenticated routes of the document are not in this category.
+        self.assertEqual(self.server.request("GET", "/api/v1/nodes/", token=self.admin).status, 200)
+        # The bucket refills with time (the test clock moves the limiter's clock too).
+        self.server.advance_clock(60, self.admin)
+        self.assertEqual(self.server.request("GET", "/api/v1/nodes/status/" + j["request_id"]).status, 200)
+
+
+class PendingExpiry(ServerTestCase):
+    server_args = ["--join-ttl", "600"]
+
+    def setUp(self):
+        # The tests move the server's clock by hours: a token that outlives them.
+        self.admin = self.server.token("super_admin", ttl="30d")
+
+    def test_expired_pending_request_is_gone_and_its_hostname_free(self):
+        j = self.server.join("expiring.example.com")
+        self.server.advance_clock(599, self.admin)
+        self.assertEqual(self.server.collect(j).json()["status"], "pending")
+        self.server.advance_clock(2, self.admin)
+        # Gone at once, sweep or not: code unknown, id unknown, not approvable.
+        self.assertDetail(self.server.collect(j), 404)
+        self.assertDetail(self.server.request("POST", "/api/v1/nodes/register-by-code",
+                                              {"code": j["registration_code"]}, token=self.admin), 404)
+        self.assertDetail(self.server.request("GET", "/api/v1/nodes/status/" + j["request_id"]), 404)
+        # The executor's sweep (every second) removes the row: the list no longer shows it.
+        deadline = time.time() + 10
+        while True:
+            hosts = [n["hostname"] for n in self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()]
+            if "expiring.example.com" not in hosts or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertNotIn("expiring.example.com", hosts)
+        # The hostname is free: a new joiner (no secret) gets a new request.
+        fresh = self.server.join("expiring.example.com")
+        self.assertNotEqual(fresh["request_id"], j["request_id"])
+        self.assertRegex(fresh["join_secret"], SECRET_RE)
+
+    def test_approved_nodes_do_not_expire(self):
+        nid, key = self.server.join_and_approve("stays.example.com", self.admin)
+        self.server.advance_clock(3600, self.admin)
+        self.assertEqual(self.server.report(key).status, 200)
+        self.assertEqual(self.server.request("GET", "/api/v1/nodes/status/%d" % nid).json()["status"], "active")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ TEST_CASE("embedding: a read-only open needs no key file and refuses what needs 
   std::string code;
   {
     lucid::Cluster c(o);
-    code = c.nodes().request_join({"ro.example", "", ""}).registration_code;
+    code = c.nodes().request_join({"ro.example", "", "", ""}).registration_code;
   }
   REQUIRE(std::remove((o.database_path + ".key").c_str()) == 0);
   o.read_only = true;

@@ -28,9 +28,9 @@ struct Fixture {
   Nodes& nodes() { return cluster->nodes(); }
   // join -> approve -> collect key
   std::pair<std::int64_t, std::string> active_node(const std::string& host) {
-    auto j = nodes().request_join({host, "", ""});
+    auto j = nodes().request_join({host, "", "", ""});
     nodes().approve(j.request_id);
-    auto p = nodes().poll_by_code(j.registration_code);
+    auto p = nodes().poll_by_code(j.registration_code, j.join_secret);
     return {j.request_id, *p.api_key};
   }
 };
@@ -47,30 +47,103 @@ StatsSample sample(double cpu) {
 
 }  // namespace
 
-TEST_CASE("nodes: join gives a 5-character code; same pending hostname gets it back") {
+TEST_CASE("nodes: join gives a 5-character code; same pending hostname gets it back with its secret") {
   Fixture f;
-  auto a = f.nodes().request_join({"a.example.com", "10.0.0.1", "Debian"});
+  auto a = f.nodes().request_join({"a.example.com", "10.0.0.1", "Debian", ""});
   CHECK(a.registration_code.size() == 5);
   for (char c : a.registration_code) CHECK(((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')));
-  auto again = f.nodes().request_join({"a.example.com", "", ""});
+  CHECK(a.join_secret.rfind("ljs_", 0) == 0);
+  CHECK(a.join_secret.size() == 4 + 43);  // 32 random bytes, base64url
+  auto again = f.nodes().request_join({"a.example.com", "", "", a.join_secret});
   CHECK(again.request_id == a.request_id);
   CHECK(again.registration_code == a.registration_code);
-  auto b = f.nodes().request_join({"b.example.com", "", ""});
+  CHECK(again.join_secret.empty());  // shown once
+  auto b = f.nodes().request_join({"b.example.com", "", "", ""});
   CHECK(b.request_id != a.request_id);
   CHECK(f.nodes().status_of_request(a.request_id) == NodeStatus::pending);
+}
+
+TEST_CASE("nodes: a re-join of a pending hostname without its secret learns no code") {
+  Fixture f;
+  auto a = f.nodes().request_join({"victim.example", "", "", ""});
+  CHECK(code_of([&] { f.nodes().request_join({"victim.example", "", "", ""}); }) == Errc::conflict);
+  CHECK(code_of([&] { f.nodes().request_join({"VICTIM.example", "", "", "ljs_guess"}); }) == Errc::conflict);
+  CHECK(code_of([&] { f.nodes().request_join({"victim.example", "", "", a.join_secret + "x"}); }) == Errc::conflict);
+  CHECK(field_of([&] { f.nodes().request_join({"victim.example", "", "", std::string(129, 'a')}); }) == "join_secret");
+  CHECK(f.nodes().count() == 1);
+}
+
+TEST_CASE("nodes: a poll without the join secret never takes the key") {
+  Fixture f;
+  auto j = f.nodes().request_join({"n1", "", "", ""});
+  f.nodes().approve(j.request_id);
+  // An attacker who knows the code: status only, and nothing is consumed.
+  auto spy = f.nodes().poll_by_code(j.registration_code);
+  CHECK(spy.status == NodeStatus::active);
+  CHECK_FALSE(spy.api_key);
+  CHECK(code_of([&] { f.nodes().poll_by_code(j.registration_code, "ljs_wrong"); }) == Errc::permission_denied);
+  CHECK(field_of([&] { f.nodes().poll_by_code(j.registration_code, std::string(200, 'a')); }) == "join_secret");
+  auto real = f.nodes().poll_by_code(j.registration_code, j.join_secret);
+  REQUIRE(real.api_key);
+  CHECK(f.nodes().authenticate_key(*real.api_key) == j.request_id);
+}
+
+TEST_CASE("nodes: an admin-created node's key needs the join secret that came with its code") {
+  Fixture f;
+  NodeCreate c;
+  c.name = "made.example";
+  std::string code, secret;
+  auto n = f.nodes().create(c, &code, &secret);
+  CHECK(secret.rfind("ljs_", 0) == 0);
+  auto spy = f.nodes().poll_by_code(code);
+  CHECK(spy.status == NodeStatus::active);
+  CHECK_FALSE(spy.api_key);
+  auto real = f.nodes().poll_by_code(code, secret);
+  REQUIRE(real.api_key);
+  CHECK(f.nodes().authenticate_key(*real.api_key) == n.id);
+}
+
+TEST_CASE("nodes: pending join requests expire after pending_join_ttl") {
+  Fixture f([](Options& o) { o.pending_join_ttl = std::chrono::seconds(600); });
+  auto j = f.nodes().request_join({"slow.example", "", "", ""});
+  auto kept = f.nodes().request_join({"kept.example", "", "", ""});
+  f.nodes().approve(kept.request_id);
+  f.clock->advance(std::chrono::seconds(599));
+  f.nodes().sweep_lifecycle();
+  CHECK(f.nodes().status_of_request(j.request_id) == NodeStatus::pending);
+  f.clock->advance(std::chrono::seconds(2));
+  // Before any sweep: an expired code is unknown and cannot be approved.
+  CHECK(code_of([&] { f.nodes().poll_by_code(j.registration_code, j.join_secret); }) == Errc::not_found);
+  CHECK(code_of([&] { f.nodes().approve(j.request_id); }) == Errc::not_found);
+  f.nodes().sweep_lifecycle();
+  CHECK(code_of([&] { f.nodes().status_of_request(j.request_id); }) == Errc::not_found);
+  CHECK(code_of([&] { f.nodes().live_view(j.request_id); }) == Errc::not_found);
+  CHECK(code_of([&] { f.nodes().approve_by_code(j.registration_code); }) == Errc::not_found);
+  // The hostname is free: anyone may join it anew (a new request, code and secret).
+  auto fresh = f.nodes().request_join({"slow.example", "", "", ""});
+  CHECK(fresh.request_id != j.request_id);
+  CHECK(fresh.join_secret != j.join_secret);
+  // Approved nodes never expire.
+  CHECK(f.nodes().status_of_request(kept.request_id) == NodeStatus::active);
+  CHECK(code_of([&] {
+          Options o;
+          o.database_path = f.dir.file("x.db");
+          o.pending_join_ttl = std::chrono::seconds(0);
+          Cluster bad(o);
+        }) == Errc::invalid_argument);
 }
 
 TEST_CASE("nodes: codes are unique among many pending requests and are not stored") {
   Fixture f;
   std::set<std::string> codes;
-  for (int i = 0; i < 300; ++i) codes.insert(f.nodes().request_join({"h" + std::to_string(i), "", ""}).registration_code);
+  for (int i = 0; i < 300; ++i) codes.insert(f.nodes().request_join({"h" + std::to_string(i), "", "", ""}).registration_code);
   CHECK(codes.size() == 300);
 }
 
 TEST_CASE("nodes: the full registration flow issues the key exactly once") {
   Fixture f;
-  auto j = f.nodes().request_join({"n1", "", ""});
-  auto p = f.nodes().poll_by_code(j.registration_code);
+  auto j = f.nodes().request_join({"n1", "", "", ""});
+  auto p = f.nodes().poll_by_code(j.registration_code, j.join_secret);
   CHECK(p.status == NodeStatus::pending);
   CHECK_FALSE(p.api_key);
   auto n = f.nodes().approve_by_code(j.registration_code);
@@ -79,14 +152,14 @@ TEST_CASE("nodes: the full registration flow issues the key exactly once") {
   // lower case is accepted too
   std::string lower = j.registration_code;
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  auto got = f.nodes().poll_by_code(lower);
+  auto got = f.nodes().poll_by_code(lower, j.join_secret);
   CHECK(got.status == NodeStatus::active);
   REQUIRE(got.api_key);
   CHECK(got.api_key->rfind("lnk_", 0) == 0);
   CHECK(f.nodes().authenticate_key(*got.api_key) == j.request_id);
-  CHECK(code_of([&] { f.nodes().poll_by_code(j.registration_code); }) == Errc::not_found);
+  CHECK(code_of([&] { f.nodes().poll_by_code(j.registration_code, j.join_secret); }) == Errc::not_found);
   // the same hostname now reports ACTIVE
-  auto again = f.nodes().request_join({"n1", "", ""});
+  auto again = f.nodes().request_join({"n1", "", "", ""});
   CHECK(again.registration_code == "ACTIVE");
   CHECK(again.already_active);
   CHECK(again.request_id == j.request_id);
@@ -95,7 +168,7 @@ TEST_CASE("nodes: the full registration flow issues the key exactly once") {
 TEST_CASE("nodes: approval errors") {
   Fixture f;
   CHECK(code_of([&] { f.nodes().approve(999); }) == Errc::not_found);
-  auto j = f.nodes().request_join({"n1", "", ""});
+  auto j = f.nodes().request_join({"n1", "", "", ""});
   f.nodes().approve(j.request_id);
   CHECK(code_of([&] { f.nodes().approve(j.request_id); }) == Errc::conflict);
   CHECK(code_of([&] { f.nodes().approve_by_code("ZZZZZ"); }) == Errc::not_found);
@@ -106,22 +179,23 @@ TEST_CASE("nodes: approval errors") {
 
 TEST_CASE("nodes: join input is validated, naming the field") {
   Fixture f;
-  CHECK(field_of([&] { f.nodes().request_join({"", "", ""}); }) == "hostname");
-  CHECK(field_of([&] { f.nodes().request_join({"bad host", "", ""}); }) == "hostname");
-  CHECK(field_of([&] { f.nodes().request_join({std::string(254, 'a'), "", ""}); }) == "hostname");
-  CHECK(field_of([&] { f.nodes().request_join({"ok", "300.1.1.1", ""}); }) == "ip_address");
-  CHECK(field_of([&] { f.nodes().request_join({"ok", "", std::string(1025, 'x')}); }) == "system_info");
-  CHECK(field_of([&] { f.nodes().request_join({"ok", "", "a\nb"}); }) == "system_info");
-  CHECK_NOTHROW(f.nodes().request_join({"ok6", "::1", ""}));
+  CHECK(field_of([&] { f.nodes().request_join({"", "", "", ""}); }) == "hostname");
+  CHECK(field_of([&] { f.nodes().request_join({"bad host", "", "", ""}); }) == "hostname");
+  CHECK(field_of([&] { f.nodes().request_join({std::string(254, 'a'), "", "", ""}); }) == "hostname");
+  CHECK(field_of([&] { f.nodes().request_join({"ok", "300.1.1.1", "", ""}); }) == "ip_address");
+  CHECK(field_of([&] { f.nodes().request_join({"ok", "", std::string(1025, 'x'), ""}); }) == "system_info");
+  CHECK(field_of([&] { f.nodes().request_join({"ok", "", "a\nb", ""}); }) == "system_info");
+  CHECK_NOTHROW(f.nodes().request_join({"ok6", "::1", "", ""}));
   CHECK(f.nodes().count() == 1);
 }
 
 TEST_CASE("nodes: pending join requests are bounded") {
   Fixture f([](Options& o) { o.max_pending_joins = 3; });
-  for (int i = 0; i < 3; ++i) f.nodes().request_join({"h" + std::to_string(i), "", ""});
-  CHECK(code_of([&] { f.nodes().request_join({"h9", "", ""}); }) == Errc::resource_exhausted);
-  // re-joining an existing pending hostname still works
-  CHECK_NOTHROW(f.nodes().request_join({"h1", "", ""}));
+  std::vector<JoinResult> joins;
+  for (int i = 0; i < 3; ++i) joins.push_back(f.nodes().request_join({"h" + std::to_string(i), "", "", ""}));
+  CHECK(code_of([&] { f.nodes().request_join({"h9", "", "", ""}); }) == Errc::resource_exhausted);
+  // re-joining an existing pending hostname (with its secret) still works
+  CHECK_NOTHROW(f.nodes().request_join({"h1", "", "", joins[1].join_secret}));
 }
 
 TEST_CASE("nodes: liveness is offline, online, then stale as the clock moves") {
@@ -289,10 +363,10 @@ TEST_CASE("events: subscribers receive node events and unsubscribe cleanly") {
     CHECK(f.cluster->events().subscriber_count() == 1);
     auto [id, key] = f.active_node("n1");
     f.nodes().report_stats(id, sample(1));
-    f.nodes().request_join({"n1", "", ""});  // already active: no event
+    f.nodes().request_join({"n1", "", "", ""});  // already active: no event
   }
   CHECK(f.cluster->events().subscriber_count() == 0);
-  f.nodes().request_join({"n2", "", ""});
+  f.nodes().request_join({"n2", "", "", ""});
   CHECK(joined == 1);
   CHECK(approved == 1);
   CHECK(stats == 1);

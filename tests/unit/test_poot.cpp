@@ -285,7 +285,7 @@ TEST_CASE("poot: the node must be active") {
   f.nodes().stop(n.uid);
   CHECK(f.poot().validate(f.proof(n.uid)).failure == PootFailure::node_not_active);
   // A joined node that is not approved yet.
-  auto j = f.nodes().request_join({"pending-host", "", ""});
+  auto j = f.nodes().request_join({"pending-host", "", "", ""});
   const auto pending_uid = f.nodes().get(j.request_id, 0).uid;
   CHECK(f.poot().validate(f.proof(pending_uid)).failure == PootFailure::node_not_active);
   CHECK(f.poot().history(n.uid, 10).size() == 4);

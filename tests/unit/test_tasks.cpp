@@ -177,7 +177,7 @@ struct Fixture {
   }
   Tasks& tasks() { return cluster->tasks(); }
   std::int64_t node(const std::string& host) {
-    auto j = cluster->nodes().request_join({host, "", ""});
+    auto j = cluster->nodes().request_join({host, "", "", ""});
     cluster->nodes().approve(j.request_id);
     return j.request_id;
   }

@@ -197,19 +197,24 @@ http::Reply pool_reply(int status, const Pool& p) {
   return json_reply(status, buf);
 }
 
-http::Reply node_reply(int status, const Node& n, const std::string* code = nullptr) {
+http::Reply node_reply(int status, const Node& n, const std::string* code = nullptr,
+                       const std::string* join_secret = nullptr) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   if (!code) {
     mgmt::write_node(w, n);
   } else {
-    // The one-time registration code of a created node rides along once.
+    // The one-time registration code of a created node rides along once,
+    // with the join secret its agent must present to collect the key
+    // (docs/decisions.md, "Join secrets"). Both are [A-Za-z0-9_-] only.
     rapidjson::StringBuffer inner;
     JsonWriter iw(inner);
     mgmt::write_node(iw, n);
     std::string s(inner.GetString(), inner.GetSize());
     s.pop_back();
-    s += ",\"registration_code\":\"" + *code + "\"}";
+    s += ",\"registration_code\":\"" + *code + "\"";
+    if (join_secret) s += ",\"join_secret\":\"" + *join_secret + "\"";
+    s += "}";
     http::Reply r;
     r.response.status = status;
     r.response.body = std::move(s);
@@ -254,9 +259,9 @@ http::Reply create_node(Context& ctx) {
   if (const auto* h = object_member(body, "hardware_info")) req.hardware = parse_hardware(*h);
   if (const auto* l = object_member(body, "location")) req.location = parse_location(*l);
   if (auto p = body.optional_string("pool_id", 64)) req.pool_uid = pool_uid_field(*p, "pool_id");
-  std::string code;
-  auto n = ctx.cluster.nodes().create(req, &code);
-  return node_reply(201, n, &code);
+  std::string code, secret;
+  auto n = ctx.cluster.nodes().create(req, &code, &secret);
+  return node_reply(201, n, &code, &secret);
 }
 
 http::Reply get_node(Context& ctx) { return node_reply(200, ctx.cluster.nodes().get(mgmt::node_uid(ctx))); }

@@ -186,6 +186,8 @@ http::Reply join_request(Context& ctx) {
   jr.hostname = body.required_string("hostname", 253);
   jr.ip_address = body.optional_string("ip_address", 45).value_or("");
   jr.system_info = body.optional_string("system_info", 1024).value_or("");
+  // A re-join of a pending hostname presents the secret of the first join.
+  jr.join_secret = body.optional_string("join_secret", 128).value_or("");
   auto r = ctx.cluster.nodes().request_join(jr);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -195,17 +197,29 @@ http::Reply join_request(Context& ctx) {
   w.Key("message");
   write_string(w, r.already_active ? "Node is already registered and active."
                                    : "Join request submitted. Give code " + r.registration_code + " to admin.");
+  // Added to the document's fields, only in the response that created the
+  // request: the agent keeps it for re-joins and key collection.
+  if (!r.join_secret.empty()) {
+    w.Key("join_secret");
+    write_string(w, r.join_secret);
+  }
   w.EndObject();
   return json_reply(200, buf);
 }
 
+// The join secret of a key collection travels in a header, so that it stays
+// out of URLs and access logs.
+constexpr const char* kJoinSecretHeader = "x-join-secret";
+
 http::Reply status_by_code(Context& ctx) {
   CodePoll poll;
+  const std::string* secret = ctx.req.header(kJoinSecretHeader);
   try {
-    poll = ctx.cluster.nodes().poll_by_code(ctx.params[0]);
+    poll = ctx.cluster.nodes().poll_by_code(ctx.params[0], secret ? std::string_view(*secret) : std::string_view());
   } catch (const Error& e) {
-    // The code came in the path, not the body: say so in the error's loc.
-    if (e.code() == Errc::invalid_argument) throw Error(e.code(), e.message(), "path:code");
+    // The code came in the path, the secret in a header: say so in the error's loc.
+    if (e.code() == Errc::invalid_argument)
+      throw Error(e.code(), e.message(), e.field() == "join_secret" ? "header:x-join-secret" : "path:code");
     throw;
   }
   rapidjson::StringBuffer buf;
@@ -513,16 +527,19 @@ constexpr Role kAny = Role::user;       // public and node_key routes: the role 
 constexpr Role kAllUsers = Role::viewer;  // the document's "All Users": staff of the fleet, not self-service accounts
 constexpr Role kNodeAdmin = Role::node_operator;
 constexpr Role kSuper = Role::super_admin;
-// The registration document sets no rate limits: joins are bounded by the
-// pending-request cap, and agents report at their own interval.
+// The registration document sets no rate limits. The public join and status
+// routes are limited per client address (RateCategory::registration, --rate-join;
+// docs/decisions.md "Join secrets, expiry and rate limits"); agents report at
+// their own interval.
 constexpr auto kN = RateCategory::none;
+constexpr auto kReg = RateCategory::registration;
 
 // The document's table, as written ("All Users" = any valid token,
 // "Node Admin+" = node_operator and above, "Super Admin" = super_admin).
 const Route kRoutes[] = {
-    {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny},
-    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny, /*head_as_get=*/false},
-    {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kN, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/join-request", join_request, AuthMode::none, kAny, nullptr, kReg, NodeAccess::deny},
+    {"GET", "/api/v1/nodes/status/code/{code}", status_by_code, AuthMode::none, kAny, nullptr, kReg, NodeAccess::deny, /*head_as_get=*/false},
+    {"GET", "/api/v1/nodes/status/{request_id}", status_by_request, AuthMode::none, kAny, nullptr, kReg, NodeAccess::deny},
     {"POST", "/api/v1/nodes/approve/{id}", approve, AuthMode::bearer, kSuper, nullptr, kN, NodeAccess::deny},
     {"POST", "/api/v1/nodes/register-by-code", register_by_code, AuthMode::bearer, kSuper, nullptr, kN, NodeAccess::deny},
     {"GET", "/api/v1/nodes/", list_nodes, AuthMode::bearer, kAllUsers, nullptr, kN, NodeAccess::deny},
@@ -559,6 +576,10 @@ std::string encode_all_nodes_event(Cluster& cluster) {
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+void configure_registration_limits(RateLimiter& limiter, std::int64_t per_minute) {
+  limiter.configure(rate_category_name(RateCategory::registration), {per_minute, std::chrono::seconds(60), 0});
 }
 
 void add_node_registration_routes(Router& router) {

@@ -16,6 +16,9 @@ void add_all_routes(Router& router, bool test_clock);
 // node-registration.md under /api/v1, plus the agent reporting endpoints it
 // implies (README "Agent API").
 void add_node_registration_routes(Router& router);
+// The per-client-address limit of its public join and status routes
+// (RateCategory::registration): requests per minute, also the burst.
+void configure_registration_limits(RateLimiter& limiter, std::int64_t per_minute);
 // node-management.md under /api/v1 (node_ ids, pools, resources, PoOT, payouts).
 void add_node_management_routes(Router& router);
 // network-node.md: services, docker and standalone services, workflows and

@@ -4,7 +4,7 @@
     with lucidnode.Cluster("fleet.db") as cluster:
         join = cluster.join("worker-1.example.com")
         cluster.approve_code(join["registration_code"])
-        key = cluster.poll(join["registration_code"])["api_key"]
+        key = cluster.poll(join["registration_code"], join["join_secret"])["api_key"]
         cluster.report_stats(cluster.authenticate(key), cpu_usage=12.5, disk_usage=40)
         for node in cluster.iter_nodes():
             print(node["hostname"], node["liveness"])
@@ -134,7 +134,7 @@ def _load():
         "lucid_cluster_start": (ctypes.c_int, [c_void_p]),
         "lucid_cluster_stop": (ctypes.c_int, [c_void_p]),
         "lucid_node_join": (ctypes.c_int, [c_void_p, c_char_p, out_str]),
-        "lucid_node_poll": (ctypes.c_int, [c_void_p, c_char_p, out_str]),
+        "lucid_node_poll": (ctypes.c_int, [c_void_p, c_char_p, c_char_p, out_str]),
         "lucid_node_approve": (ctypes.c_int, [c_void_p, c_int64, out_str]),
         "lucid_node_approve_code": (ctypes.c_int, [c_void_p, c_char_p, out_str]),
         "lucid_node_authenticate": (ctypes.c_int, [c_void_p, c_char_p, p_i64]),
@@ -168,7 +168,7 @@ def _load():
 
 
 _lib = _load()
-ABI_VERSION = 1
+ABI_VERSION = 2
 if _lib.lucid_abi_version() != ABI_VERSION:
     raise ImportError(f"lucidnode: {library_path()} has C ABI version {_lib.lucid_abi_version()}, "
                       f"this binding needs {ABI_VERSION}")
@@ -324,14 +324,20 @@ class Cluster:
 
     # -- nodes --
 
-    def join(self, hostname, ip_address=None, system_info=None):
-        """{"request_id", "registration_code", "already_active"}."""
-        return self._mutate(_lib.lucid_node_join,
-                            _json({"hostname": hostname, "ip_address": ip_address, "system_info": system_info}))
+    def join(self, hostname, ip_address=None, system_info=None, join_secret=None):
+        """{"request_id", "registration_code", "already_active"[, "join_secret"]}.
 
-    def poll(self, code):
-        """{"status"[, "api_key"]}: the key comes once, after approval."""
-        return self._mutate(_lib.lucid_node_poll, _text(code, "code"))
+        join_secret comes only when this call created the request; a re-join
+        of a pending hostname must pass it back (else Conflict)."""
+        return self._mutate(_lib.lucid_node_join,
+                            _json({"hostname": hostname, "ip_address": ip_address, "system_info": system_info,
+                                   "join_secret": join_secret}))
+
+    def poll(self, code, join_secret=None):
+        """{"status"[, "api_key"]}: the key comes once, after approval, and
+        only to a poll that passes the join secret (PermissionDenied if wrong)."""
+        secret = None if join_secret is None else _text(join_secret, "join_secret")
+        return self._mutate(_lib.lucid_node_poll, _text(code, "code"), secret)
 
     def approve(self, node_id):
         return self._mutate(_lib.lucid_node_approve, int(node_id))

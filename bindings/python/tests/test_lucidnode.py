@@ -33,8 +33,31 @@ class Base(unittest.TestCase):
     def active_node(self, cluster, hostname):
         join = cluster.join(hostname, ip_address="192.0.2.1")
         node = cluster.approve_code(join["registration_code"])
-        key = cluster.poll(join["registration_code"])["api_key"]
+        key = cluster.poll(join["registration_code"], join["join_secret"])["api_key"]
         return node, key
+
+
+class TestJoinSecret(Base):
+    def test_code_and_key_only_for_the_joiner(self):
+        with self.open() as c:
+            join = c.join("secret.example")
+            self.assertTrue(join["join_secret"].startswith("ljs_"))
+            with self.assertRaises(lucidnode.Conflict):
+                c.join("secret.example")  # someone else asking for the pending code
+            with self.assertRaises(lucidnode.Conflict):
+                c.join("secret.example", join_secret="ljs_wrong")
+            again = c.join("secret.example", join_secret=join["join_secret"])
+            self.assertEqual(again["registration_code"], join["registration_code"])
+            self.assertNotIn("join_secret", again)
+            code = join["registration_code"]
+            c.approve_code(code)
+            self.assertEqual(c.poll(code), {"status": "active"})  # no secret: status, no key
+            with self.assertRaises(lucidnode.PermissionDenied):
+                c.poll(code, "ljs_wrong")
+            key = c.poll(code, join["join_secret"])["api_key"]  # not consumed by the polls above
+            self.assertTrue(c.authenticate(key))
+            with self.assertRaises(lucidnode.NotFound):
+                c.poll(code, join["join_secret"])
 
 
 class TestModule(Base):
