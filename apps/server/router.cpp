@@ -108,6 +108,29 @@ void add_rate_headers(http::Response& r, const RateDecision& d) {
 
 }  // namespace
 
+std::function<bool()> caller_recheck(const Context& ctx) {
+  if (ctx.auth == AuthMode::none || ctx.caller.credential.empty()) return [] { return true; };
+  return [mode = ctx.auth, credential = ctx.caller.credential, cluster = &ctx.cluster] {
+    try {
+      switch (mode) {
+        case AuthMode::none: break;
+        case AuthMode::bearer:
+        case AuthMode::bearer_or_query: cluster->auth().verify_token(credential); break;
+        case AuthMode::api_key_or_bearer:
+          if (credential.rfind("lak_", 0) == 0) cluster->settings().authenticate_api_key(credential);
+          else cluster->auth().verify_token(credential);
+          break;
+        case AuthMode::node_key:
+          if (cluster->network().node_refused(cluster->nodes().authenticate_key(credential))) return false;
+          break;
+      }
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+}
+
 const char* rate_category_name(RateCategory c) noexcept {
   switch (c) {
     case RateCategory::none: return "none";
@@ -268,6 +291,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
   *matched = found;
   const Route& route = *found->route;
   Context ctx{req, {}, {}, cluster, env, request_id};
+  ctx.auth = route.auth;
   match(found->segments, segments, &ctx.params);
   std::optional<RateDecision> rate;
   try {
@@ -279,6 +303,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty() && route.auth == AuthMode::bearer_or_query) token = req.query_param("token").value_or("");
         if (token.empty()) throw Error(Errc::unauthenticated, "Not authenticated");
         ctx.caller.claims = cluster.auth().verify_token(token);
+        ctx.caller.credential = std::move(token);
         if (!ctx.caller.claims->has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
         if (route.scope && !ctx.caller.claims->has_scope(route.scope))
           throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
@@ -290,6 +315,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: X-API-Key or Authorization: Bearer");
         ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.settings().authenticate_api_key(token)
                                                         : cluster.auth().verify_token(token);
+        ctx.caller.credential = std::move(token);
         if (!ctx.caller.claims->has_role(route.min_role)) throw Error(Errc::permission_denied, "Insufficient permissions");
         if (route.scope && !ctx.caller.claims->has_scope(route.scope))
           throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
@@ -299,6 +325,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         const std::string* key = req.header("x-api-key");
         if (!key || key->empty()) throw Error(Errc::unauthenticated, "Missing X-API-KEY header");
         ctx.caller.node_id = cluster.nodes().authenticate_key(*key);
+        ctx.caller.credential = *key;
         // A node whose peer is blacklisted (network-node.md) is refused.
         if (cluster.network().node_refused(ctx.caller.node_id))
           throw Error(Errc::permission_denied, "Node is blacklisted");
