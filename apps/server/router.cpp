@@ -142,6 +142,29 @@ const char* node_access_name(NodeAccess a) noexcept {
   return "deny";
 }
 
+std::function<bool()> caller_recheck(const Context& ctx) {
+  if (ctx.auth == AuthMode::none || ctx.caller.credential.empty()) return [] { return true; };
+  return [mode = ctx.auth, credential = ctx.caller.credential, cluster = &ctx.cluster] {
+    try {
+      switch (mode) {
+        case AuthMode::none: break;
+        case AuthMode::bearer:
+        case AuthMode::bearer_or_query: cluster->auth().verify_token(credential); break;
+        case AuthMode::api_key_or_bearer:
+          if (credential.rfind("lak_", 0) == 0) cluster->settings().authenticate_api_key(credential);
+          else cluster->auth().verify_token(credential);
+          break;
+        case AuthMode::node_key:
+          if (cluster->network().node_refused(cluster->nodes().authenticate_key(credential))) return false;
+          break;
+      }
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+}
+
 const char* rate_category_name(RateCategory c) noexcept {
   switch (c) {
     case RateCategory::none: return "none";
@@ -321,6 +344,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
   *matched = found;
   const Route& route = *found->route;
   Context ctx{req, {}, {}, cluster, env, request_id, found->route};
+  ctx.auth = route.auth;
   match(found->segments, segments, &ctx.params);
   std::optional<RateDecision> rate;
   try {
@@ -332,6 +356,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty() && route.auth == AuthMode::bearer_or_query) token = req.query_param("token").value_or("");
         if (token.empty()) throw Error(Errc::unauthenticated, "Not authenticated");
         ctx.caller.claims = cluster.auth().verify_token(token);
+        ctx.caller.credential = std::move(token);
         authorize(route, *ctx.caller.claims, ctx.params, cluster);
         break;
       }
@@ -341,6 +366,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: X-API-Key or Authorization: Bearer");
         ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.settings().authenticate_api_key(token)
                                                         : cluster.auth().verify_token(token);
+        ctx.caller.credential = std::move(token);
         authorize(route, *ctx.caller.claims, ctx.params, cluster);
         break;
       }
@@ -348,6 +374,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         const std::string* key = req.header("x-api-key");
         if (!key || key->empty()) throw Error(Errc::unauthenticated, "Missing X-API-KEY header");
         ctx.caller.node_id = cluster.nodes().authenticate_key(*key);
+        ctx.caller.credential = *key;
         // A node whose peer is blacklisted (network-node.md) is refused.
         if (cluster.network().node_refused(ctx.caller.node_id))
           throw Error(Errc::permission_denied, "Node is blacklisted");

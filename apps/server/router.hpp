@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -51,6 +52,7 @@ const char* node_access_name(NodeAccess a) noexcept;
 struct Caller {
   std::optional<Claims> claims;  // bearer callers
   std::int64_t node_id = 0;      // node_key callers
+  std::string credential;        // the token or key that authenticated the caller ("" for none)
 };
 
 struct Context {
@@ -61,6 +63,7 @@ struct Context {
   ServerEnv& env;
   std::string request_id;  // a UUID for this request, echoed in errors and X-Request-ID
   const Route* route = nullptr;  // the matched route (its policy, for handlers that authenticate late)
+  AuthMode auth = AuthMode::none;  // how the matched route authenticated the caller
 };
 
 using RouteHandler = http::Reply (*)(Context&);
@@ -111,6 +114,20 @@ struct Failure {
   std::string request_id;
   Timestamp at = std::chrono::system_clock::now();  // the cluster clock's now, where known
 };
+
+// For streams that outlive their request (SSE): a check that re-verifies
+// the credential the request gave, the way the route's AuthMode did (the
+// same Auth::verify_token, principal check included), and answers whether
+// the caller still passes. Authorization (role, scope) depends on the
+// token's claims only, which cannot change, so it stands while the
+// credential verifies. Cheap (in-memory); call it every tick. Thread-safe;
+// it holds `ctx.cluster` by reference (the cluster outlives the streams).
+std::function<bool()> caller_recheck(const Context& ctx);
+
+// How often an open stream (SSE, WebSocket) re-verifies its caller
+// (docs/decisions.md "Issue 12 item 4: revocation"): a revoked token's
+// stream ends within this time.
+inline constexpr std::chrono::seconds kStreamAuthTick{1};
 
 using ErrorEncoder = http::Response (*)(const Failure&);
 // A surface's extra check of an authenticated caller, run after the route's

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http/http_server.hpp"
+#include "router.hpp"  // kStreamAuthTick
 
 namespace lucid::server {
 
@@ -16,7 +18,11 @@ namespace lucid::server {
 using EventProducer = std::function<std::optional<std::string>()>;
 
 // A Reply that opens an SSE stream and sends producer() now and then every
-// `interval` until the client leaves or the server stops.
-http::Reply sse_reply(std::chrono::seconds interval, EventProducer producer);
+// `interval` until the client leaves, the server stops, or `authorized`
+// (when given; e.g. router.hpp's caller_recheck) answers false: it is asked
+// before every event and every kStreamAuthTick in between, and a false ends
+// the stream at once (the connection closes).
+http::Reply sse_reply(std::chrono::seconds interval, EventProducer producer,
+                      std::function<bool()> authorized = {});
 
 }  // namespace lucid::server

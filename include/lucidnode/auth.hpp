@@ -80,18 +80,32 @@ class Auth {
                           const std::vector<std::string>& scopes = {}, const std::string& session_id = {},
                           std::int64_t node_id = 0) const;
 
-  // Verifies signature, algorithm ("EdDSA" exactly), structure and time, and,
+  // Verifies signature, algorithm ("EdDSA" exactly), structure and time,
   // for tokens with a "sid", that the session is live (not logged out or
-  // revoked: Error(unauthenticated, Reason::session_expired)).
+  // revoked: Error(unauthenticated, Reason::session_expired)), and that the
+  // principal check (set_principal_check) accepts the claims.
   // Throws Error(unauthenticated) with a short reason for anything else:
   // malformed, another or no algorithm, bad signature, expired, not yet valid.
   // Verified signatures are cached (bounded), so repeated verification of a
-  // token costs a hash lookup; expiry and the session are checked every time.
+  // token costs a hash lookup; expiry, the session and the principal are
+  // checked every time.
   Claims verify_token(std::string_view token) const;
 
   // Sets the predicate deciding whether a session id is live. Call before
   // concurrent use (the cluster sets it at open); not thread-safe itself.
   void set_session_check(std::function<bool(std::string_view)> live);
+
+  // Decides whether the principal a token names still stands: returns
+  // nullptr when it does, else a short static reason ("Peer is blacklisted",
+  // "Key is no longer registered", ...), which verify_token throws as
+  // Error(unauthenticated, reason). Runs on every verification, cached
+  // signature or not, after the time and session checks, so revocation
+  // (key removal, blacklist, role change) takes effect on the next use of
+  // the token on every surface. It must be cheap (in-memory) and must not
+  // throw. Call before concurrent use (the cluster sets it at open); not
+  // thread-safe itself. An empty function accepts every principal.
+  using PrincipalCheck = std::function<const char*(const Claims&)>;
+  void set_principal_check(PrincipalCheck check);
 
   // Hex of the Ed25519 public key that verifies our tokens.
   std::string public_key_hex() const;

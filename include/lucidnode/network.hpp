@@ -160,13 +160,25 @@ class Network {
   // "Authentication failed" (malformed hex, unknown key, bad signature,
   // blacklisted peer).
   LoginResult login(std::string_view challenge_hex, std::string_view signature_hex, std::string_view public_key_hex);
-  // Verifies a bearer token (cached by token for up to 60 s; expiry is still
-  // checked on every use) and, for a login token ("peer:..." subject),
-  // refuses one whose key is gone or whose peer is blacklisted.
-  // Errors: unauthenticated.
+  // Verifies a bearer token: Auth::verify_token, whose principal check (set
+  // by the cluster to principal_refusal) refuses a login token whose key is
+  // gone or whose peer is blacklisted. Errors: unauthenticated.
   Claims verify_token(std::string_view token);
-  // The check of verify_token's second half, for claims verified elsewhere.
+  // The principal check of a login token ("peer:<peer_id>" subject; nullptr
+  // for any other subject): nullptr while it stands, else why not: the peer
+  // is blacklisted, its key is no longer registered (removed, or its node is
+  // not active), or an admin key's role differs from the token's. In memory:
+  // a peer's key owner is read from the database at most once a second
+  // (changes made by this process clear the cache at once; a change another
+  // process commits, e.g. lucidctl keys remove, is seen within a second).
+  // Never throws (a storage error refuses).
+  const char* principal_refusal(const Claims& c);
+  // principal_refusal as Error(unauthenticated, reason).
   void check_claims(const Claims& c);
+  // Clears the principal cache: call after committing any change to which
+  // keys may log in (node approval, key rotation, device removal). add_key
+  // and remove_key call it themselves.
+  void forget_principals();
 
   // Admin-registered login keys. Errors: invalid_argument (public_key, label
   // <= 128), conflict (already registered, here or by a node).

@@ -118,6 +118,10 @@ class Users {
   void logout(const std::string& session_id);
   // True when `session_id` names a live session (in-memory lookup).
   bool session_active(std::string_view session_id) const;
+  // The role of a live session's user (in-memory lookup); nullopt when the
+  // session is not live. A role change revokes the user's sessions, so this
+  // is the user's current role.
+  std::optional<Role> session_role(std::string_view session_id) const;
   // Deletes expired logins, refresh tokens and sessions and forgets expired
   // sessions in memory (the cluster runs it every minute). Errors: storage.
   void prune();

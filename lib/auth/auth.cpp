@@ -80,6 +80,7 @@ long long to_unix(Timestamp t) {
 struct Auth::Impl {
   std::shared_ptr<const Clock> clock;
   std::function<bool(std::string_view)> session_live;
+  PrincipalCheck principal;
   // Tokens whose signature and structure verified, by token text. Sharded;
   // a full shard is emptied (tokens are re-verified on their next use).
   static constexpr std::size_t kShards = 16, kShardCapacity = 2048;
@@ -118,6 +119,7 @@ std::string Auth::public_key_hex() const {
 }
 
 void Auth::set_session_check(std::function<bool(std::string_view)> live) { impl_->session_live = std::move(live); }
+void Auth::set_principal_check(PrincipalCheck check) { impl_->principal = std::move(check); }
 
 std::string Auth::issue_token(const std::string& subject, Role role, std::chrono::seconds ttl,
                               const std::vector<std::string>& scopes, const std::string& session_id,
@@ -161,12 +163,16 @@ std::string Auth::issue_token(const std::string& subject, Role role, std::chrono
 }
 
 namespace {
-// Time and session: checked on every use, cached or not.
+// Time and session (and, below, the principal): checked on every use, cached or not.
 void check_live(const Claims& c, Timestamp now, const std::function<bool(std::string_view)>& session_live) {
   if (now >= c.expires_at) reject("token expired");
   if (c.issued_at > now + std::chrono::seconds(60)) reject("token not yet valid");
   if (!c.session_id.empty() && (!session_live || !session_live(c.session_id)))
     throw Error(Errc::unauthenticated, "Session expired or logged out", {}, Reason::session_expired);
+}
+void check_principal(const Claims& c, const Auth::PrincipalCheck& principal) {
+  if (principal)
+    if (const char* why = principal(c)) reject(why);
 }
 }  // namespace
 
@@ -180,6 +186,7 @@ Claims Auth::verify_token(std::string_view token) const {
       Claims c = it->second;
       lock.unlock();
       check_live(c, impl_->clock->now(), impl_->session_live);
+      check_principal(c, impl_->principal);
       return c;
     }
   }
@@ -257,6 +264,9 @@ Claims Auth::verify_token(std::string_view token) const {
     if (shard.verified.size() >= Impl::kShardCapacity) shard.verified.clear();
     shard.verified.emplace(std::string(token), c);
   }
+  // After caching: a revoked principal's token is refused on every use
+  // without costing a signature check each time.
+  check_principal(c, impl_->principal);
   return c;
 }
 

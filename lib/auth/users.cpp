@@ -169,7 +169,14 @@ struct Users::Impl {
   bool loaded = false;
 
   mutable std::shared_mutex mu;  // guards live
-  std::unordered_map<std::string, Timestamp> live;  // session id -> expiry
+  // Session id -> expiry and the user's role when the session was opened
+  // (a role change revokes the user's sessions, so a live session's role is
+  // the user's current role).
+  struct LiveSession {
+    Timestamp expires;
+    Role role;
+  };
+  std::unordered_map<std::string, LiveSession> live;
 
   // Users by id, for the hot read path (GET /users/me). Every write that
   // touches a user invalidates its entry after commit and bumps `generation`;
@@ -202,10 +209,14 @@ struct Users::Impl {
     mailer = std::make_unique<detail::Mailer>(core.opts.smtp_url, core.opts.smtp_from, outbox);
     const auto now = to_us(core.clock->now());
     core.store->read([&](Conn& c) {
-      auto& q = c.stmt("SELECT id, expires_at_us FROM auth_sessions WHERE revoked_at_us IS NULL AND expires_at_us > ?");
+      auto& q = c.stmt(
+          "SELECT s.id, s.expires_at_us, u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id "
+          "WHERE s.revoked_at_us IS NULL AND s.expires_at_us > ?");
       q.bind(1, static_cast<std::int64_t>(now));
       std::unique_lock lock(mu);
-      while (q.executeStep()) live[q.getColumn(0).getString()] = from_us(q.getColumn(1).getInt64());
+      while (q.executeStep())
+        live[q.getColumn(0).getString()] = {from_us(q.getColumn(1).getInt64()),
+                                            parse_role(q.getColumn(2).getString()).value_or(Role::user)};
     });
     loaded = true;
   }
@@ -310,7 +321,7 @@ struct Users::Impl {
 
   void remember(const AuthTokens& t) {
     std::unique_lock lock(mu);
-    live[t.session_id] = core.clock->now() + core.opts.refresh_token_ttl;
+    live[t.session_id] = {core.clock->now() + core.opts.refresh_token_ttl, t.user.role};
   }
 
   enum class Outcome { ok, invalid_credentials, totp_invalid, login_expired, account_locked };
@@ -658,7 +669,14 @@ void Users::logout(const std::string& session_id) {
 bool Users::session_active(std::string_view session_id) const {
   std::shared_lock lock(impl_->mu);
   auto it = impl_->live.find(std::string(session_id));
-  return it != impl_->live.end() && it->second > impl_->core.clock->now();
+  return it != impl_->live.end() && it->second.expires > impl_->core.clock->now();
+}
+
+std::optional<Role> Users::session_role(std::string_view session_id) const {
+  std::shared_lock lock(impl_->mu);
+  auto it = impl_->live.find(std::string(session_id));
+  if (it == impl_->live.end() || it->second.expires <= impl_->core.clock->now()) return std::nullopt;
+  return it->second.role;
 }
 
 void Users::prune() {
@@ -676,14 +694,14 @@ void Users::prune() {
     s.exec();
   });
   std::unique_lock lock(impl_->mu);
-  std::erase_if(impl_->live, [&](const auto& kv) { return kv.second <= now; });
+  std::erase_if(impl_->live, [&](const auto& kv) { return kv.second.expires <= now; });
 }
 
 std::int64_t Users::live_sessions() const {
   const auto now = impl_->core.clock->now();
   std::shared_lock lock(impl_->mu);
   return static_cast<std::int64_t>(
-      std::count_if(impl_->live.begin(), impl_->live.end(), [&](const auto& kv) { return kv.second > now; }));
+      std::count_if(impl_->live.begin(), impl_->live.end(), [&](const auto& kv) { return kv.second.expires > now; }));
 }
 
 std::string Users::outbox_dir() const { return impl_->mailer->outbox_dir(); }

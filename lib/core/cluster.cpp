@@ -139,7 +139,21 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
   }
   load_nodes_state(*this);
   users.load();
-  if (auth) auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
+  if (auth) {
+    auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
+    // Revocation (docs/decisions.md "Issue 12 item 4"): every verification of
+    // every surface (router, SSE ticks, WebSocket ticks) asks whether the
+    // token's principal still stands; in-memory, invalidated by the changes.
+    auth->set_principal_check([this](const Claims& c) -> const char* {
+      if (!c.session_id.empty()) {
+        // A gateway login: the token's role must be the user's current one
+        // (a role change also revokes the sessions; this holds regardless).
+        auto role = users.session_role(c.session_id);
+        if (!role || *role != c.role) return "Role changed; log in again";
+      }
+      return network.principal_refusal(c);
+    });
+  }
   network.reset();
   every(std::chrono::seconds(1), [this] { network.sweep(); });
   if (!opts.read_only) {

@@ -29,9 +29,23 @@ struct NetworkState {
   std::deque<std::pair<std::uint64_t, std::string>> order;
   std::uint64_t next_seq = 1;
 
-  // Verified tokens: token -> (claims, when cached). Bounded; cleared when full.
-  std::shared_mutex tok_mu;
-  std::unordered_map<std::string, std::pair<Claims, std::chrono::steady_clock::time_point>> tokens;
+  // Login principals: peer id -> the registered owner of its key, memoized
+  // from the database for the per-request principal check. A change made in
+  // this process (keys, node approval, key rotation) clears it and bumps
+  // `pr_gen`; a reader caches what it read only if the generation did not
+  // move meanwhile, so a row read before a concurrent commit is never kept.
+  // An entry is read again after kPrincipalTtl: a change another process
+  // made to the database (lucidctl keys remove) is seen within it. Bounded;
+  // cleared when full.
+  std::shared_mutex pr_mu;
+  struct Principal {
+    bool registered = false;  // false: the key is not (or no longer) registered
+    Role role = Role::user;
+    std::int64_t node_id = 0;
+    std::chrono::steady_clock::time_point read_at;
+  };
+  std::unordered_map<std::string, Principal> principals;
+  std::uint64_t pr_gen = 0;
 
   // The blacklist's peer ids and refused node ids (the database is the truth;
   // updated after each commit).
@@ -53,8 +67,9 @@ using detail::to_hex;
 
 namespace {
 
-constexpr std::size_t kMaxTokenCache = 100000;
-constexpr auto kTokenCacheTtl = std::chrono::seconds(60);
+constexpr std::size_t kMaxPrincipalCache = 100000;
+// How long a principal read from the database is trusted (the stream tick).
+constexpr auto kPrincipalTtl = std::chrono::seconds(1);
 constexpr auto kLoginTokenTtl = std::chrono::hours(24);
 
 [[noreturn]] void bad_challenge() { throw Error(Errc::unauthenticated, "Invalid or expired challenge"); }
@@ -126,10 +141,7 @@ void Network::reset() {
     st_->challenges.clear();
     st_->order.clear();
   }
-  {
-    std::unique_lock lock(st_->tok_mu);
-    st_->tokens.clear();
-  }
+  forget_principals();
   std::unordered_set<std::string> bl;
   std::unordered_set<std::int64_t> nodes;
   core_.store->read([&](Conn& c) {
@@ -241,38 +253,73 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
   return r;
 }
 
-void Network::check_claims(const Claims& c) {
-  if (c.subject.rfind("peer:", 0) != 0) return;
+namespace {
+
+// The owner of a peer's key, from the principal cache or the database.
+detail::NetworkState::Principal owner_of(ClusterCore& core, detail::NetworkState& st, std::string_view peer_id) {
+  using Principal = detail::NetworkState::Principal;
+  const std::string id(peer_id);
+  const auto now = std::chrono::steady_clock::now();
+  std::uint64_t gen;
+  {
+    std::shared_lock lock(st.pr_mu);
+    auto it = st.principals.find(id);
+    if (it != st.principals.end() && now - it->second.read_at < kPrincipalTtl) return it->second;
+    gen = st.pr_gen;
+  }
+  Principal p;
+  p.read_at = now;
+  if (auto key = detail::public_key_from_peer_id(peer_id)) {
+    if (auto owner = core.store->read([&](Conn& conn) { return find_key(conn, *key); }))
+      p = Principal{true, owner->role, owner->node_id, now};
+  }
+  std::unique_lock lock(st.pr_mu);
+  if (st.pr_gen == gen) {
+    if (st.principals.size() >= kMaxPrincipalCache) st.principals.clear();
+    st.principals.insert_or_assign(id, p);
+  }
+  return p;
+}
+
+}  // namespace
+
+void Network::forget_principals() {
+  std::unique_lock lock(st_->pr_mu);
+  st_->principals.clear();
+  ++st_->pr_gen;
+}
+
+const char* Network::principal_refusal(const Claims& c) {
+  if (c.subject.rfind("peer:", 0) != 0) return nullptr;
   const std::string_view peer_id = std::string_view(c.subject).substr(5);
-  if (is_blacklisted(peer_id)) throw Error(Errc::unauthenticated, "Peer is blacklisted");
-  auto key = detail::public_key_from_peer_id(peer_id);
-  if (!key) throw Error(Errc::unauthenticated, "Unauthorized");
-  auto owner = core_.store->read([&](Conn& conn) { return find_key(conn, *key); });
-  if (!owner) throw Error(Errc::unauthenticated, "Key is no longer registered");
-  if (owner->node_id && node_refused(owner->node_id)) throw Error(Errc::unauthenticated, "Peer is blacklisted");
+  if (is_blacklisted(peer_id)) return "Peer is blacklisted";
+  detail::NetworkState::Principal owner;
+  try {
+    owner = owner_of(core_, *st_, peer_id);
+  } catch (const std::exception&) {
+    return "Key lookup failed";  // fail closed (a storage error)
+  }
+  if (!owner.registered) return "Key is no longer registered";
   // A node token speaks for exactly the node that owns the key, and only a
   // node's key makes one.
-  if (c.node_id != owner->node_id) throw Error(Errc::unauthenticated, "Unauthorized");
+  if (c.node_id != owner.node_id) return "Unauthorized";
+  if (owner.node_id) {
+    if (node_refused(owner.node_id)) return "Peer is blacklisted";
+  } else if (owner.role != c.role) {
+    // An admin key removed and registered again with another role: tokens
+    // of the old role go.
+    return "Key role changed";
+  }
+  return nullptr;
+}
+
+void Network::check_claims(const Claims& c) {
+  if (const char* why = principal_refusal(c)) throw Error(Errc::unauthenticated, why);
 }
 
 Claims Network::verify_token(std::string_view token) {
-  const auto now_steady = std::chrono::steady_clock::now();
-  std::optional<Claims> claims;
-  {
-    std::shared_lock lock(st_->tok_mu);
-    auto it = st_->tokens.find(std::string(token));
-    if (it != st_->tokens.end() && now_steady - it->second.second < kTokenCacheTtl) claims = it->second.first;
-  }
-  if (claims) {
-    if (core_.clock->now() >= claims->expires_at) throw Error(Errc::unauthenticated, "token expired");
-  } else {
-    claims = core_.require_auth().verify_token(token);
-    std::unique_lock lock(st_->tok_mu);
-    if (st_->tokens.size() >= kMaxTokenCache) st_->tokens.clear();
-    st_->tokens[std::string(token)] = {*claims, now_steady};
-  }
-  check_claims(*claims);
-  return *claims;
+  // The cluster's principal check (principal_refusal) runs inside.
+  return core_.require_auth().verify_token(token);
 }
 
 // ---- keys ----
@@ -300,6 +347,7 @@ NetworkKey Network::add_key(std::string_view public_key_hex, Role role, std::str
     ins.bind(5, format_rfc3339(k.created_at, true));
     ins.exec();
   });
+  forget_principals();
   return k;
 }
 
@@ -312,6 +360,8 @@ void Network::remove_key(std::string_view public_key_hex) {
     q.exec();
     if (c.changes() == 0) throw Error(Errc::not_found, "Key not found");
   });
+  // Its login tokens are refused from the next request on, on every surface.
+  forget_principals();
 }
 
 std::vector<NetworkKey> Network::keys() {

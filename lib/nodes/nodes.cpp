@@ -239,6 +239,7 @@ Node Nodes::approve(std::int64_t node_id) {
     card.status = NodeStatus::active;
     if (card.lifecycle != Lifecycle::maintenance) card.lifecycle = Lifecycle::starting;
   });
+  core.network.forget_principals();  // its key, if any, may log in now
   core.bus.publish({EventKind::node_approved, node_id});
   return get(node_id, 1);
 }

@@ -634,6 +634,8 @@ PootKey Poot::register_public_key(std::int64_t node_id, std::string_view public_
     up.bind(3, format_rfc3339(out.registered_at, true));
     up.exec();
   });
+  // A rotated key: the old key's login tokens are refused from now on.
+  core_.network.forget_principals();
   std::unique_lock lock(cache_->mu);
   cache_->keys[node_id] = std::move(*key);
   return out;

@@ -402,7 +402,7 @@ std::chrono::seconds stream_interval(const http::Request& req) {
 http::Reply stream_all(Context& ctx) {
   const auto interval = stream_interval(ctx.req);  // checked before the stream starts
   auto* cache = &ctx.env.snapshot;
-  return sse_reply(interval, [cache]() -> std::optional<std::string> { return *cache->get(); });
+  return sse_reply(interval, [cache]() -> std::optional<std::string> { return *cache->get(); }, caller_recheck(ctx));
 }
 
 http::Reply stream_one(Context& ctx) {
@@ -420,7 +420,7 @@ http::Reply stream_one(Context& ctx) {
     w.Key("node"); write_live(w, n);
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
-  });
+  }, caller_recheck(ctx));
 }
 
 // ---- agent reporting (node API key) ----

@@ -97,8 +97,8 @@ struct Upload {
 // stream's executor): feed (on_data), attach, the posted flush and the timer.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Hub& hub, std::optional<Claims> claims, std::string request, const Route* route)
-      : hub_(hub), route_(route), claims_(std::move(claims)), request_(std::move(request)) {
+  Session(Hub& hub, std::optional<Claims> claims, std::string token, std::string request, const Route* route)
+      : hub_(hub), route_(route), claims_(std::move(claims)), token_(std::move(token)), request_(std::move(request)) {
     authed_.store(claims_.has_value());
   }
   ~Session() = default;
@@ -126,12 +126,16 @@ class Session : public std::enable_shared_from_this<Session> {
     Hub* hub = &hub_;
     Session* self = this;
     stream->on_close([hub, self, weak] {
-      // On the strand, while the I/O context is alive: the timer goes now.
-      if (auto s = weak.lock()) s->timer_.reset();
+      // On the strand, while the I/O context is alive: the timers go now.
+      if (auto s = weak.lock()) {
+        s->timer_.reset();
+        s->recheck_.reset();
+      }
       hub->remove(self);
     });
     engine_->feed(request_);
     request_.clear();
+    if (authed_.load()) recheck_soon();
     if (!authed_.load()) {
       timer_ = std::make_unique<asio::steady_timer>(stream->executor(), kAuthTimeout);
       timer_->async_wait([weak](const asio::error_code& ec) {
@@ -232,7 +236,8 @@ class Session : public std::enable_shared_from_this<Session> {
         return close(1008, "unauthorized");
       }
       try {
-        auto c = hub_.cluster().network().verify_token(payload->required_string("token", 4096));
+        std::string token = payload->required_string("token", 4096);
+        auto c = hub_.cluster().network().verify_token(token);
         if (route_) {
           try {
             authorize(*route_, c, {}, hub_.cluster());
@@ -241,6 +246,7 @@ class Session : public std::enable_shared_from_this<Session> {
             return close(1008, "forbidden");
           }
         }
+        token_ = std::move(token);
         std::lock_guard lock(cmu_);
         claims_ = std::move(c);
       } catch (const Error&) {
@@ -249,6 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       authed_.store(true);
       if (timer_) timer_->cancel();
+      recheck_soon();
       const auto c = claims();
       return send("AUTH_OK", json_object([&](JsonWriter& w) {
         w.Key("subject"); write_string(w, c->subject);
@@ -272,6 +279,31 @@ class Session : public std::enable_shared_from_this<Session> {
         send("ERROR", error_payload("", e.message()));
       }
     }
+  }
+
+  // Strand. Every kStreamAuthTick the token is verified again (principal
+  // check included): a revoked token (logout, role change, key removed,
+  // peer blacklisted, expired) gets ERROR {"error": "Unauthorized",
+  // "detail": why} and the socket is closed (1008).
+  void recheck_soon() {
+    if (!stream_ || token_.empty()) return;
+    if (!recheck_) recheck_ = std::make_unique<asio::steady_timer>(stream_->executor());
+    recheck_->expires_after(kStreamAuthTick);
+    std::weak_ptr<Session> weak = weak_from_this();
+    recheck_->async_wait([weak](const asio::error_code& ec) {
+      auto s = weak.lock();
+      if (ec || !s || !s->stream_->is_open()) return;
+      try {
+        s->hub_.cluster().network().verify_token(s->token_);
+      } catch (const Error& e) {
+        s->send("ERROR", json_object([&](JsonWriter& w) {
+          w.Key("error"); w.String("Unauthorized");
+          w.Key("detail"); write_string(w, e.message());
+        }));
+        return s->close(1008, "unauthorized");
+      }
+      s->recheck_soon();
+    });
   }
 
   [[noreturn]] static void bad(const char* field, const std::string& msg) {
@@ -419,10 +451,12 @@ class Session : public std::enable_shared_from_this<Session> {
   mutable std::mutex cmu_;  // guards claims_ (read by the bus thread)
   std::optional<Claims> claims_;
   std::atomic<bool> authed_{false};
+  std::string token_;  // the JWT that authenticated the client (strand)
   std::string request_;
   std::shared_ptr<http::Stream> stream_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<asio::steady_timer> timer_;
+  std::unique_ptr<asio::steady_timer> recheck_;
   std::map<std::string, std::unique_ptr<Upload>> uploads_;
 
   std::mutex qmu_;
@@ -456,7 +490,9 @@ void Hub::start() {
 }
 
 http::Reply Hub::accept(Context& ctx, std::optional<Claims> claims) {
-  auto session = std::make_shared<Session>(*this, std::move(claims), request_text(ctx.req), ctx.route);
+  // With claims, the route verified ?token=: the session re-verifies it every tick.
+  std::string token = claims ? ctx.req.query_param("token").value_or("") : std::string();
+  auto session = std::make_shared<Session>(*this, std::move(claims), std::move(token), request_text(ctx.req), ctx.route);
   http::Reply r;
   r.response.status = 101;
   std::weak_ptr<Hub> weak = weak_from_this();

@@ -4,7 +4,12 @@
 // Authentication: a JWT in ?token= (checked before the upgrade: 401 without
 // upgrading), or, without it, a first message {"type":"AUTH","payload":
 // {"token":"..."}} within 10 s; until then nothing is sent to the client and
-// any other message closes the socket (1008).
+// any other message closes the socket (1008). After that the token is
+// verified again every kStreamAuthTick (router.hpp), the cluster's principal
+// check included: once it no longer verifies (logout, role change, key
+// removed, peer blacklisted, expired) the client gets {"type": "ERROR",
+// "payload": {"error": "Unauthorized", "detail": "..."}} and the socket is
+// closed (1008).
 //
 // Outbound: every EventKind::network event of the bus becomes
 // {"type": event.type, "payload": event.payload} for every authenticated
