@@ -31,8 +31,15 @@ enum class AuthMode {
 // (caller, category). kNone: not limited.
 // gw_*: api-gateway.md's tiers (public by client address, authenticated by
 // user, admin, blockchain queries); see routes/api_gateway_common.hpp.
-enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain };
+// nn_challenge: network-node.md's challenge issuance, by client address
+// (configure_network_limits in routes/routes.hpp).
+enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain,
+                          nn_challenge };
 const char* rate_category_name(RateCategory c) noexcept;
+
+// The client address of a request ("ip" or "ip6", without brackets or port):
+// the key of per-address limits.
+std::string client_address(const http::Request& req);
 
 struct Caller {
   std::optional<Claims> claims;  // bearer callers
