@@ -300,6 +300,17 @@ http::Reply users_get(Context& ctx) {
 }
 
 // Public sign-up; a "role" other than user needs an administrator's bearer token.
+// Whether the request carries a valid bearer token of an admin (no error otherwise).
+bool admin_bearer(Context& ctx) {
+  const std::string* h = ctx.req.header("authorization");
+  if (!h || h->size() < 8 || strncasecmp(h->c_str(), "bearer ", 7) != 0) return false;
+  try {
+    return ctx.cluster.auth().verify_token(std::string_view(*h).substr(7)).has_role(Role::admin);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 http::Reply users_create(Context& ctx) {
   JsonBody body(ctx.req);
   UserCreate u;
@@ -318,6 +329,12 @@ http::Reply users_create(Context& ctx) {
       if (!c.has_role(Role::admin) || (u.role == Role::super_admin && !c.has_role(Role::super_admin)))
         throw Error(Errc::permission_denied, "Insufficient permissions to create users with role " + *role);
     }
+  }
+  // [limits] Self-service sign-ups per client address (an administrator's
+  // bearer token is exempt): one address cannot mint accounts without bound.
+  if (!admin_bearer(ctx)) {
+    const auto d = ctx.cluster.rate_limiter().take(gw::kSignupQuota, "ip:" + client_address(ctx.req));
+    if (!d.allowed) return gw::refused_reply(ctx, d, nullptr);
   }
   return user_reply(201, ctx.cluster.users().create(u));
 }
