@@ -191,7 +191,7 @@ def phase_heads(a, extra):
             s = connect(srv.port, SOURCES[i % len(SOURCES)])
             s.sendall(b"POST /health HTTP/1.1\r\nHost: b\r\nContent-Length: %d\r\n\r\n" % MiB)
             socks.append(s)
-        during = peak_rss(srv, 1.5)
+        during = peak_rss(srv, 4.0)
         print("b_header_only_requests: %d (Content-Length 1 MiB, no body sent)" % a.heads)
         print("b_rss_before_mib: %.1f" % (before / MiB))
         print("b_rss_during_mib: %.1f" % (during / MiB))
