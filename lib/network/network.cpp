@@ -190,10 +190,19 @@ Challenge Network::issue_challenge(std::string_view client) {
         if (it != s.challenges.end()) s.drop_challenge(it);  // (the order entry turns stale)
       }
     }
-    // The bound: drop the oldest entries (live or already consumed) until
-    // both the live map and the order queue are within it.
-    while (!s.order.empty() && (s.challenges.size() >= core_.opts.max_challenges ||
-                                s.order.size() >= 2 * core_.opts.max_challenges)) {
+    // The order queue also holds entries of challenges already gone
+    // (consumed, swept, or replaced by their client's newer ones, which may
+    // sit in its middle): at twice the bound, drop those (at least half of
+    // it, so this is amortized O(1)), never a live one.
+    if (s.order.size() >= 2 * core_.opts.max_challenges) {
+      std::erase_if(s.order, [&](const auto& e) {
+        const auto it = s.challenges.find(e.second);
+        return it == s.challenges.end() || it->second.seq != e.first;
+      });
+    }
+    // The bound: drop the oldest entries (live or already gone) until the
+    // live map is within it.
+    while (!s.order.empty() && s.challenges.size() >= core_.opts.max_challenges) {
       auto [seq, old] = std::move(s.order.front());
       s.order.pop_front();
       auto it = s.challenges.find(old);
