@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   int workers = 4;
   int executor_threads = 1;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_address = 256;
+  std::int64_t challenges_per_minute = 30;
+  std::size_t max_challenges_per_client = 16;
+  std::size_t max_transaction_bytes = 16 * 1024;
   int stale_after = 300;
   int stats_history = 720;
   int flush_ms = 200;
@@ -87,6 +91,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--max-connections", max_connections, "Open connections beyond this are closed at once")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
+  app.add_option("--max-connections-per-address", max_connections_per_address,
+                 "Open connections from one client address (IPv6: one /64) beyond which its new ones are closed at "
+                 "once; 0: no per-address cap (e.g. behind a reverse proxy)")
+      ->check(CLI::Range(0, 1000000))->capture_default_str();
   app.add_option("--stale-after", stale_after, "Seconds without stats after which a node is stale")
       ->check(CLI::Range(1, 86400))->capture_default_str();
   app.add_option("--stats-history", stats_history, "Stats samples kept per node")
@@ -195,6 +203,24 @@ int main(int argc, char** argv) {
   app.add_flag("--print-security-model", print_security_model,
                "Print the README's generated security-model tables (Markdown, from the route tables) and exit; "
                "scripts/gen-security-model puts them into README.md");
+  app.add_option("--max-challenges-per-client", max_challenges_per_client,
+                 "Outstanding login challenges per client address; beyond it that address's oldest is dropped")
+      ->check(CLI::Range(1, 10000000))->capture_default_str();
+  app.add_option("--rate-challenge", challenges_per_minute,
+                 "GET /api/auth/challenge per minute per client address (also the burst)")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-signup", gateway_limits.signups_per_hour,
+                 "Self-service sign-ups (POST /api/v1/users without an admin token) per hour per client address")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-ledger-tx", gateway_limits.ledger_tx_per_hour,
+                 "POST /api/v1/chain/transactions per hour per non-admin user")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--ledger-bytes-per-hour", gateway_limits.ledger_bytes_per_hour,
+                 "Transaction bytes a non-admin user may add to the ledger per hour")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40))->capture_default_str();
+  app.add_option("--max-transaction-bytes", max_transaction_bytes,
+                 "Largest transaction from POST /api/v1/chain/transactions (its canonical JSON payload)")
+      ->check(CLI::Range(256, 1024 * 1024))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (print_security_model) {
     server::Router router;
@@ -259,6 +285,11 @@ int main(int argc, char** argv) {
     opts.nat_mode = nat_mode;
     opts.relay_price_per_gb = relay_price;
     opts.max_challenges = max_challenges;
+    opts.max_challenges_per_client = max_challenges_per_client;
+    if (gateway_limits.ledger_bytes_per_hour < static_cast<std::int64_t>(max_transaction_bytes)) {
+      std::cerr << "lucid-server: --ledger-bytes-per-hour must be at least --max-transaction-bytes\n";
+      return 2;
+    }
     Cluster cluster(opts);
     cluster.start();
 
@@ -268,6 +299,7 @@ int main(int argc, char** argv) {
     server::add_all_routes(router, test_clock);
     server::configure_registration_limits(cluster.rate_limiter(), rate_join);
     server::configure_chunk_bandwidth(cluster.rate_limiter(), chunk_bandwidth);
+    server::configure_network_limits(cluster.rate_limiter(), challenges_per_minute);
     ws_options.data_dir = cluster.options().data_dir;
     env.ws_hub = std::make_shared<server::ws::Hub>(cluster, ws_options);
     env.ws_hub->start();
@@ -276,6 +308,7 @@ int main(int argc, char** argv) {
     server::gw::configure_gateway_limits(cluster.rate_limiter(), gateway_limits);
     env.router = &router;
     env.environment = environment;
+    env.max_transaction_bytes = max_transaction_bytes;
     env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
                     "rate_limiting", "prometheus_metrics"};
 
@@ -285,6 +318,7 @@ int main(int argc, char** argv) {
     http::ServerOptions sopts;
     // The runtime setting (PUT /api/v1/config/server) starts from --max-connections.
     sopts.max_connections = static_cast<std::size_t>(cluster.settings().server().max_connections);
+    sopts.max_connections_per_address = max_connections_per_address;
     // A payout batch must fit in one body: an operator who sets the bound
     // gets a body limit to match (256 bytes per payout request).
     if (max_batch_flag->count() > 0) sopts.max_body_bytes = std::max(sopts.max_body_bytes, max_payout_batch * 256);

@@ -96,8 +96,7 @@ std::string new_request_id() {
 std::string caller_key(const Context& ctx) {
   if (ctx.caller.claims) return "user:" + ctx.caller.claims->subject;
   if (ctx.caller.node_id) return "node:" + std::to_string(ctx.caller.node_id);
-  const auto& a = ctx.req.remote_addr;  // "ip:port" / "[ip]:port"
-  return "ip:" + a.substr(0, a.rfind(':'));
+  return "ip:" + client_address(ctx.req);
 }
 
 void add_rate_headers(http::Response& r, const RateDecision& d) {
@@ -165,6 +164,13 @@ std::function<bool()> caller_recheck(const Context& ctx) {
   };
 }
 
+std::string client_address(const http::Request& req) {
+  const auto& a = req.remote_addr;  // "ip:port" / "[ip]:port"
+  std::string ip = a.substr(0, a.rfind(':'));
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  return ip;
+}
+
 const char* rate_category_name(RateCategory c) noexcept {
   switch (c) {
     case RateCategory::none: return "none";
@@ -178,6 +184,7 @@ const char* rate_category_name(RateCategory c) noexcept {
     case RateCategory::gw_admin: return "gw_admin";
     case RateCategory::gw_chain: return "gw_chain";
     case RateCategory::registration: return "registration";
+    case RateCategory::nn_challenge: return "nn_challenge";
   }
   return "none";
 }

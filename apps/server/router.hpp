@@ -35,8 +35,15 @@ enum class AuthMode {
 // gw_*: api-gateway.md's tiers (public by client address, authenticated by
 // user, admin, blockchain queries); see routes/api_gateway_common.hpp.
 // registration: node-registration.md's public join and status routes, by client address.
-enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain, registration };
+// nn_challenge: network-node.md's challenge issuance, by client address
+// (configure_network_limits in routes/routes.hpp).
+enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain,
+                          registration, nn_challenge };
 const char* rate_category_name(RateCategory c) noexcept;
+
+// The client address of a request ("ip" or "ip6", without brackets or port):
+// the key of per-address limits.
+std::string client_address(const http::Request& req);
 
 // What a node principal (a bearer token with Claims::node_id, from the
 // network-node Ed25519 login with a node's own key) may do on a route. Role

@@ -48,6 +48,9 @@ struct ServerEnv {
   const Router* router = nullptr;  // for /meta/metrics and /meta/health
   std::string environment = "production";  // /meta/info (--environment)
   std::vector<std::string> features;       // /meta/info: what this server offers
+  // POST /api/v1/chain/transactions: largest canonical payload, in bytes
+  // (--max-transaction-bytes).
+  std::size_t max_transaction_bytes = 16 * 1024;
 };
 
 }  // namespace lucid::server

@@ -114,12 +114,15 @@ struct Options {
   // Network node (network-node.md): where the server keeps files (uploads,
   // services); empty means "<database directory>/data". An Ed25519 login
   // challenge lives challenge_ttl (1 s..1 h); at most max_challenges
-  // (1..10000000) are outstanding. relay_mode / nat_mode: the modes of the
+  // (1..10000000) are outstanding, at most max_challenges_per_client
+  // (1..10000000; above max_challenges it is max_challenges) per client
+  // (Network::issue_challenge). relay_mode / nat_mode: the modes of the
   // document's relay endpoints (403 outside them); relay_price_per_gb prices
   // relay sessions' earnings.
   std::string data_dir;
   std::chrono::seconds challenge_ttl{300};
   std::size_t max_challenges = 100000;
+  std::size_t max_challenges_per_client = 16;
   bool relay_mode = false;
   bool nat_mode = false;
   double relay_price_per_gb = 0.01;

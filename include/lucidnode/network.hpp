@@ -151,7 +151,11 @@ class Network {
   // A fresh single-use challenge valid Options::challenge_ttl. At most
   // Options::max_challenges are outstanding: beyond it the oldest is dropped
   // (a flood cannot grow memory; expired ones are swept by the executor).
-  Challenge issue_challenge();
+  // `client` names who asks (the server passes the client address): one
+  // client holds at most Options::max_challenges_per_client; at that bound
+  // its own oldest is dropped, not anyone else's. "" (unknown): no per-client
+  // bound.
+  Challenge issue_challenge(std::string_view client = {});
   // Verifies `signature_hex` (64 bytes) over the challenge's decoded bytes with
   // `public_key_hex` (32 bytes). The challenge is consumed by any attempt.
   // An empty public key means "the only registered key"; allowed only when

@@ -43,7 +43,7 @@ struct User {
 struct UserCreate {
   std::string email;     // valid address; stored lower-case; unique
   std::string username;  // 3..50 characters; unique
-  std::string password;  // 8..128 characters, not all of one class (Argon2id hash stored)
+  std::string password;  // 8..128 characters, not all of one class; checked, never stored (login is passwordless)
   std::string first_name, last_name;  // <= 100 characters
   Role role = Role::user;
 };

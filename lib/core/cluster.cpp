@@ -111,6 +111,8 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "challenge_ttl must be 1 second..1 hour", "challenge_ttl");
   if (o.max_challenges < 1 || o.max_challenges > 10000000)
     throw Error(Errc::invalid_argument, "max_challenges must be 1..10000000", "max_challenges");
+  if (o.max_challenges_per_client < 1 || o.max_challenges_per_client > 10000000)
+    throw Error(Errc::invalid_argument, "max_challenges_per_client must be 1..10000000", "max_challenges_per_client");
   if (o.workflow_max_parallel < 1 || o.workflow_max_parallel > 1024)
     throw Error(Errc::invalid_argument, "workflow_max_parallel must be 1..1024", "workflow_max_parallel");
   if (o.workflow_max_output_bytes < 1024 || o.workflow_max_output_bytes > 64 * 1024 * 1024)

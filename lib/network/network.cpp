@@ -22,12 +22,34 @@ namespace lucid {
 namespace detail {
 
 struct NetworkState {
-  // Outstanding challenges: decoded bytes -> (expiry, sequence); `order`
-  // holds them oldest first so the bound drops the oldest.
+  // Outstanding challenges: decoded bytes -> (expiry, sequence, client);
+  // `order` holds them oldest first so the bound drops the oldest.
+  struct Outstanding {
+    Timestamp expiry;
+    std::uint64_t seq;
+    std::string client;  // who asked (a client address), "" when unknown
+  };
   std::mutex ch_mu;
-  std::unordered_map<std::string, std::pair<Timestamp, std::uint64_t>> challenges;
+  std::unordered_map<std::string, Outstanding> challenges;
   std::deque<std::pair<std::uint64_t, std::string>> order;
   std::uint64_t next_seq = 1;
+  // [limits] Each non-empty client's outstanding challenges, oldest first (at
+  // most Options::max_challenges_per_client): a client at its cap replaces its
+  // own oldest, so one address cannot push out everyone else's.
+  std::unordered_map<std::string, std::vector<std::string>> by_client;
+
+  // Removes a challenge and its by_client entry. Caller holds ch_mu.
+  void drop_challenge(std::unordered_map<std::string, Outstanding>::iterator it) {
+    if (!it->second.client.empty()) {
+      auto c = by_client.find(it->second.client);
+      if (c != by_client.end()) {
+        auto& v = c->second;
+        if (auto pos = std::find(v.begin(), v.end(), it->first); pos != v.end()) v.erase(pos);
+        if (v.empty()) by_client.erase(c);
+      }
+    }
+    challenges.erase(it);
+  }
 
   // Login principals: peer id -> the registered owner of its key, memoized
   // from the database for the per-request principal check. A change made in
@@ -140,6 +162,7 @@ void Network::reset() {
     std::lock_guard lock(st_->ch_mu);
     st_->challenges.clear();
     st_->order.clear();
+    st_->by_client.clear();
   }
   forget_principals();
   std::unordered_set<std::string> bl;
@@ -166,23 +189,42 @@ const std::string& Network::self_peer_id() const { return st_->self_peer_id; }
 
 // ---- challenge login ----
 
-Challenge Network::issue_challenge() {
+Challenge Network::issue_challenge(std::string_view client) {
   std::string bytes = detail::random_bytes(32);
   const auto expiry = core_.clock->now() + core_.opts.challenge_ttl;
   {
     std::lock_guard lock(st_->ch_mu);
     auto& s = *st_;
-    // The bound: drop the oldest entries (live or already consumed) until
-    // both the live map and the order queue are within it.
-    while (!s.order.empty() && (s.challenges.size() >= core_.opts.max_challenges ||
-                                s.order.size() >= 2 * core_.opts.max_challenges)) {
+    // [limits] The client's own bound first: at its cap, its oldest goes.
+    if (!client.empty()) {
+      auto c = s.by_client.find(std::string(client));
+      const auto cap = std::min(core_.opts.max_challenges_per_client, core_.opts.max_challenges);
+      if (c != s.by_client.end() && c->second.size() >= cap) {
+        auto it = s.challenges.find(c->second.front());
+        if (it != s.challenges.end()) s.drop_challenge(it);  // (the order entry turns stale)
+      }
+    }
+    // The order queue also holds entries of challenges already gone
+    // (consumed, swept, or replaced by their client's newer ones, which may
+    // sit in its middle): at twice the bound, drop those (at least half of
+    // it, so this is amortized O(1)), never a live one.
+    if (s.order.size() >= 2 * core_.opts.max_challenges) {
+      std::erase_if(s.order, [&](const auto& e) {
+        const auto it = s.challenges.find(e.second);
+        return it == s.challenges.end() || it->second.seq != e.first;
+      });
+    }
+    // The bound: drop the oldest entries (live or already gone) until the
+    // live map is within it.
+    while (!s.order.empty() && s.challenges.size() >= core_.opts.max_challenges) {
       auto [seq, old] = std::move(s.order.front());
       s.order.pop_front();
       auto it = s.challenges.find(old);
-      if (it != s.challenges.end() && it->second.second == seq) s.challenges.erase(it);
+      if (it != s.challenges.end() && it->second.seq == seq) s.drop_challenge(it);
     }
     const auto seq = s.next_seq++;
-    s.challenges[bytes] = {expiry, seq};
+    s.challenges[bytes] = {expiry, seq, std::string(client)};
+    if (!client.empty()) s.by_client[std::string(client)].push_back(bytes);
     s.order.emplace_back(seq, bytes);
   }
   return Challenge{to_hex(bytes), std::chrono::duration_cast<std::chrono::seconds>(core_.opts.challenge_ttl)};
@@ -194,9 +236,9 @@ void Network::sweep() {
   auto& s = *st_;
   while (!s.order.empty()) {
     auto it = s.challenges.find(s.order.front().second);
-    if (it != s.challenges.end() && it->second.second == s.order.front().first) {
-      if (it->second.first > now) break;  // oldest live one not yet expired: the rest are younger
-      s.challenges.erase(it);
+    if (it != s.challenges.end() && it->second.seq == s.order.front().first) {
+      if (it->second.expiry > now) break;  // oldest live one not yet expired: the rest are younger
+      s.drop_challenge(it);
     }
     s.order.pop_front();
   }
@@ -211,8 +253,8 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
     std::lock_guard lock(st_->ch_mu);
     auto it = st_->challenges.find(*challenge);
     if (it == st_->challenges.end()) bad_challenge();
-    const bool expired = it->second.first <= core_.clock->now();
-    st_->challenges.erase(it);
+    const bool expired = it->second.expiry <= core_.clock->now();
+    st_->drop_challenge(it);
     if (expired) bad_challenge();
   }
   auto sig = signature_hex.size() == 2 * crypto_sign_BYTES ? from_hex(signature_hex) : std::nullopt;

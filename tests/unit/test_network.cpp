@@ -163,3 +163,35 @@ TEST_CASE("network: system capabilities are measured") {
   CHECK(c.total_disk_mb > 0);
   CHECK(capabilities_json(c).find("\"cpu_threads\":") != std::string::npos);
 }
+
+TEST_CASE("network: per-client challenge cap drops that client's own oldest, not others' (issue 12)") {
+  testsupport::TempDir dir;
+  Options o;
+  o.database_path = dir.file("t.db");
+  o.max_challenges = 4;
+  o.max_challenges_per_client = 2;
+  Cluster cluster(o);
+  auto& net = cluster.network();
+  Key k;
+  net.add_key(k.public_hex(), Role::user, "");
+  const auto login = [&](const Challenge& c) { net.login(c.challenge, k.sign_hex(c.challenge), k.public_hex()); };
+  auto theirs = net.issue_challenge("10.0.0.2");
+  std::vector<Challenge> mine;
+  for (int i = 0; i < 10; ++i) mine.push_back(net.issue_challenge("10.0.0.1"));
+  CHECK_NOTHROW(login(theirs));  // not evicted by 10.0.0.1's flood
+  CHECK(code_of([&] { login(mine[0]); }) == Errc::unauthenticated);  // its own oldest went
+  CHECK(code_of([&] { login(mine[7]); }) == Errc::unauthenticated);
+  CHECK_NOTHROW(login(mine[8]));
+  CHECK_NOTHROW(login(mine[9]));
+  // A consumed challenge frees the client's slot (two more, both valid).
+  auto a = net.issue_challenge("10.0.0.1");
+  auto b = net.issue_challenge("10.0.0.1");
+  CHECK_NOTHROW(login(a));
+  CHECK_NOTHROW(login(b));
+  // Unknown client (""): only the global bound applies.
+  std::vector<Challenge> anon;
+  for (int i = 0; i < 4; ++i) anon.push_back(net.issue_challenge());
+  CHECK_NOTHROW(login(anon[0]));
+  o.max_challenges_per_client = 0;
+  CHECK(code_of([&] { Cluster bad(o); }) == Errc::invalid_argument);
+}

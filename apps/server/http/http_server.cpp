@@ -64,6 +64,13 @@ constexpr auto kStopLinger = std::chrono::milliseconds(250);
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 // Granularity of stop()'s wait loop (to notice a stopped io_context).
 constexpr auto kStopPoll = std::chrono::milliseconds(50);
+// [limits] Request bodies grow with the bytes received: each read of a
+// Content-Length body offers at most max(kBodyStep, bytes so far) of new room,
+// so a client announcing a large body pins memory only as it sends it. After
+// a request, a body buffer above kKeepBodyCapacity is released (an idle
+// keep-alive connection keeps no large buffer).
+constexpr std::size_t kBodyStep = 16 * 1024;
+constexpr std::size_t kKeepBodyCapacity = 64 * 1024;
 
 constexpr char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -265,6 +272,20 @@ std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
   return s;
 }
 
+// [limits] The key of ServerOptions::max_connections_per_address: the IPv4
+// address, or the /64 prefix of an IPv6 one (one subscriber's usual share,
+// so a client cannot dodge the cap by rotating addresses within its prefix).
+std::string address_key(const asio::ip::address& addr) {
+  asio::ip::address a = addr;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  const auto b = a.to_v6().to_bytes();
+  return std::string(reinterpret_cast<const char*>(b.data()), 8);
+}
+
 // Splits the target into path and query, for origin-form ("/p?q"),
 // absolute-form ("http://host/p?q") and asterisk-form ("*"). A fragment, which
 // clients must not send, is dropped. Returns false for any other form.
@@ -383,9 +404,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::ip::tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
 
-  std::mutex mu;  // guards conns; `live` changes under it too (for cv)
+  std::mutex mu;  // guards conns and per_address; `live` changes under it too (for cv)
   std::condition_variable cv;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> conns;
+  // [limits] Open connections per address_key(); an entry exists only while
+  // its count is positive (so it is bounded by the open connections).
+  std::unordered_map<std::string, std::size_t> per_address;
 
   std::mutex stop_mu;  // serializes stop() callers
   bool stop_done = false;
@@ -400,6 +424,10 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       : srv_(std::move(srv)), strand_(sock.get_executor()), socket_(std::move(sock)), timer_(strand_) {}
 
   const Strand& strand() const { return strand_; }
+
+  // [limits] This connection's address_key(), set by adopt() before the
+  // connection is registered and not changed after; unregister() uses it.
+  std::string addr_key;
 
   // All of these run on the strand (or, for do_close via force_close in
   // Impl::stop with a stopped io_context, on a thread that is the only one).
@@ -464,6 +492,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   bool closed_ = false;
   bool read_pending_ = false;     // an async read is outstanding
   bool read_into_body_ = false;   // ... and it reads the rest of a Content-Length body
+  std::size_t body_room_ = 0;     // [limits] ... into this many bytes at the end of req_.body
   bool writing_continue_ = false; // "100 Continue" is being written
   std::string remote_;
 
@@ -619,6 +648,14 @@ void Server::Impl::Connection::next_request() {
   req_.path.clear();
   req_.query.clear();
   req_.body.clear();
+  // [limits] An idle keep-alive connection keeps no large buffer: release a
+  // body's capacity above kKeepBodyCapacity, and a read buffer that a long
+  // head grew (up to max_header_bytes + kReadChunk) once it is drained.
+  if (req_.body.capacity() > kKeepBodyCapacity) std::string().swap(req_.body);
+  if (rbeg_ == rend_ && rbuf_.size() > kReadChunk) {
+    rbeg_ = rend_ = 0;
+    std::vector<char>(kReadChunk).swap(rbuf_);
+  }
   // Headers are overwritten in place by parse_head (keeps their capacity).
   if (req_.remote_addr != remote_) req_.remote_addr = remote_;
   req_started_ = false;
@@ -692,7 +729,8 @@ void Server::Impl::Connection::process() {
           phase_ = Phase::ChunkSize;
         } else if (content_length_ > 0) {
           phase_ = Phase::Body;
-          req_.body.reserve(content_length_);  // <= max_body_bytes, checked in parse_head
+          // [limits] Not content_length_: room grows as the bytes arrive (read_body_rest).
+          req_.body.reserve(std::min<std::uint64_t>(content_length_, kBodyStep));
         } else {
           phase_ = Phase::Head;
           return dispatch();
@@ -993,18 +1031,23 @@ void Server::Impl::Connection::read_more() {
 }
 
 // Reads the missing part of a Content-Length body straight into req_.body:
-// no copy through rbuf_, and exactly the missing count, so bytes of a
-// pipelined next request stay in the socket.
+// no copy through rbuf_, and never beyond the missing count, so bytes of a
+// pipelined next request stay in the socket. [limits] Each read offers room
+// for at most max(kBodyStep, bytes so far) more (doubling), not the whole
+// announced length: memory follows the bytes that actually arrive. on_read
+// trims the unused room and calls this again until the body is complete.
 void Server::Impl::Connection::read_body_rest() {
   ensure_request_deadline();
   const std::size_t have = req_.body.size();
-  req_.body.resize(content_length_);
+  const std::size_t missing = static_cast<std::size_t>(content_length_) - have;
+  body_room_ = std::min(missing, std::max(kBodyStep, have));
+  req_.body.resize(have + body_room_);
   read_pending_ = true;
   read_into_body_ = true;
-  asio::async_read(socket_, asio::buffer(req_.body.data() + have, content_length_ - have),
-                   [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-                     self->on_read(ec, n);
-                   });
+  socket_.async_read_some(asio::buffer(req_.body.data() + have, body_room_),
+                          [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          });
 }
 
 void Server::Impl::Connection::send_continue() {
@@ -1029,6 +1072,9 @@ void Server::Impl::Connection::on_read(const std::error_code& ec, std::size_t n)
       if (ec) return do_close();
       if (read_into_body_) {
         read_into_body_ = false;
+        // [limits] Keep the n bytes that arrived, drop the rest of the room.
+        req_.body.resize(req_.body.size() - body_room_ + n);
+        if (req_.body.size() < content_length_) return read_body_rest();
         phase_ = Phase::Head;
         return dispatch();
       }
@@ -1503,7 +1549,12 @@ Response Server::Impl::make_error(const Request& req, int status, std::string_vi
 
 void Server::Impl::unregister(Connection* c) {
   std::lock_guard<std::mutex> lk(mu);
-  if (conns.erase(c) > 0) live.fetch_sub(1);
+  if (conns.erase(c) > 0) {
+    live.fetch_sub(1);
+    // [limits] Give the address its slot back.
+    const auto it = per_address.find(c->addr_key);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+  }
   cv.notify_all();
 }
 
@@ -1567,10 +1618,23 @@ void Server::Impl::adopt(Socket sock) {
     sock.close(ignored);  // over the limit: accept and close at once
     return;
   }
+  // [limits] Per-address cap: the peer's address decides its slot. Refused
+  // the same cheap way as the global cap (no bytes read or written).
+  const auto peer = sock.remote_endpoint(ignored);
+  if (ignored) {
+    sock.close(ignored);  // already disconnected
+    return;
+  }
+  std::string key = address_key(peer.address());
+  const std::size_t per_cap = opts.max_connections_per_address;
   auto c = std::make_shared<Connection>(shared_from_this(), std::move(sock));
   {
     std::lock_guard<std::mutex> lk(mu);
     if (stopping.load()) return;  // c (and its socket) are destroyed here
+    std::size_t& n = per_address[key];
+    if (per_cap != 0 && n >= per_cap) return;  // c (and its socket) are destroyed here: closed at once
+    ++n;
+    c->addr_key = std::move(key);
     conns.emplace(c.get(), c);
     live.fetch_add(1);
   }

@@ -129,6 +129,10 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
   std::chrono::seconds request_timeout{30};  // started request must complete
   std::size_t max_connections = 10000;       // beyond: accept and close at once
+  // Open connections from one client address (IPv6: one /64) beyond which a
+  // new one from it is accepted and closed at once, so one client cannot
+  // take every slot of max_connections. 0: no per-address cap.
+  std::size_t max_connections_per_address = 256;
   std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
   // SO_SNDBUF of upgraded (WebSocket) connections: a fixed kernel buffer
   // bounds the memory a long-lived client that stops reading can pin (Linux

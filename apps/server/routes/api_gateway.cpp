@@ -327,6 +327,12 @@ http::Reply users_create(Context& ctx) {
   } else if (u.role != Role::user) {
     throw Error(Errc::permission_denied, "Only an administrator can create users with role " + *role);
   }
+  // [limits] Self-service sign-ups per client address (an administrator's
+  // bearer token is exempt): one address cannot mint accounts without bound.
+  if (!admin) {
+    const auto d = ctx.cluster.rate_limiter().take(gw::kSignupQuota, "ip:" + client_address(ctx.req));
+    if (!d.allowed) return gw::refused_reply(ctx, d, nullptr);
+  }
   return user_reply(201, ctx.cluster.users().create(u));
 }
 

@@ -247,6 +247,22 @@ void configure_gateway_limits(RateLimiter& limiter, const GatewayLimits& l) {
   limiter.configure(rate_category_name(RateCategory::gw_admin), {l.admin_per_minute, std::chrono::seconds(60), l.admin_burst});
   limiter.configure(rate_category_name(RateCategory::gw_chain),
                     {l.blockchain_per_minute, std::chrono::seconds(60), l.blockchain_burst});
+  limiter.configure(kSignupQuota, {l.signups_per_hour, std::chrono::seconds(3600), l.signups_per_hour});
+  limiter.configure(kLedgerTxQuota, {l.ledger_tx_per_hour, std::chrono::seconds(3600), l.ledger_tx_per_hour});
+  limiter.configure(kLedgerBytesQuota, {l.ledger_bytes_per_hour, std::chrono::seconds(3600), l.ledger_bytes_per_hour});
+}
+
+http::Reply refused_reply(const Context& ctx, const RateDecision& d, const Error* e) {
+  Failure f;
+  f.kind = e ? FailureKind::error : FailureKind::rate_limited;
+  f.error = e;
+  f.message = e ? e->message() : "Rate limit exceeded";
+  f.request_id = ctx.request_id;
+  f.at = ctx.cluster.clock().now();
+  http::Reply r;
+  r.response = gateway_error(f);
+  r.response.headers.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, d.retry_after_seconds)));
+  return r;
 }
 
 }  // namespace lucid::server::gw

@@ -15,7 +15,9 @@
 //     format, 1004 range, 1005 UUID, 1006 email, 1008 date).
 //   - pagination (?page, ?limit; PaginationInfo {page, limit, total, pages}).
 //   - the gateway's rate-limit tiers (configure_gateway_limits) on the shared
-//     limiter: RateCategory::gw_public / gw_auth / gw_admin / gw_chain.
+//     limiter: RateCategory::gw_public / gw_auth / gw_admin / gw_chain; and
+//     the quotas handlers spend themselves (sign-ups per address, ledger
+//     submissions per user, chunk bandwidth) with refused_reply() for the 429.
 #pragma once
 
 #include <cstdint>
@@ -94,7 +96,25 @@ struct GatewayLimits {
   std::int64_t authenticated_per_minute = 1000, authenticated_burst = 2000;  // by user
   std::int64_t admin_per_minute = 10000, admin_burst = 20000;
   std::int64_t blockchain_per_minute = 500, blockchain_burst = 1000;
+  // Beyond the document (issue 12): self-service sign-ups per client address
+  // per hour (kSignupQuota); ledger submissions per non-admin user per hour,
+  // by count (kLedgerTxQuota) and by canonical payload bytes (kLedgerBytesQuota).
+  std::int64_t signups_per_hour = 10;
+  std::int64_t ledger_tx_per_hour = 120;
+  std::int64_t ledger_bytes_per_hour = 1024 * 1024;
 };
 void configure_gateway_limits(RateLimiter& limiter, const GatewayLimits& limits);
+
+// Limiter categories the handlers spend (keys: "ip:<address>" for sign-ups,
+// the user id for the ledger).
+inline constexpr const char* kSignupQuota = "gw_signup";
+inline constexpr const char* kLedgerTxQuota = "gw_ledger_tx";
+inline constexpr const char* kLedgerBytesQuota = "gw_ledger_bytes";
+
+// The surface's 429 for a refused RateLimiter decision `d`: the ErrorResponse
+// of `e` (its Reason/Errc decide the code, e.g. resource_exhausted -> 3002),
+// or, when e is null, the tier's 3001 "Rate limit exceeded"; with Retry-After
+// (at least 1 s). The router adds X-Request-ID.
+http::Reply refused_reply(const Context& ctx, const RateDecision& d, const Error* e);
 
 }  // namespace lucid::server::gw

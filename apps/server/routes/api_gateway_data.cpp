@@ -16,6 +16,7 @@
 
 #include "json.hpp"
 #include "routes/api_gateway_common.hpp"
+#include "server_env.hpp"
 #include "routes/routes.hpp"
 #include "util/encoding.hpp"
 
@@ -156,17 +157,7 @@ http::Reply chunks_upload(Context& ctx) {
     const Error e(Errc::resource_exhausted, "Bandwidth limit exceeded: at most " + std::to_string(bw.limit) +
                                                 " bytes per second; retry later",
                   "body", Reason::bandwidth_exceeded);
-    Failure f;
-    f.kind = FailureKind::error;
-    f.error = &e;
-    f.message = e.message();
-    f.request_id = ctx.request_id;
-    f.at = ctx.cluster.clock().now();
-    http::Reply r;
-    r.response = gw::gateway_error(f);
-    r.response.headers.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, bw.retry_after_seconds)));
-    r.response.headers.emplace_back("X-Request-ID", ctx.request_id);
-    return r;
+    return gw::refused_reply(ctx, bw, &e);
   }
   const Chunk c = ctx.cluster.sessions().put_chunk(principal(ctx), id, index, ctx.req.body, sha);
   rapidjson::StringBuffer buf;
@@ -500,6 +491,28 @@ http::Reply chain_submit(Context& ctx) {
   in.type = type;
   in.ref = "api_" + gw::new_uuid();
   in.payload.assign(buf.GetString(), buf.GetSize());
+  // [limits] A sane size per transaction (the document's 400 "Invalid
+  // transaction data"), then, for non-admins, the per-user quotas by count
+  // and by bytes (429 3002), so no user can grow the ledger without bound.
+  if (in.payload.size() > ctx.env.max_transaction_bytes)
+    gw::out_of_range("data", "transaction too large: at most " + std::to_string(ctx.env.max_transaction_bytes) +
+                                 " bytes (data, signature and submitter, as JSON)");
+  if (!ctx.caller.claims->has_role(Role::admin)) {
+    auto& limiter = ctx.cluster.rate_limiter();
+    const auto& user = ctx.caller.claims->subject;
+    const auto n = limiter.take(gw::kLedgerTxQuota, user);
+    if (!n.allowed) {
+      const Error e(Errc::resource_exhausted, "Quota exceeded: at most " + std::to_string(n.limit) +
+                                                  " ledger transactions per hour per user; retry later");
+      return gw::refused_reply(ctx, n, &e);
+    }
+    const auto b = limiter.take(gw::kLedgerBytesQuota, user, static_cast<std::int64_t>(in.payload.size()));
+    if (!b.allowed) {
+      const Error e(Errc::resource_exhausted, "Quota exceeded: at most " + std::to_string(b.limit) +
+                                                  " bytes of ledger transactions per hour per user; retry later");
+      return gw::refused_reply(ctx, b, &e);
+    }
+  }
   const auto hashes = ctx.cluster.ledger().append({in});
   rapidjson::StringBuffer out;
   JsonWriter o(out);

@@ -129,7 +129,9 @@ std::string peer_id_param(const std::string& v) {
 // ---- authentication ----
 
 http::Reply get_challenge(Context& ctx) {
-  const auto c = ctx.cluster.network().issue_challenge();
+  // Per client address: at most --max-challenges-per-client outstanding
+  // (the route's nn_challenge category bounds how fast they are issued).
+  const auto c = ctx.cluster.network().issue_challenge(client_address(ctx.req));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -466,7 +468,7 @@ http::Reply websocket(Context& ctx) {
 }
 
 constexpr Route kAuthRoutes[] = {
-    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny, /*head_as_get=*/false},
+    {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::nn_challenge, NodeAccess::deny, /*head_as_get=*/false},
     {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
 };
 
@@ -492,6 +494,11 @@ constexpr Route kRoutes[] = {
 };
 
 }  // namespace
+
+void configure_network_limits(RateLimiter& limiter, std::int64_t challenges_per_minute) {
+  limiter.configure(rate_category_name(RateCategory::nn_challenge),
+                    {challenges_per_minute, std::chrono::seconds(60), challenges_per_minute});
+}
 
 void add_network_node_routes(Router& router) {
   router.add_surface("/api/auth/", nn::network_auth_error, kAuthRoutes, std::size(kAuthRoutes));

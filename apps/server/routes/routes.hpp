@@ -28,6 +28,9 @@ void add_network_node_workflow_routes(Router& router);
 // network-node.md: auth (Ed25519 challenge), node, peers, blacklist, relay,
 // WebSocket (/api/ws) and the agent's PUT /api/agent/network.
 void add_network_node_routes(Router& router);
+// GET /api/auth/challenge per client address: this many per minute (also the
+// burst); beyond, 429 {"success": false, "error": "Rate limit exceeded"}.
+void configure_network_limits(RateLimiter& limiter, std::int64_t challenges_per_minute);
 
 // api-gateway.md under /api/v1: meta, auth, users (routes/api_gateway.cpp).
 // Shared helpers, error encoder and rate tiers: routes/api_gateway_common.hpp.
