@@ -3,14 +3,39 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <mutex>
 #include <stdexcept>
 
 namespace lucidctl {
 
+namespace {
+std::mutex g_ca_mu;
+std::string g_ca_file;  // guarded by g_ca_mu
+
+std::string ca_file() {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  return g_ca_file;
+}
+}  // namespace
+
+void set_ca_file(std::string path) {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  g_ca_file = std::move(path);
+}
+
 struct ApiClient::Impl {
-  explicit Impl(const std::string& base) : cli(base) {}
+  explicit Impl(const std::string& base) : cli(base), https(base.rfind("https://", 0) == 0), host(base) {
+    host.erase(0, host.find("://") + 3);
+  }
   httplib::Client cli;
   httplib::Headers headers;
+  bool https;
+  std::string host;  // host:port, for messages
+  std::string ca;    // the CA file in use ("" = system store)
 };
 
 ApiClient::ApiClient(const std::string& base, std::string bearer) {
@@ -20,6 +45,15 @@ ApiClient::ApiClient(const std::string& base, std::string bearer) {
   while (!b.empty() && b.back() == '/') b.pop_back();
   impl_ = std::make_unique<Impl>(b);
   if (!impl_->cli.is_valid()) throw std::invalid_argument("invalid server URL: " + base);
+  if (impl_->https) {
+    impl_->ca = ca_file();
+    if (!impl_->ca.empty()) {
+      if (!std::ifstream(impl_->ca)) throw std::invalid_argument("cannot read the CA file " + impl_->ca);
+      impl_->cli.set_ca_cert_path(impl_->ca);
+    }
+    impl_->cli.enable_server_certificate_verification(true);
+    if (SSL_CTX* ctx = impl_->cli.ssl_context()) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  }
   impl_->cli.set_connection_timeout(5, 0);
   impl_->cli.set_read_timeout(30, 0);
   impl_->cli.set_keep_alive(true);
@@ -36,10 +70,28 @@ void ApiClient::set_header(const std::string& name, const std::string& value) {
 void ApiClient::set_timeout_seconds(int seconds) { impl_->cli.set_read_timeout(seconds, 0); }
 
 namespace {
-HttpResult convert(httplib::Result res) {
+HttpResult convert(ApiClient::Impl& impl, httplib::Result res) {
   HttpResult out;
   if (!res) {
-    out.error = httplib::to_string(res.error());
+    const auto e = res.error();
+    out.error = httplib::to_string(e);
+    const std::string hint = impl.ca.empty() ? " (the system trust store was used; pass --ca-file or set LUCID_CA_FILE "
+                                               "for a private CA)"
+                                             : " (trusted: the CAs in " + impl.ca + ")";
+    if (e == httplib::Error::SSLServerVerification) {
+      out.tls_failed = true;
+      const long v = impl.cli.get_openssl_verify_result();
+      if (v != X509_V_OK)
+        out.error = "TLS: cannot verify the certificate of " + impl.host + ": " + X509_verify_cert_error_string(v) + hint;
+      else
+        out.error = "TLS: the certificate of " + impl.host + " is not valid for that host name";
+    } else if (e == httplib::Error::SSLConnection) {
+      out.tls_failed = true;
+      out.error = "TLS: handshake with " + impl.host + " failed (does it serve HTTPS, TLS 1.2 or later?)";
+    } else if (e == httplib::Error::SSLLoadingCerts) {
+      out.tls_failed = true;
+      out.error = "TLS: cannot load trusted certificates" + hint;
+    }
     return out;
   }
   out.status = res->status;
@@ -48,20 +100,34 @@ HttpResult convert(httplib::Result res) {
 }
 }  // namespace
 
-HttpResult ApiClient::get(const std::string& path) { return convert(impl_->cli.Get(path.c_str(), impl_->headers)); }
+HttpResult ApiClient::get(const std::string& path) {
+  return convert(*impl_, impl_->cli.Get(path.c_str(), impl_->headers));
+}
 
 HttpResult ApiClient::post(const std::string& path, const std::string& json) {
-  return convert(impl_->cli.Post(path.c_str(), impl_->headers, json, "application/json"));
+  return convert(*impl_, impl_->cli.Post(path.c_str(), impl_->headers, json, "application/json"));
 }
 
 HttpResult ApiClient::put(const std::string& path, const std::string& json) {
-  return convert(impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
+  return convert(*impl_, impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
 }
 
 void ApiClient::stop() { impl_->cli.stop(); }
 
+int exit_code_for(const HttpResult& r) {
+  if (r.status != 0) return 1;
+  return r.tls_failed ? 5 : 3;
+}
+
+std::string check_tls(const std::string& base) {
+  if (base.rfind("https://", 0) != 0) return {};
+  ApiClient api(base);
+  const HttpResult r = api.get("/health");
+  return r.tls_failed ? r.error : std::string();
+}
+
 std::string error_message(const HttpResult& r) {
-  if (r.status == 0) return "cannot reach server: " + r.error;
+  if (r.status == 0) return r.tls_failed ? r.error : "cannot reach server: " + r.error;
   rapidjson::Document d;
   d.Parse(r.body.c_str());
   if (!d.HasParseError() && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&

@@ -92,7 +92,7 @@ std::optional<rapidjson::Document> call(const Remote& r, const std::string& meth
   lucidctl::ApiClient api(r.server, r.token);
   auto res = method == "GET" ? api.get(path) : method == "PUT" ? api.put(path, body) : api.post(path, body);
   if (res.status < 200 || res.status >= 300) {
-    rc = fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+    rc = fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
     return std::nullopt;
   }
   rapidjson::Document d;
@@ -199,7 +199,7 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
   if (!status.empty()) path += "&status=" + status;
   lucidctl::ApiClient api(r.server, r.token);
   const auto res = api.get(path);
-  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
   if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
   rapidjson::Document d;
   d.Parse<rapidjson::kParseNumbersAsStringsFlag>(res.body.c_str());
@@ -307,9 +307,13 @@ int main(int argc, char** argv) {
   Remote remote;
   remote.server = env_or("LUCID_SERVER", "");
   remote.token = env_or("LUCID_TOKEN", "");
+  std::string ca_file = env_or("LUCID_CA_FILE", "");
   std::string db;
   app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
   app.add_option("--token", remote.token, "Bearer token (env LUCID_TOKEN)");
+  app.add_option("--ca-file", ca_file,
+                 "PEM file of the CA(s) that signed an https:// server's certificate, instead of the system trust "
+                 "store (env LUCID_CA_FILE)");
   app.add_option("--db", db, "Database file, for local commands (admin)");
   app.add_flag("--json", remote.json, "Print JSON instead of tables");
 
@@ -432,6 +436,10 @@ int main(int argc, char** argv) {
   utotp->add_option("--email", totp_email, "The user's email address")->required();
 
   CLI11_PARSE(app, argc, argv);
+  if (!ca_file.empty()) {
+    if (!std::ifstream(ca_file)) return fail("cannot read the CA file " + ca_file + " (--ca-file / LUCID_CA_FILE)", 2);
+    lucidctl::set_ca_file(ca_file);
+  }
 
   try {
     if (admin->parsed()) {
@@ -499,6 +507,9 @@ int main(int argc, char** argv) {
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
+      // An https:// server whose certificate does not verify is a
+      // configuration error: stop now rather than retry forever.
+      if (const auto tls_error = lucidctl::check_tls(ao.server); !tls_error.empty()) return fail(tls_error, 5);
       if (ao.key_file.empty()) ao.key_file = "lucid-agent-" + ao.hostname + ".key";
       ao.tasks = !no_tasks;
       if (agent->count("--role")) ao.work.role = agent_role;
