@@ -56,7 +56,7 @@ class LucidctlTls(unittest.TestCase):
         other = Server(tls=True)  # only for its PKI: never started
         try:
             out = ctl("--server", self.server.url, "--token", self.admin, "--ca-file", other.ca_file,
-                      "payouts", "list", "1")
+                      "payouts", "list", "node_1")
             self.assertEqual(out.returncode, 5, out.stdout + out.stderr)
             self.assertIn("TLS: cannot verify", out.stderr)
             self.assertIn(other.ca_file, out.stderr)
