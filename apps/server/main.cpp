@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   app.add_option("--smtp-from", smtp_from, "Sender address of login mail (required with --smtp-url)");
   app.add_option("--outbox-dir", outbox_dir, "Where login mail is written without SMTP; default: outbox beside --db");
   app.add_option("--public-url", public_url,
-                 "Base URL of this server in magic links; default: http://LISTEN (the bound address)");
+                 "Base URL of this server in magic links; default: http(s)://LISTEN (the bound address)");
   app.add_option("--environment", environment, "Reported by GET /api/v1/meta/info")->capture_default_str();
   app.add_option("--rate-gateway-public", gateway_limits.public_per_minute,
                  "Gateway public endpoints: requests per minute per client address")
