@@ -9,18 +9,31 @@
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 
 namespace lucidctl {
 
 namespace {
 std::mutex g_ca_mu;
 std::string g_ca_file;  // guarded by g_ca_mu
+std::string g_client_cert, g_client_key;  // guarded by g_ca_mu
 
 std::string ca_file() {
   std::lock_guard<std::mutex> lk(g_ca_mu);
   return g_ca_file;
 }
+
+std::pair<std::string, std::string> client_cert() {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  return {g_client_cert, g_client_key};
+}
 }  // namespace
+
+void set_client_cert(std::string cert_file, std::string key_file) {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  g_client_cert = std::move(cert_file);
+  g_client_key = std::move(key_file);
+}
 
 void set_ca_file(std::string path) {
   std::lock_guard<std::mutex> lk(g_ca_mu);
@@ -28,7 +41,8 @@ void set_ca_file(std::string path) {
 }
 
 struct ApiClient::Impl {
-  explicit Impl(const std::string& base) : cli(base), https(base.rfind("https://", 0) == 0), host(base) {
+  Impl(const std::string& base, const std::pair<std::string, std::string>& cert)
+      : cli(base, cert.first, cert.second), https(base.rfind("https://", 0) == 0), host(base) {
     host.erase(0, host.find("://") + 3);
   }
   httplib::Client cli;
@@ -36,6 +50,7 @@ struct ApiClient::Impl {
   bool https;
   std::string host;  // host:port, for messages
   std::string ca;    // the CA file in use ("" = system store)
+  bool client_cert = false;  // a client certificate is configured
 };
 
 ApiClient::ApiClient(const std::string& base, std::string bearer) {
@@ -43,8 +58,14 @@ ApiClient::ApiClient(const std::string& base, std::string bearer) {
     throw std::invalid_argument("server URL must start with http:// or https://: " + base);
   std::string b = base;
   while (!b.empty() && b.back() == '/') b.pop_back();
-  impl_ = std::make_unique<Impl>(b);
-  if (!impl_->cli.is_valid()) throw std::invalid_argument("invalid server URL: " + base);
+  const auto cert = client_cert();
+  impl_ = std::make_unique<Impl>(b, cert);
+  impl_->client_cert = !cert.first.empty();
+  if (!impl_->cli.is_valid()) {
+    if (impl_->https && impl_->client_cert)  // httplib could not load them (a key of another certificate, ...)
+      throw std::invalid_argument("cannot use the client certificate " + cert.first + " with key " + cert.second);
+    throw std::invalid_argument("invalid server URL: " + base);
+  }
   if (impl_->https) {
     impl_->ca = ca_file();
     if (!impl_->ca.empty()) {
@@ -87,7 +108,13 @@ HttpResult convert(ApiClient::Impl& impl, httplib::Result res) {
         out.error = "TLS: the certificate of " + impl.host + " is not valid for that host name";
     } else if (e == httplib::Error::SSLConnection) {
       out.tls_failed = true;
-      out.error = "TLS: handshake with " + impl.host + " failed (does it serve HTTPS, TLS 1.2 or later?)";
+      out.error = "TLS: handshake with " + impl.host + " failed (does it serve HTTPS, TLS 1.2 or later?" +
+                  (impl.client_cert ? std::string(")") : std::string(" Does it require a client certificate?)"));
+    } else if (e == httplib::Error::Read && impl.https && !impl.client_cert) {
+      // Under TLS 1.3 a server that requires a client certificate refuses it
+      // after the handshake: the client only sees the connection end.
+      out.error += " (the server ended the connection; if it requires a client certificate, pass --client-cert "
+                   "and --client-key)";
     } else if (e == httplib::Error::SSLLoadingCerts) {
       out.tls_failed = true;
       out.error = "TLS: cannot load trusted certificates" + hint;

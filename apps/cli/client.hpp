@@ -23,6 +23,11 @@ struct HttpResult {
 // Not thread-safe against clients being created concurrently.
 void set_ca_file(std::string path);
 
+// A client certificate and its key (PEM files) presented to https:// servers
+// that require one (lucid-server --tls-client-ca); empty: none. Process-wide,
+// like set_ca_file.
+void set_client_cert(std::string cert_file, std::string key_file);
+
 // Exit code of lucidctl for a failed request (README): 1 the server refused,
 // 3 unreachable, 5 TLS failure.
 int exit_code_for(const HttpResult& r);

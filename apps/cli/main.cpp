@@ -6,6 +6,8 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -308,12 +310,16 @@ int main(int argc, char** argv) {
   remote.server = env_or("LUCID_SERVER", "");
   remote.token = env_or("LUCID_TOKEN", "");
   std::string ca_file = env_or("LUCID_CA_FILE", "");
+  std::string client_cert = env_or("LUCID_CLIENT_CERT", ""), client_key = env_or("LUCID_CLIENT_KEY", "");
   std::string db;
   app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
   app.add_option("--token", remote.token, "Bearer token (env LUCID_TOKEN)");
   app.add_option("--ca-file", ca_file,
                  "PEM file of the CA(s) that signed an https:// server's certificate, instead of the system trust "
                  "store (env LUCID_CA_FILE)");
+  app.add_option("--client-cert", client_cert,
+                 "PEM client certificate for a server that requires one (env LUCID_CLIENT_CERT); needs --client-key");
+  app.add_option("--client-key", client_key, "PEM key of --client-cert, mode 0600 (env LUCID_CLIENT_KEY)");
   app.add_option("--db", db, "Database file, for local commands (admin)");
   app.add_flag("--json", remote.json, "Print JSON instead of tables");
 
@@ -439,6 +445,15 @@ int main(int argc, char** argv) {
   if (!ca_file.empty()) {
     if (!std::ifstream(ca_file)) return fail("cannot read the CA file " + ca_file + " (--ca-file / LUCID_CA_FILE)", 2);
     lucidctl::set_ca_file(ca_file);
+  }
+  if (client_cert.empty() != client_key.empty()) return fail("--client-cert and --client-key go together", 2);
+  if (!client_cert.empty()) {
+    if (!std::ifstream(client_cert)) return fail("cannot read the client certificate " + client_cert, 2);
+    struct stat st {};
+    if (::stat(client_key.c_str(), &st) != 0 || !std::ifstream(client_key))
+      return fail("cannot read the client key " + client_key, 2);
+    if ((st.st_mode & 077) != 0) return fail("the client key " + client_key + " must not be readable by others (chmod 600)", 2);
+    lucidctl::set_client_cert(client_cert, client_key);
   }
 
   try {

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   std::string db = "./var/lucid.db";
   std::string key_file;
   std::string port_file;
-  std::string tls_cert, tls_key;
+  std::string tls_cert, tls_key, tls_client_ca;
   bool insecure_http = false;
   int io_threads = 1;
   int workers = 4;
@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
   app.add_option("--tls-cert", tls_cert, "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (mode 0600 or 0640)");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "Require every client to present a certificate issued by a CA in this PEM file (mutual TLS)");
   app.add_flag("--insecure-http", insecure_http,
                "Allow plain HTTP on a non-loopback --listen address (tokens and keys then cross the network in clear)");
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening (for tests)");
@@ -209,6 +211,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool use_tls = !tls_cert.empty();
+  if (!tls_client_ca.empty() && !use_tls) {
+    std::cerr << "lucid-server: --tls-client-ca needs --tls-cert and --tls-key\n";
+    return 2;
+  }
   if (!use_tls && !insecure_http && !is_loopback_host(host)) {
     std::cerr << "lucid-server: refusing plain HTTP on " << listen
               << ", which is not a loopback address: API keys and tokens would cross the network in clear. "
@@ -219,7 +225,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<asio::ssl::context> tls_context;
   if (use_tls) {
     try {
-      tls_context = http::make_server_tls_context(tls_cert, tls_key);
+      tls_context = http::make_server_tls_context(tls_cert, tls_key, tls_client_ca);
     } catch (const std::exception& e) {
       std::cerr << "lucid-server: " << e.what() << "\n";
       return 2;

@@ -151,5 +151,85 @@ class AgentTls(unittest.TestCase):
         self.assertNotIn("untrusting.example.com", nodes.text)
 
 
+class ClientCertificates(unittest.TestCase):
+    """--tls-client-ca: only clients with a certificate from that CA get in."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(tls=True)
+        cls.server.extra_args = ["--tls-client-ca", cls.server.ca_file]
+        cls.server.start()
+        cls.admin = cls.server.token()
+        cls.cert = os.path.join(cls.server.dir, "client.pem")
+        cls.key = os.path.join(cls.server.dir, "client.key")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        log = cls.server.read_log()
+        cls.server.cleanup()
+        if rc != 0:
+            raise AssertionError("lucid-server exited with %s; log:\n%s" % (rc, log[-3000:]))
+
+    def base(self, *args):
+        return ["--server", self.server.url, "--token", self.admin, "--ca-file", self.server.ca_file] + list(args)
+
+    def test_with_and_without_a_client_certificate(self):
+        out = ctl(*self.base("--client-cert", self.cert, "--client-key", self.key, "nodes", "list"))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = ctl(*self.base("nodes", "list"), env={"LUCID_CLIENT_CERT": self.cert, "LUCID_CLIENT_KEY": self.key})
+        self.assertEqual(out.returncode, 0, out.stderr)
+        out = ctl(*self.base("nodes", "list"))
+        self.assertNotEqual(out.returncode, 0, out.stdout)
+        self.assertIn(out.returncode, (3, 5), out.stderr)
+        self.assertEqual(out.stdout, "")
+        self.assertIn("client certificate", out.stderr)
+        # a certificate from another CA is refused too
+        other = Server(tls=True)
+        try:
+            out = ctl(*self.base("--client-cert", os.path.join(other.dir, "client.pem"), "--client-key",
+                                 os.path.join(other.dir, "client.key"), "nodes", "list"))
+            self.assertIn(out.returncode, (3, 5), out.stdout + out.stderr)
+        finally:
+            other.cleanup()
+        # a plain Python client without a certificate gets no answer
+        import ssl, socket
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+            with self.assertRaises((ssl.SSLError, OSError)):
+                s = self.server.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                if not s.recv(100):
+                    raise OSError("closed")
+
+    def test_client_key_refusals(self):
+        out = ctl(*self.base("--client-cert", self.cert, "nodes", "list"))
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("--client-cert and --client-key go together", out.stderr)
+        loose = os.path.join(self.server.dir, "loose.key")
+        with open(self.key) as f, open(loose, "w") as g:
+            g.write(f.read())
+        os.chmod(loose, 0o644)
+        out = ctl(*self.base("--client-cert", self.cert, "--client-key", loose, "nodes", "list"))
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("must not be readable by others", out.stderr)
+
+    def test_agent_with_a_client_certificate(self):
+        key_file = os.path.join(self.server.dir, "mtls-agent.key")
+        a = Agent(self.server.url, "mtls-agent.example.com", key_file, "--ca-file", self.server.ca_file,
+                  "--client-cert", self.cert, "--client-key", self.key, "--max-reports", "1")
+        try:
+            code = a.wait_for(r"registration code ([A-Z0-9]{5})").group(1)
+            out = ctl(*self.base("--client-cert", self.cert, "--client-key", self.key, "nodes", "approve-code", code))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            a.wait_for(r"reported cpu=")
+            self.assertEqual(a.proc.wait(timeout=30), 0)
+        finally:
+            if a.proc.poll() is None:
+                a.proc.kill()
+            a.proc.wait()
+            a.pump.join(timeout=5)
+            a.proc.stdout.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -38,8 +38,10 @@ class Response:
 def make_test_pki(directory, names=("127.0.0.1", "localhost"), prefix=""):
     """Writes a throwaway CA and a server certificate signed by it (P-256,
     valid for a day) into `directory`: <prefix>ca.pem, <prefix>server.pem,
-    <prefix>server.key (0600). `names` become the subjectAltNames (IP
-    addresses as IP entries). Returns (ca_file, cert_file, key_file)."""
+    <prefix>server.key (0600), and a client certificate from the same CA,
+    <prefix>client.pem and <prefix>client.key (0600). `names` become the
+    server's subjectAltNames (IP addresses as IP entries). Returns (ca_file,
+    cert_file, key_file)."""
     import datetime
     import ipaddress
     from cryptography import x509
@@ -57,6 +59,25 @@ def make_test_pki(directory, names=("127.0.0.1", "localhost"), prefix=""):
           .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
+    def write_key(path, k):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+
+    ckey = ec.generate_private_key(ec.SECP256R1())
+    ccert = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lucidtest agent")]))
+             .issuer_name(ca_name).public_key(ckey.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+             .sign(ca_key, hashes.SHA256()))
+    with open(os.path.join(directory, prefix + "client.pem"), "wb") as f:
+        f.write(ccert.public_bytes(serialization.Encoding.PEM))
+    write_key(os.path.join(directory, prefix + "client.key"), ckey)
+
     key = ec.generate_private_key(ec.SECP256R1())
     alt = []
     for n in names:
@@ -80,10 +101,7 @@ def make_test_pki(directory, names=("127.0.0.1", "localhost"), prefix=""):
         f.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(cert_file, "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+    write_key(key_file, key)
     return ca_file, cert_file, key_file
 
 

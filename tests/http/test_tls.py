@@ -202,6 +202,17 @@ class TlsStartup(unittest.TestCase):
         self.assertRefused(self.run_server("--tls-cert", self.cert), "--tls-cert and --tls-key go together")
         self.assertRefused(self.run_server("--tls-key", self.key), "--tls-cert and --tls-key go together")
 
+    def test_client_ca_refusals(self):
+        self.assertRefused(self.run_server("--tls-client-ca", self.ca), "--tls-client-ca needs --tls-cert and --tls-key")
+        missing = os.path.join(self.dir, "no-ca.pem")
+        self.assertRefused(self.run_server("--tls-cert", self.cert, "--tls-key", self.key, "--tls-client-ca", missing),
+                           "cannot read the TLS client CA file " + missing)
+        junk = os.path.join(self.dir, "junk-ca.pem")
+        with open(junk, "w") as f:
+            f.write("no certificate here\n")
+        self.assertRefused(self.run_server("--tls-cert", self.cert, "--tls-key", self.key, "--tls-client-ca", junk),
+                           "the TLS client CA file " + junk + " holds no usable PEM certificate")
+
     def test_not_pem(self):
         junk = os.path.join(self.dir, "junk.pem")
         with open(junk, "w") as f:

@@ -44,7 +44,8 @@ std::string why(const std::error_code& ec) {
 
 }  // namespace
 
-std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& cert_file, const std::string& key_file) {
+std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& cert_file, const std::string& key_file,
+                                                            const std::string& client_ca_file) {
   if (cert_file.empty() || key_file.empty()) fail("TLS needs both --tls-cert and --tls-key");
   check_readable("TLS certificate file", cert_file);
   check_readable("TLS key file", key_file);
@@ -72,6 +73,18 @@ std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& c
   if (ec) fail("the TLS certificate file " + cert_file + " holds no usable PEM certificate: " + why(ec));
   if (SSL_CTX_check_private_key(c) != 1)
     fail("the TLS key file " + key_file + " does not match the certificate in " + cert_file);
+  if (!client_ca_file.empty()) {
+    check_readable("TLS client CA file", client_ca_file);
+    ctx->load_verify_file(client_ca_file, ec);
+    if (ec) fail("the TLS client CA file " + client_ca_file + " holds no usable PEM certificate: " + why(ec));
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca_file.c_str());
+    if (names == nullptr) fail("the TLS client CA file " + client_ca_file + " holds no usable PEM certificate");
+    SSL_CTX_set_client_CA_list(c, names);  // takes ownership
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    // Sessions resumed under verification need an id context.
+    static constexpr unsigned char kSid[] = "lucid-server";
+    SSL_CTX_set_session_id_context(c, kSid, sizeof kSid - 1);
+  }
   return ctx;
 }
 

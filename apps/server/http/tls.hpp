@@ -25,6 +25,12 @@ namespace lucid::http {
 //
 // Thread-safety: the returned context is immutable afterwards and may be
 // shared by every connection.
-std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& cert_file, const std::string& key_file);
+//
+// client_ca_file, when not empty: a PEM file of CA certificates; every client
+// must then present a certificate issued by one of them (mutual TLS: the
+// handshake fails without one). Errors as above when it cannot be read or
+// holds no certificate.
+std::shared_ptr<asio::ssl::context> make_server_tls_context(const std::string& cert_file, const std::string& key_file,
+                                                            const std::string& client_ca_file = {});
 
 }  // namespace lucid::http
