@@ -149,7 +149,7 @@ class TlsServing(ServerTestCase):
             self.assertFalse(data.startswith(b"HTTP/"), data[:100])
         self.assertEqual(self.server.request("GET", "/health").status, 200)
 
-    def test_silent_client_is_cut_and_does_not_block_others(self):
+    def test_client_stuck_before_its_handshake_does_not_block_others(self):
         idle = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
         self.addCleanup(idle.close)
         self.assertEqual(self.server.request("GET", "/health").status, 200)
