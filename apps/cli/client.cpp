@@ -4,14 +4,54 @@
 #include <httplib.h>
 #include <rapidjson/document.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <mutex>
 #include <stdexcept>
+#include <utility>
 
 namespace lucidctl {
 
+namespace {
+std::mutex g_ca_mu;
+std::string g_ca_file;  // guarded by g_ca_mu
+std::string g_client_cert, g_client_key;  // guarded by g_ca_mu
+
+std::string ca_file() {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  return g_ca_file;
+}
+
+std::pair<std::string, std::string> client_cert() {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  return {g_client_cert, g_client_key};
+}
+}  // namespace
+
+void set_client_cert(std::string cert_file, std::string key_file) {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  g_client_cert = std::move(cert_file);
+  g_client_key = std::move(key_file);
+}
+
+void set_ca_file(std::string path) {
+  std::lock_guard<std::mutex> lk(g_ca_mu);
+  g_ca_file = std::move(path);
+}
+
 struct ApiClient::Impl {
-  explicit Impl(const std::string& base) : cli(base) {}
+  Impl(const std::string& base, const std::pair<std::string, std::string>& cert)
+      : cli(base, cert.first, cert.second), https(base.rfind("https://", 0) == 0), host(base) {
+    host.erase(0, host.find("://") + 3);
+  }
   httplib::Client cli;
   httplib::Headers headers;
+  bool https;
+  std::string host;  // host:port, for messages
+  std::string ca;    // the CA file in use ("" = system store)
+  bool client_cert = false;  // a client certificate is configured
 };
 
 ApiClient::ApiClient(const std::string& base, std::string bearer) {
@@ -19,8 +59,23 @@ ApiClient::ApiClient(const std::string& base, std::string bearer) {
     throw std::invalid_argument("server URL must start with http:// or https://: " + base);
   std::string b = base;
   while (!b.empty() && b.back() == '/') b.pop_back();
-  impl_ = std::make_unique<Impl>(b);
-  if (!impl_->cli.is_valid()) throw std::invalid_argument("invalid server URL: " + base);
+  const auto cert = client_cert();
+  impl_ = std::make_unique<Impl>(b, cert);
+  impl_->client_cert = !cert.first.empty();
+  if (!impl_->cli.is_valid()) {
+    if (impl_->https && impl_->client_cert)  // httplib could not load them (a key of another certificate, ...)
+      throw std::invalid_argument("cannot use the client certificate " + cert.first + " with key " + cert.second);
+    throw std::invalid_argument("invalid server URL: " + base);
+  }
+  if (impl_->https) {
+    impl_->ca = ca_file();
+    if (!impl_->ca.empty()) {
+      if (!std::ifstream(impl_->ca)) throw std::invalid_argument("cannot read the CA file " + impl_->ca);
+      impl_->cli.set_ca_cert_path(impl_->ca);
+    }
+    impl_->cli.enable_server_certificate_verification(true);
+    if (SSL_CTX* ctx = impl_->cli.ssl_context()) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  }
   impl_->cli.set_connection_timeout(5, 0);
   impl_->cli.set_read_timeout(30, 0);
   impl_->cli.set_keep_alive(true);
@@ -37,10 +92,34 @@ void ApiClient::set_header(const std::string& name, const std::string& value) {
 void ApiClient::set_timeout_seconds(int seconds) { impl_->cli.set_read_timeout(seconds, 0); }
 
 namespace {
-HttpResult convert(httplib::Result res) {
+HttpResult convert(ApiClient::Impl& impl, httplib::Result res) {
   HttpResult out;
   if (!res) {
-    out.error = httplib::to_string(res.error());
+    const auto e = res.error();
+    out.error = httplib::to_string(e);
+    const std::string hint = impl.ca.empty() ? " (the system trust store was used; pass --ca-file or set LUCID_CA_FILE "
+                                               "for a private CA)"
+                                             : " (trusted: the CAs in " + impl.ca + ")";
+    if (e == httplib::Error::SSLServerVerification) {
+      out.tls_failed = true;
+      const long v = impl.cli.get_openssl_verify_result();
+      if (v != X509_V_OK)
+        out.error = "TLS: cannot verify the certificate of " + impl.host + ": " + X509_verify_cert_error_string(v) + hint;
+      else
+        out.error = "TLS: the certificate of " + impl.host + " is not valid for that host name";
+    } else if (e == httplib::Error::SSLConnection) {
+      out.tls_failed = true;
+      out.error = "TLS: handshake with " + impl.host + " failed (does it serve HTTPS, TLS 1.2 or later?" +
+                  (impl.client_cert ? std::string(")") : std::string(" Does it require a client certificate?)"));
+    } else if (e == httplib::Error::Read && impl.https && !impl.client_cert) {
+      // Under TLS 1.3 a server that requires a client certificate refuses it
+      // after the handshake: the client only sees the connection end.
+      out.error += " (the server ended the connection; if it requires a client certificate, pass --client-cert "
+                   "and --client-key)";
+    } else if (e == httplib::Error::SSLLoadingCerts) {
+      out.tls_failed = true;
+      out.error = "TLS: cannot load trusted certificates" + hint;
+    }
     return out;
   }
   out.status = res->status;
@@ -49,20 +128,34 @@ HttpResult convert(httplib::Result res) {
 }
 }  // namespace
 
-HttpResult ApiClient::get(const std::string& path) { return convert(impl_->cli.Get(path.c_str(), impl_->headers)); }
+HttpResult ApiClient::get(const std::string& path) {
+  return convert(*impl_, impl_->cli.Get(path.c_str(), impl_->headers));
+}
 
 HttpResult ApiClient::post(const std::string& path, const std::string& json) {
-  return convert(impl_->cli.Post(path.c_str(), impl_->headers, json, "application/json"));
+  return convert(*impl_, impl_->cli.Post(path.c_str(), impl_->headers, json, "application/json"));
 }
 
 HttpResult ApiClient::put(const std::string& path, const std::string& json) {
-  return convert(impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
+  return convert(*impl_, impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
 }
 
 void ApiClient::stop() { impl_->cli.stop(); }
 
+int exit_code_for(const HttpResult& r) {
+  if (r.status != 0) return 1;
+  return r.tls_failed ? 5 : 3;
+}
+
+std::string check_tls(const std::string& base) {
+  if (base.rfind("https://", 0) != 0) return {};
+  ApiClient api(base);
+  const HttpResult r = api.get("/health");
+  return r.tls_failed ? r.error : std::string();
+}
+
 std::string error_message(const HttpResult& r) {
-  if (r.status == 0) return "cannot reach server: " + r.error;
+  if (r.status == 0) return r.tls_failed ? r.error : "cannot reach server: " + r.error;
   rapidjson::Document d;
   const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, r.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
   if (parsed && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&

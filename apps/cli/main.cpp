@@ -6,6 +6,8 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -93,7 +95,7 @@ std::optional<rapidjson::Document> call(const Remote& r, const std::string& meth
   lucidctl::ApiClient api(r.server, r.token);
   auto res = method == "GET" ? api.get(path) : method == "PUT" ? api.put(path, body) : api.post(path, body);
   if (res.status < 200 || res.status >= 300) {
-    rc = fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+    rc = fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
     return std::nullopt;
   }
   rapidjson::Document d;
@@ -198,7 +200,7 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
   if (!status.empty()) path += "&status=" + status;
   lucidctl::ApiClient api(r.server, r.token);
   const auto res = api.get(path);
-  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), res.status == 0 ? 3 : 1);
+  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
   if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
   rapidjson::Document d;
   if (!lucid::detail::parse_json(d, res.body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth) ||
@@ -306,9 +308,17 @@ int main(int argc, char** argv) {
   Remote remote;
   remote.server = env_or("LUCID_SERVER", "");
   remote.token = env_or("LUCID_TOKEN", "");
+  std::string ca_file = env_or("LUCID_CA_FILE", "");
+  std::string client_cert = env_or("LUCID_CLIENT_CERT", ""), client_key = env_or("LUCID_CLIENT_KEY", "");
   std::string db;
   app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
   app.add_option("--token", remote.token, "Bearer token (env LUCID_TOKEN)");
+  app.add_option("--ca-file", ca_file,
+                 "PEM file of the CA(s) that signed an https:// server's certificate, instead of the system trust "
+                 "store (env LUCID_CA_FILE)");
+  app.add_option("--client-cert", client_cert,
+                 "PEM client certificate for a server that requires one (env LUCID_CLIENT_CERT); needs --client-key");
+  app.add_option("--client-key", client_key, "PEM key of --client-cert, mode 0600 (env LUCID_CLIENT_KEY)");
   app.add_option("--db", db, "Database file, for local commands (admin)");
   app.add_flag("--json", remote.json, "Print JSON instead of tables");
 
@@ -433,6 +443,19 @@ int main(int argc, char** argv) {
   utotp->add_option("--email", totp_email, "The user's email address")->required();
 
   CLI11_PARSE(app, argc, argv);
+  if (!ca_file.empty()) {
+    if (!std::ifstream(ca_file)) return fail("cannot read the CA file " + ca_file + " (--ca-file / LUCID_CA_FILE)", 2);
+    lucidctl::set_ca_file(ca_file);
+  }
+  if (client_cert.empty() != client_key.empty()) return fail("--client-cert and --client-key go together", 2);
+  if (!client_cert.empty()) {
+    if (!std::ifstream(client_cert)) return fail("cannot read the client certificate " + client_cert, 2);
+    struct stat st {};
+    if (::stat(client_key.c_str(), &st) != 0 || !std::ifstream(client_key))
+      return fail("cannot read the client key " + client_key, 2);
+    if ((st.st_mode & 077) != 0) return fail("the client key " + client_key + " must not be readable by others (chmod 600)", 2);
+    lucidctl::set_client_cert(client_cert, client_key);
+  }
 
   try {
     if (admin->parsed()) {
@@ -500,6 +523,9 @@ int main(int argc, char** argv) {
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
+      // An https:// server whose certificate does not verify is a
+      // configuration error: stop now rather than retry forever.
+      if (const auto tls_error = lucidctl::check_tls(ao.server); !tls_error.empty()) return fail(tls_error, 5);
       if (ao.key_file.empty()) ao.key_file = "lucid-agent-" + ao.hostname + ".key";
       if (ao.join_secret.empty()) ao.join_secret = env_or("LUCID_JOIN_SECRET", "");
       ao.tasks = !no_tasks;

@@ -12,6 +12,7 @@
 
 #include "access_log.hpp"
 #include "http/http_server.hpp"
+#include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
@@ -40,6 +41,18 @@ bool split_listen(const std::string& listen, std::string& host, std::uint16_t& p
   return !host.empty();
 }
 
+// Whether --listen's host is a loopback address (127.0.0.0/8, ::1) or
+// "localhost". Other names count as non-loopback: they may resolve anywhere.
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  std::error_code ec;
+  const auto addr = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback();
+  return addr.is_loopback();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +61,8 @@ int main(int argc, char** argv) {
   std::string db = "./var/lucid.db";
   std::string key_file;
   std::string port_file;
+  std::string tls_cert, tls_key, tls_client_ca;
+  bool insecure_http = false;
   int io_threads = 1;
   int workers = 4;
   int executor_threads = 1;
@@ -84,6 +99,12 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
   app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
   app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
+  app.add_option("--tls-cert", tls_cert, "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (mode 0600 or 0640)");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "Require every client to present a certificate issued by a CA in this PEM file (mutual TLS)");
+  app.add_flag("--insecure-http", insecure_http,
+               "Allow plain HTTP on a non-loopback --listen address (tokens and keys then cross the network in clear)");
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening (for tests)");
   app.add_option("--io-threads", io_threads, "Threads running network I/O")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--workers", workers, "Threads running request handlers")->check(CLI::Range(1, 256))->capture_default_str();
@@ -142,7 +163,7 @@ int main(int argc, char** argv) {
   app.add_option("--smtp-from", smtp_from, "Sender address of login mail (required with --smtp-url)");
   app.add_option("--outbox-dir", outbox_dir, "Where login mail is written without SMTP; default: outbox beside --db");
   app.add_option("--public-url", public_url,
-                 "Base URL of this server in magic links; default: http://LISTEN (the bound address)");
+                 "Base URL of this server in magic links; default: http(s)://LISTEN (the bound address)");
   app.add_option("--environment", environment, "Reported by GET /api/v1/meta/info")->capture_default_str();
   app.add_option("--rate-gateway-public", gateway_limits.public_per_minute,
                  "Gateway public endpoints: requests per minute per client address")
@@ -235,6 +256,31 @@ int main(int argc, char** argv) {
     std::cerr << "lucid-server: --listen must be HOST:PORT, got '" << listen << "'\n";
     return 2;
   }
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::cerr << "lucid-server: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  const bool use_tls = !tls_cert.empty();
+  if (!tls_client_ca.empty() && !use_tls) {
+    std::cerr << "lucid-server: --tls-client-ca needs --tls-cert and --tls-key\n";
+    return 2;
+  }
+  if (!use_tls && !insecure_http && !is_loopback_host(host)) {
+    std::cerr << "lucid-server: refusing plain HTTP on " << listen
+              << ", which is not a loopback address: API keys and tokens would cross the network in clear. "
+                 "Serve HTTPS with --tls-cert and --tls-key, or pass --insecure-http (e.g. behind a TLS proxy)\n";
+    return 2;
+  }
+  // Loaded before anything else starts: a bad certificate or key ends here.
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (use_tls) {
+    try {
+      tls_context = http::make_server_tls_context(tls_cert, tls_key, tls_client_ca);
+    } catch (const std::exception& e) {
+      std::cerr << "lucid-server: " << e.what() << "\n";
+      return 2;
+    }
+  }
 
   // Block the signals in every thread; a dedicated thread waits for them.
   sigset_t signals;
@@ -280,7 +326,7 @@ int main(int argc, char** argv) {
     opts.smtp_from = smtp_from;
     opts.outbox_dir = outbox_dir;
     // Port 0 is only known after binding; magic links then need --public-url.
-    opts.public_url = public_url.empty() ? "http://" + listen : public_url;
+    opts.public_url = public_url.empty() ? (use_tls ? "https://" : "http://") + listen : public_url;
     opts.relay_mode = relay_mode;
     opts.nat_mode = nat_mode;
     opts.relay_price_per_gb = relay_price;
@@ -329,6 +375,7 @@ int main(int argc, char** argv) {
           return router.protocol_error(req, status, message);
         },
         [&](const http::Request& req, int status, std::chrono::microseconds took) { log.request(req, status, took); });
+    if (use_tls) srv.use_tls(tls_context);
     srv.listen(host, port);
     env.host = host;
     env.port = srv.port();
@@ -338,7 +385,8 @@ int main(int argc, char** argv) {
     std::vector<std::thread> io_pool;
     for (int i = 0; i < io_threads; ++i) io_pool.emplace_back([&] { io.run(); });
 
-    log.line("lucid-server " + std::string(version()) + " listening on " + host + ":" + std::to_string(srv.port()) +
+    log.line("lucid-server " + std::string(version()) + " listening on " + (use_tls ? "https://" : "http://") + host + ":" +
+             std::to_string(srv.port()) +
              " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
     if (cluster.users().uses_smtp())
       log.line("login mail: SMTP via " + smtp_url.substr(0, smtp_url.find("://") + 3) + "... from " + smtp_from);

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -33,17 +35,97 @@ class Response:
         return "<Response %d %s>" % (self.status, self.text[:300])
 
 
-class Server:
-    """A lucid-server process. Use as a context manager or call start/stop."""
+def make_test_pki(directory, names=("127.0.0.1", "localhost"), prefix=""):
+    """Writes a throwaway CA and a server certificate signed by it (P-256,
+    valid for a day) into `directory`: <prefix>ca.pem, <prefix>server.pem,
+    <prefix>server.key (0600), and a client certificate from the same CA,
+    <prefix>client.pem and <prefix>client.key (0600). `names` become the
+    server's subjectAltNames (IP addresses as IP entries). Returns (ca_file,
+    cert_file, key_file)."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    def __init__(self, extra_args=None, test_clock=True):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lucidtest CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    def write_key(path, k):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+
+    ckey = ec.generate_private_key(ec.SECP256R1())
+    ccert = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lucidtest agent")]))
+             .issuer_name(ca_name).public_key(ckey.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+             .sign(ca_key, hashes.SHA256()))
+    with open(os.path.join(directory, prefix + "client.pem"), "wb") as f:
+        f.write(ccert.public_bytes(serialization.Encoding.PEM))
+    write_key(os.path.join(directory, prefix + "client.key"), ckey)
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    alt = []
+    for n in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file = os.path.join(directory, prefix + "ca.pem")
+    cert_file = os.path.join(directory, prefix + "server.pem")
+    key_file = os.path.join(directory, prefix + "server.key")
+    with open(ca_file, "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    write_key(key_file, key)
+    return ca_file, cert_file, key_file
+
+
+class Server:
+    """A lucid-server process. Use as a context manager or call start/stop.
+
+    tls=True serves HTTPS with a throwaway CA (`ca_file`) and a certificate for
+    127.0.0.1 and localhost (or `tls_names`); every helper here (request, SSE,
+    WebSocket, raw sockets) then speaks TLS and verifies the server with that CA."""
+
+    def __init__(self, extra_args=None, test_clock=True, tls=False, tls_names=("127.0.0.1", "localhost"),
+                 host="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="lucidtest-")
         self.db = os.path.join(self.dir, "lucid.db")
         self.extra_args = list(extra_args or [])
         self.test_clock = test_clock
         self.proc = None
         self.port = None
+        self.host = host
         self.log_path = os.path.join(self.dir, "server.log")
+        self.tls = tls
+        self.ca_file = self.cert_file = self.key_file = None
+        if tls:
+            self.ca_file, self.cert_file, self.key_file = make_test_pki(self.dir, tls_names)
 
     def start(self, timeout=20, port=None):
         """Starts the server (on `port`, or on the port it had before, or a free one)."""
@@ -52,7 +134,9 @@ class Server:
             os.unlink(port_file)
         if port is None:
             port = self.port or 0
-        args = [SERVER_BIN, "--listen", "127.0.0.1:%d" % port, "--db", self.db, "--port-file", port_file]
+        args = [SERVER_BIN, "--listen", "%s:%d" % (self.host, port), "--db", self.db, "--port-file", port_file]
+        if self.tls:
+            args += ["--tls-cert", self.cert_file, "--tls-key", self.key_file]
         if self.test_clock:
             args.append("--test-clock")
         args += self.extra_args
@@ -100,7 +184,33 @@ class Server:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def ssl_context(self):
+        """A client context trusting only this server's test CA (host names checked)."""
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        return ctx
+
+    def connection(self, timeout=10):
+        """An http.client connection to the server (HTTPS when tls)."""
+        if self.tls:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.ssl_context())
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def open_socket(self, timeout=10, rcvbuf=None):
+        """A connected stream socket (TLS-wrapped and verified when tls)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # before connect, so the window stays small (a slow reader)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            if self.tls:
+                s = self.ssl_context().wrap_socket(s, server_hostname="127.0.0.1")
+        except BaseException:
+            s.close()
+            raise
+        return s
 
     def token(self, role="super_admin", ttl="1h", scopes=None, sub="test"):
         args = [CTL_BIN, "--db", self.db, "admin", "create-token", "--role", role, "--ttl", ttl, "--sub", sub]
@@ -110,7 +220,7 @@ class Server:
         return out.stdout.strip().splitlines()[-1]
 
     def request(self, method, path, json_body=None, body=None, headers=None, token=None, timeout=10):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.connection(timeout)
         hdrs = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -167,7 +277,7 @@ class Server:
 
     def read_sse_events(self, path, count=1, token=None, timeout=10):
         """Opens an SSE stream and returns the first `count` events' JSON."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.connection(timeout)
         hdrs = {"Accept": "text/event-stream"}
         if token:
             hdrs["Authorization"] = "Bearer " + token
@@ -194,13 +304,15 @@ class Server:
 
 
 class ServerTestCase(unittest.TestCase):
-    """One server per test class; `self.server`, `self.admin` (super_admin token)."""
+    """One server per test class; `self.server`, `self.admin` (super_admin token).
+    server_tls = True runs the class against an HTTPS server."""
 
     server_args = []
+    server_tls = False
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(cls.server_args).start()
+        cls.server = Server(cls.server_args, tls=cls.server_tls).start()
         try:
             cls.admin = cls.server.token("super_admin")
         except BaseException:
@@ -282,7 +394,7 @@ def server_signing_key(server):
 def raw_exchange(server, data, timeout=5, shutdown_write=False):
     """Sends raw bytes, returns everything the server sends until it closes
     the connection or the timeout passes."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    s = server.open_socket(timeout)
     out = b""
     try:
         try:
@@ -325,7 +437,7 @@ class OpenStream:
     """An SSE response kept open: .status, .headers, .next_event(), .close()."""
 
     def __init__(self, server, path, token=None, headers=None, timeout=10):
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+        self.conn = server.connection(timeout)
         hdrs = {"Accept": "text/event-stream"}
         hdrs.update(headers or {})
         if token:
@@ -390,11 +502,7 @@ class WebSocket:
     def __init__(self, server, path="/api/ws", token=None, timeout=10, rcvbuf=None):
         if token:
             path += ("&" if "?" in path else "?") + "token=" + token
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:  # before connect, so the window stays small (a slow reader)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", server.port))
+        self.sock = server.open_socket(timeout, rcvbuf)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())

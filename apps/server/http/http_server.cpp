@@ -28,6 +28,8 @@
 
 #include "http_server.hpp"
 
+#include "transport.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -51,6 +53,8 @@ using Clock = std::chrono::steady_clock;
 using Strand = asio::strand<asio::io_context::executor_type>;
 using Socket = asio::basic_stream_socket<asio::ip::tcp, Strand>;
 using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Strand>;
+// The connection's byte stream: plain TCP, or TLS when Server::use_tls was called.
+using Transport = detail::Transport<Socket>;
 
 // Free space offered to each read of the request buffer (also its initial size).
 constexpr std::size_t kReadChunk = 4096;
@@ -393,6 +397,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> live{0};
   std::atomic<std::uint16_t> bound_port{0};
+  std::shared_ptr<asio::ssl::context> tls;  // set before listen(); null: plain HTTP
 
  private:
   void start_accept_locked();
@@ -421,7 +426,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 class Server::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<Impl> srv, Socket sock)
-      : srv_(std::move(srv)), strand_(sock.get_executor()), socket_(std::move(sock)), timer_(strand_) {}
+      : srv_(std::move(srv)), strand_(sock.get_executor()), socket_(std::move(sock), srv_->tls.get()), timer_(strand_) {}
 
   const Strand& strand() const { return strand_; }
 
@@ -476,6 +481,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   void stream_flush();
   void on_stream_written(const std::error_code& ec);
   void graceful_close();
+  void tls_handshake();
+  void tls_shutdown();
   void do_close();
   void set_deadline(Clock::time_point tp);
   void arm(Clock::time_point tp);
@@ -484,7 +491,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
 
   const std::shared_ptr<Impl> srv_;
   Strand strand_;
-  Socket socket_;
+  Transport socket_;
   Timer timer_;
 
   // --- strand-only state -------------------------------------------------
@@ -637,7 +644,19 @@ void Server::Impl::Connection::start() {
   }
   remote_ = format_endpoint(ep);
   rbuf_.resize(kReadChunk);
+  if (socket_.is_tls()) return tls_handshake();
   next_request();
+}
+
+// TLS: the handshake comes first and must finish within request_timeout (the
+// timer closes the connection: State::Reading with no request started).
+void Server::Impl::Connection::tls_handshake() {
+  set_deadline(Clock::now() + opts().request_timeout);
+  socket_.async_handshake([self = shared_from_this()](const std::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) return self->do_close();  // not TLS, no shared version/cipher, ...
+    self->next_request();
+  });
 }
 
 void Server::Impl::Connection::next_request() {
@@ -1106,6 +1125,7 @@ void Server::Impl::Connection::on_read(const std::error_code& ec, std::size_t n)
 // Keeps one read pending that throws input away: on a stream it detects the
 // client closing; while lingering it drains what the client still sends.
 void Server::Impl::Connection::start_discard() {
+  if (state_ == State::Closing && socket_.is_tls()) return tls_shutdown();
   rbeg_ = rend_ = 0;
   read_pending_ = true;
   read_into_body_ = false;
@@ -1391,6 +1411,7 @@ void Server::Impl::Connection::stream_flush() {
     else sinflight_.swap(squeue_);
   }
   if (close_now) {
+    if (socket_.is_tls()) return graceful_close();  // close_notify first
     // Everything queued is written. Nothing more is expected from the client
     // and the discard read keeps the receive queue empty, so a plain close
     // ends the stream with a FIN.
@@ -1426,7 +1447,12 @@ void Server::Impl::Connection::on_stream_written(const std::error_code& ec) {
 void Server::Impl::Connection::graceful_close() {
   state_ = State::Closing;
   std::error_code ec;
-  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  // TLS: tls_shutdown() (from start_discard) sends close_notify instead.
+  if (socket_.is_tls()) {
+    if (read_pending_) socket_.cancel(ec);  // a stream's read: on_read then calls start_discard
+  } else {
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  }
   if (ec) return do_close();
   set_deadline(Clock::now() + (srv_->stopping.load(std::memory_order_relaxed)
                                    ? std::chrono::duration_cast<Clock::duration>(kStopLinger)
@@ -1435,6 +1461,18 @@ void Server::Impl::Connection::graceful_close() {
   // A read cancelled by fail() may still be on its way; on_read starts the
   // discarding then.
   if (!read_pending_) start_discard();
+}
+
+// TLS's lingering close: close_notify, then wait (bounded by the Closing
+// deadline) for the client's close_notify or EOF; OpenSSL drops application
+// data that arrives meanwhile.
+void Server::Impl::Connection::tls_shutdown() {
+  read_pending_ = true;
+  read_into_body_ = false;
+  socket_.async_shutdown([self = shared_from_this()](const std::error_code&) {
+    self->read_pending_ = false;
+    self->do_close();
+  });
 }
 
 void Server::Impl::Connection::do_close() {
@@ -1730,6 +1768,9 @@ Server::~Server() {
   } catch (...) {
   }
 }
+
+// Connections read `tls` only after listen() started accepting.
+void Server::use_tls(std::shared_ptr<asio::ssl::context> ctx) { impl_->tls = std::move(ctx); }
 
 void Server::listen(const std::string& host, std::uint16_t port) { impl_->listen(host, port); }
 

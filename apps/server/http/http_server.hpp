@@ -21,6 +21,10 @@
 #include <utility>
 #include <vector>
 
+namespace asio::ssl {
+class context;
+}
+
 namespace lucid::http {
 
 struct Request {
@@ -154,6 +158,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Serves HTTPS: every connection accepted from now on starts with a TLS
+  // handshake with `ctx` (see make_server_tls_context in tls.hpp), which must
+  // finish within request_timeout; a client that does not speak TLS is
+  // disconnected. Responses and streams are the same; closing sends
+  // close_notify. Call before listen(). Null: plain HTTP (the default).
+  void use_tls(std::shared_ptr<asio::ssl::context> ctx);
   // Binds and starts accepting. Throws std::system_error if the address is taken.
   void listen(const std::string& host, std::uint16_t port);
   // The bound port (useful with port 0).
