@@ -142,10 +142,13 @@ class Protocol(ServerTestCase):
         self.assertIsInstance(r.json()["detail"], str)
 
     def test_deep_nesting_does_not_crash(self):
+        # Nesting beyond 64 is malformed JSON (issue 12: refused while parsing).
         r = self.send("POST", "/api/v1/nodes/join-request", {}, "[" * 400000 + "]" * 400000)
-        self.assertEqual(r.status, 422, r)
+        self.assertEqual(self.assertJsonError(r, 400), "Malformed JSON: JSON nested deeper than 64 levels at offset 64")
         r = self.send("POST", "/api/v1/nodes/join-request", {}, '{"a":' * 100000 + "1" + "}" * 100000)
-        self.assertEqual(r.status, 422, r)  # an object without hostname
+        self.assertEqual(self.assertJsonError(r, 400), "Malformed JSON: JSON nested deeper than 64 levels at offset 320")
+        r = self.send("POST", "/api/v1/nodes/join-request", {}, '{"a":' * 64 + "1" + "}" * 64)
+        self.assertEqual(r.status, 422, r)  # 64 levels: an object without hostname
         self.assertEqual(self.server.request("GET", "/api/v1/nodes/", token=self.admin).status, 200)
 
     # ---- paths and methods ----
