@@ -199,7 +199,7 @@ void engine_bench(std::int64_t devices, std::int64_t tasks) {
     const auto& sh = shapes();
     std::vector<std::int64_t> nodes;
     for (std::int64_t i = 0; i < devices; ++i) {
-      auto j = c.nodes().request_join({"bench-" + std::to_string(i) + ".example.com", "", ""});
+      auto j = c.nodes().request_join({"bench-" + std::to_string(i) + ".example.com", "", "", ""});
       c.nodes().approve(j.request_id);
       const Shape& s = sh[rng() % sh.size()];
       lucid::DeviceReport r;
