@@ -217,6 +217,25 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// The server's per-client-address limits (joins, connections, sign-ups, ...)
+// are there against abuse; a bench that starts its own server from one
+// address measures throughput, not them. Appends each {flag, value} of `lifted`
+// to `args` unless `user_args` (the bench's --server-arg) already sets that
+// flag, and prints what was lifted as `server_limits_lifted`.
+inline void lift_server_limits(std::vector<std::string>& args, const std::vector<std::string>& user_args,
+                               const std::vector<std::pair<std::string, std::string>>& lifted) {
+  std::string shown;
+  for (const auto& [flag, value] : lifted) {
+    bool given = false;
+    for (const auto& a : user_args) given |= a == flag || a.rfind(flag + "=", 0) == 0;
+    if (given) continue;
+    args.push_back(flag);
+    args.push_back(value);
+    shown += (shown.empty() ? "" : " ") + flag + "=" + value;
+  }
+  kv("server_limits_lifted", shown.empty() ? "none (set by --server-arg)" : shown);
+}
+
 // ---------------------------------------------------------------------------
 // Child processes
 

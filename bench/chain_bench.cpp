@@ -179,6 +179,10 @@ int main(int argc, char** argv) {
   std::string cmdline;
   for (int i = 0; i < argc; ++i) cmdline += (i ? " " : "") + std::string(argv[i]);
   std::printf("command: %s\n", cmdline.c_str());
+  // All connections come from 127.0.0.1: --clients beyond the per-address
+  // connection cap (256) would be refused; lifted with the gateway's rates.
+  std::printf("server_limits_lifted: --rate-gateway-user/admin/chain(-burst)=100000000 --chunk-bandwidth=0 "
+              "--max-connections-per-address=0\n");
 
   const auto dir = std::filesystem::temp_directory_path() / ("chain_bench." + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
             "--max-chunk-bytes", chunk.c_str(), "--max-session-bytes", "1099511627776", "--rate-gateway-user",
             "100000000", "--rate-gateway-user-burst", "100000000", "--rate-gateway-admin", "100000000",
             "--rate-gateway-admin-burst", "100000000", "--rate-gateway-chain", "100000000",
-            "--rate-gateway-chain-burst", "100000000", static_cast<char*>(nullptr));
+            "--rate-gateway-chain-burst", "100000000", "--max-connections-per-address", "0", static_cast<char*>(nullptr));
     std::perror("exec lucid-server");
     std::_Exit(127);
   }

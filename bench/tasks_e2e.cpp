@@ -321,14 +321,15 @@ int run(int argc, char** argv) {
     db = tmpdir + "/bench.db";
     const std::string port_file = tmpdir + "/port";
     std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--db", db, "--port-file", port_file, "--quiet"};
-    // The cluster API's per-client limits (60/min by default) would measure the
-    // limiter: lifted unless the command line sets them.
-    bool limits_given = false;
-    for (const auto& a : opt.server_args) limits_given |= a.rfind("--rate-cluster-", 0) == 0;
-    if (!limits_given)
-      for (const char* a : {"--rate-cluster-minute", "100000000", "--rate-cluster-hour", "1000000000",
-                            "--rate-cluster-burst", "100000000"})
-        args.emplace_back(a);
+    // The cluster API's per-client limits (60/min by default), the per-address
+    // join/status rate (120/min) and connection cap (256; one connection per
+    // agent) would measure the limiter: lifted unless --server-arg sets them.
+    lift_server_limits(args, opt.server_args,
+                       {{"--rate-cluster-minute", "100000000"},
+                        {"--rate-cluster-hour", "1000000000"},
+                        {"--rate-cluster-burst", "100000000"},
+                        {"--rate-join", "100000000"},
+                        {"--max-connections-per-address", "0"}});
     for (const auto& a : opt.server_args) args.push_back(a);
     std::string shown = opt.server_bin;
     for (const auto& a : args) shown += " " + shell_quote(a);
@@ -394,7 +395,11 @@ int run(int argc, char** argv) {
           const std::string rid = (*jd)["request_id"].IsString() ? (*jd)["request_id"].GetString()
                                                                   : std::to_string((*jd)["request_id"].GetInt64());
           auto ap = cli->Post(("/api/v1/nodes/approve/" + rid).c_str(), admin, "", "application/json");
-          auto st = cli->Get(("/api/v1/nodes/status/code/" + std::string((*jd)["registration_code"].GetString())).c_str());
+          // The API key is handed out only with the join_secret of the join request.
+          const std::string secret =
+              jd->HasMember("join_secret") && (*jd)["join_secret"].IsString() ? (*jd)["join_secret"].GetString() : "";
+          auto st = cli->Get(("/api/v1/nodes/status/code/" + std::string((*jd)["registration_code"].GetString())).c_str(),
+                             httplib::Headers{{"X-Join-Secret", secret}});
           auto sd = st && st->status == 200 ? parse_json(st->body) : std::nullopt;
           if (!ap || ap->status != 200 || !sd || !sd->HasMember("api_key") || !(*sd)["api_key"].IsString()) {
             sh.agent_errors.add("approve: " + describe(ap) + " / " + describe(st));
