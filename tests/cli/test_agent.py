@@ -132,10 +132,16 @@ class AgentTest(unittest.TestCase):
         # The restarted agent re-joins with its saved secret: same request, same code.
         b = self.agent("pend-1.example.com", None, "--max-reports", "1")
         self.assertEqual(b.wait_for(r"registration code ([A-Z0-9]{5})").group(1), code)
-        self.assertEqual(self.ctl("nodes", "approve-code", code).returncode, 0)
-        # An attacker polling the known code after approval gets the status, not the key...
-        r = self.server.poll_code(code)
-        self.assertEqual(r.json(), {"status": "active", "api_key": None})
+        # The agent is paused while the node is approved, so the attacker's
+        # poll below comes first whatever the machine's speed.
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            self.assertEqual(self.ctl("nodes", "approve-code", code).returncode, 0)
+            # An attacker polling the known code after approval gets the status, not the key...
+            r = self.server.poll_code(code)
+            self.assertEqual(r.json(), {"status": "active", "api_key": None})
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
         # ...and the real agent still collects it.
         b.wait_for(r"approved; API key saved")
         b.wait_for(r"reported cpu=")

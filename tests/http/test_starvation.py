@@ -8,6 +8,7 @@ sign-up, per-user quotas on ledger submissions.
 Other loopback addresses (127.0.0.2, ...) stand for other clients: on Linux
 the whole 127/8 is local, so a client socket can bind to them.
 """
+import os
 import hashlib
 import http.client
 import json
@@ -181,6 +182,9 @@ class BufferTest(ServerTestCase):
         # Old: each connection zero-filled 1 MiB (>= 120 MiB). Now: at most 16 KiB of room each.
         self.assertLess(grown, 40 * MiB, "RSS grew by %.1f MiB" % (grown / MiB))
 
+    # AddressSanitizer keeps freed memory in its quarantine (256 MiB), so RSS
+    # cannot show a released buffer there; the plain build runs this test.
+    @unittest.skipIf("ASAN_OPTIONS" in os.environ, "RSS does not fall after free under AddressSanitizer's quarantine")
     def test_idle_keep_alive_keeps_no_large_buffer(self):
         before = self.settle_rss(0.2)
         socks = []

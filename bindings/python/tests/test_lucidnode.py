@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from decimal import Decimal
 
@@ -161,8 +162,16 @@ class TestCluster(Base):
             self.assertFalse(again["created"])
             with self.assertRaises(lucidnode.Conflict):
                 c.submit_payouts([{"node_id": node["uid"], "amount": "2"}], batch_id="py-1")
-            c.process_payouts()
-            state = c.payout_batch("py-1")
+            # The started executor processes payouts too (every 5 ms): a
+            # round of ours returns 0 while one of its rounds holds the work,
+            # so wait until the batch is settled, by whichever round.
+            deadline = time.monotonic() + 30
+            while True:
+                c.process_payouts()
+                state = c.payout_batch("py-1")
+                if state["pending"] == 0 and state["processing"] == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
             self.assertEqual((state["completed"], state["failed"]), (2, 1))
             payouts = list(c.iter_payouts(node["uid"]))
             self.assertEqual(sorted(p["amount"] for p in payouts), ["1", "12.5", "3"])
