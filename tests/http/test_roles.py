@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clustertest import RELAXED, Agent
 from lucidtest import ServerTestCase, WebSocket, b64url_decode, ed25519_login
-from test_gateway_auth import code_of
 from test_network_auth import add_key, register_node_key
 
 PASSWORD = "correct horse 9"
@@ -159,25 +158,7 @@ class SignUpTest(RoleCase):
         return self.server.request("POST", "/api/v1/users", body, token=token)
 
     def login(self, email):
-        import glob
-        import os
-        outbox = os.path.join(self.server.dir, "outbox")
-        before = set(glob.glob(os.path.join(outbox, "*.eml")))
-        r = self.server.request("POST", "/api/v1/auth/login", {"email": email})
-        self.assertEqual(r.status, 200, r)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            new = set(glob.glob(os.path.join(outbox, "*.eml"))) - before
-            if new:
-                with open(new.pop()) as f:
-                    code = code_of(f.read())
-                break
-            time.sleep(0.02)
-        else:
-            self.fail("no login mail")
-        r = self.server.request("POST", "/api/v1/auth/verify", {"email": email, "code": code})
-        self.assertEqual(r.status, 200, r)
-        return r.json()["access_token"]
+        return self.server.outbox_login(email)["access_token"]
 
     def stranger(self):
         r = self.sign_up()
