@@ -240,7 +240,7 @@ TEST_CASE("build_exec: command payloads") {
   }
 }
 
-TEST_CASE("build_exec: built-in types re-execute the agent; sleep and python are validated") {
+TEST_CASE("build_exec: built-in types re-execute the agent, sleep and python are validated") {
   ExecLimits lim;
   lim.self_exe = "/opt/lucidctl";
   TaskAssignment t;

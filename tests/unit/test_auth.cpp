@@ -130,7 +130,7 @@ TEST_CASE("auth: roles parse and order") {
   CHECK_FALSE(v.has_role(Role::node_operator));
 }
 
-TEST_CASE("auth: default scopes by role; user has no fleet scope, a node token none") {
+TEST_CASE("auth: default scopes by role, user has no fleet scope, a node token none") {
   auto scopes_of = [](Role r) {
     Claims c;
     c.role = r;

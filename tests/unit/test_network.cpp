@@ -95,7 +95,7 @@ TEST_CASE("network: an admin-registered key keeps the role it was given (viewer 
   CHECK_FALSE(claims.is_node());
 }
 
-TEST_CASE("network: every failed attempt spends the challenge; expiry; bound") {
+TEST_CASE("network: every failed attempt spends the challenge, expiry, bound") {
   Fixture f(3);
   Key k, stranger;
   f.net().add_key(k.public_hex(), Role::user, "");
@@ -121,7 +121,7 @@ TEST_CASE("network: every failed attempt spends the challenge; expiry; bound") {
   CHECK_NOTHROW(f.net().login(e.challenge, k.sign_hex(e.challenge), k.public_hex()));
 }
 
-TEST_CASE("network: blacklist refuses login and issued tokens; removal restores") {
+TEST_CASE("network: blacklist refuses login and issued tokens, removal restores") {
   Fixture f;
   Key k;
   f.net().add_key(k.public_hex(), Role::admin, "");

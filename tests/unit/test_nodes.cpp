@@ -47,7 +47,7 @@ StatsSample sample(double cpu) {
 
 }  // namespace
 
-TEST_CASE("nodes: join gives a 5-character code; same pending hostname gets it back with its secret") {
+TEST_CASE("nodes: join gives a 5-character code, same pending hostname gets it back with its secret") {
   Fixture f;
   auto a = f.nodes().request_join({"a.example.com", "10.0.0.1", "Debian", ""});
   CHECK(a.registration_code.size() == 5);

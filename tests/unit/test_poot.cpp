@@ -141,7 +141,7 @@ TEST_CASE("poot: a valid proof is stored with the SHA-256 of its decoded output"
   CHECK(h[0].proof_timestamp == v.proof_timestamp);
 }
 
-TEST_CASE("poot: malformed proofs are invalid_argument naming the field, reason poot_failed; nothing is stored") {
+TEST_CASE("poot: malformed proofs are invalid_argument naming the field, reason poot_failed, nothing is stored") {
   Fixture f([](Options& o) { o.poot_max_output_bytes = 16; });
   const auto uid = f.active_node("w1");
   struct Case {
@@ -291,7 +291,7 @@ TEST_CASE("poot: the node must be active") {
   CHECK(f.poot().history(n.uid, 10).size() == 4);
 }
 
-TEST_CASE("poot: a node with a public key must sign; bad signatures are invalid") {
+TEST_CASE("poot: a node with a public key must sign, bad signatures are invalid") {
   Fixture f;
   const auto uid = f.active_node("w1");
   KeyPair key, other;
@@ -401,7 +401,7 @@ TEST_CASE("poot: a batch reports valid, invalid and error items without failing"
   CHECK(f.poot().history(idle, 100).size() == 1);
 }
 
-TEST_CASE("poot: batches hold at most 1000 items; an empty batch is fine") {
+TEST_CASE("poot: batches hold at most 1000 items, an empty batch is fine") {
   Fixture f;
   const auto uid = f.active_node("w1");
   std::vector<PootProof> batch;
@@ -457,7 +457,7 @@ TEST_CASE("poot: the score formula (table)") {
   CHECK(detail::poot_slots(microseconds(0), seconds(60)) == 1);
 }
 
-TEST_CASE("poot: scores from a history (table; default window 1 h, cadence 60 s, stale_after 300 s)") {
+TEST_CASE("poot: scores from a history (table, default window 1 h, cadence 60 s, stale_after 300 s)") {
   struct Row {
     const char* name;
     int minutes;                      // the clock advances one minute at a time
