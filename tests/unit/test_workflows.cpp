@@ -496,3 +496,232 @@ TEST_CASE("workflows: an invalid graph fails the instance saying why, running no
 
   CHECK_FALSE(fs::exists(marker));
 }
+
+TEST_CASE("workflows: docker details and config; interfaces are replaced and validated") {
+  Fixture f;
+  ServiceCreate c;
+  c.type = "docker";
+  c.name = "web";
+  c.capabilities_json = R"({"image_name":"nginx","image_tag":"1.25"})";
+  Service d = f.wf().create_service(c);
+  CHECK(d.service_type == "DOCKER");
+  DockerDetails dd = f.wf().docker_details(d.id);
+  CHECK(dd.image_name == "nginx");
+  CHECK(dd.image_tag == "1.25");
+  CHECK(dd.source == "registry");
+  c.capabilities_json = "{}";
+  c.name = "bare";
+  CHECK(f.wf().docker_details(f.wf().create_service(c).id).image_tag == "latest");
+
+  f.wf().set_docker_config(d.id, std::vector<std::string>{"/bin/sh", "-c"}, std::vector<std::string>{"echo \"hi\""});
+  dd = f.wf().docker_details(d.id);
+  CHECK(dd.entrypoint == R"(["/bin/sh","-c"])");
+  CHECK(dd.cmd == R"(["echo \"hi\""])");
+  f.wf().set_docker_config(d.id, std::nullopt, std::vector<std::string>{});  // leave one, clear the other
+  dd = f.wf().docker_details(d.id);
+  CHECK(dd.entrypoint == R"(["/bin/sh","-c"])");
+  CHECK(dd.cmd.empty());
+  CHECK(field_of([&] { f.wf().set_docker_config(d.id, std::vector<std::string>(257, "w"), std::nullopt); }) ==
+        "entrypoint");
+  CHECK(field_of([&] { f.wf().set_docker_config(d.id, std::nullopt, std::vector<std::string>{std::string(4097, 'w')}); }) ==
+        "cmd");
+  CHECK(f.wf().docker_details(d.id).entrypoint == R"(["/bin/sh","-c"])");
+  Service relay = f.service("relay");
+  CHECK(code_of([&] { f.wf().docker_details(relay.id); }) == Errc::not_found);
+  CHECK(code_of([&] { f.wf().set_docker_config(relay.id, std::nullopt, std::nullopt); }) == Errc::not_found);
+
+  std::vector<ServiceInterface> v = {{0, 0, "MOUNT", "/data", "ro", "input"}, {0, 0, "ENV", "", "", ""}};
+  f.wf().replace_interfaces(relay.id, v);
+  auto got = f.wf().service_interfaces(relay.id);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].interface_type == "MOUNT");
+  CHECK(got[0].path == "/data");
+  CHECK(got[0].mount_function == "ro");
+  CHECK(got[0].service_id == relay.id);
+  CHECK(field_of([&] { f.wf().replace_interfaces(relay.id, {{0, 0, "stdout", "", "", ""}}); }) == "interface_type");
+  CHECK(field_of([&] { f.wf().replace_interfaces(relay.id, std::vector<ServiceInterface>(257, v[1])); }) ==
+        "interfaces");
+  CHECK(f.wf().service_interfaces(relay.id).size() == 2);  // a refused replace keeps the old ones
+  CHECK(code_of([&] { f.wf().replace_interfaces(9999, v); }) == Errc::not_found);
+  f.wf().replace_interfaces(relay.id, {});
+  CHECK(f.wf().service_interfaces(relay.id).empty());
+}
+
+TEST_CASE("workflows: finalize_standalone takes paths inside the service's upload directory") {
+  Fixture f;
+  ServiceCreate c;
+  c.type = "standalone";
+  c.name = "uploaded";
+  c.status = "INACTIVE";
+  Service s = f.wf().create_service(c);
+  StandaloneCreate r;
+  r.executable_path = "run.sh";
+  CHECK(field_of([&] { f.wf().finalize_standalone(s.id, r); }) == "executable_path");  // nothing uploaded yet
+  const std::string up = "uploads/" + std::to_string(s.id);
+  f.script(up + "/run.sh", "echo up");
+  f.script("bin/elsewhere.sh", "echo no");
+  r.executable_path = "../../bin/elsewhere.sh";
+  CHECK(field_of([&] { f.wf().finalize_standalone(s.id, r); }) == "executable_path");
+  r.executable_path = (f.dir.path / "data/bin/elsewhere.sh").string();  // inside data, outside the upload dir
+  CHECK(field_of([&] { f.wf().finalize_standalone(s.id, r); }) == "executable_path");
+  r.executable_path = "run.sh";
+  Service done = f.wf().finalize_standalone(s.id, r);
+  CHECK(done.name == "uploaded");
+  CHECK(done.status == "ACTIVE");
+  REQUIRE(done.standalone.has_value());
+  CHECK(done.standalone->source == "upload");
+  CHECK(done.standalone->executable_path == fs::canonical(f.dir.path / "data" / up / "run.sh").string());
+  Service relay = f.service("relay");
+  CHECK(field_of([&] { f.wf().finalize_standalone(relay.id, r); }) == "service_type");
+  CHECK(code_of([&] { f.wf().finalize_standalone(9999, r); }) == Errc::not_found);
+}
+
+TEST_CASE("workflows: git services: URL validation, a local clone and build, and a failed build leaves nothing") {
+  Fixture f;
+  StandaloneGitCreate g;
+  g.service.name = "from-git";
+  g.service.executable_path = "tool.sh";
+  for (std::string url : {"", "-upload-pack=evil", "ftp://example.com/r.git", "https://a b/r.git",
+                          "file:///etc", "ssh://-oProxyCommand=x/r"}) {
+    CAPTURE(url);
+    g.repo_url = url;
+    CHECK(field_of([&] { f.wf().create_standalone_from_git(g); }) == "repo_url");
+    CHECK(field_of([&] { f.wf().validate_git(url, "", ""); }) == "repo_url");
+  }
+  g.repo_url = "https://example.invalid/r.git";
+  g.branch = "-b";
+  CHECK(field_of([&] { f.wf().create_standalone_from_git(g); }) == "branch");
+  g.branch.clear();
+  g.service.name = "";
+  CHECK(field_of([&] { f.wf().create_standalone_from_git(g); }) == "service_name");
+
+  // A repository inside the data directory, cloned with file://.
+  const fs::path repo = f.dir.path / "data" / "repo";
+  fs::create_directories(repo);
+  std::ofstream(repo / "build.sh") << "#!/bin/sh\nprintf '#!/bin/sh\\necho built\\n' > tool.sh && chmod +x tool.sh\n";
+  const std::string git = "cd '" + repo.string() + "' && git init -q -b main . && git add build.sh && "
+                          "git -c user.name=t -c user.email=t@t commit -q -m init";
+  REQUIRE(std::system(git.c_str()) == 0);
+  const std::string url = "file://" + repo.string();
+  CHECK_FALSE(f.wf().validate_git(url, "", "").has_value());
+  CHECK(f.wf().validate_git("file://" + (f.dir.path / "data").string(), "", "").has_value());  // not a repository
+
+  g.service.name = "from-git";
+  g.repo_url = url;
+  g.build_command = "exit 7";
+  CHECK(code_of([&] { f.wf().create_standalone_from_git(g); }) == Errc::invalid_argument);
+  CHECK(f.wf().list_services().empty());
+  auto clones = [&] {
+    std::size_t n = 0;
+    std::error_code ec;
+    if (fs::exists(f.dir.path / "data" / "services", ec))
+      for (const auto& e : fs::directory_iterator(f.dir.path / "data" / "services"))
+        n += e.path().filename().string().rfind("git-", 0) == 0;
+    return n;
+  };
+  CHECK(clones() == 0);
+
+  g.build_command = "sh build.sh";
+  Service s = f.wf().create_standalone_from_git(g);
+  REQUIRE(s.standalone.has_value());
+  CHECK(s.standalone->source == "git");
+  CHECK(fs::exists(s.standalone->executable_path));
+  CHECK(clones() == 1);
+  // It runs.
+  f.cluster->start();
+  Workflow w = f.wf().create_workflow("git", "", "{}");
+  WorkflowNode n = f.node(w.id, s.id);
+  ExecutionInstance done = f.wait(f.wf().execute(w.id).id);
+  CHECK(done.status == "COMPLETED");
+  auto jobs = f.wf().execution_jobs(done.id);
+  REQUIRE(jobs.size() == 1);
+  std::string out;
+  for (const auto& i : f.wf().job_interfaces(jobs[0].id))
+    if (i.interface_type == "STDOUT") out = i.value;
+  CHECK(out == "built\n");
+  CHECK(jobs[0].node_id == n.id);
+}
+
+TEST_CASE("workflows: a job past its timeout or output limit is killed and fails the instance") {
+  Fixture f;
+  f.cluster.reset();
+  Options o;
+  o.database_path = f.dir.file("wf.db");
+  o.data_dir = f.dir.file("data");
+  o.clock = f.clock;
+  o.workflow_max_output_bytes = 1024;
+  f.cluster = std::make_unique<Cluster>(o);
+  f.cluster->start();
+  f.script("bin/slow.sh", "sleep 30");
+  StandaloneCreate c;
+  c.name = "slow";
+  c.executable_path = "bin/slow.sh";
+  c.timeout_seconds = 1;
+  Service slow = f.wf().create_standalone(c);
+  Service loud = f.standalone("loud", f.script("bin/loud.sh", "head -c 5000 /dev/zero; sleep 30"));
+
+  Workflow w = f.wf().create_workflow("slow", "", "{}");
+  f.node(w.id, slow.id);
+  const auto t0 = std::chrono::steady_clock::now();
+  ExecutionInstance done = f.wait(f.wf().execute(w.id).id);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(15));
+  CHECK(done.status == "FAILED");
+  auto jobs = f.wf().execution_jobs(done.id);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].status == "FAILED");
+  REQUIRE(jobs[0].error.has_value());
+  CHECK(jobs[0].error->find("timed out") != std::string::npos);
+
+  Workflow w2 = f.wf().create_workflow("loud", "", "{}");
+  f.node(w2.id, loud.id);
+  done = f.wait(f.wf().execute(w2.id).id);
+  CHECK(done.status == "FAILED");
+  jobs = f.wf().execution_jobs(done.id);
+  REQUIRE(jobs.size() == 1);
+  REQUIRE(jobs[0].error.has_value());
+  CHECK(jobs[0].error->find("output exceeds 1024 bytes") != std::string::npos);
+  for (const auto& i : f.wf().job_interfaces(jobs[0].id))
+    if (i.interface_type == "STDOUT") CHECK(i.value.size() <= 1024);
+}
+
+TEST_CASE("workflows: closing the cluster fails a running execution; it stays failed after reopen") {
+  Fixture f;
+  f.cluster->start();
+  Service slow = f.standalone("slow", f.script("bin/slow.sh", "sleep 60"));
+  Workflow w = f.wf().create_workflow("w", "", "{}");
+  f.node(w.id, slow.id);
+  ExecutionInstance inst = f.wf().execute(w.id);
+  // Wait until the job runs.
+  for (int i = 0; i < 1000; ++i) {
+    auto jobs = f.wf().execution_jobs(inst.id);
+    if (!jobs.empty() && jobs[0].status == "RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(f.wf().execution_jobs(inst.id).at(0).status == "RUNNING");
+  const auto t0 = std::chrono::steady_clock::now();
+  f.open();  // destroys the running cluster
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));  // the child was killed, not awaited
+  ExecutionInstance e = f.wf().execution(inst.id);
+  CHECK(e.status == "FAILED");
+  REQUIRE(e.error.has_value());
+  CHECK((e.error->find("server stopping") != std::string::npos || e.error->find("restarted") != std::string::npos));
+  auto jobs = f.wf().execution_jobs(inst.id);
+  CHECK(jobs.at(0).status != "RUNNING");
+  CHECK(jobs.at(0).status != "PENDING");
+}
+
+TEST_CASE("workflows: a workflow holds at most 1000 nodes") {
+  Fixture f;
+  Service s = f.service("svc");
+  Workflow w = f.wf().create_workflow("big", "", "{}");
+  for (std::size_t i = 0; i < WorkflowLimits::nodes; ++i) f.node(w.id, s.id);
+  CHECK(f.wf().nodes(w.id).size() == WorkflowLimits::nodes);
+  WorkflowNode n;
+  n.workflow_id = w.id;
+  n.service_id = s.id;
+  CHECK(code_of([&] { f.wf().add_node(n); }) == Errc::invalid_argument);
+  CHECK(f.wf().nodes(w.id).size() == WorkflowLimits::nodes);
+  // Another workflow is not affected.
+  Workflow other = f.wf().create_workflow("small", "", "{}");
+  CHECK_NOTHROW(f.node(other.id, s.id));
+}
