@@ -375,3 +375,25 @@ TEST_CASE("pools: concurrent add_node never exceeds max_nodes") {
   f.cluster->nodes().query(q, &total);
   CHECK(total == 3);
 }
+
+TEST_CASE("pools: a member's hardware change must still fit the pool's limits") {
+  Fixture f;
+  ResourceLimits lim;
+  lim.max_cpu_cores = 8;
+  Pool p = f.pool("fit", std::nullopt, lim);
+  const auto a = f.node("a", hw(4, 1, 1));
+  const auto b = f.node("b", hw(4, 1, 1));
+  f.pools().add_node(p.uid, a, 1);
+  f.pools().add_node(p.uid, b, 1);
+  NodeUpdate u;
+  u.hardware = hw(5, 1, 1);
+  CHECK(code_of([&] { f.cluster->nodes().update(a, u); }) == Errc::resource_exhausted);
+  CHECK(reason_of([&] { f.cluster->nodes().update(a, u); }) == Reason::resource_limit);
+  CHECK(f.cluster->nodes().get(a).hardware.cpu_cores == std::optional<std::int64_t>(4));  // unchanged
+  u.hardware = hw(3, 1, 1);
+  CHECK_NOTHROW(f.cluster->nodes().update(a, u));
+  // Outside any pool a node may grow freely.
+  const auto free = f.node("free", hw(1, 1, 1));
+  u.hardware = hw(4096, 1, 1);
+  CHECK(f.cluster->nodes().update(free, u).hardware.cpu_cores == std::optional<std::int64_t>(4096));
+}
