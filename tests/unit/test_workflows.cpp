@@ -494,7 +494,20 @@ TEST_CASE("workflows: an invalid graph fails the instance saying why, running no
   f.node(inactive.id, off.id);
   failed_with(inactive.id, "INACTIVE");
 
+  Workflow orphan = f.wf().create_workflow("orphan", "", "{}");
+  Service gone = f.standalone("gone", "bin/touch.sh");
+  f.node(orphan.id, gone.id);
+  f.wf().delete_service(gone.id);  // the node stays, naming a service that no longer exists
+  failed_with(orphan.id, "does not exist");
+
   CHECK_FALSE(fs::exists(marker));
+
+  // delete_workflow removes its executions and their jobs too.
+  const auto execs = f.wf().executions(cyc.id);
+  REQUIRE(execs.size() == 1);
+  f.wf().delete_workflow(cyc.id);
+  CHECK(code_of([&] { f.wf().execution(execs[0].id); }) == Errc::not_found);
+  CHECK(f.wf().executions(cyc.id).empty());
 }
 
 TEST_CASE("workflows: docker details and config; interfaces are replaced and validated") {
