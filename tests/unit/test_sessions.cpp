@@ -489,3 +489,19 @@ TEST_CASE("sessions: concurrent appends get distinct indexes; the size bound hol
   done.status = SessionStatus::completed;
   CHECK(f.s().update(f.alice, s.session_id, done).status == SessionStatus::completed);  // 0..19, no gap
 }
+
+TEST_CASE("sessions: a chunk file that cannot be written is storage, and nothing is recorded") {
+  Fixture f;
+  Session s = f.s().create(f.alice, "blocked", "");
+  // A regular file where the session's chunk directory must go.
+  fs::create_directories(f.session_dir(s.session_id).parent_path());
+  std::ofstream(f.session_dir(s.session_id)) << "in the way";
+  CHECK(code_of([&] { f.s().put_chunk(f.alice, s.session_id, std::nullopt, "data", std::nullopt); }) ==
+        Errc::storage);
+  Session g = f.s().get(f.alice, s.session_id);
+  CHECK(g.chunk_count == 0);
+  CHECK(g.size_bytes == 0);
+  // Once the obstacle is gone the same index is free.
+  fs::remove(f.session_dir(s.session_id));
+  CHECK(f.s().put_chunk(f.alice, s.session_id, std::nullopt, "data", std::nullopt).index == 0);
+}
