@@ -505,3 +505,20 @@ TEST_CASE("sessions: a chunk file that cannot be written is storage, and nothing
   fs::remove(f.session_dir(s.session_id));
   CHECK(f.s().put_chunk(f.alice, s.session_id, std::nullopt, "data", std::nullopt).index == 0);
 }
+
+TEST_CASE("sessions: Options bounds on chunk and session sizes are checked at open") {
+  testsupport::TempDir dir;
+  auto open_with = [&](std::size_t chunk, std::int64_t session) {
+    Options o;
+    o.database_path = dir.file("o.db");
+    o.max_chunk_bytes = chunk;
+    o.max_session_bytes = session;
+    return field_of([&] { Cluster c(o); });
+  };
+  CHECK(open_with(0, 100) == "max_chunk_bytes");
+  CHECK(open_with(16 * 1024 * 1024 + 1, 100) == "max_chunk_bytes");
+  CHECK(open_with(1, 0) == "max_session_bytes");
+  CHECK(open_with(1, (1LL << 40) + 1) == "max_session_bytes");
+  CHECK(open_with(16 * 1024 * 1024, 1LL << 40) == "<none>");
+  CHECK(open_with(1, 1) == "<none>");
+}

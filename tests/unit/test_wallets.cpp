@@ -454,3 +454,17 @@ TEST_CASE("wallets: wallets, balances and policies persist across reopen; the ke
   CHECK(f.w().get(f.alice, a.wallet_id).balance_micros == 1000000);
   CHECK(reason_of([&] { f.make(f.bob, "dup", "TRX", kAddr); }) == Reason::already_exists);
 }
+
+TEST_CASE("wallets: a wallet key must be 32 bytes") {
+  testsupport::TempDir dir;
+  auto open_with = [&](const std::string& key) {
+    Options o;
+    o.database_path = dir.file("k.db");
+    o.wallet_key = key;
+    return std::make_pair(code_of([&] { Cluster c(o); }), field_of([&] { Cluster c(o); }));
+  };
+  CHECK(open_with(std::string(31, 'k')) == std::make_pair(Errc::invalid_argument, std::string("wallet_key")));
+  CHECK(open_with(std::string(33, 'k')) == std::make_pair(Errc::invalid_argument, std::string("wallet_key")));
+  CHECK(open_with(std::string(32, 'k')).second == "<none>");
+  CHECK(open_with("").second == "<none>");  // no key: registration only
+}

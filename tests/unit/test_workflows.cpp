@@ -738,3 +738,37 @@ TEST_CASE("workflows: a workflow holds at most 1000 nodes") {
   Workflow other = f.wf().create_workflow("small", "", "{}");
   CHECK_NOTHROW(f.node(other.id, s.id));
 }
+
+TEST_CASE("workflows: executor Options are bounded; max_parallel 1 runs independent jobs one at a time") {
+  testsupport::TempDir dir;
+  auto open_with = [&](std::size_t parallel, std::size_t output) {
+    Options o;
+    o.database_path = dir.file("o.db");
+    o.workflow_max_parallel = parallel;
+    o.workflow_max_output_bytes = output;
+    return field_of([&] { Cluster c(o); });
+  };
+  CHECK(open_with(0, 1024) == "workflow_max_parallel");
+  CHECK(open_with(1025, 1024) == "workflow_max_parallel");
+  CHECK(open_with(1, 1023) == "workflow_max_output_bytes");
+  CHECK(open_with(1, 64 * 1024 * 1024 + 1) == "workflow_max_output_bytes");
+  CHECK(open_with(1024, 64 * 1024 * 1024) == "<none>");
+
+  Fixture f;
+  f.cluster.reset();
+  Options o;
+  o.database_path = f.dir.file("wf.db");
+  o.data_dir = f.dir.file("data");
+  o.workflow_max_parallel = 1;
+  f.cluster = std::make_unique<Cluster>(o);
+  f.cluster->start();
+  // Each job holds a lock directory for 0.3 s; two at once would collide (exit 9).
+  const std::string lock = (f.dir.path / "data" / "lock").string();
+  Service s = f.standalone("excl", f.script("bin/excl.sh", "mkdir '" + lock + "' || exit 9; sleep 0.3; rmdir '" + lock + "'"));
+  Workflow w = f.wf().create_workflow("par", "", "{}");
+  for (int i = 0; i < 3; ++i) f.node(w.id, s.id);
+  ExecutionInstance done = f.wait(f.wf().execute(w.id).id);
+  CHECK(done.status == "COMPLETED");
+  CHECK(done.jobs_done == 3);
+  for (const auto& j : f.wf().execution_jobs(done.id)) CHECK(j.exit_code == std::optional<int>(0));
+}
