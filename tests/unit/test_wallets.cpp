@@ -468,3 +468,23 @@ TEST_CASE("wallets: a wallet key must be 32 bytes") {
   CHECK(open_with(std::string(32, 'k')).second == "<none>");
   CHECK(open_with("").second == "<none>");  // no key: registration only
 }
+
+TEST_CASE("wallets: concurrent registrations of one address: exactly one wins") {
+  Fixture f;
+  constexpr int kThreads = 6;
+  std::atomic<int> ok{0}, exists{0}, other{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      try {
+        f.make(Principal{"user" + std::to_string(t), false}, "w", "USDT", kAddr);
+        ++ok;
+      } catch (const Error& e) {
+        (e.reason() == Reason::already_exists ? exists : other)++;
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(ok.load() == 1);
+  CHECK(exists.load() == kThreads - 1);
+  CHECK(other.load() == 0);
+}
