@@ -395,3 +395,26 @@ TEST_CASE("pools: a member's hardware change must still fit the pool's limits") 
   u.hardware = hw(4096, 1, 1);
   CHECK(f.cluster->nodes().update(free, u).hardware.cpu_cores == std::optional<std::int64_t>(4096));
 }
+
+TEST_CASE("pools: a node moved concurrently between pools is in exactly one") {
+  Fixture f;
+  Pool a = f.pool("a"), b = f.pool("b");
+  const auto n = f.node("n");
+  std::atomic<int> errors{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        try {
+          f.pools().add_node((t + i) % 2 ? a.uid : b.uid, n, 1 + t);
+        } catch (const Error&) {
+          ++errors;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(errors.load() == 0);
+  const auto in_a = f.pools().get(a.uid).node_count, in_b = f.pools().get(b.uid).node_count;
+  CHECK(in_a + in_b == 1);
+  CHECK(f.cluster->nodes().get(n).pool_uid == (in_a == 1 ? a.uid : b.uid));
+}

@@ -488,3 +488,35 @@ TEST_CASE("wallets: concurrent registrations of one address: exactly one wins") 
   CHECK(exists.load() == kThreads - 1);
   CHECK(other.load() == 0);
 }
+
+TEST_CASE("wallets: concurrent transfers both ways conserve the total and never go negative") {
+  Fixture f;
+  Wallet a = f.make(f.alice, "a");
+  Wallet b = f.make(f.bob, "b");
+  f.fund(a.address, "5");
+  f.fund(b.address, "5");
+  std::atomic<int> other{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      const bool from_a = t % 2 == 0;
+      for (int i = 0; i < 10; ++i) {
+        try {
+          if (from_a)
+            f.w().transact(f.alice, a.wallet_id, send(1500000, b.address));
+          else
+            f.w().transact(f.bob, b.wallet_id, send(1500000, a.address));
+        } catch (const Error& e) {
+          if (e.reason() != Reason::insufficient_balance) ++other;
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(other.load() == 0);
+  const auto ba = f.w().get(f.alice, a.wallet_id).balance_micros;
+  const auto bb = f.w().get(f.bob, b.wallet_id).balance_micros;
+  CHECK(ba >= 0);
+  CHECK(bb >= 0);
+  CHECK(ba + bb == 10000000);
+  CHECK((ba - 5000000) % 1500000 == 0);
+}
