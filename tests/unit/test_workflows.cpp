@@ -2,6 +2,7 @@
 // validation and limits, the graph (nodes, connections, UI state), DATA
 // files and passphrases, standalone services confined to the data directory,
 // and the executor: a piped chain runs, a bad graph fails its instance.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -771,4 +772,38 @@ TEST_CASE("workflows: executor Options are bounded; max_parallel 1 runs independ
   CHECK(done.status == "COMPLETED");
   CHECK(done.jobs_done == 3);
   for (const auto& j : f.wf().execution_jobs(done.id)) CHECK(j.exit_code == std::optional<int>(0));
+}
+
+TEST_CASE("workflows: at open, executions a crashed process left RUNNING fail with the reason") {
+  Fixture f;
+  f.cluster->start();
+  Service ok = f.standalone("ok", f.script("bin/ok.sh", "true"));
+  Workflow w = f.wf().create_workflow("w", "", "{}");
+  f.node(w.id, ok.id);
+  f.node(w.id, ok.id);
+  ExecutionInstance done = f.wait(f.wf().execute(w.id).id);
+  REQUIRE(done.status == "COMPLETED");
+  f.cluster.reset();
+  {
+    // What a process killed mid-run leaves behind: the instance RUNNING,
+    // one job RUNNING and one PENDING.
+    SQLite::Database db(f.dir.file("wf.db"), SQLite::OPEN_READWRITE);
+    db.exec("UPDATE workflow_executions SET status = 'RUNNING', completed_at = NULL, jobs_done = 0");
+    db.exec("UPDATE job_executions SET status = 'RUNNING', completed_at = NULL, exit_code = NULL"
+            " WHERE id = (SELECT MIN(id) FROM job_executions)");
+    db.exec("UPDATE job_executions SET status = 'PENDING', completed_at = NULL, exit_code = NULL"
+            " WHERE id = (SELECT MAX(id) FROM job_executions)");
+  }
+  f.open();
+  ExecutionInstance e = f.wf().execution(done.id);
+  CHECK(e.status == "FAILED");
+  REQUIRE(e.error.has_value());
+  CHECK(*e.error == "server restarted while the execution was running");
+  CHECK(e.completed_at.has_value());
+  CHECK(e.jobs_done == e.jobs_total);
+  auto jobs = f.wf().execution_jobs(done.id);
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].status == "FAILED");
+  CHECK(jobs[1].status == "CANCELLED");
+  CHECK(jobs[1].error == std::optional<std::string>("server restarted while the job was pending or running"));
 }
