@@ -93,7 +93,7 @@ TEST_CASE("pools: create returns the stored pool with a pool_ uid and every fiel
   CHECK(g.created_at == p.created_at);
 }
 
-TEST_CASE("pools: create validates each field, naming it; a refused create stores nothing") {
+TEST_CASE("pools: create validates each field - naming it - a refused create stores nothing") {
   Fixture f;
   auto bad = [&](PoolCreate c) {
     return std::make_pair(code_of([&] { f.pools().create(c); }), field_of([&] { f.pools().create(c); }));
@@ -209,7 +209,7 @@ TEST_CASE("pools: add_node puts a node in the pool with its priority and moves i
   CHECK(f.cluster->nodes().get(n).pool_priority == std::optional<std::int64_t>(1));
 }
 
-TEST_CASE("pools: add_node errors: priority bounds, unknown pool, unknown node") {
+TEST_CASE("pools: add_node errors: priority bounds - unknown pool - unknown node") {
   Fixture f;
   Pool p = f.pool("p");
   const auto n = f.node("n1");
@@ -225,7 +225,7 @@ TEST_CASE("pools: add_node errors: priority bounds, unknown pool, unknown node")
   CHECK(f.cluster->nodes().get(n).pool_uid.empty());
 }
 
-TEST_CASE("pools: max_nodes is enforced exactly; the refused move changes nothing") {
+TEST_CASE("pools: max_nodes is enforced exactly - the refused move changes nothing") {
   Fixture f;
   Pool full = f.pool("full", 2);
   Pool home = f.pool("home");
@@ -245,7 +245,7 @@ TEST_CASE("pools: max_nodes is enforced exactly; the refused move changes nothin
   CHECK(f.pools().add_node(full.uid, n1, 50).node_count == 2);
 }
 
-TEST_CASE("pools: resource limits bound the summed hardware of members, boundaries inclusive") {
+TEST_CASE("pools: resource limits bound the summed hardware of members - boundaries inclusive") {
   Fixture f;
   ResourceLimits lim;
   lim.max_cpu_cores = 8;

@@ -33,7 +33,7 @@ RateRule rule(std::int64_t limit, std::int64_t window_s, std::int64_t burst = 0)
 
 }  // namespace
 
-TEST_CASE("rate_limit: configure rejects a limit < 1, a window < 1 s and a negative burst") {
+TEST_CASE("rate_limit: configure rejects a limit < 1 - a window < 1 s and a negative burst") {
   Limiter l;
   CHECK(code_of([&] { l.rl.configure("c", rule(0, 60)); }) == Errc::invalid_argument);
   CHECK(field_of([&] { l.rl.configure("c", rule(0, 60)); }) == "limit");
@@ -64,7 +64,7 @@ TEST_CASE("rate_limit: an unconfigured category is always allowed with limit 0")
   }
 }
 
-TEST_CASE("rate_limit: a full bucket admits exactly `limit` requests, then refuses with headers' values") {
+TEST_CASE("rate_limit: a full bucket admits exactly `limit` requests - then refuses with headers' values") {
   Limiter l;
   l.rl.configure("api", rule(5, 60));  // one token per 12 s
   for (int i = 0; i < 5; ++i) {
@@ -118,7 +118,7 @@ TEST_CASE("rate_limit: callers and categories have separate buckets") {
   CHECK(l.rl.take("a", "bc").allowed);
 }
 
-TEST_CASE("rate_limit: burst sets capacity; limit/window set the refill rate") {
+TEST_CASE("rate_limit: burst sets capacity - limit/window set the refill rate") {
   Limiter l;
   l.rl.configure("burst", rule(60, 60, 10));  // 1 token/s, capacity 10
   for (int i = 0; i < 10; ++i) {
@@ -136,7 +136,7 @@ TEST_CASE("rate_limit: burst sets capacity; limit/window set the refill rate") {
   CHECK_FALSE(l.rl.take("burst", "c").allowed);
 }
 
-TEST_CASE("rate_limit: cost takes several tokens; a cost above capacity is never allowed") {
+TEST_CASE("rate_limit: cost takes several tokens - a cost above capacity is never allowed") {
   Limiter l;
   l.rl.configure("bytes", rule(1000, 10));  // 100 bytes/s, capacity 1000
   auto d = l.rl.take("bytes", "c", 600);
@@ -170,7 +170,7 @@ TEST_CASE("rate_limit: reconfiguring a category changes its rule for later takes
   CHECK(d.limit == 100);
 }
 
-TEST_CASE("rate_limit: bounded buckets; eviction errs towards allowing, never over-refusing") {
+TEST_CASE("rate_limit: bounded buckets - eviction errs towards allowing - never over-refusing") {
   Limiter l(16);  // one bucket per shard
   l.rl.configure("c", rule(1, 3600));
   // Many distinct callers each get their first request through, however many.

@@ -69,7 +69,7 @@ std::string hex(const Digest& d) {
 
 }  // namespace
 
-TEST_CASE("sessions: status names round-trip; unknown names are nullopt") {
+TEST_CASE("sessions: status names round-trip - unknown names are nullopt") {
   for (auto st : {SessionStatus::active, SessionStatus::completed, SessionStatus::failed, SessionStatus::cancelled})
     CHECK(parse_session_status(session_status_name(st)) == st);
   CHECK(std::string(session_status_name(SessionStatus::cancelled)) == "cancelled");
@@ -78,7 +78,7 @@ TEST_CASE("sessions: status names round-trip; unknown names are nullopt") {
   CHECK_FALSE(parse_session_status("canceled").has_value());
 }
 
-TEST_CASE("sessions: create returns an active, empty session owned by the caller; get reads it back") {
+TEST_CASE("sessions: create returns an active - empty session owned by the caller - get reads it back") {
   Fixture f;
   const auto before = f.clock->now();
   Session s = f.s().create(f.alice, "rec-1", "first recording");
@@ -119,7 +119,7 @@ TEST_CASE("sessions: create validates name 1..255 and description <= 1000 charac
   CHECK(f.s().create(f.alice, "x", "").description.empty());
 }
 
-TEST_CASE("sessions: unknown or non-UUID ids are not_found; another user's session is permission_denied") {
+TEST_CASE("sessions: unknown or non-UUID ids are not_found - another user's session is permission_denied") {
   Fixture f;
   Session s = f.s().create(f.alice, "mine", "");
   for (std::string id : {"00000000-0000-0000-0000-000000000000", "", "not-a-uuid", "../../etc/passwd"}) {
@@ -152,7 +152,7 @@ TEST_CASE("sessions: unknown or non-UUID ids are not_found; another user's sessi
   CHECK(f.files_in(s.session_id) == 0);
 }
 
-TEST_CASE("sessions: list shows only the caller's own, filtered, sorted and paged") {
+TEST_CASE("sessions: list shows only the caller's own - filtered - sorted and paged") {
   Fixture f;
   std::vector<std::string> ids;
   for (const char* n : {"charlie", "alpha", "bravo"}) {
@@ -210,7 +210,7 @@ TEST_CASE("sessions: list shows only the caller's own, filtered, sorted and page
   }
 }
 
-TEST_CASE("sessions: update changes name/description in any state; status only from active") {
+TEST_CASE("sessions: update changes name/description in any state - status only from active") {
   Fixture f;
   Session s = f.s().create(f.alice, "old", "d");
   f.clock->advance(std::chrono::seconds(5));
@@ -264,7 +264,7 @@ TEST_CASE("sessions: update changes name/description in any state; status only f
   }
 }
 
-TEST_CASE("sessions: put_chunk stores the bytes in a file, appends by default and counts size") {
+TEST_CASE("sessions: put_chunk stores the bytes in a file - appends by default and counts size") {
   Fixture f;
   Session s = f.s().create(f.alice, "c", "");
   Chunk c0 = f.s().put_chunk(f.alice, s.session_id, std::nullopt, "hello", std::nullopt);
@@ -295,7 +295,7 @@ TEST_CASE("sessions: put_chunk stores the bytes in a file, appends by default an
   CHECK_NOTHROW(f.s().put_chunk(f.alice, s.session_id, 11, "hello", upper));
 }
 
-TEST_CASE("sessions: put_chunk errors, each leaving no row and no file") {
+TEST_CASE("sessions: put_chunk errors - each leaving no row and no file") {
   Fixture f;  // max_chunk 64, max_session 200
   Session s = f.s().create(f.alice, "c", "");
   auto put = [&](std::optional<std::int64_t> idx, const std::string& data, std::optional<std::string> sha = {}) {
@@ -339,7 +339,7 @@ TEST_CASE("sessions: put_chunk errors, each leaving no row and no file") {
   CHECK(f.files_in(t.session_id) == 0);
 }
 
-TEST_CASE("sessions: completing with a gap is refused; the manifest's root is the documented Merkle root") {
+TEST_CASE("sessions: completing with a gap is refused - the manifest's root is the documented Merkle root") {
   Fixture f;
   Session s = f.s().create(f.alice, "m", "");
   f.s().put_chunk(f.alice, s.session_id, 0, "zero", {});
@@ -415,7 +415,7 @@ TEST_CASE("sessions: an empty completed session's manifest has the empty tree's 
   CHECK(f.s().manifest(f.alice, m.manifest_id, true).check->ok);
 }
 
-TEST_CASE("sessions: remove deletes the session, its chunks, manifest and files") {
+TEST_CASE("sessions: remove deletes the session - its chunks - manifest and files") {
   Fixture f;
   Session s = f.s().create(f.alice, "gone", "");
   f.s().put_chunk(f.alice, s.session_id, {}, "a", {});
@@ -437,7 +437,7 @@ TEST_CASE("sessions: remove deletes the session, its chunks, manifest and files"
   CHECK(f.files_in(keep.session_id) == 1);
 }
 
-TEST_CASE("sessions: sessions, chunks and manifests persist across reopen") {
+TEST_CASE("sessions: sessions - chunks and manifests persist across reopen") {
   Fixture f;
   Session s = f.s().create(f.alice, "durable", "desc");
   f.s().put_chunk(f.alice, s.session_id, {}, "abc", {});
@@ -459,7 +459,7 @@ TEST_CASE("sessions: sessions, chunks and manifests persist across reopen") {
   CHECK(reason_of([&] { f.s().create_manifest(f.alice, s.session_id); }) == Reason::already_exists);
 }
 
-TEST_CASE("sessions: concurrent appends get distinct indexes; the size bound holds under contention") {
+TEST_CASE("sessions: concurrent appends get distinct indexes - the size bound holds under contention") {
   Fixture f;  // max_chunk 64, max_session 200
   Session s = f.s().create(f.alice, "race", "");
   constexpr int kThreads = 6, kEach = 5;  // 30 chunks of 10 bytes = 300 > 200
@@ -490,7 +490,7 @@ TEST_CASE("sessions: concurrent appends get distinct indexes; the size bound hol
   CHECK(f.s().update(f.alice, s.session_id, done).status == SessionStatus::completed);  // 0..19, no gap
 }
 
-TEST_CASE("sessions: a chunk file that cannot be written is storage, and nothing is recorded") {
+TEST_CASE("sessions: a chunk file that cannot be written is storage - and nothing is recorded") {
   Fixture f;
   Session s = f.s().create(f.alice, "blocked", "");
   // A regular file where the session's chunk directory must go.
@@ -523,7 +523,7 @@ TEST_CASE("sessions: Options bounds on chunk and session sizes are checked at op
   CHECK(open_with(1, 1) == "<none>");
 }
 
-TEST_CASE("sessions: concurrent puts of one index: one wins, the losers leave no file") {
+TEST_CASE("sessions: concurrent puts of one index: one wins - the losers leave no file") {
   Fixture f;
   Session s = f.s().create(f.alice, "same-index", "");
   constexpr int kThreads = 6;

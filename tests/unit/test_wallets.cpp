@@ -101,7 +101,7 @@ TEST_CASE("wallets: registering an address makes a watch-only wallet with every 
   CHECK(f.make(f.alice, "cold-trx", "TRX", kAddr).currency == "TRX");
 }
 
-TEST_CASE("wallets: create validates name, currency, network and address") {
+TEST_CASE("wallets: create validates name - currency - network and address") {
   Fixture f;
   auto err = [&](WalletCreate c) {
     return std::make_tuple(code_of([&] { f.w().create(f.alice, c); }), field_of([&] { f.w().create(f.alice, c); }),
@@ -140,7 +140,7 @@ TEST_CASE("wallets: create validates name, currency, network and address") {
   CHECK(f.w().create(f.alice, c).name.size() == 255);
 }
 
-TEST_CASE("wallets: an address is registered once per currency, across users") {
+TEST_CASE("wallets: an address is registered once per currency - across users") {
   Fixture f;
   f.make(f.alice, "a", "USDT", kAddr);
   CHECK(code_of([&] { f.make(f.alice, "again", "USDT", kAddr); }) == Errc::conflict);
@@ -151,7 +151,7 @@ TEST_CASE("wallets: an address is registered once per currency, across users") {
   CHECK(total == 0);
 }
 
-TEST_CASE("wallets: generating a key pair needs a wallet key; generated wallets are custodial and distinct") {
+TEST_CASE("wallets: generating a key pair needs a wallet key - generated wallets are custodial and distinct") {
   {
     Fixture nokey(false);
     WalletCreate c;
@@ -176,7 +176,7 @@ TEST_CASE("wallets: generating a key pair needs a wallet key; generated wallets 
   CHECK_FALSE(f.make(f.bob, "watch", "TRX", a.address).custodial);
 }
 
-TEST_CASE("wallets: get/list ownership, unknown ids and paging") {
+TEST_CASE("wallets: get/list ownership - unknown ids and paging") {
   Fixture f;
   Wallet a = f.make(f.alice, "a1");
   f.make(f.alice, "a2");
@@ -212,7 +212,7 @@ TEST_CASE("wallets: the balance counts completed payouts in the wallet's currenc
   CHECK(f.w().list(f.alice, 1, 10)[0].balance_micros == 12500001);
 }
 
-TEST_CASE("wallets: transact validates fields and state; a refused send records nothing") {
+TEST_CASE("wallets: transact validates fields and state - a refused send records nothing") {
   Fixture f;
   Wallet hot = f.make(f.alice, "hot");
   Wallet watch = f.make(f.alice, "watch", "USDT", kAddr);
@@ -253,7 +253,7 @@ TEST_CASE("wallets: transact validates fields and state; a refused send records 
   CHECK(ledger_size() == before);
 }
 
-TEST_CASE("wallets: a transfer to another wallet of the server is credited atomically; the whole balance may go") {
+TEST_CASE("wallets: a transfer to another wallet of the server is credited atomically - the whole balance may go") {
   Fixture f;
   Wallet a = f.make(f.alice, "a");
   Wallet b = f.make(f.bob, "b");
@@ -293,7 +293,7 @@ TEST_CASE("wallets: a transfer to another wallet of the server is credited atomi
   CHECK(f.cluster->ledger().transaction(all.transaction_id).type == "wallet_payment");
 }
 
-TEST_CASE("wallets: trust policies: create validates name, description and each rule; ids are generated") {
+TEST_CASE("wallets: trust policies: create validates name - description and each rule - ids are generated") {
   Fixture f;
   auto err = [&](const std::string& name, const std::string& desc, std::vector<TrustRule> rules) {
     return std::make_pair(code_of([&] { f.tp().create(f.alice, name, desc, rules); }),
@@ -332,7 +332,7 @@ TEST_CASE("wallets: trust policies: create validates name, description and each 
   CHECK(f.tp().create(f.alice, "none", "", {}).rules.empty());
 }
 
-TEST_CASE("wallets: trust policies: list is the caller's own in creation order; update is the owner's only") {
+TEST_CASE("wallets: trust policies: list is the caller's own in creation order - update is the owner's only") {
   Fixture f;
   TrustPolicy p1 = f.tp().create(f.alice, "p1", "", {});
   f.tp().create(f.alice, "p2", "", {});
@@ -432,7 +432,7 @@ TEST_CASE("wallets: concurrent sends never overdraw") {
   CHECK(f.w().get(f.alice, b.wallet_id).balance_micros == 7000000);
 }
 
-TEST_CASE("wallets: wallets, balances and policies persist across reopen; the key still signs") {
+TEST_CASE("wallets: wallets - balances and policies persist across reopen - the key still signs") {
   Fixture f;
   Wallet a = f.make(f.alice, "a");
   Wallet w = f.make(f.alice, "watch", "TRX", kAddr);

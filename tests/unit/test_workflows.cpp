@@ -83,7 +83,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("workflows: services are created, listed, updated, status-set and deleted") {
+TEST_CASE("workflows: services are created - listed - updated - status-set and deleted") {
   Fixture f;
   ServiceCreate c;
   c.type = "storage";
@@ -177,7 +177,7 @@ TEST_CASE("workflows: service validation names the field and stores nothing") {
   CHECK(field_of([&] { f.wf().update_service(1, u); }) == "status");
 }
 
-TEST_CASE("workflows: DATA files are hashed and their passphrase sealed; type errors are named") {
+TEST_CASE("workflows: DATA files are hashed and their passphrase sealed - type errors are named") {
   Fixture f;
   Service data = f.service("d", "storage");
   Service relay = f.service("r", "relay");
@@ -274,7 +274,7 @@ TEST_CASE("workflows: standalone services are confined to the data directory and
   CHECK(code_of([&] { f.wf().get_service(s.id); }) == Errc::not_found);
 }
 
-TEST_CASE("workflows: workflow CRUD, validation, and persistence across reopen") {
+TEST_CASE("workflows: workflow CRUD - validation - and persistence across reopen") {
   Fixture f;
   Workflow w = f.wf().create_workflow("pipeline", "desc", R"({"v":1})");
   CHECK(w.id > 0);
@@ -317,7 +317,7 @@ TEST_CASE("workflows: workflow CRUD, validation, and persistence across reopen")
   CHECK(f.wf().list_workflows().empty());
 }
 
-TEST_CASE("workflows: nodes and connections: membership rules, not_found, dangling after delete") {
+TEST_CASE("workflows: nodes and connections: membership rules - not_found - dangling after delete") {
   Fixture f;
   Workflow w = f.wf().create_workflow("g", "", "{}");
   Workflow other = f.wf().create_workflow("other", "", "{}");
@@ -396,7 +396,7 @@ TEST_CASE("workflows: nodes and connections: membership rules, not_found, dangli
   CHECK(f.wf().nodes(other.id).size() == 1);
 }
 
-TEST_CASE("workflows: execute runs a piped chain in order; jobs record exit codes and I/O") {
+TEST_CASE("workflows: execute runs a piped chain in order - jobs record exit codes and I/O") {
   Fixture f;
   f.cluster->start();
   Service hello = f.standalone("hello", f.script("bin/hello.sh", "echo hello; echo warn >&2"));
@@ -455,7 +455,7 @@ TEST_CASE("workflows: a failing job fails the instance with its exit code") {
   CHECK(jobs[0].exit_code == std::optional<int>(3));
 }
 
-TEST_CASE("workflows: an invalid graph fails the instance saying why, running nothing") {
+TEST_CASE("workflows: an invalid graph fails the instance saying why - running nothing") {
   Fixture f;
   f.cluster->start();
   const std::string marker = (f.dir.path / "data" / "ran").string();
@@ -511,7 +511,7 @@ TEST_CASE("workflows: an invalid graph fails the instance saying why, running no
   CHECK(f.wf().executions(cyc.id).empty());
 }
 
-TEST_CASE("workflows: docker details and config; interfaces are replaced and validated") {
+TEST_CASE("workflows: docker details and config - interfaces are replaced and validated") {
   Fixture f;
   ServiceCreate c;
   c.type = "docker";
@@ -590,7 +590,7 @@ TEST_CASE("workflows: finalize_standalone takes paths inside the service's uploa
   CHECK(code_of([&] { f.wf().finalize_standalone(9999, r); }) == Errc::not_found);
 }
 
-TEST_CASE("workflows: git services: URL validation, a local clone and build, and a failed build leaves nothing") {
+TEST_CASE("workflows: git services: URL validation - a local clone and build - and a failed build leaves nothing") {
   Fixture f;
   StandaloneGitCreate g;
   g.service.name = "from-git";
@@ -698,7 +698,7 @@ TEST_CASE("workflows: a job past its timeout or output limit is killed and fails
     if (i.interface_type == "STDOUT") CHECK(i.value.size() <= 1024);
 }
 
-TEST_CASE("workflows: closing the cluster fails a running execution; it stays failed after reopen") {
+TEST_CASE("workflows: closing the cluster fails a running execution - it stays failed after reopen") {
   Fixture f;
   f.cluster->start();
   Service slow = f.standalone("slow", f.script("bin/slow.sh", "sleep 60"));
@@ -740,7 +740,7 @@ TEST_CASE("workflows: a workflow holds at most 1000 nodes") {
   CHECK_NOTHROW(f.node(other.id, s.id));
 }
 
-TEST_CASE("workflows: executor Options are bounded; max_parallel 1 runs independent jobs one at a time") {
+TEST_CASE("workflows: executor Options are bounded - max_parallel 1 runs independent jobs one at a time") {
   testsupport::TempDir dir;
   auto open_with = [&](std::size_t parallel, std::size_t output) {
     Options o;
@@ -774,7 +774,7 @@ TEST_CASE("workflows: executor Options are bounded; max_parallel 1 runs independ
   for (const auto& j : f.wf().execution_jobs(done.id)) CHECK(j.exit_code == std::optional<int>(0));
 }
 
-TEST_CASE("workflows: at open, executions a crashed process left RUNNING fail with the reason") {
+TEST_CASE("workflows: at open - executions a crashed process left RUNNING fail with the reason") {
   Fixture f;
   f.cluster->start();
   Service ok = f.standalone("ok", f.script("bin/ok.sh", "true"));
