@@ -317,8 +317,17 @@ void Sessions::remove(const Principal& who, std::string_view session_id) {
   });
   // The rows are gone; the files follow. A failure here leaves unreferenced
   // files only (nothing points at them), never a row without its file.
-  std::error_code ec;
-  fs::remove_all(session_dir(core_, uid), ec);
+  // remove_all stops at the first entry it cannot delete, e.g. the temporary
+  // file of an upload racing this removal, renamed meanwhile (ENOENT), or
+  // a directory that gained a file (ENOTEMPTY): that orphaned every chunk
+  // file after it. Retry, bounded: only uploads that passed their session
+  // check before the delete can still write here, and each removes its own
+  // file when its transaction finds the session gone.
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::error_code ec;
+    fs::remove_all(session_dir(core_, uid), ec);
+    if (!ec) break;
+  }
 }
 
 Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std::optional<std::int64_t> index,
@@ -358,7 +367,26 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
   }
   const std::string chunk_uid = detail::new_uuid();
   const fs::path file = chunk_path(core_, pre.s.session_id, chunk_uid);
-  write_atomically(file, data);
+  try {
+    write_atomically(file, data);
+  } catch (const Error& e) {
+    // A removal of the session racing this upload deletes the directory under
+    // the write (ENOENT): that is the session being gone, not a storage
+    // failure. Nothing was written (write_atomically leaves nothing behind);
+    // a directory this upload re-created goes too if empty.
+    if (e.code() != Errc::storage) throw;
+    const bool gone = core_.store->read([&](Conn& c) {
+      auto& q = c.stmt("SELECT 1 FROM gw_sessions WHERE id = ?");
+      q.bind(1, pre.id);
+      const bool found = q.executeStep();
+      q.reset();
+      return !found;
+    });
+    if (!gone) throw;
+    std::error_code ec;
+    fs::remove(file.parent_path(), ec);
+    session_not_found();
+  }
   try {
     return core_.store->write([&](Conn& c) {
       const Row r = load_by_id(c, pre.id);  // the session may have changed meanwhile
