@@ -213,7 +213,7 @@ Session Sessions::create(const Principal& who, const std::string& name, const st
   detail::check_text("description", description, 1000, true);
   return core_.store->write([&](Conn& c) {
     const std::string now = detail::now_text(core_);
-    const std::string uid = detail::new_uuid();
+    const std::string uid = detail::random_uuid();
     auto& ins = c.stmt(
         "INSERT INTO gw_sessions(uid, user_id, name, description, status, created_at, updated_at, started_at) "
         "VALUES (?, ?, ?, ?, 'active', ?, ?, ?)");
@@ -356,7 +356,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       detail::invalid_as("header:X-Chunk-SHA256", "the chunk's SHA-256 is " + hex + ", not the one given",
                          Reason::invalid_format);
   }
-  const std::string chunk_uid = detail::new_uuid();
+  const std::string chunk_uid = detail::random_uuid();
   const fs::path file = chunk_path(core_, pre.s.session_id, chunk_uid);
   write_atomically(file, data);
   try {
@@ -457,7 +457,7 @@ Manifest Sessions::create_manifest(const Principal& who, std::string_view sessio
       leaves.push_back(merkle::leaf_hash(*detail::from_hex(ch.hash)));
     }
     const merkle::Hash root = merkle::root(leaves);
-    m.manifest_id = detail::new_uuid();
+    m.manifest_id = detail::random_uuid();
     m.session_id = r.s.session_id;
     m.merkle_root = detail::to_hex(detail::bytes_of(root));
     m.chunk_count = static_cast<std::int64_t>(m.chunks.size());

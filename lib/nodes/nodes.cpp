@@ -133,7 +133,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         ins.bind(9, uid);
         ins.bind(10, name);
         ins.bind(11, now);
-        ins.bind(1, new_uuid());
+        ins.bind(1, random_uuid());
         ins.bind(2, req.hostname);
         ins.bind(3, req.ip_address);
         ins.bind(4, req.system_info);

@@ -11,6 +11,7 @@
 #include "nodes/node_common.hpp"
 #include "poot/base64.hpp"
 #include "poot/score_formula.hpp"
+#include "util/ids.hpp"
 
 namespace lucid {
 
@@ -48,13 +49,9 @@ constexpr std::size_t kPublicKeyHex = 2 * crypto_sign_PUBLICKEYBYTES;
 
 [[noreturn]] void node_not_found() { throw Error(Errc::not_found, Reason::node_not_found, "Node not found"); }
 
-// node_[a-zA-Z0-9_-]+ (the document's pattern), at most 64 characters; an id
-// of another shape names no node.
+// An id of another shape than valid_node_uid's names no node.
 void check_node_uid(std::string_view uid) {
-  bool ok = uid.size() > 5 && uid.size() <= 64 && uid.substr(0, 5) == "node_";
-  for (char c : uid.substr(std::min<std::size_t>(uid.size(), 5)))
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
-  if (!ok) node_not_found();
+  if (!detail::valid_node_uid(uid)) node_not_found();
 }
 
 [[noreturn]] void malformed(const std::string& field, const std::string& msg) {

@@ -799,7 +799,7 @@ void Tasks::ping(std::string_view device_id, std::chrono::milliseconds timeout, 
   auto p = std::make_shared<TaskEngine::PingState>();
   p->node = node;
   p->done = std::move(done);
-  const std::string id = detail::new_uuid();
+  const std::string id = detail::random_uuid();
   std::vector<std::pair<std::shared_ptr<TaskEngine::Waiter>, AgentWork>> woken;
   {
     std::lock_guard<std::mutex> lock(e.mu);
@@ -871,7 +871,7 @@ Task Tasks::submit(const TaskSubmit& t) {
   auto& e = *engine_;
   std::lock_guard<std::mutex> lock(e.mu);
   const std::string at = now_text(e.core);
-  const std::string id = detail::new_uuid();
+  const std::string id = detail::random_uuid();
   const std::int64_t rowid = e.core.store->write([&](Conn& c) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
