@@ -11,6 +11,7 @@
 #include "gateway/gateway_common.hpp"
 #include "ledger/merkle.hpp"
 #include "ledger/sha256.hpp"
+#include "util/file.hpp"
 
 namespace lucid {
 
@@ -143,12 +144,8 @@ fs::path chunk_path(const detail::ClusterCore& core, const std::string& session_
   throw Error(Errc::storage, what + " " + p.string() + ": " + std::strerror(errno));
 }
 
-void fsync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) io_failure("cannot open directory", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) io_failure("cannot fsync directory", dir);
+void sync_dir(const fs::path& dir) {
+  if (!detail::fsync_dir(dir.string())) io_failure("cannot fsync directory", dir);
 }
 
 // temp file + write + fsync + rename + fsync(dir): after it returns, the
@@ -159,34 +156,10 @@ void write_atomically(const fs::path& final_path, std::string_view data) {
   if (!fs::exists(dir, ec)) {
     fs::create_directories(dir, ec);
     if (ec) throw Error(Errc::storage, "cannot create " + dir.string() + ": " + ec.message());
-    fsync_dir(dir.parent_path());
+    sync_dir(dir.parent_path());
   }
-  const fs::path tmp = fs::path(final_path).concat(".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) io_failure("cannot create", tmp);
-  const char* p = data.data();
-  std::size_t left = data.size();
-  bool ok = true;
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (ok && ::fdatasync(fd) != 0) ok = false;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    const int e = ok ? errno : saved;
-    ::unlink(tmp.c_str());
-    errno = e;
-    io_failure("cannot write", final_path);
-  }
-  fsync_dir(dir);
+  if (!detail::write_file_atomically(final_path.string(), data)) io_failure("cannot write", final_path);
+  sync_dir(dir);
 }
 
 // Chunks are at most 16 MiB: read whole, with one read() per call.

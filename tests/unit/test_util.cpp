@@ -2,17 +2,28 @@
 // UUIDs, base58, atomic file writes, host probing, enum name tables.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 #include <string>
 
 #include "support.hpp"
 #include "util/encoding.hpp"
+#include "util/file.hpp"
 #include "util/ids.hpp"
 
 using namespace lucid;
 
 namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
 bool uuid_shaped(const std::string& u) {
   if (u.size() != 36) return false;
   for (std::size_t i = 0; i < u.size(); ++i) {
@@ -81,4 +92,58 @@ TEST_CASE("util: base58 round-trips, keeps leading zeros and refuses other chara
     const std::string bytes = std::string(static_cast<std::size_t>(n % 3), '\0') + detail::random_bytes(static_cast<std::size_t>(n));
     CHECK(detail::base58_decode(detail::base58_encode(bytes)) == bytes);
   }
+}
+
+TEST_CASE("util: write_file_atomically replaces the whole file, mode 0600, and leaves no temporary") {
+  testsupport::TempDir dir;
+  const std::string path = dir.file("f");
+  REQUIRE(detail::write_file_atomically(path, "first"));
+  CHECK(slurp(path) == "first");
+  struct stat st{};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  const std::string big(3 << 20, 'x');  // several write() calls' worth
+  REQUIRE(detail::write_file_atomically(path, big));
+  CHECK(slurp(path) == big);
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  REQUIRE(detail::write_file_atomically(path, ""));
+  CHECK(slurp(path).empty());
+  CHECK(detail::fsync_dir(dir.path.string()));
+}
+
+TEST_CASE("util: a stale temporary is refused or replaced as asked; failures leave nothing") {
+  testsupport::TempDir dir;
+  const std::string path = dir.file("key");
+  { std::ofstream(path + ".tmp") << "half"; }
+  errno = 0;
+  CHECK_FALSE(detail::write_file_atomically(path, "new"));
+  CHECK(errno == EEXIST);
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK(slurp(path + ".tmp") == "half");  // someone else's: not touched
+  REQUIRE(detail::write_file_atomically(path, "new", detail::StaleTemp::replace));
+  CHECK(slurp(path) == "new");
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  // No such directory: false with errno, nothing created.
+  const std::string nowhere = dir.file("missing/f");
+  errno = 0;
+  CHECK_FALSE(detail::write_file_atomically(nowhere, "x"));
+  CHECK(errno == ENOENT);
+  CHECK_FALSE(detail::fsync_dir(dir.file("missing")));
+  // The rename fails (the target is a non-empty directory): the temporary is removed.
+  const std::string target = dir.file("d");
+  std::filesystem::create_directories(target + "/inner");
+  CHECK_FALSE(detail::write_file_atomically(target, "x"));
+  CHECK_FALSE(std::filesystem::exists(target + ".tmp"));
+  CHECK(std::filesystem::is_directory(target));
+}
+
+TEST_CASE("util: write_new_file_synced never overwrites") {
+  testsupport::TempDir dir;
+  const std::string path = dir.file("once");
+  REQUIRE(detail::write_new_file_synced(path, "a"));
+  errno = 0;
+  CHECK_FALSE(detail::write_new_file_synced(path, "b"));
+  CHECK(errno == EEXIST);
+  CHECK(slurp(path) == "a");  // the failed call did not remove what it did not create
 }
