@@ -14,6 +14,7 @@
 #include "support.hpp"
 #include "util/encoding.hpp"
 #include "util/file.hpp"
+#include "util/host.hpp"
 #include "util/ids.hpp"
 
 using namespace lucid;
@@ -146,4 +147,54 @@ TEST_CASE("util: write_new_file_synced never overwrites") {
   CHECK_FALSE(detail::write_new_file_synced(path, "b"));
   CHECK(errno == EEXIST);
   CHECK(slurp(path) == "a");  // the failed call did not remove what it did not create
+}
+
+TEST_CASE("util: read_cpuinfo counts processors and (physical id, core id) pairs, keeps the first model") {
+  testsupport::TempDir dir;
+  const std::string path = dir.file("cpuinfo");
+  {
+    std::ofstream f(path);
+    f << "processor\t: 0\nmodel name\t: Example CPU @ 3.0GHz  \nphysical id\t: 0\ncore id\t\t: 0\n\n"
+         "processor\t: 1\nmodel name\t: Other\nphysical id\t: 0\ncore id\t\t: 0\n\n"
+         "processor\t: 2\nphysical id\t: 1\ncore id\t\t: 0\n\nno colon here\n";
+  }
+  const auto c = detail::read_cpuinfo(path);
+  REQUIRE(c);
+  CHECK(c->processors == 3);
+  CHECK(c->physical_cores == 2);  // (0,0) twice, (1,0)
+  CHECK(c->model == "Example CPU @ 3.0GHz");
+  { std::ofstream(dir.file("arm")) << "processor : 0\nBogoMIPS : 50\n"; }
+  const auto arm = detail::read_cpuinfo(dir.file("arm"));
+  REQUIRE(arm);
+  CHECK(arm->processors == 1);
+  CHECK(arm->physical_cores == 0);
+  CHECK(arm->model.empty());
+  CHECK_FALSE(detail::read_cpuinfo(dir.file("absent")));
+  const auto real = detail::read_cpuinfo();  // this machine
+  REQUIRE(real);
+  CHECK(real->processors >= 1);
+}
+
+TEST_CASE("util: read_meminfo takes MemTotal and MemAvailable in kB; zeros when unreadable") {
+  testsupport::TempDir dir;
+  const std::string path = dir.file("meminfo");
+  { std::ofstream(path) << "MemTotal:       16384000 kB\nMemFree:         1000 kB\nMemAvailable:    8192000 kB\n"; }
+  const auto m = detail::read_meminfo(path);
+  CHECK(m.total_kb == 16384000);
+  CHECK(m.available_kb == 8192000);
+  const auto none = detail::read_meminfo(dir.file("absent"));
+  CHECK(none.total_kb == 0);
+  CHECK(none.available_kb == 0);
+  CHECK(detail::read_meminfo().total_kb > 0);  // this machine
+}
+
+TEST_CASE("util: read_disk is statvfs in blocks; nullopt for a path that does not exist") {
+  testsupport::TempDir dir;
+  const auto d = detail::read_disk(dir.path.string());
+  REQUIRE(d);
+  CHECK(d->blocks > 0);
+  CHECK(d->block_size > 0);
+  CHECK(d->available_blocks <= d->free_blocks);
+  CHECK(d->free_blocks <= d->blocks);
+  CHECK_FALSE(detail::read_disk(dir.file("absent")));
 }
