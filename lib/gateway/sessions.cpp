@@ -12,27 +12,23 @@
 #include "ledger/merkle.hpp"
 #include "ledger/sha256.hpp"
 #include "util/file.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
 namespace fs = std::filesystem;
 
+constexpr detail::EnumNames<SessionStatus, 4> kSessionStatusNames{{{SessionStatus::active, "active"},
+                                                                     {SessionStatus::completed, "completed"},
+                                                                     {SessionStatus::failed, "failed"},
+                                                                     {SessionStatus::cancelled, "cancelled"}}};
+
 const char* session_status_name(SessionStatus s) noexcept {
-  switch (s) {
-    case SessionStatus::active: return "active";
-    case SessionStatus::completed: return "completed";
-    case SessionStatus::failed: return "failed";
-    case SessionStatus::cancelled: return "cancelled";
-  }
-  return "active";
+  return detail::enum_name(kSessionStatusNames, s, "active");
 }
 
 std::optional<SessionStatus> parse_session_status(std::string_view name) {
-  if (name == "active") return SessionStatus::active;
-  if (name == "completed") return SessionStatus::completed;
-  if (name == "failed") return SessionStatus::failed;
-  if (name == "cancelled") return SessionStatus::cancelled;
-  return std::nullopt;
+  return detail::parse_enum(kSessionStatusNames, name);
 }
 
 namespace {

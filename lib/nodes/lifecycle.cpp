@@ -6,31 +6,33 @@
 #include "nodes/node_common.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
 using namespace detail;
 
 namespace {
-constexpr std::array<const char*, 6> kLifecycleNames = {"inactive", "starting", "active",
-                                                        "stopping", "maintenance", "error"};
-constexpr std::array<const char*, 4> kNodeTypeNames = {"worker", "validator", "storage", "compute"};
-constexpr std::array<const char*, 4> kMetricNames = {"cpu", "memory", "disk", "network"};
-
-template <class E, std::size_t N>
-std::optional<E> parse_enum(const std::array<const char*, N>& names, std::string_view s) {
-  for (std::size_t i = 0; i < N; ++i)
-    if (s == names[i]) return static_cast<E>(i);
-  return std::nullopt;
-}
+constexpr EnumNames<Lifecycle, 6> kLifecycleNames{{{Lifecycle::inactive, "inactive"},
+                                                   {Lifecycle::starting, "starting"},
+                                                   {Lifecycle::active, "active"},
+                                                   {Lifecycle::stopping, "stopping"},
+                                                   {Lifecycle::maintenance, "maintenance"},
+                                                   {Lifecycle::error, "error"}}};
+constexpr EnumNames<NodeType, 4> kNodeTypeNames{{{NodeType::worker, "worker"},
+                                                 {NodeType::validator, "validator"},
+                                                 {NodeType::storage, "storage"},
+                                                 {NodeType::compute, "compute"}}};
+constexpr EnumNames<MetricType, 4> kMetricNames{
+    {{MetricType::cpu, "cpu"}, {MetricType::memory, "memory"}, {MetricType::disk, "disk"}, {MetricType::network, "network"}}};
 }  // namespace
 
-const char* lifecycle_name(Lifecycle l) noexcept { return kLifecycleNames[static_cast<std::size_t>(l)]; }
-std::optional<Lifecycle> parse_lifecycle(std::string_view s) { return parse_enum<Lifecycle>(kLifecycleNames, s); }
-const char* node_type_name(NodeType t) noexcept { return kNodeTypeNames[static_cast<std::size_t>(t)]; }
-std::optional<NodeType> parse_node_type(std::string_view s) { return parse_enum<NodeType>(kNodeTypeNames, s); }
-const char* metric_type_name(MetricType t) noexcept { return kMetricNames[static_cast<std::size_t>(t)]; }
-std::optional<MetricType> parse_metric_type(std::string_view s) { return parse_enum<MetricType>(kMetricNames, s); }
+const char* lifecycle_name(Lifecycle l) noexcept { return enum_name(kLifecycleNames, l, "inactive"); }
+std::optional<Lifecycle> parse_lifecycle(std::string_view s) { return parse_enum(kLifecycleNames, s); }
+const char* node_type_name(NodeType t) noexcept { return enum_name(kNodeTypeNames, t, "worker"); }
+std::optional<NodeType> parse_node_type(std::string_view s) { return parse_enum(kNodeTypeNames, s); }
+const char* metric_type_name(MetricType t) noexcept { return enum_name(kMetricNames, t, "cpu"); }
+std::optional<MetricType> parse_metric_type(std::string_view s) { return parse_enum(kMetricNames, s); }
 
 namespace {
 

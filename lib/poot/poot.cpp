@@ -11,33 +11,28 @@
 #include "nodes/node_common.hpp"
 #include "poot/base64.hpp"
 #include "poot/score_formula.hpp"
+#include "util/enum_names.hpp"
 #include "util/ids.hpp"
 
 namespace lucid {
 
 using namespace detail;
 
-const char* poot_status_name(PootStatus s) noexcept {
-  switch (s) {
-    case PootStatus::valid: return "valid";
-    case PootStatus::invalid: return "invalid";
-    case PootStatus::pending: return "pending";
-  }
-  return "pending";
-}
+namespace {
+constexpr EnumNames<PootStatus, 3> kPootStatusNames{
+    {{PootStatus::valid, "valid"}, {PootStatus::invalid, "invalid"}, {PootStatus::pending, "pending"}}};
+constexpr EnumNames<PootFailure, 7> kPootFailureNames{{{PootFailure::none, ""},
+                                                       {PootFailure::stale_timestamp, "stale_timestamp"},
+                                                       {PootFailure::future_timestamp, "future_timestamp"},
+                                                       {PootFailure::nonce_replayed, "nonce_replayed"},
+                                                       {PootFailure::node_not_active, "node_not_active"},
+                                                       {PootFailure::signature_missing, "signature_missing"},
+                                                       {PootFailure::signature_invalid, "signature_invalid"}}};
+}  // namespace
 
-const char* poot_failure_name(PootFailure f) noexcept {
-  switch (f) {
-    case PootFailure::none: return "";
-    case PootFailure::stale_timestamp: return "stale_timestamp";
-    case PootFailure::future_timestamp: return "future_timestamp";
-    case PootFailure::nonce_replayed: return "nonce_replayed";
-    case PootFailure::node_not_active: return "node_not_active";
-    case PootFailure::signature_missing: return "signature_missing";
-    case PootFailure::signature_invalid: return "signature_invalid";
-  }
-  return "";
-}
+const char* poot_status_name(PootStatus s) noexcept { return enum_name(kPootStatusNames, s, "pending"); }
+
+const char* poot_failure_name(PootFailure f) noexcept { return enum_name(kPootFailureNames, f, ""); }
 
 namespace {
 

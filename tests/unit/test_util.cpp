@@ -11,9 +11,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "lucidnode/lucidnode.hpp"
 #include "support.hpp"
 #include "util/encoding.hpp"
 #include "util/file.hpp"
+#include "util/enum_names.hpp"
 #include "util/host.hpp"
 #include "util/ids.hpp"
 
@@ -197,4 +199,63 @@ TEST_CASE("util: read_disk is statvfs in blocks; nullopt for a path that does no
   CHECK(d->available_blocks <= d->free_blocks);
   CHECK(d->free_blocks <= d->blocks);
   CHECK_FALSE(detail::read_disk(dir.file("absent")));
+}
+
+namespace {
+enum class Shade { dark = 3, light = 7 };
+constexpr detail::EnumNames<Shade, 2> kShadeNames{{{Shade::dark, "dark"}, {Shade::light, "light"}}};
+static_assert(detail::parse_enum(kShadeNames, "light") == Shade::light);  // usable at compile time
+
+// Every value's name parses back to it, and names are distinct.
+template <class E, class Name, class Parse>
+void round_trip(std::initializer_list<E> values, Name name, Parse parse) {
+  std::set<std::string> names;
+  for (E v : values) {
+    CHECK(parse(name(v)) == v);
+    names.insert(name(v));
+  }
+  CHECK(names.size() == values.size());
+  CHECK_FALSE(parse("no-such-name"));
+  CHECK_FALSE(parse(""));
+}
+}  // namespace
+
+TEST_CASE("util: enum tables name and parse by value, not by position, with a fallback") {
+  CHECK(std::string(detail::enum_name(kShadeNames, Shade::light, "?")) == "light");
+  CHECK(std::string(detail::enum_name(kShadeNames, static_cast<Shade>(0), "?")) == "?");
+  CHECK(detail::parse_enum(kShadeNames, "dark") == Shade::dark);
+  CHECK_FALSE(detail::parse_enum(kShadeNames, "Dark"));  // case-sensitive
+  CHECK_FALSE(detail::parse_enum(kShadeNames, "dar"));
+}
+
+TEST_CASE("util: the table-driven enum names round-trip and keep their out-of-range fallbacks") {
+  round_trip({Role::user, Role::viewer, Role::node_operator, Role::admin, Role::super_admin}, role_name, parse_role);
+  CHECK(std::string(role_name(Role::node_operator)) == "node_operator");
+  CHECK(std::string(role_name(static_cast<Role>(99))) == "user");
+  round_trip({TaskPriority::low, TaskPriority::normal, TaskPriority::high, TaskPriority::urgent}, task_priority_name,
+             parse_task_priority);
+  CHECK(std::string(task_priority_name(static_cast<TaskPriority>(99))) == "normal");
+  round_trip({TaskStatus::pending, TaskStatus::queued, TaskStatus::assigned, TaskStatus::running, TaskStatus::success,
+              TaskStatus::failed, TaskStatus::cancelled, TaskStatus::timeout},
+             task_status_name, parse_task_status);
+  CHECK(std::string(task_status_name(static_cast<TaskStatus>(99))) == "pending");
+  round_trip({SessionStatus::active, SessionStatus::completed, SessionStatus::failed, SessionStatus::cancelled},
+             session_status_name, parse_session_status);
+  round_trip({Currency::usdt, Currency::lucid}, currency_name, parse_currency);
+  CHECK(std::string(currency_name(Currency::lucid)) == "LUCID");
+  round_trip({PayoutStatus::pending, PayoutStatus::processing, PayoutStatus::completed, PayoutStatus::failed},
+             payout_status_name, parse_payout_status);
+  round_trip({Lifecycle::inactive, Lifecycle::starting, Lifecycle::active, Lifecycle::stopping, Lifecycle::maintenance,
+              Lifecycle::error},
+             lifecycle_name, parse_lifecycle);
+  round_trip({NodeType::worker, NodeType::validator, NodeType::storage, NodeType::compute}, node_type_name,
+             parse_node_type);
+  round_trip({MetricType::cpu, MetricType::memory, MetricType::disk, MetricType::network}, metric_type_name,
+             parse_metric_type);
+  CHECK(std::string(poot_status_name(PootStatus::invalid)) == "invalid");
+  CHECK(std::string(poot_status_name(static_cast<PootStatus>(99))) == "pending");
+  CHECK(std::string(poot_failure_name(PootFailure::none)).empty());
+  CHECK(std::string(poot_failure_name(PootFailure::nonce_replayed)) == "nonce_replayed");
+  CHECK(std::string(liveness_name(Liveness::stale)) == "stale");
+  CHECK(std::string(liveness_name(static_cast<Liveness>(99))) == "offline");
 }
