@@ -7,6 +7,7 @@
 
 #include "json.hpp"
 #include "util/encoding.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid::server {
 
@@ -129,14 +130,24 @@ void authorize(const Route& route, const Claims& c, const std::vector<std::strin
     throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
 }
 
-const char* node_access_name(NodeAccess a) noexcept {
-  switch (a) {
-    case NodeAccess::deny: return "deny";
-    case NodeAccess::self: return "self";
-    case NodeAccess::read: return "read";
-  }
-  return "deny";
-}
+namespace {
+constexpr detail::EnumNames<NodeAccess, 3> kNodeAccessNames{
+    {{NodeAccess::deny, "deny"}, {NodeAccess::self, "self"}, {NodeAccess::read, "read"}}};
+constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory::none, "none"},
+                                                                  {RateCategory::nodes, "nodes"},
+                                                                  {RateCategory::admin, "admin"},
+                                                                  {RateCategory::poot, "poot"},
+                                                                  {RateCategory::payouts, "payouts"},
+                                                                  {RateCategory::cluster, "cluster"},
+                                                                  {RateCategory::gw_public, "gw_public"},
+                                                                  {RateCategory::gw_auth, "gw_auth"},
+                                                                  {RateCategory::gw_admin, "gw_admin"},
+                                                                  {RateCategory::gw_chain, "gw_chain"},
+                                                                  {RateCategory::registration, "registration"},
+                                                                  {RateCategory::nn_challenge, "nn_challenge"}}};
+}  // namespace
+
+const char* node_access_name(NodeAccess a) noexcept { return detail::enum_name(kNodeAccessNames, a, "deny"); }
 
 std::function<bool()> caller_recheck(const Context& ctx) {
   if (ctx.auth == AuthMode::none || ctx.caller.credential.empty()) return [] { return true; };
@@ -168,23 +179,7 @@ std::string client_address(const http::Request& req) {
   return ip;
 }
 
-const char* rate_category_name(RateCategory c) noexcept {
-  switch (c) {
-    case RateCategory::none: return "none";
-    case RateCategory::nodes: return "nodes";
-    case RateCategory::admin: return "admin";
-    case RateCategory::poot: return "poot";
-    case RateCategory::payouts: return "payouts";
-    case RateCategory::cluster: return "cluster";
-    case RateCategory::gw_public: return "gw_public";
-    case RateCategory::gw_auth: return "gw_auth";
-    case RateCategory::gw_admin: return "gw_admin";
-    case RateCategory::gw_chain: return "gw_chain";
-    case RateCategory::registration: return "registration";
-    case RateCategory::nn_challenge: return "nn_challenge";
-  }
-  return "none";
-}
+const char* rate_category_name(RateCategory c) noexcept { return detail::enum_name(kRateCategoryNames, c, "none"); }
 
 void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
   surfaces_.push_back({prefix, encoder});

@@ -258,4 +258,7 @@ TEST_CASE("util: the table-driven enum names round-trip and keep their out-of-ra
   CHECK(std::string(poot_failure_name(PootFailure::nonce_replayed)) == "nonce_replayed");
   CHECK(std::string(liveness_name(Liveness::stale)) == "stale");
   CHECK(std::string(liveness_name(static_cast<Liveness>(99))) == "offline");
+  CHECK(std::string(errc_name(Errc::resource_exhausted)) == "resource_exhausted");
+  CHECK(std::string(errc_name(Errc::invalid_argument)) == "invalid_argument");
+  CHECK(std::string(errc_name(static_cast<Errc>(99))) == "internal");
 }
