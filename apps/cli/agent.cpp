@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "agent_network.hpp"
 #include "client.hpp"
 #include "procstats.hpp"
+#include "util/file.hpp"
 #include "util/json.hpp"
 
 namespace lucidctl {
@@ -55,17 +57,8 @@ std::string read_key(const std::string& path) {
 void write_key(const std::string& path, const std::string& key) {
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp);
-  const std::string text = key + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + path);
-  }
+  if (!lucid::detail::write_file_atomically(path, key + "\n", lucid::detail::StaleTemp::replace))
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
 }
 
 std::string json_string_field(const std::string& body, const char* field) {

@@ -1,6 +1,5 @@
 #include "procstats.hpp"
 
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "util/host.hpp"
 
 namespace lucidctl {
 
@@ -38,24 +39,18 @@ HostStats HostSampler::sample() {
   s.cpu_usage = dt ? 100.0 * static_cast<double>(now.busy - last_->busy) / static_cast<double>(dt) : 0.0;
   last_ = now;
 
-  std::ifstream mem("/proc/meminfo");
-  std::string key;
-  unsigned long long value = 0, total = 0, available = 0;
-  std::string unit;
-  while (mem >> key >> value >> unit) {
-    if (key == "MemTotal:") total = value;
-    if (key == "MemAvailable:") available = value;
-  }
+  const auto mem = lucid::detail::read_meminfo();
+  const auto total = mem.total_kb, available = mem.available_kb;
   if (total == 0) throw std::runtime_error("cannot read /proc/meminfo");
   s.memory_percent = 100.0 * static_cast<double>(total - std::min(available, total)) / static_cast<double>(total);
 
-  struct statvfs vfs{};
-  if (statvfs(disk_path_.c_str(), &vfs) != 0) throw std::runtime_error("cannot statvfs " + disk_path_);
-  const double frsize = static_cast<double>(vfs.f_frsize);
-  const double used = static_cast<double>(vfs.f_blocks - vfs.f_bfree) * frsize;
-  const double avail = static_cast<double>(vfs.f_bavail) * frsize;
+  const auto disk = lucid::detail::read_disk(disk_path_);
+  if (!disk) throw std::runtime_error("cannot statvfs " + disk_path_);
+  const double frsize = static_cast<double>(disk->block_size);
+  const double used = static_cast<double>(disk->blocks - disk->free_blocks) * frsize;
+  const double avail = static_cast<double>(disk->available_blocks) * frsize;
   s.disk_usage = used + avail > 0 ? 100.0 * used / (used + avail) : 0.0;
-  s.disk_total_gb = static_cast<double>(vfs.f_blocks) * frsize / (1024.0 * 1024 * 1024);
+  s.disk_total_gb = static_cast<double>(disk->blocks) * frsize / (1024.0 * 1024 * 1024);
 
   std::ifstream up("/proc/uptime");
   double uptime = 0;
@@ -74,12 +69,6 @@ HostStats HostSampler::sample() {
 namespace lucidctl {
 
 namespace {
-
-std::string trimmed(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
 
 bool gpu_present() {
   std::error_code ec;
@@ -124,29 +113,19 @@ bool has_default_route() {
 
 Capabilities detect_capabilities(const std::string& disk_path) {
   Capabilities c;
-  std::ifstream cpu("/proc/cpuinfo");
+  const auto cpu = lucid::detail::read_cpuinfo();
   if (!cpu) throw std::runtime_error("cannot read /proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpu, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string key = trimmed(line.substr(0, colon));
-    if (key == "processor") ++c.cpu_count;
-    else if (key == "model name" && c.cpu_model.empty()) c.cpu_model = trimmed(line.substr(colon + 1));
-  }
+  c.cpu_count = cpu->processors;
+  c.cpu_model = cpu->model;
   if (c.cpu_count == 0) c.cpu_count = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
 
-  std::ifstream mem("/proc/meminfo");
-  std::string key, unit;
-  unsigned long long value = 0;
-  while (mem >> key >> value >> unit)
-    if (key == "MemTotal:") c.memory_total_gb = static_cast<double>(value) / (1024.0 * 1024.0);
+  c.memory_total_gb = static_cast<double>(lucid::detail::read_meminfo().total_kb) / (1024.0 * 1024.0);
   if (c.memory_total_gb <= 0) throw std::runtime_error("cannot read /proc/meminfo");
 
-  struct statvfs vfs{};
-  if (statvfs(disk_path.c_str(), &vfs) != 0) throw std::runtime_error("cannot statvfs " + disk_path);
+  const auto disk = lucid::detail::read_disk(disk_path);
+  if (!disk) throw std::runtime_error("cannot statvfs " + disk_path);
   c.storage_total_gb =
-      static_cast<double>(vfs.f_blocks) * static_cast<double>(vfs.f_frsize) / (1024.0 * 1024 * 1024);
+      static_cast<double>(disk->blocks) * static_cast<double>(disk->block_size) / (1024.0 * 1024 * 1024);
   // Two decimals: small fluctuations must not look like a change.
   c.memory_total_gb = std::round(c.memory_total_gb * 100) / 100;
   c.storage_total_gb = std::round(c.storage_total_gb * 100) / 100;

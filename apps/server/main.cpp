@@ -19,6 +19,7 @@
 #include "security_model.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
+#include "util/file.hpp"
 #include "ws/ws_hub.hpp"
 
 using namespace lucid;
@@ -395,12 +396,8 @@ int main(int argc, char** argv) {
                " (print them with: lucidctl mail outbox --db " + db + ")");
     if (test_clock) log.line("test clock enabled: POST /api/v1/_test/clock/advance moves time forward");
     if (!port_file.empty()) {
-      const std::string tmp = port_file + ".tmp";
-      if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-        std::fprintf(f, "%u\n", srv.port());
-        std::fclose(f);
-        std::rename(tmp.c_str(), port_file.c_str());
-      }
+      // Best effort, as before: a harness polls for the file.
+      detail::write_file_atomically(port_file, std::to_string(srv.port()) + "\n", detail::StaleTemp::replace, 0666);
     }
 
     int sig = 0;

@@ -6,6 +6,8 @@
 #include <random>
 
 #include "json.hpp"
+#include "util/encoding.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid::server {
 
@@ -81,16 +83,12 @@ std::string bearer_token(const http::Request& req) {
   return h->substr(kBearer.size());
 }
 
-// A random (version 4) UUID for tracing a request; not a secret.
+// A random (version 4) UUID for tracing a request; not a secret, so a
+// per-thread PRNG (no system call per request) feeds the shared formatter.
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::uint64_t a = rng(), b = rng();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
-                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
+  const std::uint64_t words[2] = {rng(), rng()};
+  return detail::uuid_v4(std::string_view(reinterpret_cast<const char*>(words), sizeof words));
 }
 
 std::string caller_key(const Context& ctx) {
@@ -132,14 +130,24 @@ void authorize(const Route& route, const Claims& c, const std::vector<std::strin
     throw Error(Errc::permission_denied, std::string("Missing scope ") + route.scope);
 }
 
-const char* node_access_name(NodeAccess a) noexcept {
-  switch (a) {
-    case NodeAccess::deny: return "deny";
-    case NodeAccess::self: return "self";
-    case NodeAccess::read: return "read";
-  }
-  return "deny";
-}
+namespace {
+constexpr detail::EnumNames<NodeAccess, 3> kNodeAccessNames{
+    {{NodeAccess::deny, "deny"}, {NodeAccess::self, "self"}, {NodeAccess::read, "read"}}};
+constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory::none, "none"},
+                                                                  {RateCategory::nodes, "nodes"},
+                                                                  {RateCategory::admin, "admin"},
+                                                                  {RateCategory::poot, "poot"},
+                                                                  {RateCategory::payouts, "payouts"},
+                                                                  {RateCategory::cluster, "cluster"},
+                                                                  {RateCategory::gw_public, "gw_public"},
+                                                                  {RateCategory::gw_auth, "gw_auth"},
+                                                                  {RateCategory::gw_admin, "gw_admin"},
+                                                                  {RateCategory::gw_chain, "gw_chain"},
+                                                                  {RateCategory::registration, "registration"},
+                                                                  {RateCategory::nn_challenge, "nn_challenge"}}};
+}  // namespace
+
+const char* node_access_name(NodeAccess a) noexcept { return detail::enum_name(kNodeAccessNames, a, "deny"); }
 
 std::function<bool()> caller_recheck(const Context& ctx) {
   if (ctx.auth == AuthMode::none || ctx.caller.credential.empty()) return [] { return true; };
@@ -171,23 +179,7 @@ std::string client_address(const http::Request& req) {
   return ip;
 }
 
-const char* rate_category_name(RateCategory c) noexcept {
-  switch (c) {
-    case RateCategory::none: return "none";
-    case RateCategory::nodes: return "nodes";
-    case RateCategory::admin: return "admin";
-    case RateCategory::poot: return "poot";
-    case RateCategory::payouts: return "payouts";
-    case RateCategory::cluster: return "cluster";
-    case RateCategory::gw_public: return "gw_public";
-    case RateCategory::gw_auth: return "gw_auth";
-    case RateCategory::gw_admin: return "gw_admin";
-    case RateCategory::gw_chain: return "gw_chain";
-    case RateCategory::registration: return "registration";
-    case RateCategory::nn_challenge: return "nn_challenge";
-  }
-  return "none";
-}
+const char* rate_category_name(RateCategory c) noexcept { return detail::enum_name(kRateCategoryNames, c, "none"); }
 
 void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
   surfaces_.push_back({prefix, encoder});

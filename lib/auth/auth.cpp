@@ -14,6 +14,7 @@
 
 #include "lucidnode/error.hpp"
 #include "util/encoding.hpp"
+#include "util/enum_names.hpp"
 #include "util/json.hpp"
 
 namespace lucid {
@@ -21,22 +22,15 @@ namespace lucid {
 using detail::base64url_decode;
 using detail::base64url_encode;
 
-const char* role_name(Role r) noexcept {
-  switch (r) {
-    case Role::user: return "user";
-    case Role::viewer: return "viewer";
-    case Role::node_operator: return "node_operator";
-    case Role::admin: return "admin";
-    case Role::super_admin: return "super_admin";
-  }
-  return "user";
-}
+constexpr detail::EnumNames<Role, 5> kRoleNames{{{Role::user, "user"},
+                                                  {Role::viewer, "viewer"},
+                                                  {Role::node_operator, "node_operator"},
+                                                  {Role::admin, "admin"},
+                                                  {Role::super_admin, "super_admin"}}};
 
-std::optional<Role> parse_role(std::string_view name) {
-  for (Role r : {Role::user, Role::viewer, Role::node_operator, Role::admin, Role::super_admin})
-    if (name == role_name(r)) return r;
-  return std::nullopt;
-}
+const char* role_name(Role r) noexcept { return detail::enum_name(kRoleNames, r, "user"); }
+
+std::optional<Role> parse_role(std::string_view name) { return detail::parse_enum(kRoleNames, name); }
 
 bool Claims::has_scope(std::string_view scope) const {
   if (!scopes.empty()) return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();

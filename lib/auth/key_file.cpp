@@ -10,6 +10,7 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/error.hpp"
 #include "util/encoding.hpp"
+#include "util/file.hpp"
 
 namespace lucid::detail {
 
@@ -30,15 +31,7 @@ std::string load_or_create_signing_key(const std::string& path, bool create) {
     const std::string sk = Auth::generate_secret_key();
     const std::string text = std::string(kPrefix) + to_hex(sk) + "\n";
     const std::string tmp = path + ".tmp-" + to_hex(random_bytes(8));
-    int wfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (wfd < 0) fail(path, std::strerror(errno));
-    ssize_t n = ::write(wfd, text.data(), text.size());
-    bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(wfd) == 0;
-    ::close(wfd);
-    if (!ok) {
-      ::unlink(tmp.c_str());
-      fail(path, "cannot write");
-    }
+    if (!write_new_file_synced(tmp, text)) fail(path, std::strerror(errno));
     const int linked = ::link(tmp.c_str(), path.c_str());
     const int link_errno = errno;
     ::unlink(tmp.c_str());

@@ -1,8 +1,6 @@
 #include "auth/mail.hpp"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "lucidnode/error.hpp"
 #include "util/encoding.hpp"
+#include "util/file.hpp"
 
 namespace lucid::detail {
 
@@ -127,25 +126,8 @@ void Mailer::write_outbox(const std::string& payload) const {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
   const std::string name = outbox_dir_ + "/" + std::to_string(us) + "-" + to_hex(random_bytes(4)) + ".eml";
-  const std::string tmp = name + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw Error(Errc::storage, "cannot write to the mail outbox " + outbox_dir_);
-  std::size_t off = 0;
-  while (off < payload.size()) {
-    const ssize_t n = ::write(fd, payload.data() + off, payload.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(Errc::storage, "cannot write to the mail outbox " + outbox_dir_);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), name.c_str()) != 0) {
-    ::unlink(tmp.c_str());
+  if (!write_file_atomically(name, payload))
     throw Error(Errc::storage, "cannot write to the mail outbox " + outbox_dir_);
-  }
 }
 
 bool Mailer::deliver(const MailMessage& m) const {

@@ -11,6 +11,7 @@
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
 #include "tasks/engine.hpp"
+#include "util/enum_names.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/version.hpp"
 
@@ -31,20 +32,19 @@ Auth& ClusterCore::require_auth() const {
 }
 }  // namespace detail
 
-const char* errc_name(Errc code) noexcept {
-  switch (code) {
-    case Errc::invalid_argument: return "invalid_argument";
-    case Errc::not_found: return "not_found";
-    case Errc::conflict: return "conflict";
-    case Errc::unauthenticated: return "unauthenticated";
-    case Errc::permission_denied: return "permission_denied";
-    case Errc::resource_exhausted: return "resource_exhausted";
-    case Errc::unavailable: return "unavailable";
-    case Errc::storage: return "storage";
-    case Errc::internal: return "internal";
-  }
-  return "internal";
-}
+namespace {
+constexpr detail::EnumNames<Errc, 9> kErrcNames{{{Errc::invalid_argument, "invalid_argument"},
+                                                 {Errc::not_found, "not_found"},
+                                                 {Errc::conflict, "conflict"},
+                                                 {Errc::unauthenticated, "unauthenticated"},
+                                                 {Errc::permission_denied, "permission_denied"},
+                                                 {Errc::resource_exhausted, "resource_exhausted"},
+                                                 {Errc::unavailable, "unavailable"},
+                                                 {Errc::storage, "storage"},
+                                                 {Errc::internal, "internal"}}};
+}  // namespace
+
+const char* errc_name(Errc code) noexcept { return detail::enum_name(kErrcNames, code, "internal"); }
 
 namespace detail {
 

@@ -11,27 +11,24 @@
 #include "gateway/gateway_common.hpp"
 #include "ledger/merkle.hpp"
 #include "ledger/sha256.hpp"
+#include "util/file.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
 namespace fs = std::filesystem;
 
+constexpr detail::EnumNames<SessionStatus, 4> kSessionStatusNames{{{SessionStatus::active, "active"},
+                                                                     {SessionStatus::completed, "completed"},
+                                                                     {SessionStatus::failed, "failed"},
+                                                                     {SessionStatus::cancelled, "cancelled"}}};
+
 const char* session_status_name(SessionStatus s) noexcept {
-  switch (s) {
-    case SessionStatus::active: return "active";
-    case SessionStatus::completed: return "completed";
-    case SessionStatus::failed: return "failed";
-    case SessionStatus::cancelled: return "cancelled";
-  }
-  return "active";
+  return detail::enum_name(kSessionStatusNames, s, "active");
 }
 
 std::optional<SessionStatus> parse_session_status(std::string_view name) {
-  if (name == "active") return SessionStatus::active;
-  if (name == "completed") return SessionStatus::completed;
-  if (name == "failed") return SessionStatus::failed;
-  if (name == "cancelled") return SessionStatus::cancelled;
-  return std::nullopt;
+  return detail::parse_enum(kSessionStatusNames, name);
 }
 
 namespace {
@@ -143,12 +140,8 @@ fs::path chunk_path(const detail::ClusterCore& core, const std::string& session_
   throw Error(Errc::storage, what + " " + p.string() + ": " + std::strerror(errno));
 }
 
-void fsync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) io_failure("cannot open directory", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) io_failure("cannot fsync directory", dir);
+void sync_dir(const fs::path& dir) {
+  if (!detail::fsync_dir(dir.string())) io_failure("cannot fsync directory", dir);
 }
 
 // temp file + write + fsync + rename + fsync(dir): after it returns, the
@@ -159,34 +152,10 @@ void write_atomically(const fs::path& final_path, std::string_view data) {
   if (!fs::exists(dir, ec)) {
     fs::create_directories(dir, ec);
     if (ec) throw Error(Errc::storage, "cannot create " + dir.string() + ": " + ec.message());
-    fsync_dir(dir.parent_path());
+    sync_dir(dir.parent_path());
   }
-  const fs::path tmp = fs::path(final_path).concat(".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) io_failure("cannot create", tmp);
-  const char* p = data.data();
-  std::size_t left = data.size();
-  bool ok = true;
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (ok && ::fdatasync(fd) != 0) ok = false;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    const int e = ok ? errno : saved;
-    ::unlink(tmp.c_str());
-    errno = e;
-    io_failure("cannot write", final_path);
-  }
-  fsync_dir(dir);
+  if (!detail::write_file_atomically(final_path.string(), data)) io_failure("cannot write", final_path);
+  sync_dir(dir);
 }
 
 // Chunks are at most 16 MiB: read whole, with one read() per call.
@@ -213,7 +182,7 @@ Session Sessions::create(const Principal& who, const std::string& name, const st
   detail::check_text("description", description, 1000, true);
   return core_.store->write([&](Conn& c) {
     const std::string now = detail::now_text(core_);
-    const std::string uid = detail::new_uuid();
+    const std::string uid = detail::random_uuid();
     auto& ins = c.stmt(
         "INSERT INTO gw_sessions(uid, user_id, name, description, status, created_at, updated_at, started_at) "
         "VALUES (?, ?, ?, ?, 'active', ?, ?, ?)");
@@ -365,7 +334,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       detail::invalid_as("header:X-Chunk-SHA256", "the chunk's SHA-256 is " + hex + ", not the one given",
                          Reason::invalid_format);
   }
-  const std::string chunk_uid = detail::new_uuid();
+  const std::string chunk_uid = detail::random_uuid();
   const fs::path file = chunk_path(core_, pre.s.session_id, chunk_uid);
   try {
     write_atomically(file, data);
@@ -485,7 +454,7 @@ Manifest Sessions::create_manifest(const Principal& who, std::string_view sessio
       leaves.push_back(merkle::leaf_hash(*detail::from_hex(ch.hash)));
     }
     const merkle::Hash root = merkle::root(leaves);
-    m.manifest_id = detail::new_uuid();
+    m.manifest_id = detail::random_uuid();
     m.session_id = r.s.session_id;
     m.merkle_root = detail::to_hex(detail::bytes_of(root));
     m.chunk_count = static_cast<std::int64_t>(m.chunks.size());

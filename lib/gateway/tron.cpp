@@ -59,29 +59,6 @@ void keccak_f(std::array<std::uint64_t, 25>& st) {
   }
 }
 
-constexpr std::string_view kBase58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-std::string base58_encode(std::string_view bytes) {
-  std::size_t zeros = 0;
-  while (zeros < bytes.size() && bytes[zeros] == 0) ++zeros;
-  std::vector<unsigned char> digits;  // little-endian base 58
-  for (std::size_t i = zeros; i < bytes.size(); ++i) {
-    unsigned carry = static_cast<unsigned char>(bytes[i]);
-    for (auto& d : digits) {
-      carry += static_cast<unsigned>(d) << 8;
-      d = static_cast<unsigned char>(carry % 58);
-      carry /= 58;
-    }
-    while (carry > 0) {
-      digits.push_back(static_cast<unsigned char>(carry % 58));
-      carry /= 58;
-    }
-  }
-  std::string out(zeros, '1');
-  for (auto it = digits.rbegin(); it != digits.rend(); ++it) out.push_back(kBase58[*it]);
-  return out;
-}
-
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };

@@ -237,7 +237,7 @@ TrustPolicy TrustPolicies::create(const Principal& who, const std::string& name,
     auto& ins = c.stmt(
         "INSERT INTO gw_trust_policies(uid, user_id, name, description, rules, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    ins.bind(1, detail::new_uuid());
+    ins.bind(1, detail::random_uuid());
     ins.bind(2, who.user_id);
     ins.bind(3, name);
     ins.bind(4, description);
@@ -342,7 +342,7 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
     auto& ins = c.stmt(
         "INSERT INTO gw_wallets(uid, user_id, name, address, currency, network, sealed_key, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ins.bind(1, detail::new_uuid());
+    ins.bind(1, detail::random_uuid());
     ins.bind(2, who.user_id);
     ins.bind(3, req.name);
     ins.bind(4, address);
@@ -423,7 +423,7 @@ WalletTransaction Wallets::transact(const Principal& who, std::string_view walle
     to.reset();
 
     const auto at = core_.clock->now();
-    const std::string ref = "wtx_" + detail::new_uuid();
+    const std::string ref = "wtx_" + detail::random_uuid();
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -11,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <thread>
 
 #include "lucidnode/network.hpp"
+#include "util/host.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -156,38 +155,16 @@ SystemCapabilities probe_system(const std::string& disk_path) {
     c.architecture = u.machine;
     c.kernel_version = u.release;
   }
-  {
-    std::ifstream f("/proc/cpuinfo");
-    std::string line;
-    std::set<std::pair<std::string, std::string>> cores;  // (physical id, core id)
-    std::string phys;
-    int processors = 0;
-    while (std::getline(f, line)) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      auto key = trim(line.substr(0, colon)), val = trim(line.substr(colon + 1));
-      if (key == "processor") ++processors;
-      else if (key == "model name" && c.cpu_model.empty()) c.cpu_model = val;
-      else if (key == "physical id") phys = val;
-      else if (key == "core id") cores.insert({phys, val});
-    }
-    c.cpu_threads = processors > 0 ? processors : static_cast<int>(std::thread::hardware_concurrency());
-    c.cpu_cores = cores.empty() ? c.cpu_threads : static_cast<int>(cores.size());
-  }
-  {
-    std::ifstream f("/proc/meminfo");
-    std::string key;
-    std::int64_t kb = 0;
-    std::string unit;
-    while (f >> key >> kb >> unit) {
-      if (key == "MemTotal:") c.total_memory_mb = kb / 1024;
-      if (key == "MemAvailable:") c.available_memory_mb = kb / 1024;
-    }
-  }
-  struct statvfs vfs{};
-  if (::statvfs(disk_path.empty() ? "." : disk_path.c_str(), &vfs) == 0) {
-    c.total_disk_mb = static_cast<std::int64_t>(vfs.f_blocks * vfs.f_frsize / (1024 * 1024));
-    c.available_disk_mb = static_cast<std::int64_t>(vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+  const detail::CpuInfo cpu = detail::read_cpuinfo().value_or(detail::CpuInfo{});
+  c.cpu_model = cpu.model;
+  c.cpu_threads = cpu.processors > 0 ? cpu.processors : static_cast<int>(std::thread::hardware_concurrency());
+  c.cpu_cores = cpu.physical_cores == 0 ? c.cpu_threads : cpu.physical_cores;
+  const detail::MemInfo mem = detail::read_meminfo();
+  c.total_memory_mb = static_cast<std::int64_t>(mem.total_kb / 1024);
+  c.available_memory_mb = static_cast<std::int64_t>(mem.available_kb / 1024);
+  if (const auto disk = detail::read_disk(disk_path.empty() ? "." : disk_path)) {
+    c.total_disk_mb = static_cast<std::int64_t>(disk->blocks * disk->block_size / (1024 * 1024));
+    c.available_disk_mb = static_cast<std::int64_t>(disk->available_blocks * disk->block_size / (1024 * 1024));
   }
   if (auto v = docker_version("/var/run/docker.sock")) {
     c.has_docker = true;

@@ -5,46 +5,41 @@
 
 #include "nodes/node_common.hpp"
 #include "pools/pool_rules.hpp"
+#include "util/ids.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
 using namespace detail;
 
 namespace {
-constexpr std::array<const char*, 6> kLifecycleNames = {"inactive", "starting", "active",
-                                                        "stopping", "maintenance", "error"};
-constexpr std::array<const char*, 4> kNodeTypeNames = {"worker", "validator", "storage", "compute"};
-constexpr std::array<const char*, 4> kMetricNames = {"cpu", "memory", "disk", "network"};
-
-template <class E, std::size_t N>
-std::optional<E> parse_enum(const std::array<const char*, N>& names, std::string_view s) {
-  for (std::size_t i = 0; i < N; ++i)
-    if (s == names[i]) return static_cast<E>(i);
-  return std::nullopt;
-}
+constexpr EnumNames<Lifecycle, 6> kLifecycleNames{{{Lifecycle::inactive, "inactive"},
+                                                   {Lifecycle::starting, "starting"},
+                                                   {Lifecycle::active, "active"},
+                                                   {Lifecycle::stopping, "stopping"},
+                                                   {Lifecycle::maintenance, "maintenance"},
+                                                   {Lifecycle::error, "error"}}};
+constexpr EnumNames<NodeType, 4> kNodeTypeNames{{{NodeType::worker, "worker"},
+                                                 {NodeType::validator, "validator"},
+                                                 {NodeType::storage, "storage"},
+                                                 {NodeType::compute, "compute"}}};
+constexpr EnumNames<MetricType, 4> kMetricNames{
+    {{MetricType::cpu, "cpu"}, {MetricType::memory, "memory"}, {MetricType::disk, "disk"}, {MetricType::network, "network"}}};
 }  // namespace
 
-const char* lifecycle_name(Lifecycle l) noexcept { return kLifecycleNames[static_cast<std::size_t>(l)]; }
-std::optional<Lifecycle> parse_lifecycle(std::string_view s) { return parse_enum<Lifecycle>(kLifecycleNames, s); }
-const char* node_type_name(NodeType t) noexcept { return kNodeTypeNames[static_cast<std::size_t>(t)]; }
-std::optional<NodeType> parse_node_type(std::string_view s) { return parse_enum<NodeType>(kNodeTypeNames, s); }
-const char* metric_type_name(MetricType t) noexcept { return kMetricNames[static_cast<std::size_t>(t)]; }
-std::optional<MetricType> parse_metric_type(std::string_view s) { return parse_enum<MetricType>(kMetricNames, s); }
+const char* lifecycle_name(Lifecycle l) noexcept { return enum_name(kLifecycleNames, l, "inactive"); }
+std::optional<Lifecycle> parse_lifecycle(std::string_view s) { return parse_enum(kLifecycleNames, s); }
+const char* node_type_name(NodeType t) noexcept { return enum_name(kNodeTypeNames, t, "worker"); }
+std::optional<NodeType> parse_node_type(std::string_view s) { return parse_enum(kNodeTypeNames, s); }
+const char* metric_type_name(MetricType t) noexcept { return enum_name(kMetricNames, t, "cpu"); }
+std::optional<MetricType> parse_metric_type(std::string_view s) { return parse_enum(kMetricNames, s); }
 
 namespace {
 
 [[noreturn]] void node_not_found() { throw Error(Errc::not_found, Reason::node_not_found, "Node not found"); }
 
-void check_uid(std::string_view uid, const char* prefix) {
-  // node_[a-zA-Z0-9_-]+ (the document's pattern), bounded.
-  const std::string_view p(prefix);
-  bool ok = uid.size() > p.size() && uid.size() <= 64 && uid.substr(0, p.size()) == p;
-  for (char c : uid.substr(std::min(uid.size(), p.size())))
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
-  if (!ok) {
-    if (p == "pool_") throw Error(Errc::not_found, Reason::pool_not_found, "Pool not found");
-    node_not_found();
-  }
+void check_node_uid(std::string_view uid) {
+  if (!valid_node_uid(uid)) node_not_found();
 }
 
 void check_name(const std::string& field, const std::string& name) {
@@ -122,7 +117,7 @@ void attach_live(ClusterCore& core, Node& n) {
 }  // namespace
 
 std::int64_t Nodes::resolve(std::string_view uid) {
-  check_uid(uid, "node_");
+  check_node_uid(uid);
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id FROM nodes WHERE uid = ?");
     q.bind(1, std::string(uid));
@@ -172,7 +167,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
             " loc_region, loc_country, loc_city, loc_latitude, loc_longitude, join_secret_hash)"
             " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?6, ?7, ?8, 'inactive', ?6, ?9, ?6,"
             " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
-        ins.bind(1, new_uuid());
+        ins.bind(1, random_uuid());
         ins.bind(2, hostname);
         ins.bind(3, salt.data(), static_cast<int>(salt.size()));
         ins.bind(4, h.data(), static_cast<int>(h.size()));
@@ -233,7 +228,7 @@ std::vector<Node> Nodes::query(const NodeQuery& q, std::int64_t* total) {
 }
 
 Node Nodes::get(std::string_view uid) {
-  check_uid(uid, "node_");
+  check_node_uid(uid);
   auto n = core_.store->read([&](Conn& c) { return find_by_uid(core_, c, uid); });
   if (!n) node_not_found();
   attach_live(core_, *n);
@@ -242,7 +237,7 @@ Node Nodes::get(std::string_view uid) {
 }
 
 Node Nodes::update(std::string_view uid, const NodeUpdate& req) {
-  check_uid(uid, "node_");
+  check_node_uid(uid);
   if (req.name) check_name("name", *req.name);
   if (req.hardware) validate(*req.hardware);
   if (req.location) validate(*req.location);
@@ -297,7 +292,7 @@ Node Nodes::update(std::string_view uid, const NodeUpdate& req) {
 }
 
 LifecycleChange Nodes::start(std::string_view uid) {
-  check_uid(uid, "node_");
+  check_node_uid(uid);
   auto& core = core_;
   const auto now = core.clock->now();
   const auto id = core.store->write([&](Conn& c) {
@@ -321,7 +316,7 @@ LifecycleChange Nodes::start(std::string_view uid) {
 }
 
 LifecycleChange Nodes::stop(std::string_view uid) {
-  check_uid(uid, "node_");
+  check_node_uid(uid);
   auto& core = core_;
   const auto now = core.clock->now();
   const auto id = core.store->write([&](Conn& c) {

@@ -93,14 +93,6 @@ inline std::string normalize_code(std::string_view code) {
   return out;
 }
 
-inline std::string new_uuid() {
-  std::string b = detail::random_bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
-  std::string h = detail::to_hex(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
-}
-
 inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timestamp>& last_seen) {
   if (!last_seen) return Liveness::offline;
   return core.clock->now() - *last_seen > core.opts.stale_after ? Liveness::stale : Liveness::online;

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "nodes/node_common.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
@@ -14,14 +15,12 @@ using namespace detail;
 
 const char* node_status_name(NodeStatus s) noexcept { return s == NodeStatus::active ? "active" : "pending"; }
 
-const char* liveness_name(Liveness l) noexcept {
-  switch (l) {
-    case Liveness::online: return "online";
-    case Liveness::stale: return "stale";
-    case Liveness::offline: return "offline";
-  }
-  return "offline";
-}
+namespace {
+constexpr EnumNames<Liveness, 3> kLivenessNames{
+    {{Liveness::online, "online"}, {Liveness::stale, "stale"}, {Liveness::offline, "offline"}}};
+}  // namespace
+
+const char* liveness_name(Liveness l) noexcept { return enum_name(kLivenessNames, l, "offline"); }
 
 namespace detail {
 
@@ -133,7 +132,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         ins.bind(9, uid);
         ins.bind(10, name);
         ins.bind(11, now);
-        ins.bind(1, new_uuid());
+        ins.bind(1, random_uuid());
         ins.bind(2, req.hostname);
         ins.bind(3, req.ip_address);
         ins.bind(4, req.system_info);

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "lucidnode/payouts.hpp"
+#include "util/enum_names.hpp"
 
 namespace lucid {
 
@@ -98,28 +99,22 @@ std::string format_micros(std::int64_t micros) {
   return out;
 }
 
-const char* currency_name(Currency c) noexcept { return c == Currency::lucid ? "LUCID" : "USDT"; }
+namespace {
+constexpr detail::EnumNames<Currency, 2> kCurrencyNames{{{Currency::usdt, "USDT"}, {Currency::lucid, "LUCID"}}};
+constexpr detail::EnumNames<PayoutStatus, 4> kPayoutStatusNames{{{PayoutStatus::pending, "pending"},
+                                                                 {PayoutStatus::processing, "processing"},
+                                                                 {PayoutStatus::completed, "completed"},
+                                                                 {PayoutStatus::failed, "failed"}}};
+}  // namespace
 
-std::optional<Currency> parse_currency(std::string_view name) {
-  if (name == "USDT") return Currency::usdt;
-  if (name == "LUCID") return Currency::lucid;
-  return std::nullopt;
-}
+const char* currency_name(Currency c) noexcept { return detail::enum_name(kCurrencyNames, c, "USDT"); }
 
-const char* payout_status_name(PayoutStatus s) noexcept {
-  switch (s) {
-    case PayoutStatus::pending: return "pending";
-    case PayoutStatus::processing: return "processing";
-    case PayoutStatus::completed: return "completed";
-    case PayoutStatus::failed: return "failed";
-  }
-  return "pending";
-}
+std::optional<Currency> parse_currency(std::string_view name) { return detail::parse_enum(kCurrencyNames, name); }
+
+const char* payout_status_name(PayoutStatus s) noexcept { return detail::enum_name(kPayoutStatusNames, s, "pending"); }
 
 std::optional<PayoutStatus> parse_payout_status(std::string_view name) {
-  for (auto s : {PayoutStatus::pending, PayoutStatus::processing, PayoutStatus::completed, PayoutStatus::failed})
-    if (name == payout_status_name(s)) return s;
-  return std::nullopt;
+  return detail::parse_enum(kPayoutStatusNames, name);
 }
 
 }  // namespace lucid

@@ -7,6 +7,7 @@
 #include "ledger/sha256.hpp"
 #include "nodes/node_common.hpp"
 #include "payouts/payout_rules.hpp"
+#include "util/ids.hpp"
 
 namespace lucid {
 
@@ -28,18 +29,11 @@ bool valid_batch_id(std::string_view id) {
   return true;
 }
 
-bool valid_node_uid(std::string_view uid) {
-  if (uid.size() <= 5 || uid.size() > 64 || uid.substr(0, 5) != "node_") return false;
-  for (char c : uid.substr(5))
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
-  return true;
-}
-
 Normalized normalize(const PayoutRequest& r, std::size_t index) {
   const std::string prefix = "payout_requests." + std::to_string(index) + ".";
   Normalized n;
   if (r.node_uid.empty()) invalid(prefix + "node_id", "node_id is required");
-  if (!valid_node_uid(r.node_uid)) invalid(prefix + "node_id", "node_id must match ^node_[a-zA-Z0-9_-]+$ (at most 64 characters)");
+  if (!detail::valid_node_uid(r.node_uid)) invalid(prefix + "node_id", "node_id must match ^node_[a-zA-Z0-9_-]+$ (at most 64 characters)");
   n.node_uid = r.node_uid;
   if (r.amount.empty()) invalid(prefix + "amount", "amount is required");
   const auto micros = parse_micros(r.amount);

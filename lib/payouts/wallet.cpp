@@ -4,12 +4,11 @@
 
 #include "ledger/sha256.hpp"
 #include "payouts/payout_rules.hpp"
+#include "util/encoding.hpp"
 
 namespace lucid::detail {
 
 namespace {
-
-constexpr std::string_view kBase58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 void append_json_string(std::string& out, std::string_view s) {
   static const char* hexdig = "0123456789abcdef";
@@ -34,22 +33,12 @@ void append_json_string(std::string& out, std::string_view s) {
 
 bool valid_tron_address(std::string_view address) {
   if (address.size() != 34 || address[0] != 'T') return false;
-  std::array<unsigned char, 25> raw{};  // big-endian
-  for (char ch : address) {
-    const auto digit = kBase58.find(ch);
-    if (digit == std::string_view::npos) return false;
-    unsigned carry = static_cast<unsigned>(digit);
-    for (int k = static_cast<int>(raw.size()) - 1; k >= 0; --k) {
-      carry += 58u * raw[static_cast<std::size_t>(k)];
-      raw[static_cast<std::size_t>(k)] = static_cast<unsigned char>(carry & 0xff);
-      carry >>= 8;
-    }
-    if (carry != 0) return false;  // more than 25 bytes
-  }
-  if (raw[0] != 0x41) return false;
-  const Digest once = sha256_concat({std::string_view(reinterpret_cast<const char*>(raw.data()), 21)});
+  // 'T' is not '1', so there are no leading zero bytes: exactly 25 bytes, 0x41 first.
+  const auto raw = base58_decode(address);
+  if (!raw || raw->size() != 25 || static_cast<unsigned char>((*raw)[0]) != 0x41) return false;
+  const Digest once = sha256_concat({std::string_view(*raw).substr(0, 21)});
   const Digest twice = sha256_concat({bytes_of(once)});
-  return std::memcmp(twice.data(), raw.data() + 21, 4) == 0;
+  return std::memcmp(twice.data(), raw->data() + 21, 4) == 0;
 }
 
 bool wallet_accepts(Currency currency, std::string_view address) {

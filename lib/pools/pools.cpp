@@ -2,6 +2,7 @@
 
 #include "nodes/node_common.hpp"
 #include "pools/pool_rules.hpp"
+#include "util/ids.hpp"
 
 namespace lucid {
 
@@ -36,10 +37,7 @@ std::optional<Pool> find_pool(Conn& c, std::string_view uid) {
 }
 
 void check_pool_uid(std::string_view uid) {
-  bool ok = uid.size() > 5 && uid.size() <= 64 && uid.substr(0, 5) == "pool_";
-  for (char c : uid.substr(std::min<std::size_t>(uid.size(), 5)))
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
-  if (!ok) pool_not_found();
+  if (!detail::valid_pool_uid(uid)) pool_not_found();
 }
 
 }  // namespace

@@ -11,32 +11,28 @@
 #include "nodes/node_common.hpp"
 #include "poot/base64.hpp"
 #include "poot/score_formula.hpp"
+#include "util/enum_names.hpp"
+#include "util/ids.hpp"
 
 namespace lucid {
 
 using namespace detail;
 
-const char* poot_status_name(PootStatus s) noexcept {
-  switch (s) {
-    case PootStatus::valid: return "valid";
-    case PootStatus::invalid: return "invalid";
-    case PootStatus::pending: return "pending";
-  }
-  return "pending";
-}
+namespace {
+constexpr EnumNames<PootStatus, 3> kPootStatusNames{
+    {{PootStatus::valid, "valid"}, {PootStatus::invalid, "invalid"}, {PootStatus::pending, "pending"}}};
+constexpr EnumNames<PootFailure, 7> kPootFailureNames{{{PootFailure::none, ""},
+                                                       {PootFailure::stale_timestamp, "stale_timestamp"},
+                                                       {PootFailure::future_timestamp, "future_timestamp"},
+                                                       {PootFailure::nonce_replayed, "nonce_replayed"},
+                                                       {PootFailure::node_not_active, "node_not_active"},
+                                                       {PootFailure::signature_missing, "signature_missing"},
+                                                       {PootFailure::signature_invalid, "signature_invalid"}}};
+}  // namespace
 
-const char* poot_failure_name(PootFailure f) noexcept {
-  switch (f) {
-    case PootFailure::none: return "";
-    case PootFailure::stale_timestamp: return "stale_timestamp";
-    case PootFailure::future_timestamp: return "future_timestamp";
-    case PootFailure::nonce_replayed: return "nonce_replayed";
-    case PootFailure::node_not_active: return "node_not_active";
-    case PootFailure::signature_missing: return "signature_missing";
-    case PootFailure::signature_invalid: return "signature_invalid";
-  }
-  return "";
-}
+const char* poot_status_name(PootStatus s) noexcept { return enum_name(kPootStatusNames, s, "pending"); }
+
+const char* poot_failure_name(PootFailure f) noexcept { return enum_name(kPootFailureNames, f, ""); }
 
 namespace {
 
@@ -48,13 +44,9 @@ constexpr std::size_t kPublicKeyHex = 2 * crypto_sign_PUBLICKEYBYTES;
 
 [[noreturn]] void node_not_found() { throw Error(Errc::not_found, Reason::node_not_found, "Node not found"); }
 
-// node_[a-zA-Z0-9_-]+ (the document's pattern), at most 64 characters; an id
-// of another shape names no node.
+// An id of another shape than valid_node_uid's names no node.
 void check_node_uid(std::string_view uid) {
-  bool ok = uid.size() > 5 && uid.size() <= 64 && uid.substr(0, 5) == "node_";
-  for (char c : uid.substr(std::min<std::size_t>(uid.size(), 5)))
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
-  if (!ok) node_not_found();
+  if (!detail::valid_node_uid(uid)) node_not_found();
 }
 
 [[noreturn]] void malformed(const std::string& field, const std::string& msg) {

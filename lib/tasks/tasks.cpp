@@ -12,6 +12,7 @@
 #include "core/cluster_core.hpp"
 #include "nodes/node_common.hpp"
 #include "tasks/engine.hpp"
+#include "util/enum_names.hpp"
 #include "util/json.hpp"
 
 namespace lucid {
@@ -21,42 +22,26 @@ using detail::TaskEngine;
 
 // ---- names -------------------------------------------------------------------
 
-const char* task_priority_name(TaskPriority p) noexcept {
-  switch (p) {
-    case TaskPriority::low: return "low";
-    case TaskPriority::normal: return "normal";
-    case TaskPriority::high: return "high";
-    case TaskPriority::urgent: return "urgent";
-  }
-  return "normal";
-}
+constexpr detail::EnumNames<TaskPriority, 4> kTaskPriorityNames{{{TaskPriority::low, "low"},
+                                                                   {TaskPriority::normal, "normal"},
+                                                                   {TaskPriority::high, "high"},
+                                                                   {TaskPriority::urgent, "urgent"}}};
+constexpr detail::EnumNames<TaskStatus, 8> kTaskStatusNames{{{TaskStatus::pending, "pending"},
+                                                             {TaskStatus::queued, "queued"},
+                                                             {TaskStatus::assigned, "assigned"},
+                                                             {TaskStatus::running, "running"},
+                                                             {TaskStatus::success, "success"},
+                                                             {TaskStatus::failed, "failed"},
+                                                             {TaskStatus::cancelled, "cancelled"},
+                                                             {TaskStatus::timeout, "timeout"}}};
 
-std::optional<TaskPriority> parse_task_priority(std::string_view s) {
-  for (auto p : {TaskPriority::low, TaskPriority::normal, TaskPriority::high, TaskPriority::urgent})
-    if (s == task_priority_name(p)) return p;
-  return std::nullopt;
-}
+const char* task_priority_name(TaskPriority p) noexcept { return detail::enum_name(kTaskPriorityNames, p, "normal"); }
 
-const char* task_status_name(TaskStatus s) noexcept {
-  switch (s) {
-    case TaskStatus::pending: return "pending";
-    case TaskStatus::queued: return "queued";
-    case TaskStatus::assigned: return "assigned";
-    case TaskStatus::running: return "running";
-    case TaskStatus::success: return "success";
-    case TaskStatus::failed: return "failed";
-    case TaskStatus::cancelled: return "cancelled";
-    case TaskStatus::timeout: return "timeout";
-  }
-  return "pending";
-}
+std::optional<TaskPriority> parse_task_priority(std::string_view s) { return detail::parse_enum(kTaskPriorityNames, s); }
 
-std::optional<TaskStatus> parse_task_status(std::string_view s) {
-  for (auto t : {TaskStatus::pending, TaskStatus::queued, TaskStatus::assigned, TaskStatus::running,
-                 TaskStatus::success, TaskStatus::failed, TaskStatus::cancelled, TaskStatus::timeout})
-    if (s == task_status_name(t)) return t;
-  return std::nullopt;
-}
+const char* task_status_name(TaskStatus s) noexcept { return detail::enum_name(kTaskStatusNames, s, "pending"); }
+
+std::optional<TaskStatus> parse_task_status(std::string_view s) { return detail::parse_enum(kTaskStatusNames, s); }
 
 bool task_status_final(TaskStatus s) noexcept {
   return s == TaskStatus::success || s == TaskStatus::failed || s == TaskStatus::cancelled ||
@@ -799,7 +784,7 @@ void Tasks::ping(std::string_view device_id, std::chrono::milliseconds timeout, 
   auto p = std::make_shared<TaskEngine::PingState>();
   p->node = node;
   p->done = std::move(done);
-  const std::string id = detail::new_uuid();
+  const std::string id = detail::random_uuid();
   std::vector<std::pair<std::shared_ptr<TaskEngine::Waiter>, AgentWork>> woken;
   {
     std::lock_guard<std::mutex> lock(e.mu);
@@ -871,7 +856,7 @@ Task Tasks::submit(const TaskSubmit& t) {
   auto& e = *engine_;
   std::lock_guard<std::mutex> lock(e.mu);
   const std::string at = now_text(e.core);
-  const std::string id = detail::new_uuid();
+  const std::string id = detail::random_uuid();
   const std::int64_t rowid = e.core.store->write([&](Conn& c) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"

@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "lucidnode/error.hpp"
 
@@ -101,12 +103,62 @@ bool equal_ct(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string random_uuid() {
-  std::string b = random_bytes(16);
+std::string random_uuid() { return uuid_v4(random_bytes(16)); }
+
+std::string uuid_v4(std::string_view bytes16) {
+  if (bytes16.size() != 16) throw std::invalid_argument("uuid_v4 takes 16 bytes");
+  std::string b(bytes16);
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
   const std::string h = to_hex(b);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+namespace {
+constexpr char kBase58Alphabet[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+}  // namespace
+
+std::string base58_encode(std::string_view bytes) {
+  std::size_t zeros = 0;
+  while (zeros < bytes.size() && bytes[zeros] == 0) ++zeros;
+  std::vector<unsigned char> digits((bytes.size() - zeros) * 138 / 100 + 1, 0);
+  std::size_t len = 0;
+  for (std::size_t i = zeros; i < bytes.size(); ++i) {
+    int carry = static_cast<unsigned char>(bytes[i]);
+    std::size_t j = 0;
+    for (auto it = digits.rbegin(); (carry != 0 || j < len) && it != digits.rend(); ++it, ++j) {
+      carry += 256 * (*it);
+      *it = static_cast<unsigned char>(carry % 58);
+      carry /= 58;
+    }
+    len = j;
+  }
+  std::string out(zeros, '1');
+  for (std::size_t i = digits.size() - len; i < digits.size(); ++i) out += kBase58Alphabet[digits[i]];
+  return out;
+}
+
+std::optional<std::string> base58_decode(std::string_view text) {
+  if (text.size() > 256) return std::nullopt;
+  std::size_t zeros = 0;
+  while (zeros < text.size() && text[zeros] == '1') ++zeros;
+  std::vector<unsigned char> bytes(text.size() * 733 / 1000 + 1, 0);
+  std::size_t len = 0;
+  for (std::size_t i = zeros; i < text.size(); ++i) {
+    const char* p = std::strchr(kBase58Alphabet, text[i]);
+    if (!p || text[i] == '\0') return std::nullopt;
+    int carry = static_cast<int>(p - kBase58Alphabet);
+    std::size_t j = 0;
+    for (auto it = bytes.rbegin(); (carry != 0 || j < len) && it != bytes.rend(); ++it, ++j) {
+      carry += 58 * (*it);
+      *it = static_cast<unsigned char>(carry % 256);
+      carry /= 256;
+    }
+    len = j;
+  }
+  std::string out(zeros, '\0');
+  for (std::size_t i = bytes.size() - len; i < bytes.size(); ++i) out += static_cast<char>(bytes[i]);
+  return out;
 }
 
 }  // namespace lucid::detail

@@ -195,8 +195,6 @@ std::string required_uuid(const JsonBody& body, const char* field) {
   return uuid_value(required_string(body, field, 0, 64), field);
 }
 
-std::string new_uuid() { return detail::random_uuid(); }
-
 bool is_email(std::string_view s) noexcept { return valid_email(s); }
 
 std::string required_email(const JsonBody& body, const char* field) {

@@ -66,8 +66,6 @@ bool is_uuid(std::string_view s) noexcept;
 // (e.g. "path:session_id").
 std::string uuid_value(const std::string& text, const std::string& field);
 std::string required_uuid(const JsonBody& body, const char* field);  // 1002 / 1005
-// A random version-4 UUID (libsodium randomness).
-std::string new_uuid();
 
 // A syntactically valid address (local@domain, <= 254 chars, no spaces or
 // control characters, one '@', a dot in the domain) -> lower-cased; else 1006.

@@ -489,7 +489,7 @@ http::Reply chain_submit(Context& ctx) {
   const auto at = ctx.cluster.clock().now();
   TransactionInput in;
   in.type = type;
-  in.ref = "api_" + gw::new_uuid();
+  in.ref = "api_" + detail::random_uuid();
   in.payload.assign(buf.GetString(), buf.GetSize());
   // [limits] A sane size per transaction (the document's 400 "Invalid
   // transaction data"), then, for non-admins, the per-user quotas by count
