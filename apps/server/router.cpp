@@ -187,12 +187,10 @@ void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
 }
 
-void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
-                         CallerCheck check) {
+void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
   add_prefix(prefix, encoder);
   for (std::size_t i = 0; i < count; ++i) {
-    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), check,
-               routes_.size(), document_, prefix};
+    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), routes_.size(), document_, prefix};
     for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
@@ -205,7 +203,7 @@ std::vector<Router::RouteEntry> Router::routes() const {
   for (const auto& c : routes_) by_order.push_back(&c);
   std::sort(by_order.begin(), by_order.end(), [](const Compiled* a, const Compiled* b) { return a->order < b->order; });
   std::vector<RouteEntry> out;
-  for (const Compiled* c : by_order) out.push_back({c->route, c->document, c->prefix, c->check != nullptr});
+  for (const Compiled* c : by_order) out.push_back({c->route, c->document, c->prefix});
   return out;
 }
 
@@ -380,7 +378,6 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         break;
       }
     }
-    if (found->check && route.auth != AuthMode::none) found->check(ctx);
     if (route.rate != RateCategory::none) {
       // Administrators get the document's admin budget on any limited route.
       RateCategory cat = route.rate;

@@ -137,9 +137,6 @@ std::function<bool()> caller_recheck(const Context& ctx);
 inline constexpr std::chrono::seconds kStreamAuthTick{1};
 
 using ErrorEncoder = http::Response (*)(const Failure&);
-// A surface's extra check of an authenticated caller, run after the route's
-// AuthMode succeeded and before the handler; throws lucid::Error to refuse.
-using CallerCheck = void (*)(Context&);
 
 class Router {
  public:
@@ -149,8 +146,9 @@ class Router {
   void begin_document(const char* name) { document_ = name; }
   // Registers a document's table. `prefix` decides which encoder answers
   // requests that match no route (the longest matching prefix wins).
-  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
-                   CallerCheck check = nullptr);
+  // Every token verification runs the cluster's principal check (revoked
+  // keys, blacklisted peers, ended sessions), so no surface re-checks callers.
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
 
   // A registered route as the router holds it, for documentation (the
   // security model, lucid-server --print-security-model). Read-only.
@@ -158,7 +156,6 @@ class Router {
     const Route* route;
     const char* document;   // begin_document()'s name at registration ("" if none)
     const char* prefix;     // add_surface()'s prefix
-    bool caller_check;      // the surface runs a CallerCheck after authentication
   };
   // Every route, in registration order (tables in the order added, rows in
   // table order). Not thread-safe against add_surface().
@@ -197,7 +194,6 @@ class Router {
     ErrorEncoder encoder;
     std::vector<std::string> segments;  // "{}" for a placeholder
     std::shared_ptr<RouteStats> stats = std::make_shared<RouteStats>();
-    CallerCheck check;
     std::size_t order = 0;        // registration order
     const char* document = "";    // begin_document() at registration
     const char* prefix = "";      // add_surface()'s prefix

@@ -60,7 +60,6 @@ const Column kColumns[] = {
        return e.route->rate == RateCategory::none ? std::string("—")
                                                   : "`" + std::string(rate_category_name(e.route->rate)) + "`";
      }},
-    {"Caller check", [](const Entry& e) { return std::string(e.caller_check ? "yes" : "—"); }},
 };
 
 // A cell must not end the Markdown row early.

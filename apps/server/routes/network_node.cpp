@@ -88,10 +88,6 @@ http::Response encode(const Failure& f, bool auth_surface) {
 http::Response network_error(const Failure& f) { return encode(f, false); }
 http::Response network_auth_error(const Failure& f) { return encode(f, true); }
 
-void check_caller(Context& ctx) {
-  if (ctx.caller.claims) ctx.cluster.network().check_claims(*ctx.caller.claims);
-}
-
 http::Reply success_reply(int status, std::string_view message) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -504,7 +500,7 @@ void add_network_node_routes(Router& router) {
   router.add_surface("/api/auth/", nn::network_auth_error, kAuthRoutes, std::size(kAuthRoutes));
   // This document's path prefixes only: other /api paths (no route) stay
   // with the registration document's 404, as before.
-  router.add_surface("/api/node/", nn::network_error, kRoutes, std::size(kRoutes), nn::check_caller);
+  router.add_surface("/api/node/", nn::network_error, kRoutes, std::size(kRoutes));
   // (/api/ws is a single route: its wrong methods get 405 through the table.)
   for (const char* prefix : {"/api/peers", "/api/blacklist", "/api/relay/", "/api/agent/"})
     router.add_prefix(prefix, nn::network_error);

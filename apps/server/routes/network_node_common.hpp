@@ -6,7 +6,7 @@
 // this file and network_node.cpp) and H6b (services, docker, standalone,
 // workflows in their own routes file):
 //  - Register a table with
-//      router.add_surface("/api/services", nn::network_error, kRoutes, n, nn::check_caller);
+//      router.add_surface("/api/services", nn::network_error, kRoutes, n);
 //    (add_network_node_routes registers /api/auth/, /api/node/, /api/peers,
 //    /api/blacklist, /api/relay/, /api/agent/; prefixes must stay longer than
 //    "/api/v1/": the shortest prefix answers unrouted paths). nn::network_error maps lucid::Error to the
@@ -16,8 +16,8 @@
 //    JSON 400 "Invalid request body"; wrong method 405; no route 404.
 //    Routes under /api/auth/ use {"success": false, "error": "..."} instead.
 //  - Routes use AuthMode::bearer (our admin JWTs and the JWTs of the Ed25519
-//    challenge login both verify); nn::check_caller additionally refuses a
-//    challenge-login token whose key was removed or whose peer is blacklisted.
+//    challenge login both verify); token verification (the cluster's principal
+//    check) refuses a challenge-login token whose key was removed or whose peer is blacklisted.
 //    Reading needs Role::viewer (nodes: NodeAccess::read); changing state needs the role written in each
 //    route table (docs/decisions.md "Network node API").
 //  - WebSocket events: publish on the core EventBus
@@ -47,11 +47,6 @@ namespace lucid::server::nn {
 http::Response network_error(const Failure& f);
 // The same for /api/auth/*: {"success": false, "error": "..."}.
 http::Response network_auth_error(const Failure& f);
-
-// Runs after the router verified the bearer token: refuses (401) a token
-// issued by the Ed25519 login whose key is no longer registered or whose peer
-// is blacklisted.
-void check_caller(Context& ctx);
 
 // {"success": true, "message": "..."} with `status`.
 http::Reply success_reply(int status, std::string_view message);

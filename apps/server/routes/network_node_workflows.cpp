@@ -896,10 +896,10 @@ const Route kExecutionRoutes[] = {
 }  // namespace
 
 void add_network_node_workflow_routes(Router& router) {
-  router.add_surface("/api/services", nn::network_error, kServiceRoutes, std::size(kServiceRoutes), nn::check_caller);
-  router.add_surface("/api/workflows", nn::network_error, kWorkflowRoutes, std::size(kWorkflowRoutes), nn::check_caller);
-  router.add_surface("/api/job-executions/", nn::network_error, kExecutionRoutes, 1, nn::check_caller);
-  router.add_surface("/api/workflow-executions/", nn::network_error, kExecutionRoutes + 1, 2, nn::check_caller);
+  router.add_surface("/api/services", nn::network_error, kServiceRoutes, std::size(kServiceRoutes));
+  router.add_surface("/api/workflows", nn::network_error, kWorkflowRoutes, std::size(kWorkflowRoutes));
+  router.add_surface("/api/job-executions/", nn::network_error, kExecutionRoutes, 1);
+  router.add_surface("/api/workflow-executions/", nn::network_error, kExecutionRoutes + 1, 2);
 }
 
 }  // namespace lucid::server
