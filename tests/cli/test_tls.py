@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from lucidtest import CTL_BIN, Server
+from lucidtest import CTL_BIN, Server, ServerTestCase
 
 from test_agent import Agent
 
@@ -17,19 +17,8 @@ def ctl(*args, env=None):
     return subprocess.run([CTL_BIN] + list(args), capture_output=True, text=True, timeout=60, env=e)
 
 
-class LucidctlTls(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(tls=True).start()
-        cls.admin = cls.server.token()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("lucid-server exited with %s; log:\n%s" % (rc, log[-3000:]))
+class LucidctlTls(ServerTestCase):
+    server_tls = True
 
     def test_ca_file_flag_and_env(self):
         self.server.join_and_approve("ctl-tls.example.com", self.admin)
@@ -151,7 +140,7 @@ class AgentTls(unittest.TestCase):
         self.assertNotIn("untrusting.example.com", nodes.text)
 
 
-class ClientCertificates(unittest.TestCase):
+class ClientCertificates(ServerTestCase):
     """--tls-client-ca: only clients with a certificate from that CA get in."""
 
     @classmethod
@@ -162,14 +151,6 @@ class ClientCertificates(unittest.TestCase):
         cls.admin = cls.server.token()
         cls.cert = os.path.join(cls.server.dir, "client.pem")
         cls.key = os.path.join(cls.server.dir, "client.key")
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("lucid-server exited with %s; log:\n%s" % (rc, log[-3000:]))
 
     def base(self, *args):
         return ["--server", self.server.url, "--token", self.admin, "--ca-file", self.server.ca_file] + list(args)
