@@ -7,15 +7,18 @@ std::string JsonResult::describe() const {
 }
 
 namespace json_impl {
-JsonResult result(const rapidjson::ParseResult& pr, bool too_deep, bool bad_string, unsigned max_depth) {
+JsonResult result(const rapidjson::ParseResult& pr, JsonRefusal refusal, unsigned max_depth) {
   JsonResult r;
   if (!pr.IsError()) return r;
   r.ok = false;
-  r.too_deep = too_deep;
+  r.too_deep = refusal == JsonRefusal::too_deep;
   r.offset = pr.Offset();
-  r.message = too_deep     ? "JSON nested deeper than " + std::to_string(max_depth) + " levels"
-              : bad_string ? std::string(rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding))
-                           : std::string(rapidjson::GetParseError_En(pr.Code()));
+  switch (refusal) {
+    case JsonRefusal::too_deep: r.message = "JSON nested deeper than " + std::to_string(max_depth) + " levels"; break;
+    case JsonRefusal::bad_string: r.message = rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding); break;
+    case JsonRefusal::number_too_big: r.message = rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig); break;
+    case JsonRefusal::none: r.message = rapidjson::GetParseError_En(pr.Code()); break;
+  }
   return r;
 }
 }  // namespace json_impl

@@ -15,6 +15,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,10 +51,17 @@ struct JsonResult {
   std::string describe() const;
 };
 
+// Why a DepthLimitedHandler ended a parse that RapidJSON itself would accept.
+enum class JsonRefusal { none, too_deep, bad_string, number_too_big };
+
 // Forwards every SAX event to `Inner`, refusing (ending the parse) when an
-// object or array would open deeper than `max_depth`, and, when `check_strings`,
+// object or array would open deeper than `max_depth`; when `check_strings`,
 // a string or key whose decoded text is not valid UTF-8 (RapidJSON 1.1 lets a
-// lone low surrogate escape such as "\udc00" through its validation).
+// lone low surrogate escape such as "\udc00" through its validation); and a
+// number that overflows a double. RapidJSON's fast (not full-precision) path
+// turns "17976931348623158e292" into infinity without an error, and JSON has no
+// text for infinity: the value could be stored but never written back
+// (found by fuzz_json).
 template <class Inner>
 class DepthLimitedHandler {
  public:
@@ -65,7 +73,11 @@ class DepthLimitedHandler {
   bool Uint(unsigned u) { return inner_.Uint(u); }
   bool Int64(std::int64_t i) { return inner_.Int64(i); }
   bool Uint64(std::uint64_t u) { return inner_.Uint64(u); }
-  bool Double(double d) { return inner_.Double(d); }
+  bool Double(double d) {
+    if (std::isfinite(d)) return inner_.Double(d);
+    refusal_ = JsonRefusal::number_too_big;
+    return false;
+  }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return inner_.RawNumber(s, n, copy); }
   bool String(const char* s, rapidjson::SizeType n, bool copy) { return text_ok(s, n) && inner_.String(s, n, copy); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return text_ok(s, n) && inner_.Key(s, n, copy); }
@@ -73,18 +85,17 @@ class DepthLimitedHandler {
   bool EndObject(rapidjson::SizeType n) { --depth_; return inner_.EndObject(n); }
   bool StartArray() { return open() && inner_.StartArray(); }
   bool EndArray(rapidjson::SizeType n) { --depth_; return inner_.EndArray(n); }
-  bool too_deep() const { return too_deep_; }
-  bool bad_string() const { return bad_string_; }
+  JsonRefusal refusal() const { return refusal_; }
 
  private:
   bool text_ok(const char* s, rapidjson::SizeType n) {
     if (!check_ || utf8_valid(std::string_view(s, n))) return true;
-    bad_string_ = true;
+    refusal_ = JsonRefusal::bad_string;
     return false;
   }
   bool open() {
     if (depth_ >= max_) {
-      too_deep_ = true;
+      refusal_ = JsonRefusal::too_deep;
       return false;
     }
     ++depth_;
@@ -94,8 +105,7 @@ class DepthLimitedHandler {
   unsigned max_;
   bool check_;
   unsigned depth_ = 0;
-  bool too_deep_ = false;
-  bool bad_string_ = false;
+  JsonRefusal refusal_ = JsonRefusal::none;
 };
 
 namespace json_impl {
@@ -113,7 +123,7 @@ bool run(std::string_view text, Handler& h, rapidjson::ParseResult& pr) {
   if (!pr.IsError() && is.Tell() != text.size()) pr.Set(rapidjson::kParseErrorDocumentRootNotSingular, is.Tell());
   return !pr.IsError();
 }
-JsonResult result(const rapidjson::ParseResult& pr, bool too_deep, bool bad_string, unsigned max_depth);
+JsonResult result(const rapidjson::ParseResult& pr, JsonRefusal refusal, unsigned max_depth);
 }  // namespace json_impl
 
 // Streams the SAX events of `text` (one JSON value, surrounding whitespace only)
@@ -133,7 +143,7 @@ JsonResult parse_json_sax(std::string_view text, Handler& handler, unsigned opti
     case kJsonAnyBytes: json_impl::run<0>(text, h, pr); break;
     default: json_impl::run<kN>(text, h, pr); break;
   }
-  return json_impl::result(pr, h.too_deep(), h.bad_string(), max_depth);
+  return json_impl::result(pr, h.refusal(), max_depth);
 }
 
 // Parses `text` into `doc` (replacing its value). On failure `doc` is left

@@ -164,6 +164,28 @@ TEST_CASE("json: long zero fractions and exponents parse as numbers") {
   CHECK_FALSE(parse_json(d, "0e183e18").ok);
 }
 
+// Found by fuzz_json in CI: RapidJSON's fast number path turned these into
+// infinity without an error; JSON cannot write infinity back, so a stored
+// payload holding one would have been unreadable. They are refused as too big.
+TEST_CASE("json: numbers that overflow a double are refused, in every option") {
+  for (const char* text : {"17976931348623158e292", "[1, 9999999999999999999e290]", "{\"x\": -1.7976931348623159e308}",
+                           "1e309"}) {
+    CAPTURE(text);
+    rapidjson::Document d;
+    const auto r = parse_json(d, text);
+    CHECK_FALSE(r.ok);
+    CHECK_FALSE(r.too_deep);
+    CHECK(d.IsNull());
+    CHECK(r.message == "Number too big to be stored in double.");
+    CHECK_FALSE(parse_json(d, text, detail::kJsonAnyBytes).ok);
+    // Kept as text, the digits are not a double and nothing overflows.
+    CHECK(parse_json(d, text, detail::kJsonNumbersAsText).ok);
+  }
+  rapidjson::Document d;
+  REQUIRE(parse_json(d, "[1.7976931348623157e308, -1.7976931348623157e308, 5e-324]").ok);
+  CHECK(d[0].GetDouble() == 1.7976931348623157e308);
+}
+
 TEST_CASE("json: a token whose header or claims nest deeply is refused, not a crash") {
   Auth auth(std::make_shared<OffsetClock>(), Auth::generate_secret_key());
   const std::string deep = detail::base64url_encode(nested(300000));
