@@ -5,7 +5,7 @@
 #include "json.hpp"
 #include "routes/network_node_common.hpp"
 #include "routes/routes.hpp"
-#include "util/json.hpp"
+#include "util/command_words.hpp"
 
 namespace lucid::server {
 
@@ -106,50 +106,6 @@ StandaloneCreate standalone_request(const JsonBody& b, bool need_name) {
   r.capabilities_json = object_text(b, "capabilities").value_or("{}");
   r.interfaces = interface_list(b, "custom_interfaces", false);
   return r;
-}
-
-// Shell-style words (quotes and backslashes as POSIX sh, no expansion) or a
-// JSON array of strings.
-std::vector<std::string> command_words(const std::string& s, const char* field) {
-  std::vector<std::string> out;
-  if (!s.empty() && s.front() == '[') {
-    rapidjson::Document d;
-    if (!detail::parse_json(d, s) || !d.IsArray()) throw Error(Errc::invalid_argument, std::string(field) + " is not a JSON array", field);
-    for (const auto& e : d.GetArray()) {
-      if (!e.IsString()) throw Error(Errc::invalid_argument, std::string(field) + " must contain strings", field);
-      out.emplace_back(e.GetString(), e.GetStringLength());
-    }
-    return out;
-  }
-  std::string cur;
-  bool in_word = false;
-  char quote = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quote == '\'') {
-      if (c == '\'') quote = 0; else cur += c;
-    } else if (quote == '"') {
-      if (c == '"') quote = 0;
-      else if (c == '\\' && i + 1 < s.size() && (s[i + 1] == '"' || s[i + 1] == '\\' || s[i + 1] == '$')) cur += s[++i];
-      else cur += c;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-      in_word = true;
-    } else if (c == '\\' && i + 1 < s.size()) {
-      cur += s[++i];
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(std::move(cur));
-      cur.clear();
-      in_word = false;
-    } else {
-      cur += c;
-      in_word = true;
-    }
-  }
-  if (quote) throw Error(Errc::invalid_argument, std::string(field) + " has an unterminated quote", field);
-  if (in_word) out.push_back(std::move(cur));
-  return out;
 }
 
 // ---------------------------------------------------------------- output
@@ -552,8 +508,8 @@ http::Reply docker_put_config(Context& ctx) {
   const auto id = id_param(ctx, 0, "service");
   JsonBody b(ctx.req);
   std::optional<std::vector<std::string>> ep, cmd;
-  if (auto s = b.optional_string("entrypoint", WorkflowLimits::text)) ep = command_words(*s, "entrypoint");
-  if (auto s = b.optional_string("cmd", WorkflowLimits::text)) cmd = command_words(*s, "cmd");
+  if (auto s = b.optional_string("entrypoint", WorkflowLimits::text)) ep = detail::command_words(*s, "entrypoint");
+  if (auto s = b.optional_string("cmd", WorkflowLimits::text)) cmd = detail::command_words(*s, "cmd");
   ctx.cluster.workflows().set_docker_config(id, ep, cmd);
   return nn::success_reply(200, "Configuration updated successfully");
 }
