@@ -51,4 +51,13 @@ void AccessLog::flush() {
   std::fflush(stdout);
 }
 
+void log_to_stderr(LogLevel level, std::string_view message) {
+  const char* name = level == LogLevel::error ? "error" : level == LogLevel::warning ? "warning" : "info";
+  std::string line = format_rfc3339(std::chrono::system_clock::now(), true) + " lucid-server: " + name + ": ";
+  line.reserve(line.size() + message.size() + 1);
+  for (char c : message) line += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 }  // namespace lucid::server

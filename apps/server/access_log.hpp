@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "http/http_server.hpp"
+#include "lucidnode/cluster.hpp"
 
 namespace lucid::server {
 
@@ -29,5 +30,11 @@ class AccessLog {
   bool stop_ = false;
   std::thread flusher_;
 };
+
+// The library's Options::info_log for lucid-server: one line on stderr,
+// "<time> lucid-server: <level>: <message>" (control characters in the
+// message replaced, so it cannot forge lines). Thread-safe: each line is one
+// write to the unbuffered stderr.
+void log_to_stderr(LogLevel level, std::string_view message);
 
 }  // namespace lucid::server

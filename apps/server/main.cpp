@@ -296,6 +296,7 @@ int main(int argc, char** argv) {
     if (!parent.empty()) std::filesystem::create_directories(parent);
 
     Options opts;
+    opts.info_log = server::log_to_stderr;  // background failures (periodic sweeps, posted jobs)
     opts.database_path = db;
     opts.key_file = key_file;
     std::shared_ptr<OffsetClock> offset_clock;

@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,7 +34,22 @@ namespace lucid {
 
 namespace detail { class ClusterCore; }
 
+// Severity of a line given to Options::info_log.
+enum class LogLevel { info, warning, error };
+
+// Receives what the library has to say outside any call: today the failures
+// of background work (periodic sweeps, write-behind flushing, posted jobs),
+// which no caller is there to receive. See Options::info_log.
+using InfoLog = std::function<void(LogLevel level, std::string_view message)>;
+
 struct Options {
+  // Where background failures go (LevelDB's info_log). Called on the
+  // background executor's threads, possibly from several at once, and while
+  // the failed job's thread waits: it must be thread-safe, quick, and must
+  // not call back into the Cluster. An exception it throws is swallowed.
+  // Empty (the default): such failures are dropped, as before; the work
+  // they belong to retries on its next trigger either way.
+  InfoLog info_log;
   // SQLite database file; created and migrated when absent.
   std::string database_path = "lucid.db";
   // Ed25519 signing key (0600). Empty: database_path + ".key". Created when absent

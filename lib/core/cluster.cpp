@@ -181,11 +181,12 @@ void ClusterCore::every(std::chrono::milliseconds interval, std::function<void()
 }
 
 void ClusterCore::post(std::function<void()> task) {
-  asio::post(io_, [task = std::move(task)] {
+  asio::post(io_, [this, task = std::move(task)] {
     try {
       task();
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // As for periodic work: the state is in the database; the next trigger retries.
+      report_failure("background job", e);
     }
   });
 }
@@ -200,8 +201,19 @@ void ClusterCore::post_or_run(std::function<void()> task) {
   }
   try {
     task();
-  } catch (const std::exception&) {
-    // One-off background work reports its own failures (e.g. mail to the outbox).
+  } catch (const std::exception& e) {
+    // One-off background work reports its own failures (e.g. mail to the
+    // outbox); what escapes it is still worth a line.
+    report_failure("background job", e);
+  }
+}
+
+void ClusterCore::report_failure(const char* what, const std::exception& e) const noexcept {
+  if (!opts.info_log) return;
+  try {
+    opts.info_log(LogLevel::error, std::string(what) + " failed: " + e.what());
+  } catch (...) {
+    // The hook's own failure has nowhere left to go (Options::info_log says so).
   }
 }
 
@@ -246,9 +258,10 @@ void ClusterCore::arm(Periodic& p) {
     if (ec || stopping_.load()) return;
     try {
       p.task();
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // Background work retries on its next tick; the state it works on is
       // in the database, so nothing is lost by a failed round.
+      report_failure("periodic job", e);
     }
     arm(p);
   });

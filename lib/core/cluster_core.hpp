@@ -101,16 +101,17 @@ class ClusterCore {
   Tasks tasks{*this};
   Users users{*this};
 
-  // Runs `task` every `interval` on the executor while started (errors thrown
-  // by the task are swallowed; it runs again next time). Register before
+  // Runs `task` every `interval` on the executor while started (an exception
+  // it throws goes to opts.info_log; it runs again next time). Register before
   // start(). Capabilities use this for their background work.
   void every(std::chrono::milliseconds interval, std::function<void()> task);
-  // Runs `task` once on the executor (when started; queued until then).
+  // Runs `task` once on the executor (when started; queued until then); an
+  // exception it throws goes to opts.info_log.
   void post(std::function<void()> task);
   // The executor's io_context, for capabilities that drive timers and
   // asynchronous I/O on it (task leases, workflow child-process pipes).
   asio::io_context& io() { return io_; }
-  // Runs `task` once on the executor soon (errors swallowed); when the
+  // Runs `task` once on the executor soon (errors to opts.info_log); when the
   // executor is not running, runs it on the calling thread (mail delivery:
   // an embedder that never starts the executor still gets its mail). Thread-safe.
   void post_or_run(std::function<void()> task);
@@ -123,6 +124,8 @@ class ClusterCore {
     std::unique_ptr<asio::steady_timer> timer;
   };
   void arm(Periodic& p);
+  // Gives a background job's exception to opts.info_log (if set); never throws.
+  void report_failure(const char* what, const std::exception& e) const noexcept;
 
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
