@@ -224,6 +224,7 @@ http::Response Router::protocol_error(const http::Request& req, int status, std:
   f.message = std::string(message);
   f.status = status;
   f.request_id = new_request_id();
+  f.request = &req;
   http::Response r = encoder_for(req.path)(f);
   r.headers.emplace_back("X-Request-ID", f.request_id);
   return r;
@@ -324,6 +325,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
     f.message = std::move(message);
     f.request_id = request_id;
     f.at = cluster.clock().now();
+    f.request = &req;
     http::Reply r;
     r.response = encoder(f);
     r.response.headers.emplace_back("X-Request-ID", request_id);

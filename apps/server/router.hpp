@@ -120,6 +120,9 @@ struct Failure {
   int status = 0;  // for server_protocol
   std::string request_id;
   Timestamp at = std::chrono::system_clock::now();  // the cluster clock's now, where known
+  // The request that failed, where known: the encoder tells from it where a
+  // field the core names ("page") came from (field_location, error_response.hpp).
+  const http::Request* request = nullptr;
 };
 
 // For streams that outlive their request (SSE): a check that re-verifies

@@ -69,6 +69,10 @@ enum class Reason {
   // With unavailable: a remote server this request depends on failed or is
   // unreachable (a git remote); the network-node surface answers 502.
   upstream_failed,
+  // With not_found: which object of the cluster API is missing (its document
+  // answers TASK_NOT_FOUND / DEVICE_NOT_FOUND); field() names the input.
+  task_not_found,
+  device_not_found,
 };
 
 class Error : public std::exception {
@@ -81,6 +85,8 @@ class Error : public std::exception {
   Errc code() const noexcept { return code_; }
   const std::string& message() const noexcept { return message_; }
   // For invalid_argument: the name of the offending input field, if known.
+  // The bare input name ("page", "task_id"); where the input came from (a
+  // query parameter, a header, a JSON body) is the surface's to say.
   const std::string& field() const noexcept { return field_; }
   Reason reason() const noexcept { return reason_; }
   const char* what() const noexcept override { return message_.c_str(); }

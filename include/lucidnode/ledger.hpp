@@ -108,7 +108,7 @@ class Ledger {
   // that is not a hash).
   Block block_by_hash(std::string_view hash);
   // Blocks newest first, 1-based `page` of `limit` (1..100); `total` receives
-  // the number of blocks. Errors: invalid_argument ("query:page", "query:limit").
+  // the number of blocks. Errors: invalid_argument ("page", "limit").
   std::vector<Block> blocks(std::int64_t page, std::int64_t limit, std::int64_t* total = nullptr);
   // The block's transactions in Merkle order (at most kMaxBlockTransactions).
   // Errors: not_found.

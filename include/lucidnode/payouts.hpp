@@ -116,8 +116,8 @@ class Payouts {
   Payout get(std::string_view payout_id);
 
   // A node's payouts, newest first, optionally of one status; `total`
-  // receives the filtered count. Errors: invalid_argument ("query:page",
-  // "query:limit"), not_found (Reason::node_not_found).
+  // receives the filtered count. Errors: invalid_argument ("page",
+  // "limit"), not_found (Reason::node_not_found).
   std::vector<Payout> list_for_node(std::string_view node_uid, const PayoutQuery& q, std::int64_t* total = nullptr);
 
   // One round of processing: settles payouts left `processing` (by a crash),

@@ -491,7 +491,7 @@ std::optional<User> Users::find_by_email(const std::string& email) const {
 }
 
 std::vector<User> Users::list(const UserQuery& q, std::int64_t* total) const {
-  if (q.page < 1 || q.limit < 1 || q.limit > 100) throw Error(Errc::invalid_argument, "bad page or limit", "query:limit");
+  if (q.page < 1 || q.limit < 1 || q.limit > 100) throw Error(Errc::invalid_argument, "bad page or limit", "limit");
   const std::string role = q.role ? role_name(*q.role) : "";
   return impl_->core.store->read([&](Conn& c) {
     std::vector<User> out;

@@ -203,8 +203,8 @@ Session Sessions::get(const Principal& who, std::string_view session_id) {
 }
 
 std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q, std::int64_t* total) {
-  if (q.page < 1 || q.page > 1000000) detail::invalid_as("query:page", "page must be 1..1000000", Reason::out_of_range);
-  if (q.limit < 1 || q.limit > 100) detail::invalid_as("query:limit", "limit must be 1..100", Reason::out_of_range);
+  if (q.page < 1 || q.page > 1000000) detail::invalid_as("page", "page must be 1..1000000", Reason::out_of_range);
+  if (q.limit < 1 || q.limit > 100) detail::invalid_as("limit", "limit must be 1..100", Reason::out_of_range);
   return core_.store->read([&](Conn& c) {
     const char* status = q.status ? session_status_name(*q.status) : nullptr;
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_sessions WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2)");
@@ -308,7 +308,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
     detail::invalid_as("body", "a chunk holds at most " + std::to_string(core_.opts.max_chunk_bytes) + " bytes",
                        Reason::chunk_size_exceeded);
   if (index && (*index < 0 || *index >= kMaxChunks))
-    detail::invalid_as("query:index", "index must be 0.." + std::to_string(kMaxChunks - 1), Reason::out_of_range);
+    detail::invalid_as("index", "index must be 0.." + std::to_string(kMaxChunks - 1), Reason::out_of_range);
 
   // Cheap checks first, so a refused chunk costs no disk write.
   const auto check = [&](const Row& r) {
@@ -331,7 +331,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
     std::string want = *expected_sha256;
     for (char& ch : want) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (!detail::equal_ct(want, hex))
-      detail::invalid_as("header:X-Chunk-SHA256", "the chunk's SHA-256 is " + hex + ", not the one given",
+      detail::invalid_as("X-Chunk-SHA256", "the chunk's SHA-256 is " + hex + ", not the one given",
                          Reason::invalid_format);
   }
   const std::string chunk_uid = detail::random_uuid();
@@ -361,14 +361,14 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       const Row r = load_by_id(c, pre.id);  // the session may have changed meanwhile
       check(r);
       const std::int64_t idx = index ? *index : r.s.chunk_count;
-      if (idx >= kMaxChunks) detail::invalid_as("query:index", "index out of range", Reason::out_of_range);
+      if (idx >= kMaxChunks) detail::invalid_as("index", "index out of range", Reason::out_of_range);
       auto& dup = c.stmt("SELECT 1 FROM gw_chunks WHERE session_id = ? AND idx = ?");
       dup.bind(1, r.id);
       dup.bind(2, idx);
       const bool taken = dup.executeStep();
       dup.reset();
       if (taken)
-        throw Error(Errc::conflict, "chunk index " + std::to_string(idx) + " is already stored", "query:index",
+        throw Error(Errc::conflict, "chunk index " + std::to_string(idx) + " is already stored", "index",
                     Reason::already_exists);
       const std::string now = detail::now_text(core_);
       auto& ins = c.stmt("INSERT INTO gw_chunks(uid, session_id, idx, size, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)");

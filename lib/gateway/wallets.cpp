@@ -256,8 +256,8 @@ TrustPolicy TrustPolicies::create(const Principal& who, const std::string& name,
 
 std::vector<TrustPolicy> TrustPolicies::list(const Principal& who, std::int64_t page, std::int64_t limit,
                                              std::int64_t* total) {
-  if (page < 1 || page > 1000000) detail::invalid_as("query:page", "page must be 1..1000000", Reason::out_of_range);
-  if (limit < 1 || limit > 100) detail::invalid_as("query:limit", "limit must be 1..100", Reason::out_of_range);
+  if (page < 1 || page > 1000000) detail::invalid_as("page", "page must be 1..1000000", Reason::out_of_range);
+  if (limit < 1 || limit > 100) detail::invalid_as("limit", "limit must be 1..100", Reason::out_of_range);
   return core_.store->read([&](Conn& c) {
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_trust_policies WHERE user_id = ?");
     n.bind(1, who.user_id);
@@ -367,8 +367,8 @@ Wallet Wallets::get(const Principal& who, std::string_view wallet_id) {
 }
 
 std::vector<Wallet> Wallets::list(const Principal& who, std::int64_t page, std::int64_t limit, std::int64_t* total) {
-  if (page < 1 || page > 1000000) detail::invalid_as("query:page", "page must be 1..1000000", Reason::out_of_range);
-  if (limit < 1 || limit > 100) detail::invalid_as("query:limit", "limit must be 1..100", Reason::out_of_range);
+  if (page < 1 || page > 1000000) detail::invalid_as("page", "page must be 1..1000000", Reason::out_of_range);
+  if (limit < 1 || limit > 100) detail::invalid_as("limit", "limit must be 1..100", Reason::out_of_range);
   return core_.store->read([&](Conn& c) {
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_wallets WHERE user_id = ?");
     n.bind(1, who.user_id);

@@ -330,8 +330,8 @@ Block Ledger::block_by_hash(std::string_view hash) {
 }
 
 std::vector<Block> Ledger::blocks(std::int64_t page, std::int64_t limit, std::int64_t* total) {
-  if (page < 1 || page > 1000000) invalid("query:page", "page must be between 1 and 1000000");
-  if (limit < 1 || limit > 100) invalid("query:limit", "limit must be between 1 and 100");
+  if (page < 1 || page > 1000000) invalid("page", "page must be between 1 and 1000000");
+  if (limit < 1 || limit > 100) invalid("limit", "limit must be between 1 and 100");
   return core_.store->read([&](Conn& c) {
     std::vector<Block> out;
     auto& q = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height DESC LIMIT ? OFFSET ?");

@@ -198,8 +198,8 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
 }
 
 std::vector<Node> Nodes::query(const NodeQuery& q, std::int64_t* total) {
-  if (q.page < 1 || q.page > 1000000) invalid("query:page", "page must be between 1 and 1000000");
-  if (q.limit < 1 || q.limit > 100) invalid("query:limit", "limit must be between 1 and 100");
+  if (q.page < 1 || q.page > 1000000) invalid("page", "page must be between 1 and 1000000");
+  if (q.limit < 1 || q.limit > 100) invalid("limit", "limit must be between 1 and 100");
   auto nodes = core_.store->read([&](Conn& c) {
     std::vector<Node> out;
     auto bind_filters = [&](SQLite::Statement& st) {
@@ -372,7 +372,7 @@ void Nodes::sweep_lifecycle() {
 }
 
 NodeResources Nodes::resources(std::string_view uid, std::chrono::seconds range) {
-  if (range.count() < 1 || range > std::chrono::hours(24 * 30)) invalid("query:time_range", "time_range must be 1s..30d");
+  if (range.count() < 1 || range > std::chrono::hours(24 * 30)) invalid("time_range", "time_range must be 1s..30d");
   const auto id = resolve(uid);
   flush_stats();
   NodeResources r;
@@ -399,10 +399,10 @@ NodeResources Nodes::resources(std::string_view uid, std::chrono::seconds range)
 
 std::vector<MetricSeries> Nodes::metrics(std::string_view uid, std::optional<MetricType> type,
                                          std::chrono::seconds granularity, Timestamp start, Timestamp end) {
-  if (granularity.count() < 1) invalid("query:granularity", "granularity must be positive");
-  if (end <= start) invalid("query:end_time", "end_time must be after start_time");
+  if (granularity.count() < 1) invalid("granularity", "granularity must be positive");
+  if (end <= start) invalid("end_time", "end_time must be after start_time");
   if ((end - start) / granularity > 10000)
-    invalid("query:granularity", "at most 10000 buckets: widen the granularity or narrow the range");
+    invalid("granularity", "at most 10000 buckets: widen the granularity or narrow the range");
   const auto id = resolve(uid);
   flush_stats();
   std::vector<MetricType> types = type ? std::vector<MetricType>{*type}

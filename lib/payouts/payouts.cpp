@@ -311,8 +311,8 @@ Payout Payouts::get(std::string_view payout_id) {
 }
 
 std::vector<Payout> Payouts::list_for_node(std::string_view node_uid, const PayoutQuery& pq, std::int64_t* total) {
-  if (pq.page < 1 || pq.page > 1000000) invalid("query:page", "page must be between 1 and 1000000");
-  if (pq.limit < 1 || pq.limit > 100) invalid("query:limit", "limit must be between 1 and 100");
+  if (pq.page < 1 || pq.page > 1000000) invalid("page", "page must be between 1 and 1000000");
+  if (pq.limit < 1 || pq.limit > 100) invalid("limit", "limit must be between 1 and 100");
   const std::int64_t node_id = core_.nodes.resolve(node_uid);
   return core_.store->read([&](Conn& c) {
     std::vector<Payout> out;

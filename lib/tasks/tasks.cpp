@@ -113,8 +113,8 @@ bool valid_json(const std::string& text, bool object) {
 using detail::now_text;
 std::string time_text(Timestamp t) { return format_rfc3339(t, true); }
 
-[[noreturn]] void task_not_found() { throw Error(Errc::not_found, "Task not found", "task_id"); }
-[[noreturn]] void device_not_found() { throw Error(Errc::not_found, "Device not found", "device_id"); }
+[[noreturn]] void task_not_found() { throw Error(Errc::not_found, "Task not found", "task_id", Reason::task_not_found); }
+[[noreturn]] void device_not_found() { throw Error(Errc::not_found, "Device not found", "device_id", Reason::device_not_found); }
 
 // ---- rows --------------------------------------------------------------------
 
@@ -558,10 +558,10 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
     q.bind(12, r.agent_version);
     q.bind(13, at);
     q.exec();
-    if (c.changes() == 0) throw Error(Errc::not_found, "Device not found (node not approved or removed)", "device_id");
+    if (c.changes() == 0) throw Error(Errc::not_found, "Device not found (node not approved or removed)", "device_id", Reason::device_not_found);
     auto& s = c.stmt(kDeviceById);
     s.bind(1, node_id);
-    if (!s.executeStep()) throw Error(Errc::not_found, "Device not found", "device_id");
+    if (!s.executeStep()) device_not_found();
     return read_device(s);
   });
   auto& m = e.devs[node_id];

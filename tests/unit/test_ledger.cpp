@@ -329,8 +329,8 @@ TEST_CASE("ledger: blocks hold at most kMaxBlockTransactions, oldest first") {
   CHECK(page[0].height == 2);  // newest first
   CHECK(page[1].height == 1);
   CHECK(f.ledger().blocks(2, 2).at(0).height == 0);
-  CHECK(field_of([&] { f.ledger().blocks(0, 2); }) == "query:page");
-  CHECK(field_of([&] { f.ledger().blocks(1, 101); }) == "query:limit");
+  CHECK(field_of([&] { f.ledger().blocks(0, 2); }) == "page");
+  CHECK(field_of([&] { f.ledger().blocks(1, 101); }) == "limit");
   const auto rep = f.ledger().verify();
   CHECK(rep.ok);
   CHECK(rep.blocks == 3);

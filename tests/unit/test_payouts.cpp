@@ -469,9 +469,9 @@ TEST_CASE("payouts: listing a node's payouts pages newest first and filters by s
   CHECK(total == 0);
   f.payouts().list_for_node(other, {1, 100, std::nullopt}, &total);
   CHECK(total == 1);
-  CHECK(field_of([&] { f.payouts().list_for_node(n, {0, 10, std::nullopt}); }) == "query:page");
-  CHECK(field_of([&] { f.payouts().list_for_node(n, {1, 0, std::nullopt}); }) == "query:limit");
-  CHECK(field_of([&] { f.payouts().list_for_node(n, {1, 101, std::nullopt}); }) == "query:limit");
+  CHECK(field_of([&] { f.payouts().list_for_node(n, {0, 10, std::nullopt}); }) == "page");
+  CHECK(field_of([&] { f.payouts().list_for_node(n, {1, 0, std::nullopt}); }) == "limit");
+  CHECK(field_of([&] { f.payouts().list_for_node(n, {1, 101, std::nullopt}); }) == "limit");
   try {
     f.payouts().list_for_node("node_ffffffffffffffff", {});
     FAIL("expected not_found");

@@ -199,8 +199,8 @@ TEST_CASE("sessions: list shows only the caller's own - filtered - sorted and pa
   CHECK(f.s().list(f.admin, SessionQuery{}, &total).empty());
   CHECK(total == 0);
 
-  for (auto [page, limit, field] : {std::tuple{0, 20, "query:page"}, std::tuple{1, 0, "query:limit"},
-                                    std::tuple{1, 101, "query:limit"}, std::tuple{1000001, 20, "query:page"}}) {
+  for (auto [page, limit, field] : {std::tuple{0, 20, "page"}, std::tuple{1, 0, "limit"},
+                                    std::tuple{1, 101, "limit"}, std::tuple{1000001, 20, "page"}}) {
     SessionQuery bad;
     bad.page = page;
     bad.limit = limit;
@@ -307,7 +307,7 @@ TEST_CASE("sessions: put_chunk errors - each leaving no row and no file") {
   CHECK(reason_of(put({}, std::string(65, 'x'))) == Reason::chunk_size_exceeded);
   CHECK(code_of(put(-1, "x")) == Errc::invalid_argument);
   CHECK(code_of(put(100000, "x")) == Errc::invalid_argument);
-  CHECK(field_of(put(100000, "x")) == "query:index");
+  CHECK(field_of(put(100000, "x")) == "index");
   CHECK(code_of(put({}, "x", std::string(64, '0'))) == Errc::invalid_argument);
   CHECK(reason_of(put({}, "x", std::string(64, '0'))) == Reason::invalid_format);
   CHECK(reason_of(put({}, "x", std::string("not hex"))) == Reason::invalid_format);

@@ -196,8 +196,8 @@ TEST_CASE("wallets: get/list ownership - unknown ids and paging") {
   CHECK(f.w().list(f.alice, 1, 2, nullptr)[0].name == "a1");
   CHECK(f.w().list(f.bob, 1, 10, &total).size() == 1);
   CHECK(total == 1);
-  CHECK(field_of([&] { f.w().list(f.alice, 0, 10); }) == "query:page");
-  CHECK(field_of([&] { f.w().list(f.alice, 1, 101); }) == "query:limit");
+  CHECK(field_of([&] { f.w().list(f.alice, 0, 10); }) == "page");
+  CHECK(field_of([&] { f.w().list(f.alice, 1, 101); }) == "limit");
   CHECK(reason_of([&] { f.w().list(f.alice, 1, 0); }) == Reason::out_of_range);
 }
 
@@ -344,8 +344,8 @@ TEST_CASE("wallets: trust policies: list is the caller's own in creation order -
   CHECK(l[0].name == "p1");
   CHECK(f.tp().list(f.alice, 2, 1, nullptr)[0].name == "p2");
   CHECK(f.tp().list(f.admin, 1, 10, &total).empty());
-  CHECK(field_of([&] { f.tp().list(f.alice, 0, 10); }) == "query:page");
-  CHECK(field_of([&] { f.tp().list(f.alice, 1, 101); }) == "query:limit");
+  CHECK(field_of([&] { f.tp().list(f.alice, 0, 10); }) == "page");
+  CHECK(field_of([&] { f.tp().list(f.alice, 1, 101); }) == "limit");
 
   f.clock->advance(std::chrono::seconds(3));
   TrustPolicyUpdate u;

@@ -24,8 +24,8 @@ Code code_for(const Error& e) {
   switch (e.code()) {
     case Errc::invalid_argument: return {400, "VALIDATION_ERROR"};
     case Errc::not_found:
-      if (e.field() == "task_id") return {404, "TASK_NOT_FOUND"};
-      if (e.field() == "device_id") return {404, "DEVICE_NOT_FOUND"};
+      if (e.reason() == Reason::task_not_found) return {404, "TASK_NOT_FOUND"};
+      if (e.reason() == Reason::device_not_found) return {404, "DEVICE_NOT_FOUND"};
       return {404, "NOT_FOUND"};
     case Errc::conflict: return {409, "CONFLICT"};
     case Errc::unauthenticated: return {401, "UNAUTHORIZED"};

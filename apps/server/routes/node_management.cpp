@@ -408,7 +408,15 @@ http::Reply node_metrics(Context& ctx) {
   const auto now = ctx.cluster.clock().now();
   const auto end = time_param(ctx.req, "end_time", now);
   const auto start = time_param(ctx.req, "start_time", end - std::chrono::hours(1));
-  auto series = ctx.cluster.nodes().metrics(mgmt::node_uid(ctx), type, g, start, end);
+  std::vector<MetricSeries> series;
+  try {
+    series = ctx.cluster.nodes().metrics(mgmt::node_uid(ctx), type, g, start, end);
+  } catch (const Error& e) {
+    // Every input of metrics() is a query parameter, given or defaulted here
+    // (a defaulted one is not in the request for field_location to find).
+    if (e.code() != Errc::invalid_argument || e.field().empty()) throw;
+    throw Error(e.code(), e.message(), "query:" + e.field(), e.reason());
+  }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();

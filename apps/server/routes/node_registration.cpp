@@ -6,6 +6,7 @@
 // field 422 {"detail": [{"loc": [...], "msg": ..., "type": ...}]}.
 #include <cmath>
 
+#include "error_response.hpp"
 #include "json.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
@@ -31,14 +32,11 @@ http::Response detail_response(int status, std::string_view message) {
   return r;
 }
 
-http::Response validation_response(const Error& e) {
-  // Error::field is "name" (a body field), "query:name" / "path:name", and a
-  // dotted path ("sites.0.site_name") names a member of a list.
-  std::string where = "body", name = e.field();
-  if (auto colon = name.find(':'); colon != std::string::npos) {
-    where = name.substr(0, colon);
-    name = name.substr(colon + 1);
-  }
+http::Response validation_response(const Failure& f) {
+  // field_location: the core's bare "name", the server's "query:name" /
+  // "path:name"; a dotted path ("sites.0.site_name") names a member of a list.
+  const Error& e = *f.error;
+  auto [where, name] = field_location(f);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -87,7 +85,7 @@ http::Response registration_error(const Failure& f) {
   }
   const Error& e = *f.error;
   switch (e.code()) {
-    case Errc::invalid_argument: return validation_response(e);
+    case Errc::invalid_argument: return validation_response(f);
     case Errc::not_found: return detail_response(404, e.message());
     case Errc::conflict: return detail_response(409, e.message());
     case Errc::unauthenticated: return detail_response(401, e.message());
