@@ -1,7 +1,7 @@
 // libFuzzer target: the JSON readers every API surface shares — the
-// depth-limited parser (lib/util/json), JsonBody and its accessors
-// (apps/server/json.cpp: every route's body reader and the WebSocket
-// messages), parse_numbers_as_text (exact amounts) and query_int/path_id.
+// depth-limited parser (lib/util/json), JsonObject and its accessors
+// (lib/util/json_object: every surface's field reader, the server's request
+// bodies and WebSocket messages included), parse_numbers_as_text (exact amounts) and query_int/path_id.
 //
 // Invariants checked besides "no crash, no sanitizer report": a parse that
 // succeeds yields a value no deeper than the bound that serializes and parses
@@ -18,6 +18,7 @@
 #include "json.hpp"
 #include "lucidnode/error.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 
 namespace {
 
@@ -94,24 +95,24 @@ void check_parser(std::string_view text) {
 
 void check_body(std::string_view text) {
   try {
-    lucid::server::JsonBody b{text};
+    lucid::detail::JsonObject b{text};
     // Field names the surfaces read (any type may arrive in any of them).
     for (const char* f : {"type", "hostname", "task_type", "name", "session_id", "token", "amount", "priority"}) {
       try { (void)b.optional_string(f, 64); } catch (const lucid::Error&) {}
       try { (void)b.optional_number(f); } catch (const lucid::Error&) {}
       try { (void)b.optional_int(f); } catch (const lucid::Error&) {}
       try { (void)b.required_string(f, 1 << 20); } catch (const lucid::Error&) {}
-      if (const auto* v = b.member(f)) (void)lucid::server::as_int(*v);
+      if (const auto* v = b.member(f)) (void)lucid::detail::as_int(*v);
     }
     for (const char* f : {"payload", "config", "capabilities", "metadata", "data"}) {
       try {
-        lucid::server::JsonBody nested(b, f);
+        lucid::detail::JsonObject nested(b, f);
         (void)text_of(nested.root());
         try { (void)nested.required_int("chunk_index"); } catch (const lucid::Error&) {}
       } catch (const lucid::Error&) {
       }
     }
-  } catch (const lucid::server::MalformedJson&) {
+  } catch (const lucid::detail::MalformedJson&) {
   } catch (const lucid::Error&) {
   }
   lucid::http::Request req;
@@ -119,7 +120,7 @@ void check_body(std::string_view text) {
   try {
     auto d = lucid::server::parse_numbers_as_text(req);
     if (depth_of(d) > kJsonMaxDepth) fail("numbers-as-text accepted a value deeper than the bound");
-  } catch (const lucid::server::MalformedJson&) {
+  } catch (const lucid::detail::MalformedJson&) {
   }
 }
 

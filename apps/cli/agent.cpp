@@ -23,6 +23,7 @@
 #include "procstats.hpp"
 #include "util/file.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 
 namespace lucidctl {
 
@@ -63,8 +64,8 @@ void write_key(const std::string& path, const std::string& key) {
 
 std::string json_string_field(const std::string& body, const char* field) {
   rapidjson::Document d;
-  if (!lucid::detail::parse_json(d, body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth) || !d.IsObject() || !d.HasMember(field) || !d[field].IsString()) return {};
-  return d[field].GetString();
+  if (!lucid::detail::parse_json(d, body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth)) return {};
+  return lucid::detail::peek_string(d, field).value_or("");
 }
 
 std::string join_body(const AgentOptions& o, const std::string& join_secret) {

@@ -11,6 +11,7 @@
 
 #include "agent.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 
 namespace lucidctl {
 
@@ -251,14 +252,10 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
       for (const auto& t : tasks->value.GetArray()) {
         if (!t.IsObject()) continue;
         auto r = std::make_shared<Running>();
-        auto str = [&](const char* k) {
-          auto m = t.FindMember(k);
-          return m != t.MemberEnd() && m->value.IsString() ? std::string(m->value.GetString()) : std::string();
-        };
-        r->task.task_id = str("task_id");
-        r->task.task_type = str("task_type");
+        r->task.task_id = lucid::detail::peek_string(t, "task_id").value_or("");
+        r->task.task_type = lucid::detail::peek_string(t, "task_type").value_or("");
         if (!safe_id(r->task.task_id)) continue;
-        if (auto m = t.FindMember("attempt"); m != t.MemberEnd() && m->value.IsInt()) r->task.attempt = m->value.GetInt();
+        if (auto a = lucid::detail::peek_int(t, "attempt")) r->task.attempt = *a;
         // A re-delivery of what runs or ran here is ignored; a retried task
         // comes back with a new attempt number and runs again.
         if (known_.count(r->task.task_id) || recent_set_.count(attempt_key(r->task))) continue;
@@ -268,8 +265,7 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
           p->value.Accept(w);
           r->task.payload_json = buf.GetString();
         }
-        if (auto m = t.FindMember("timeout_seconds"); m != t.MemberEnd() && m->value.IsInt() && m->value.GetInt() > 0)
-          r->task.timeout_seconds = m->value.GetInt();
+        if (auto timeout = lucid::detail::peek_int(t, "timeout_seconds"); timeout && *timeout > 0) r->task.timeout_seconds = *timeout;
         known_[r->task.task_id] = r;
         backlog_.push_back(r);
       }

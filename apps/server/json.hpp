@@ -12,40 +12,22 @@
 
 #include "http/http_server.hpp"
 #include "lucidnode/clock.hpp"
+#include "util/json_object.hpp"
 
 namespace lucid::server {
 
-// Thrown for a body that is not JSON at all (400); field errors are
-// lucid::Error(invalid_argument) with the field named (422).
-struct MalformedJson {
-  std::string message;
-};
+// The server's readers of JSON input are lib/util/json_object.hpp's (one
+// reader for every surface); MalformedJson becomes 400, field errors 422.
+using detail::MalformedJson;
+using detail::as_int;
 
-// A request body that must be a JSON object in valid UTF-8. Accessors throw
-// lucid::Error(invalid_argument, ..., field) for a missing or ill-typed field.
-class JsonBody {
+// A request body (or WebSocket message) that must be a JSON object in valid
+// UTF-8: detail::JsonObject, constructible from the request.
+class JsonBody : public detail::JsonObject {
  public:
-  explicit JsonBody(const http::Request& req);
-  // The same rules for a JSON text that is not a request body (a WebSocket message).
-  explicit JsonBody(std::string_view text);
-  // The object member `field` of `parent`; an absent or null member is an
-  // empty object, another type is invalid_argument (field named).
-  JsonBody(const JsonBody& parent, const char* field);
-  std::string required_string(const char* field, std::size_t max_len) const;
-  std::optional<std::string> optional_string(const char* field, std::size_t max_len) const;
-  double required_number(const char* field) const;
-  std::optional<double> optional_number(const char* field) const;
-  std::int64_t required_int(const char* field) const;
-  std::optional<std::int64_t> optional_int(const char* field) const;
-  const rapidjson::Value* member(const char* field) const;  // nullptr if absent or null
-  const rapidjson::Value& root() const { return doc_; }
-
- private:
-  rapidjson::Document doc_;
+  using detail::JsonObject::JsonObject;
+  explicit JsonBody(const http::Request& req) : detail::JsonObject(std::string_view(req.body)) {}
 };
-
-// An integer JSON value (3 or 3.0), or nullopt.
-std::optional<std::int64_t> as_int(const rapidjson::Value& v);
 
 // Query parameter helpers; errors name the field as "query:<name>".
 std::optional<std::int64_t> query_int(const http::Request& req, const char* name, std::int64_t lo, std::int64_t hi);

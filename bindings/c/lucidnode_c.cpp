@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include "lucidnode/lucidnode.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 
 struct lucid_cluster {
   std::unique_ptr<lucid::Cluster> cluster;
@@ -111,17 +113,15 @@ class Input {
 };
 
 // Field accessors over one object; `prefix` names nested fields in errors.
+// Unknown members and string arrays are checked by the library's one reader
+// (lib/util/json_object.hpp); the rest is the C ABI's own strictness (an
+// integer must be written as one) and wording.
 class Obj {
  public:
   Obj(const rapidjson::Value& v, std::string prefix) : v_(v), prefix_(std::move(prefix)) {}
 
-  void only(std::initializer_list<std::string_view> allowed) const {
-    for (auto it = v_.MemberBegin(); it != v_.MemberEnd(); ++it) {
-      const std::string_view name(it->name.GetString(), it->name.GetStringLength());
-      bool ok = false;
-      for (auto a : allowed) ok = ok || a == name;
-      if (!ok) invalid(prefix_ + std::string(name), "unknown member '" + prefix_ + std::string(name) + "'");
-    }
+  void only(std::initializer_list<const char*> allowed) const {
+    lucid::detail::reject_unknown_members(v_, allowed, prefix_);
   }
   const rapidjson::Value* get(const char* key) const {
     auto it = v_.FindMember(key);
@@ -357,15 +357,9 @@ void put_raw(Writer& w, const char* key, const std::optional<std::string>& json)
 }
 
 std::vector<std::string> string_list(const Obj& o, const char* key) {
-  std::vector<std::string> out;
   const auto* v = o.get(key);
-  if (v == nullptr) return out;
-  if (!v->IsArray()) invalid(o.name(key), o.name(key) + " must be an array of strings");
-  for (const auto& e : v->GetArray()) {
-    if (!e.IsString()) invalid(o.name(key), o.name(key) + " must be an array of strings");
-    out.emplace_back(e.GetString(), e.GetStringLength());
-  }
-  return out;
+  if (v == nullptr) return {};
+  return lucid::detail::string_array(*v, o.name(key), std::numeric_limits<std::size_t>::max());
 }
 
 void put_strings(Writer& w, const char* key, const std::vector<std::string>& v) {

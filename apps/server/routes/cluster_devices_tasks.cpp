@@ -299,18 +299,11 @@ std::vector<std::string> split_list(const std::string& s) {
 
 const std::string& param(const Context& ctx) { return ctx.params.at(0); }
 
-// An optional JSON string array field.
+// An optional JSON string array field (detail::string_array).
 std::optional<std::vector<std::string>> string_list(const rapidjson::Value* v, const std::string& field,
                                                     std::size_t max_items) {
   if (!v) return std::nullopt;
-  if (!v->IsArray()) bad(field, field + " must be an array of strings");
-  if (v->Size() > max_items) bad(field, field + " must have at most " + std::to_string(max_items) + " entries");
-  std::vector<std::string> out;
-  for (const auto& e : v->GetArray()) {
-    if (!e.IsString()) bad(field, field + " must be an array of strings");
-    out.emplace_back(e.GetString(), e.GetStringLength());
-  }
-  return out;
+  return detail::string_array(*v, field, max_items);
 }
 
 std::string to_json_text(const rapidjson::Value& v) {
@@ -318,15 +311,6 @@ std::string to_json_text(const rapidjson::Value& v) {
   JsonWriter w(b);
   v.Accept(w);
   return std::string(b.GetString(), b.GetSize());
-}
-
-void reject_unknown(const rapidjson::Value& obj, std::initializer_list<const char*> known, const std::string& prefix) {
-  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
-    const std::string name(it->name.GetString(), it->name.GetStringLength());
-    bool ok = false;
-    for (const char* k : known) ok = ok || name == k;
-    if (!ok) bad(prefix + name.substr(0, 64), "unknown field '" + name.substr(0, 64) + "'");
-  }
 }
 
 // ---- health and cluster ----
@@ -470,7 +454,7 @@ http::Reply cluster_config(Context& ctx) {
 
 http::Reply create_api_key(Context& ctx) {
   JsonBody body(ctx.req);
-  reject_unknown(body.root(), {"name", "role"}, "");
+  detail::reject_unknown_members(body.root(), {"name", "role"}, "");
   const std::string name = body.required_string("name", 100);
   Role role = Role::admin;
   if (auto r = body.optional_string("role", 32)) {
@@ -558,7 +542,7 @@ http::Reply device_status(Context& ctx) {
 
 http::Reply update_device(Context& ctx) {
   JsonBody body(ctx.req);
-  reject_unknown(body.root(), {"role", "tags"}, "");
+  detail::reject_unknown_members(body.root(), {"role", "tags"}, "");
   auto role = body.optional_string("role", 32);
   auto tags = string_list(body.member("tags"), "tags", 32);
   if (!role && !tags) bad("body", "give role and/or tags");
@@ -692,7 +676,7 @@ bool sees_task_data(const Context& ctx, const Task& t) {
 
 http::Reply submit_task(Context& ctx) {
   JsonBody body(ctx.req);
-  reject_unknown(body.root(), {"task_type", "payload", "priority", "requirements", "metadata"}, "");
+  detail::reject_unknown_members(body.root(), {"task_type", "payload", "priority", "requirements", "metadata"}, "");
   TaskSubmit t;
   t.task_type = body.required_string("task_type", 64);
   if (const auto* p = body.member("payload")) t.payload_json = to_json_text(*p);
@@ -708,7 +692,7 @@ http::Reply submit_task(Context& ctx) {
   if (const auto* r = body.member("requirements")) {
     const std::string pre = "requirements.";
     if (!r->IsObject()) bad("requirements", "requirements must be an object");
-    reject_unknown(*r,
+    detail::reject_unknown_members(*r,
                    {"min_cpu_cores", "min_memory_gb", "min_storage_gb", "required_platform", "required_role",
                     "required_tags", "gpu_required", "internet_required", "timeout_seconds", "max_retries"},
                    pre);
@@ -884,7 +868,7 @@ http::Reply get_server_config(Context& ctx) {
 
 http::Reply put_server_config(Context& ctx) {
   JsonBody body(ctx.req);
-  reject_unknown(body.root(), {"max_connections"}, "");
+  detail::reject_unknown_members(body.root(), {"max_connections"}, "");
   auto mc = body.optional_int("max_connections");
   if (!mc) bad("max_connections", "field required");
   auto s = ctx.cluster.settings().update_server(mc);
@@ -905,7 +889,7 @@ http::Reply get_heartbeat_config(Context& ctx) {
 
 http::Reply put_heartbeat_config(Context& ctx) {
   JsonBody body(ctx.req);
-  reject_unknown(body.root(), {"interval", "timeout", "max_missed"}, "");
+  detail::reject_unknown_members(body.root(), {"interval", "timeout", "max_missed"}, "");
   auto i = body.optional_int("interval");
   auto t = body.optional_int("timeout");
   auto m = body.optional_int("max_missed");
