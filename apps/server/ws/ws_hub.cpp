@@ -1,23 +1,14 @@
 #include "ws/ws_hub.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cctype>
 #include <deque>
-#include <filesystem>
-#include <map>
 
 #include "json.hpp"
-#include "util/encoding.hpp"
-#include "poot/base64.hpp"
+#include "workflows/service_search.hpp"
 #include "ws/ws_engine.hpp"
 #include "ws/ws_message.hpp"
 
 namespace lucid::server::ws {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -51,14 +42,6 @@ std::string error_payload(std::string_view session_id, std::string_view message)
   });
 }
 
-// A plain file name: no directory part, no leading dot, a safe alphabet.
-bool plain_file_name(std::string_view n) {
-  if (n.empty() || n.size() > 128 || n.front() == '.') return false;
-  return std::all_of(n.begin(), n.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
-}
-
 // The upgrade request as text, for websocketpp's handshake parser.
 std::string request_text(const http::Request& req) {
   std::string out = req.method + " " + req.target + " HTTP/1.1\r\n";
@@ -66,30 +49,6 @@ std::string request_text(const http::Request& req) {
   out += "\r\n";
   return out;
 }
-
-struct Upload {
-  // The per-user quota reservation, given back when the upload goes.
-  std::weak_ptr<Hub> hub;
-  std::string owner;
-  std::int64_t reserved = -1;  // -1: nothing reserved
-  std::int64_t service_id = 0;
-  std::string file_name;
-  std::int64_t size = 0;
-  std::int64_t chunk_size = 0;
-  std::int64_t received = 0;
-  std::int64_t next_chunk = 0;
-  fs::path tmp;
-  int fd = -1;
-  ~Upload() {
-    if (reserved >= 0)
-      if (auto h = hub.lock()) h->release_upload(owner, reserved);
-    if (fd >= 0) ::close(fd);
-    if (!tmp.empty()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-    }
-  }
-};
 
 }  // namespace
 
@@ -273,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string sid;
       if (auto v = payload->member("session_id"); v && v->IsString()) sid.assign(v->GetString(), std::min<std::size_t>(v->GetStringLength(), 64));
       if (type.rfind("FILE_UPLOAD_", 0) == 0) {
-        uploads_.erase(sid);
+        uploads_.drop(sid);
         send("FILE_UPLOAD_ERROR", error_payload(sid, e.message()));
       } else {
         send("ERROR", error_payload("", e.message()));
@@ -306,10 +265,6 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  [[noreturn]] static void bad(const char* field, const std::string& msg) {
-    throw Error(Errc::invalid_argument, msg, field);
-  }
-
   // FILE_UPLOAD_*: what changing a service needs (admin; see ws_hub.hpp).
   void check_upload_allowed() const {
     const auto c = claims();
@@ -318,119 +273,41 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void upload_start(const JsonBody& p) {
-    const auto& o = hub_.options();
     check_upload_allowed();
-    auto sid = p.required_string("session_id", 64);
-    if (sid.empty()) bad("session_id", "session_id must not be empty");
-    if (uploads_.count(sid)) bad("session_id", "an upload with this session_id is in progress");
-    if (static_cast<int>(uploads_.size()) >= o.max_uploads_per_client) bad("session_id", "too many concurrent uploads");
-    auto u = std::make_unique<Upload>();
-    u->service_id = p.required_int("service_id");
-    if (u->service_id < 1) bad("service_id", "service_id must be a positive integer");
-    hub_.cluster().workflows().get_service(u->service_id);  // not_found when absent
-    u->file_name = p.required_string("file_name", 128);
-    if (!plain_file_name(u->file_name)) bad("file_name", "file_name must be a plain file name ([A-Za-z0-9._-], no leading dot)");
-    u->size = p.required_int("file_size");
-    if (u->size < 0 || u->size > o.max_upload_bytes)
-      bad("file_size", "file_size must be 0.." + std::to_string(o.max_upload_bytes));
-    u->chunk_size = p.optional_int("chunk_size").value_or(262144);
-    if (u->chunk_size < 1 || u->chunk_size > o.max_chunk_bytes)
-      bad("chunk_size", "chunk_size must be 1.." + std::to_string(o.max_chunk_bytes));
-    u->owner = claims()->subject;
-    hub_.reserve_upload(u->owner, u->size);  // last check: nothing below refuses but I/O
-    u->hub = hub_.weak_from_this();
-    u->reserved = u->size;
-    const fs::path dir = fs::path(o.data_dir) / "uploads" / ".partial";
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    u->tmp = dir / detail::to_hex(detail::random_bytes(16));
-    u->fd = ::open(u->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (u->fd < 0) {
-      u->tmp.clear();
-      throw Error(Errc::internal, "Cannot create the upload file");
-    }
-    uploads_[sid] = std::move(u);
+    const std::string sid = uploads_.start(claims()->subject, p);
     send("FILE_UPLOAD_READY", json_object([&](JsonWriter& w) { w.Key("session_id"); write_string(w, sid); }));
-  }
-
-  Upload& upload_of(const JsonBody& p, std::string& sid) {
-    sid = p.required_string("session_id", 64);
-    auto it = uploads_.find(sid);
-    if (it == uploads_.end()) throw Error(Errc::not_found, "No upload with this session_id");
-    return *it->second;
   }
 
   void upload_chunk(const JsonBody& p) {
     check_upload_allowed();
-    std::string sid;
-    Upload& u = upload_of(p, sid);
-    const auto index = p.required_int("chunk_index");
-    if (index != u.next_chunk) bad("chunk_index", "expected chunk_index " + std::to_string(u.next_chunk));
-    const auto b64 = p.required_string("data", static_cast<std::size_t>(u.chunk_size / 3 * 4 + 8));
-    std::string data;
-    if (!detail::base64_decode_strict(b64, data)) bad("data", "data must be standard base64");
-    if (static_cast<std::int64_t>(data.size()) > u.chunk_size) bad("data", "chunk larger than chunk_size");
-    if (u.received + static_cast<std::int64_t>(data.size()) > u.size) bad("data", "more data than file_size");
-    std::size_t off = 0;
-    while (off < data.size()) {
-      auto n = ::write(u.fd, data.data() + off, data.size() - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw Error(Errc::internal, "Writing the upload failed");
-      off += static_cast<std::size_t>(n);
-    }
-    u.received += static_cast<std::int64_t>(data.size());
-    ++u.next_chunk;
+    uploads_.chunk(p);
   }
 
   void upload_end(const JsonBody& p) {
     check_upload_allowed();
-    std::string sid;
-    Upload& u = upload_of(p, sid);
-    if (u.received != u.size)
-      bad("file_size", "received " + std::to_string(u.received) + " of " + std::to_string(u.size) + " bytes");
-    if (::fsync(u.fd) != 0) throw Error(Errc::internal, "Writing the upload failed");
-    ::close(u.fd);
-    u.fd = -1;
-    const fs::path dir = fs::path(hub_.options().data_dir) / "uploads" / std::to_string(u.service_id);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    fs::rename(u.tmp, dir / u.file_name, ec);  // atomic: readers see the old file or the whole new one
-    if (ec) throw Error(Errc::internal, "Storing the upload failed");
-    u.tmp.clear();
-    const std::string rel = "uploads/" + std::to_string(u.service_id) + "/" + u.file_name;
-    const std::string payload = json_object([&](JsonWriter& w) {
-      w.Key("session_id"); write_string(w, sid);
+    const detail::StoredUpload u = uploads_.end(p);
+    send("FILE_UPLOAD_COMPLETE", json_object([&](JsonWriter& w) {
+      w.Key("session_id"); write_string(w, u.session_id);
       w.Key("service_id"); w.Int64(u.service_id);
       w.Key("file_name"); write_string(w, u.file_name);
-      w.Key("file_size"); w.Int64(u.size);
-      w.Key("path"); write_string(w, rel);
-    });
-    uploads_.erase(sid);
-    send("FILE_UPLOAD_COMPLETE", payload);
+      w.Key("file_size"); w.Int64(u.file_size);
+      w.Key("path"); write_string(w, u.path);
+    }));
   }
 
-  // Searches this server's services (name, description, type; case-insensitive).
+  // Searches this server's services (detail::search_services says how).
   void service_search(const JsonBody& p) {
-    auto lower = [](std::string s) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return s;
-    };
-    const std::string q = lower(p.optional_string("query", 256).value_or(""));
-    const std::string type = lower(p.optional_string("service_type", 32).value_or(""));
-    const auto limit = p.optional_int("limit").value_or(100);
-    if (limit < 1 || limit > 1000) bad("limit", "limit must be 1..1000");
-    const auto all = hub_.cluster().workflows().list_services();
+    detail::ServiceSearch search;
+    search.query = p.optional_string("query", 256).value_or("");
+    search.service_type = p.optional_string("service_type", 32).value_or("");
+    search.limit = p.optional_int("limit").value_or(100);
+    const auto found = detail::search_services(hub_.cluster().workflows(), search);
     const std::string self = hub_.cluster().network().self_peer_id();
-    std::int64_t total = 0;
-    const std::string payload = json_object([&](JsonWriter& w) {
-      w.Key("query"); write_string(w, q);
+    send("SERVICE_SEARCH_RESULT", json_object([&](JsonWriter& w) {
+      w.Key("query"); write_string(w, found.query);
       w.Key("services");
       w.StartArray();
-      for (const auto& s : all) {
-        if (!type.empty() && lower(s.service_type) != type) continue;
-        if (!q.empty() && lower(s.name).find(q) == std::string::npos && lower(s.description).find(q) == std::string::npos)
-          continue;
-        if (++total > limit) continue;
+      for (const auto& s : found.services) {
         w.StartObject();
         w.Key("id"); w.Int64(s.id);
         w.Key("name"); write_string(w, s.name);
@@ -441,9 +318,8 @@ class Session : public std::enable_shared_from_this<Session> {
         w.EndObject();
       }
       w.EndArray();
-      w.Key("total"); w.Int64(total);
-    });
-    send("SERVICE_SEARCH_RESULT", payload);
+      w.Key("total"); w.Int64(found.total);
+    }));
   }
 
   Hub& hub_;
@@ -457,7 +333,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<asio::steady_timer> timer_;
   std::unique_ptr<asio::steady_timer> recheck_;
-  std::map<std::string, std::unique_ptr<Upload>> uploads_;
+  detail::UploadSet uploads_{hub_.uploads()};  // this connection's FILE_UPLOAD_* (strand)
 
   std::mutex qmu_;
   std::deque<std::shared_ptr<const std::string>> queue_;
@@ -465,7 +341,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool dropped_ = false;
 };
 
-Hub::Hub(Cluster& cluster, HubOptions opts) : cluster_(cluster), opts_(std::move(opts)) {}
+Hub::Hub(Cluster& cluster, HubOptions opts)
+    : cluster_(cluster),
+      opts_(std::move(opts)),
+      uploads_(std::make_shared<detail::Uploads>(
+          cluster.workflows(),
+          detail::UploadLimits{opts_.data_dir, opts_.max_upload_bytes, opts_.max_chunk_bytes, opts_.max_uploads_per_client,
+                               opts_.max_uploads_per_user, opts_.max_upload_bytes_per_user})) {}
 
 Hub::~Hub() { sub_.reset(); }
 
@@ -505,29 +387,6 @@ http::Reply Hub::accept(Context& ctx, std::optional<Claims> claims) {
   };
   r.on_data = [session](std::string_view bytes) { session->feed(bytes); };
   return r;
-}
-
-void Hub::reserve_upload(const std::string& subject, std::int64_t bytes) {
-  std::lock_guard lock(upload_mu_);
-  auto& u = user_uploads_[subject];
-  if (u.count >= opts_.max_uploads_per_user || bytes > opts_.max_upload_bytes_per_user - u.bytes) {
-    const bool too_many = u.count >= opts_.max_uploads_per_user;
-    if (u.count == 0) user_uploads_.erase(subject);
-    throw Error(Errc::resource_exhausted,
-                too_many ? "Upload quota: at most " + std::to_string(opts_.max_uploads_per_user) + " uploads open per user"
-                         : "Upload quota: at most " + std::to_string(opts_.max_upload_bytes_per_user) +
-                               " bytes in open uploads per user");
-  }
-  ++u.count;
-  u.bytes += bytes;
-}
-
-void Hub::release_upload(const std::string& subject, std::int64_t bytes) {
-  std::lock_guard lock(upload_mu_);
-  auto it = user_uploads_.find(subject);
-  if (it == user_uploads_.end()) return;
-  it->second.bytes -= bytes;
-  if (--it->second.count <= 0) user_uploads_.erase(it);
 }
 
 void Hub::add(std::shared_ptr<Session> s) {

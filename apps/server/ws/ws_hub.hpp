@@ -21,12 +21,15 @@
 // for the AUTH message's token.
 //
 // Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH.
-// Uploads write a service's files: they need what changing a service needs
-// (admin; services are created only by admins, so a service's owner is an
-// admin), never a node token. Each user has an upload quota across all its
-// connections: at most max_uploads_per_user uploads open at once and
-// max_upload_bytes_per_user bytes declared by them together (reserved at
-// FILE_UPLOAD_START, released when the upload ends, fails or its socket closes).
+// The hub parses and encodes them and decides who may send them; the work is
+// the library's: lib/network/uploads.hpp (files, limits, per-user quotas) and
+// lib/workflows/service_search.hpp. Uploads write a service's files: they need
+// what changing a service needs (admin; services are created only by admins,
+// so a service's owner is an admin), never a node token. Each user has an
+// upload quota across all its connections: at most max_uploads_per_user
+// uploads open at once and max_upload_bytes_per_user bytes declared by them
+// together (reserved at FILE_UPLOAD_START, released when the upload ends,
+// fails or its socket closes).
 #pragma once
 
 #include <cstddef>
@@ -37,6 +40,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "network/uploads.hpp"
 #include "router.hpp"
 
 namespace lucid::server::ws {
@@ -75,25 +79,16 @@ class Hub : public std::enable_shared_from_this<Hub> {
   const HubOptions& options() const { return opts_; }
   void remove(Session* s);
 
-  // Reserves one upload of `bytes` for `subject` under the per-user quota.
-  // Errors: resource_exhausted when the user has max_uploads_per_user
-  // uploads open or the reservation would pass max_upload_bytes_per_user.
-  void reserve_upload(const std::string& subject, std::int64_t bytes);
-  // Gives back a reservation of reserve_upload.
-  void release_upload(const std::string& subject, std::int64_t bytes);
+  // The upload limits and per-user quotas every session's uploads share.
+  const std::shared_ptr<detail::Uploads>& uploads() const { return uploads_; }
 
  private:
   Cluster& cluster_;
   HubOptions opts_;
+  std::shared_ptr<detail::Uploads> uploads_;
   Subscription sub_;
   mutable std::mutex mu_;
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
-  struct UserUploads {
-    int count = 0;
-    std::int64_t bytes = 0;
-  };
-  std::mutex upload_mu_;
-  std::unordered_map<std::string, UserUploads> user_uploads_;  // users with an open upload only
   friend class Session;
   void add(std::shared_ptr<Session> s);
 };
