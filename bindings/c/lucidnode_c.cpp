@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lucidnode/lucidnode.hpp"
+#include "tasks/task_codec.hpp"
 #include "util/json.hpp"
 #include "util/json_object.hpp"
 
@@ -383,54 +384,10 @@ std::optional<double> duration_seconds(const lucid::Task& t) {
   return static_cast<double>(*t.duration_ms) / 1000.0;
 }
 
-// The cluster API's task object (GET /api/v1/tasks/{id}), field for field.
+// The cluster API's task object (GET /api/v1/tasks/{id}), field for field
+// (the server's writer), timestamps with fractional seconds.
 void write_task(Writer& w, const lucid::Task& t) {
-  w.StartObject();
-  put(w, "task_id", t.task_id);
-  put(w, "task_type", t.task_type);
-  put(w, "status", lucid::task_status_name(t.status));
-  put(w, "priority", lucid::task_priority_name(t.priority));
-  put_raw(w, "payload", t.payload_json);
-  const auto& r = t.requirements;
-  w.Key("requirements");
-  w.StartObject();
-  put_opt(w, "min_cpu_cores", r.min_cpu_cores);
-  put_opt(w, "min_memory_gb", r.min_memory_gb);
-  put_opt(w, "min_storage_gb", r.min_storage_gb);
-  put_empty_null(w, "required_platform", r.required_platform);
-  put_empty_null(w, "required_role", r.required_role);
-  put_strings(w, "required_tags", r.required_tags);
-  w.Key("gpu_required");
-  w.Bool(r.gpu_required);
-  w.Key("internet_required");
-  w.Bool(r.internet_required);
-  w.Key("timeout_seconds");
-  w.Int64(r.timeout_seconds);
-  w.Key("max_retries");
-  w.Int64(r.max_retries);
-  w.EndObject();
-  put_raw(w, "metadata", t.metadata_json);
-  put_empty_null(w, "device_id", t.device_id);
-  w.Key("attempt");
-  w.Int64(t.attempt);
-  w.Key("retries");
-  w.Int64(t.retries);
-  w.Key("progress");
-  w.Double(t.progress);
-  put(w, "progress_message", t.progress_message);
-  put(w, "status_reason", t.status_reason);
-  w.Key("cancel_requested");
-  w.Bool(t.cancel_requested);
-  put_raw(w, "result_data", t.result_json);
-  w.Key("error");
-  if (t.error) w.String(t.error->c_str(), static_cast<rapidjson::SizeType>(t.error->size())); else w.Null();
-  put_opt(w, "exit_code", t.exit_code);
-  put_opt(w, "execution_time_seconds", duration_seconds(t));
-  put_time(w, "created_at", t.created_at);
-  put_time(w, "assigned_at", t.assigned_at);
-  put_time(w, "started_at", t.started_at);
-  put_time(w, "completed_at", t.completed_at);
-  w.EndObject();
+  lucid::detail::write_task_json(w, t, lucid::detail::TaskJsonStyle{true, true});
 }
 
 void give_task(const lucid::Task& t, char** out_json) {
@@ -862,39 +819,8 @@ lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, ch
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
     Input in(task_json, "task_json");
-    Obj o(in.root(), "");
-    o.only({"task_type", "payload", "priority", "requirements", "metadata"});
-    lucid::TaskSubmit t;
-    t.task_type = o.str("task_type", true);
-    if (const auto* p = o.get("payload")) t.payload_json = json_text(*p);
-    if (const auto* m = o.get("metadata")) {
-      if (!m->IsObject()) invalid("metadata", "metadata must be an object");
-      t.metadata_json = json_text(*m);
-    }
-    const std::string prio = o.str("priority", false);
-    if (!prio.empty()) {
-      auto p = lucid::parse_task_priority(prio);
-      if (!p) invalid("priority", "priority must be low, normal, high or urgent");
-      t.priority = *p;
-    }
-    if (const auto* rv = o.get("requirements")) {
-      if (!rv->IsObject()) invalid("requirements", "requirements must be an object");
-      Obj r(*rv, "requirements.");
-      r.only({"min_cpu_cores", "min_memory_gb", "min_storage_gb", "required_platform", "required_role",
-              "required_tags", "gpu_required", "internet_required", "timeout_seconds", "max_retries"});
-      auto& q = t.requirements;
-      q.min_cpu_cores = r.integer("min_cpu_cores");
-      q.min_memory_gb = r.num("min_memory_gb");
-      q.min_storage_gb = r.num("min_storage_gb");
-      q.required_platform = r.str("required_platform", false);
-      q.required_role = r.str("required_role", false);
-      q.required_tags = string_list(r, "required_tags");
-      q.gpu_required = r.boolean("gpu_required").value_or(false);
-      q.internet_required = r.boolean("internet_required").value_or(false);
-      q.timeout_seconds = r.integer("timeout_seconds").value_or(300);
-      q.max_retries = r.integer("max_retries").value_or(3);
-    }
-    give_task(c.tasks().submit(t), out_json);
+    // The server's POST /api/v1/tasks reads the same body the same way.
+    give_task(c.tasks().submit(lucid::detail::decode_task_submit(lucid::detail::JsonObject(in.root()))), out_json);
   });
 }
 

@@ -45,6 +45,16 @@ inline std::string field_of(const std::function<void()>& f) {
   return "<none>";
 }
 
+// The message of the lucid::Error that f throws ("<none>" if none).
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const lucid::Error& e) {
+    return e.message();
+  }
+  return "<none>";
+}
+
 // The lucid::Reason of the lucid::Error that f throws (Reason::none if none
 // is thrown; check code_of too).
 inline lucid::Reason reason_of(const std::function<void()>& f) {

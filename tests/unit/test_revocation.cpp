@@ -16,18 +16,10 @@
 
 using namespace lucid;
 using testsupport::code_of;
+using testsupport::message_of;
 using testsupport::TempDir;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.message();
-  }
-  return {};
-}
 
 struct Key {
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];

@@ -7,6 +7,7 @@
 #include "routes/cluster_common.hpp"
 #include "routes/routes.hpp"
 #include "server_env.hpp"
+#include "tasks/task_codec.hpp"
 #include "util/json.hpp"
 
 namespace lucid::server {
@@ -182,23 +183,6 @@ void write_device(JsonWriter& w, const Device& d, Timestamp now) {
 
 namespace {
 
-void write_requirements(JsonWriter& w, const TaskRequirements& r) {
-  w.StartObject();
-  w.Key("min_cpu_cores"); write_opt(w, r.min_cpu_cores);
-  w.Key("min_memory_gb"); write_opt(w, r.min_memory_gb);
-  w.Key("min_storage_gb"); write_opt(w, r.min_storage_gb);
-  w.Key("required_platform");
-  if (r.required_platform.empty()) w.Null(); else write_string(w, r.required_platform);
-  w.Key("required_role");
-  if (r.required_role.empty()) w.Null(); else write_string(w, r.required_role);
-  w.Key("required_tags"); write_strings(w, r.required_tags);
-  w.Key("gpu_required"); w.Bool(r.gpu_required);
-  w.Key("internet_required"); w.Bool(r.internet_required);
-  w.Key("timeout_seconds"); w.Int64(r.timeout_seconds);
-  w.Key("max_retries"); w.Int64(r.max_retries);
-  w.EndObject();
-}
-
 void write_execution_time(JsonWriter& w, const Task& t) {
   if (t.duration_ms) w.Double(static_cast<double>(*t.duration_ms) / 1000.0);
   else w.Null();
@@ -211,33 +195,7 @@ void write_device_id(JsonWriter& w, const Task& t) {
 }  // namespace
 
 void write_task(JsonWriter& w, const Task& t, bool full) {
-  w.StartObject();
-  w.Key("task_id"); write_string(w, t.task_id);
-  w.Key("task_type"); write_string(w, t.task_type);
-  w.Key("status"); w.String(task_status_name(t.status));
-  w.Key("priority"); w.String(task_priority_name(t.priority));
-  w.Key("payload");
-  if (full) write_raw_json(w, t.payload_json); else w.Null();
-  w.Key("requirements"); write_requirements(w, t.requirements);
-  w.Key("metadata"); write_raw_json(w, t.metadata_json);
-  w.Key("device_id"); write_device_id(w, t);
-  w.Key("attempt"); w.Int64(t.attempt);
-  w.Key("retries"); w.Int64(t.retries);
-  w.Key("progress"); w.Double(t.progress);
-  w.Key("progress_message"); write_string(w, t.progress_message);
-  w.Key("status_reason"); write_string(w, t.status_reason);
-  w.Key("cancel_requested"); w.Bool(t.cancel_requested);
-  w.Key("result_data");
-  if (full && t.result_json) write_raw_json(w, *t.result_json); else w.Null();
-  w.Key("error");
-  if (full) write_opt(w, t.error); else w.Null();
-  w.Key("exit_code"); write_opt(w, t.exit_code);
-  w.Key("execution_time_seconds"); write_execution_time(w, t);
-  w.Key("created_at"); write_time(w, t.created_at);
-  w.Key("assigned_at"); write_time(w, t.assigned_at);
-  w.Key("started_at"); write_time(w, t.started_at);
-  w.Key("completed_at"); write_time(w, t.completed_at);
-  w.EndObject();
+  detail::write_task_json(w, t, detail::TaskJsonStyle{full, false});
 }
 
 void write_task_result(JsonWriter& w, const Task& t, bool full) {
@@ -304,13 +262,6 @@ std::optional<std::vector<std::string>> string_list(const rapidjson::Value* v, c
                                                     std::size_t max_items) {
   if (!v) return std::nullopt;
   return detail::string_array(*v, field, max_items);
-}
-
-std::string to_json_text(const rapidjson::Value& v) {
-  rapidjson::StringBuffer b;
-  JsonWriter w(b);
-  v.Accept(w);
-  return std::string(b.GetString(), b.GetSize());
 }
 
 // ---- health and cluster ----
@@ -635,36 +586,6 @@ http::Reply devices_summary(Context& ctx) {
 
 // ---- tasks ----
 
-std::optional<bool> opt_bool(const rapidjson::Value& obj, const char* name, const std::string& prefix) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsBool()) bad(prefix + name, std::string(name) + " must be a boolean");
-  return it->value.GetBool();
-}
-
-std::optional<double> opt_number(const rapidjson::Value& obj, const char* name, const std::string& prefix) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsNumber()) bad(prefix + name, std::string(name) + " must be a number");
-  return it->value.GetDouble();
-}
-
-std::optional<std::int64_t> opt_integer(const rapidjson::Value& obj, const char* name, const std::string& prefix) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  auto i = as_int(it->value);
-  if (!i) bad(prefix + name, std::string(name) + " must be an integer");
-  return i;
-}
-
-std::optional<std::string> opt_text(const rapidjson::Value& obj, const char* name, const std::string& prefix) {
-  auto it = obj.FindMember(name);
-  if (it == obj.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsString()) bad(prefix + name, std::string(name) + " must be a string");
-  if (it->value.GetStringLength() > 64) bad(prefix + name, std::string(name) + " must be at most 64 characters");
-  return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
 // Payloads and results (commands, their output) are for the task's submitter
 // and the fleet's operators; other readers (viewers) see them as null.
 bool sees_task_data(const Context& ctx, const Task& t) {
@@ -675,41 +596,7 @@ bool sees_task_data(const Context& ctx, const Task& t) {
 }
 
 http::Reply submit_task(Context& ctx) {
-  JsonBody body(ctx.req);
-  detail::reject_unknown_members(body.root(), {"task_type", "payload", "priority", "requirements", "metadata"}, "");
-  TaskSubmit t;
-  t.task_type = body.required_string("task_type", 64);
-  if (const auto* p = body.member("payload")) t.payload_json = to_json_text(*p);
-  if (auto p = body.optional_string("priority", 16)) {
-    auto pr = parse_task_priority(*p);
-    if (!pr) bad("priority", "priority must be low, normal, high or urgent");
-    t.priority = *pr;
-  }
-  if (const auto* m = body.member("metadata")) {
-    if (!m->IsObject()) bad("metadata", "metadata must be an object");
-    t.metadata_json = to_json_text(*m);
-  }
-  if (const auto* r = body.member("requirements")) {
-    const std::string pre = "requirements.";
-    if (!r->IsObject()) bad("requirements", "requirements must be an object");
-    detail::reject_unknown_members(*r,
-                   {"min_cpu_cores", "min_memory_gb", "min_storage_gb", "required_platform", "required_role",
-                    "required_tags", "gpu_required", "internet_required", "timeout_seconds", "max_retries"},
-                   pre);
-    auto& q = t.requirements;
-    q.min_cpu_cores = opt_integer(*r, "min_cpu_cores", pre);
-    q.min_memory_gb = opt_number(*r, "min_memory_gb", pre);
-    q.min_storage_gb = opt_number(*r, "min_storage_gb", pre);
-    q.required_platform = opt_text(*r, "required_platform", pre).value_or("");
-    q.required_role = opt_text(*r, "required_role", pre).value_or("");
-    auto it = r->FindMember("required_tags");
-    if (it != r->MemberEnd() && !it->value.IsNull())
-      q.required_tags = *string_list(&it->value, pre + "required_tags", 32);
-    q.gpu_required = opt_bool(*r, "gpu_required", pre).value_or(false);
-    q.internet_required = opt_bool(*r, "internet_required", pre).value_or(false);
-    q.timeout_seconds = opt_integer(*r, "timeout_seconds", pre).value_or(300);
-    q.max_retries = opt_integer(*r, "max_retries", pre).value_or(3);
-  }
+  TaskSubmit t = detail::decode_task_submit(JsonBody(ctx.req));
   t.submitter = ctx.caller.claims->subject;
   auto task = ctx.cluster.tasks().submit(t);
   rapidjson::StringBuffer buf;
