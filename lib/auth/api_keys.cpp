@@ -2,7 +2,9 @@
 #include "lucidnode/api_keys.hpp"
 
 #include "core/cluster_core.hpp"
-#include "nodes/node_common.hpp"
+#include "core/clock_text.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 
 namespace lucid {
 

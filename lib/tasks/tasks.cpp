@@ -2,18 +2,19 @@
 #include "lucidnode/tasks.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
+#include "core/clock_text.hpp"
 #include "core/cluster_core.hpp"
-#include "nodes/node_common.hpp"
+#include "nodes/node_rows.hpp"
 #include "tasks/engine.hpp"
+#include "util/checks.hpp"
 #include "util/enum_names.hpp"
 #include "util/json.hpp"
+#include "util/stored.hpp"
 
 namespace lucid {
 
@@ -87,23 +88,8 @@ std::vector<std::string> checked_tags(const std::string& field, std::vector<std:
   return tags;
 }
 
-std::string json_array(const std::vector<std::string>& v) {
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  w.StartArray();
-  for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  w.EndArray();
-  return std::string(b.GetString(), b.GetSize());
-}
-
-std::vector<std::string> parse_array(const std::string& text) {
-  std::vector<std::string> out;
-  rapidjson::Document d;
-  if (!detail::parse_json(d, text) || !d.IsArray()) return out;
-  for (const auto& v : d.GetArray())
-    if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
-  return out;
-}
+using detail::parse_string_array;
+using detail::string_array_json;
 
 bool valid_json(const std::string& text, bool object) {
   rapidjson::Document d;
@@ -158,7 +144,7 @@ TaskRow read_task(SQLite::Statement& q) {
   if (!q.getColumn(8).isNull()) rq.min_storage_gb = q.getColumn(8).getDouble();
   rq.required_platform = q.getColumn(9).getString();
   rq.required_role = q.getColumn(10).getString();
-  rq.required_tags = parse_array(q.getColumn(11).getString());
+  rq.required_tags = parse_string_array(q.getColumn(11).getString());
   rq.gpu_required = q.getColumn(12).getInt() != 0;
   rq.internet_required = q.getColumn(13).getInt() != 0;
   rq.timeout_seconds = q.getColumn(14).getInt64();
@@ -216,13 +202,13 @@ Device read_device(SQLite::Statement& q) {
   if (!q.getColumn(4).isNull()) {
     d.platform = q.getColumn(4).getString();
     d.role = q.getColumn(5).getString();
-    d.tags = parse_array(q.getColumn(6).getString());
+    d.tags = parse_string_array(q.getColumn(6).getString());
     d.capabilities.cpu_count = q.getColumn(7).getInt64();
     d.capabilities.memory_total_gb = q.getColumn(8).getDouble();
     d.capabilities.storage_total_gb = q.getColumn(9).getDouble();
     d.capabilities.has_gpu = q.getColumn(10).getInt() != 0;
     d.capabilities.internet = q.getColumn(11).getInt() != 0;
-    d.allowed_task_types = parse_array(q.getColumn(12).getString());
+    d.allowed_task_types = parse_string_array(q.getColumn(12).getString());
     d.max_concurrent = q.getColumn(13).getInt64();
     d.agent_version = q.getColumn(14).getString();
   }
@@ -450,7 +436,7 @@ void TaskEngine::load() {
       if (!t.getColumn(7).isNull()) r.min_storage_gb = t.getColumn(7).getDouble();
       r.required_platform = t.getColumn(8).getString();
       r.required_role = t.getColumn(9).getString();
-      r.required_tags = parse_array(t.getColumn(10).getString());
+      r.required_tags = parse_string_array(t.getColumn(10).getString());
       r.gpu_required = t.getColumn(11).getInt() != 0;
       r.internet_required = t.getColumn(12).getInt() != 0;
       a->timeout_seconds = t.getColumn(13).getInt64();
@@ -547,13 +533,13 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
     q.bind(1, node_id);
     q.bind(2, r.platform);
     if (r.role) q.bind(3, *r.role); else q.bind(3);
-    if (tags) q.bind(4, json_array(*tags)); else q.bind(4);
+    if (tags) q.bind(4, string_array_json(*tags)); else q.bind(4);
     q.bind(5, caps.cpu_count);
     q.bind(6, caps.memory_total_gb);
     q.bind(7, caps.storage_total_gb);
     q.bind(8, caps.has_gpu ? 1 : 0);
     q.bind(9, caps.internet ? 1 : 0);
-    q.bind(10, json_array(types));
+    q.bind(10, string_array_json(types));
     q.bind(11, r.max_concurrent);
     q.bind(12, r.agent_version);
     q.bind(13, at);
@@ -691,7 +677,7 @@ Device Tasks::set_device_labels(std::string_view device_id, const std::optional<
         " ON CONFLICT(node_id) DO UPDATE SET role = COALESCE(?2, role), tags = COALESCE(?3, tags), updated_at = ?4");
     q.bind(1, found->node_id);
     if (role) q.bind(2, *role); else q.bind(2);
-    if (tags) q.bind(3, json_array(*tags)); else q.bind(3);
+    if (tags) q.bind(3, string_array_json(*tags)); else q.bind(3);
     q.bind(4, at);
     q.exec();
     auto& s = c.stmt(kDeviceById);
@@ -720,12 +706,7 @@ void Tasks::remove_device(std::string_view device_id) {
     auto found = find_device(c, device_id);
     if (!found) device_not_found();
     node = found->node_id;
-    auto& k = c.stmt("SELECT api_key_hash FROM nodes WHERE id = ?");
-    k.bind(1, node);
-    if (k.executeStep() && !k.getColumn(0).isNull()) key_hash = k.getColumn(0).getString();
-    auto& r = c.stmt("UPDATE nodes SET api_key_hash = NULL WHERE id = ?");
-    r.bind(1, node);
-    r.exec();
+    key_hash = detail::revoke_node_key(c, node);
     auto& q = c.stmt(
         "INSERT INTO devices (node_id, removed, updated_at) VALUES (?1, 1, ?2)"
         " ON CONFLICT(node_id) DO UPDATE SET removed = 1, reported = 0, updated_at = ?2");
@@ -736,11 +717,7 @@ void Tasks::remove_device(std::string_view device_id) {
     if (it != e.devs.end()) e.lose_tasks_locked(c, node, it->second, "device removed", requeued, dropped);
   });
   e.apply_lost(node, requeued, dropped);
-  {
-    // The key no longer authenticates.
-    std::unique_lock<std::shared_mutex> klock(e.core.nodes_state.mu);
-    if (!key_hash.empty()) e.core.nodes_state.keys.erase(key_hash);
-  }
+  detail::forget_node_key(e.core, key_hash);  // the key no longer authenticates
   auto it = e.devs.find(node);
   if (it != e.devs.end()) {
     for (auto& w : it->second.waiters) {
@@ -871,7 +848,7 @@ Task Tasks::submit(const TaskSubmit& t) {
     if (r.min_storage_gb) q.bind(7, *r.min_storage_gb); else q.bind(7);
     q.bind(8, r.required_platform);
     q.bind(9, r.required_role);
-    q.bind(10, json_array(r.required_tags));
+    q.bind(10, string_array_json(r.required_tags));
     q.bind(11, r.gpu_required ? 1 : 0);
     q.bind(12, r.internet_required ? 1 : 0);
     q.bind(13, r.timeout_seconds);
