@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "lucidnode/api_keys.hpp"
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
@@ -228,6 +229,8 @@ class Cluster {
   Wallets& wallets();
   TrustPolicies& trust_policies();
   Users& users();
+  // Admin API keys for the cluster API.
+  ApiKeys& api_keys();
   // The shared limiter every API surface configures and uses.
   RateLimiter& rate_limiter();
   EventBus& events();

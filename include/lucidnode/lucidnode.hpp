@@ -18,6 +18,7 @@
 // version. For C and other languages see <lucidnode/lucidnode.h> (C ABI).
 #pragma once
 
+#include "lucidnode/api_keys.hpp"
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/cluster.hpp"

@@ -327,12 +327,10 @@ class Settings {
   ServerSettings update_server(std::optional<std::int64_t> max_connections);
   // Restores the defaults (Options) and forgets the stored values.
   void reset();
-  // Admin API keys for the cluster API. Creates one ("lak_" + 43 base64url
-  // characters), stores only its SHA-256, returns it (shown once). Errors:
-  // invalid_argument (name 1..100 characters).
+  // Kept for source compatibility: admin API keys belong to auth now; these
+  // forward to Cluster::api_keys() (lucidnode/api_keys.hpp), which documents
+  // them: ApiKeys::create and ApiKeys::authenticate.
   std::string create_api_key(const std::string& name, Role role);
-  // The claims of an API key (subject "apikey:<id>", its role, no expiry
-  // check). Errors: unauthenticated.
   Claims authenticate_api_key(std::string_view key);
   // Called (on the changing thread) after every change, with the new server settings.
   void on_server_change(std::function<void(const ServerSettings&)> fn);

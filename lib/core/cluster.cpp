@@ -321,6 +321,7 @@ Auth& Cluster::auth() { return core_->require_auth(); }
 Tasks& Cluster::tasks() { return core_->tasks; }
 Settings& Cluster::settings() { return core_->settings; }
 Users& Cluster::users() { return core_->users; }
+ApiKeys& Cluster::api_keys() { return core_->api_keys; }
 
 Health Cluster::health(std::chrono::milliseconds timeout) {
   Health h;

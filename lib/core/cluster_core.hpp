@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lucidnode/api_keys.hpp"
 #include "lucidnode/auth.hpp"
 #include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
@@ -100,6 +101,7 @@ class ClusterCore {
   Settings settings{*this};
   Tasks tasks{*this};
   Users users{*this};
+  ApiKeys api_keys{*this};
 
   // Runs `task` every `interval` on the executor while started (an exception
   // it throws goes to opts.info_log; it runs again next time). Register before

@@ -8,7 +8,9 @@
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/sessions.hpp"
-#include "nodes/node_common.hpp"
+#include "core/clock_text.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 
 namespace lucid::detail {
 

@@ -15,7 +15,9 @@
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 #include "network/peer_id.hpp"
-#include "nodes/node_common.hpp"
+#include "core/clock_text.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 
 namespace lucid {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include "nodes/node_common.hpp"
+#include "nodes/node_rows.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
 #include "util/enum_names.hpp"

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <unordered_set>
 
-#include "nodes/node_common.hpp"
+#include "nodes/node_rows.hpp"
 #include "util/enum_names.hpp"
 
 namespace lucid {

@@ -5,7 +5,9 @@
 #include "core/cluster_core.hpp"
 #include "ledger/ledger_format.hpp"
 #include "ledger/sha256.hpp"
-#include "nodes/node_common.hpp"
+#include "core/clock_text.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 #include "payouts/payout_rules.hpp"
 #include "util/ids.hpp"
 

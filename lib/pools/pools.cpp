@@ -1,6 +1,6 @@
 #include "lucidnode/pools.hpp"
 
-#include "nodes/node_common.hpp"
+#include "nodes/node_rows.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
 
@@ -75,13 +75,8 @@ void pool_add_node(ClusterCore& core, Conn& c, std::string_view pool_uid, std::i
   if (!p.executeStep()) pool_not_found();
   const auto pool_id = p.getColumn(0).getInt64();
   p.reset();
-  auto& up = c.stmt("UPDATE nodes SET pool_id = ?1, pool_priority = ?2, updated_at = ?3 WHERE id = ?4");
-  up.bind(1, pool_id);
-  up.bind(2, priority);
-  up.bind(3, now_text(core));
-  up.bind(4, node_id);
-  up.exec();
-  if (c.changes() == 0) throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
+  if (!set_node_pool(c, node_id, pool_id, priority, now_text(core)))
+    throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
   pool_check_limits(c, pool_uid);
   auto& touch = c.stmt("UPDATE pools SET updated_at = ? WHERE id = ?");
   touch.bind(1, now_text(core));

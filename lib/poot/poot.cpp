@@ -8,7 +8,9 @@
 #include <shared_mutex>
 #include <unordered_map>
 
-#include "nodes/node_common.hpp"
+#include "core/clock_text.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 #include "poot/base64.hpp"
 #include "poot/score_formula.hpp"
 #include "util/enum_names.hpp"

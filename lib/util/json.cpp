@@ -1,5 +1,8 @@
 #include "util/json.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 namespace lucid::detail {
 
 std::string JsonResult::describe() const {
@@ -34,6 +37,24 @@ JsonResult parse_json(rapidjson::Document& doc, std::string_view text, unsigned 
   };
   doc.Populate(generate);
   return r;
+}
+
+std::string string_array_json(const std::vector<std::string>& v) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  w.StartArray();
+  for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  w.EndArray();
+  return std::string(b.GetString(), b.GetSize());
+}
+
+std::vector<std::string> parse_string_array(const std::string& text) {
+  std::vector<std::string> out;
+  rapidjson::Document d;
+  if (!parse_json(d, text) || !d.IsArray()) return out;
+  for (const auto& v : d.GetArray())
+    if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
+  return out;
 }
 
 }  // namespace lucid::detail

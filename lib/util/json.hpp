@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/utf8.hpp"
 
@@ -151,5 +152,12 @@ JsonResult parse_json_sax(std::string_view text, Handler& handler, unsigned opti
 // text's size.
 JsonResult parse_json(rapidjson::Document& doc, std::string_view text, unsigned options = kJsonStrict,
                       unsigned max_depth = kJsonMaxDepth);
+
+// A JSON array of the strings: how text columns store a list (tags, allowed
+// task types, a service's arguments).
+std::string string_array_json(const std::vector<std::string>& v);
+// The strings of a JSON array of strings stored by string_array_json; empty
+// when `text` is not an array, entries that are not strings skipped.
+std::vector<std::string> parse_string_array(const std::string& text);
 
 }  // namespace lucid::detail

@@ -28,24 +28,6 @@ namespace fs = std::filesystem;
 
 namespace wf {
 
-std::string args_to_json(const std::vector<std::string>& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartArray();
-  for (const auto& s : v) w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  w.EndArray();
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
-std::vector<std::string> args_from_json(const std::string& s) {
-  std::vector<std::string> out;
-  rapidjson::Document d;
-  if (!detail::parse_json(d, s) || !d.IsArray()) return out;
-  for (const auto& v : d.GetArray())
-    if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
-  return out;
-}
-
 std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& v) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -160,7 +142,7 @@ std::optional<StandaloneDetails> load_standalone(Conn& c, std::int64_t service_i
   d.id = q.getColumn(0).getInt64();
   d.service_id = q.getColumn(1).getInt64();
   d.executable_path = q.getColumn(2).getString();
-  d.arguments = wf::args_from_json(q.getColumn(3).getString());
+  d.arguments = detail::parse_string_array(q.getColumn(3).getString());
   d.working_directory = q.getColumn(4).getString();
   d.environment = wf::env_from_json(q.getColumn(5).getString());
   d.timeout_seconds = q.getColumn(6).getInt64();
@@ -316,7 +298,7 @@ void upsert_standalone(Conn& c, std::int64_t service_id, const StandaloneCreate&
   std::sort(env.begin(), env.end());
   q.bind(1, static_cast<std::int64_t>(service_id));
   q.bind(2, p.exe);
-  q.bind(3, wf::args_to_json(r.arguments));
+  q.bind(3, detail::string_array_json(r.arguments));
   q.bind(4, p.cwd);
   q.bind(5, wf::env_to_json(env));
   q.bind(6, static_cast<std::int64_t>(r.timeout_seconds));
@@ -824,8 +806,8 @@ void Workflows::set_docker_config(std::int64_t id, const std::optional<std::vect
     auto d = load_docker(c, id);
     if (!d) throw Error(Errc::not_found, "Docker service not found");
     auto& q = c.stmt("UPDATE docker_details SET entrypoint = ?, cmd = ? WHERE service_id = ?");
-    q.bind(1, entrypoint ? (entrypoint->empty() ? std::string() : wf::args_to_json(*entrypoint)) : d->entrypoint);
-    q.bind(2, cmd ? (cmd->empty() ? std::string() : wf::args_to_json(*cmd)) : d->cmd);
+    q.bind(1, entrypoint ? (entrypoint->empty() ? std::string() : detail::string_array_json(*entrypoint)) : d->entrypoint);
+    q.bind(2, cmd ? (cmd->empty() ? std::string() : detail::string_array_json(*cmd)) : d->cmd);
     q.bind(3, static_cast<std::int64_t>(id));
     q.exec();
     touch_service(c, id, now_text(core_));

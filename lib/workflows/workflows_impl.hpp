@@ -11,7 +11,7 @@
 
 #include "core/cluster_core.hpp"
 #include "lucidnode/workflows.hpp"
-#include "nodes/node_common.hpp"
+#include "nodes/node_rows.hpp"
 
 namespace lucid {
 
@@ -19,8 +19,6 @@ namespace wf {
 struct Run;  // one execution instance in progress (executor.cpp)
 
 // JSON text helpers (RapidJSON inside the library).
-std::string args_to_json(const std::vector<std::string>& v);
-std::vector<std::string> args_from_json(const std::string& s);
 std::string env_to_json(const std::vector<std::pair<std::string, std::string>>& v);
 std::vector<std::pair<std::string, std::string>> env_from_json(const std::string& s);
 // The "timeout" member of a node's config (seconds), if an integer 1..86400.

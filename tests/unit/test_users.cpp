@@ -279,3 +279,35 @@ TEST_CASE("users: cached reads follow every write") {
   fx.cluster->users().remove(u.id);
   CHECK(testsupport::code_of([&] { fx.cluster->users().get(u.id); }) == Errc::not_found);
 }
+
+TEST_CASE("api keys: created in auth, shown once, authenticate with their role") {
+  Fixture f;
+  auto& keys = f.cluster->api_keys();
+  const std::string key = keys.create("ci runner", Role::admin);
+  CHECK(key.rfind("lak_", 0) == 0);
+  CHECK(key.size() == 4 + 43);
+  const Claims c = keys.authenticate(key);
+  CHECK(c.subject.rfind("apikey:", 0) == 0);
+  CHECK(c.role == Role::admin);
+  CHECK(c.expires_at - c.issued_at == std::chrono::hours(1));
+  // The forwarding methods Settings keeps for source compatibility reach the same keys.
+  CHECK(f.cluster->settings().authenticate_api_key(key).subject == c.subject);
+  const std::string other = f.cluster->settings().create_api_key("viewer key", Role::viewer);
+  CHECK(keys.authenticate(other).role == Role::viewer);
+  CHECK(keys.authenticate(other).subject != c.subject);
+  CHECK_THROWS_AS(keys.authenticate("lak_" + std::string(43, 'A')), Error);
+  CHECK_THROWS_AS(keys.authenticate("short"), Error);
+  try {
+    keys.create("", Role::admin);
+    FAIL("an empty name was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::invalid_argument);
+    CHECK(e.field() == "name");
+  }
+  try {
+    keys.authenticate(key.substr(0, key.size() - 1) + (key.back() == 'A' ? "B" : "A"));
+    FAIL("a changed key authenticated");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::unauthenticated);
+  }
+}

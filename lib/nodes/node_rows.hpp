@@ -1,4 +1,12 @@
-// Helpers shared by the nodes capability's source files. Internal.
+// The nodes capability's row module: the only code that writes the nodes
+// table, and what its source files share. Internal.
+//
+// Other areas read nodes through read_node()/require_node() and change them
+// only through the functions below, inside their own transaction (a Conn of
+// the caller's store->write): the check tests/check_table_owners.py fails
+// when a file outside lib/nodes writes the table. Every function taking a
+// Conn throws what the store throws (Error(storage)) and takes no lock unless
+// it says so.
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,57 +16,18 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock_text.hpp"
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/nodes.hpp"
-#include "util/utf8.hpp"
+#include "util/checks.hpp"
+#include "util/stored.hpp"
 
 namespace lucid::detail {
 
 constexpr std::string_view kCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 constexpr std::size_t kCodeLength = 5;
 constexpr const char* kApiKeyPrefix = "lnk_";
-
-[[noreturn]] inline void invalid(const std::string& field, const std::string& msg) {
-  throw Error(Errc::invalid_argument, msg, field);
-}
-
-inline std::string now_text(const ClusterCore& core) { return format_rfc3339(core.clock->now(), true); }
-
-inline Timestamp parse_stored(const std::string& s) {
-  auto t = parse_rfc3339(s);
-  return t ? *t : Timestamp{};
-}
-
-inline std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return parse_stored(c.getString());
-}
-
-inline std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
-
-inline bool has_control_chars(std::string_view s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f) return true;
-  return false;
-}
-
-inline void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
-  if (required && v.empty()) invalid(field, field + " is required");
-  if (utf8_length(v) > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
-  if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
-}
-
-inline void check_range(const std::string& field, double v, double lo, double hi) {
-  if (!std::isfinite(v) || v < lo || v > hi)
-    invalid(field, field + " must be between " + std::to_string(static_cast<std::int64_t>(lo)) + " and " +
-                       std::to_string(static_cast<std::int64_t>(hi)));
-}
-
-inline double round_to(double v, int decimals) {
-  const double f = std::pow(10.0, decimals);
-  return std::round(v * f) / f;
-}
 
 constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size_gb is GiB
 
@@ -120,24 +89,6 @@ constexpr const char* kCountNodeQuery =
     "SELECT COUNT(*) FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id"
     " WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2)";
 
-template <class T>
-std::optional<T> opt_col(SQLite::Statement& q, int i);
-template <>
-inline std::optional<std::int64_t> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getInt64();
-}
-template <>
-inline std::optional<double> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getDouble();
-}
-template <>
-inline std::optional<std::string> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getString();
-}
-
 inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
   Node n;
   n.id = q.getColumn(0).getInt64();
@@ -176,12 +127,6 @@ inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
   n.poot_score = opt_col<double>(q, 33);  // the latest stored PoOT score (lib/poot)
   (void)core;
   return n;
-}
-
-inline std::string new_uid(const char* prefix) { return prefix + to_hex(random_bytes(8)); }
-
-inline std::int64_t unix_us(Timestamp t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
 inline StatsSample read_sample(SQLite::Statement& q, int first) {
@@ -281,6 +226,43 @@ inline void require_node(Conn& c, std::int64_t node_id) {
   q.bind(1, static_cast<std::int64_t>(node_id));
   if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
   q.reset();
+}
+
+// ---- writes other areas make, inside their own transaction ----
+
+// Moves node `node_id` into pool row `pool_id` with `priority` (lib/pools).
+// Returns false when there is no such node (nothing changed).
+inline bool set_node_pool(Conn& c, std::int64_t node_id, std::int64_t pool_id, std::int64_t priority,
+                          const std::string& at) {
+  auto& up = c.stmt("UPDATE nodes SET pool_id = ?1, pool_priority = ?2, updated_at = ?3 WHERE id = ?4");
+  up.bind(1, pool_id);
+  up.bind(2, priority);
+  up.bind(3, at);
+  up.bind(4, node_id);
+  up.exec();
+  return c.changes() != 0;
+}
+
+// Revokes node `node_id`'s API key (lib/tasks, removing a device) and returns
+// the revoked key's hash ("" when it had none). Call forget_node_key() with it
+// once the transaction committed.
+inline std::string revoke_node_key(Conn& c, std::int64_t node_id) {
+  std::string key_hash;
+  auto& k = c.stmt("SELECT api_key_hash FROM nodes WHERE id = ?");
+  k.bind(1, node_id);
+  if (k.executeStep() && !k.getColumn(0).isNull()) key_hash = k.getColumn(0).getString();
+  k.reset();
+  auto& r = c.stmt("UPDATE nodes SET api_key_hash = NULL WHERE id = ?");
+  r.bind(1, node_id);
+  r.exec();
+  return key_hash;
+}
+
+// Drops a revoked key from the in-memory key cache: it no longer
+// authenticates. Takes nodes_state.mu; call after the commit.
+inline void forget_node_key(ClusterCore& core, const std::string& key_hash) {
+  std::unique_lock<std::shared_mutex> klock(core.nodes_state.mu);
+  if (!key_hash.empty()) core.nodes_state.keys.erase(key_hash);
 }
 
 }  // namespace lucid::detail

@@ -1,0 +1,289 @@
+// Tasks: the TaskEngine (tasks/engine.hpp): waking agents, handing out work,
+// releasing and requeueing tasks, loading the state at open.
+#include "lucidnode/tasks.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "core/cluster_core.hpp"
+#include "tasks/engine.hpp"
+#include "tasks/tasks_internal.hpp"
+
+namespace lucid {
+
+using detail::Conn;
+using detail::TaskEngine;
+using namespace detail::task_impl;
+
+namespace detail {
+
+// ---- engine helpers (mu held) ----------------------------------------------------
+
+int TaskEngine::intern(const TaskRequirements& r, const std::string& type) {
+  sched::Requirements q;
+  q.type_bit = sched::task_type_bit(type);
+  q.min_cpu = r.min_cpu_cores.value_or(0);
+  // Rounded up to the class buckets (0.25 GB, 1 GB): the same placements,
+  // and far fewer distinct requirement sets to cache.
+  q.min_memory_gb = std::ceil(r.min_memory_gb.value_or(0) * 4 - 1e-9) / 4;
+  q.min_storage_gb = std::ceil(r.min_storage_gb.value_or(0) - 1e-9);
+  q.platform = r.required_platform;
+  q.role = r.required_role;
+  q.tags = r.required_tags;
+  q.gpu = r.gpu_required;
+  q.internet = r.internet_required;
+  return placer.intern(q);
+}
+
+sched::ClassAttrs TaskEngine::attrs_of(const Device& d) const {
+  std::uint32_t types = 0;
+  for (const auto& t : d.allowed_task_types) types |= sched::task_type_bit(t);
+  return sched::ClassAttrs::make(d.platform, d.role, d.tags, d.capabilities.has_gpu, d.capabilities.internet, types,
+                                 d.capabilities.cpu_count, d.capabilities.memory_total_gb,
+                                 d.capabilities.storage_total_gb);
+}
+
+TaskEngine::Dev& TaskEngine::dev(std::int64_t node) { return devs[node]; }
+
+void TaskEngine::set_online(Dev& d, std::int64_t node, bool online, Timestamp now) {
+  if (d.online == online) return;
+  d.online = online;
+  d.online_since = online ? std::optional<Timestamp>(now) : std::nullopt;
+  placer.set_online(node, online);
+}
+
+void TaskEngine::wake_locked(std::int64_t node, std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& out) {
+  auto it = devs.find(node);
+  if (it == devs.end() || it->second.waiters.empty()) return;
+  Dev& d = it->second;
+  AgentWork w = take_locked(node, d);
+  if (w.empty()) return;
+  auto waiter = d.waiters.front();
+  d.waiters.erase(d.waiters.begin());
+  waiter->finished = true;
+  if (waiter->timer) waiter->timer->cancel();
+  out.emplace_back(std::move(waiter), std::move(w));
+}
+
+void TaskEngine::fire(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken) {
+  for (auto& [w, work] : woken) {
+    try {
+      w->done(std::move(work));
+    } catch (...) {
+    }
+  }
+}
+
+AgentWork TaskEngine::take_locked(std::int64_t node, Dev& d) {
+  AgentWork w;
+  const Timestamp now = core.clock->now();
+  std::vector<Active*> todo;
+  for (const auto& id : d.tasks) {
+    auto it = active.find(id);
+    if (it == active.end()) continue;
+    Active& a = *it->second;
+    if (a.node == node && a.status == TaskStatus::assigned && !a.delivered) todo.push_back(&a);
+  }
+  if (!todo.empty()) {
+    // In queue order: priority, then submission.
+    std::sort(todo.begin(), todo.end(), [](const Active* x, const Active* y) {
+      return x->priority != y->priority ? x->priority > y->priority : x->rowid < y->rowid;
+    });
+    core.store->read([&](Conn& c) {
+      for (Active* a : todo) {
+        auto& q = c.stmt("SELECT payload FROM tasks WHERE id = ?");
+        q.bind(1, a->rowid);
+        if (!q.executeStep()) continue;
+        w.tasks.push_back({a->task_id, a->task_type, q.getColumn(0).getString(), a->timeout_seconds, a->attempt});
+        a->delivered = true;
+        a->delivered_at = now;
+      }
+    });
+  }
+  w.cancel = std::move(d.cancel_out);
+  d.cancel_out.clear();
+  w.pings = std::move(d.pings_out);
+  d.pings_out.clear();
+  return w;
+}
+
+void TaskEngine::release_locked(Active& a) {
+  if (a.node) {
+    placer.add_load(a.node, -1);
+    auto it = devs.find(a.node);
+    if (it != devs.end()) it->second.tasks.erase(a.task_id);
+  }
+  if (a.status == TaskStatus::queued) queue[a.priority].erase(a.rowid);
+  active.erase(a.task_id);  // destroys a
+}
+
+void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std::string& why,
+                                   std::vector<Active*>& requeued, std::vector<std::string>& dropped) {
+  const std::string at = now_text(core);
+  for (const auto& id : d.tasks) {
+    auto it = active.find(id);
+    if (it == active.end() || it->second->node != node) continue;
+    Active& a = *it->second;
+    dropped.push_back(id);
+    if (a.status == TaskStatus::cancelled) continue;  // already cancelled: only the slot was held
+    end_attempt(c, a.rowid, a.attempt, "requeued", at, why);
+    if (a.retries < a.max_retries) {
+      auto& q = c.stmt(
+          "UPDATE tasks SET status = 'queued', retries = retries + 1, progress = 0, progress_message = '',"
+          " started_at = NULL, status_reason = ? WHERE id = ?");
+      q.bind(1, "requeued: " + why);
+      q.bind(2, a.rowid);
+      q.exec();
+      requeued.push_back(&a);
+    } else {
+      const std::string reason = why + "; retries exhausted (" + std::to_string(a.max_retries) + ")";
+      auto& q = c.stmt(
+          "UPDATE tasks SET status = 'failed', error = ?, status_reason = ?, completed_at = ? WHERE id = ?");
+      q.bind(1, reason);
+      q.bind(2, reason);
+      q.bind(3, at);
+      q.bind(4, a.rowid);
+      q.exec();
+    }
+  }
+}
+
+// After the transaction of lose_tasks_locked committed.
+void TaskEngine::apply_lost(std::int64_t node, std::vector<Active*>& requeued, std::vector<std::string>& dropped) {
+  std::unordered_set<Active*> again(requeued.begin(), requeued.end());
+  for (const auto& id : dropped) {
+    auto it = active.find(id);
+    if (it == active.end()) continue;
+    Active& a = *it->second;
+    placer.add_load(node, -1);
+    if (again.count(&a)) {
+      a.node = 0;
+      a.status = TaskStatus::queued;
+      a.delivered = false;
+      ++a.retries;
+      queue[a.priority][a.rowid] = &a;
+    } else {
+      active.erase(it);
+    }
+  }
+  auto d = devs.find(node);
+  if (d != devs.end()) d->second.tasks.clear();
+}
+
+void TaskEngine::trigger() {
+  if (schedule_posted.exchange(true)) return;
+  core.post([this] {
+    schedule_posted.store(false);
+    core.tasks.schedule();
+  });
+}
+
+void TaskEngine::load() {
+  std::lock_guard<std::mutex> lock(mu);
+  const Timestamp now = core.clock->now();
+  const auto offline_after = core.settings.heartbeat().offline_after();
+  core.store->read([&](Conn& c) {
+    auto& q = c.stmt(kDevicesAll);
+    while (q.executeStep()) {
+      Device d = read_device(q);
+      if (!d.reported) continue;
+      Dev& m = devs[d.node_id];
+      m.heartbeat = d.last_heartbeat;
+      m.online = d.last_heartbeat && now - *d.last_heartbeat <= offline_after;
+      if (m.online) m.online_since = now;
+      m.info = d;
+      placer.upsert(d.node_id, attrs_of(d), d.max_concurrent, m.online);
+    }
+    auto& t = c.stmt(
+        "SELECT t.id, t.task_id, t.task_type, t.priority, t.status, t.min_cpu_cores, t.min_memory_gb,"
+        " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"
+        " t.internet_required, t.timeout_seconds, t.max_retries, t.retries, t.attempt, t.node_id, t.started_at"
+        " FROM tasks t WHERE t.status IN ('queued', 'assigned', 'running') ORDER BY t.id");
+    while (t.executeStep()) {
+      auto a = std::make_unique<Active>();
+      a->rowid = t.getColumn(0).getInt64();
+      a->task_id = t.getColumn(1).getString();
+      a->task_type = t.getColumn(2).getString();
+      a->priority = std::clamp(t.getColumn(3).getInt(), 0, 3);
+      a->status = parse_task_status(t.getColumn(4).getString()).value_or(TaskStatus::queued);
+      TaskRequirements r;
+      if (!t.getColumn(5).isNull()) r.min_cpu_cores = t.getColumn(5).getInt64();
+      if (!t.getColumn(6).isNull()) r.min_memory_gb = t.getColumn(6).getDouble();
+      if (!t.getColumn(7).isNull()) r.min_storage_gb = t.getColumn(7).getDouble();
+      r.required_platform = t.getColumn(8).getString();
+      r.required_role = t.getColumn(9).getString();
+      r.required_tags = parse_string_array(t.getColumn(10).getString());
+      r.gpu_required = t.getColumn(11).getInt() != 0;
+      r.internet_required = t.getColumn(12).getInt() != 0;
+      a->timeout_seconds = t.getColumn(13).getInt64();
+      a->max_retries = t.getColumn(14).getInt64();
+      a->retries = t.getColumn(15).getInt64();
+      a->attempt = t.getColumn(16).getInt64();
+      a->sig = intern(r, a->task_type);
+      if (a->status == TaskStatus::queued) {
+        queue[a->priority][a->rowid] = a.get();
+      } else {
+        a->node = t.getColumn(17).isNull() ? 0 : t.getColumn(17).getInt64();
+        a->started_at = parse_stored_opt(t.getColumn(18)).value_or(now);
+        // Undelivered as far as we know: the agent gets it again and ignores a duplicate.
+        Dev& d = devs[a->node];
+        d.tasks.insert(a->task_id);
+        placer.add_load(a->node, 1);
+      }
+      std::string id = a->task_id;
+      active.emplace(std::move(id), std::move(a));
+    }
+  });
+}
+
+void TaskEngine::shutdown() {
+  std::vector<std::shared_ptr<Waiter>> waiters;
+  std::vector<std::shared_ptr<PingState>> ps;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopped = true;
+    for (auto& [id, d] : devs) {
+      for (auto& w : d.waiters) waiters.push_back(w);
+      d.waiters.clear();
+    }
+    for (auto& [id, p] : pings) ps.push_back(p);
+    pings.clear();
+    for (auto& w : waiters) {
+      w->finished = true;
+      if (w->timer) w->timer->cancel();
+    }
+    for (auto& p : ps) {
+      p->finished = true;
+      if (p->timer) p->timer->cancel();
+    }
+  }
+  for (auto& w : waiters) {
+    try { w->done(AgentWork{}); } catch (...) {}
+  }
+  for (auto& p : ps) {
+    try { p->done(false); } catch (...) {}
+  }
+}
+
+
+Device TaskEngine::overlay(Device d) const {
+  auto it = devs.find(d.node_id);
+  if (it == devs.end()) return d;
+  const Dev& m = it->second;
+  d.online = m.online;
+  if (m.heartbeat) d.last_heartbeat = m.heartbeat;
+  d.online_since = m.online_since;
+  d.active_tasks = placer.running(d.node_id);
+  return d;
+}
+
+std::string TaskEngine::queued_reason(const Active& a) {
+  std::string why;
+  if (!placer.explain(a.sig, &why)) return why;
+  return "waiting for the scheduler";
+}
+
+}  // namespace detail
+
+}  // namespace lucid
