@@ -15,6 +15,7 @@
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 #include "network/peer_id.hpp"
+#include "nodes/node_cache.hpp"
 #include "nodes/node_common.hpp"
 
 namespace lucid {
@@ -548,10 +549,8 @@ Peer peer_row(ClusterCore& core, SQLite::Statement& q) {
     p.capabilities_json = q.getColumn(8).getString();
     p.last_seen = detail::parse_stored(q.getColumn(9).getString());
   }
-  std::shared_lock lock(core.nodes_state.mu);
-  auto it = core.nodes_state.live.find(p.node_id);
-  if (it != core.nodes_state.live.end() && it->second.last_seen && (!p.last_seen || *it->second.last_seen > *p.last_seen))
-    p.last_seen = it->second.last_seen;
+  const auto seen = core.node_cache().last_seen(p.node_id);
+  if (seen && (!p.last_seen || *seen > *p.last_seen)) p.last_seen = seen;
   return p;
 }
 

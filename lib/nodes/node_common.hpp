@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/nodes.hpp"
 #include "util/utf8.hpp"
@@ -266,13 +267,7 @@ inline std::vector<std::int64_t> delete_expired_joins(const ClusterCore& core, C
 // Drops removed nodes from the in-memory view and tells subscribers.
 inline void forget_nodes(ClusterCore& core, const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return;
-  {
-    std::unique_lock lock(core.nodes_state.mu);
-    for (auto id : ids) {
-      core.nodes_state.cards.erase(id);
-      core.nodes_state.live.erase(id);
-    }
-  }
+  core.node_cache().forget(ids);
   for (auto id : ids) core.bus.publish({EventKind::node_updated, id});
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "nodes/node_common.hpp"
 #include "tasks/engine.hpp"
 #include "util/enum_names.hpp"
@@ -736,11 +737,8 @@ void Tasks::remove_device(std::string_view device_id) {
     if (it != e.devs.end()) e.lose_tasks_locked(c, node, it->second, "device removed", requeued, dropped);
   });
   e.apply_lost(node, requeued, dropped);
-  {
-    // The key no longer authenticates.
-    std::unique_lock<std::shared_mutex> klock(e.core.nodes_state.mu);
-    if (!key_hash.empty()) e.core.nodes_state.keys.erase(key_hash);
-  }
+  // The key no longer authenticates.
+  if (!key_hash.empty()) e.core.node_cache().forget_key(key_hash);
   auto it = e.devs.find(node);
   if (it != e.devs.end()) {
     for (auto& w : it->second.waiters) {
