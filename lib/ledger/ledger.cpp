@@ -7,7 +7,7 @@
 #include "core/cluster_core.hpp"
 #include "ledger/ledger_format.hpp"
 #include "ledger/sha256.hpp"
-#include "nodes/node_common.hpp"
+#include "util/values.hpp"
 
 namespace lucid {
 

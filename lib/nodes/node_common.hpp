@@ -13,6 +13,7 @@
 #include "lucidnode/error.hpp"
 #include "lucidnode/nodes.hpp"
 #include "util/utf8.hpp"
+#include "util/values.hpp"
 
 namespace lucid::detail {
 
@@ -20,16 +21,7 @@ constexpr std::string_view kCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 constexpr std::size_t kCodeLength = 5;
 constexpr const char* kApiKeyPrefix = "lnk_";
 
-[[noreturn]] inline void invalid(const std::string& field, const std::string& msg) {
-  throw Error(Errc::invalid_argument, msg, field);
-}
-
 inline std::string now_text(const ClusterCore& core) { return format_rfc3339(core.clock->now(), true); }
-
-inline Timestamp parse_stored(const std::string& s) {
-  auto t = parse_rfc3339(s);
-  return t ? *t : Timestamp{};
-}
 
 inline std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
   if (c.isNull()) return std::nullopt;
@@ -37,29 +29,6 @@ inline std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
 }
 
 inline std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
-
-inline bool has_control_chars(std::string_view s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f) return true;
-  return false;
-}
-
-inline void check_text(const std::string& field, std::string_view v, std::size_t max, bool required) {
-  if (required && v.empty()) invalid(field, field + " is required");
-  if (utf8_length(v) > max) invalid(field, field + " must be at most " + std::to_string(max) + " characters");
-  if (has_control_chars(v)) invalid(field, field + " must not contain control characters");
-}
-
-inline void check_range(const std::string& field, double v, double lo, double hi) {
-  if (!std::isfinite(v) || v < lo || v > hi)
-    invalid(field, field + " must be between " + std::to_string(static_cast<std::int64_t>(lo)) + " and " +
-                       std::to_string(static_cast<std::int64_t>(hi)));
-}
-
-inline double round_to(double v, int decimals) {
-  const double f = std::pow(10.0, decimals);
-  return std::round(v * f) / f;
-}
 
 constexpr double kBytesPerGb = 1024.0 * 1024.0 * 1024.0;  // the document's size_gb is GiB
 
@@ -177,12 +146,6 @@ inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
   n.poot_score = opt_col<double>(q, 33);  // the latest stored PoOT score (lib/poot)
   (void)core;
   return n;
-}
-
-inline std::string new_uid(const char* prefix) { return prefix + to_hex(random_bytes(8)); }
-
-inline std::int64_t unix_us(Timestamp t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
 inline StatsSample read_sample(SQLite::Statement& q, int first) {
