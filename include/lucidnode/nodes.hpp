@@ -14,7 +14,7 @@
 
 namespace lucid {
 
-namespace detail { class ClusterCore; }
+namespace detail { class ClusterCore; class NodeCache; }
 
 // The record status of a node. Liveness (online/stale/offline) is separate:
 // it is derived from when stats last arrived.
@@ -371,10 +371,13 @@ class Nodes {
   std::vector<MetricSeries> metrics(std::string_view uid, std::optional<MetricType> type,
                                     std::chrono::seconds granularity, Timestamp start, Timestamp end);
 
-  explicit Nodes(detail::ClusterCore& core) : core_(core) {}
+  explicit Nodes(detail::ClusterCore& core);
+  ~Nodes();
 
  private:
+  friend class detail::ClusterCore;  // hands the cache to other areas (node_cache())
   detail::ClusterCore& core_;
+  std::unique_ptr<detail::NodeCache> cache_;  // lib/nodes/node_cache.hpp
 };
 
 }  // namespace lucid

@@ -1,15 +1,22 @@
 #include "lucidnode/cluster.hpp"
 
+#include <asio.hpp>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include <future>
 #include <signal.h>
 
 #include "auth/key_file.hpp"
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "tasks/engine.hpp"
 #include "util/enum_names.hpp"
 #include "lucidnode/error.hpp"
@@ -123,7 +130,31 @@ Options validated(Options o) {
 }
 }  // namespace
 
-ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.clock) {
+// The executor: one io_context run by Options::executor_threads threads
+// while started, and the periodic work registered with every().
+struct ClusterCore::Executor {
+  explicit Executor(const ClusterCore& c) : core(c) {}
+  struct Periodic {
+    std::chrono::milliseconds interval;
+    std::function<void()> task;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  // Schedules p's next run (unless stopping).
+  void arm(Periodic& p);
+
+  const ClusterCore& core;  // for report_failure
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Periodic>> periodic;
+  mutable std::mutex run_mu;
+  std::mutex timers_mu;  // arm() vs stop()'s cancel; see arm()
+  bool running = false;
+  std::atomic<bool> stopping{false};
+};
+
+ClusterCore::ClusterCore(Options o)
+    : opts(validated(std::move(o))), clock(opts.clock), exec_(std::make_unique<Executor>(*this)) {
   store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
   // A read-only open (reports, `lucidctl ledger verify`) reads no secret, so
   // it works without the key file; what needs the key then fails with
@@ -139,7 +170,7 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
     has_key = true;
     auth = std::make_unique<Auth>(clock, std::move(sk));
   }
-  load_nodes_state(*this);
+  node_cache().load(*store);
   users.load();
   if (auth) {
     auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
@@ -175,13 +206,15 @@ ClusterCore::ClusterCore(Options o) : opts(validated(std::move(o))), clock(opts.
 
 ClusterCore::~ClusterCore() { stop(); }
 
+asio::io_context& ClusterCore::io() { return exec_->io; }
+
 void ClusterCore::every(std::chrono::milliseconds interval, std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(run_mu_);
-  periodic_.push_back(std::make_unique<Periodic>(Periodic{interval, std::move(task), nullptr}));
+  std::lock_guard<std::mutex> lock(exec_->run_mu);
+  exec_->periodic.push_back(std::make_unique<Executor::Periodic>(Executor::Periodic{interval, std::move(task), nullptr}));
 }
 
 void ClusterCore::post(std::function<void()> task) {
-  asio::post(io_, [this, task = std::move(task)] {
+  asio::post(exec_->io, [this, task = std::move(task)] {
     try {
       task();
     } catch (const std::exception& e) {
@@ -193,8 +226,8 @@ void ClusterCore::post(std::function<void()> task) {
 
 void ClusterCore::post_or_run(std::function<void()> task) {
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
-    if (running_) {
+    std::lock_guard<std::mutex> lock(exec_->run_mu);
+    if (exec_->running) {
       post(std::move(task));
       return;
     }
@@ -218,72 +251,74 @@ void ClusterCore::report_failure(const char* what, const std::exception& e) cons
 }
 
 bool ClusterCore::running() const {
-  std::lock_guard<std::mutex> lock(run_mu_);
-  return running_;
+  std::lock_guard<std::mutex> lock(exec_->run_mu);
+  return exec_->running;
 }
 
 void ClusterCore::start() {
-  std::lock_guard<std::mutex> lock(run_mu_);
-  if (running_) return;
-  running_ = true;
+  auto& x = *exec_;
+  std::lock_guard<std::mutex> lock(x.run_mu);
+  if (x.running) return;
+  x.running = true;
   tasks.engine_->stopped = false;
-  stopping_.store(false);
-  io_.restart();
-  work_.emplace(io_.get_executor());
-  for (auto& p : periodic_) {
-    p->timer = std::make_unique<asio::steady_timer>(io_);
-    arm(*p);
+  x.stopping.store(false);
+  x.io.restart();
+  x.work.emplace(x.io.get_executor());
+  for (auto& p : x.periodic) {
+    p->timer = std::make_unique<asio::steady_timer>(x.io);
+    x.arm(*p);
   }
   for (int i = 0; i < opts.executor_threads; ++i)
-    threads_.emplace_back([this] {
+    x.threads.emplace_back([&x] {
       // A job's child may exit before reading its stdin: the write must fail
       // with EPIPE on this thread rather than raise SIGPIPE in the process.
       sigset_t pipe_set;
       sigemptyset(&pipe_set);
       sigaddset(&pipe_set, SIGPIPE);
       pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-      io_.run();
+      x.io.run();
     });
 }
 
-void ClusterCore::arm(Periodic& p) {
-  // Arming and stop()'s cancel are serialized by timers_mu_, and arming
-  // checks stopping_ under it: with several executor threads a tick may still
+void ClusterCore::Executor::arm(Periodic& p) {
+  // Arming and stop()'s cancel are serialized by timers_mu, and arming
+  // checks stopping under it: with several executor threads a tick may still
   // be running its task when stop() cancels, and re-arming after that would
   // keep stop() waiting a whole interval (a minute for some tasks).
-  std::lock_guard<std::mutex> lock(timers_mu_);
-  if (stopping_.load()) return;
+  std::lock_guard<std::mutex> lock(timers_mu);
+  if (stopping.load()) return;
   p.timer->expires_after(p.interval);
   p.timer->async_wait([this, &p](const asio::error_code& ec) {
-    if (ec || stopping_.load()) return;
+    if (ec || stopping.load()) return;
     try {
       p.task();
     } catch (const std::exception& e) {
       // Background work retries on its next tick; the state it works on is
       // in the database, so nothing is lost by a failed round.
-      report_failure("periodic job", e);
+      core.report_failure("periodic job", e);
     }
     arm(p);
   });
 }
 
 void ClusterCore::stop() {
+  auto& x = *exec_;
   {
-    std::lock_guard<std::mutex> lock(run_mu_);
-    if (running_) {
-      running_ = false;
+    std::lock_guard<std::mutex> lock(x.run_mu);
+    if (x.running) {
+      x.running = false;
       tasks.engine_->shutdown();  // answers waiting agents and pings, cancels their timers
       {
-        std::lock_guard<std::mutex> timers(timers_mu_);
-        stopping_.store(true);
-        for (auto& p : periodic_) p->timer->cancel();
+        std::lock_guard<std::mutex> timers(x.timers_mu);
+        x.stopping.store(true);
+        for (auto& p : x.periodic) p->timer->cancel();
       }
       // Running workflow jobs are killed; their executions fail ("server stopping").
       workflows.shutdown();
-      work_.reset();
-      for (auto& t : threads_) t.join();
-      threads_.clear();
-      for (auto& p : periodic_) p->timer.reset();
+      x.work.reset();
+      for (auto& t : x.threads) t.join();
+      x.threads.clear();
+      for (auto& p : x.periodic) p->timer.reset();
     }
   }
   if (!opts.read_only) {
@@ -360,10 +395,7 @@ Gauges Cluster::gauges() {
     auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
     if (h.executeStep()) g.block_height = h.getColumn(0).getInt64();
   });
-  {
-    std::lock_guard<std::mutex> lock(core_->nodes_state.queue_mu);
-    g.stats_queue = static_cast<std::int64_t>(core_->nodes_state.queue.size());
-  }
+  g.stats_queue = static_cast<std::int64_t>(core_->node_cache().queued_samples());
   g.live_sessions = core_->users.live_sessions();
   return g;
 }

@@ -10,7 +10,7 @@
 #include "lucidnode/sessions.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
 
 namespace lucid::detail {
 

@@ -9,7 +9,7 @@
 #include "ledger/sha256.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
 
 namespace lucid {
 

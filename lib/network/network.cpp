@@ -17,7 +17,8 @@
 #include "network/peer_id.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
+#include "nodes/node_cache.hpp"
 
 namespace lucid {
 
@@ -550,10 +551,8 @@ Peer peer_row(ClusterCore& core, SQLite::Statement& q) {
     p.capabilities_json = q.getColumn(8).getString();
     p.last_seen = detail::parse_stored(q.getColumn(9).getString());
   }
-  std::shared_lock lock(core.nodes_state.mu);
-  auto it = core.nodes_state.live.find(p.node_id);
-  if (it != core.nodes_state.live.end() && it->second.last_seen && (!p.last_seen || *it->second.last_seen > *p.last_seen))
-    p.last_seen = it->second.last_seen;
+  const auto seen = core.node_cache().last_seen(p.node_id);
+  if (seen && (!p.last_seen || *seen > *p.last_seen)) p.last_seen = seen;
   return p;
 }
 

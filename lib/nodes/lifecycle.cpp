@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "nodes/node_cache.hpp"
 #include "nodes/node_rows.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
@@ -96,23 +97,9 @@ std::optional<Node> find_by_uid(const ClusterCore& core, Conn& c, std::string_vi
   return read_node(core, q);
 }
 
-void set_card_lifecycle(ClusterCore& core, std::int64_t id, Lifecycle l) {
-  std::unique_lock lock(core.nodes_state.mu);
-  auto it = core.nodes_state.cards.find(id);
-  if (it != core.nodes_state.cards.end()) it->second.lifecycle = l;
-}
+void set_card_lifecycle(ClusterCore& core, std::int64_t id, Lifecycle l) { core.node_cache().set_lifecycle(id, l); }
 
-void attach_live(ClusterCore& core, Node& n) {
-  std::shared_lock lock(core.nodes_state.mu);
-  auto it = core.nodes_state.live.find(n.id);
-  if (it != core.nodes_state.live.end()) {
-    n.last_seen = it->second.last_seen;
-    if (it->second.latest) n.recent_stats.assign(1, *it->second.latest);
-  }
-  auto card = core.nodes_state.cards.find(n.id);
-  // The card is updated by the stats path before the row (starting -> active).
-  if (card != core.nodes_state.cards.end()) n.lifecycle = card->second.lifecycle;
-}
+void attach_live(ClusterCore& core, Node& n) { core.node_cache().attach_live(n); }
 
 }  // namespace
 
@@ -181,8 +168,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
         ins.exec();
         const auto new_id = c.last_insert_id();
         if (!req.pool_uid.empty()) detail::pool_add_node(core, c, req.pool_uid, new_id, 50);
-        std::unique_lock lock(core.nodes_state.mu);
-        core.nodes_state.cards[new_id] = {hostname, NodeStatus::active, false, Lifecycle::inactive};
+        core.node_cache().put_card(new_id, {hostname, NodeStatus::active, false, Lifecycle::inactive});
         return new_id;
       });
       break;

@@ -18,10 +18,12 @@
 
 #include "core/clock_text.hpp"
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/nodes.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
+#include "util/utf8.hpp"
 
 namespace lucid::detail {
 
@@ -211,13 +213,7 @@ inline std::vector<std::int64_t> delete_expired_joins(const ClusterCore& core, C
 // Drops removed nodes from the in-memory view and tells subscribers.
 inline void forget_nodes(ClusterCore& core, const std::vector<std::int64_t>& ids) {
   if (ids.empty()) return;
-  {
-    std::unique_lock lock(core.nodes_state.mu);
-    for (auto id : ids) {
-      core.nodes_state.cards.erase(id);
-      core.nodes_state.live.erase(id);
-    }
-  }
+  core.node_cache().forget(ids);
   for (auto id : ids) core.bus.publish({EventKind::node_updated, id});
 }
 
@@ -259,10 +255,9 @@ inline std::string revoke_node_key(Conn& c, std::int64_t node_id) {
 }
 
 // Drops a revoked key from the in-memory key cache: it no longer
-// authenticates. Takes nodes_state.mu; call after the commit.
+// authenticates. Call after the commit.
 inline void forget_node_key(ClusterCore& core, const std::string& key_hash) {
-  std::unique_lock<std::shared_mutex> klock(core.nodes_state.mu);
-  if (!key_hash.empty()) core.nodes_state.keys.erase(key_hash);
+  if (!key_hash.empty()) core.node_cache().forget_key(key_hash);
 }
 
 }  // namespace lucid::detail

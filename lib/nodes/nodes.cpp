@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "nodes/node_cache.hpp"
 #include "nodes/node_rows.hpp"
 #include "util/enum_names.hpp"
 
@@ -22,41 +23,8 @@ constexpr EnumNames<Liveness, 3> kLivenessNames{
 
 const char* liveness_name(Liveness l) noexcept { return enum_name(kLivenessNames, l, "offline"); }
 
-namespace detail {
-
-void load_nodes_state(ClusterCore& core) {
-  std::map<std::int64_t, NodesState::Card> cards;
-  std::unordered_map<std::int64_t, NodesState::Live> live;
-  std::unordered_map<std::string, std::int64_t> keys;
-  core.store->read([&](Conn& c) {
-    auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen, lifecycle FROM nodes");
-    while (q.executeStep()) {
-      const auto id = q.getColumn(0).getInt64();
-      cards[id] = {q.getColumn(1).getString(),
-                   q.getColumn(2).getString() == "active" ? NodeStatus::active : NodeStatus::pending,
-                   q.getColumn(3).getInt() != 0,
-                   parse_lifecycle(q.getColumn(6).getString()).value_or(Lifecycle::error)};
-      if (!q.getColumn(4).isNull()) keys[q.getColumn(4).getString()] = id;
-      if (!q.getColumn(5).isNull()) live[id].last_seen = parse_stored(q.getColumn(5).getString());
-    }
-    auto& s = c.stmt(
-        "SELECT s.node_id, s.seq, s.at, s.cpu_usage, s.disk_usage, s.active_backups, s.memory_percent,"
-        " s.uptime_seconds, s.disk_total_gb FROM node_stats s"
-        " JOIN (SELECT node_id, MAX(seq) AS m FROM node_stats GROUP BY node_id) t"
-        " ON s.node_id = t.node_id AND s.seq = t.m");
-    while (s.executeStep()) {
-      auto& l = live[s.getColumn(0).getInt64()];
-      l.seq = s.getColumn(1).getInt64();
-      l.latest = read_sample(s, 2);
-    }
-  });
-  std::unique_lock lock(core.nodes_state.mu);
-  core.nodes_state.cards = std::move(cards);
-  core.nodes_state.live = std::move(live);
-  core.nodes_state.keys = std::move(keys);
-}
-
-}  // namespace detail
+Nodes::Nodes(detail::ClusterCore& core) : core_(core), cache_(std::make_unique<detail::NodeCache>()) {}
+Nodes::~Nodes() = default;
 
 JoinResult Nodes::request_join(const JoinRequest& req_in) {
   JoinRequest req = req_in;
@@ -147,8 +115,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         r.request_id = c.last_insert_id();
         r.registration_code = code;
         r.join_secret = secret;
-        std::unique_lock lock(core.nodes_state.mu);
-        core.nodes_state.cards[r.request_id] = {req.hostname, NodeStatus::pending, false, Lifecycle::inactive};
+        cache_->put_card(r.request_id, {req.hostname, NodeStatus::pending, false, Lifecycle::inactive});
         created = true;
         return r;
       });
@@ -195,8 +162,7 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
     up.bind(1, kh.data(), static_cast<int>(kh.size()));
     up.bind(2, static_cast<std::int64_t>(id));
     up.exec();
-    std::unique_lock lock(core.nodes_state.mu);
-    core.nodes_state.keys[kh] = id;
+    cache_->put_key(kh, id);
     poll.api_key = std::move(key);
     return poll;
   });
@@ -233,10 +199,7 @@ Node Nodes::approve(std::int64_t node_id) {
       if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
       throw Error(Errc::conflict, "Node is already active");
     }
-    std::unique_lock lock(core.nodes_state.mu);
-    auto& card = core.nodes_state.cards[node_id];
-    card.status = NodeStatus::active;
-    if (card.lifecycle != Lifecycle::maintenance) card.lifecycle = Lifecycle::starting;
+    cache_->mark_approved(node_id);
   });
   core.network.forget_principals();  // its key, if any, may log in now
   core.bus.publish({EventKind::node_approved, node_id});
@@ -266,15 +229,8 @@ std::vector<Node> Nodes::list(const Page& page) {
     while (q.executeStep()) out.push_back(read_node(core_, q));
     return out;
   });
-  std::shared_lock lock(core_.nodes_state.mu);
-  for (auto& n : nodes) {
-    auto it = core_.nodes_state.live.find(n.id);
-    if (it != core_.nodes_state.live.end()) {
-      if (it->second.latest) n.recent_stats.push_back(*it->second.latest);
-      n.last_seen = it->second.last_seen;
-    }
-    n.liveness = liveness_of(core_, n.last_seen);
-  }
+  cache_->attach_latest(nodes);
+  for (auto& n : nodes) n.liveness = liveness_of(core_, n.last_seen);
   return nodes;
 }
 
@@ -305,11 +261,7 @@ Node Nodes::get(std::int64_t node_id, int stats_history) {
     }
     return node;
   });
-  {
-    std::shared_lock lock(core_.nodes_state.mu);
-    auto it = core_.nodes_state.live.find(n.id);
-    if (it != core_.nodes_state.live.end()) n.last_seen = it->second.last_seen;
-  }
+  if (auto seen = cache_->last_seen(n.id)) n.last_seen = seen;
   n.liveness = liveness_of(core_, n.last_seen);
   return n;
 }
@@ -441,11 +393,9 @@ std::int64_t Nodes::authenticate_key(std::string_view api_key) {
   // The map is keyed by SHA-256 of the key: lookup time depends only on the
   // hash, which tells an attacker nothing about any stored key.
   const std::string h = blob(detail::sha256(api_key));
-  std::shared_lock lock(core_.nodes_state.mu);
-  auto it = core_.nodes_state.keys.find(h);
-  if (it == core_.nodes_state.keys.end() || !detail::equal_ct(it->first, h))
-    throw Error(Errc::unauthenticated, "Invalid API key");
-  return it->second;
+  auto id = cache_->node_for_key(h);
+  if (!id) throw Error(Errc::unauthenticated, "Invalid API key");
+  return *id;
 }
 
 void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
@@ -460,28 +410,7 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
   if (s.disk_total_gb) check_range("disk_total_gb", *s.disk_total_gb, 0, 1e9);
   s.at = core_.clock->now();
 
-  auto& st = core_.nodes_state;
-  std::int64_t seq;
-  bool became_active = false;
-  {
-    std::lock_guard<std::mutex> q(st.queue_mu);
-    if (st.queue.size() >= core_.opts.stats_queue_limit)
-      throw Error(Errc::unavailable, "stats ingest is saturated; retry shortly");
-    {
-      std::unique_lock lock(st.mu);
-      if (!st.cards.count(node_id)) throw Error(Errc::not_found, "Node not found");
-      auto& live = st.live[node_id];
-      seq = ++live.seq;
-      live.latest = s;
-      live.last_seen = s.at;
-      auto& card = st.cards[node_id];
-      if (card.lifecycle == Lifecycle::starting) {
-        card.lifecycle = Lifecycle::active;
-        became_active = true;
-      }
-    }
-    st.queue.push_back({node_id, seq, s});
-  }
+  const bool became_active = cache_->record_sample(node_id, s, core_.opts.stats_queue_limit);
   if (became_active) {
     // Rare (once per start), so written at once rather than behind.
     core_.store->write([&](Conn& c) {
@@ -497,17 +426,9 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
 }
 
 void Nodes::flush_stats() {
-  auto& st = core_.nodes_state;
   if (core_.opts.read_only) return;
-  std::lock_guard<std::mutex> flush_lock(st.flush_mu);
-  std::vector<detail::NodesState::QueuedSample> batch;
-  {
-    std::lock_guard<std::mutex> q(st.queue_mu);
-    batch.swap(st.queue);
-  }
-  if (batch.empty()) return;
   const auto history = core_.opts.stats_history;
-  try {
+  cache_->flush(core_.opts.stats_queue_limit, [&](const std::vector<detail::NodeCache::QueuedSample>& batch) {
     core_.store->write([&](Conn& c) {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
       for (const auto& qs : batch) {
@@ -535,16 +456,7 @@ void Nodes::flush_stats() {
         up.exec();
       }
     });
-  } catch (...) {
-    // Put the batch back in front (newer samples keep their order), bounded
-    // by the queue limit: on a long outage the oldest samples go first.
-    std::lock_guard<std::mutex> q(st.queue_mu);
-    batch.insert(batch.end(), std::make_move_iterator(st.queue.begin()), std::make_move_iterator(st.queue.end()));
-    if (batch.size() > core_.opts.stats_queue_limit)
-      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(batch.size() - core_.opts.stats_queue_limit));
-    st.queue.swap(batch);
-    throw;
-  }
+  });
 }
 
 std::vector<Site> Nodes::report_sites(std::int64_t node_id, const std::vector<SiteReport>& sites) {
@@ -636,37 +548,17 @@ Backup Nodes::report_backup(std::int64_t node_id, const BackupReport& r) {
   return b;
 }
 
-namespace {
-// Caller holds nodes_state.mu (shared).
-Nodes::LiveNode make_live(const ClusterCore& core, std::int64_t id, const detail::NodesState::Card& card) {
-  Nodes::LiveNode n;
-  n.id = id;
-  n.hostname = card.hostname;
-  n.status = card.status;
-  n.is_master = card.is_master;
-  auto it = core.nodes_state.live.find(id);
-  if (it != core.nodes_state.live.end()) {
-    n.last_seen = it->second.last_seen;
-    n.latest = it->second.latest;
-  }
-  n.liveness = liveness_of(core, n.last_seen);
-  return n;
-}
-}  // namespace
-
 std::vector<Nodes::LiveNode> Nodes::live_view() {
-  std::vector<LiveNode> out;
-  std::shared_lock lock(core_.nodes_state.mu);
-  out.reserve(core_.nodes_state.cards.size());
-  for (const auto& [id, card] : core_.nodes_state.cards) out.push_back(make_live(core_, id, card));
+  auto out = cache_->live_nodes();
+  for (auto& n : out) n.liveness = liveness_of(core_, n.last_seen);
   return out;
 }
 
 Nodes::LiveNode Nodes::live_view(std::int64_t node_id) {
-  std::shared_lock lock(core_.nodes_state.mu);
-  auto c = core_.nodes_state.cards.find(node_id);
-  if (c == core_.nodes_state.cards.end()) throw Error(Errc::not_found, "Node not found");
-  return make_live(core_, node_id, c->second);
+  auto n = cache_->live_node(node_id);
+  if (!n) throw Error(Errc::not_found, "Node not found");
+  n->liveness = liveness_of(core_, n->last_seen);
+  return *n;
 }
 
 }  // namespace lucid

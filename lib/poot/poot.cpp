@@ -10,8 +10,9 @@
 
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
-#include "poot/base64.hpp"
+#include "store/stored.hpp"
+#include "nodes/node_cache.hpp"
+#include "util/base64.hpp"
 #include "poot/score_formula.hpp"
 #include "util/enum_names.hpp"
 #include "util/ids.hpp"
@@ -183,11 +184,10 @@ std::unordered_map<std::string, std::optional<NodeRef>> resolve_nodes(ClusterCor
   }
   // The in-memory card is the authority on lifecycle (the stats path moves
   // starting -> active there first).
-  std::shared_lock lock(core.nodes_state.mu);
+  const auto& nodes = core.node_cache();
   for (auto& [uid, ref] : out) {
     if (!ref) continue;
-    auto card = core.nodes_state.cards.find(ref->id);
-    if (card != core.nodes_state.cards.end()) ref->lifecycle = card->second.lifecycle;
+    if (auto lifecycle = nodes.lifecycle(ref->id)) ref->lifecycle = *lifecycle;
     ref->active = ref->lifecycle == Lifecycle::active;
   }
   return out;

@@ -4,7 +4,7 @@
 #include "core/cluster_core.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
 
 namespace lucid {
 

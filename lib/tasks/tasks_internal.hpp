@@ -23,7 +23,7 @@
 #include "core/cluster_core.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
-#include "util/stored.hpp"
+#include "store/stored.hpp"
 #include "tasks/engine.hpp"
 #include "util/json.hpp"
 

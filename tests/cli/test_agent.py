@@ -103,7 +103,10 @@ class AgentTest(unittest.TestCase):
 
         # The server goes away: the agent retries, and resumes when it returns.
         self.assertEqual(self.server.stop(), 0)
-        a.wait_for(r"report failed")
+        # The stats loop's own failure: "report failed" alone also matched the
+        # worker's "device report failed", so the server could come back before
+        # the stats loop had failed, and it never said "reachable again".
+        a.wait_for(r"agent: report failed")
         self.server.start()
         a.wait_for(r"server reachable again", timeout=30)
         a.wait_for(r"reported cpu=")

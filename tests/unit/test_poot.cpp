@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "lucidnode/lucidnode.hpp"
-#include "poot/base64.hpp"
+#include "util/base64.hpp"
 #include "poot/score_formula.hpp"
 #include "support.hpp"
 

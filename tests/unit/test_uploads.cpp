@@ -1,4 +1,4 @@
-// lib/network/uploads (the /api/ws FILE_UPLOAD_* engine: files, limits,
+// lib/workflows/uploads (the /api/ws FILE_UPLOAD_* engine: files, limits,
 // per-user quotas) and lib/workflows/service_search (SERVICE_SEARCH).
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "lucidnode/lucidnode.hpp"
-#include "network/uploads.hpp"
+#include "workflows/uploads.hpp"
 #include "support.hpp"
 #include "workflows/service_search.hpp"
 

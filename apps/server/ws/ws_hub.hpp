@@ -22,7 +22,7 @@
 //
 // Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH.
 // The hub parses and encodes them and decides who may send them; the work is
-// the library's: lib/network/uploads.hpp (files, limits, per-user quotas) and
+// the library's: lib/workflows/uploads.hpp (files, limits, per-user quotas) and
 // lib/workflows/service_search.hpp. Uploads write a service's files: they need
 // what changing a service needs (admin; services are created only by admins,
 // so a service's owner is an admin), never a node token. Each user has an
@@ -40,7 +40,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "network/uploads.hpp"
+#include "workflows/uploads.hpp"
 #include "router.hpp"
 
 namespace lucid::server::ws {

@@ -1,4 +1,4 @@
-#include "network/uploads.hpp"
+#include "workflows/uploads.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "lucidnode/error.hpp"
 #include "lucidnode/workflows.hpp"
-#include "poot/base64.hpp"
+#include "util/base64.hpp"
 #include "util/encoding.hpp"
 
 namespace lucid::detail {
