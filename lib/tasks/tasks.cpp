@@ -143,44 +143,44 @@ struct TaskRow {
   std::int64_t node_id = 0;
 };
 
-TaskRow read_task(SQLite::Statement& q) {
+TaskRow read_task(detail::Statement& q) {
   TaskRow r;
   Task& t = r.task;
-  r.rowid = q.getColumn(0).getInt64();
-  t.task_id = q.getColumn(1).getString();
-  t.task_type = q.getColumn(2).getString();
-  t.payload_json = q.getColumn(3).getString();
-  t.priority = static_cast<TaskPriority>(q.getColumn(4).getInt());
-  t.status = parse_task_status(q.getColumn(5).getString()).value_or(TaskStatus::pending);
+  r.rowid = q.column(0).as_int64();
+  t.task_id = q.column(1).as_text();
+  t.task_type = q.column(2).as_text();
+  t.payload_json = q.column(3).as_text();
+  t.priority = static_cast<TaskPriority>(q.column(4).as_int());
+  t.status = parse_task_status(q.column(5).as_text()).value_or(TaskStatus::pending);
   auto& rq = t.requirements;
-  if (!q.getColumn(6).isNull()) rq.min_cpu_cores = q.getColumn(6).getInt64();
-  if (!q.getColumn(7).isNull()) rq.min_memory_gb = q.getColumn(7).getDouble();
-  if (!q.getColumn(8).isNull()) rq.min_storage_gb = q.getColumn(8).getDouble();
-  rq.required_platform = q.getColumn(9).getString();
-  rq.required_role = q.getColumn(10).getString();
-  rq.required_tags = parse_array(q.getColumn(11).getString());
-  rq.gpu_required = q.getColumn(12).getInt() != 0;
-  rq.internet_required = q.getColumn(13).getInt() != 0;
-  rq.timeout_seconds = q.getColumn(14).getInt64();
-  rq.max_retries = q.getColumn(15).getInt64();
-  t.metadata_json = q.getColumn(16).getString();
-  t.device_id = q.getColumn(17).getString();
-  t.attempt = q.getColumn(18).getInt64();
-  t.retries = q.getColumn(19).getInt64();
-  t.progress = q.getColumn(20).getDouble();
-  t.progress_message = q.getColumn(21).getString();
-  t.status_reason = q.getColumn(22).getString();
-  t.cancel_requested = q.getColumn(23).getInt() != 0;
-  if (!q.getColumn(24).isNull()) t.result_json = q.getColumn(24).getString();
-  if (!q.getColumn(25).isNull()) t.error = q.getColumn(25).getString();
-  if (!q.getColumn(26).isNull()) t.exit_code = q.getColumn(26).getInt64();
-  if (!q.getColumn(27).isNull()) t.duration_ms = q.getColumn(27).getInt64();
-  t.created_at = detail::parse_stored(q.getColumn(28).getString());
-  t.assigned_at = detail::parse_stored_opt(q.getColumn(29));
-  t.started_at = detail::parse_stored_opt(q.getColumn(30));
-  t.completed_at = detail::parse_stored_opt(q.getColumn(31));
-  if (!q.getColumn(32).isNull()) r.node_id = q.getColumn(32).getInt64();
-  t.submitter = q.getColumn(33).getString();
+  if (!q.column(6).is_null()) rq.min_cpu_cores = q.column(6).as_int64();
+  if (!q.column(7).is_null()) rq.min_memory_gb = q.column(7).as_double();
+  if (!q.column(8).is_null()) rq.min_storage_gb = q.column(8).as_double();
+  rq.required_platform = q.column(9).as_text();
+  rq.required_role = q.column(10).as_text();
+  rq.required_tags = parse_array(q.column(11).as_text());
+  rq.gpu_required = q.column(12).as_int() != 0;
+  rq.internet_required = q.column(13).as_int() != 0;
+  rq.timeout_seconds = q.column(14).as_int64();
+  rq.max_retries = q.column(15).as_int64();
+  t.metadata_json = q.column(16).as_text();
+  t.device_id = q.column(17).as_text();
+  t.attempt = q.column(18).as_int64();
+  t.retries = q.column(19).as_int64();
+  t.progress = q.column(20).as_double();
+  t.progress_message = q.column(21).as_text();
+  t.status_reason = q.column(22).as_text();
+  t.cancel_requested = q.column(23).as_int() != 0;
+  if (!q.column(24).is_null()) t.result_json = q.column(24).as_text();
+  if (!q.column(25).is_null()) t.error = q.column(25).as_text();
+  if (!q.column(26).is_null()) t.exit_code = q.column(26).as_int64();
+  if (!q.column(27).is_null()) t.duration_ms = q.column(27).as_int64();
+  t.created_at = detail::parse_stored(q.column(28).as_text());
+  t.assigned_at = detail::parse_stored_opt(q.column(29));
+  t.started_at = detail::parse_stored_opt(q.column(30));
+  t.completed_at = detail::parse_stored_opt(q.column(31));
+  if (!q.column(32).is_null()) r.node_id = q.column(32).as_int64();
+  t.submitter = q.column(33).as_text();
   return r;
 }
 
@@ -188,7 +188,7 @@ std::optional<TaskRow> find_task(Conn& c, std::string_view task_id) {
   if (task_id.empty() || task_id.size() > 64) return std::nullopt;
   auto& q = c.stmt(kTaskById);
   q.bind(1, std::string(task_id));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_task(q);
 }
 
@@ -207,27 +207,27 @@ constexpr const char* kDeviceById =
     "SELECT " LUCID_DEVICE_COLUMNS " FROM nodes n LEFT JOIN devices d ON d.node_id = n.id"
     " WHERE n.id = ? AND n.status = 'active' AND COALESCE(d.removed, 0) = 0";
 
-Device read_device(SQLite::Statement& q) {
+Device read_device(detail::Statement& q) {
   Device d;
-  d.node_id = q.getColumn(0).getInt64();
-  d.device_id = q.getColumn(1).getString();
-  d.hostname = q.getColumn(2).getString();
-  d.ip_address = q.getColumn(3).getString();
-  if (!q.getColumn(4).isNull()) {
-    d.platform = q.getColumn(4).getString();
-    d.role = q.getColumn(5).getString();
-    d.tags = parse_array(q.getColumn(6).getString());
-    d.capabilities.cpu_count = q.getColumn(7).getInt64();
-    d.capabilities.memory_total_gb = q.getColumn(8).getDouble();
-    d.capabilities.storage_total_gb = q.getColumn(9).getDouble();
-    d.capabilities.has_gpu = q.getColumn(10).getInt() != 0;
-    d.capabilities.internet = q.getColumn(11).getInt() != 0;
-    d.allowed_task_types = parse_array(q.getColumn(12).getString());
-    d.max_concurrent = q.getColumn(13).getInt64();
-    d.agent_version = q.getColumn(14).getString();
+  d.node_id = q.column(0).as_int64();
+  d.device_id = q.column(1).as_text();
+  d.hostname = q.column(2).as_text();
+  d.ip_address = q.column(3).as_text();
+  if (!q.column(4).is_null()) {
+    d.platform = q.column(4).as_text();
+    d.role = q.column(5).as_text();
+    d.tags = parse_array(q.column(6).as_text());
+    d.capabilities.cpu_count = q.column(7).as_int64();
+    d.capabilities.memory_total_gb = q.column(8).as_double();
+    d.capabilities.storage_total_gb = q.column(9).as_double();
+    d.capabilities.has_gpu = q.column(10).as_int() != 0;
+    d.capabilities.internet = q.column(11).as_int() != 0;
+    d.allowed_task_types = parse_array(q.column(12).as_text());
+    d.max_concurrent = q.column(13).as_int64();
+    d.agent_version = q.column(14).as_text();
   }
-  d.reported = q.getColumn(15).getInt() != 0;
-  d.last_heartbeat = detail::parse_stored_opt(q.getColumn(16));
+  d.reported = q.column(15).as_int() != 0;
+  d.last_heartbeat = detail::parse_stored_opt(q.column(16));
   return d;
 }
 
@@ -235,7 +235,7 @@ std::optional<Device> find_device(Conn& c, std::string_view uid) {
   if (uid.empty() || uid.size() > 64) return std::nullopt;
   auto& q = c.stmt(kDeviceByUid);
   q.bind(1, std::string(uid));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_device(q);
 }
 
@@ -248,7 +248,7 @@ void end_attempt(Conn& c, std::int64_t rowid, std::int64_t attempt, const char* 
   q.bind(3, reason);
   q.bind(4, rowid);
   q.bind(5, attempt);
-  q.exec();
+  q.run();
 }
 
 }  // namespace
@@ -331,8 +331,8 @@ AgentWork TaskEngine::take_locked(std::int64_t node, Dev& d) {
       for (Active* a : todo) {
         auto& q = c.stmt("SELECT payload FROM tasks WHERE id = ?");
         q.bind(1, a->rowid);
-        if (!q.executeStep()) continue;
-        w.tasks.push_back({a->task_id, a->task_type, q.getColumn(0).getString(), a->timeout_seconds, a->attempt});
+        if (!q.step()) continue;
+        w.tasks.push_back({a->task_id, a->task_type, q.column(0).as_text(), a->timeout_seconds, a->attempt});
         a->delivered = true;
         a->delivered_at = now;
       }
@@ -371,7 +371,7 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
           " started_at = NULL, status_reason = ? WHERE id = ?");
       q.bind(1, "requeued: " + why);
       q.bind(2, a.rowid);
-      q.exec();
+      q.run();
       requeued.push_back(&a);
     } else {
       const std::string reason = why + "; retries exhausted (" + std::to_string(a.max_retries) + ")";
@@ -381,7 +381,7 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
       q.bind(2, reason);
       q.bind(3, at);
       q.bind(4, a.rowid);
-      q.exec();
+      q.run();
     }
   }
 }
@@ -422,7 +422,7 @@ void TaskEngine::load() {
   const auto offline_after = core.settings.heartbeat().offline_after();
   core.store->read([&](Conn& c) {
     auto& q = c.stmt(kDevicesAll);
-    while (q.executeStep()) {
+    while (q.step()) {
       Device d = read_device(q);
       if (!d.reported) continue;
       Dev& m = devs[d.node_id];
@@ -437,32 +437,32 @@ void TaskEngine::load() {
         " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"
         " t.internet_required, t.timeout_seconds, t.max_retries, t.retries, t.attempt, t.node_id, t.started_at"
         " FROM tasks t WHERE t.status IN ('queued', 'assigned', 'running') ORDER BY t.id");
-    while (t.executeStep()) {
+    while (t.step()) {
       auto a = std::make_unique<Active>();
-      a->rowid = t.getColumn(0).getInt64();
-      a->task_id = t.getColumn(1).getString();
-      a->task_type = t.getColumn(2).getString();
-      a->priority = std::clamp(t.getColumn(3).getInt(), 0, 3);
-      a->status = parse_task_status(t.getColumn(4).getString()).value_or(TaskStatus::queued);
+      a->rowid = t.column(0).as_int64();
+      a->task_id = t.column(1).as_text();
+      a->task_type = t.column(2).as_text();
+      a->priority = std::clamp(t.column(3).as_int(), 0, 3);
+      a->status = parse_task_status(t.column(4).as_text()).value_or(TaskStatus::queued);
       TaskRequirements r;
-      if (!t.getColumn(5).isNull()) r.min_cpu_cores = t.getColumn(5).getInt64();
-      if (!t.getColumn(6).isNull()) r.min_memory_gb = t.getColumn(6).getDouble();
-      if (!t.getColumn(7).isNull()) r.min_storage_gb = t.getColumn(7).getDouble();
-      r.required_platform = t.getColumn(8).getString();
-      r.required_role = t.getColumn(9).getString();
-      r.required_tags = parse_array(t.getColumn(10).getString());
-      r.gpu_required = t.getColumn(11).getInt() != 0;
-      r.internet_required = t.getColumn(12).getInt() != 0;
-      a->timeout_seconds = t.getColumn(13).getInt64();
-      a->max_retries = t.getColumn(14).getInt64();
-      a->retries = t.getColumn(15).getInt64();
-      a->attempt = t.getColumn(16).getInt64();
+      if (!t.column(5).is_null()) r.min_cpu_cores = t.column(5).as_int64();
+      if (!t.column(6).is_null()) r.min_memory_gb = t.column(6).as_double();
+      if (!t.column(7).is_null()) r.min_storage_gb = t.column(7).as_double();
+      r.required_platform = t.column(8).as_text();
+      r.required_role = t.column(9).as_text();
+      r.required_tags = parse_array(t.column(10).as_text());
+      r.gpu_required = t.column(11).as_int() != 0;
+      r.internet_required = t.column(12).as_int() != 0;
+      a->timeout_seconds = t.column(13).as_int64();
+      a->max_retries = t.column(14).as_int64();
+      a->retries = t.column(15).as_int64();
+      a->attempt = t.column(16).as_int64();
       a->sig = intern(r, a->task_type);
       if (a->status == TaskStatus::queued) {
         queue[a->priority][a->rowid] = a.get();
       } else {
-        a->node = t.getColumn(17).isNull() ? 0 : t.getColumn(17).getInt64();
-        a->started_at = parse_stored_opt(t.getColumn(18)).value_or(now);
+        a->node = t.column(17).is_null() ? 0 : t.column(17).as_int64();
+        a->started_at = parse_stored_opt(t.column(18)).value_or(now);
         // Undelivered as far as we know: the agent gets it again and ignores a duplicate.
         Dev& d = devs[a->node];
         d.tasks.insert(a->task_id);
@@ -546,8 +546,8 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
         " updated_at = excluded.updated_at WHERE removed = 0");
     q.bind(1, node_id);
     q.bind(2, r.platform);
-    if (r.role) q.bind(3, *r.role); else q.bind(3);
-    if (tags) q.bind(4, json_array(*tags)); else q.bind(4);
+    if (r.role) q.bind(3, *r.role); else q.bind(3, nullptr);
+    if (tags) q.bind(4, json_array(*tags)); else q.bind(4, nullptr);
     q.bind(5, caps.cpu_count);
     q.bind(6, caps.memory_total_gb);
     q.bind(7, caps.storage_total_gb);
@@ -557,11 +557,11 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
     q.bind(11, r.max_concurrent);
     q.bind(12, r.agent_version);
     q.bind(13, at);
-    q.exec();
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Device not found (node not approved or removed)", "device_id");
     auto& s = c.stmt(kDeviceById);
     s.bind(1, node_id);
-    if (!s.executeStep()) throw Error(Errc::not_found, "Device not found", "device_id");
+    if (!s.step()) throw Error(Errc::not_found, "Device not found", "device_id");
     return read_device(s);
   });
   auto& m = e.devs[node_id];
@@ -633,7 +633,7 @@ std::vector<Device> all_devices(TaskEngine& e) {
   auto all = e.core.store->read([&](Conn& c) {
     std::vector<Device> out;
     auto& s = c.stmt(kDevicesAll);
-    while (s.executeStep()) out.push_back(read_device(s));
+    while (s.step()) out.push_back(read_device(s));
     return out;
   });
   std::lock_guard<std::mutex> lock(e.mu);
@@ -690,13 +690,13 @@ Device Tasks::set_device_labels(std::string_view device_id, const std::optional<
         "INSERT INTO devices (node_id, role, tags, updated_at) VALUES (?1, COALESCE(?2, 'worker'), COALESCE(?3, '[]'), ?4)"
         " ON CONFLICT(node_id) DO UPDATE SET role = COALESCE(?2, role), tags = COALESCE(?3, tags), updated_at = ?4");
     q.bind(1, found->node_id);
-    if (role) q.bind(2, *role); else q.bind(2);
-    if (tags) q.bind(3, json_array(*tags)); else q.bind(3);
+    if (role) q.bind(2, *role); else q.bind(2, nullptr);
+    if (tags) q.bind(3, json_array(*tags)); else q.bind(3, nullptr);
     q.bind(4, at);
-    q.exec();
+    q.run();
     auto& s = c.stmt(kDeviceById);
     s.bind(1, found->node_id);
-    if (!s.executeStep()) device_not_found();
+    if (!s.step()) device_not_found();
     return read_device(s);
   });
   auto it = e.devs.find(d.node_id);
@@ -722,16 +722,16 @@ void Tasks::remove_device(std::string_view device_id) {
     node = found->node_id;
     auto& k = c.stmt("SELECT api_key_hash FROM nodes WHERE id = ?");
     k.bind(1, node);
-    if (k.executeStep() && !k.getColumn(0).isNull()) key_hash = k.getColumn(0).getString();
+    if (k.step() && !k.column(0).is_null()) key_hash = k.column(0).as_text();
     auto& r = c.stmt("UPDATE nodes SET api_key_hash = NULL WHERE id = ?");
     r.bind(1, node);
-    r.exec();
+    r.run();
     auto& q = c.stmt(
         "INSERT INTO devices (node_id, removed, updated_at) VALUES (?1, 1, ?2)"
         " ON CONFLICT(node_id) DO UPDATE SET removed = 1, reported = 0, updated_at = ?2");
     q.bind(1, node);
     q.bind(2, at);
-    q.exec();
+    q.run();
     auto it = e.devs.find(node);
     if (it != e.devs.end()) e.lose_tasks_locked(c, node, it->second, "device removed", requeued, dropped);
   });
@@ -861,14 +861,14 @@ Task Tasks::submit(const TaskSubmit& t) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
         " required_platform, required_role, required_tags, gpu_required, internet_required, timeout_seconds,"
-        " max_retries, metadata, created_at, submitter) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        " max_retries, metadata, created_at, submitter) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, id);
     q.bind(2, t.task_type);
     q.bind(3, t.payload_json);
     q.bind(4, static_cast<int>(t.priority));
-    if (r.min_cpu_cores) q.bind(5, *r.min_cpu_cores); else q.bind(5);
-    if (r.min_memory_gb) q.bind(6, *r.min_memory_gb); else q.bind(6);
-    if (r.min_storage_gb) q.bind(7, *r.min_storage_gb); else q.bind(7);
+    if (r.min_cpu_cores) q.bind(5, *r.min_cpu_cores); else q.bind(5, nullptr);
+    if (r.min_memory_gb) q.bind(6, *r.min_memory_gb); else q.bind(6, nullptr);
+    if (r.min_storage_gb) q.bind(7, *r.min_storage_gb); else q.bind(7, nullptr);
     q.bind(8, r.required_platform);
     q.bind(9, r.required_role);
     q.bind(10, json_array(r.required_tags));
@@ -879,8 +879,7 @@ Task Tasks::submit(const TaskSubmit& t) {
     q.bind(15, t.metadata_json);
     q.bind(16, at);
     q.bind(17, t.submitter);
-    q.exec();
-    return static_cast<std::int64_t>(c.last_insert_id());
+    return q.run_returning_id();
   });
   auto a = std::make_unique<TaskEngine::Active>();
   a->rowid = rowid;
@@ -911,22 +910,22 @@ std::vector<Task> Tasks::list(const TaskQuery& q, std::int64_t* total) {
   if (q.page_size < 1 || q.page_size > 100) invalid("page_size", "page_size must be 1..100");
   auto& e = *engine_;
   auto rows = e.core.store->read([&](Conn& c) {
-    auto bind = [&](SQLite::Statement& s) {
-      if (q.status) s.bind(1, task_status_name(*q.status)); else s.bind(1);
-      if (!q.task_type.empty()) s.bind(2, q.task_type); else s.bind(2);
-      if (q.priority) s.bind(3, static_cast<int>(*q.priority)); else s.bind(3);
-      if (!q.device_id.empty()) s.bind(4, q.device_id); else s.bind(4);
+    auto bind = [&](detail::Statement& s) {
+      if (q.status) s.bind(1, task_status_name(*q.status)); else s.bind(1, nullptr);
+      if (!q.task_type.empty()) s.bind(2, q.task_type); else s.bind(2, nullptr);
+      if (q.priority) s.bind(3, static_cast<int>(*q.priority)); else s.bind(3, nullptr);
+      if (!q.device_id.empty()) s.bind(4, q.device_id); else s.bind(4, nullptr);
     };
     auto& cnt = c.stmt(kTaskCount);
     bind(cnt);
-    cnt.executeStep();
-    if (total) *total = cnt.getColumn(0).getInt64();
+    cnt.step();
+    if (total) *total = cnt.column(0).as_int64();
     auto& s = c.stmt(kTaskPage);
     bind(s);
     s.bind(5, q.page_size);
     s.bind(6, (q.page - 1) * q.page_size);
     std::vector<TaskRow> out;
-    while (s.executeStep()) out.push_back(read_task(s));
+    while (s.step()) out.push_back(read_task(s));
     return out;
   });
   std::vector<Task> out;
@@ -961,7 +960,7 @@ Task Tasks::cancel(std::string_view task_id) {
       q.bind(1, on_agent ? 1 : 0);
       q.bind(2, at);
       q.bind(3, a->rowid);
-      q.exec();
+      q.run();
       if (a->node) end_attempt(c, a->rowid, a->attempt, "cancelled", at, "cancelled by user");
     });
     if (on_agent) {
@@ -994,7 +993,7 @@ Task Tasks::retry(std::string_view task_id) {
           " cancel_requested = 0, result = NULL, error = NULL, exit_code = NULL, duration_ms = NULL, started_at = NULL,"
           " completed_at = NULL WHERE id = ?");
       q.bind(1, row.rowid);
-      q.exec();
+      q.run();
     });
     auto a = std::make_unique<TaskEngine::Active>();
     a->rowid = row.rowid;
@@ -1022,18 +1021,18 @@ TaskStatistics Tasks::statistics() {
     for (auto p : {TaskPriority::low, TaskPriority::normal, TaskPriority::high, TaskPriority::urgent})
       s.by_priority[task_priority_name(p)] = 0;
     auto& a = c.stmt("SELECT status, COUNT(*) FROM tasks GROUP BY status");
-    while (a.executeStep()) {
-      s.by_status[a.getColumn(0).getString()] = a.getColumn(1).getInt64();
-      s.total += a.getColumn(1).getInt64();
+    while (a.step()) {
+      s.by_status[a.column(0).as_text()] = a.column(1).as_int64();
+      s.total += a.column(1).as_int64();
     }
     auto& b = c.stmt("SELECT task_type, COUNT(*) FROM tasks GROUP BY task_type");
-    while (b.executeStep()) s.by_type[b.getColumn(0).getString()] = b.getColumn(1).getInt64();
+    while (b.step()) s.by_type[b.column(0).as_text()] = b.column(1).as_int64();
     auto& p = c.stmt("SELECT priority, COUNT(*) FROM tasks GROUP BY priority");
-    while (p.executeStep())
-      s.by_priority[task_priority_name(static_cast<TaskPriority>(std::clamp(p.getColumn(0).getInt(), 0, 3)))] =
-          p.getColumn(1).getInt64();
+    while (p.step())
+      s.by_priority[task_priority_name(static_cast<TaskPriority>(std::clamp(p.column(0).as_int(), 0, 3)))] =
+          p.column(1).as_int64();
     auto& d = c.stmt("SELECT AVG(duration_ms) FROM tasks WHERE duration_ms IS NOT NULL AND status IN ('success','failed','timeout')");
-    if (d.executeStep() && !d.getColumn(0).isNull()) s.average_execution_seconds = detail::round_to(d.getColumn(0).getDouble() / 1000.0, 3);
+    if (d.step() && !d.column(0).is_null()) s.average_execution_seconds = detail::round_to(d.column(0).as_double() / 1000.0, 3);
     const auto ok = s.by_status["success"];
     const auto finished = ok + s.by_status["failed"] + s.by_status["timeout"];
     s.success_rate = finished ? detail::round_to(100.0 * static_cast<double>(ok) / static_cast<double>(finished), 1) : 0;
@@ -1136,7 +1135,7 @@ Task Tasks::start_task(std::int64_t node_id, std::string_view task_id) {
         auto& q = c.stmt("UPDATE tasks SET status = 'running', started_at = ? WHERE id = ?");
         q.bind(1, time_text(now));
         q.bind(2, a->rowid);
-        q.exec();
+        q.run();
       });
       a->status = TaskStatus::running;
       a->started_at = now;
@@ -1161,9 +1160,9 @@ bool Tasks::report_progress(std::int64_t node_id, std::string_view task_id, doub
   e.core.store->write([&](Conn& c) {
     auto& q = c.stmt("UPDATE tasks SET progress = ?, progress_message = COALESCE(?, progress_message) WHERE id = ?");
     q.bind(1, progress);
-    if (message) q.bind(2, *message); else q.bind(2);
+    if (message) q.bind(2, *message); else q.bind(2, nullptr);
     q.bind(3, a->rowid);
-    q.exec();
+    q.run();
   });
   return false;
 }
@@ -1198,14 +1197,14 @@ Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const 
           " started_at = COALESCE(started_at, ?) WHERE id = ? AND result IS NULL");
       q.bind(1, final_status);
       q.bind(2, r.result_json);
-      if (r.error) q.bind(3, *r.error); else q.bind(3);
-      if (r.exit_code) q.bind(4, *r.exit_code); else q.bind(4);
+      if (r.error) q.bind(3, *r.error); else q.bind(3, nullptr);
+      if (r.exit_code) q.bind(4, *r.exit_code); else q.bind(4, nullptr);
       q.bind(5, r.duration_ms);
       q.bind(6, at);
       q.bind(7, final_status);
       q.bind(8, at);
       q.bind(9, a->rowid);
-      q.exec();
+      q.run();
       if (!was_cancelled) end_attempt(c, a->rowid, a->attempt, final_status, at, r.error.value_or(""));
     });
     e.release_locked(*a);
@@ -1282,13 +1281,13 @@ void Tasks::schedule() {
           q.bind(1, node);
           q.bind(2, at);
           q.bind(3, a->rowid);
-          q.exec();
+          q.run();
           auto& i = c.stmt("INSERT OR REPLACE INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)");
           i.bind(1, a->rowid);
           i.bind(2, a->attempt + 1);
           i.bind(3, node);
           i.bind(4, at);
-          i.exec();
+          i.run();
         }
       });
     } catch (...) {
@@ -1356,7 +1355,7 @@ void Tasks::sweep() {
           auto& q = c.stmt("UPDATE devices SET last_heartbeat = ? WHERE node_id = ?");
           q.bind(1, time_text(t));
           q.bind(2, node);
-          q.exec();
+          q.run();
         }
         for (auto node : stale) {
           auto& l = lost[node];
@@ -1368,7 +1367,7 @@ void Tasks::sweep() {
               " status_reason = 'timed out on the device' WHERE id = ?");
           q.bind(1, at);
           q.bind(2, a->rowid);
-          q.exec();
+          q.run();
           end_attempt(c, a->rowid, a->attempt, "timeout", at, "no result within timeout_seconds");
         }
       });
@@ -1410,9 +1409,9 @@ void Settings::load() {
   impl_->server = impl_->default_server;
   core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT key, value FROM settings");
-    while (q.executeStep()) {
-      const std::string k = q.getColumn(0).getString();
-      const std::int64_t v = q.getColumn(1).getInt64();
+    while (q.step()) {
+      const std::string k = q.column(0).as_text();
+      const std::int64_t v = q.column(1).as_int64();
       if (k == "heartbeat.interval") impl_->heartbeat.interval = v;
       else if (k == "heartbeat.timeout") impl_->heartbeat.timeout = v;
       else if (k == "heartbeat.max_missed") impl_->heartbeat.max_missed = v;
@@ -1440,7 +1439,7 @@ void store_setting(Conn& c, const char* key, std::int64_t v) {
   auto& q = c.stmt("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   q.bind(1, key);
   q.bind(2, v);
-  q.exec();
+  q.run();
 }
 }  // namespace
 
@@ -1502,10 +1501,10 @@ std::string Settings::create_api_key(const std::string& name, Role role) {
     auto& q = c.stmt("INSERT INTO api_keys (name, key_hash, role, created_at) VALUES (?, ?, ?, ?)");
     q.bind(1, name);
     const std::string h = detail::blob(detail::sha256(key));
-    q.bind(2, h.data(), static_cast<int>(h.size()));
+    q.bind_blob(2, h);
     q.bind(3, role_name(role));
     q.bind(4, at);
-    q.exec();
+    q.run();
   });
   return key;
 }
@@ -1516,13 +1515,13 @@ Claims Settings::authenticate_api_key(std::string_view key) {
   const std::string h = detail::blob(detail::sha256(key));
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id, role, key_hash FROM api_keys WHERE key_hash = ?");
-    q.bind(1, h.data(), static_cast<int>(h.size()));
-    if (!q.executeStep()) throw Error(Errc::unauthenticated, "Invalid API key");
-    const std::string stored = q.getColumn(2).getString();
+    q.bind_blob(1, h);
+    if (!q.step()) throw Error(Errc::unauthenticated, "Invalid API key");
+    const std::string stored = q.column(2).as_text();
     if (!detail::equal_ct(stored, h)) throw Error(Errc::unauthenticated, "Invalid API key");
     Claims cl;
-    cl.subject = "apikey:" + std::to_string(q.getColumn(0).getInt64());
-    cl.role = parse_role(q.getColumn(1).getString()).value_or(Role::user);
+    cl.subject = "apikey:" + std::to_string(q.column(0).as_int64());
+    cl.role = parse_role(q.column(1).as_text()).value_or(Role::user);
     cl.issued_at = core_.clock->now();
     cl.expires_at = cl.issued_at + std::chrono::hours(1);
     return cl;
