@@ -391,8 +391,8 @@ struct Users::Impl {
         return user->totp_enabled && !is_link ? Outcome::totp_invalid : Outcome::invalid_credentials;
       }
       auto& ok = c.stmt(
-          "UPDATE users SET failed_attempts = 0, locked_until_us = NULL, last_login = ?, "
-          "totp_last_step = MAX(totp_last_step, ?) WHERE id = ?");
+          "UPDATE users SET failed_attempts = 0, locked_until_us = NULL, last_login = ?1, "
+          "totp_last_step = CASE WHEN totp_last_step > ?2 THEN totp_last_step ELSE ?2 END WHERE id = ?3");
       ok.bind(1, format_rfc3339(now));
       ok.bind(2, static_cast<std::int64_t>(totp_step));
       ok.bind(3, user->id);

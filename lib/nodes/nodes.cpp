@@ -511,8 +511,12 @@ void Nodes::flush_stats() {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
       for (const auto& qs : batch) {
         auto& ins = c.stmt(
-            "INSERT OR REPLACE INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
-            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "INSERT INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
+            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (node_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
+            " cpu_usage = excluded.cpu_usage, disk_usage = excluded.disk_usage,"
+            " active_backups = excluded.active_backups, memory_percent = excluded.memory_percent,"
+            " uptime_seconds = excluded.uptime_seconds, disk_total_gb = excluded.disk_total_gb, at_us = excluded.at_us");
         ins.bind(1, static_cast<std::int64_t>(qs.node_id));
         ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
         ins.bind(3, static_cast<std::int64_t>(qs.seq));

@@ -1282,7 +1282,11 @@ void Tasks::schedule() {
           q.bind(2, at);
           q.bind(3, a->rowid);
           q.run();
-          auto& i = c.stmt("INSERT OR REPLACE INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)");
+          // An attempt row left by an earlier run is replaced whole.
+          auto& i = c.stmt(
+              "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
+              " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
           i.bind(1, a->rowid);
           i.bind(2, a->attempt + 1);
           i.bind(3, node);
