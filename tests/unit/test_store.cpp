@@ -193,3 +193,211 @@ TEST_CASE("store: migration 9 admits the viewer role and keeps users' sessions")
   CHECK(count("SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
   CHECK(count("SELECT COUNT(*) FROM tasks WHERE submitter <> ''") == 0);
 }
+
+// ------------------------------------------------------------ the store API
+
+namespace {
+// A table of every column type the store binds and reads.
+void make_values(Store& s) {
+  s.write([](Conn& c) {
+    c.exec("CREATE TABLE vals(id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT UNIQUE, i INTEGER, d REAL, t TEXT, b BLOB)");
+  });
+}
+}  // namespace
+
+TEST_CASE("store api: every bind type reads back through its getter") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  make_values(s);
+  const std::string blob("\x00\x01\xff\x00z", 5);  // NUL bytes inside and at the start
+  const std::string text_with_nul("a\0b", 3);
+  const std::int64_t big = std::numeric_limits<std::int64_t>::min();
+  s.write([&](Conn& c) {
+    auto& q = c.stmt("INSERT INTO vals(k, i, d, t, b) VALUES (?1, ?2, ?3, ?4, ?5)");
+    q.bind(1, "int64");
+    q.bind(2, big);
+    q.bind(3, 2.5);
+    q.bind(4, std::string_view("view"));
+    q.bind_blob(5, blob);
+    q.run();
+    q.reset();
+    q.bind(1, std::string("int"));
+    q.bind(2, -7);
+    q.bind(3, 1e300);
+    q.bind(4, text_with_nul);
+    q.bind_blob(5, std::string());
+    q.run();
+    q.reset();
+    q.bind(1, "null");
+    q.bind(2, nullptr);
+    q.bind(3, nullptr);
+    q.bind(4, static_cast<const char*>(nullptr));  // a null C string binds NULL
+    q.bind(5, nullptr);
+    q.run();
+  });
+  s.read([&](Conn& c) {
+    auto& q = c.stmt("SELECT i, d, t, b FROM vals WHERE k = ?1");
+    q.bind(1, "int64");
+    REQUIRE(q.step());
+    CHECK(q.column(0).as_int64() == big);
+    CHECK(q.column(1).as_double() == 2.5);
+    CHECK(q.column(2).as_text() == "view");
+    CHECK(q.column(3).as_blob() == blob);
+    CHECK(q.column(3).as_blob().size() == 5);
+    CHECK_FALSE(q.column(3).is_null());
+    CHECK_FALSE(q.step());
+    q.reset();
+    q.bind(1, "int");
+    REQUIRE(q.step());
+    CHECK(q.column(0).as_int() == -7);
+    CHECK(q.column(1).as_double() == 1e300);
+    CHECK(q.column(2).as_text() == text_with_nul);
+    CHECK(q.column(3).as_blob().empty());
+    CHECK_FALSE(q.column(3).is_null());  // an empty blob is not NULL
+    q.reset();
+    q.bind(1, "null");
+    REQUIRE(q.step());
+    for (int i = 0; i < 4; ++i) CHECK(q.column(i).is_null());
+    CHECK(q.column(0).as_int64() == 0);
+    CHECK(q.column(1).as_double() == 0.0);
+    CHECK(q.column(2).as_text().empty());
+    CHECK(q.column(3).as_blob().empty());
+  });
+}
+
+TEST_CASE("store api: stmt() hands out a cached statement reset, with bindings cleared") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  s.read([](Conn& c) {
+    static const char* const kSql = "SELECT ?1 IS NULL, ?1";
+    auto& q = c.stmt(kSql);
+    q.bind(1, 42);
+    REQUIRE(q.step());
+    CHECK(q.column(0).as_int() == 0);
+    CHECK(q.column(1).as_int() == 42);
+    auto& again = c.stmt(kSql);  // mid-iteration before: must start over, unbound
+    CHECK(&again == &q);
+    REQUIRE(again.step());
+    CHECK(again.column(0).as_int() == 1);
+  });
+}
+
+TEST_CASE("store api: RETURNING gives generated ids; ON CONFLICT upserts") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  make_values(s);
+  const auto ids = s.write([](Conn& c) {
+    auto& ins = c.stmt("INSERT INTO vals(k, i) VALUES (?1, ?2) RETURNING id");
+    ins.bind(1, "a");
+    ins.bind(2, 1);
+    const std::int64_t a = ins.run_returning_id();
+    ins.bind(1, "b");
+    ins.bind(2, 2);
+    const std::int64_t b = ins.run_returning_id();
+    return std::make_pair(a, b);
+  });
+  CHECK(ids.first >= 1);
+  CHECK(ids.second == ids.first + 1);
+  const auto upserted = s.write([](Conn& c) {
+    auto& up = c.stmt(
+        "INSERT INTO vals(k, i) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET i = excluded.i RETURNING id");
+    up.bind(1, "a");
+    up.bind(2, 10);
+    const std::int64_t id = up.run_returning_id();  // the existing row's id, not a new one
+    auto& none = c.stmt("INSERT INTO vals(k, i) VALUES (?1, ?2) ON CONFLICT (k) DO NOTHING");
+    none.bind(1, "b");
+    none.bind(2, 20);
+    none.run();
+    CHECK(c.changes() == 0);
+    none.reset();
+    none.bind(1, "c");
+    none.bind(2, 30);
+    none.run();
+    CHECK(c.changes() == 1);
+    return id;
+  });
+  CHECK(upserted == ids.first);
+  s.read([](Conn& c) {
+    auto& q = c.stmt("SELECT k, i FROM vals ORDER BY k");
+    std::string seen;
+    while (q.step()) seen += q.column(0).as_text() + "=" + std::to_string(q.column(1).as_int64()) + " ";
+    CHECK(seen == "a=10 b=2 c=30 ");
+  });
+  // A RETURNING statement that inserts nothing has no id to give.
+  CHECK_THROWS_AS(s.write([](Conn& c) {
+    auto& none = c.stmt("INSERT INTO vals(k) VALUES ('a') ON CONFLICT (k) DO NOTHING RETURNING id");
+    return none.run_returning_id();
+  }), Error);
+}
+
+TEST_CASE("store api: a read transaction is one snapshot") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  make_values(s);
+  s.read([&](Conn& c) {
+    auto& q = c.stmt("SELECT COUNT(*) FROM vals");
+    REQUIRE(q.step());
+    CHECK(q.column(0).as_int() == 0);
+    q.reset();
+    s.write([](Conn& w) { w.exec("INSERT INTO vals(k) VALUES ('late')"); });  // commits beside the reader
+    REQUIRE(q.step());
+    CHECK(q.column(0).as_int() == 0);
+  });
+  CHECK(s.read([](Conn& c) {
+    auto& q = c.stmt("SELECT COUNT(*) FROM vals");
+    q.step();
+    return q.column(0).as_int();
+  }) == 1);
+}
+
+TEST_CASE("store api: misuse and SQL errors become Error(storage, \"database error: ...\")") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  make_values(s);
+  auto storage_error = [&](auto&& f) -> std::string {
+    try {
+      s.write(f);
+    } catch (const Error& e) {
+      CHECK(e.code() == Errc::storage);
+      return e.message();
+    }
+    FAIL("expected Error(storage)");
+    return {};
+  };
+  CHECK(storage_error([](Conn& c) { c.stmt("SELECT nope FROM vals"); }).find("database error: no such column") == 0);
+  CHECK(storage_error([](Conn& c) {
+          auto& q = c.stmt("SELECT 1 WHERE 0");
+          q.step();
+          q.column(0);  // no row
+        }).find("database error: ") == 0);
+  CHECK(storage_error([](Conn& c) {
+          auto& q = c.stmt("SELECT 1");
+          q.step();
+          q.column(1);  // no such column
+        }).find("database error: ") == 0);
+  CHECK(storage_error([](Conn& c) { c.stmt("SELECT ?1").bind(2, 1); }).find("database error: ") == 0);
+  CHECK(storage_error([](Conn& c) {
+          c.exec("INSERT INTO vals(k) VALUES ('x')");
+          c.exec("INSERT INTO vals(k) VALUES ('x')");
+        }) == "database error: UNIQUE constraint failed: vals.k");
+  // Nothing of the failed transactions stayed.
+  CHECK(s.read([](Conn& c) {
+    auto& q = c.stmt("SELECT COUNT(*) FROM vals");
+    q.step();
+    return q.column(0).as_int();
+  }) == 0);
+}
+
+TEST_CASE("store api: an uncached statement for SQL built at run time") {
+  testsupport::TempDir dir;
+  Store s(StoreConfig{dir.file("a.db")});
+  for (int n : {3, 5}) {
+    const std::string sql = "SELECT " + std::to_string(n) + " * ?1";
+    CHECK(s.read([&](Conn& c) {
+      auto q = c.prepare(sql.c_str());
+      q->bind(1, 2);
+      q->step();
+      return q->column(0).as_int();
+    }) == 2 * n);
+  }
+}
