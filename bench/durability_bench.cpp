@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
         q.bind(1, "payout_" + std::to_string(i));
         q.bind(2, static_cast<std::int64_t>(i) * 1000);
         q.bind(3, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t");
-        q.exec();
+        q.run();
       };
       report("store_write_normal", time_each(commits, [&](int i) { s.write([&](Conn& c) { insert(c, i); }); }));
       report("store_write_durable",

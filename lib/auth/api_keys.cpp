@@ -21,10 +21,10 @@ std::string ApiKeys::create(const std::string& name, Role role) {
     auto& q = c.stmt("INSERT INTO api_keys (name, key_hash, role, created_at) VALUES (?, ?, ?, ?)");
     q.bind(1, name);
     const std::string h = detail::blob(detail::sha256(key));
-    q.bind(2, h.data(), static_cast<int>(h.size()));
+    q.bind_blob(2, h);
     q.bind(3, role_name(role));
     q.bind(4, at);
-    q.exec();
+    q.run();
   });
   return key;
 }
@@ -35,13 +35,13 @@ Claims ApiKeys::authenticate(std::string_view key) {
   const std::string h = detail::blob(detail::sha256(key));
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id, role, key_hash FROM api_keys WHERE key_hash = ?");
-    q.bind(1, h.data(), static_cast<int>(h.size()));
-    if (!q.executeStep()) throw Error(Errc::unauthenticated, "Invalid API key");
-    const std::string stored = q.getColumn(2).getString();
+    q.bind_blob(1, h);
+    if (!q.step()) throw Error(Errc::unauthenticated, "Invalid API key");
+    const std::string stored = q.column(2).as_text();
     if (!detail::equal_ct(stored, h)) throw Error(Errc::unauthenticated, "Invalid API key");
     Claims cl;
-    cl.subject = "apikey:" + std::to_string(q.getColumn(0).getInt64());
-    cl.role = parse_role(q.getColumn(1).getString()).value_or(Role::user);
+    cl.subject = "apikey:" + std::to_string(q.column(0).as_int64());
+    cl.role = parse_role(q.column(1).as_text()).value_or(Role::user);
     cl.issued_at = core_.clock->now();
     cl.expires_at = cl.issued_at + std::chrono::hours(1);
     return cl;

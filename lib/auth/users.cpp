@@ -78,24 +78,24 @@ Timestamp from_us(std::int64_t us) { return Timestamp(std::chrono::microseconds(
 
 std::string blob(const detail::Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
 
-std::string column_blob(const SQLite::Column& c) {
-  return std::string(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
+std::string column_blob(const detail::Column& c) {
+  return std::string(c.as_blob());
 }
 
-User read_user(SQLite::Statement& q) {
+User read_user(detail::Statement& q) {
   User u;
-  u.id = q.getColumn(0).getString();
-  u.email = q.getColumn(1).getString();
-  u.username = q.getColumn(2).getString();
-  u.first_name = q.getColumn(3).getString();
-  u.last_name = q.getColumn(4).getString();
-  u.role = parse_role(q.getColumn(5).getString()).value_or(Role::user);
-  u.hardware_wallet_enabled = q.getColumn(6).getInt() != 0;
-  u.totp_enabled = q.getColumn(7).getInt() != 0;
-  u.created_at = parse_rfc3339(q.getColumn(8).getString()).value_or(Timestamp{});
-  u.updated_at = parse_rfc3339(q.getColumn(9).getString()).value_or(Timestamp{});
-  if (!q.getColumn(10).isNull()) u.last_login = parse_rfc3339(q.getColumn(10).getString());
-  if (!q.getColumn(11).isNull()) u.locked_until = from_us(q.getColumn(11).getInt64());
+  u.id = q.column(0).as_text();
+  u.email = q.column(1).as_text();
+  u.username = q.column(2).as_text();
+  u.first_name = q.column(3).as_text();
+  u.last_name = q.column(4).as_text();
+  u.role = parse_role(q.column(5).as_text()).value_or(Role::user);
+  u.hardware_wallet_enabled = q.column(6).as_int() != 0;
+  u.totp_enabled = q.column(7).as_int() != 0;
+  u.created_at = parse_rfc3339(q.column(8).as_text()).value_or(Timestamp{});
+  u.updated_at = parse_rfc3339(q.column(9).as_text()).value_or(Timestamp{});
+  if (!q.column(10).is_null()) u.last_login = parse_rfc3339(q.column(10).as_text());
+  if (!q.column(11).is_null()) u.locked_until = from_us(q.column(11).as_int64());
   return u;
 }
 
@@ -217,9 +217,9 @@ struct Users::Impl {
           "WHERE s.revoked_at_us IS NULL AND s.expires_at_us > ?");
       q.bind(1, static_cast<std::int64_t>(now));
       std::unique_lock lock(mu);
-      while (q.executeStep())
-        live[q.getColumn(0).getString()] = {from_us(q.getColumn(1).getInt64()),
-                                            parse_role(q.getColumn(2).getString()).value_or(Role::user)};
+      while (q.step())
+        live[q.column(0).as_text()] = {from_us(q.column(1).as_int64()),
+                                            parse_role(q.column(2).as_text()).value_or(Role::user)};
     });
     loaded = true;
   }
@@ -262,7 +262,7 @@ struct Users::Impl {
   std::optional<User> user_by(Conn& c, const char* sql, const std::string& key) const {
     auto& q = c.stmt(sql);
     q.bind(1, key);
-    if (!q.executeStep()) return std::nullopt;
+    if (!q.step()) return std::nullopt;
     return read_user(q);
   }
 
@@ -285,7 +285,7 @@ struct Users::Impl {
     ins.bind(2, user.id);
     ins.bind(3, static_cast<std::int64_t>(to_us(now)));
     ins.bind(4, static_cast<std::int64_t>(to_us(now + core.opts.refresh_token_ttl)));
-    ins.exec();
+    ins.run();
     issue(c, t, user, now + core.opts.refresh_token_ttl);
     return t;
   }
@@ -296,10 +296,10 @@ struct Users::Impl {
     t.refresh_token = "lrt_" + detail::base64url_encode(detail::random_bytes(32));
     auto& ins = c.stmt("INSERT INTO refresh_tokens (token_hash, session_id, expires_at_us) VALUES (?, ?, ?)");
     const std::string h = keyed_hash(t.refresh_token);
-    ins.bind(1, h.data(), static_cast<int>(h.size()));
+    ins.bind_blob(1, h);
     ins.bind(2, t.session_id);
     ins.bind(3, static_cast<std::int64_t>(to_us(std::min(session_expiry, now + core.opts.refresh_token_ttl))));
-    ins.exec();
+    ins.run();
     t.expires_in = core.opts.access_token_ttl;
     t.access_token = core.require_auth().issue_token(user.id, user.role, core.opts.access_token_ttl, {}, t.session_id);
     t.user = user;
@@ -308,12 +308,12 @@ struct Users::Impl {
   void revoke_sessions_of(Conn& c, const std::string& user_id, const char* reason, std::vector<std::string>& out) {
     auto& q = c.stmt("SELECT id FROM auth_sessions WHERE user_id = ? AND revoked_at_us IS NULL");
     q.bind(1, user_id);
-    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    while (q.step()) out.push_back(q.column(0).as_text());
     auto& u = c.stmt("UPDATE auth_sessions SET revoked_at_us = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at_us IS NULL");
     u.bind(1, static_cast<std::int64_t>(to_us(core.clock->now())));
     u.bind(2, reason);
     u.bind(3, user_id);
-    u.exec();
+    u.run();
   }
 
   void forget(const std::vector<std::string>& sessions) {
@@ -346,12 +346,12 @@ struct Users::Impl {
       bool expired = false;
       auto& q = c.stmt("SELECT code_hash, token_hash, expires_at_us FROM login_attempts WHERE user_id = ?");
       q.bind(1, user->id);
-      if (q.executeStep()) {
-        if (from_us(q.getColumn(2).getInt64()) <= now) {
+      if (q.step()) {
+        if (from_us(q.column(2).as_int64()) <= now) {
           expired = true;
         } else {
           had_login = true;
-          const std::string stored = column_blob(q.getColumn(is_link ? 1 : 0));
+          const std::string stored = column_blob(q.column(is_link ? 1 : 0));
           matched = detail::equal_ct(stored, keyed_hash(secret));
         }
       }
@@ -359,13 +359,13 @@ struct Users::Impl {
       if (expired || matched) {
         auto& d = c.stmt("DELETE FROM login_attempts WHERE user_id = ?");
         d.bind(1, user->id);
-        d.exec();
+        d.run();
       }
       std::int64_t totp_step = -1;
       if (!matched && !is_link && user->totp_enabled) {
         auto& t = c.stmt("SELECT totp_secret, totp_last_step FROM users WHERE id = ?");
         t.bind(1, user->id);
-        if (t.executeStep()) totp_step = totp_match(decrypt(column_blob(t.getColumn(0))), secret, t.getColumn(1).getInt64());
+        if (t.step()) totp_step = totp_match(decrypt(column_blob(t.column(0))), secret, t.column(1).as_int64());
         t.reset();
         matched = totp_step >= 0;
       }
@@ -374,29 +374,29 @@ struct Users::Impl {
         auto& f = c.stmt(
             "UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = ? RETURNING failed_attempts");
         f.bind(1, user->id);
-        const int failures = f.executeStep() ? f.getColumn(0).getInt() : 0;
+        const int failures = f.step() ? f.column(0).as_int() : 0;
         f.reset();
         if (failures >= kMaxFailures) {
           auto& l = c.stmt("UPDATE users SET failed_attempts = 0, locked_until_us = ? WHERE id = ?");
           l.bind(1, static_cast<std::int64_t>(to_us(now + kLockout)));
           l.bind(2, user->id);
-          l.exec();
+          l.run();
           // A lock also ends the pending login: a new one must be requested.
           auto& d = c.stmt("DELETE FROM login_attempts WHERE user_id = ?");
           d.bind(1, user->id);
-          d.exec();
+          d.run();
           return Outcome::account_locked;
         }
         if (expired) return Outcome::login_expired;
         return user->totp_enabled && !is_link ? Outcome::totp_invalid : Outcome::invalid_credentials;
       }
       auto& ok = c.stmt(
-          "UPDATE users SET failed_attempts = 0, locked_until_us = NULL, last_login = ?, "
-          "totp_last_step = MAX(totp_last_step, ?) WHERE id = ?");
+          "UPDATE users SET failed_attempts = 0, locked_until_us = NULL, last_login = ?1, "
+          "totp_last_step = CASE WHEN totp_last_step > ?2 THEN totp_last_step ELSE ?2 END WHERE id = ?3");
       ok.bind(1, format_rfc3339(now));
       ok.bind(2, static_cast<std::int64_t>(totp_step));
       ok.bind(3, user->id);
-      ok.exec();
+      ok.run();
       user->last_login = now;
       user->locked_until.reset();
       tokens = open_session(c, *user);
@@ -445,8 +445,8 @@ User Users::create(const UserCreate& in) {
     dup.bind(1, u.email);
     dup.bind(2, u.email);
     dup.bind(3, u.username);
-    if (dup.executeStep()) {
-      const bool email = dup.getColumn(0).getInt() != 0;
+    if (dup.step()) {
+      const bool email = dup.column(0).as_int() != 0;
       throw Error(Errc::conflict, email ? "A user with that email already exists" : "That username is taken",
                   email ? "email" : "username", Reason::already_exists);
     }
@@ -463,7 +463,7 @@ User Users::create(const UserCreate& in) {
     ins.bind(7, hash);
     ins.bind(8, now);
     ins.bind(9, now);
-    ins.exec();
+    ins.run();
     return *impl_->by_id(c, id);
   });
 }
@@ -498,7 +498,7 @@ std::vector<User> Users::list(const UserQuery& q, std::int64_t* total) const {
     auto& n = c.stmt("SELECT COUNT(*) FROM users WHERE (? = '' OR role = ?)");
     n.bind(1, role);
     n.bind(2, role);
-    if (total) *total = n.executeStep() ? n.getColumn(0).getInt64() : 0;
+    if (total) *total = n.step() ? n.column(0).as_int64() : 0;
     n.reset();
     auto& s = c.stmt(
         "SELECT id, email, username, first_name, last_name, role, hardware_wallet, totp_secret IS NOT NULL, "
@@ -508,7 +508,7 @@ std::vector<User> Users::list(const UserQuery& q, std::int64_t* total) const {
     s.bind(2, role);
     s.bind(3, static_cast<std::int64_t>(q.limit));
     s.bind(4, static_cast<std::int64_t>((q.page - 1) * q.limit));
-    while (s.executeStep()) out.push_back(read_user(s));
+    while (s.step()) out.push_back(read_user(s));
     return out;
   });
 }
@@ -525,7 +525,7 @@ User Users::update(const std::string& id, const UserUpdate& u) {
       auto& dup = c.stmt("SELECT 1 FROM users WHERE username = ? AND id <> ?");
       dup.bind(1, *u.username);
       dup.bind(2, id);
-      if (dup.executeStep()) throw Error(Errc::conflict, "That username is taken", "username", Reason::already_exists);
+      if (dup.step()) throw Error(Errc::conflict, "That username is taken", "username", Reason::already_exists);
       dup.reset();
     }
     auto& up = c.stmt(
@@ -538,7 +538,7 @@ User Users::update(const std::string& id, const UserUpdate& u) {
     up.bind(5, role_name(u.role.value_or(cur->role)));
     up.bind(6, format_rfc3339(impl_->core.clock->now()));
     up.bind(7, id);
-    up.exec();
+    up.run();
     // Access tokens carry the role: a changed role ends the user's sessions.
     if (u.role && *u.role != cur->role) impl_->revoke_sessions_of(c, id, "role changed", revoked);
     return *impl_->by_id(c, id);
@@ -554,7 +554,7 @@ void Users::remove(const std::string& id) {
     impl_->revoke_sessions_of(c, id, "user deleted", revoked);
     auto& d = c.stmt("DELETE FROM users WHERE id = ?");
     d.bind(1, id);
-    d.exec();
+    d.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "User not found");
   });
   impl_->invalidate(id);
@@ -578,10 +578,10 @@ std::chrono::seconds Users::start_login(const std::string& email_in) {
         "expires_at_us = excluded.expires_at_us");
     const std::string ch = impl_->keyed_hash(code), th = impl_->keyed_hash(token);
     ins.bind(1, user->id);
-    ins.bind(2, ch.data(), static_cast<int>(ch.size()));
-    ins.bind(3, th.data(), static_cast<int>(th.size()));
+    ins.bind_blob(2, ch);
+    ins.bind_blob(3, th);
     ins.bind(4, static_cast<std::int64_t>(to_us(now + ttl)));
-    ins.exec();
+    ins.run();
     return true;
   });
   if (known) {
@@ -624,14 +624,14 @@ AuthTokens Users::refresh(const std::string& refresh_token) {
     auto& q = c.stmt(
         "SELECT r.session_id, r.expires_at_us, r.rotated_at_us, s.revoked_at_us, s.expires_at_us, s.user_id "
         "FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session_id WHERE r.token_hash = ?");
-    q.bind(1, h.data(), static_cast<int>(h.size()));
-    if (!q.executeStep()) return Outcome::invalid;
-    session = q.getColumn(0).getString();
-    const auto expires = from_us(q.getColumn(1).getInt64());
-    const bool rotated = !q.getColumn(2).isNull();
-    const bool revoked = !q.getColumn(3).isNull();
-    const auto session_expires = from_us(q.getColumn(4).getInt64());
-    const std::string user_id = q.getColumn(5).getString();
+    q.bind_blob(1, h);
+    if (!q.step()) return Outcome::invalid;
+    session = q.column(0).as_text();
+    const auto expires = from_us(q.column(1).as_int64());
+    const bool rotated = !q.column(2).is_null();
+    const bool revoked = !q.column(3).is_null();
+    const auto session_expires = from_us(q.column(4).as_int64());
+    const std::string user_id = q.column(5).as_text();
     q.reset();
     if (revoked) return Outcome::invalid;
     if (rotated) {
@@ -639,7 +639,7 @@ AuthTokens Users::refresh(const std::string& refresh_token) {
           "UPDATE auth_sessions SET revoked_at_us = ?, revoke_reason = 'refresh token reuse' WHERE id = ?");
       r.bind(1, static_cast<std::int64_t>(to_us(now)));
       r.bind(2, session);
-      r.exec();
+      r.run();
       return Outcome::reused;
     }
     if (expires <= now || session_expires <= now) return Outcome::invalid;
@@ -647,8 +647,8 @@ AuthTokens Users::refresh(const std::string& refresh_token) {
     if (!user) return Outcome::invalid;
     auto& m = c.stmt("UPDATE refresh_tokens SET rotated_at_us = ? WHERE token_hash = ?");
     m.bind(1, static_cast<std::int64_t>(to_us(now)));
-    m.bind(2, h.data(), static_cast<int>(h.size()));
-    m.exec();
+    m.bind_blob(2, h);
+    m.run();
     tokens.session_id = session;
     impl_->issue(c, tokens, *user, session_expires);
     return Outcome::ok;
@@ -667,7 +667,7 @@ void Users::logout(const std::string& session_id) {
     auto& r = c.stmt("UPDATE auth_sessions SET revoked_at_us = ?, revoke_reason = 'logout' WHERE id = ? AND revoked_at_us IS NULL");
     r.bind(1, static_cast<std::int64_t>(to_us(impl_->core.clock->now())));
     r.bind(2, session_id);
-    r.exec();
+    r.run();
   });
   impl_->forget({session_id});
 }
@@ -691,13 +691,13 @@ void Users::prune() {
   impl_->core.store->write([&](Conn& c) {
     auto& a = c.stmt("DELETE FROM login_attempts WHERE expires_at_us <= ?");
     a.bind(1, us);
-    a.exec();
+    a.run();
     auto& r = c.stmt("DELETE FROM refresh_tokens WHERE expires_at_us <= ?");
     r.bind(1, us);
-    r.exec();
+    r.run();
     auto& s = c.stmt("DELETE FROM auth_sessions WHERE expires_at_us <= ?");
     s.bind(1, us);
-    s.exec();
+    s.run();
   });
   std::unique_lock lock(impl_->mu);
   std::erase_if(impl_->live, [&](const auto& kv) { return kv.second.expires <= now; });
@@ -721,9 +721,9 @@ TotpEnrollment Users::enroll_totp(const std::string& id, bool activate) {
     if (!u) throw Error(Errc::not_found, "User not found");
     auto& s = c.stmt(activate ? "UPDATE users SET totp_secret = ?, totp_pending = NULL, totp_last_step = 0 WHERE id = ?"
                               : "UPDATE users SET totp_pending = ? WHERE id = ?");
-    s.bind(1, box.data(), static_cast<int>(box.size()));
+    s.bind_blob(1, box);
     s.bind(2, id);
-    s.exec();
+    s.run();
     return *u;
   });
   impl_->invalidate(id);
@@ -748,16 +748,16 @@ void Users::confirm_totp(const std::string& id, const std::string& code) {
   const bool ok = impl_->core.store->write([&](Conn& c) {
     auto& q = c.stmt("SELECT totp_pending FROM users WHERE id = ?");
     q.bind(1, id);
-    if (!q.executeStep()) throw Error(Errc::not_found, "User not found");
-    if (q.getColumn(0).isNull()) throw Error(Errc::conflict, "No TOTP enrolment is pending; start one first");
-    const std::string box = column_blob(q.getColumn(0));
+    if (!q.step()) throw Error(Errc::not_found, "User not found");
+    if (q.column(0).is_null()) throw Error(Errc::conflict, "No TOTP enrolment is pending; start one first");
+    const std::string box = column_blob(q.column(0));
     q.reset();
     const std::int64_t step = impl_->totp_match(impl_->decrypt(box), code, 0);
     if (step < 0) return false;
     auto& s = c.stmt("UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = ? WHERE id = ?");
     s.bind(1, static_cast<std::int64_t>(step));
     s.bind(2, id);
-    s.exec();
+    s.run();
     return true;
   });
   impl_->invalidate(id);
@@ -768,7 +768,7 @@ void Users::disable_totp(const std::string& id) {
   impl_->core.store->write([&](Conn& c) {
     auto& s = c.stmt("UPDATE users SET totp_secret = NULL, totp_pending = NULL WHERE id = ?");
     s.bind(1, id);
-    s.exec();
+    s.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "User not found");
   });
   impl_->invalidate(id);

@@ -363,7 +363,7 @@ Health Cluster::health(std::chrono::milliseconds timeout) {
   try {
     core_->store->read([](detail::Conn& c) {
       auto& q = c.stmt("SELECT COUNT(*) FROM schema_migrations");
-      q.executeStep();
+      q.step();
     });
     h.database = true;
   } catch (const std::exception& e) {
@@ -384,16 +384,16 @@ Health Cluster::health(std::chrono::milliseconds timeout) {
 Gauges Cluster::gauges() {
   Gauges g;
   core_->store->read([&](detail::Conn& c) {
-    auto group = [&](SQLite::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
-      while (q.executeStep()) out.emplace_back(q.getColumn(0).getString(), q.getColumn(1).getInt64());
+    auto group = [&](detail::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
+      while (q.step()) out.emplace_back(q.column(0).as_text(), q.column(1).as_int64());
     };
     group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
     group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
     group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
     auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
-    if (p.executeStep()) g.pending_transactions = p.getColumn(0).getInt64();
+    if (p.step()) g.pending_transactions = p.column(0).as_int64();
     auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
-    if (h.executeStep()) g.block_height = h.getColumn(0).getInt64();
+    if (h.step()) g.block_height = h.column(0).as_int64();
   });
   g.stats_queue = static_cast<std::int64_t>(core_->node_cache().queued_samples());
   g.live_sessions = core_->users.live_sessions();

@@ -46,20 +46,20 @@ struct Row {
   Session s;
 };
 
-Row read_session(SQLite::Statement& q) {
+Row read_session(detail::Statement& q) {
   Row r;
-  r.id = q.getColumn(0).getInt64();
-  r.s.session_id = q.getColumn(1).getString();
-  r.s.user_id = q.getColumn(2).getString();
-  r.s.name = q.getColumn(3).getString();
-  r.s.description = q.getColumn(4).getString();
-  r.s.status = parse_session_status(q.getColumn(5).getString()).value_or(SessionStatus::active);
-  r.s.created_at = detail::parse_stored(q.getColumn(6).getString());
-  r.s.updated_at = detail::parse_stored(q.getColumn(7).getString());
-  r.s.started_at = detail::parse_stored(q.getColumn(8).getString());
-  r.s.completed_at = detail::parse_stored_opt(q.getColumn(9));
-  r.s.size_bytes = q.getColumn(10).getInt64();
-  r.s.chunk_count = q.getColumn(11).getInt64();
+  r.id = q.column(0).as_int64();
+  r.s.session_id = q.column(1).as_text();
+  r.s.user_id = q.column(2).as_text();
+  r.s.name = q.column(3).as_text();
+  r.s.description = q.column(4).as_text();
+  r.s.status = parse_session_status(q.column(5).as_text()).value_or(SessionStatus::active);
+  r.s.created_at = detail::parse_stored(q.column(6).as_text());
+  r.s.updated_at = detail::parse_stored(q.column(7).as_text());
+  r.s.started_at = detail::parse_stored(q.column(8).as_text());
+  r.s.completed_at = detail::parse_stored_opt(q.column(9));
+  r.s.size_bytes = q.column(10).as_int64();
+  r.s.chunk_count = q.column(11).as_int64();
   return r;
 }
 
@@ -72,7 +72,7 @@ Row load(Conn& c, const Principal& who, std::string_view id, detail::Access acce
   if (!uid) session_not_found();
   auto& q = c.stmt(SESSION_COLS "WHERE uid = ?");
   q.bind(1, *uid);
-  if (!q.executeStep()) session_not_found();
+  if (!q.step()) session_not_found();
   Row r = read_session(q);
   q.reset();
   detail::check_owner(who, r.s.user_id, "session", access);
@@ -82,20 +82,20 @@ Row load(Conn& c, const Principal& who, std::string_view id, detail::Access acce
 Row load_by_id(Conn& c, std::int64_t id) {
   auto& q = c.stmt(SESSION_COLS "WHERE id = ?");
   q.bind(1, id);
-  if (!q.executeStep()) session_not_found();
+  if (!q.step()) session_not_found();
   Row r = read_session(q);
   q.reset();
   return r;
 }
 
-Chunk read_chunk(SQLite::Statement& q) {  // uid, idx, size, hash, created_at
+Chunk read_chunk(detail::Statement& q) {  // uid, idx, size, hash, created_at
   Chunk ch;
-  ch.chunk_id = q.getColumn(0).getString();
-  ch.index = q.getColumn(1).getInt64();
-  ch.size = q.getColumn(2).getInt64();
-  const auto& h = q.getColumn(3);
-  ch.hash = detail::to_hex(std::string_view(static_cast<const char*>(h.getBlob()), static_cast<std::size_t>(h.getBytes())));
-  ch.created_at = detail::parse_stored(q.getColumn(4).getString());
+  ch.chunk_id = q.column(0).as_text();
+  ch.index = q.column(1).as_int64();
+  ch.size = q.column(2).as_int64();
+  const auto& h = q.column(3);
+  ch.hash = detail::to_hex(h.as_blob());
+  ch.created_at = detail::parse_stored(q.column(4).as_text());
   return ch;
 }
 
@@ -103,7 +103,7 @@ std::vector<Chunk> chunks_of(Conn& c, std::int64_t session_row) {
   std::vector<Chunk> out;
   auto& q = c.stmt("SELECT uid, idx, size, hash, created_at FROM gw_chunks WHERE session_id = ? ORDER BY idx");
   q.bind(1, session_row);
-  while (q.executeStep()) out.push_back(read_chunk(q));
+  while (q.step()) out.push_back(read_chunk(q));
   q.reset();
   return out;
 }
@@ -112,16 +112,16 @@ std::vector<Chunk> chunks_of(Conn& c, std::int64_t session_row) {
 std::optional<std::int64_t> first_gap(Conn& c, std::int64_t session_row) {
   auto& q = c.stmt("SELECT COUNT(*), COALESCE(MAX(idx), -1) FROM gw_chunks WHERE session_id = ?");
   q.bind(1, session_row);
-  q.executeStep();
-  const auto count = q.getColumn(0).getInt64();
-  const auto max = q.getColumn(1).getInt64();
+  q.step();
+  const auto count = q.column(0).as_int64();
+  const auto max = q.column(1).as_int64();
   q.reset();
   if (count == max + 1) return std::nullopt;
   auto& g = c.stmt("SELECT idx FROM gw_chunks WHERE session_id = ? ORDER BY idx");
   g.bind(1, session_row);
   std::int64_t expect = 0;
-  while (g.executeStep()) {
-    if (g.getColumn(0).getInt64() != expect) break;
+  while (g.step()) {
+    if (g.column(0).as_int64() != expect) break;
     ++expect;
   }
   g.reset();
@@ -185,7 +185,7 @@ Session Sessions::create(const Principal& who, const std::string& name, const st
     const std::string uid = detail::random_uuid();
     auto& ins = c.stmt(
         "INSERT INTO gw_sessions(uid, user_id, name, description, status, created_at, updated_at, started_at) "
-        "VALUES (?, ?, ?, ?, 'active', ?, ?, ?)");
+        "VALUES (?, ?, ?, ?, 'active', ?, ?, ?) RETURNING id");
     ins.bind(1, uid);
     ins.bind(2, who.user_id);
     ins.bind(3, name);
@@ -193,8 +193,7 @@ Session Sessions::create(const Principal& who, const std::string& name, const st
     ins.bind(5, now);
     ins.bind(6, now);
     ins.bind(7, now);
-    ins.exec();
-    return load_by_id(c, c.last_insert_id()).s;
+    return load_by_id(c, ins.run_returning_id()).s;
   });
 }
 
@@ -209,11 +208,11 @@ std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q,
     const char* status = q.status ? session_status_name(*q.status) : nullptr;
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_sessions WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2)");
     n.bind(1, who.user_id);
-    if (status) n.bind(2, status); else n.bind(2);
-    n.executeStep();
-    if (total) *total = n.getColumn(0).getInt64();
+    if (status) n.bind(2, status); else n.bind(2, nullptr);
+    n.step();
+    if (total) *total = n.column(0).as_int64();
     n.reset();
-    SQLite::Statement* s = nullptr;
+    detail::Statement* s = nullptr;
     if (q.sort == "updated_at")
       s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) "
                                "ORDER BY updated_at DESC, id DESC LIMIT ?3 OFFSET ?4");
@@ -224,11 +223,11 @@ std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q,
       s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) "
                                "ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4");
     s->bind(1, who.user_id);
-    if (status) s->bind(2, status); else s->bind(2);
+    if (status) s->bind(2, status); else s->bind(2, nullptr);
     s->bind(3, q.limit);
     s->bind(4, (q.page - 1) * q.limit);
     std::vector<Session> out;
-    while (s->executeStep()) out.push_back(read_session(*s).s);
+    while (s->step()) out.push_back(read_session(*s).s);
     s->reset();
     return out;
   });
@@ -263,9 +262,9 @@ Session Sessions::update(const Principal& who, std::string_view session_id, cons
     up.bind(2, u.description ? *u.description : r.s.description);
     up.bind(3, session_status_name(status));
     up.bind(4, now);
-    if (completed_at) up.bind(5, *completed_at); else up.bind(5);
+    if (completed_at) up.bind(5, *completed_at); else up.bind(5, nullptr);
     up.bind(6, r.id);
-    up.exec();
+    up.run();
     return load_by_id(c, r.id).s;
   });
 }
@@ -275,13 +274,13 @@ void Sessions::remove(const Principal& who, std::string_view session_id) {
     Row r = load(c, who, session_id, detail::Access::change);
     auto& m = c.stmt("DELETE FROM gw_manifests WHERE session_id = ?");
     m.bind(1, r.id);
-    m.exec();
+    m.run();
     auto& ch = c.stmt("DELETE FROM gw_chunks WHERE session_id = ?");
     ch.bind(1, r.id);
-    ch.exec();
+    ch.run();
     auto& s = c.stmt("DELETE FROM gw_sessions WHERE id = ?");
     s.bind(1, r.id);
-    s.exec();
+    s.run();
     return r.s.session_id;
   });
   // The rows are gone; the files follow. A failure here leaves unreferenced
@@ -347,7 +346,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
     const bool gone = core_.store->read([&](Conn& c) {
       auto& q = c.stmt("SELECT 1 FROM gw_sessions WHERE id = ?");
       q.bind(1, pre.id);
-      const bool found = q.executeStep();
+      const bool found = q.step();
       q.reset();
       return !found;
     });
@@ -365,7 +364,7 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       auto& dup = c.stmt("SELECT 1 FROM gw_chunks WHERE session_id = ? AND idx = ?");
       dup.bind(1, r.id);
       dup.bind(2, idx);
-      const bool taken = dup.executeStep();
+      const bool taken = dup.step();
       dup.reset();
       if (taken)
         throw Error(Errc::conflict, "chunk index " + std::to_string(idx) + " is already stored", "index",
@@ -376,16 +375,16 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
       ins.bind(2, r.id);
       ins.bind(3, idx);
       ins.bind(4, size);
-      ins.bind(5, digest.data(), static_cast<int>(digest.size()));
+      ins.bind_blob(5, digest);
       ins.bind(6, now);
-      ins.exec();
+      ins.run();
       auto& up = c.stmt(
           "UPDATE gw_sessions SET size_bytes = size_bytes + ?, chunk_count = chunk_count + 1, updated_at = ? "
           "WHERE id = ?");
       up.bind(1, size);
       up.bind(2, now);
       up.bind(3, r.id);
-      up.exec();
+      up.run();
       Chunk ch;
       ch.chunk_id = chunk_uid;
       ch.index = idx;
@@ -412,16 +411,16 @@ namespace {
 
 #define MANIFEST_COLS "SELECT m.id, m.uid, m.session_id, m.merkle_root, m.chunk_count, m.total_size, m.created_at "
 
-Manifest read_manifest(SQLite::Statement& q, const std::string& session_uid) {
+Manifest read_manifest(detail::Statement& q, const std::string& session_uid) {
   Manifest m;
-  m.manifest_id = q.getColumn(1).getString();
+  m.manifest_id = q.column(1).as_text();
   m.session_id = session_uid;
-  const auto& h = q.getColumn(3);
+  const auto& h = q.column(3);
   m.merkle_root =
-      detail::to_hex(std::string_view(static_cast<const char*>(h.getBlob()), static_cast<std::size_t>(h.getBytes())));
-  m.chunk_count = q.getColumn(4).getInt64();
-  m.total_size = q.getColumn(5).getInt64();
-  m.created_at = detail::parse_stored(q.getColumn(6).getString());
+      detail::to_hex(h.as_blob());
+  m.chunk_count = q.column(4).as_int64();
+  m.total_size = q.column(5).as_int64();
+  m.created_at = detail::parse_stored(q.column(6).as_text());
   return m;
 }
 
@@ -435,8 +434,8 @@ Manifest Sessions::create_manifest(const Principal& who, std::string_view sessio
                                       session_status_name(r.s.status), "session_id", Reason::invalid_session_state);
     auto& ex = c.stmt("SELECT uid FROM gw_manifests WHERE session_id = ?");
     ex.bind(1, r.id);
-    if (ex.executeStep()) {
-      const std::string existing = ex.getColumn(0).getString();
+    if (ex.step()) {
+      const std::string existing = ex.column(0).as_text();
       ex.reset();
       throw Error(Errc::conflict, "the session already has manifest " + existing, "session_id", Reason::already_exists);
     }
@@ -465,11 +464,11 @@ Manifest Sessions::create_manifest(const Principal& who, std::string_view sessio
         "VALUES (?, ?, ?, ?, ?, ?)");
     ins.bind(1, m.manifest_id);
     ins.bind(2, r.id);
-    ins.bind(3, root.data(), static_cast<int>(root.size()));
+    ins.bind_blob(3, root);
     ins.bind(4, m.chunk_count);
     ins.bind(5, m.total_size);
     ins.bind(6, now);
-    ins.exec();
+    ins.run();
     return m;
   });
 }
@@ -480,8 +479,8 @@ Manifest Sessions::manifest(const Principal& who, std::string_view manifest_id, 
     if (!uid) throw Error(Errc::not_found, "Manifest not found");
     auto& q = c.stmt(MANIFEST_COLS "FROM gw_manifests m WHERE m.uid = ?");
     q.bind(1, *uid);
-    if (!q.executeStep()) throw Error(Errc::not_found, "Manifest not found");
-    const std::int64_t session_row = q.getColumn(2).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "Manifest not found");
+    const std::int64_t session_row = q.column(2).as_int64();
     const Row r = load_by_id(c, session_row);
     Manifest out = read_manifest(q, r.s.session_id);
     q.reset();

@@ -127,15 +127,15 @@ std::vector<TrustRule> rules_from_json(const std::string& text) {
 
 #define POLICY_COLS "SELECT id, uid, user_id, name, description, rules, created_at, updated_at FROM gw_trust_policies "
 
-TrustPolicy read_policy(SQLite::Statement& q) {
+TrustPolicy read_policy(detail::Statement& q) {
   TrustPolicy p;
-  p.policy_id = q.getColumn(1).getString();
-  p.user_id = q.getColumn(2).getString();
-  p.name = q.getColumn(3).getString();
-  p.description = q.getColumn(4).getString();
-  p.rules = rules_from_json(q.getColumn(5).getString());
-  p.created_at = detail::parse_stored(q.getColumn(6).getString());
-  p.updated_at = detail::parse_stored(q.getColumn(7).getString());
+  p.policy_id = q.column(1).as_text();
+  p.user_id = q.column(2).as_text();
+  p.name = q.column(3).as_text();
+  p.description = q.column(4).as_text();
+  p.rules = rules_from_json(q.column(5).as_text());
+  p.created_at = detail::parse_stored(q.column(6).as_text());
+  p.updated_at = detail::parse_stored(q.column(7).as_text());
   return p;
 }
 
@@ -145,7 +145,7 @@ void enforce_policies(Conn& c, const std::string& user_id, const WalletTransfer&
   auto& q = c.stmt(POLICY_COLS "WHERE user_id = ? ORDER BY id");
   q.bind(1, user_id);
   std::optional<std::string> denied;
-  while (!denied && q.executeStep()) {
+  while (!denied && q.step()) {
     const TrustPolicy p = read_policy(q);
     bool decided = false;
     for (const auto& r : p.rules) {
@@ -182,24 +182,24 @@ std::int64_t balance_of(Conn& c, std::int64_t id, const std::string& address, co
   q.bind(1, address);
   q.bind(2, currency);
   q.bind(3, id);
-  q.executeStep();
-  const auto v = q.getColumn(0).getInt64();
+  q.step();
+  const auto v = q.column(0).as_int64();
   q.reset();
   return v;
 }
 
-WalletRow read_wallet(SQLite::Statement& q) {
+WalletRow read_wallet(detail::Statement& q) {
   WalletRow r;
-  r.id = q.getColumn(0).getInt64();
-  r.w.wallet_id = q.getColumn(1).getString();
-  r.w.user_id = q.getColumn(2).getString();
-  r.w.name = q.getColumn(3).getString();
-  r.w.address = q.getColumn(4).getString();
-  r.w.currency = q.getColumn(5).getString();
-  r.w.network = q.getColumn(6).getString();
-  r.w.custodial = q.getColumn(7).getInt() != 0;
-  r.w.created_at = detail::parse_stored(q.getColumn(8).getString());
-  r.w.updated_at = detail::parse_stored(q.getColumn(9).getString());
+  r.id = q.column(0).as_int64();
+  r.w.wallet_id = q.column(1).as_text();
+  r.w.user_id = q.column(2).as_text();
+  r.w.name = q.column(3).as_text();
+  r.w.address = q.column(4).as_text();
+  r.w.currency = q.column(5).as_text();
+  r.w.network = q.column(6).as_text();
+  r.w.custodial = q.column(7).as_int() != 0;
+  r.w.created_at = detail::parse_stored(q.column(8).as_text());
+  r.w.updated_at = detail::parse_stored(q.column(9).as_text());
   return r;
 }
 
@@ -210,7 +210,7 @@ WalletRow load_wallet(Conn& c, const Principal& who, std::string_view id, detail
   if (!uid) wallet_not_found();
   auto& q = c.stmt(WALLET_COLS "WHERE uid = ?");
   q.bind(1, *uid);
-  if (!q.executeStep()) wallet_not_found();
+  if (!q.step()) wallet_not_found();
   WalletRow r = read_wallet(q);
   q.reset();
   detail::check_owner(who, r.w.user_id, "wallet", access);
@@ -236,7 +236,7 @@ TrustPolicy TrustPolicies::create(const Principal& who, const std::string& name,
     const std::string now = detail::now_text(core_);
     auto& ins = c.stmt(
         "INSERT INTO gw_trust_policies(uid, user_id, name, description, rules, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id");
     ins.bind(1, detail::random_uuid());
     ins.bind(2, who.user_id);
     ins.bind(3, name);
@@ -244,10 +244,10 @@ TrustPolicy TrustPolicies::create(const Principal& who, const std::string& name,
     ins.bind(5, rules_json(rules));
     ins.bind(6, now);
     ins.bind(7, now);
-    ins.exec();
+    const std::int64_t new_id = ins.run_returning_id();
     auto& q = c.stmt(POLICY_COLS "WHERE id = ?");
-    q.bind(1, static_cast<std::int64_t>(c.last_insert_id()));
-    q.executeStep();
+    q.bind(1, new_id);
+    q.step();
     TrustPolicy p = read_policy(q);
     q.reset();
     return p;
@@ -261,15 +261,15 @@ std::vector<TrustPolicy> TrustPolicies::list(const Principal& who, std::int64_t 
   return core_.store->read([&](Conn& c) {
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_trust_policies WHERE user_id = ?");
     n.bind(1, who.user_id);
-    n.executeStep();
-    if (total) *total = n.getColumn(0).getInt64();
+    n.step();
+    if (total) *total = n.column(0).as_int64();
     n.reset();
     auto& q = c.stmt(POLICY_COLS "WHERE user_id = ? ORDER BY id LIMIT ? OFFSET ?");
     q.bind(1, who.user_id);
     q.bind(2, limit);
     q.bind(3, (page - 1) * limit);
     std::vector<TrustPolicy> out;
-    while (q.executeStep()) out.push_back(read_policy(q));
+    while (q.step()) out.push_back(read_policy(q));
     q.reset();
     return out;
   });
@@ -285,8 +285,8 @@ TrustPolicy TrustPolicies::update(const Principal& who, std::string_view policy_
     if (!uid) throw Error(Errc::not_found, "Trust policy not found");
     auto& q = c.stmt(POLICY_COLS "WHERE uid = ?");
     q.bind(1, *uid);
-    if (!q.executeStep()) throw Error(Errc::not_found, "Trust policy not found");
-    const std::int64_t id = q.getColumn(0).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "Trust policy not found");
+    const std::int64_t id = q.column(0).as_int64();
     TrustPolicy p = read_policy(q);
     q.reset();
     detail::check_owner(who, p.user_id, "trust policy", detail::Access::change);
@@ -300,7 +300,7 @@ TrustPolicy TrustPolicies::update(const Principal& who, std::string_view policy_
     up.bind(3, rules_json(p.rules));
     up.bind(4, now);
     up.bind(5, id);
-    up.exec();
+    up.run();
     p.updated_at = detail::parse_stored(now);
     return p;
   });
@@ -333,7 +333,7 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
     auto& ex = c.stmt("SELECT 1 FROM gw_wallets WHERE address = ? AND currency = ?");
     ex.bind(1, address);
     ex.bind(2, req.currency);
-    const bool exists = ex.executeStep();
+    const bool exists = ex.step();
     ex.reset();
     if (exists)
       throw Error(Errc::conflict, "a " + req.currency + " wallet with this address already exists", "address",
@@ -341,20 +341,20 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
     const std::string now = detail::now_text(core_);
     auto& ins = c.stmt(
         "INSERT INTO gw_wallets(uid, user_id, name, address, currency, network, sealed_key, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     ins.bind(1, detail::random_uuid());
     ins.bind(2, who.user_id);
     ins.bind(3, req.name);
     ins.bind(4, address);
     ins.bind(5, req.currency);
     ins.bind(6, req.network);
-    if (sealed) ins.bind(7, sealed->data(), static_cast<int>(sealed->size())); else ins.bind(7);
+    if (sealed) ins.bind_blob(7, *sealed); else ins.bind(7, nullptr);
     ins.bind(8, now);
     ins.bind(9, now);
-    ins.exec();
+    const std::int64_t new_id = ins.run_returning_id();
     auto& q = c.stmt(WALLET_COLS "WHERE id = ?");
-    q.bind(1, static_cast<std::int64_t>(c.last_insert_id()));
-    q.executeStep();
+    q.bind(1, new_id);
+    q.step();
     WalletRow r = read_wallet(q);
     q.reset();
     r.w.balance_micros = balance_of(c, r.id, r.w.address, r.w.currency);
@@ -372,15 +372,15 @@ std::vector<Wallet> Wallets::list(const Principal& who, std::int64_t page, std::
   return core_.store->read([&](Conn& c) {
     auto& n = c.stmt("SELECT COUNT(*) FROM gw_wallets WHERE user_id = ?");
     n.bind(1, who.user_id);
-    n.executeStep();
-    if (total) *total = n.getColumn(0).getInt64();
+    n.step();
+    if (total) *total = n.column(0).as_int64();
     n.reset();
     auto& q = c.stmt(WALLET_COLS "WHERE user_id = ? ORDER BY id LIMIT ? OFFSET ?");
     q.bind(1, who.user_id);
     q.bind(2, limit);
     q.bind(3, (page - 1) * limit);
     std::vector<WalletRow> rows;
-    while (q.executeStep()) rows.push_back(read_wallet(q));
+    while (q.step()) rows.push_back(read_wallet(q));
     q.reset();
     std::vector<Wallet> out;
     for (auto& r : rows) {
@@ -419,7 +419,7 @@ WalletTransaction Wallets::transact(const Principal& who, std::string_view walle
     auto& to = c.stmt("SELECT id FROM gw_wallets WHERE address = ? AND currency = ?");
     to.bind(1, req.recipient);
     to.bind(2, from.w.currency);
-    if (to.executeStep()) to_wallet = to.getColumn(0).getInt64();
+    if (to.step()) to_wallet = to.column(0).as_int64();
     to.reset();
 
     const auto at = core_.clock->now();
@@ -441,16 +441,16 @@ WalletTransaction Wallets::transact(const Principal& who, std::string_view walle
     auto& ins = c.stmt(
         "INSERT INTO gw_wallet_transactions(tx_hash, from_wallet, to_wallet, type, amount_micros, currency, recipient, "
         "memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ins.bind(1, h.data(), static_cast<int>(h.size()));
+    ins.bind_blob(1, h);
     ins.bind(2, from.id);
-    if (to_wallet) ins.bind(3, *to_wallet); else ins.bind(3);
+    if (to_wallet) ins.bind(3, *to_wallet); else ins.bind(3, nullptr);
     ins.bind(4, req.type);
     ins.bind(5, req.amount_micros);
     ins.bind(6, from.w.currency);
     ins.bind(7, req.recipient);
     ins.bind(8, req.memo);
     ins.bind(9, now);
-    ins.exec();
+    ins.run();
     // Belt and braces: the balance after the debit (the CHECK in the query
     // above already refused an overdraft inside this same transaction).
     if (balance_of(c, from.id, from.w.address, from.w.currency) < 0)

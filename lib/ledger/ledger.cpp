@@ -100,12 +100,12 @@ merkle::Hash ledger_append(Conn& c, std::string_view type, std::string_view ref,
   auto& ins = c.stmt(
       "INSERT INTO ledger_transactions(hash, type, ref, timestamp_us, payload) VALUES (?, ?, ?, ?, ?)"
       " ON CONFLICT DO NOTHING");
-  ins.bind(1, h.data(), static_cast<int>(h.size()));
+  ins.bind_blob(1, h);
   ins.bind(2, std::string(type));
-  if (ref.empty()) ins.bind(3); else ins.bind(3, std::string(ref));
+  if (ref.empty()) ins.bind(3, nullptr); else ins.bind(3, std::string(ref));
   ins.bind(4, static_cast<std::int64_t>(timestamp_us));
   ins.bind(5, std::string(payload));
-  ins.exec();
+  ins.run();
   if (c.changes() == 1) {
     if (inserted) *inserted = true;
     return h;
@@ -113,12 +113,12 @@ merkle::Hash ledger_append(Conn& c, std::string_view type, std::string_view ref,
   // Exactly once: the transaction already there is the answer.
   auto& q = ref.empty() ? c.stmt("SELECT hash FROM ledger_transactions WHERE hash = ?")
                         : c.stmt("SELECT hash FROM ledger_transactions WHERE ref = ?");
-  if (ref.empty()) q.bind(1, h.data(), static_cast<int>(h.size())); else q.bind(1, std::string(ref));
-  if (!q.executeStep()) throw Error(Errc::internal, "ledger insert ignored without a conflicting row");
+  if (ref.empty()) q.bind_blob(1, h); else q.bind(1, std::string(ref));
+  if (!q.step()) throw Error(Errc::internal, "ledger insert ignored without a conflicting row");
   merkle::Hash existing{};
-  const auto col = q.getColumn(0);
-  if (col.getBytes() != static_cast<int>(existing.size())) throw Error(Errc::storage, "stored transaction hash is not 32 bytes");
-  std::memcpy(existing.data(), col.getBlob(), existing.size());
+  const std::string_view stored = q.column(0).as_blob();
+  if (stored.size() != existing.size()) throw Error(Errc::storage, "stored transaction hash is not 32 bytes");
+  std::memcpy(existing.data(), stored.data(), existing.size());
   q.reset();
   if (inserted) *inserted = false;
   return existing;
@@ -134,45 +134,46 @@ Timestamp from_us(std::int64_t us) {
   return Timestamp(std::chrono::duration_cast<Timestamp::duration>(std::chrono::microseconds(us)));
 }
 
-Hash hash_col(const SQLite::Column& col) {
+Hash hash_col(const detail::Column& col) {
   Hash h{};
-  if (col.isNull() || col.getBytes() != static_cast<int>(h.size())) return h;
-  std::memcpy(h.data(), col.getBlob(), h.size());
+  if (col.is_null()) return h;
+  const std::string_view stored = col.as_blob();
+  if (stored.size() != h.size()) return h;
+  std::memcpy(h.data(), stored.data(), h.size());
   return h;
 }
 
-std::string hex_col(const SQLite::Column& col) {
-  return to_hex(std::string_view(static_cast<const char*>(col.getBlob()), static_cast<std::size_t>(col.getBytes())));
+std::string hex_col(const detail::Column& col) {
+  return to_hex(col.as_blob());
 }
 
 std::string hex(const Hash& h) { return to_hex(bytes_of(h)); }
 
 // "SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count"
-Block read_block(SQLite::Statement& q) {
+Block read_block(detail::Statement& q) {
   Block b;
-  b.height = q.getColumn(0).getInt64();
-  b.hash = hex_col(q.getColumn(1));
-  b.previous_hash = hex_col(q.getColumn(2));
-  b.merkle_root = hex_col(q.getColumn(3));
-  b.timestamp = from_us(q.getColumn(4).getInt64());
-  b.tx_count = q.getColumn(5).getInt64();
+  b.height = q.column(0).as_int64();
+  b.hash = hex_col(q.column(1));
+  b.previous_hash = hex_col(q.column(2));
+  b.merkle_root = hex_col(q.column(3));
+  b.timestamp = from_us(q.column(4).as_int64());
+  b.tx_count = q.column(5).as_int64();
   return b;
 }
 
 #define LUCID_BLOCK_SELECT "SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count FROM ledger_blocks "
 #define LUCID_TX_SELECT "SELECT id, hash, type, ref, timestamp_us, payload, block_height FROM ledger_transactions "
 
-LedgerTransaction read_tx(SQLite::Statement& q) {
+LedgerTransaction read_tx(detail::Statement& q) {
   LedgerTransaction t;
-  t.hash = hex_col(q.getColumn(1));
-  t.type = q.getColumn(2).getString();
-  if (!q.getColumn(3).isNull()) t.ref = q.getColumn(3).getString();
-  t.timestamp = from_us(q.getColumn(4).getInt64());
-  const auto payload = q.getColumn(5);
-  t.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
-  if (!q.getColumn(6).isNull()) {
+  t.hash = hex_col(q.column(1));
+  t.type = q.column(2).as_text();
+  if (!q.column(3).is_null()) t.ref = q.column(3).as_text();
+  t.timestamp = from_us(q.column(4).as_int64());
+  t.payload = q.column(5).as_text();
+  if (!q.column(6).is_null()) {
     t.status = TxStatus::confirmed;
-    t.block_height = q.getColumn(6).getInt64();
+    t.block_height = q.column(6).as_int64();
   }
   return t;
 }
@@ -183,8 +184,8 @@ void attach_index(Conn& c, LedgerTransaction& t, std::int64_t row_id) {
   auto& q = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height = ? AND id < ?");
   q.bind(1, *t.block_height);
   q.bind(2, row_id);
-  q.executeStep();
-  t.index = q.getColumn(0).getInt64();
+  q.step();
+  t.index = q.column(0).as_int64();
   q.reset();
 }
 
@@ -210,19 +211,19 @@ std::optional<Block> seal_one(ClusterCore& core) {
     pend.bind(1, Ledger::kMaxBlockTransactions);
     std::vector<Hash> leaves;
     std::int64_t last_id = 0;
-    while (pend.executeStep()) {
-      last_id = pend.getColumn(0).getInt64();
-      leaves.push_back(hash_col(pend.getColumn(1)));
+    while (pend.step()) {
+      last_id = pend.column(0).as_int64();
+      leaves.push_back(hash_col(pend.column(1)));
     }
     pend.reset();
     if (leaves.empty()) return std::nullopt;
     auto& head = c.stmt("SELECT height, hash, timestamp_us FROM ledger_blocks ORDER BY height DESC LIMIT 1");
-    if (!head.executeStep()) throw Error(Errc::storage, "the ledger has no genesis block");
+    if (!head.step()) throw Error(Errc::storage, "the ledger has no genesis block");
     BlockHeader h;
-    h.height = head.getColumn(0).getInt64() + 1;
-    h.previous_hash = hash_col(head.getColumn(1));
+    h.height = head.column(0).as_int64() + 1;
+    h.previous_hash = hash_col(head.column(1));
     // Never earlier than the previous block, whatever the wall clock does.
-    h.timestamp_us = std::max(now_us(core), head.getColumn(2).getInt64());
+    h.timestamp_us = std::max(now_us(core), head.column(2).as_int64());
     head.reset();
     h.merkle_root = merkle::root(leaves);
     h.tx_count = static_cast<std::int64_t>(leaves.size());
@@ -231,16 +232,16 @@ std::optional<Block> seal_one(ClusterCore& core) {
         "INSERT INTO ledger_blocks(height, hash, previous_hash, merkle_root, timestamp_us, tx_count)"
         " VALUES (?, ?, ?, ?, ?, ?)");
     ins.bind(1, h.height);
-    ins.bind(2, bh.data(), static_cast<int>(bh.size()));
-    ins.bind(3, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
-    ins.bind(4, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
+    ins.bind_blob(2, bh);
+    ins.bind_blob(3, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
+    ins.bind_blob(4, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
     ins.bind(5, h.timestamp_us);
     ins.bind(6, h.tx_count);
-    ins.exec();
+    ins.run();
     auto& up = c.stmt("UPDATE ledger_transactions SET block_height = ? WHERE block_height IS NULL AND id <= ?");
     up.bind(1, h.height);
     up.bind(2, last_id);
-    up.exec();
+    up.run();
     if (c.changes() != static_cast<int>(leaves.size()))
       throw Error(Errc::internal, "sealing moved a different number of transactions than it hashed");
     Block b;
@@ -260,12 +261,12 @@ void Ledger::ensure_genesis() {
   if (core_.opts.read_only) return;
   const bool exists = core_.store->read([](Conn& c) {
     auto& q = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = 0");
-    return q.executeStep();
+    return q.step();
   });
   if (exists) return;
   core_.store->write_durable([&](Conn& c) {
     auto& q = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = 0");
-    if (q.executeStep()) return;
+    if (q.step()) return;
     q.reset();
     BlockHeader h;
     h.height = 0;
@@ -276,11 +277,11 @@ void Ledger::ensure_genesis() {
     auto& ins = c.stmt(
         "INSERT INTO ledger_blocks(height, hash, previous_hash, merkle_root, timestamp_us, tx_count)"
         " VALUES (0, ?, ?, ?, ?, 0)");
-    ins.bind(1, bh.data(), static_cast<int>(bh.size()));
-    ins.bind(2, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
-    ins.bind(3, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
+    ins.bind_blob(1, bh);
+    ins.bind_blob(2, h.previous_hash.data(), static_cast<int>(h.previous_hash.size()));
+    ins.bind_blob(3, h.merkle_root.data(), static_cast<int>(h.merkle_root.size()));
     ins.bind(4, h.timestamp_us);
-    ins.exec();
+    ins.run();
   });
 }
 
@@ -289,11 +290,11 @@ ChainInfo Ledger::info() {
     ChainInfo info;
     info.block_time = core_.opts.block_time;
     auto& g = c.stmt("SELECT hash FROM ledger_blocks WHERE height = 0");
-    if (!g.executeStep()) throw Error(Errc::not_found, "the ledger has no genesis block");
-    info.genesis_hash = hex_col(g.getColumn(0));
+    if (!g.step()) throw Error(Errc::not_found, "the ledger has no genesis block");
+    info.genesis_hash = hex_col(g.column(0));
     g.reset();
     auto& h = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height DESC LIMIT 1");
-    h.executeStep();
+    h.step();
     const Block head = read_block(h);
     h.reset();
     info.height = head.height;
@@ -301,12 +302,12 @@ ChainInfo Ledger::info() {
     info.head_hash = head.hash;
     info.head_timestamp = head.timestamp;
     auto& n = c.stmt("SELECT COALESCE(SUM(tx_count), 0) FROM ledger_blocks");
-    n.executeStep();
-    info.transactions = n.getColumn(0).getInt64();
+    n.step();
+    info.transactions = n.column(0).as_int64();
     n.reset();
     auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
-    p.executeStep();
-    info.pending = p.getColumn(0).getInt64();
+    p.step();
+    info.pending = p.column(0).as_int64();
     return info;
   });
 }
@@ -315,7 +316,7 @@ Block Ledger::block_at(std::int64_t height) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt(LUCID_BLOCK_SELECT "WHERE height = ?");
     q.bind(1, height);
-    if (!q.executeStep()) block_not_found();
+    if (!q.step()) block_not_found();
     return read_block(q);
   });
 }
@@ -325,8 +326,8 @@ Block Ledger::block_by_hash(std::string_view hash) {
   if (!h) block_not_found();
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt(LUCID_BLOCK_SELECT "WHERE hash = ?");
-    q.bind(1, h->data(), static_cast<int>(h->size()));
-    if (!q.executeStep()) block_not_found();
+    q.bind_blob(1, *h);
+    if (!q.step()) block_not_found();
     return read_block(q);
   });
 }
@@ -339,12 +340,12 @@ std::vector<Block> Ledger::blocks(std::int64_t page, std::int64_t limit, std::in
     auto& q = c.stmt(LUCID_BLOCK_SELECT "ORDER BY height DESC LIMIT ? OFFSET ?");
     q.bind(1, limit);
     q.bind(2, (page - 1) * limit);
-    while (q.executeStep()) out.push_back(read_block(q));
+    while (q.step()) out.push_back(read_block(q));
     q.reset();
     if (total) {
       auto& t = c.stmt("SELECT COUNT(*) FROM ledger_blocks");
-      t.executeStep();
-      *total = t.getColumn(0).getInt64();
+      t.step();
+      *total = t.column(0).as_int64();
     }
     return out;
   });
@@ -354,12 +355,12 @@ std::vector<LedgerTransaction> Ledger::block_transactions(std::int64_t height) {
   return core_.store->read([&](Conn& c) {
     auto& b = c.stmt("SELECT 1 FROM ledger_blocks WHERE height = ?");
     b.bind(1, height);
-    if (!b.executeStep()) block_not_found();
+    if (!b.step()) block_not_found();
     b.reset();
     std::vector<LedgerTransaction> out;
     auto& q = c.stmt(LUCID_TX_SELECT "WHERE block_height = ? ORDER BY id");
     q.bind(1, height);
-    while (q.executeStep()) {
+    while (q.step()) {
       out.push_back(read_tx(q));
       out.back().index = static_cast<std::int64_t>(out.size()) - 1;
     }
@@ -372,10 +373,10 @@ LedgerTransaction Ledger::transaction(std::string_view hash) {
   if (!h) tx_not_found();
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt(LUCID_TX_SELECT "WHERE hash = ?");
-    q.bind(1, h->data(), static_cast<int>(h->size()));
-    if (!q.executeStep()) tx_not_found();
+    q.bind_blob(1, *h);
+    if (!q.step()) tx_not_found();
     LedgerTransaction t = read_tx(q);
-    const std::int64_t id = q.getColumn(0).getInt64();
+    const std::int64_t id = q.column(0).as_int64();
     q.reset();
     attach_index(c, t, id);
     return t;
@@ -387,9 +388,9 @@ std::optional<LedgerTransaction> Ledger::find_by_ref(std::string_view ref) {
   return core_.store->read([&](Conn& c) -> std::optional<LedgerTransaction> {
     auto& q = c.stmt(LUCID_TX_SELECT "WHERE ref = ?");
     q.bind(1, std::string(ref));
-    if (!q.executeStep()) return std::nullopt;
+    if (!q.step()) return std::nullopt;
     LedgerTransaction t = read_tx(q);
-    const std::int64_t id = q.getColumn(0).getInt64();
+    const std::int64_t id = q.column(0).as_int64();
     q.reset();
     attach_index(c, t, id);
     return t;
@@ -401,17 +402,17 @@ InclusionProof Ledger::prove(std::string_view tx_hash_hex) {
   if (!h) tx_not_found();
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT block_height FROM ledger_transactions WHERE hash = ?");
-    q.bind(1, h->data(), static_cast<int>(h->size()));
-    if (!q.executeStep()) tx_not_found();
-    if (q.getColumn(0).isNull()) throw Error(Errc::conflict, "Transaction is pending: no block covers it yet");
+    q.bind_blob(1, *h);
+    if (!q.step()) tx_not_found();
+    if (q.column(0).is_null()) throw Error(Errc::conflict, "Transaction is pending: no block covers it yet");
     InclusionProof p;
-    p.block_height = q.getColumn(0).getInt64();
+    p.block_height = q.column(0).as_int64();
     q.reset();
     std::vector<Hash> leaves;
     auto& t = c.stmt("SELECT hash FROM ledger_transactions WHERE block_height = ? ORDER BY id");
     t.bind(1, p.block_height);
-    while (t.executeStep()) {
-      leaves.push_back(hash_col(t.getColumn(0)));
+    while (t.step()) {
+      leaves.push_back(hash_col(t.column(0)));
       if (leaves.back() == *h) p.index = static_cast<std::int64_t>(leaves.size()) - 1;
     }
     t.reset();
@@ -420,8 +421,8 @@ InclusionProof Ledger::prove(std::string_view tx_hash_hex) {
     for (const Hash& s : merkle::inclusion_proof(leaves, static_cast<std::size_t>(p.index))) p.path.push_back(hex(s));
     auto& b = c.stmt("SELECT merkle_root FROM ledger_blocks WHERE height = ?");
     b.bind(1, p.block_height);
-    if (!b.executeStep()) block_not_found();
-    p.merkle_root = hex_col(b.getColumn(0));
+    if (!b.step()) block_not_found();
+    p.merkle_root = hex_col(b.column(0));
     return p;
   });
 }

@@ -7,10 +7,8 @@
 // snapshot after the first holds the same blocks 0..H the first one listed
 // (plus, maybe, newer blocks and fewer pending transactions, which the last
 // run counts as pending, as the first snapshot saw them). The hot loop uses
-// the sqlite3 API directly: the C++ wrapper's per-column objects cost more
-// than the hashing of a small transaction.
-#include <sqlite3.h>
-
+// the store's statements with zero-copy blob views (Column::as_blob): a copy
+// per column would cost more than the hashing of a small transaction.
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -54,54 +52,26 @@ struct Part {
   std::exception_ptr error;
 };
 
-class RawStatement {
- public:
-  RawStatement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail();
-  }
-  ~RawStatement() { sqlite3_finalize(stmt_); }
-  RawStatement(const RawStatement&) = delete;
-  RawStatement& operator=(const RawStatement&) = delete;
-  sqlite3_stmt* get() const { return stmt_; }
-  void bind(int i, std::int64_t v) {
-    if (sqlite3_bind_int64(stmt_, i, v) != SQLITE_OK) fail();
-  }
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fail();
-  }
-  std::string_view bytes(int i) const {
-    const void* p = sqlite3_column_blob(stmt_, i);
-    const int n = sqlite3_column_bytes(stmt_, i);
-    return p ? std::string_view(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string_view();
-  }
-
- private:
-  [[noreturn]] void fail() const { throw Error(Errc::storage, std::string("database error: ") + sqlite3_errmsg(db_)); }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 Hash to_hash(std::string_view b) {
   Hash h{};
   if (b.size() == h.size()) std::memcpy(h.data(), b.data(), h.size());
   return h;
 }
 
-std::vector<StoredBlock> load_blocks(sqlite3* db) {
+std::vector<StoredBlock> load_blocks(Conn& c) {
   std::vector<StoredBlock> out;
-  RawStatement q(db, "SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count FROM ledger_blocks ORDER BY height");
+  auto& q = c.stmt("SELECT height, hash, previous_hash, merkle_root, timestamp_us, tx_count FROM ledger_blocks ORDER BY height");
   while (q.step()) {
     StoredBlock b;
-    b.height = sqlite3_column_int64(q.get(), 0);
-    b.hashes_ok = q.bytes(1).size() == 32 && q.bytes(2).size() == 32 && q.bytes(3).size() == 32;
-    b.hash = to_hash(q.bytes(1));
-    b.previous_hash = to_hash(q.bytes(2));
-    b.merkle_root = to_hash(q.bytes(3));
-    b.timestamp_us = sqlite3_column_int64(q.get(), 4);
-    b.tx_count = sqlite3_column_int64(q.get(), 5);
+    b.height = q.column(0).as_int64();
+    const std::string_view hash = q.column(1).as_blob(), previous = q.column(2).as_blob(),
+                           root = q.column(3).as_blob();
+    b.hashes_ok = hash.size() == 32 && previous.size() == 32 && root.size() == 32;
+    b.hash = to_hash(hash);
+    b.previous_hash = to_hash(previous);
+    b.merkle_root = to_hash(root);
+    b.timestamp_us = q.column(4).as_int64();
+    b.tx_count = q.column(5).as_int64();
     out.push_back(b);
   }
   return out;
@@ -111,22 +81,23 @@ class Verifier {
  public:
   Verifier(const std::vector<StoredBlock>& blocks, Part& part) : blocks_(blocks), part_(part), rep_(part.rep) {}
 
-  void run(sqlite3* db) {
+  void run(Conn& c) {
     cur_ = part_.first;
     if (cur_ < part_.end && !start_block(cur_)) return;
-    RawStatement q(db,
-                   "SELECT block_height, hash, type, ref, timestamp_us, payload FROM ledger_transactions"
-                   " WHERE id >= ?1 AND id < ?2 ORDER BY id");
+    auto& q = c.stmt(
+        "SELECT block_height, hash, type, ref, timestamp_us, payload FROM ledger_transactions"
+        " WHERE id >= ?1 AND id < ?2 ORDER BY id");
     q.bind(1, part_.id_lo);
     q.bind(2, part_.id_hi);
     const std::int64_t top = blocks_[part_.end - 1].height;  // the newest block this part may see
     bool pending_mode = false;
-    sqlite3_stmt* s = q.get();
     while (q.step()) {
-      const bool no_block = sqlite3_column_type(s, 0) == SQLITE_NULL;
-      const std::int64_t bh = sqlite3_column_int64(s, 0);
-      const std::string_view stored = q.bytes(1);
-      const Hash computed = tx_hash(q.bytes(2), q.bytes(3), sqlite3_column_int64(s, 4), q.bytes(5));
+      const Column height = q.column(0);
+      const bool no_block = height.is_null();
+      const std::int64_t bh = height.as_int64();
+      const std::string_view stored = q.column(1).as_blob();
+      const Hash computed =
+          tx_hash(q.column(2).as_blob(), q.column(3).as_blob(), q.column(4).as_int64(), q.column(5).as_blob());
       const bool hash_ok = stored.size() == 32 && std::memcmp(stored.data(), computed.data(), 32) == 0;
       const Hash shown = to_hash(stored);
       if (no_block || (part_.last && bh > top)) {  // pending as of the first snapshot
@@ -238,7 +209,7 @@ class Verifier {
 // thread, with the first transaction id of each run. One run when the
 // ledger is small or its layout is not what sealing makes (then the single
 // run reports whatever is wrong).
-std::vector<Part> plan(sqlite3* db, const std::vector<StoredBlock>& blocks) {
+std::vector<Part> plan(Conn& c, const std::vector<StoredBlock>& blocks) {
   std::int64_t total = 0;
   for (const auto& b : blocks) total += std::max<std::int64_t>(b.tx_count, 0);
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, kMaxThreads);
@@ -253,13 +224,13 @@ std::vector<Part> plan(sqlite3* db, const std::vector<StoredBlock>& blocks) {
     seen += std::max<std::int64_t>(blocks[i].tx_count, 0);
   }
   if (cuts.empty()) return parts;
-  RawStatement first_id(db, "SELECT MIN(id) FROM ledger_transactions WHERE block_height = ?1");
+  auto& first_id = c.stmt("SELECT MIN(id) FROM ledger_transactions WHERE block_height = ?1");
   std::vector<std::int64_t> ids;
   for (std::size_t cut : cuts) {
-    sqlite3_reset(first_id.get());
+    first_id.reset();
     first_id.bind(1, blocks[cut].height);
-    if (!first_id.step() || sqlite3_column_type(first_id.get(), 0) == SQLITE_NULL) return parts;
-    const std::int64_t id = sqlite3_column_int64(first_id.get(), 0);
+    if (!first_id.step() || first_id.column(0).is_null()) return parts;
+    const std::int64_t id = first_id.column(0).as_int64();
     if (!ids.empty() && id <= ids.back()) return parts;
     ids.push_back(id);
   }
@@ -280,26 +251,28 @@ LedgerVerifyReport Ledger::verify() {
   std::vector<StoredBlock> blocks;
   std::vector<Part> parts;
   core_.store->read([&](Conn& c) {
-    sqlite3* db = c.db().getHandle();
-    blocks = load_blocks(db);
+    blocks = load_blocks(c);
     if (blocks.empty()) return;
-    parts = plan(db, blocks);
+    parts = plan(c, blocks);
     {
       std::vector<std::jthread> helpers;
       for (std::size_t p = 1; p < parts.size(); ++p)
         helpers.emplace_back([this, &blocks, &part = parts[p]] {
           try {
-            core_.store->read([&](Conn& own) { Verifier(blocks, part).run(own.db().getHandle()); });
+            core_.store->read([&](Conn& own) { Verifier(blocks, part).run(own); });
           } catch (...) {
             part.error = std::current_exception();
           }
         });
       try {
-        Verifier(blocks, parts[0]).run(db);
+        Verifier(blocks, parts[0]).run(c);
       } catch (...) {
         parts[0].error = std::current_exception();
       }
     }  // joins the helpers
+    // Inside read(), which turns a database error into Error(storage) as it
+    // did for the helpers.
+    if (parts[0].error) std::rethrow_exception(parts[0].error);
   });
   LedgerVerifyReport out;
   if (blocks.empty()) {

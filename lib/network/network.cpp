@@ -142,16 +142,16 @@ struct KeyOwner {
 // never an operator role: docs/decisions.md "Roles and principals").
 std::optional<KeyOwner> find_key(Conn& c, const std::string& key) {
   auto& a = c.stmt("SELECT role FROM network_keys WHERE public_key = ?");
-  a.bind(1, key.data(), static_cast<int>(key.size()));
-  if (a.executeStep()) {
+  a.bind_blob(1, key);
+  if (a.step()) {
     KeyOwner o;
-    o.role = parse_role(a.getColumn(0).getString()).value_or(Role::user);
+    o.role = parse_role(a.column(0).as_text()).value_or(Role::user);
     return o;
   }
   auto& n = c.stmt(
       "SELECT k.node_id FROM poot_keys k JOIN nodes n ON n.id = k.node_id WHERE k.public_key = ? AND n.status = 'active'");
-  n.bind(1, key.data(), static_cast<int>(key.size()));
-  if (n.executeStep()) return KeyOwner{Role::user, n.getColumn(0).getInt64()};
+  n.bind_blob(1, key);
+  if (n.step()) return KeyOwner{Role::user, n.column(0).as_int64()};
   return std::nullopt;
 }
 
@@ -172,9 +172,9 @@ void Network::reset() {
   std::unordered_set<std::int64_t> nodes;
   core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT peer_id, node_id FROM network_blacklist");
-    while (q.executeStep()) {
-      bl.insert(q.getColumn(0).getString());
-      if (!q.getColumn(1).isNull()) nodes.insert(q.getColumn(1).getInt64());
+    while (q.step()) {
+      bl.insert(q.column(0).as_text());
+      if (!q.column(1).is_null()) nodes.insert(q.column(1).as_int64());
     }
   });
   std::unique_lock lock(st_->bl_mu);
@@ -272,9 +272,9 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
           "SELECT public_key FROM network_keys UNION ALL "
           "SELECT k.public_key FROM poot_keys k JOIN nodes n ON n.id = k.node_id WHERE n.status = 'active' LIMIT 2");
       int n = 0;
-      while (q.executeStep()) {
+      while (q.step()) {
         ++n;
-        key = q.getColumn(0).getString();
+        key = q.column(0).as_text();
       }
       if (n == 1) owner = find_key(c, key);
     });
@@ -380,17 +380,17 @@ NetworkKey Network::add_key(std::string_view public_key_hex, Role role, std::str
   k.created_at = core_.clock->now();
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("SELECT 1 FROM network_keys WHERE public_key = ? UNION ALL SELECT 1 FROM poot_keys WHERE public_key = ?");
-    q.bind(1, key.data(), static_cast<int>(key.size()));
-    q.bind(2, key.data(), static_cast<int>(key.size()));
-    if (q.executeStep()) throw Error(Errc::conflict, "Key is already registered");
+    q.bind_blob(1, key);
+    q.bind_blob(2, key);
+    if (q.step()) throw Error(Errc::conflict, "Key is already registered");
     q.reset();
     auto& ins = c.stmt("INSERT INTO network_keys(public_key, peer_id, role, label, created_at) VALUES (?, ?, ?, ?, ?)");
-    ins.bind(1, key.data(), static_cast<int>(key.size()));
+    ins.bind_blob(1, key);
     ins.bind(2, k.peer_id);
     ins.bind(3, role_name(role));
     ins.bind(4, k.label);
     ins.bind(5, format_rfc3339(k.created_at, true));
-    ins.exec();
+    ins.run();
   });
   forget_principals();
   return k;
@@ -401,8 +401,8 @@ void Network::remove_key(std::string_view public_key_hex) {
   if (!key) detail::invalid("public_key", "public_key must be 64 hex characters");
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("DELETE FROM network_keys WHERE public_key = ?");
-    q.bind(1, key->data(), static_cast<int>(key->size()));
-    q.exec();
+    q.bind_blob(1, *key);
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Key not found");
   });
   // Its login tokens are refused from the next request on, on every surface.
@@ -413,25 +413,25 @@ std::vector<NetworkKey> Network::keys() {
   return core_.store->read([&](Conn& c) {
     std::vector<NetworkKey> out;
     auto& a = c.stmt("SELECT public_key, peer_id, role, label, created_at FROM network_keys ORDER BY created_at, peer_id");
-    while (a.executeStep()) {
+    while (a.step()) {
       NetworkKey k;
-      k.public_key = to_hex(a.getColumn(0).getString());
-      k.peer_id = a.getColumn(1).getString();
-      k.role = parse_role(a.getColumn(2).getString()).value_or(Role::user);
-      k.label = a.getColumn(3).getString();
-      k.created_at = detail::parse_stored(a.getColumn(4).getString());
+      k.public_key = to_hex(a.column(0).as_text());
+      k.peer_id = a.column(1).as_text();
+      k.role = parse_role(a.column(2).as_text()).value_or(Role::user);
+      k.label = a.column(3).as_text();
+      k.created_at = detail::parse_stored(a.column(4).as_text());
       out.push_back(std::move(k));
     }
     auto& n = c.stmt("SELECT k.public_key, k.node_id, n.uid, k.registered_at FROM poot_keys k JOIN nodes n ON n.id = k.node_id ORDER BY k.node_id");
-    while (n.executeStep()) {
+    while (n.step()) {
       NetworkKey k;
-      const std::string raw = n.getColumn(0).getString();
+      const std::string raw = n.column(0).as_text();
       k.public_key = to_hex(raw);
       k.peer_id = peer_id_from_public_key(raw);
       k.role = Role::user;  // not an operator: a node principal (node_id)
-      k.node_id = n.getColumn(1).getInt64();
-      k.label = n.getColumn(2).getString();
-      k.created_at = detail::parse_stored(n.getColumn(3).getString());
+      k.node_id = n.column(1).as_int64();
+      k.label = n.column(2).as_text();
+      k.created_at = detail::parse_stored(n.column(3).as_text());
       out.push_back(std::move(k));
     }
     return out;
@@ -444,8 +444,8 @@ std::vector<BlacklistEntry> Network::blacklist() {
   return core_.store->read([&](Conn& c) {
     std::vector<BlacklistEntry> out;
     auto& q = c.stmt("SELECT peer_id, reason, blacklisted_at FROM network_blacklist ORDER BY blacklisted_at, peer_id");
-    while (q.executeStep())
-      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), detail::parse_stored(q.getColumn(2).getString())});
+    while (q.step())
+      out.push_back({q.column(0).as_text(), q.column(1).as_text(), detail::parse_stored(q.column(2).as_text())});
     return out;
   });
 }
@@ -458,8 +458,8 @@ std::int64_t blacklist_in(Conn& c, const std::string& peer_id, const std::string
   std::int64_t node_id = 0;
   if (auto key = detail::public_key_from_peer_id(peer_id)) {
     auto& q = c.stmt("SELECT node_id FROM poot_keys WHERE public_key = ?");
-    q.bind(1, key->data(), static_cast<int>(key->size()));
-    if (q.executeStep()) node_id = q.getColumn(0).getInt64();
+    q.bind_blob(1, *key);
+    if (q.step()) node_id = q.column(0).as_int64();
     q.reset();
   }
   auto& ins = c.stmt(
@@ -467,9 +467,9 @@ std::int64_t blacklist_in(Conn& c, const std::string& peer_id, const std::string
       " ON CONFLICT(peer_id) DO UPDATE SET reason = excluded.reason, node_id = excluded.node_id");
   ins.bind(1, peer_id);
   ins.bind(2, reason);
-  if (node_id) ins.bind(3, node_id); else ins.bind(3);
+  if (node_id) ins.bind(3, node_id); else ins.bind(3, nullptr);
   ins.bind(4, at);
-  ins.exec();
+  ins.run();
   return node_id;
 }
 
@@ -484,7 +484,7 @@ BlacklistEntry Network::add_to_blacklist(std::string_view peer_id, std::string_v
     node_id = blacklist_in(c, e.peer_id, e.reason, format_rfc3339(e.blacklisted_at, true));
     auto& q = c.stmt("SELECT blacklisted_at FROM network_blacklist WHERE peer_id = ?");
     q.bind(1, e.peer_id);
-    if (q.executeStep()) e.blacklisted_at = detail::parse_stored(q.getColumn(0).getString());
+    if (q.step()) e.blacklisted_at = detail::parse_stored(q.column(0).as_text());
   });
   {
     std::unique_lock lock(st_->bl_mu);
@@ -501,12 +501,12 @@ void Network::remove_from_blacklist(std::string_view peer_id) {
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("SELECT node_id FROM network_blacklist WHERE peer_id = ?");
     q.bind(1, std::string(peer_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Peer not in blacklist");
-    if (!q.getColumn(0).isNull()) node_id = q.getColumn(0).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "Peer not in blacklist");
+    if (!q.column(0).is_null()) node_id = q.column(0).as_int64();
     q.reset();
     auto& d = c.stmt("DELETE FROM network_blacklist WHERE peer_id = ?");
     d.bind(1, std::string(peer_id));
-    d.exec();
+    d.run();
   });
   {
     std::unique_lock lock(st_->bl_mu);
@@ -537,19 +537,19 @@ constexpr const char* kPeerSelect =
     " FROM poot_keys k JOIN nodes n ON n.id = k.node_id LEFT JOIN network_reports r ON r.node_id = n.id"
     " WHERE n.status = 'active'";
 
-Peer peer_row(ClusterCore& core, SQLite::Statement& q) {
+Peer peer_row(ClusterCore& core, detail::Statement& q) {
   Peer p;
-  p.peer_id = peer_id_from_public_key(q.getColumn(0).getString());
-  p.node_id = q.getColumn(1).getInt64();
-  p.dht_node_id = q.getColumn(2).getString();
-  if (!q.getColumn(3).isNull()) {
-    p.is_relay = q.getColumn(3).getInt() != 0;
-    p.is_store = q.getColumn(4).getInt() != 0;
-    p.is_behind_nat = q.getColumn(5).getInt() != 0;
-    p.nat_type = q.getColumn(6).getString();
-    p.connected_relay_id = q.getColumn(7).getString();
-    p.capabilities_json = q.getColumn(8).getString();
-    p.last_seen = detail::parse_stored(q.getColumn(9).getString());
+  p.peer_id = peer_id_from_public_key(q.column(0).as_text());
+  p.node_id = q.column(1).as_int64();
+  p.dht_node_id = q.column(2).as_text();
+  if (!q.column(3).is_null()) {
+    p.is_relay = q.column(3).as_int() != 0;
+    p.is_store = q.column(4).as_int() != 0;
+    p.is_behind_nat = q.column(5).as_int() != 0;
+    p.nat_type = q.column(6).as_text();
+    p.connected_relay_id = q.column(7).as_text();
+    p.capabilities_json = q.column(8).as_text();
+    p.last_seen = detail::parse_stored(q.column(9).as_text());
   }
   const auto seen = core.node_cache().last_seen(p.node_id);
   if (seen && (!p.last_seen || *seen > *p.last_seen)) p.last_seen = seen;
@@ -563,7 +563,7 @@ std::vector<Peer> Network::peers() {
     static const std::string sql = std::string(kPeerSelect) + " ORDER BY n.id";
     std::vector<Peer> out;
     auto& q = c.stmt(sql.c_str());
-    while (q.executeStep()) out.push_back(peer_row(core_, q));
+    while (q.step()) out.push_back(peer_row(core_, q));
     return out;
   });
 }
@@ -574,8 +574,8 @@ Peer Network::peer(std::string_view peer_id) {
   return core_.store->read([&](Conn& c) {
     static const std::string sql = std::string(kPeerSelect) + " AND k.public_key = ?";
     auto& q = c.stmt(sql.c_str());
-    q.bind(1, key->data(), static_cast<int>(key->size()));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Peer not found");
+    q.bind_blob(1, *key);
+    if (!q.step()) throw Error(Errc::not_found, "Peer not found");
     return peer_row(core_, q);
   });
 }
@@ -609,7 +609,7 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
     q.bind(2, r.is_relay ? 1 : 0);
     q.bind(3, r.is_store ? 1 : 0);
     q.bind(4, r.endpoint);
-    if (r.latency_ms) q.bind(5, *r.latency_ms); else q.bind(5);
+    if (r.latency_ms) q.bind(5, *r.latency_ms); else q.bind(5, nullptr);
     q.bind(6, r.pricing_per_gb);
     q.bind(7, r.capacity);
     q.bind(8, r.is_behind_nat ? 1 : 0);
@@ -619,7 +619,7 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
     q.bind(12, r.relay_egress_bytes);
     q.bind(13, r.capabilities_json);
     q.bind(14, format_rfc3339(now, true));
-    q.exec();
+    q.run();
     if (via_us) {
       auto& s = c.stmt(
           "INSERT INTO relay_sessions(session_id, node_id, start_time, last_keepalive, ingress_bytes, egress_bytes)"
@@ -631,11 +631,11 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
       s.bind(4, unix_seconds(now));
       s.bind(5, r.relay_ingress_bytes);
       s.bind(6, r.relay_egress_bytes);
-      s.exec();
+      s.run();
     } else {
       auto& d = c.stmt("DELETE FROM relay_sessions WHERE node_id = ?");
       d.bind(1, node_id);
-      d.exec();
+      d.run();
     }
   });
   core_.bus.publish(Event(EventKind::network, node_id, "PEER_UPDATED", "{}"));
@@ -652,15 +652,15 @@ std::vector<RelaySession> Network::relay_sessions() {
         "SELECT s.session_id, n.uid, k.public_key, s.start_time, s.last_keepalive, s.ingress_bytes, s.egress_bytes"
         " FROM relay_sessions s JOIN nodes n ON n.id = s.node_id LEFT JOIN poot_keys k ON k.node_id = s.node_id"
         " ORDER BY s.start_time, s.session_id");
-    while (q.executeStep()) {
+    while (q.step()) {
       RelaySession s;
-      s.session_id = q.getColumn(0).getString();
-      s.client_node_id = q.getColumn(1).getString();
-      if (!q.getColumn(2).isNull()) s.client_peer_id = peer_id_from_public_key(q.getColumn(2).getString());
-      s.start_time = q.getColumn(3).getInt64();
-      s.last_keepalive = q.getColumn(4).getInt64();
-      s.ingress_bytes = q.getColumn(5).getInt64();
-      s.egress_bytes = q.getColumn(6).getInt64();
+      s.session_id = q.column(0).as_text();
+      s.client_node_id = q.column(1).as_text();
+      if (!q.column(2).is_null()) s.client_peer_id = peer_id_from_public_key(q.column(2).as_text());
+      s.start_time = q.column(3).as_int64();
+      s.last_keepalive = q.column(4).as_int64();
+      s.ingress_bytes = q.column(5).as_int64();
+      s.egress_bytes = q.column(6).as_int64();
       s.earnings = static_cast<double>(s.ingress_bytes + s.egress_bytes) / 1e9 * core_.opts.relay_price_per_gb;
       out.push_back(std::move(s));
     }
@@ -673,7 +673,7 @@ void Network::disconnect_session(std::string_view session_id) {
   core_.store->write([&](Conn& c) {
     auto& d = c.stmt("DELETE FROM relay_sessions WHERE session_id = ?");
     d.bind(1, std::string(session_id));
-    d.exec();
+    d.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Session not found");
   });
   core_.bus.publish(Event(EventKind::network, 0, "PEER_UPDATED", "{}"));
@@ -689,15 +689,15 @@ void Network::blacklist_session(std::string_view session_id) {
         "SELECT s.node_id, k.public_key, n.uid FROM relay_sessions s JOIN nodes n ON n.id = s.node_id"
         " LEFT JOIN poot_keys k ON k.node_id = s.node_id WHERE s.session_id = ?");
     q.bind(1, std::string(session_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Session not found");
-    node_id = q.getColumn(0).getInt64();
-    if (q.getColumn(1).isNull()) throw Error(Errc::internal, "Failed to blacklist peer: the session's node holds no key");
-    peer_id = peer_id_from_public_key(q.getColumn(1).getString());
+    if (!q.step()) throw Error(Errc::not_found, "Session not found");
+    node_id = q.column(0).as_int64();
+    if (q.column(1).is_null()) throw Error(Errc::internal, "Failed to blacklist peer: the session's node holds no key");
+    peer_id = peer_id_from_public_key(q.column(1).as_text());
     q.reset();
     blacklist_in(c, peer_id, "Manual blacklist from relay session", format_rfc3339(now, true));
     auto& d = c.stmt("DELETE FROM relay_sessions WHERE session_id = ?");
     d.bind(1, std::string(session_id));
-    d.exec();
+    d.run();
   });
   {
     std::unique_lock lock(st_->bl_mu);
@@ -714,7 +714,7 @@ std::vector<RelayCandidate> Network::relay_candidates() {
   return core_.store->read([&](Conn& c) {
     std::string preferred;
     auto& p = c.stmt("SELECT peer_id FROM relay_preference WHERE id = 1");
-    if (p.executeStep()) preferred = p.getColumn(0).getString();
+    if (p.step()) preferred = p.column(0).as_text();
     p.reset();
     std::vector<RelayCandidate> out;
     auto& q = c.stmt(
@@ -722,21 +722,21 @@ std::vector<RelayCandidate> Network::relay_candidates() {
         " n.lifecycle FROM network_reports r JOIN nodes n ON n.id = r.node_id JOIN poot_keys k ON k.node_id = r.node_id"
         " LEFT JOIN poot_scores s ON s.node_id = r.node_id WHERE r.is_relay = 1 AND n.status = 'active'"
         " ORDER BY r.latency_ms IS NULL, r.latency_ms, n.id");
-    while (q.executeStep()) {
+    while (q.step()) {
       RelayCandidate rc;
-      rc.node_id = q.getColumn(0).getString();
-      rc.peer_id = peer_id_from_public_key(q.getColumn(1).getString());
-      rc.endpoint = q.getColumn(2).getString();
-      if (!q.getColumn(3).isNull()) rc.latency_ms = q.getColumn(3).getInt64();
-      rc.reputation_score = q.getColumn(4).isNull() ? 0 : std::clamp(q.getColumn(4).getDouble() / 100.0, 0.0, 1.0);
-      rc.pricing_per_gb = q.getColumn(5).getDouble();
-      rc.capacity = q.getColumn(6).getInt64();
-      const auto reported = detail::parse_stored(q.getColumn(7).getString());
+      rc.node_id = q.column(0).as_text();
+      rc.peer_id = peer_id_from_public_key(q.column(1).as_text());
+      rc.endpoint = q.column(2).as_text();
+      if (!q.column(3).is_null()) rc.latency_ms = q.column(3).as_int64();
+      rc.reputation_score = q.column(4).is_null() ? 0 : std::clamp(q.column(4).as_double() / 100.0, 0.0, 1.0);
+      rc.pricing_per_gb = q.column(5).as_double();
+      rc.capacity = q.column(6).as_int64();
+      const auto reported = detail::parse_stored(q.column(7).as_text());
       rc.last_seen = unix_seconds(reported);
       rc.is_preferred = rc.peer_id == preferred;
       const bool fresh = now - reported <= core_.opts.stale_after;
       const bool blocked = is_blacklisted(rc.peer_id);
-      rc.is_available = fresh && !blocked && q.getColumn(8).getString() != "maintenance";
+      rc.is_available = fresh && !blocked && q.column(8).as_text() != "maintenance";
       rc.unavailable_msg = blocked ? "relay is blacklisted"
                            : !fresh ? "no report from the relay's agent within the stale window"
                            : !rc.is_available ? "relay node is in maintenance" : "";
@@ -755,8 +755,8 @@ void Network::prefer_relay(std::string_view peer_id) {
     if (key) {
       auto& q = c.stmt(
           "SELECT 1 FROM poot_keys k JOIN network_reports r ON r.node_id = k.node_id WHERE k.public_key = ? AND r.is_relay = 1");
-      q.bind(1, key->data(), static_cast<int>(key->size()));
-      known = q.executeStep();
+      q.bind_blob(1, *key);
+      known = q.step();
       q.reset();
     }
     if (!known) throw Error(Errc::not_found, "Relay candidate not found");
@@ -765,7 +765,7 @@ void Network::prefer_relay(std::string_view peer_id) {
         " ON CONFLICT(id) DO UPDATE SET peer_id = excluded.peer_id, set_at = excluded.set_at");
     up.bind(1, std::string(peer_id));
     up.bind(2, format_rfc3339(core_.clock->now(), true));
-    up.exec();
+    up.run();
   });
   core_.bus.publish(Event(EventKind::network, 0, "RELAY_CANDIDATES", "{}"));
 }
@@ -788,8 +788,8 @@ NetworkStatus Network::status() {
   s.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - st_->started).count();
   s.known_peers = core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT COUNT(*) FROM poot_keys k JOIN nodes n ON n.id = k.node_id WHERE n.status = 'active'");
-    q.executeStep();
-    return q.getColumn(0).getInt64();
+    q.step();
+    return q.column(0).as_int64();
   });
   s.relay_mode = core_.opts.relay_mode;
   s.nat_mode = core_.opts.nat_mode;

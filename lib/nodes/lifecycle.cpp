@@ -70,12 +70,12 @@ void validate(const NodeLocation& l) {
 }
 
 template <class T>
-void bind_opt(SQLite::Statement& q, int i, const std::optional<T>& v) {
-  if (v) q.bind(i, *v); else q.bind(i);
+void bind_opt(detail::Statement& q, int i, const std::optional<T>& v) {
+  if (v) q.bind(i, *v); else q.bind(i, nullptr);
 }
 
 // Binds hardware to ?first..?first+6 and location to ?first+7..?first+11.
-void bind_hw_loc(SQLite::Statement& q, int first, const HardwareInfo& h, const NodeLocation& l) {
+void bind_hw_loc(detail::Statement& q, int first, const HardwareInfo& h, const NodeLocation& l) {
   bind_opt(q, first, h.cpu_cores);
   bind_opt(q, first + 1, h.memory_gb);
   bind_opt(q, first + 2, h.storage_gb);
@@ -93,7 +93,7 @@ void bind_hw_loc(SQLite::Statement& q, int first, const HardwareInfo& h, const N
 std::optional<Node> find_by_uid(const ClusterCore& core, Conn& c, std::string_view uid) {
   auto& q = c.stmt(LUCID_NODE_SELECT "WHERE n.uid = ?");
   q.bind(1, std::string(uid));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_node(core, q);
 }
 
@@ -108,8 +108,8 @@ std::int64_t Nodes::resolve(std::string_view uid) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id FROM nodes WHERE uid = ?");
     q.bind(1, std::string(uid));
-    if (!q.executeStep()) node_not_found();
-    return q.getColumn(0).getInt64();
+    if (!q.step()) node_not_found();
+    return q.column(0).as_int64();
   });
 }
 
@@ -137,7 +137,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
         auto& dup = c.stmt("SELECT 1 FROM nodes WHERE name = ? OR hostname = ?");
         dup.bind(1, req.name);
         dup.bind(2, hostname);
-        if (dup.executeStep()) throw Error(Errc::conflict, Reason::node_exists, "Node already exists");
+        if (dup.step()) throw Error(Errc::conflict, Reason::node_exists, "Node already exists");
         dup.reset();
         const std::string salt = random_bytes(16);
         code = derive_code(core, salt);
@@ -153,20 +153,19 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
             " hw_cpu_cores, hw_memory_gb, hw_storage_gb, hw_gpu_count, hw_gpu_model, hw_architecture, hw_os,"
             " loc_region, loc_country, loc_city, loc_latitude, loc_longitude, join_secret_hash)"
             " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?6, ?7, ?8, 'inactive', ?6, ?9, ?6,"
-            " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+            " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) RETURNING id");
         ins.bind(1, random_uuid());
         ins.bind(2, hostname);
-        ins.bind(3, salt.data(), static_cast<int>(salt.size()));
-        ins.bind(4, h.data(), static_cast<int>(h.size()));
+        ins.bind_blob(3, salt);
+        ins.bind_blob(4, h);
         ins.bind(5, core.opts.default_quota_gb);
         ins.bind(6, now);
         ins.bind(7, new_uid("node_"));
         ins.bind(8, req.name);
         ins.bind(9, node_type_name(req.node_type));
         bind_hw_loc(ins, 10, req.hardware, req.location);
-        ins.bind(22, sh.data(), static_cast<int>(sh.size()));
-        ins.exec();
-        const auto new_id = c.last_insert_id();
+        ins.bind_blob(22, sh);
+        const auto new_id = ins.run_returning_id();
         if (!req.pool_uid.empty()) detail::pool_add_node(core, c, req.pool_uid, new_id, 50);
         core.node_cache().put_card(new_id, {hostname, NodeStatus::active, false, Lifecycle::inactive});
         return new_id;
@@ -188,21 +187,21 @@ std::vector<Node> Nodes::query(const NodeQuery& q, std::int64_t* total) {
   if (q.limit < 1 || q.limit > 100) invalid("limit", "limit must be between 1 and 100");
   auto nodes = core_.store->read([&](Conn& c) {
     std::vector<Node> out;
-    auto bind_filters = [&](SQLite::Statement& st) {
-      if (q.lifecycle) st.bind(1, lifecycle_name(*q.lifecycle)); else st.bind(1);
-      if (!q.pool_uid.empty()) st.bind(2, q.pool_uid); else st.bind(2);
+    auto bind_filters = [&](detail::Statement& st) {
+      if (q.lifecycle) st.bind(1, lifecycle_name(*q.lifecycle)); else st.bind(1, nullptr);
+      if (!q.pool_uid.empty()) st.bind(2, q.pool_uid); else st.bind(2, nullptr);
     };
     auto& s = c.stmt(kSelectNodeQuery);
     bind_filters(s);
     s.bind(3, static_cast<std::int64_t>(q.limit));
     s.bind(4, static_cast<std::int64_t>((q.page - 1) * q.limit));
-    while (s.executeStep()) out.push_back(read_node(core_, s));
+    while (s.step()) out.push_back(read_node(core_, s));
     s.reset();
     if (total) {
       auto& t = c.stmt(kCountNodeQuery);
       bind_filters(t);
-      t.executeStep();
-      *total = t.getColumn(0).getInt64();
+      t.step();
+      *total = t.column(0).as_int64();
     }
     return out;
   });
@@ -239,7 +238,7 @@ Node Nodes::update(std::string_view uid, const NodeUpdate& req) {
       auto& dup = c.stmt("SELECT 1 FROM nodes WHERE name = ? AND id <> ?");
       dup.bind(1, *req.name);
       dup.bind(2, cur->id);
-      if (dup.executeStep()) throw Error(Errc::conflict, Reason::node_exists, "Another node has that name");
+      if (dup.step()) throw Error(Errc::conflict, Reason::node_exists, "Another node has that name");
       dup.reset();
     }
     Lifecycle next = cur->lifecycle;
@@ -267,7 +266,7 @@ Node Nodes::update(std::string_view uid, const NodeUpdate& req) {
     up.bind(4, now);
     bind_hw_loc(up, 5, hw, loc);
     up.bind(17, cur->id);
-    up.exec();
+    up.run();
     // A changed hardware record must still fit the node's pool.
     if (req.hardware && !cur->pool_uid.empty()) detail::pool_check_limits(c, cur->pool_uid);
     set_card_lifecycle(core, cur->id, next);
@@ -293,7 +292,7 @@ LifecycleChange Nodes::start(std::string_view uid) {
     auto& up = c.stmt("UPDATE nodes SET lifecycle = 'starting', lifecycle_at = ?1, updated_at = ?1 WHERE id = ?2");
     up.bind(1, format_rfc3339(now, true));
     up.bind(2, cur->id);
-    up.exec();
+    up.run();
     set_card_lifecycle(core, cur->id, Lifecycle::starting);
     return cur->id;
   });
@@ -315,7 +314,7 @@ LifecycleChange Nodes::stop(std::string_view uid) {
     auto& up = c.stmt("UPDATE nodes SET lifecycle = 'stopping', lifecycle_at = ?1, updated_at = ?1 WHERE id = ?2");
     up.bind(1, format_rfc3339(now, true));
     up.bind(2, cur->id);
-    up.exec();
+    up.run();
     set_card_lifecycle(core, cur->id, Lifecycle::stopping);
     return cur->id;
   });
@@ -335,12 +334,12 @@ void Nodes::sweep_lifecycle() {
     // stopping completes on the next sweep: the node is told by its status
     // and stops taking work; nothing else has to be waited for.
     auto& stopping = c.stmt("SELECT id FROM nodes WHERE lifecycle = 'stopping'");
-    while (stopping.executeStep()) changed.emplace_back(stopping.getColumn(0).getInt64(), Lifecycle::inactive);
+    while (stopping.step()) changed.emplace_back(stopping.column(0).as_int64(), Lifecycle::inactive);
     stopping.reset();
     // starting with no stats report since the start, past the timeout.
     auto& late = c.stmt("SELECT id FROM nodes WHERE lifecycle = 'starting' AND lifecycle_at <= ?");
     late.bind(1, deadline);
-    while (late.executeStep()) changed.emplace_back(late.getColumn(0).getInt64(), Lifecycle::error);
+    while (late.step()) changed.emplace_back(late.column(0).as_int64(), Lifecycle::error);
     late.reset();
     for (auto& [id, to] : changed) {
       auto& up = c.stmt(
@@ -349,7 +348,7 @@ void Nodes::sweep_lifecycle() {
       up.bind(1, lifecycle_name(to));
       up.bind(2, now_s);
       up.bind(3, id);
-      up.exec();
+      up.run();
       set_card_lifecycle(core, id, to);
     }
   });
@@ -372,8 +371,8 @@ NodeResources Nodes::resources(std::string_view uid, std::chrono::seconds range)
         " FROM node_stats WHERE node_id = ? AND at_us >= ?");
     q.bind(1, id);
     q.bind(2, since);
-    q.executeStep();
-    r.sample_count = q.getColumn(0).getInt64();
+    q.step();
+    r.sample_count = q.column(0).as_int64();
     r.average = {opt_col<double>(q, 1), opt_col<double>(q, 2), opt_col<double>(q, 3)};
     r.peak = {opt_col<double>(q, 4), opt_col<double>(q, 5), opt_col<double>(q, 6)};
   });
@@ -424,13 +423,13 @@ std::vector<MetricSeries> Nodes::metrics(std::string_view uid, std::optional<Met
         q.bind(2, to);
         q.bind(3, from);
         q.bind(4, g);
-        while (q.executeStep()) {
+        while (q.step()) {
           MetricBucket b;
-          b.start = start + std::chrono::microseconds(q.getColumn(0).getInt64() * g);
-          b.min = q.getColumn(1).getDouble();
-          b.avg = q.getColumn(2).getDouble();
-          b.max = q.getColumn(3).getDouble();
-          b.count = q.getColumn(4).getInt64();
+          b.start = start + std::chrono::microseconds(q.column(0).as_int64() * g);
+          b.min = q.column(1).as_double();
+          b.avg = q.column(2).as_double();
+          b.max = q.column(3).as_double();
+          b.count = q.column(4).as_int64();
           series.buckets.push_back(b);
         }
       }

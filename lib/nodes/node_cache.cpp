@@ -36,23 +36,23 @@ void NodeCache::load(Store& store) {
   std::unordered_map<std::string, std::int64_t> keys;
   store.read([&](Conn& c) {
     auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen, lifecycle FROM nodes");
-    while (q.executeStep()) {
-      const auto id = q.getColumn(0).getInt64();
-      cards[id] = {q.getColumn(1).getString(),
-                   q.getColumn(2).getString() == "active" ? NodeStatus::active : NodeStatus::pending,
-                   q.getColumn(3).getInt() != 0,
-                   parse_lifecycle(q.getColumn(6).getString()).value_or(Lifecycle::error)};
-      if (!q.getColumn(4).isNull()) keys[q.getColumn(4).getString()] = id;
-      if (!q.getColumn(5).isNull()) live[id].last_seen = parse_stored(q.getColumn(5).getString());
+    while (q.step()) {
+      const auto id = q.column(0).as_int64();
+      cards[id] = {q.column(1).as_text(),
+                   q.column(2).as_text() == "active" ? NodeStatus::active : NodeStatus::pending,
+                   q.column(3).as_int() != 0,
+                   parse_lifecycle(q.column(6).as_text()).value_or(Lifecycle::error)};
+      if (!q.column(4).is_null()) keys[q.column(4).as_text()] = id;
+      if (!q.column(5).is_null()) live[id].last_seen = parse_stored(q.column(5).as_text());
     }
     auto& s = c.stmt(
         "SELECT s.node_id, s.seq, s.at, s.cpu_usage, s.disk_usage, s.active_backups, s.memory_percent,"
         " s.uptime_seconds, s.disk_total_gb FROM node_stats s"
         " JOIN (SELECT node_id, MAX(seq) AS m FROM node_stats GROUP BY node_id) t"
         " ON s.node_id = t.node_id AND s.seq = t.m");
-    while (s.executeStep()) {
-      auto& l = live[s.getColumn(0).getInt64()];
-      l.seq = s.getColumn(1).getInt64();
+    while (s.step()) {
+      auto& l = live[s.column(0).as_int64()];
+      l.seq = s.column(1).as_int64();
       l.latest = read_sample(s, 2);
     }
   });

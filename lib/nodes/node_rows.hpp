@@ -91,27 +91,27 @@ constexpr const char* kCountNodeQuery =
     "SELECT COUNT(*) FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id"
     " WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2)";
 
-inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
+inline Node read_node(const ClusterCore& core, detail::Statement& q) {
   Node n;
-  n.id = q.getColumn(0).getInt64();
-  n.uuid = q.getColumn(1).getString();
-  n.hostname = q.getColumn(2).getString();
-  n.ip_address = q.getColumn(3).getString();
-  n.system_info = q.getColumn(4).getString();
-  n.status = q.getColumn(5).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
-  n.is_master = q.getColumn(6).getInt() != 0;
-  n.storage_quota_gb = q.getColumn(7).getDouble();
-  n.created_at = parse_stored(q.getColumn(8).getString());
-  n.approved_at = parse_stored_opt(q.getColumn(9));
-  n.last_seen = parse_stored_opt(q.getColumn(10));
-  n.storage_used_bytes = q.getColumn(11).getInt64();
-  n.sites_count = q.getColumn(12).getInt64();
-  n.backups_count = q.getColumn(13).getInt64();
-  n.uid = q.getColumn(14).getString();
-  n.name = q.getColumn(15).getString();
-  n.lifecycle = parse_lifecycle(q.getColumn(16).getString()).value_or(Lifecycle::error);
-  n.node_type = parse_node_type(q.getColumn(17).getString()).value_or(NodeType::worker);
-  n.pool_uid = q.getColumn(18).getString();
+  n.id = q.column(0).as_int64();
+  n.uuid = q.column(1).as_text();
+  n.hostname = q.column(2).as_text();
+  n.ip_address = q.column(3).as_text();
+  n.system_info = q.column(4).as_text();
+  n.status = q.column(5).as_text() == "active" ? NodeStatus::active : NodeStatus::pending;
+  n.is_master = q.column(6).as_int() != 0;
+  n.storage_quota_gb = q.column(7).as_double();
+  n.created_at = parse_stored(q.column(8).as_text());
+  n.approved_at = parse_stored_opt(q.column(9));
+  n.last_seen = parse_stored_opt(q.column(10));
+  n.storage_used_bytes = q.column(11).as_int64();
+  n.sites_count = q.column(12).as_int64();
+  n.backups_count = q.column(13).as_int64();
+  n.uid = q.column(14).as_text();
+  n.name = q.column(15).as_text();
+  n.lifecycle = parse_lifecycle(q.column(16).as_text()).value_or(Lifecycle::error);
+  n.node_type = parse_node_type(q.column(17).as_text()).value_or(NodeType::worker);
+  n.pool_uid = q.column(18).as_text();
   n.pool_priority = opt_col<std::int64_t>(q, 19);
   n.hardware.cpu_cores = opt_col<std::int64_t>(q, 20);
   n.hardware.memory_gb = opt_col<double>(q, 21);
@@ -125,21 +125,21 @@ inline Node read_node(const ClusterCore& core, SQLite::Statement& q) {
   n.location.city = opt_col<std::string>(q, 29);
   n.location.latitude = opt_col<double>(q, 30);
   n.location.longitude = opt_col<double>(q, 31);
-  n.updated_at = parse_stored(q.getColumn(32).getString());
+  n.updated_at = parse_stored(q.column(32).as_text());
   n.poot_score = opt_col<double>(q, 33);  // the latest stored PoOT score (lib/poot)
   (void)core;
   return n;
 }
 
-inline StatsSample read_sample(SQLite::Statement& q, int first) {
+inline StatsSample read_sample(detail::Statement& q, int first) {
   StatsSample s;
-  s.at = parse_stored(q.getColumn(first).getString());
-  s.cpu_usage = q.getColumn(first + 1).getDouble();
-  s.disk_usage = q.getColumn(first + 2).getDouble();
-  s.active_backups = q.getColumn(first + 3).getInt64();
-  if (!q.getColumn(first + 4).isNull()) s.memory_percent = q.getColumn(first + 4).getDouble();
-  if (!q.getColumn(first + 5).isNull()) s.uptime_seconds = q.getColumn(first + 5).getInt64();
-  if (!q.getColumn(first + 6).isNull()) s.disk_total_gb = q.getColumn(first + 6).getDouble();
+  s.at = parse_stored(q.column(first).as_text());
+  s.cpu_usage = q.column(first + 1).as_double();
+  s.disk_usage = q.column(first + 2).as_double();
+  s.active_backups = q.column(first + 3).as_int64();
+  if (!q.column(first + 4).is_null()) s.memory_percent = q.column(first + 4).as_double();
+  if (!q.column(first + 5).is_null()) s.uptime_seconds = q.column(first + 5).as_int64();
+  if (!q.column(first + 6).is_null()) s.disk_total_gb = q.column(first + 6).as_double();
   return s;
 }
 
@@ -148,14 +148,14 @@ inline void check_page(const Page& p, std::int64_t max_limit) {
   if (p.limit < 1 || p.limit > max_limit) invalid("limit", "limit must be between 1 and " + std::to_string(max_limit));
 }
 
-inline Site read_site(SQLite::Statement& q) {
+inline Site read_site(detail::Statement& q) {
   Site s;
-  s.id = q.getColumn(0).getInt64();
-  s.node_id = q.getColumn(1).getInt64();
-  s.name = q.getColumn(2).getString();
-  s.used_bytes = q.getColumn(3).getInt64();
-  if (!q.getColumn(4).isNull()) s.quota_gb = q.getColumn(4).getDouble();
-  s.updated_at = parse_stored(q.getColumn(5).getString());
+  s.id = q.column(0).as_int64();
+  s.node_id = q.column(1).as_int64();
+  s.name = q.column(2).as_text();
+  s.used_bytes = q.column(3).as_int64();
+  if (!q.column(4).is_null()) s.quota_gb = q.column(4).as_double();
+  s.updated_at = parse_stored(q.column(5).as_text());
   return s;
 }
 
@@ -177,9 +177,9 @@ inline std::string join_secret_hash(std::string_view secret) { return blob(sha25
 
 // Whether `presented` is the secret whose SHA-256 is `stored` (NULL: none was
 // ever issued, nothing matches). Constant-time in the hashes' content.
-inline bool join_secret_matches(const SQLite::Column& stored, std::string_view presented) {
-  if (stored.isNull() || presented.empty()) return false;
-  return equal_ct(stored.getString(), join_secret_hash(presented));
+inline bool join_secret_matches(const detail::Column& stored, std::string_view presented) {
+  if (stored.is_null() || presented.empty()) return false;
+  return equal_ct(stored.as_text(), join_secret_hash(presented));
 }
 
 // Pending join requests created at or before this have expired.
@@ -200,12 +200,12 @@ inline std::vector<std::int64_t> delete_expired_joins(const ClusterCore& core, C
       "SELECT id FROM nodes WHERE status = 'pending' AND created_at <= ?"
       " AND NOT EXISTS (SELECT 1 FROM payouts WHERE payouts.node_id = nodes.id) LIMIT 10000");
   q.bind(1, deadline);
-  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  while (q.step()) ids.push_back(q.column(0).as_int64());
   q.reset();
   for (auto id : ids) {
     auto& del = c.stmt("DELETE FROM nodes WHERE id = ? AND status = 'pending'");
     del.bind(1, static_cast<std::int64_t>(id));
-    del.exec();
+    del.run();
   }
   return ids;
 }
@@ -220,7 +220,7 @@ inline void forget_nodes(ClusterCore& core, const std::vector<std::int64_t>& ids
 inline void require_node(Conn& c, std::int64_t node_id) {
   auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
   q.bind(1, static_cast<std::int64_t>(node_id));
-  if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+  if (!q.step()) throw Error(Errc::not_found, "Node not found");
   q.reset();
 }
 
@@ -235,7 +235,7 @@ inline bool set_node_pool(Conn& c, std::int64_t node_id, std::int64_t pool_id, s
   up.bind(2, priority);
   up.bind(3, at);
   up.bind(4, node_id);
-  up.exec();
+  up.run();
   return c.changes() != 0;
 }
 
@@ -246,11 +246,11 @@ inline std::string revoke_node_key(Conn& c, std::int64_t node_id) {
   std::string key_hash;
   auto& k = c.stmt("SELECT api_key_hash FROM nodes WHERE id = ?");
   k.bind(1, node_id);
-  if (k.executeStep() && !k.getColumn(0).isNull()) key_hash = k.getColumn(0).getString();
+  if (k.step() && !k.column(0).is_null()) key_hash = k.column(0).as_text();
   k.reset();
   auto& r = c.stmt("UPDATE nodes SET api_key_hash = NULL WHERE id = ?");
   r.bind(1, node_id);
-  r.exec();
+  r.run();
   return key_hash;
 }
 

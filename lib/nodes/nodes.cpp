@@ -61,26 +61,26 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
             "SELECT id, status, code_salt, join_secret_hash FROM nodes WHERE hostname = ?"
             " ORDER BY status = 'active' DESC, id DESC LIMIT 1");
         q.bind(1, req.hostname);
-        if (q.executeStep()) {
-          r.request_id = q.getColumn(0).getInt64();
-          if (q.getColumn(1).getString() == "active") {
+        if (q.step()) {
+          r.request_id = q.column(0).as_int64();
+          if (q.column(1).as_text() == "active") {
             r.registration_code = "ACTIVE";
             r.already_active = true;
             return r;
           }
           // The same pending hostname gets its code back only from its
           // joiner: anyone else asking would learn the code to approve.
-          if (!join_secret_matches(q.getColumn(3), req.join_secret))
+          if (!join_secret_matches(q.column(3), req.join_secret))
             throw Error(Errc::conflict,
                         req.join_secret.empty()
                             ? "A join request for this hostname is pending; re-joining needs its join_secret"
                             : "join_secret does not match the pending join request for this hostname");
-          r.registration_code = derive_code(core, q.getColumn(2).getString());
+          r.registration_code = derive_code(core, q.column(2).as_text());
           return r;
         }
         auto& cnt = c.stmt("SELECT COUNT(*) FROM nodes WHERE status = 'pending'");
-        cnt.executeStep();
-        if (cnt.getColumn(0).getInt64() >= core.opts.max_pending_joins)
+        cnt.step();
+        if (cnt.column(0).as_int64() >= core.opts.max_pending_joins)
           throw Error(Errc::resource_exhausted, "too many pending join requests; try again later");
         const std::string salt = detail::random_bytes(16);
         const std::string code = derive_code(core, salt);
@@ -90,12 +90,12 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         // gave that name to another node.
         auto& taken = c.stmt("SELECT 1 FROM nodes WHERE name = ?");
         taken.bind(1, req.hostname);
-        const std::string name = taken.executeStep() ? uid : req.hostname;
+        const std::string name = taken.step() ? uid : req.hostname;
         taken.reset();
         auto& ins = c.stmt(
             "INSERT INTO nodes(uuid, hostname, ip_address, system_info, status, code_salt, code_hash,"
             " storage_quota_gb, created_at, uid, name, updated_at, join_secret_hash)"
-            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)");
+            " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
         const std::string now = now_text(core);
         ins.bind(9, uid);
         ins.bind(10, name);
@@ -104,15 +104,14 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         ins.bind(2, req.hostname);
         ins.bind(3, req.ip_address);
         ins.bind(4, req.system_info);
-        ins.bind(5, salt.data(), static_cast<int>(salt.size()));
+        ins.bind_blob(5, salt);
         const std::string h = code_lookup_hash(core, code);
-        ins.bind(6, h.data(), static_cast<int>(h.size()));
+        ins.bind_blob(6, h);
         ins.bind(7, core.opts.default_quota_gb);
         ins.bind(8, now);
         const std::string sh = join_secret_hash(secret);
-        ins.bind(12, sh.data(), static_cast<int>(sh.size()));
-        ins.exec();
-        r.request_id = c.last_insert_id();
+        ins.bind_blob(12, sh);
+        r.request_id = ins.run_returning_id();
         r.registration_code = code;
         r.join_secret = secret;
         cache_->put_card(r.request_id, {req.hostname, NodeStatus::pending, false, Lifecycle::inactive});
@@ -140,17 +139,17 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
     // An expired request is unknown at once, before the sweep removes it.
     auto& q = c.stmt("SELECT id, status, join_secret_hash FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     const std::string h = code_lookup_hash(core, code);
-    q.bind(1, h.data(), static_cast<int>(h.size()));
+    q.bind_blob(1, h);
     q.bind(2, join_deadline(core));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Registration code not found");
-    const auto id = q.getColumn(0).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "Registration code not found");
+    const auto id = q.column(0).as_int64();
     CodePoll poll;
-    if (q.getColumn(1).getString() != "active") return poll;
+    if (q.column(1).as_text() != "active") return poll;
     poll.status = NodeStatus::active;
     // The key goes only to the joiner: without the secret the status is all
     // a poll learns, and the one-time delivery is not consumed.
     if (join_secret.empty()) return poll;
-    if (!join_secret_matches(q.getColumn(2), join_secret))
+    if (!join_secret_matches(q.column(2), join_secret))
       throw Error(Errc::permission_denied, "join_secret does not match this registration code");
     q.reset();
     // Issued at first collection, not at approval: the key exists in clear
@@ -159,9 +158,9 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
     const std::string kh = blob(detail::sha256(key));
     auto& up = c.stmt(
         "UPDATE nodes SET api_key_hash = ?, code_salt = NULL, code_hash = NULL, join_secret_hash = NULL WHERE id = ?");
-    up.bind(1, kh.data(), static_cast<int>(kh.size()));
+    up.bind_blob(1, kh);
     up.bind(2, static_cast<std::int64_t>(id));
-    up.exec();
+    up.run();
     cache_->put_key(kh, id);
     poll.api_key = std::move(key);
     return poll;
@@ -173,8 +172,8 @@ NodeStatus Nodes::status_of_request(std::int64_t request_id) {
     auto& q = c.stmt("SELECT status FROM nodes WHERE id = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     q.bind(1, static_cast<std::int64_t>(request_id));
     q.bind(2, join_deadline(core_));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Join request not found");
-    return q.getColumn(0).getString() == "active" ? NodeStatus::active : NodeStatus::pending;
+    if (!q.step()) throw Error(Errc::not_found, "Join request not found");
+    return q.column(0).as_text() == "active" ? NodeStatus::active : NodeStatus::pending;
   });
 }
 
@@ -191,12 +190,12 @@ Node Nodes::approve(std::int64_t node_id) {
     up.bind(1, now_text(core));
     up.bind(2, static_cast<std::int64_t>(node_id));
     up.bind(3, join_deadline(core));  // an expired request cannot be approved
-    up.exec();
+    up.run();
     if (c.changes() == 0) {
       auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
       q.bind(1, static_cast<std::int64_t>(node_id));
       q.bind(2, join_deadline(core));
-      if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+      if (!q.step()) throw Error(Errc::not_found, "Node not found");
       throw Error(Errc::conflict, "Node is already active");
     }
     cache_->mark_approved(node_id);
@@ -211,10 +210,10 @@ Node Nodes::approve_by_code(std::string_view code_in) {
   const std::string h = code_lookup_hash(core_, code);
   const auto id = core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
-    q.bind(1, h.data(), static_cast<int>(h.size()));
+    q.bind_blob(1, h);
     q.bind(2, join_deadline(core_));
-    if (!q.executeStep()) throw Error(Errc::not_found, "No pending node with that registration code");
-    return q.getColumn(0).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "No pending node with that registration code");
+    return q.column(0).as_int64();
   });
   return approve(id);
 }
@@ -226,7 +225,7 @@ std::vector<Node> Nodes::list(const Page& page) {
     auto& q = c.stmt(kSelectNodePage);
     q.bind(1, static_cast<std::int64_t>(page.limit));
     q.bind(2, static_cast<std::int64_t>(page.skip));
-    while (q.executeStep()) out.push_back(read_node(core_, q));
+    while (q.step()) out.push_back(read_node(core_, q));
     return out;
   });
   cache_->attach_latest(nodes);
@@ -237,8 +236,8 @@ std::vector<Node> Nodes::list(const Page& page) {
 std::int64_t Nodes::count() {
   return core_.store->read([](Conn& c) {
     auto& q = c.stmt("SELECT COUNT(*) FROM nodes");
-    q.executeStep();
-    return q.getColumn(0).getInt64();
+    q.step();
+    return q.column(0).as_int64();
   });
 }
 
@@ -248,7 +247,7 @@ Node Nodes::get(std::int64_t node_id, int stats_history) {
   Node n = core_.store->read([&](Conn& c) {
     auto& q = c.stmt(kSelectNodeById);
     q.bind(1, static_cast<std::int64_t>(node_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+    if (!q.step()) throw Error(Errc::not_found, "Node not found");
     Node node = read_node(core_, q);
     q.reset();
     if (stats_history > 0) {
@@ -257,7 +256,7 @@ Node Nodes::get(std::int64_t node_id, int stats_history) {
           " FROM node_stats WHERE node_id = ? ORDER BY seq DESC LIMIT ?");
       s.bind(1, static_cast<std::int64_t>(node_id));
       s.bind(2, stats_history);
-      while (s.executeStep()) node.recent_stats.push_back(read_sample(s, 0));
+      while (s.step()) node.recent_stats.push_back(read_sample(s, 0));
     }
     return node;
   });
@@ -274,7 +273,7 @@ Node Nodes::set_quota(std::int64_t node_id, double gb) {
     up.bind(1, gb);
     up.bind(2, now_text(core_));
     up.bind(3, static_cast<std::int64_t>(node_id));
-    up.exec();
+    up.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Node not found");
   });
   core_.bus.publish({EventKind::node_updated, node_id});
@@ -286,15 +285,15 @@ QuotaStatus Nodes::quota_status(std::int64_t node_id) {
     QuotaStatus st;
     auto& q = c.stmt("SELECT hostname, storage_quota_gb FROM nodes WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(node_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Node not found");
+    if (!q.step()) throw Error(Errc::not_found, "Node not found");
     st.node_id = node_id;
-    st.hostname = q.getColumn(0).getString();
-    st.quota_gb = q.getColumn(1).getDouble();
+    st.hostname = q.column(0).as_text();
+    st.quota_gb = q.column(1).as_double();
     q.reset();
     std::int64_t used = 0;
     auto& s = c.stmt("SELECT id, node_id, name, used_bytes, quota_gb, updated_at FROM sites WHERE node_id = ? ORDER BY id");
     s.bind(1, static_cast<std::int64_t>(node_id));
-    while (s.executeStep()) {
+    while (s.step()) {
       SiteQuota sq;
       sq.site = read_site(s);
       used += sq.site.used_bytes;
@@ -332,13 +331,13 @@ std::vector<Site> Nodes::sites(std::int64_t node_id, const Page& page, std::int6
     q.bind(1, static_cast<std::int64_t>(node_id));
     q.bind(2, static_cast<std::int64_t>(page.limit));
     q.bind(3, static_cast<std::int64_t>(page.skip));
-    while (q.executeStep()) out.push_back(read_site(q));
+    while (q.step()) out.push_back(read_site(q));
     q.reset();
     if (total) {
       auto& t = c.stmt("SELECT COUNT(*) FROM sites WHERE node_id = ?");
       t.bind(1, static_cast<std::int64_t>(node_id));
-      t.executeStep();
-      *total = t.getColumn(0).getInt64();
+      t.step();
+      *total = t.column(0).as_int64();
     }
     return out;
   });
@@ -358,31 +357,31 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
         " WHERE b.node_id = ?1 AND (?2 IS NULL OR b.site_id = ?2)"
         " ORDER BY b.created_at DESC, b.id DESC LIMIT ?3 OFFSET ?4");
     q.bind(1, static_cast<std::int64_t>(node_id));
-    if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2);
+    if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2, nullptr);
     q.bind(3, static_cast<std::int64_t>(page.limit));
     q.bind(4, static_cast<std::int64_t>(page.skip));
-    while (q.executeStep()) {
+    while (q.step()) {
       Backup b;
-      b.id = q.getColumn(0).getInt64();
-      b.node_id = q.getColumn(1).getInt64();
-      if (!q.getColumn(2).isNull()) b.site_id = q.getColumn(2).getInt64();
-      b.site_name = q.getColumn(3).getString();
-      b.filename = q.getColumn(4).getString();
-      b.size_bytes = q.getColumn(5).getInt64();
-      b.s3_path = q.getColumn(6).getString();
-      b.created_at = parse_stored(q.getColumn(7).getString());
-      b.backup_type = q.getColumn(8).getString();
-      b.status = q.getColumn(9).getString();
-      b.storage_provider = q.getColumn(10).getString();
+      b.id = q.column(0).as_int64();
+      b.node_id = q.column(1).as_int64();
+      if (!q.column(2).is_null()) b.site_id = q.column(2).as_int64();
+      b.site_name = q.column(3).as_text();
+      b.filename = q.column(4).as_text();
+      b.size_bytes = q.column(5).as_int64();
+      b.s3_path = q.column(6).as_text();
+      b.created_at = parse_stored(q.column(7).as_text());
+      b.backup_type = q.column(8).as_text();
+      b.status = q.column(9).as_text();
+      b.storage_provider = q.column(10).as_text();
       out.push_back(std::move(b));
     }
     q.reset();
     if (total) {
       auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (?2 IS NULL OR site_id = ?2)");
       t.bind(1, static_cast<std::int64_t>(node_id));
-      if (site_id) t.bind(2, static_cast<std::int64_t>(*site_id)); else t.bind(2);
-      t.executeStep();
-      *total = t.getColumn(0).getInt64();
+      if (site_id) t.bind(2, static_cast<std::int64_t>(*site_id)); else t.bind(2, nullptr);
+      t.step();
+      *total = t.column(0).as_int64();
     }
     return out;
   });
@@ -418,7 +417,7 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
           "UPDATE nodes SET lifecycle = 'active', lifecycle_at = ?1, updated_at = ?1 WHERE id = ?2 AND lifecycle = 'starting'");
       up.bind(1, format_rfc3339(s.at, true));
       up.bind(2, static_cast<std::int64_t>(node_id));
-      up.exec();
+      up.run();
     });
     core_.bus.publish({EventKind::node_updated, node_id});
   }
@@ -433,8 +432,12 @@ void Nodes::flush_stats() {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
       for (const auto& qs : batch) {
         auto& ins = c.stmt(
-            "INSERT OR REPLACE INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
-            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "INSERT INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
+            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (node_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
+            " cpu_usage = excluded.cpu_usage, disk_usage = excluded.disk_usage,"
+            " active_backups = excluded.active_backups, memory_percent = excluded.memory_percent,"
+            " uptime_seconds = excluded.uptime_seconds, disk_total_gb = excluded.disk_total_gb, at_us = excluded.at_us");
         ins.bind(1, static_cast<std::int64_t>(qs.node_id));
         ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
         ins.bind(3, static_cast<std::int64_t>(qs.seq));
@@ -442,18 +445,18 @@ void Nodes::flush_stats() {
         ins.bind(5, qs.sample.cpu_usage);
         ins.bind(6, qs.sample.disk_usage);
         ins.bind(7, static_cast<std::int64_t>(qs.sample.active_backups));
-        if (qs.sample.memory_percent) ins.bind(8, *qs.sample.memory_percent); else ins.bind(8);
-        if (qs.sample.uptime_seconds) ins.bind(9, static_cast<std::int64_t>(*qs.sample.uptime_seconds)); else ins.bind(9);
-        if (qs.sample.disk_total_gb) ins.bind(10, *qs.sample.disk_total_gb); else ins.bind(10);
+        if (qs.sample.memory_percent) ins.bind(8, *qs.sample.memory_percent); else ins.bind(8, nullptr);
+        if (qs.sample.uptime_seconds) ins.bind(9, static_cast<std::int64_t>(*qs.sample.uptime_seconds)); else ins.bind(9, nullptr);
+        if (qs.sample.disk_total_gb) ins.bind(10, *qs.sample.disk_total_gb); else ins.bind(10, nullptr);
         ins.bind(11, unix_us(qs.sample.at));
-        ins.exec();
+        ins.run();
         newest[qs.node_id] = &qs.sample;
       }
       for (const auto& [id, sample] : newest) {
         auto& up = c.stmt("UPDATE nodes SET last_seen = ? WHERE id = ?");
         up.bind(1, format_rfc3339(sample->at, true));
         up.bind(2, static_cast<std::int64_t>(id));
-        up.exec();
+        up.run();
       }
     });
   });
@@ -484,14 +487,14 @@ std::vector<Site> Nodes::report_sites(std::int64_t node_id, const std::vector<Si
       up.bind(1, static_cast<std::int64_t>(node_id));
       up.bind(2, s.name);
       up.bind(3, static_cast<std::int64_t>(s.used_bytes));
-      if (s.quota_gb) up.bind(4, *s.quota_gb); else up.bind(4);
+      if (s.quota_gb) up.bind(4, *s.quota_gb); else up.bind(4, nullptr);
       up.bind(5, now);
-      up.exec();
+      up.run();
     }
     std::vector<Site> all;
     auto& q = c.stmt("SELECT id, node_id, name, used_bytes, quota_gb, updated_at FROM sites WHERE node_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(node_id));
-    while (q.executeStep()) all.push_back(read_site(q));
+    while (q.step()) all.push_back(read_site(q));
     return all;
   });
   core_.bus.publish({EventKind::node_updated, node_id});
@@ -515,8 +518,8 @@ Backup Nodes::report_backup(std::int64_t node_id, const BackupReport& r) {
       auto& q = c.stmt("SELECT id FROM sites WHERE node_id = ? AND name = ?");
       q.bind(1, static_cast<std::int64_t>(node_id));
       q.bind(2, r.site_name);
-      if (!q.executeStep()) invalid("site_name", "unknown site_name: report the site first");
-      out.site_id = q.getColumn(0).getInt64();
+      if (!q.step()) invalid("site_name", "unknown site_name: report the site first");
+      out.site_id = q.column(0).as_int64();
       out.site_name = r.site_name;
       q.reset();
     }
@@ -530,9 +533,9 @@ Backup Nodes::report_backup(std::int64_t node_id, const BackupReport& r) {
     out.storage_provider = r.storage_provider;
     auto& ins = c.stmt(
         "INSERT INTO backups(node_id, site_id, filename, size_bytes, s3_path, backup_type, status,"
-        " storage_provider, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        " storage_provider, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     ins.bind(1, static_cast<std::int64_t>(node_id));
-    if (out.site_id) ins.bind(2, static_cast<std::int64_t>(*out.site_id)); else ins.bind(2);
+    if (out.site_id) ins.bind(2, static_cast<std::int64_t>(*out.site_id)); else ins.bind(2, nullptr);
     ins.bind(3, out.filename);
     ins.bind(4, static_cast<std::int64_t>(out.size_bytes));
     ins.bind(5, out.s3_path);
@@ -540,8 +543,7 @@ Backup Nodes::report_backup(std::int64_t node_id, const BackupReport& r) {
     ins.bind(7, out.status);
     ins.bind(8, out.storage_provider);
     ins.bind(9, format_rfc3339(out.created_at, true));
-    ins.exec();
-    out.id = c.last_insert_id();
+    out.id = ins.run_returning_id();
     return out;
   });
   core_.bus.publish({EventKind::node_updated, node_id});

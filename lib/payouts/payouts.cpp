@@ -74,20 +74,20 @@ std::string request_hash(const std::vector<Normalized>& items) {
   " p.transaction_hash, b.batch_id, p.created_at, p.processed_at, p.completed_at"                             \
   " FROM payouts p JOIN nodes n ON n.id = p.node_id JOIN payout_batches b ON b.id = p.batch_id "
 
-Payout read_payout(SQLite::Statement& q) {
+Payout read_payout(detail::Statement& q) {
   Payout p;
-  p.payout_id = q.getColumn(0).getString();
-  p.node_uid = q.getColumn(1).getString();
-  p.amount_micros = q.getColumn(2).getInt64();
-  p.currency = parse_currency(q.getColumn(3).getString()).value_or(Currency::usdt);
-  p.wallet_address = q.getColumn(4).getString();
-  p.status = parse_payout_status(q.getColumn(5).getString()).value_or(PayoutStatus::pending);
-  if (!q.getColumn(6).isNull()) p.failure_reason = q.getColumn(6).getString();
-  if (!q.getColumn(7).isNull()) p.transaction_hash = q.getColumn(7).getString();
-  p.batch_id = q.getColumn(8).getString();
-  p.created_at = parse_stored(q.getColumn(9).getString());
-  p.processed_at = parse_stored_opt(q.getColumn(10));
-  p.completed_at = parse_stored_opt(q.getColumn(11));
+  p.payout_id = q.column(0).as_text();
+  p.node_uid = q.column(1).as_text();
+  p.amount_micros = q.column(2).as_int64();
+  p.currency = parse_currency(q.column(3).as_text()).value_or(Currency::usdt);
+  p.wallet_address = q.column(4).as_text();
+  p.status = parse_payout_status(q.column(5).as_text()).value_or(PayoutStatus::pending);
+  if (!q.column(6).is_null()) p.failure_reason = q.column(6).as_text();
+  if (!q.column(7).is_null()) p.transaction_hash = q.column(7).as_text();
+  p.batch_id = q.column(8).as_text();
+  p.created_at = parse_stored(q.column(9).as_text());
+  p.processed_at = parse_stored_opt(q.column(10));
+  p.completed_at = parse_stored_opt(q.column(11));
   return p;
 }
 
@@ -96,23 +96,23 @@ PayoutBatch batch_state(const ClusterCore& core, Conn& c, std::int64_t id, std::
   PayoutBatch b;
   auto& head = c.stmt("SELECT batch_id, payout_count, created_at FROM payout_batches WHERE id = ?");
   head.bind(1, id);
-  if (!head.executeStep()) throw Error(Errc::not_found, "Batch not found");
-  b.batch_id = head.getColumn(0).getString();
-  b.payout_count = head.getColumn(1).getInt64();
-  b.created_at = parse_stored(head.getColumn(2).getString());
+  if (!head.step()) throw Error(Errc::not_found, "Batch not found");
+  b.batch_id = head.column(0).as_text();
+  b.payout_count = head.column(1).as_int64();
+  b.created_at = parse_stored(head.column(2).as_text());
   head.reset();
   std::string last_done;
   auto& counts = c.stmt(
       "SELECT status, COUNT(*), MAX(completed_at) FROM payouts WHERE batch_id = ? GROUP BY status");
   counts.bind(1, id);
-  while (counts.executeStep()) {
-    const std::string status = counts.getColumn(0).getString();
-    const std::int64_t n = counts.getColumn(1).getInt64();
+  while (counts.step()) {
+    const std::string status = counts.column(0).as_text();
+    const std::int64_t n = counts.column(1).as_int64();
     if (status == "pending") b.pending = n;
     else if (status == "processing") b.processing = n;
     else if (status == "completed") b.completed = n;
     else if (status == "failed") b.failed = n;
-    if (!counts.getColumn(2).isNull()) last_done = std::max(last_done, counts.getColumn(2).getString());
+    if (!counts.column(2).is_null()) last_done = std::max(last_done, counts.column(2).as_text());
   }
   counts.reset();
   b.status = b.processing + b.completed + b.failed == 0 ? "queued" : "processing";
@@ -127,11 +127,11 @@ PayoutBatch batch_state(const ClusterCore& core, Conn& c, std::int64_t id, std::
       " + (SELECT COUNT(*) FROM payouts WHERE status = 'processing' AND id <= ?1)");
   auto& last = c.stmt("SELECT MAX(id) FROM payouts WHERE batch_id = ?");
   last.bind(1, id);
-  last.executeStep();
-  ahead.bind(1, last.getColumn(0).getInt64());
+  last.step();
+  ahead.bind(1, last.column(0).as_int64());
   last.reset();
-  ahead.executeStep();
-  const std::int64_t open = ahead.getColumn(0).getInt64();
+  ahead.step();
+  const std::int64_t open = ahead.column(0).as_int64();
   ahead.reset();
   const std::int64_t chunk = static_cast<std::int64_t>(core.opts.payout_chunk);
   const std::int64_t rounds = (open + chunk - 1) / chunk + 1;
@@ -148,7 +148,7 @@ std::size_t mark_chunk(ClusterCore& core, std::size_t max) {
         " WHERE id IN (SELECT id FROM payouts WHERE status = 'pending' ORDER BY id LIMIT ?)");
     up.bind(1, now_text(core));
     up.bind(2, static_cast<std::int64_t>(max));
-    up.exec();
+    up.run();
     return static_cast<std::size_t>(c.changes());
   });
 }
@@ -169,10 +169,10 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
         " FROM payouts p JOIN nodes n ON n.id = p.node_id JOIN payout_batches b ON b.id = p.batch_id"
         " WHERE p.status = 'processing' ORDER BY p.id LIMIT ?");
     q.bind(1, static_cast<std::int64_t>(max));
-    while (q.executeStep())
-      rows.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                      q.getColumn(5).getString(), q.getColumn(6).getString(), q.getColumn(3).getInt64(),
-                      parse_currency(q.getColumn(4).getString()).value_or(Currency::usdt)});
+    while (q.step())
+      rows.push_back({q.column(0).as_int64(), q.column(1).as_text(), q.column(2).as_text(),
+                      q.column(5).as_text(), q.column(6).as_text(), q.column(3).as_int64(),
+                      parse_currency(q.column(4).as_text()).value_or(Currency::usdt)});
     q.reset();
     if (rows.empty()) return std::size_t{0};
     const Timestamp now = core.clock->now();
@@ -189,7 +189,7 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
         f.bind(1, failure);
         f.bind(2, now_s);
         f.bind(3, r.id);
-        f.exec();
+        f.run();
         continue;
       }
       // The ledger row and the state change commit together or not at all;
@@ -203,7 +203,7 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
       done.bind(1, to_hex(bytes_of(hash)));
       done.bind(2, now_s);
       done.bind(3, r.id);
-      done.exec();
+      done.run();
     }
     return rows.size();
   });
@@ -234,9 +234,9 @@ PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
   return core_.store->write_durable([&](Conn& c) {
     auto& existing = c.stmt("SELECT id, request_hash FROM payout_batches WHERE batch_id = ?");
     existing.bind(1, batch_id);
-    if (existing.executeStep()) {
-      const std::int64_t id = existing.getColumn(0).getInt64();
-      const bool same = existing.getColumn(1).getString() == hash;
+    if (existing.step()) {
+      const std::int64_t id = existing.column(0).as_int64();
+      const bool same = existing.column(1).as_text() == hash;
       existing.reset();
       if (!same)
         throw Error(Errc::conflict, Reason::batch_failed,
@@ -253,23 +253,23 @@ PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
       auto it = node_ids.find(items[i].node_uid);
       if (it == node_ids.end()) {
         node.bind(1, items[i].node_uid);
-        if (!node.executeStep())
+        if (!node.step())
           throw Error(Errc::invalid_argument, "Node not found: " + items[i].node_uid,
                       "payout_requests." + std::to_string(i) + ".node_id", Reason::node_not_found);
-        it = node_ids.emplace(items[i].node_uid, node.getColumn(0).getInt64()).first;
+        it = node_ids.emplace(items[i].node_uid, node.column(0).as_int64()).first;
         node.reset();
       }
       resolved[i] = it->second;
     }
     const std::string now = now_text(core_);
     auto& ins_batch = c.stmt(
-        "INSERT INTO payout_batches(batch_id, request_hash, payout_count, created_at) VALUES (?, ?, ?, ?)");
+        "INSERT INTO payout_batches(batch_id, request_hash, payout_count, created_at) VALUES (?, ?, ?, ?)"
+        " RETURNING id");
     ins_batch.bind(1, batch_id);
-    ins_batch.bind(2, hash.data(), static_cast<int>(hash.size()));
+    ins_batch.bind_blob(2, hash);
     ins_batch.bind(3, static_cast<std::int64_t>(items.size()));
     ins_batch.bind(4, now);
-    ins_batch.exec();
-    const std::int64_t batch_row = c.last_insert_id();
+    const std::int64_t batch_row = ins_batch.run_returning_id();
     auto& ins = c.stmt(
         "INSERT INTO payouts(uid, batch_id, seq, node_id, amount_micros, currency, wallet_address, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -283,7 +283,7 @@ PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
       ins.bind(6, currency_name(items[i].currency));
       ins.bind(7, items[i].wallet);
       ins.bind(8, now);
-      ins.exec();
+      ins.run();
     }
     return batch_state(core_, c, batch_row, ns_per_payout_.load());
   });
@@ -294,8 +294,8 @@ PayoutBatch Payouts::batch(std::string_view batch_id) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id FROM payout_batches WHERE batch_id = ?");
     q.bind(1, std::string(batch_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Batch not found");
-    const std::int64_t id = q.getColumn(0).getInt64();
+    if (!q.step()) throw Error(Errc::not_found, "Batch not found");
+    const std::int64_t id = q.column(0).as_int64();
     q.reset();
     PayoutBatch b = batch_state(core_, c, id, ns_per_payout_.load());
     b.created = false;
@@ -307,7 +307,7 @@ Payout Payouts::get(std::string_view payout_id) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt(LUCID_PAYOUT_SELECT "WHERE p.uid = ?");
     q.bind(1, std::string(payout_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, Reason::payout_not_found, "Payout not found");
+    if (!q.step()) throw Error(Errc::not_found, Reason::payout_not_found, "Payout not found");
     return read_payout(q);
   });
 }
@@ -326,27 +326,27 @@ std::vector<Payout> Payouts::list_for_node(std::string_view node_uid, const Payo
       q.bind(2, status);
       q.bind(3, pq.limit);
       q.bind(4, offset);
-      while (q.executeStep()) out.push_back(read_payout(q));
+      while (q.step()) out.push_back(read_payout(q));
       q.reset();
       if (total) {
         auto& t = c.stmt("SELECT COUNT(*) FROM payouts WHERE node_id = ? AND status = ?");
         t.bind(1, node_id);
         t.bind(2, status);
-        t.executeStep();
-        *total = t.getColumn(0).getInt64();
+        t.step();
+        *total = t.column(0).as_int64();
       }
     } else {
       auto& q = c.stmt(LUCID_PAYOUT_SELECT "WHERE p.node_id = ? ORDER BY p.id DESC LIMIT ? OFFSET ?");
       q.bind(1, node_id);
       q.bind(2, pq.limit);
       q.bind(3, offset);
-      while (q.executeStep()) out.push_back(read_payout(q));
+      while (q.step()) out.push_back(read_payout(q));
       q.reset();
       if (total) {
         auto& t = c.stmt("SELECT COUNT(*) FROM payouts WHERE node_id = ?");
         t.bind(1, node_id);
-        t.executeStep();
-        *total = t.getColumn(0).getInt64();
+        t.step();
+        *total = t.column(0).as_int64();
       }
     }
     return out;

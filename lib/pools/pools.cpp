@@ -12,18 +12,18 @@ namespace {
 
 [[noreturn]] void pool_not_found() { throw Error(Errc::not_found, Reason::pool_not_found, "Pool not found"); }
 
-Pool read_pool(SQLite::Statement& q) {
+Pool read_pool(detail::Statement& q) {
   Pool p;
-  p.uid = q.getColumn(0).getString();
-  p.name = q.getColumn(1).getString();
-  p.description = q.getColumn(2).getString();
-  p.node_count = q.getColumn(3).getInt64();
+  p.uid = q.column(0).as_text();
+  p.name = q.column(1).as_text();
+  p.description = q.column(2).as_text();
+  p.node_count = q.column(3).as_int64();
   p.max_nodes = opt_col<std::int64_t>(q, 4);
   p.limits.max_cpu_cores = opt_col<std::int64_t>(q, 5);
   p.limits.max_memory_gb = opt_col<double>(q, 6);
   p.limits.max_storage_gb = opt_col<double>(q, 7);
-  p.created_at = parse_stored(q.getColumn(8).getString());
-  p.updated_at = parse_stored(q.getColumn(9).getString());
+  p.created_at = parse_stored(q.column(8).as_text());
+  p.updated_at = parse_stored(q.column(9).as_text());
   return p;
 }
 
@@ -32,7 +32,7 @@ std::optional<Pool> find_pool(Conn& c, std::string_view uid) {
                    " p.max_nodes, p.limit_cpu_cores, p.limit_memory_gb, p.limit_storage_gb, p.created_at,"
                    " p.updated_at FROM pools p WHERE p.uid = ?");
   q.bind(1, std::string(uid));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_pool(q);
 }
 
@@ -50,14 +50,14 @@ void pool_check_limits(Conn& c, std::string_view pool_uid) {
       " COALESCE(SUM(n.hw_cpu_cores), 0), COALESCE(SUM(n.hw_memory_gb), 0), COALESCE(SUM(n.hw_storage_gb), 0)"
       " FROM pools p LEFT JOIN nodes n ON n.pool_id = p.id WHERE p.uid = ? GROUP BY p.id");
   q.bind(1, std::string(pool_uid));
-  if (!q.executeStep()) pool_not_found();
+  if (!q.step()) pool_not_found();
   const auto max_nodes = opt_col<std::int64_t>(q, 0);
   const auto max_cpu = opt_col<std::int64_t>(q, 1);
   const auto max_mem = opt_col<double>(q, 2);
   const auto max_sto = opt_col<double>(q, 3);
-  const auto count = q.getColumn(4).getInt64();
-  const auto cpu = q.getColumn(5).getInt64();
-  const double mem = q.getColumn(6).getDouble(), sto = q.getColumn(7).getDouble();
+  const auto count = q.column(4).as_int64();
+  const auto cpu = q.column(5).as_int64();
+  const double mem = q.column(6).as_double(), sto = q.column(7).as_double();
   q.reset();
   auto exceeded = [](const std::string& what) {
     throw Error(Errc::resource_exhausted, Reason::resource_limit, "Pool limit exceeded: " + what);
@@ -72,8 +72,8 @@ void pool_add_node(ClusterCore& core, Conn& c, std::string_view pool_uid, std::i
   check_pool_uid(pool_uid);
   auto& p = c.stmt("SELECT id FROM pools WHERE uid = ?");
   p.bind(1, std::string(pool_uid));
-  if (!p.executeStep()) pool_not_found();
-  const auto pool_id = p.getColumn(0).getInt64();
+  if (!p.step()) pool_not_found();
+  const auto pool_id = p.column(0).as_int64();
   p.reset();
   if (!set_node_pool(c, node_id, pool_id, priority, now_text(core)))
     throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
@@ -81,7 +81,7 @@ void pool_add_node(ClusterCore& core, Conn& c, std::string_view pool_uid, std::i
   auto& touch = c.stmt("UPDATE pools SET updated_at = ? WHERE id = ?");
   touch.bind(1, now_text(core));
   touch.bind(2, pool_id);
-  touch.exec();
+  touch.run();
 }
 
 }  // namespace detail
@@ -98,7 +98,7 @@ Pool Pools::create(const PoolCreate& req) {
   core_.store->write([&](Conn& c) {
     auto& dup = c.stmt("SELECT 1 FROM pools WHERE name = ?");
     dup.bind(1, req.name);
-    if (dup.executeStep()) throw Error(Errc::conflict, Reason::pool_exists, "Pool already exists");
+    if (dup.step()) throw Error(Errc::conflict, Reason::pool_exists, "Pool already exists");
     dup.reset();
     const std::string now = now_text(core_);
     auto& ins = c.stmt(
@@ -107,13 +107,13 @@ Pool Pools::create(const PoolCreate& req) {
     ins.bind(1, uid);
     ins.bind(2, req.name);
     ins.bind(3, req.description);
-    if (req.max_nodes) ins.bind(4, *req.max_nodes); else ins.bind(4);
-    if (req.limits.max_cpu_cores) ins.bind(5, *req.limits.max_cpu_cores); else ins.bind(5);
-    if (req.limits.max_memory_gb) ins.bind(6, *req.limits.max_memory_gb); else ins.bind(6);
-    if (req.limits.max_storage_gb) ins.bind(7, *req.limits.max_storage_gb); else ins.bind(7);
+    if (req.max_nodes) ins.bind(4, *req.max_nodes); else ins.bind(4, nullptr);
+    if (req.limits.max_cpu_cores) ins.bind(5, *req.limits.max_cpu_cores); else ins.bind(5, nullptr);
+    if (req.limits.max_memory_gb) ins.bind(6, *req.limits.max_memory_gb); else ins.bind(6, nullptr);
+    if (req.limits.max_storage_gb) ins.bind(7, *req.limits.max_storage_gb); else ins.bind(7, nullptr);
     ins.bind(8, now);
     ins.bind(9, now);
-    ins.exec();
+    ins.run();
   });
   return get(uid);
 }
@@ -129,12 +129,12 @@ std::vector<Pool> Pools::list(std::int64_t page, std::int64_t limit, std::int64_
         " ORDER BY p.id LIMIT ? OFFSET ?");
     q.bind(1, limit);
     q.bind(2, (page - 1) * limit);
-    while (q.executeStep()) out.push_back(read_pool(q));
+    while (q.step()) out.push_back(read_pool(q));
     q.reset();
     if (total) {
       auto& t = c.stmt("SELECT COUNT(*) FROM pools");
-      t.executeStep();
-      *total = t.getColumn(0).getInt64();
+      t.step();
+      *total = t.column(0).as_int64();
     }
     return out;
   });

@@ -165,10 +165,10 @@ std::unordered_map<std::string, std::optional<NodeRef>> resolve_nodes(ClusterCor
         auto& q = c.stmt(
             "SELECT n.id, k.public_key FROM nodes n LEFT JOIN poot_keys k ON k.node_id = n.id WHERE n.uid = ?");
         q.bind(1, *uid);
-        if (q.executeStep()) {
+        if (q.step()) {
           NodeRef r;
-          r.id = q.getColumn(0).getInt64();
-          if (!q.getColumn(1).isNull()) r.public_key = q.getColumn(1).getString();
+          r.id = q.column(0).as_int64();
+          if (!q.column(1).is_null()) r.public_key = q.column(1).as_text();
           out[*uid] = std::move(r);
         }
         q.reset();
@@ -240,14 +240,15 @@ void store_validation(Conn& c, std::int64_t id, const PootProof& p, PootValidati
     auto& ins = c.stmt(kInsertValidation);
     ins.bind(1, id);
     ins.bind(2, v.valid ? 1 : 0);
-    ins.bindNoCopy(3, poot_failure_name(v.failure));
-    ins.bindNoCopy(4, v.reason);
-    ins.bindNoCopy(5, v.output_hash);
-    ins.bindNoCopy(6, p.nonce);
-    ins.bindNoCopy(7, p.timestamp);
-    ins.bindNoCopy(8, now_text);
+    ins.bind(3, poot_failure_name(v.failure));
+    ins.bind(4, v.reason);
+    ins.bind(5, v.output_hash);
+    ins.bind(6, p.nonce);
+    ins.bind(7, p.timestamp);
+    ins.bind(8, now_text);
     ins.bind(9, static_cast<std::int64_t>(now_us));
-    if (ins.exec() == 1) return;
+    ins.run();
+    if (c.changes() == 1) return;
     // Only the valid-nonce index can conflict: the nonce is spent.
     v.valid = false;
     v.status = PootStatus::invalid;
@@ -380,8 +381,8 @@ std::int64_t heartbeat_slots(Conn& c, std::int64_t node_id, const Span& sp) {
   h.bind(2, sp.beat_us);
   h.bind(3, node_id);
   h.bind(4, sp.now_us - sp.beat_expected * sp.beat_us);
-  h.executeStep();
-  const auto n = h.getColumn(0).getInt64();
+  h.step();
+  const auto n = h.column(0).as_int64();
   h.reset();
   return n;
 }
@@ -410,9 +411,9 @@ PootScore compute_score(const ClusterCore& core, Conn& c, const ScoredNode& n, T
   q.bind(1, sp.from_us);
   q.bind(2, sp.now_us);
   q.bind(3, n.id);
-  while (q.executeStep()) {
-    const std::pair<std::int64_t, std::int64_t> key{q.getColumn(0).getInt64(), q.getColumn(1).getInt64()};
-    const bool valid = q.getColumn(2).getInt() != 0;
+  while (q.step()) {
+    const std::pair<std::int64_t, std::int64_t> key{q.column(0).as_int64(), q.column(1).as_int64()};
+    const bool valid = q.column(2).as_int() != 0;
     if (!newest || key > *newest) {
       newest = key;
       s.status = valid ? PootStatus::valid : PootStatus::invalid;
@@ -429,7 +430,7 @@ PootScore compute_score(const ClusterCore& core, Conn& c, const ScoredNode& n, T
   if (newest_valid) {
     auto& h = c.stmt("SELECT output_hash FROM poot_validations WHERE id = ?");
     h.bind(1, newest_valid->second);
-    if (h.executeStep()) s.output_hash = h.getColumn(0).getString();
+    if (h.step()) s.output_hash = h.column(0).as_text();
     h.reset();
   }
   s.heartbeat_slots = heartbeat_slots(c, n.id, sp);
@@ -449,42 +450,42 @@ void store_scores(ClusterCore& core, const std::vector<std::pair<std::int64_t, P
       up.bind(2, s.score);
       up.bind(3, s.confidence);
       up.bind(4, format_rfc3339(s.calculated_at, true));
-      up.exec();
+      up.run();
     }
   });
 }
 
-ScoredNode read_scored(SQLite::Statement& q) {
+ScoredNode read_scored(detail::Statement& q) {
   ScoredNode n;
-  n.id = q.getColumn(0).getInt64();
-  n.uid = q.getColumn(1).getString();
-  n.active_since = parse_stored(q.getColumn(2).getString());
+  n.id = q.column(0).as_int64();
+  n.uid = q.column(1).as_text();
+  n.active_since = parse_stored(q.column(2).as_text());
   return n;
 }
 
 std::int64_t id_of(Conn& c, std::string_view uid) {
   auto& q = c.stmt("SELECT id FROM nodes WHERE uid = ?");
   q.bind(1, std::string(uid));
-  if (!q.executeStep()) node_not_found();
-  const auto id = q.getColumn(0).getInt64();
+  if (!q.step()) node_not_found();
+  const auto id = q.column(0).as_int64();
   q.reset();
   return id;
 }
 
-PootValidation read_validation(SQLite::Statement& q, const std::string& uid) {
+PootValidation read_validation(detail::Statement& q, const std::string& uid) {
   PootValidation v;
   v.node_uid = uid;
-  v.valid = q.getColumn(0).getInt() != 0;
+  v.valid = q.column(0).as_int() != 0;
   v.status = v.valid ? PootStatus::valid : PootStatus::invalid;
-  const std::string failure = q.getColumn(1).getString();
+  const std::string failure = q.column(1).as_text();
   for (auto f : {PootFailure::stale_timestamp, PootFailure::future_timestamp, PootFailure::nonce_replayed,
                  PootFailure::node_not_active, PootFailure::signature_missing, PootFailure::signature_invalid})
     if (failure == poot_failure_name(f)) v.failure = f;
-  v.reason = q.getColumn(2).getString();
-  v.output_hash = q.getColumn(3).getString();
-  v.nonce = q.getColumn(4).getString();
-  v.proof_timestamp = parse_rfc3339(q.getColumn(5).getString());
-  v.validated_at = parse_stored(q.getColumn(6).getString());
+  v.reason = q.column(2).as_text();
+  v.output_hash = q.column(3).as_text();
+  v.nonce = q.column(4).as_text();
+  v.proof_timestamp = parse_rfc3339(q.column(5).as_text());
+  v.validated_at = parse_stored(q.column(6).as_text());
   return v;
 }
 
@@ -520,7 +521,7 @@ PootScore Poot::score(std::string_view node_uid) {
   auto s = core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id, uid, COALESCE(approved_at, created_at) FROM nodes WHERE uid = ?");
     q.bind(1, std::string(node_uid));
-    if (!q.executeStep()) node_not_found();
+    if (!q.step()) node_not_found();
     const ScoredNode n = read_scored(q);
     q.reset();
     id = n.id;
@@ -546,17 +547,17 @@ void Poot::refresh_scores() {
     w.bind(1, now_us);
     w.bind(2, cadence_us);
     w.bind(3, since_us);
-    while (w.executeStep()) slots.emplace_back(w.getColumn(0).getInt64(), w.getColumn(1).getInt64());
+    while (w.step()) slots.emplace_back(w.column(0).as_int64(), w.column(1).as_int64());
     w.reset();
     std::sort(slots.begin(), slots.end());
     // The nodes to score: those with a stored score or a proof in the window.
     std::vector<ScoredNode> nodes;
     auto& q = c.stmt("SELECT id, uid, COALESCE(approved_at, created_at), id IN (SELECT node_id FROM poot_scores) FROM nodes ORDER BY id");
-    while (q.executeStep()) {
-      const auto id = q.getColumn(0).getInt64();
+    while (q.step()) {
+      const auto id = q.column(0).as_int64();
       const bool has_proofs = std::binary_search(slots.begin(), slots.end(), std::make_pair(id, std::int64_t{0}),
                                                  [](const auto& a, const auto& b) { return a.first < b.first; });
-      if (q.getColumn(3).getInt() != 0 || has_proofs) nodes.push_back(read_scored(q));
+      if (q.column(3).as_int() != 0 || has_proofs) nodes.push_back(read_scored(q));
     }
     q.reset();
     std::vector<std::pair<std::int64_t, PootScore>> out;
@@ -595,8 +596,8 @@ std::vector<PootValidation> Poot::history(std::string_view node_uid, std::int64_
     q.bind(1, to_us(now - core_.opts.poot_window));
     q.bind(2, to_us(now));
     q.bind(3, id);
-    while (q.executeStep())
-      all.emplace_back(std::make_pair(q.getColumn(7).getInt64(), q.getColumn(8).getInt64()), read_validation(q, uid));
+    while (q.step())
+      all.emplace_back(std::make_pair(q.column(7).as_int64(), q.column(8).as_int64()), read_validation(q, uid));
     q.reset();
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<PootValidation> out;
@@ -618,15 +619,15 @@ PootKey Poot::register_public_key(std::int64_t node_id, std::string_view public_
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("SELECT 1 FROM nodes WHERE id = ?");
     q.bind(1, node_id);
-    if (!q.executeStep()) node_not_found();
+    if (!q.step()) node_not_found();
     q.reset();
     auto& up = c.stmt(
         "INSERT INTO poot_keys(node_id, public_key, registered_at) VALUES (?, ?, ?)"
         " ON CONFLICT(node_id) DO UPDATE SET public_key = excluded.public_key, registered_at = excluded.registered_at");
     up.bind(1, node_id);
-    up.bind(2, key->data(), static_cast<int>(key->size()));
+    up.bind_blob(2, *key);
     up.bind(3, format_rfc3339(out.registered_at, true));
-    up.exec();
+    up.run();
   });
   // A rotated key: the old key's login tokens are refused from now on.
   core_.network.forget_principals();
@@ -647,10 +648,10 @@ std::optional<PootKey> Poot::public_key(std::string_view node_uid) {
     const auto id = id_of(c, node_uid);
     auto& q = c.stmt("SELECT public_key, registered_at FROM poot_keys WHERE node_id = ?");
     q.bind(1, id);
-    if (!q.executeStep()) return std::nullopt;
+    if (!q.step()) return std::nullopt;
     PootKey k;
-    k.public_key = to_hex(q.getColumn(0).getString());
-    k.registered_at = parse_stored(q.getColumn(1).getString());
+    k.public_key = to_hex(q.column(0).as_text());
+    k.registered_at = parse_stored(q.column(1).as_text());
     return k;
   });
 }

@@ -2,7 +2,10 @@
 
 namespace lucid::detail {
 
-const std::vector<Migration>& migrations() {
+namespace {
+
+// SQLite's DDL. Existing databases depend on this exact list.
+const std::vector<Migration>& sqlite_migrations() {
   static const std::vector<Migration> all = {
       // Migration 2 is PoOT (lib/poot), 3 payouts and the ledger (lib/payouts, lib/ledger).
       {1, "nodes, pools, stats, sites, backups", R"SQL(
@@ -679,6 +682,16 @@ CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pendi
 )SQL"},
   };
   return all;
+}
+
+}  // namespace
+
+const std::vector<Migration>& migrations_for(Dialect dialect) {
+  switch (dialect) {
+    case Dialect::sqlite:
+      return sqlite_migrations();
+  }
+  return sqlite_migrations();  // unreachable: every Dialect is handled above
 }
 
 }  // namespace lucid::detail

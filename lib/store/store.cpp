@@ -1,33 +1,37 @@
 #include "store/store.hpp"
 
-#include <sqlite3.h>
-
 #include <atomic>
 
+#include "lucidnode/clock.hpp"
+#include "store/backend.hpp"
 #include "store/migrations.hpp"
 
 namespace lucid::detail {
 
-SQLite::Statement& Conn::stmt(const char* sql) {
+Conn::Conn(std::unique_ptr<Connection> raw) : raw_(std::move(raw)) {}
+
+Conn::~Conn() = default;
+
+Statement& Conn::stmt(const char* sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
-    it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
+    it = cache_.emplace(sql, raw_->prepare(sql)).first;
   } else {
     it->second->reset();
-    it->second->clearBindings();
+    it->second->clear_bindings();
   }
   used_.push_back(it->second.get());
   return *it->second;
 }
 
+std::unique_ptr<Statement> Conn::prepare(const char* sql) { return raw_->prepare(sql); }
+
+void Conn::exec(const char* sql) { raw_->exec(sql); }
+
+int Conn::changes() const { return raw_->changes(); }
+
 void Conn::reset_used() {
-  for (auto* s : used_) {
-    try {
-      s->reset();
-    } catch (const SQLite::Exception&) {
-      // reset() reports the statement's last error again; it is reset anyway.
-    }
-  }
+  for (auto* s : used_) s->reset();
   used_.clear();
 }
 
@@ -37,27 +41,27 @@ std::atomic<Store::WriteHook> g_write_hook{nullptr};
 
 void Store::set_write_hook_for_test(WriteHook hook) noexcept { g_write_hook.store(hook); }
 
-Store::Synchronous::Synchronous(Conn& c) : conn(c) {
+Store::Durable::Durable(Conn& c) : conn(c) {
   try {
-    conn.exec("PRAGMA synchronous = FULL");
-  } catch (const SQLite::Exception& e) {
+    conn.raw().set_durable(true);
+  } catch (const DatabaseError& e) {
     throw Error(Errc::storage, std::string("database error: ") + e.what());
   }
 }
 
-Store::Synchronous::~Synchronous() {
+Store::Durable::~Durable() {
   try {
-    conn.exec("PRAGMA synchronous = NORMAL");
+    conn.raw().set_durable(false);
   } catch (...) {
     // Only possible inside a transaction, which Txn's destructor has ended;
-    // staying at FULL would be safe, merely slower.
+    // staying durable would be safe, merely slower.
   }
 }
 
-Store::Txn::Txn(Conn& c, const char* begin, bool w) : conn(c), write(w) {
+Store::Txn::Txn(Conn& c, bool write, bool h) : conn(c), hook(h) {
   try {
-    conn.exec(begin);
-  } catch (const SQLite::Exception& e) {
+    conn.raw().begin(write);
+  } catch (const DatabaseError& e) {
     throw Error(Errc::storage, std::string("database busy or unavailable: ") + e.what());
   }
   open = true;
@@ -66,19 +70,14 @@ Store::Txn::Txn(Conn& c, const char* begin, bool w) : conn(c), write(w) {
 Store::Txn::~Txn() {
   if (!open) return;
   conn.reset_used();
-  try {
-    conn.exec("ROLLBACK");
-  } catch (...) {
-    // A failed rollback leaves SQLite to roll back on the next statement; the
-    // destructor must not throw.
-  }
+  conn.raw().rollback();
 }
 
 void Store::Txn::commit() {
-  if (write)
-    if (WriteHook hook = g_write_hook.load()) hook(conn);
+  if (hook)
+    if (WriteHook f = g_write_hook.load()) f(conn);
   conn.reset_used();
-  conn.exec("COMMIT");
+  conn.raw().commit();
   open = false;
 }
 
@@ -109,33 +108,23 @@ Store::Lease::~Lease() {
 }
 
 std::unique_ptr<Conn> Store::open_conn(bool writable) {
-  int flags = writable ? (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) : SQLite::OPEN_READONLY;
-  flags |= SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time
   try {
-    auto db = std::make_unique<SQLite::Database>(cfg_.path, flags, static_cast<int>(cfg_.busy_timeout.count()));
-    db->exec("PRAGMA foreign_keys = ON");
-    if (writable) {
-      db->exec("PRAGMA journal_mode = WAL");
-      // NORMAL in WAL mode: a commit survives a process crash; only an OS crash
-      // or power loss may lose the last transactions. write_durable() raises
-      // it to FULL for the commits that move money or extend the ledger.
-      db->exec("PRAGMA synchronous = NORMAL");
-    }
-    return std::make_unique<Conn>(std::move(db));
-  } catch (const SQLite::Exception& e) {
+    return std::make_unique<Conn>(backend_->open(writable));
+  } catch (const DatabaseError& e) {
     throw Error(Errc::storage, "cannot open database " + cfg_.path + ": " + e.what());
   }
 }
 
-int Store::latest_schema_version() { return migrations().back().version; }
+int Store::latest_schema_version() { return migrations_for(Dialect::sqlite).back().version; }
 
-Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)) {
+Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)), backend_(make_backend(cfg_)) {
   if (cfg_.read_only) {
     auto probe = open_conn(false);
     try {
-      SQLite::Statement q(probe->db(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-      schema_version_ = q.executeStep() ? q.getColumn(0).getInt() : 0;
-    } catch (const SQLite::Exception& e) {
+      auto& q = probe->stmt("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      schema_version_ = q.step() ? q.column(0).as_int() : 0;
+      probe->reset_used();
+    } catch (const DatabaseError& e) {
       throw Error(Errc::storage, cfg_.path + " is not a lucidnode database: " + e.what());
     }
     if (schema_version_ > latest_schema_version())
@@ -156,33 +145,34 @@ Store::~Store() = default;
 
 void Store::migrate() {
   std::lock_guard<std::mutex> lock(write_mu_);
+  const auto& all = migrations_for(backend_->dialect());
   try {
     writer_->exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
     {
       auto& q = writer_->stmt("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-      schema_version_ = q.executeStep() ? q.getColumn(0).getInt() : 0;
-      q.reset();
+      schema_version_ = q.step() ? q.column(0).as_int() : 0;
+      writer_->reset_used();
     }
     if (schema_version_ > latest_schema_version())
       throw Error(Errc::storage, cfg_.path + " has schema version " + std::to_string(schema_version_) +
                                      ", newer than this lucidnode supports (" +
                                      std::to_string(latest_schema_version()) + "); upgrade lucidnode");
-    for (const auto& m : migrations()) {
+    for (const auto& m : all) {
       if (m.version <= schema_version_) continue;
-      Txn txn(*writer_, "BEGIN IMMEDIATE", false);
+      Txn txn(*writer_, true, false);
       writer_->exec(m.sql);
-      SQLite::Statement rec(writer_->db(),
-                            "INSERT INTO schema_migrations(version, name, applied_at) "
-                            "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))");
+      // applied_at computed here, not by the SQL engine (no strftime()).
+      auto& rec = writer_->stmt("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
       rec.bind(1, m.version);
       rec.bind(2, m.name);
-      rec.exec();
+      rec.bind(3, format_rfc3339(std::chrono::system_clock::now()));
+      rec.run();
       txn.commit();
       schema_version_ = m.version;
     }
-  } catch (const SQLite::Exception& e) {
+  } catch (const DatabaseError& e) {
     throw Error(Errc::storage, "migrating " + cfg_.path + " failed: " + e.what());
   }
 }

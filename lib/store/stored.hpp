@@ -21,9 +21,9 @@ inline Timestamp parse_stored(const std::string& s) {
   return t ? *t : Timestamp{};
 }
 
-inline std::optional<Timestamp> parse_stored_opt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return parse_stored(c.getString());
+inline std::optional<Timestamp> parse_stored_opt(const detail::Column& c) {
+  if (c.is_null()) return std::nullopt;
+  return parse_stored(c.as_text());
 }
 
 inline std::string blob(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
@@ -35,21 +35,21 @@ inline double round_to(double v, int decimals) {
 
 // Column `i` of the current row, nullopt when NULL.
 template <class T>
-std::optional<T> opt_col(SQLite::Statement& q, int i);
+std::optional<T> opt_col(detail::Statement& q, int i);
 template <>
-inline std::optional<std::int64_t> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getInt64();
+inline std::optional<std::int64_t> opt_col(detail::Statement& q, int i) {
+  if (q.column(i).is_null()) return std::nullopt;
+  return q.column(i).as_int64();
 }
 template <>
-inline std::optional<double> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getDouble();
+inline std::optional<double> opt_col(detail::Statement& q, int i) {
+  if (q.column(i).is_null()) return std::nullopt;
+  return q.column(i).as_double();
 }
 template <>
-inline std::optional<std::string> opt_col(SQLite::Statement& q, int i) {
-  if (q.getColumn(i).isNull()) return std::nullopt;
-  return q.getColumn(i).getString();
+inline std::optional<std::string> opt_col(detail::Statement& q, int i) {
+  if (q.column(i).is_null()) return std::nullopt;
+  return q.column(i).as_text();
 }
 
 // A new public uid: `prefix` and 16 random hex digits ("node_", "pool_", ...).

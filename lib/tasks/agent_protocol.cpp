@@ -94,7 +94,7 @@ Task Tasks::start_task(std::int64_t node_id, std::string_view task_id) {
         auto& q = c.stmt("UPDATE tasks SET status = 'running', started_at = ? WHERE id = ?");
         q.bind(1, time_text(now));
         q.bind(2, a->rowid);
-        q.exec();
+        q.run();
       });
       a->status = TaskStatus::running;
       a->started_at = now;
@@ -119,9 +119,9 @@ bool Tasks::report_progress(std::int64_t node_id, std::string_view task_id, doub
   e.core.store->write([&](Conn& c) {
     auto& q = c.stmt("UPDATE tasks SET progress = ?, progress_message = COALESCE(?, progress_message) WHERE id = ?");
     q.bind(1, progress);
-    if (message) q.bind(2, *message); else q.bind(2);
+    if (message) q.bind(2, *message); else q.bind(2, nullptr);
     q.bind(3, a->rowid);
-    q.exec();
+    q.run();
   });
   return false;
 }
@@ -156,14 +156,14 @@ Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const 
           " started_at = COALESCE(started_at, ?) WHERE id = ? AND result IS NULL");
       q.bind(1, final_status);
       q.bind(2, r.result_json);
-      if (r.error) q.bind(3, *r.error); else q.bind(3);
-      if (r.exit_code) q.bind(4, *r.exit_code); else q.bind(4);
+      if (r.error) q.bind(3, *r.error); else q.bind(3, nullptr);
+      if (r.exit_code) q.bind(4, *r.exit_code); else q.bind(4, nullptr);
       q.bind(5, r.duration_ms);
       q.bind(6, at);
       q.bind(7, final_status);
       q.bind(8, at);
       q.bind(9, a->rowid);
-      q.exec();
+      q.run();
       if (!was_cancelled) end_attempt(c, a->rowid, a->attempt, final_status, at, r.error.value_or(""));
     });
     e.release_locked(*a);

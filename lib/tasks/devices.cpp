@@ -50,8 +50,8 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
         " updated_at = excluded.updated_at WHERE removed = 0");
     q.bind(1, node_id);
     q.bind(2, r.platform);
-    if (r.role) q.bind(3, *r.role); else q.bind(3);
-    if (tags) q.bind(4, string_array_json(*tags)); else q.bind(4);
+    if (r.role) q.bind(3, *r.role); else q.bind(3, nullptr);
+    if (tags) q.bind(4, string_array_json(*tags)); else q.bind(4, nullptr);
     q.bind(5, caps.cpu_count);
     q.bind(6, caps.memory_total_gb);
     q.bind(7, caps.storage_total_gb);
@@ -61,11 +61,11 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
     q.bind(11, r.max_concurrent);
     q.bind(12, r.agent_version);
     q.bind(13, at);
-    q.exec();
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Device not found (node not approved or removed)", "device_id", Reason::device_not_found);
     auto& s = c.stmt(kDeviceById);
     s.bind(1, node_id);
-    if (!s.executeStep()) device_not_found();
+    if (!s.step()) device_not_found();
     return read_device(s);
   });
   auto& m = e.devs[node_id];
@@ -126,13 +126,13 @@ Device Tasks::set_device_labels(std::string_view device_id, const std::optional<
         "INSERT INTO devices (node_id, role, tags, updated_at) VALUES (?1, COALESCE(?2, 'worker'), COALESCE(?3, '[]'), ?4)"
         " ON CONFLICT(node_id) DO UPDATE SET role = COALESCE(?2, role), tags = COALESCE(?3, tags), updated_at = ?4");
     q.bind(1, found->node_id);
-    if (role) q.bind(2, *role); else q.bind(2);
-    if (tags) q.bind(3, string_array_json(*tags)); else q.bind(3);
+    if (role) q.bind(2, *role); else q.bind(2, nullptr);
+    if (tags) q.bind(3, string_array_json(*tags)); else q.bind(3, nullptr);
     q.bind(4, at);
-    q.exec();
+    q.run();
     auto& s = c.stmt(kDeviceById);
     s.bind(1, found->node_id);
-    if (!s.executeStep()) device_not_found();
+    if (!s.step()) device_not_found();
     return read_device(s);
   });
   auto it = e.devs.find(d.node_id);
@@ -162,7 +162,7 @@ void Tasks::remove_device(std::string_view device_id) {
         " ON CONFLICT(node_id) DO UPDATE SET removed = 1, reported = 0, updated_at = ?2");
     q.bind(1, node);
     q.bind(2, at);
-    q.exec();
+    q.run();
     auto it = e.devs.find(node);
     if (it != e.devs.end()) e.lose_tasks_locked(c, node, it->second, "device removed", requeued, dropped);
   });

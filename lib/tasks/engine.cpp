@@ -94,8 +94,8 @@ AgentWork TaskEngine::take_locked(std::int64_t node, Dev& d) {
       for (Active* a : todo) {
         auto& q = c.stmt("SELECT payload FROM tasks WHERE id = ?");
         q.bind(1, a->rowid);
-        if (!q.executeStep()) continue;
-        w.tasks.push_back({a->task_id, a->task_type, q.getColumn(0).getString(), a->timeout_seconds, a->attempt});
+        if (!q.step()) continue;
+        w.tasks.push_back({a->task_id, a->task_type, q.column(0).as_text(), a->timeout_seconds, a->attempt});
         a->delivered = true;
         a->delivered_at = now;
       }
@@ -134,7 +134,7 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
           " started_at = NULL, status_reason = ? WHERE id = ?");
       q.bind(1, "requeued: " + why);
       q.bind(2, a.rowid);
-      q.exec();
+      q.run();
       requeued.push_back(&a);
     } else {
       const std::string reason = why + "; retries exhausted (" + std::to_string(a.max_retries) + ")";
@@ -144,7 +144,7 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
       q.bind(2, reason);
       q.bind(3, at);
       q.bind(4, a.rowid);
-      q.exec();
+      q.run();
     }
   }
 }
@@ -185,7 +185,7 @@ void TaskEngine::load() {
   const auto offline_after = core.settings.heartbeat().offline_after();
   core.store->read([&](Conn& c) {
     auto& q = c.stmt(kDevicesAll);
-    while (q.executeStep()) {
+    while (q.step()) {
       Device d = read_device(q);
       if (!d.reported) continue;
       Dev& m = devs[d.node_id];
@@ -200,32 +200,32 @@ void TaskEngine::load() {
         " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"
         " t.internet_required, t.timeout_seconds, t.max_retries, t.retries, t.attempt, t.node_id, t.started_at"
         " FROM tasks t WHERE t.status IN ('queued', 'assigned', 'running') ORDER BY t.id");
-    while (t.executeStep()) {
+    while (t.step()) {
       auto a = std::make_unique<Active>();
-      a->rowid = t.getColumn(0).getInt64();
-      a->task_id = t.getColumn(1).getString();
-      a->task_type = t.getColumn(2).getString();
-      a->priority = std::clamp(t.getColumn(3).getInt(), 0, 3);
-      a->status = parse_task_status(t.getColumn(4).getString()).value_or(TaskStatus::queued);
+      a->rowid = t.column(0).as_int64();
+      a->task_id = t.column(1).as_text();
+      a->task_type = t.column(2).as_text();
+      a->priority = std::clamp(t.column(3).as_int(), 0, 3);
+      a->status = parse_task_status(t.column(4).as_text()).value_or(TaskStatus::queued);
       TaskRequirements r;
-      if (!t.getColumn(5).isNull()) r.min_cpu_cores = t.getColumn(5).getInt64();
-      if (!t.getColumn(6).isNull()) r.min_memory_gb = t.getColumn(6).getDouble();
-      if (!t.getColumn(7).isNull()) r.min_storage_gb = t.getColumn(7).getDouble();
-      r.required_platform = t.getColumn(8).getString();
-      r.required_role = t.getColumn(9).getString();
-      r.required_tags = parse_string_array(t.getColumn(10).getString());
-      r.gpu_required = t.getColumn(11).getInt() != 0;
-      r.internet_required = t.getColumn(12).getInt() != 0;
-      a->timeout_seconds = t.getColumn(13).getInt64();
-      a->max_retries = t.getColumn(14).getInt64();
-      a->retries = t.getColumn(15).getInt64();
-      a->attempt = t.getColumn(16).getInt64();
+      if (!t.column(5).is_null()) r.min_cpu_cores = t.column(5).as_int64();
+      if (!t.column(6).is_null()) r.min_memory_gb = t.column(6).as_double();
+      if (!t.column(7).is_null()) r.min_storage_gb = t.column(7).as_double();
+      r.required_platform = t.column(8).as_text();
+      r.required_role = t.column(9).as_text();
+      r.required_tags = parse_string_array(t.column(10).as_text());
+      r.gpu_required = t.column(11).as_int() != 0;
+      r.internet_required = t.column(12).as_int() != 0;
+      a->timeout_seconds = t.column(13).as_int64();
+      a->max_retries = t.column(14).as_int64();
+      a->retries = t.column(15).as_int64();
+      a->attempt = t.column(16).as_int64();
       a->sig = intern(r, a->task_type);
       if (a->status == TaskStatus::queued) {
         queue[a->priority][a->rowid] = a.get();
       } else {
-        a->node = t.getColumn(17).isNull() ? 0 : t.getColumn(17).getInt64();
-        a->started_at = parse_stored_opt(t.getColumn(18)).value_or(now);
+        a->node = t.column(17).is_null() ? 0 : t.column(17).as_int64();
+        a->started_at = parse_stored_opt(t.column(18)).value_or(now);
         // Undelivered as far as we know: the agent gets it again and ignores a duplicate.
         Dev& d = devs[a->node];
         d.tasks.insert(a->task_id);

@@ -86,14 +86,14 @@ Task Tasks::submit(const TaskSubmit& t) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
         " required_platform, required_role, required_tags, gpu_required, internet_required, timeout_seconds,"
-        " max_retries, metadata, created_at, submitter) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        " max_retries, metadata, created_at, submitter) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, id);
     q.bind(2, t.task_type);
     q.bind(3, t.payload_json);
     q.bind(4, static_cast<int>(t.priority));
-    if (r.min_cpu_cores) q.bind(5, *r.min_cpu_cores); else q.bind(5);
-    if (r.min_memory_gb) q.bind(6, *r.min_memory_gb); else q.bind(6);
-    if (r.min_storage_gb) q.bind(7, *r.min_storage_gb); else q.bind(7);
+    if (r.min_cpu_cores) q.bind(5, *r.min_cpu_cores); else q.bind(5, nullptr);
+    if (r.min_memory_gb) q.bind(6, *r.min_memory_gb); else q.bind(6, nullptr);
+    if (r.min_storage_gb) q.bind(7, *r.min_storage_gb); else q.bind(7, nullptr);
     q.bind(8, r.required_platform);
     q.bind(9, r.required_role);
     q.bind(10, string_array_json(r.required_tags));
@@ -104,8 +104,7 @@ Task Tasks::submit(const TaskSubmit& t) {
     q.bind(15, t.metadata_json);
     q.bind(16, at);
     q.bind(17, t.submitter);
-    q.exec();
-    return static_cast<std::int64_t>(c.last_insert_id());
+    return q.run_returning_id();
   });
   auto a = std::make_unique<TaskEngine::Active>();
   a->rowid = rowid;
@@ -136,22 +135,22 @@ std::vector<Task> Tasks::list(const TaskQuery& q, std::int64_t* total) {
   if (q.page_size < 1 || q.page_size > 100) invalid("page_size", "page_size must be 1..100");
   auto& e = *engine_;
   auto rows = e.core.store->read([&](Conn& c) {
-    auto bind = [&](SQLite::Statement& s) {
-      if (q.status) s.bind(1, task_status_name(*q.status)); else s.bind(1);
-      if (!q.task_type.empty()) s.bind(2, q.task_type); else s.bind(2);
-      if (q.priority) s.bind(3, static_cast<int>(*q.priority)); else s.bind(3);
-      if (!q.device_id.empty()) s.bind(4, q.device_id); else s.bind(4);
+    auto bind = [&](detail::Statement& s) {
+      if (q.status) s.bind(1, task_status_name(*q.status)); else s.bind(1, nullptr);
+      if (!q.task_type.empty()) s.bind(2, q.task_type); else s.bind(2, nullptr);
+      if (q.priority) s.bind(3, static_cast<int>(*q.priority)); else s.bind(3, nullptr);
+      if (!q.device_id.empty()) s.bind(4, q.device_id); else s.bind(4, nullptr);
     };
     auto& cnt = c.stmt(kTaskCount);
     bind(cnt);
-    cnt.executeStep();
-    if (total) *total = cnt.getColumn(0).getInt64();
+    cnt.step();
+    if (total) *total = cnt.column(0).as_int64();
     auto& s = c.stmt(kTaskPage);
     bind(s);
     s.bind(5, q.page_size);
     s.bind(6, (q.page - 1) * q.page_size);
     std::vector<TaskRow> out;
-    while (s.executeStep()) out.push_back(read_task(s));
+    while (s.step()) out.push_back(read_task(s));
     return out;
   });
   std::vector<Task> out;
@@ -186,7 +185,7 @@ Task Tasks::cancel(std::string_view task_id) {
       q.bind(1, on_agent ? 1 : 0);
       q.bind(2, at);
       q.bind(3, a->rowid);
-      q.exec();
+      q.run();
       if (a->node) end_attempt(c, a->rowid, a->attempt, "cancelled", at, "cancelled by user");
     });
     if (on_agent) {
@@ -219,7 +218,7 @@ Task Tasks::retry(std::string_view task_id) {
           " cancel_requested = 0, result = NULL, error = NULL, exit_code = NULL, duration_ms = NULL, started_at = NULL,"
           " completed_at = NULL WHERE id = ?");
       q.bind(1, row.rowid);
-      q.exec();
+      q.run();
     });
     auto a = std::make_unique<TaskEngine::Active>();
     a->rowid = row.rowid;
@@ -247,18 +246,18 @@ TaskStatistics Tasks::statistics() {
     for (auto p : {TaskPriority::low, TaskPriority::normal, TaskPriority::high, TaskPriority::urgent})
       s.by_priority[task_priority_name(p)] = 0;
     auto& a = c.stmt("SELECT status, COUNT(*) FROM tasks GROUP BY status");
-    while (a.executeStep()) {
-      s.by_status[a.getColumn(0).getString()] = a.getColumn(1).getInt64();
-      s.total += a.getColumn(1).getInt64();
+    while (a.step()) {
+      s.by_status[a.column(0).as_text()] = a.column(1).as_int64();
+      s.total += a.column(1).as_int64();
     }
     auto& b = c.stmt("SELECT task_type, COUNT(*) FROM tasks GROUP BY task_type");
-    while (b.executeStep()) s.by_type[b.getColumn(0).getString()] = b.getColumn(1).getInt64();
+    while (b.step()) s.by_type[b.column(0).as_text()] = b.column(1).as_int64();
     auto& p = c.stmt("SELECT priority, COUNT(*) FROM tasks GROUP BY priority");
-    while (p.executeStep())
-      s.by_priority[task_priority_name(static_cast<TaskPriority>(std::clamp(p.getColumn(0).getInt(), 0, 3)))] =
-          p.getColumn(1).getInt64();
+    while (p.step())
+      s.by_priority[task_priority_name(static_cast<TaskPriority>(std::clamp(p.column(0).as_int(), 0, 3)))] =
+          p.column(1).as_int64();
     auto& d = c.stmt("SELECT AVG(duration_ms) FROM tasks WHERE duration_ms IS NOT NULL AND status IN ('success','failed','timeout')");
-    if (d.executeStep() && !d.getColumn(0).isNull()) s.average_execution_seconds = detail::round_to(d.getColumn(0).getDouble() / 1000.0, 3);
+    if (d.step() && !d.column(0).is_null()) s.average_execution_seconds = detail::round_to(d.column(0).as_double() / 1000.0, 3);
     const auto ok = s.by_status["success"];
     const auto finished = ok + s.by_status["failed"] + s.by_status["timeout"];
     s.success_rate = finished ? detail::round_to(100.0 * static_cast<double>(ok) / static_cast<double>(finished), 1) : 0;
@@ -348,13 +347,17 @@ void Tasks::schedule() {
           q.bind(1, node);
           q.bind(2, at);
           q.bind(3, a->rowid);
-          q.exec();
-          auto& i = c.stmt("INSERT OR REPLACE INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)");
+          q.run();
+          // An attempt row left by an earlier run is replaced whole.
+          auto& i = c.stmt(
+              "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
+              " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
+              " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
           i.bind(1, a->rowid);
           i.bind(2, a->attempt + 1);
           i.bind(3, node);
           i.bind(4, at);
-          i.exec();
+          i.run();
         }
       });
     } catch (...) {

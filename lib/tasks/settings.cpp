@@ -32,9 +32,9 @@ void Settings::load() {
   impl_->server = impl_->default_server;
   core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT key, value FROM settings");
-    while (q.executeStep()) {
-      const std::string k = q.getColumn(0).getString();
-      const std::int64_t v = q.getColumn(1).getInt64();
+    while (q.step()) {
+      const std::string k = q.column(0).as_text();
+      const std::int64_t v = q.column(1).as_int64();
       if (k == "heartbeat.interval") impl_->heartbeat.interval = v;
       else if (k == "heartbeat.timeout") impl_->heartbeat.timeout = v;
       else if (k == "heartbeat.max_missed") impl_->heartbeat.max_missed = v;
@@ -62,7 +62,7 @@ void store_setting(Conn& c, const char* key, std::int64_t v) {
   auto& q = c.stmt("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   q.bind(1, key);
   q.bind(2, v);
-  q.exec();
+  q.run();
 }
 }  // namespace
 

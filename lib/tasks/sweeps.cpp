@@ -57,7 +57,7 @@ void Tasks::sweep() {
           auto& q = c.stmt("UPDATE devices SET last_heartbeat = ? WHERE node_id = ?");
           q.bind(1, time_text(t));
           q.bind(2, node);
-          q.exec();
+          q.run();
         }
         for (auto node : stale) {
           auto& l = lost[node];
@@ -69,7 +69,7 @@ void Tasks::sweep() {
               " status_reason = 'timed out on the device' WHERE id = ?");
           q.bind(1, at);
           q.bind(2, a->rowid);
-          q.exec();
+          q.run();
           end_attempt(c, a->rowid, a->attempt, "timeout", at, "no result within timeout_seconds");
         }
       });

@@ -46,44 +46,44 @@ std::string time_text(Timestamp t) { return format_rfc3339(t, true); }
 [[noreturn]] void task_not_found() { throw Error(Errc::not_found, "Task not found", "task_id", Reason::task_not_found); }
 [[noreturn]] void device_not_found() { throw Error(Errc::not_found, "Device not found", "device_id", Reason::device_not_found); }
 
-TaskRow read_task(SQLite::Statement& q) {
+TaskRow read_task(detail::Statement& q) {
   TaskRow r;
   Task& t = r.task;
-  r.rowid = q.getColumn(0).getInt64();
-  t.task_id = q.getColumn(1).getString();
-  t.task_type = q.getColumn(2).getString();
-  t.payload_json = q.getColumn(3).getString();
-  t.priority = static_cast<TaskPriority>(q.getColumn(4).getInt());
-  t.status = parse_task_status(q.getColumn(5).getString()).value_or(TaskStatus::pending);
+  r.rowid = q.column(0).as_int64();
+  t.task_id = q.column(1).as_text();
+  t.task_type = q.column(2).as_text();
+  t.payload_json = q.column(3).as_text();
+  t.priority = static_cast<TaskPriority>(q.column(4).as_int());
+  t.status = parse_task_status(q.column(5).as_text()).value_or(TaskStatus::pending);
   auto& rq = t.requirements;
-  if (!q.getColumn(6).isNull()) rq.min_cpu_cores = q.getColumn(6).getInt64();
-  if (!q.getColumn(7).isNull()) rq.min_memory_gb = q.getColumn(7).getDouble();
-  if (!q.getColumn(8).isNull()) rq.min_storage_gb = q.getColumn(8).getDouble();
-  rq.required_platform = q.getColumn(9).getString();
-  rq.required_role = q.getColumn(10).getString();
-  rq.required_tags = parse_string_array(q.getColumn(11).getString());
-  rq.gpu_required = q.getColumn(12).getInt() != 0;
-  rq.internet_required = q.getColumn(13).getInt() != 0;
-  rq.timeout_seconds = q.getColumn(14).getInt64();
-  rq.max_retries = q.getColumn(15).getInt64();
-  t.metadata_json = q.getColumn(16).getString();
-  t.device_id = q.getColumn(17).getString();
-  t.attempt = q.getColumn(18).getInt64();
-  t.retries = q.getColumn(19).getInt64();
-  t.progress = q.getColumn(20).getDouble();
-  t.progress_message = q.getColumn(21).getString();
-  t.status_reason = q.getColumn(22).getString();
-  t.cancel_requested = q.getColumn(23).getInt() != 0;
-  if (!q.getColumn(24).isNull()) t.result_json = q.getColumn(24).getString();
-  if (!q.getColumn(25).isNull()) t.error = q.getColumn(25).getString();
-  if (!q.getColumn(26).isNull()) t.exit_code = q.getColumn(26).getInt64();
-  if (!q.getColumn(27).isNull()) t.duration_ms = q.getColumn(27).getInt64();
-  t.created_at = detail::parse_stored(q.getColumn(28).getString());
-  t.assigned_at = detail::parse_stored_opt(q.getColumn(29));
-  t.started_at = detail::parse_stored_opt(q.getColumn(30));
-  t.completed_at = detail::parse_stored_opt(q.getColumn(31));
-  if (!q.getColumn(32).isNull()) r.node_id = q.getColumn(32).getInt64();
-  t.submitter = q.getColumn(33).getString();
+  if (!q.column(6).is_null()) rq.min_cpu_cores = q.column(6).as_int64();
+  if (!q.column(7).is_null()) rq.min_memory_gb = q.column(7).as_double();
+  if (!q.column(8).is_null()) rq.min_storage_gb = q.column(8).as_double();
+  rq.required_platform = q.column(9).as_text();
+  rq.required_role = q.column(10).as_text();
+  rq.required_tags = parse_string_array(q.column(11).as_text());
+  rq.gpu_required = q.column(12).as_int() != 0;
+  rq.internet_required = q.column(13).as_int() != 0;
+  rq.timeout_seconds = q.column(14).as_int64();
+  rq.max_retries = q.column(15).as_int64();
+  t.metadata_json = q.column(16).as_text();
+  t.device_id = q.column(17).as_text();
+  t.attempt = q.column(18).as_int64();
+  t.retries = q.column(19).as_int64();
+  t.progress = q.column(20).as_double();
+  t.progress_message = q.column(21).as_text();
+  t.status_reason = q.column(22).as_text();
+  t.cancel_requested = q.column(23).as_int() != 0;
+  if (!q.column(24).is_null()) t.result_json = q.column(24).as_text();
+  if (!q.column(25).is_null()) t.error = q.column(25).as_text();
+  if (!q.column(26).is_null()) t.exit_code = q.column(26).as_int64();
+  if (!q.column(27).is_null()) t.duration_ms = q.column(27).as_int64();
+  t.created_at = detail::parse_stored(q.column(28).as_text());
+  t.assigned_at = detail::parse_stored_opt(q.column(29));
+  t.started_at = detail::parse_stored_opt(q.column(30));
+  t.completed_at = detail::parse_stored_opt(q.column(31));
+  if (!q.column(32).is_null()) r.node_id = q.column(32).as_int64();
+  t.submitter = q.column(33).as_text();
   return r;
 }
 
@@ -91,31 +91,31 @@ std::optional<TaskRow> find_task(Conn& c, std::string_view task_id) {
   if (task_id.empty() || task_id.size() > 64) return std::nullopt;
   auto& q = c.stmt(kTaskById);
   q.bind(1, std::string(task_id));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_task(q);
 }
 
-Device read_device(SQLite::Statement& q) {
+Device read_device(detail::Statement& q) {
   Device d;
-  d.node_id = q.getColumn(0).getInt64();
-  d.device_id = q.getColumn(1).getString();
-  d.hostname = q.getColumn(2).getString();
-  d.ip_address = q.getColumn(3).getString();
-  if (!q.getColumn(4).isNull()) {
-    d.platform = q.getColumn(4).getString();
-    d.role = q.getColumn(5).getString();
-    d.tags = parse_string_array(q.getColumn(6).getString());
-    d.capabilities.cpu_count = q.getColumn(7).getInt64();
-    d.capabilities.memory_total_gb = q.getColumn(8).getDouble();
-    d.capabilities.storage_total_gb = q.getColumn(9).getDouble();
-    d.capabilities.has_gpu = q.getColumn(10).getInt() != 0;
-    d.capabilities.internet = q.getColumn(11).getInt() != 0;
-    d.allowed_task_types = parse_string_array(q.getColumn(12).getString());
-    d.max_concurrent = q.getColumn(13).getInt64();
-    d.agent_version = q.getColumn(14).getString();
+  d.node_id = q.column(0).as_int64();
+  d.device_id = q.column(1).as_text();
+  d.hostname = q.column(2).as_text();
+  d.ip_address = q.column(3).as_text();
+  if (!q.column(4).is_null()) {
+    d.platform = q.column(4).as_text();
+    d.role = q.column(5).as_text();
+    d.tags = parse_string_array(q.column(6).as_text());
+    d.capabilities.cpu_count = q.column(7).as_int64();
+    d.capabilities.memory_total_gb = q.column(8).as_double();
+    d.capabilities.storage_total_gb = q.column(9).as_double();
+    d.capabilities.has_gpu = q.column(10).as_int() != 0;
+    d.capabilities.internet = q.column(11).as_int() != 0;
+    d.allowed_task_types = parse_string_array(q.column(12).as_text());
+    d.max_concurrent = q.column(13).as_int64();
+    d.agent_version = q.column(14).as_text();
   }
-  d.reported = q.getColumn(15).getInt() != 0;
-  d.last_heartbeat = detail::parse_stored_opt(q.getColumn(16));
+  d.reported = q.column(15).as_int() != 0;
+  d.last_heartbeat = detail::parse_stored_opt(q.column(16));
   return d;
 }
 
@@ -123,7 +123,7 @@ std::optional<Device> find_device(Conn& c, std::string_view uid) {
   if (uid.empty() || uid.size() > 64) return std::nullopt;
   auto& q = c.stmt(kDeviceByUid);
   q.bind(1, std::string(uid));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   return read_device(q);
 }
 
@@ -136,7 +136,7 @@ void end_attempt(Conn& c, std::int64_t rowid, std::int64_t attempt, const char* 
   q.bind(3, reason);
   q.bind(4, rowid);
   q.bind(5, attempt);
-  q.exec();
+  q.run();
 }
 
 // Locks the engine and returns the Active of `task_id`, or nullptr.
@@ -172,7 +172,7 @@ std::vector<Device> all_devices(TaskEngine& e) {
   auto all = e.core.store->read([&](Conn& c) {
     std::vector<Device> out;
     auto& s = c.stmt(kDevicesAll);
-    while (s.executeStep()) out.push_back(read_device(s));
+    while (s.step()) out.push_back(read_device(s));
     return out;
   });
   std::lock_guard<std::mutex> lock(e.mu);

@@ -84,7 +84,7 @@ struct TaskRow {
 };
 
 // A task from a statement selecting LUCID_TASK_COLUMNS.
-TaskRow read_task(SQLite::Statement& q);
+TaskRow read_task(detail::Statement& q);
 // The task `task_id`, or nullopt (also for an id no task can have).
 std::optional<TaskRow> find_task(Conn& c, std::string_view task_id);
 
@@ -104,7 +104,7 @@ constexpr const char* kDeviceById =
     " WHERE n.id = ? AND n.status = 'active' AND COALESCE(d.removed, 0) = 0";
 
 // A device (without its live fields) from a statement selecting LUCID_DEVICE_COLUMNS.
-Device read_device(SQLite::Statement& q);
+Device read_device(detail::Statement& q);
 // The device of node uid `uid` (active, not removed), or nullopt.
 std::optional<Device> find_device(Conn& c, std::string_view uid);
 

@@ -234,19 +234,18 @@ void Run::begin() {
       const auto now = now_text(core);
       for (auto& [nid, n] : nodes) {
         auto& ins = c.stmt("INSERT INTO job_executions(workflow_execution_id, workflow_id, node_id, service_id, status,"
-                           " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?)");
+                           " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?) RETURNING id");
         ins.bind(1, static_cast<std::int64_t>(id));
         ins.bind(2, static_cast<std::int64_t>(workflow_id));
         ins.bind(3, static_cast<std::int64_t>(nid));
         ins.bind(4, static_cast<std::int64_t>(n.node.service_id));
         ins.bind(5, now);
-        ins.exec();
-        n.job_id = c.last_insert_id();
+        n.job_id = ins.run_returning_id();
       }
       auto& up = c.stmt("UPDATE workflow_executions SET jobs_total = ? WHERE id = ?");
       up.bind(1, static_cast<std::int64_t>(nodes.size()));
       up.bind(2, static_cast<std::int64_t>(id));
-      up.exec();
+      up.run();
     });
   } catch (const Error& e) {
     error = e.message();
@@ -282,7 +281,7 @@ void Run::start_job(std::int64_t nid) {
       auto& q = c.stmt("UPDATE job_executions SET status = 'RUNNING', started_at = ? WHERE id = ?");
       q.bind(1, now_text(core));
       q.bind(2, static_cast<std::int64_t>(n.job_id));
-      q.exec();
+      q.run();
     });
   } catch (const Error&) {
     // The execution's rows are gone (workflow deleted): run it anyway; the
@@ -371,21 +370,21 @@ void Run::job_done(Job& j) {
       auto& q = c.stmt("UPDATE job_executions SET status = ?, completed_at = ?, exit_code = ?, error = ? WHERE id = ?");
       q.bind(1, st);
       q.bind(2, now_text(core));
-      if (exit_code) q.bind(3, *exit_code); else q.bind(3);
-      if (why) q.bind(4, *why); else q.bind(4);
+      if (exit_code) q.bind(3, *exit_code); else q.bind(3, nullptr);
+      if (why) q.bind(4, *why); else q.bind(4, nullptr);
       q.bind(5, static_cast<std::int64_t>(n.job_id));
-      q.exec();
+      q.run();
       const std::pair<const char*, const std::string*> ifs[] = {{"STDIN", &j.input}, {"STDOUT", &j.out_buf}, {"STDERR", &j.err_buf}};
       for (auto [type, value] : ifs) {
         auto& ins = c.stmt("INSERT INTO job_execution_interfaces(job_execution_id, interface_type, value) VALUES (?, ?, ?)");
         ins.bind(1, static_cast<std::int64_t>(n.job_id));
         ins.bind(2, type);
-        ins.bind(3, value->data(), static_cast<int>(value->size()));
-        ins.exec();
+        ins.bind_blob(3, *value);
+        ins.run();
       }
       auto& up = c.stmt("UPDATE workflow_executions SET jobs_done = jobs_done + 1 WHERE id = ?");
       up.bind(1, static_cast<std::int64_t>(id));
-      up.exec();
+      up.run();
     });
   } catch (const Error&) {
     // See start_job: the execution was deleted with its workflow.
@@ -422,14 +421,14 @@ void Run::finish() {
       q.bind(1, now);
       q.bind(2, "not started: the execution failed");
       q.bind(3, static_cast<std::int64_t>(id));
-      q.exec();
+      q.run();
       auto& u = c.stmt("UPDATE workflow_executions SET status = ?, completed_at = ?, error = ?, jobs_done = jobs_total"
                        " WHERE id = ?");
       u.bind(1, ok ? "COMPLETED" : "FAILED");
       u.bind(2, now);
-      if (error) u.bind(3, *error); else u.bind(3);
+      if (error) u.bind(3, *error); else u.bind(3, nullptr);
       u.bind(4, static_cast<std::int64_t>(id));
-      u.exec();
+      u.run();
     });
   } catch (const Error&) {
   }
@@ -448,32 +447,32 @@ void Run::finish() {
 
 namespace {
 
-ExecutionInstance read_instance(SQLite::Statement& q) {
+ExecutionInstance read_instance(detail::Statement& q) {
   ExecutionInstance e;
-  e.id = q.getColumn(0).getInt64();
-  e.workflow_id = q.getColumn(1).getInt64();
-  e.status = q.getColumn(2).getString();
-  e.started_at = parse_stored(q.getColumn(3).getString());
-  e.completed_at = parse_stored_opt(q.getColumn(4));
-  if (!q.getColumn(5).isNull()) e.error = q.getColumn(5).getString();
-  e.jobs_total = q.getColumn(6).getInt64();
-  e.jobs_done = q.getColumn(7).getInt64();
+  e.id = q.column(0).as_int64();
+  e.workflow_id = q.column(1).as_int64();
+  e.status = q.column(2).as_text();
+  e.started_at = parse_stored(q.column(3).as_text());
+  e.completed_at = parse_stored_opt(q.column(4));
+  if (!q.column(5).is_null()) e.error = q.column(5).as_text();
+  e.jobs_total = q.column(6).as_int64();
+  e.jobs_done = q.column(7).as_int64();
   return e;
 }
 
-JobExecution read_job(SQLite::Statement& q) {
+JobExecution read_job(detail::Statement& q) {
   JobExecution j;
-  j.id = q.getColumn(0).getInt64();
-  j.workflow_execution_id = q.getColumn(1).getInt64();
-  j.workflow_id = q.getColumn(2).getInt64();
-  j.node_id = q.getColumn(3).getInt64();
-  j.service_id = q.getColumn(4).getInt64();
-  j.status = q.getColumn(5).getString();
-  j.created_at = parse_stored(q.getColumn(6).getString());
-  j.started_at = parse_stored_opt(q.getColumn(7));
-  j.completed_at = parse_stored_opt(q.getColumn(8));
-  if (!q.getColumn(9).isNull()) j.exit_code = q.getColumn(9).getInt();
-  if (!q.getColumn(10).isNull()) j.error = q.getColumn(10).getString();
+  j.id = q.column(0).as_int64();
+  j.workflow_execution_id = q.column(1).as_int64();
+  j.workflow_id = q.column(2).as_int64();
+  j.node_id = q.column(3).as_int64();
+  j.service_id = q.column(4).as_int64();
+  j.status = q.column(5).as_text();
+  j.created_at = parse_stored(q.column(6).as_text());
+  j.started_at = parse_stored_opt(q.column(7));
+  j.completed_at = parse_stored_opt(q.column(8));
+  if (!q.column(9).is_null()) j.exit_code = q.column(9).as_int();
+  if (!q.column(10).is_null()) j.error = q.column(10).as_text();
   return j;
 }
 
@@ -488,15 +487,16 @@ ExecutionInstance Workflows::execute(std::int64_t workflow_id) {
   auto inst = core_.store->write([&](Conn& c) {
     auto& w = c.stmt("SELECT 1 FROM workflows WHERE id = ?");
     w.bind(1, static_cast<std::int64_t>(workflow_id));
-    if (!w.executeStep()) throw Error(Errc::not_found, "Workflow not found");
+    if (!w.step()) throw Error(Errc::not_found, "Workflow not found");
     w.reset();
-    auto& q = c.stmt("INSERT INTO workflow_executions(workflow_id, status, started_at) VALUES (?, 'RUNNING', ?)");
+    auto& q = c.stmt("INSERT INTO workflow_executions(workflow_id, status, started_at) VALUES (?, 'RUNNING', ?)"
+                     " RETURNING id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     q.bind(2, now_text(core_));
-    q.exec();
+    const std::int64_t new_id = q.run_returning_id();
     auto& r = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE id = ?");
-    r.bind(1, static_cast<std::int64_t>(c.last_insert_id()));
-    r.executeStep();
+    r.bind(1, new_id);
+    r.step();
     return read_instance(r);
   });
   auto run = std::make_shared<wf::Run>(core_, *impl_, inst.id, workflow_id);
@@ -514,7 +514,7 @@ std::vector<ExecutionInstance> Workflows::executions(std::int64_t workflow_id) {
     auto& q = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<ExecutionInstance> out;
-    while (q.executeStep()) out.push_back(read_instance(q));
+    while (q.step()) out.push_back(read_instance(q));
     return out;
   });
 }
@@ -523,7 +523,7 @@ ExecutionInstance Workflows::execution(std::int64_t execution_id) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(execution_id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Workflow execution not found");
+    if (!q.step()) throw Error(Errc::not_found, "Workflow execution not found");
     return read_instance(q);
   });
 }
@@ -532,12 +532,12 @@ std::vector<JobExecution> Workflows::execution_jobs(std::int64_t execution_id) {
   return core_.store->read([&](Conn& c) {
     auto& e = c.stmt("SELECT 1 FROM workflow_executions WHERE id = ?");
     e.bind(1, static_cast<std::int64_t>(execution_id));
-    if (!e.executeStep()) throw Error(Errc::not_found, "Workflow execution not found");
+    if (!e.step()) throw Error(Errc::not_found, "Workflow execution not found");
     e.reset();
     auto& q = c.stmt("SELECT " LUCID_JOB_COLS " FROM job_executions WHERE workflow_execution_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(execution_id));
     std::vector<JobExecution> out;
-    while (q.executeStep()) out.push_back(read_job(q));
+    while (q.step()) out.push_back(read_job(q));
     return out;
   });
 }
@@ -547,7 +547,7 @@ std::vector<JobExecution> Workflows::workflow_jobs(std::int64_t workflow_id) {
     auto& q = c.stmt("SELECT " LUCID_JOB_COLS " FROM job_executions WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<JobExecution> out;
-    while (q.executeStep()) out.push_back(read_job(q));
+    while (q.step()) out.push_back(read_job(q));
     return out;
   });
 }
@@ -556,16 +556,16 @@ std::vector<JobInterface> Workflows::job_interfaces(std::int64_t job_id) {
   return core_.store->read([&](Conn& c) {
     auto& e = c.stmt("SELECT 1 FROM job_executions WHERE id = ?");
     e.bind(1, static_cast<std::int64_t>(job_id));
-    if (!e.executeStep()) throw Error(Errc::not_found, "Job execution not found");
+    if (!e.step()) throw Error(Errc::not_found, "Job execution not found");
     e.reset();
     auto& q = c.stmt("SELECT id, job_execution_id, interface_type, value FROM job_execution_interfaces"
                      " WHERE job_execution_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(job_id));
     std::vector<JobInterface> out;
-    while (q.executeStep()) {
-      const auto v = q.getColumn(3);
-      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString(),
-                     std::string(static_cast<const char*>(v.getBlob()), static_cast<std::size_t>(v.getBytes()))});
+    while (q.step()) {
+      const auto v = q.column(3);
+      out.push_back({q.column(0).as_int64(), q.column(1).as_int64(), q.column(2).as_text(),
+                     std::string(v.as_blob())});
     }
     return out;
   });
@@ -589,11 +589,11 @@ void Workflows::recover() {
                      " completed_at = ?, error = 'server restarted while the job was pending or running'"
                      " WHERE status IN ('PENDING', 'RUNNING')");
     j.bind(1, now);
-    j.exec();
+    j.run();
     auto& q = c.stmt("UPDATE workflow_executions SET status = 'FAILED', completed_at = ?, jobs_done = jobs_total,"
                      " error = 'server restarted while the execution was running' WHERE status = 'RUNNING'");
     q.bind(1, now);
-    q.exec();
+    q.run();
   });
 }
 

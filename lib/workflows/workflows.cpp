@@ -118,7 +118,7 @@ void insert_interfaces(Conn& c, std::int64_t service_id, const std::vector<Servi
     q.bind(3, i.path);
     q.bind(4, i.mount_function);
     q.bind(5, i.description);
-    q.exec();
+    q.run();
   }
 }
 
@@ -127,9 +127,9 @@ std::vector<ServiceInterface> load_interfaces(Conn& c, std::int64_t service_id) 
                    " FROM service_interfaces WHERE service_id = ? ORDER BY id");
   q.bind(1, static_cast<std::int64_t>(service_id));
   std::vector<ServiceInterface> out;
-  while (q.executeStep())
-    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString(),
-                   q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString()});
+  while (q.step())
+    out.push_back({q.column(0).as_int64(), q.column(1).as_int64(), q.column(2).as_text(),
+                   q.column(3).as_text(), q.column(4).as_text(), q.column(5).as_text()});
   return out;
 }
 
@@ -137,17 +137,17 @@ std::optional<StandaloneDetails> load_standalone(Conn& c, std::int64_t service_i
   auto& q = c.stmt("SELECT id, service_id, executable_path, arguments, working_directory, environment,"
                    " timeout_seconds, run_as_user, source FROM standalone_details WHERE service_id = ?");
   q.bind(1, static_cast<std::int64_t>(service_id));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   StandaloneDetails d;
-  d.id = q.getColumn(0).getInt64();
-  d.service_id = q.getColumn(1).getInt64();
-  d.executable_path = q.getColumn(2).getString();
-  d.arguments = detail::parse_string_array(q.getColumn(3).getString());
-  d.working_directory = q.getColumn(4).getString();
-  d.environment = wf::env_from_json(q.getColumn(5).getString());
-  d.timeout_seconds = q.getColumn(6).getInt64();
-  d.run_as_user = q.getColumn(7).getString();
-  d.source = q.getColumn(8).getString();
+  d.id = q.column(0).as_int64();
+  d.service_id = q.column(1).as_int64();
+  d.executable_path = q.column(2).as_text();
+  d.arguments = detail::parse_string_array(q.column(3).as_text());
+  d.working_directory = q.column(4).as_text();
+  d.environment = wf::env_from_json(q.column(5).as_text());
+  d.timeout_seconds = q.column(6).as_int64();
+  d.run_as_user = q.column(7).as_text();
+  d.source = q.column(8).as_text();
   return d;
 }
 
@@ -155,31 +155,31 @@ std::optional<DockerDetails> load_docker(Conn& c, std::int64_t service_id) {
   auto& q = c.stmt("SELECT id, service_id, image_name, image_tag, source, compose_path, entrypoint, cmd"
                    " FROM docker_details WHERE service_id = ?");
   q.bind(1, static_cast<std::int64_t>(service_id));
-  if (!q.executeStep()) return std::nullopt;
-  return DockerDetails{q.getColumn(0).getInt64(),  q.getColumn(1).getInt64(),  q.getColumn(2).getString(),
-                       q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString(),
-                       q.getColumn(6).getString(), q.getColumn(7).getString()};
+  if (!q.step()) return std::nullopt;
+  return DockerDetails{q.column(0).as_int64(),  q.column(1).as_int64(),  q.column(2).as_text(),
+                       q.column(3).as_text(), q.column(4).as_text(), q.column(5).as_text(),
+                       q.column(6).as_text(), q.column(7).as_text()};
 }
 
 std::optional<Service> find_service(Conn& c, std::int64_t id) {
   auto& q = c.stmt("SELECT id, name, description, service_type, status, endpoint, pricing_amount, pricing_type,"
                    " pricing_interval, pricing_unit, capabilities, created_at, updated_at FROM services WHERE id = ?");
   q.bind(1, static_cast<std::int64_t>(id));
-  if (!q.executeStep()) return std::nullopt;
+  if (!q.step()) return std::nullopt;
   Service s;
-  s.id = q.getColumn(0).getInt64();
-  s.name = q.getColumn(1).getString();
-  s.description = q.getColumn(2).getString();
-  s.service_type = q.getColumn(3).getString();
-  s.status = q.getColumn(4).getString();
-  s.endpoint = q.getColumn(5).getString();
-  s.pricing_amount = q.getColumn(6).getDouble();
-  s.pricing_type = q.getColumn(7).getString();
-  s.pricing_interval = q.getColumn(8).getString();
-  s.pricing_unit = q.getColumn(9).getString();
-  s.capabilities_json = q.getColumn(10).getString();
-  s.created_at = parse_stored(q.getColumn(11).getString());
-  s.updated_at = parse_stored(q.getColumn(12).getString());
+  s.id = q.column(0).as_int64();
+  s.name = q.column(1).as_text();
+  s.description = q.column(2).as_text();
+  s.service_type = q.column(3).as_text();
+  s.status = q.column(4).as_text();
+  s.endpoint = q.column(5).as_text();
+  s.pricing_amount = q.column(6).as_double();
+  s.pricing_type = q.column(7).as_text();
+  s.pricing_interval = q.column(8).as_text();
+  s.pricing_unit = q.column(9).as_text();
+  s.capabilities_json = q.column(10).as_text();
+  s.created_at = parse_stored(q.column(11).as_text());
+  s.updated_at = parse_stored(q.column(12).as_text());
   q.reset();
   s.interfaces = load_interfaces(c, s.id);
   if (s.service_type == "DOCKER") s.docker = load_docker(c, s.id);
@@ -197,7 +197,7 @@ std::int64_t insert_service(Conn& c, const std::string& now, const std::string& 
                             const std::string& type, const std::string& status, const std::string& endpoint,
                             const std::string& capabilities) {
   auto& q = c.stmt("INSERT INTO services(name, description, service_type, status, endpoint, capabilities,"
-                   " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                   " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
   q.bind(1, name);
   q.bind(2, description);
   q.bind(3, type);
@@ -206,15 +206,14 @@ std::int64_t insert_service(Conn& c, const std::string& now, const std::string& 
   q.bind(6, capabilities);
   q.bind(7, now);
   q.bind(8, now);
-  q.exec();
-  return c.last_insert_id();
+  return q.run_returning_id();
 }
 
 void touch_service(Conn& c, std::int64_t id, const std::string& now) {
   auto& q = c.stmt("UPDATE services SET updated_at = ? WHERE id = ?");
   q.bind(1, now);
   q.bind(2, static_cast<std::int64_t>(id));
-  q.exec();
+  q.run();
 }
 
 std::string service_payload(std::int64_t id, const char* action) {
@@ -304,7 +303,7 @@ void upsert_standalone(Conn& c, std::int64_t service_id, const StandaloneCreate&
   q.bind(6, static_cast<std::int64_t>(r.timeout_seconds));
   q.bind(7, r.run_as_user);
   q.bind(8, source);
-  q.exec();
+  q.run();
 }
 
 void check_git_url(const std::string& url, const fs::path& data_dir) {
@@ -430,38 +429,38 @@ Error build_error(const SyncResult& r, std::chrono::seconds timeout, const fs::p
 std::optional<Workflow> find_workflow(Conn& c, std::int64_t id) {
   auto& q = c.stmt("SELECT id, name, description, definition, created_at, updated_at FROM workflows WHERE id = ?");
   q.bind(1, static_cast<std::int64_t>(id));
-  if (!q.executeStep()) return std::nullopt;
-  return Workflow{q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                  q.getColumn(3).getString(), parse_stored(q.getColumn(4).getString()),
-                  parse_stored(q.getColumn(5).getString())};
+  if (!q.step()) return std::nullopt;
+  return Workflow{q.column(0).as_int64(), q.column(1).as_text(), q.column(2).as_text(),
+                  q.column(3).as_text(), parse_stored(q.column(4).as_text()),
+                  parse_stored(q.column(5).as_text())};
 }
 
 void must_workflow(Conn& c, std::int64_t id) {
   auto& q = c.stmt("SELECT 1 FROM workflows WHERE id = ?");
   q.bind(1, static_cast<std::int64_t>(id));
-  if (!q.executeStep()) workflow_not_found();
+  if (!q.step()) workflow_not_found();
 }
 
 void touch_workflow(Conn& c, std::int64_t id, const std::string& now) {
   auto& q = c.stmt("UPDATE workflows SET updated_at = ? WHERE id = ?");
   q.bind(1, now);
   q.bind(2, static_cast<std::int64_t>(id));
-  q.exec();
+  q.run();
 }
 
-WorkflowNode read_node(SQLite::Statement& q) {
-  return WorkflowNode{q.getColumn(0).getInt64(),  q.getColumn(1).getInt64(),  q.getColumn(2).getString(),
-                      q.getColumn(3).getString(), q.getColumn(4).getInt64(),  q.getColumn(5).getString(),
-                      q.getColumn(6).getString()};
+WorkflowNode read_node(detail::Statement& q) {
+  return WorkflowNode{q.column(0).as_int64(),  q.column(1).as_int64(),  q.column(2).as_text(),
+                      q.column(3).as_text(), q.column(4).as_int64(),  q.column(5).as_text(),
+                      q.column(6).as_text()};
 }
 
-std::optional<std::int64_t> opt_int(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return c.getInt64();
+std::optional<std::int64_t> opt_int(const detail::Column& c) {
+  if (c.is_null()) return std::nullopt;
+  return c.as_int64();
 }
 
-void bind_opt(SQLite::Statement& q, int i, const std::optional<std::int64_t>& v) {
-  if (v) q.bind(i, static_cast<std::int64_t>(*v)); else q.bind(i);
+void bind_opt(detail::Statement& q, int i, const std::optional<std::int64_t>& v) {
+  if (v) q.bind(i, static_cast<std::int64_t>(*v)); else q.bind(i, nullptr);
 }
 
 }  // namespace
@@ -486,7 +485,7 @@ std::vector<Service> Workflows::list_services() {
   return core_.store->read([&](Conn& c) {
     std::vector<std::int64_t> ids;
     auto& q = c.stmt("SELECT id FROM services ORDER BY id");
-    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    while (q.step()) ids.push_back(q.column(0).as_int64());
     q.reset();
     std::vector<Service> out;
     for (auto id : ids)
@@ -522,7 +521,7 @@ Service Workflows::create_service(const ServiceCreate& r) {
       q.bind(1, static_cast<std::int64_t>(id));
       q.bind(2, image);
       q.bind(3, tag);
-      q.exec();
+      q.run();
     }
     return must_service(c, id);
   });
@@ -548,7 +547,7 @@ Service Workflows::update_service(std::int64_t id, const ServiceUpdate& r) {
     q.bind(5, r.capabilities_json.value_or(cur.capabilities_json));
     q.bind(6, now_text(core_));
     q.bind(7, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     return must_service(c, id);
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "updated"));
@@ -559,7 +558,7 @@ void Workflows::delete_service(std::int64_t id) {
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("DELETE FROM services WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) service_not_found();
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "deleted"));
@@ -571,7 +570,7 @@ void Workflows::delete_standalone_service(std::int64_t id) {
     if (s.service_type != "STANDALONE") invalid("service_type", "Service is not a standalone service");
     auto& q = c.stmt("DELETE FROM services WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "deleted"));
 }
@@ -584,7 +583,7 @@ void Workflows::set_service_status(std::int64_t id, const std::string& status) {
     q.bind(1, s);
     q.bind(2, now_text(core_));
     q.bind(3, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) service_not_found();
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "status"));
@@ -625,15 +624,15 @@ DataDetails Workflows::attach_data_file(std::int64_t service_id, const std::stri
     auto& q = c.stmt("INSERT INTO data_details(service_id, file_path, file_size, file_hash, encryption_method,"
                      " passphrase_sealed) VALUES (?, ?, ?, ?, 'AES-256-GCM', ?) ON CONFLICT(service_id) DO UPDATE SET"
                      " file_path = excluded.file_path, file_size = excluded.file_size, file_hash = excluded.file_hash,"
-                     " passphrase_sealed = excluded.passphrase_sealed");
+                     " passphrase_sealed = excluded.passphrase_sealed RETURNING id");
     q.bind(1, static_cast<std::int64_t>(service_id));
     q.bind(2, file.string());
     q.bind(3, static_cast<std::int64_t>(size));
     q.bind(4, hash);
-    q.bind(5, sealed.data(), static_cast<int>(sealed.size()));
-    q.exec();
+    q.bind_blob(5, sealed);
+    const std::int64_t details_id = q.run_returning_id();
     touch_service(c, service_id, now_text(core_));
-    return DataDetails{c.last_insert_id(), service_id, file.string(), size, hash, "AES-256-GCM"};
+    return DataDetails{details_id, service_id, file.string(), size, hash, "AES-256-GCM"};
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(service_id, "data"));
   return d;
@@ -646,11 +645,11 @@ std::pair<std::string, DataDetails> Workflows::service_passphrase(std::int64_t i
     auto& q = c.stmt("SELECT id, service_id, file_path, file_size, file_hash, encryption_method, passphrase_sealed"
                      " FROM data_details WHERE service_id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
-    if (!q.executeStep()) throw Error(Errc::not_found, "Data details not found");
-    DataDetails d{q.getColumn(0).getInt64(),  q.getColumn(1).getInt64(), q.getColumn(2).getString(),
-                  q.getColumn(3).getInt64(),  q.getColumn(4).getString(), q.getColumn(5).getString()};
-    const auto col = q.getColumn(6);
-    return std::make_pair(d, std::string(static_cast<const char*>(col.getBlob()), static_cast<std::size_t>(col.getBytes())));
+    if (!q.step()) throw Error(Errc::not_found, "Data details not found");
+    DataDetails d{q.column(0).as_int64(),  q.column(1).as_int64(), q.column(2).as_text(),
+                  q.column(3).as_int64(),  q.column(4).as_text(), q.column(5).as_text()};
+    const auto col = q.column(6);
+    return std::make_pair(d, std::string(col.as_blob()));
   });
   const std::size_t head = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES;
   if (sealed.size() < head) throw Error(Errc::internal, "Failed to retrieve passphrase");
@@ -739,14 +738,14 @@ Service Workflows::finalize_standalone(std::int64_t id, const StandaloneCreate& 
     if (!req.interfaces.empty() || load_interfaces(c, id).empty()) {
       auto& d = c.stmt("DELETE FROM service_interfaces WHERE service_id = ?");
       d.bind(1, static_cast<std::int64_t>(id));
-      d.exec();
+      d.run();
       insert_interfaces(c, id, req.interfaces.empty() ? default_std_interfaces() : req.interfaces);
     }
     auto& q = c.stmt("UPDATE services SET status = 'ACTIVE', capabilities = ?, updated_at = ? WHERE id = ?");
     q.bind(1, req.capabilities_json);
     q.bind(2, now_text(core_));
     q.bind(3, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     return must_service(c, id);
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "finalized"));
@@ -789,7 +788,7 @@ void Workflows::replace_interfaces(std::int64_t id, const std::vector<ServiceInt
     must_service(c, id);
     auto& d = c.stmt("DELETE FROM service_interfaces WHERE service_id = ?");
     d.bind(1, static_cast<std::int64_t>(id));
-    d.exec();
+    d.run();
     insert_interfaces(c, id, v);
     touch_service(c, id, now_text(core_));
   });
@@ -809,7 +808,7 @@ void Workflows::set_docker_config(std::int64_t id, const std::optional<std::vect
     q.bind(1, entrypoint ? (entrypoint->empty() ? std::string() : detail::string_array_json(*entrypoint)) : d->entrypoint);
     q.bind(2, cmd ? (cmd->empty() ? std::string() : detail::string_array_json(*cmd)) : d->cmd);
     q.bind(3, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     touch_service(c, id, now_text(core_));
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "config"));
@@ -821,10 +820,10 @@ std::vector<Workflow> Workflows::list_workflows() {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id, name, description, definition, created_at, updated_at FROM workflows ORDER BY id");
     std::vector<Workflow> out;
-    while (q.executeStep())
-      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-                     q.getColumn(3).getString(), parse_stored(q.getColumn(4).getString()),
-                     parse_stored(q.getColumn(5).getString())});
+    while (q.step())
+      out.push_back({q.column(0).as_int64(), q.column(1).as_text(), q.column(2).as_text(),
+                     q.column(3).as_text(), parse_stored(q.column(4).as_text()),
+                     parse_stored(q.column(5).as_text())});
     return out;
   });
 }
@@ -844,14 +843,14 @@ Workflow Workflows::create_workflow(const std::string& name, const std::string& 
   check_json_text("definition", definition);
   auto w = core_.store->write([&](Conn& c) {
     const auto now = now_text(core_);
-    auto& q = c.stmt("INSERT INTO workflows(name, description, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
+    auto& q = c.stmt("INSERT INTO workflows(name, description, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                     " RETURNING id");
     q.bind(1, name);
     q.bind(2, description);
     q.bind(3, definition);
     q.bind(4, now);
     q.bind(5, now);
-    q.exec();
-    return *find_workflow(c, c.last_insert_id());
+    return *find_workflow(c, q.run_returning_id());
   });
   wf::publish(core_, "WORKFLOW_UPDATED", workflow_payload(w.id, "created"));
   return w;
@@ -871,7 +870,7 @@ Workflow Workflows::update_workflow(std::int64_t id, const std::string& name, co
     q.bind(3, definition.value_or(cur->definition_json));
     q.bind(4, now_text(core_));
     q.bind(5, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     return *find_workflow(c, id);
   });
   wf::publish(core_, "WORKFLOW_UPDATED", workflow_payload(id, "updated"));
@@ -882,7 +881,7 @@ void Workflows::delete_workflow(std::int64_t id) {
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("DELETE FROM workflows WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) workflow_not_found();
   });
   wf::publish(core_, "WORKFLOW_UPDATED", workflow_payload(id, "deleted"));
@@ -895,7 +894,7 @@ std::vector<WorkflowNode> Workflows::nodes(std::int64_t workflow_id) {
                      " WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<WorkflowNode> out;
-    while (q.executeStep()) out.push_back(read_node(q));
+    while (q.step()) out.push_back(read_node(q));
     return out;
   });
 }
@@ -910,25 +909,25 @@ WorkflowNode Workflows::add_node(const WorkflowNode& n) {
     must_workflow(c, n.workflow_id);
     auto& cnt = c.stmt("SELECT COUNT(*) FROM workflow_nodes WHERE workflow_id = ?");
     cnt.bind(1, static_cast<std::int64_t>(n.workflow_id));
-    cnt.executeStep();
-    if (static_cast<std::size_t>(cnt.getColumn(0).getInt64()) >= WorkflowLimits::nodes)
+    cnt.step();
+    if (static_cast<std::size_t>(cnt.column(0).as_int64()) >= WorkflowLimits::nodes)
       invalid("node_type", "a workflow has at most 1000 nodes");
     cnt.reset();
     auto& s = c.stmt("SELECT 1 FROM services WHERE id = ?");
     s.bind(1, static_cast<std::int64_t>(n.service_id));
-    if (!s.executeStep()) invalid("service_id", "service_id names no service");
+    if (!s.step()) invalid("service_id", "service_id names no service");
     s.reset();
     auto& q = c.stmt("INSERT INTO workflow_nodes(workflow_id, node_type, peer_id, service_id, config, gui_props)"
-                     " VALUES (?, ?, ?, ?, ?, ?)");
+                     " VALUES (?, ?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, static_cast<std::int64_t>(n.workflow_id));
     q.bind(2, type);
     q.bind(3, n.peer_id);
     q.bind(4, static_cast<std::int64_t>(n.service_id));
     q.bind(5, n.config_json);
     q.bind(6, n.gui_props_json);
-    q.exec();
+    const std::int64_t new_id = q.run_returning_id();
     WorkflowNode r = n;
-    r.id = c.last_insert_id();
+    r.id = new_id;
     r.node_type = type;
     touch_workflow(c, n.workflow_id, now_text(core_));
     return r;
@@ -942,7 +941,7 @@ void Workflows::delete_node(std::int64_t workflow_id, std::int64_t node_id) {
     auto& q = c.stmt("DELETE FROM workflow_nodes WHERE id = ? AND workflow_id = ?");
     q.bind(1, static_cast<std::int64_t>(node_id));
     q.bind(2, static_cast<std::int64_t>(workflow_id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Node not found");
     touch_workflow(c, workflow_id, now_text(core_));
   });
@@ -959,7 +958,7 @@ void set_node_json(ClusterCore& core, std::int64_t workflow_id, std::int64_t nod
     q.bind(1, json);
     q.bind(2, static_cast<std::int64_t>(node_id));
     q.bind(3, static_cast<std::int64_t>(workflow_id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Node not found");
     touch_workflow(c, workflow_id, now_text(core));
   });
@@ -971,7 +970,7 @@ void check_connection_nodes(Conn& c, const WorkflowConnection& x) {
     auto& q = c.stmt("SELECT 1 FROM workflow_nodes WHERE id = ? AND workflow_id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
     q.bind(2, static_cast<std::int64_t>(x.workflow_id));
-    const bool ok = q.executeStep();
+    const bool ok = q.step();
     q.reset();
     if (!ok) invalid(field, std::string(field) + " names no node of this workflow");
   }
@@ -992,9 +991,9 @@ std::vector<WorkflowConnection> Workflows::connections(std::int64_t workflow_id)
                      " FROM workflow_connections WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<WorkflowConnection> out;
-    while (q.executeStep())
-      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64(),
-                     opt_int(q.getColumn(3)), q.getColumn(4).getInt64(), opt_int(q.getColumn(5))});
+    while (q.step())
+      out.push_back({q.column(0).as_int64(), q.column(1).as_int64(), q.column(2).as_int64(),
+                     opt_int(q.column(3)), q.column(4).as_int64(), opt_int(q.column(5))});
     return out;
   });
 }
@@ -1004,21 +1003,21 @@ WorkflowConnection Workflows::add_connection(const WorkflowConnection& x) {
     must_workflow(c, x.workflow_id);
     auto& cnt = c.stmt("SELECT COUNT(*) FROM workflow_connections WHERE workflow_id = ?");
     cnt.bind(1, static_cast<std::int64_t>(x.workflow_id));
-    cnt.executeStep();
-    if (static_cast<std::size_t>(cnt.getColumn(0).getInt64()) >= WorkflowLimits::connections)
+    cnt.step();
+    if (static_cast<std::size_t>(cnt.column(0).as_int64()) >= WorkflowLimits::connections)
       invalid("source_node_id", "a workflow has at most 10000 connections");
     cnt.reset();
     check_connection_nodes(c, x);
     auto& q = c.stmt("INSERT INTO workflow_connections(workflow_id, source_node_id, source_interface_id,"
-                     " target_node_id, target_interface_id) VALUES (?, ?, ?, ?, ?)");
+                     " target_node_id, target_interface_id) VALUES (?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, static_cast<std::int64_t>(x.workflow_id));
     q.bind(2, static_cast<std::int64_t>(x.source_node_id));
     bind_opt(q, 3, x.source_interface_id);
     q.bind(4, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 5, x.target_interface_id);
-    q.exec();
+    const std::int64_t new_id = q.run_returning_id();
     WorkflowConnection r = x;
-    r.id = c.last_insert_id();
+    r.id = new_id;
     touch_workflow(c, x.workflow_id, now_text(core_));
     return r;
   });
@@ -1031,7 +1030,7 @@ void Workflows::update_connection(const WorkflowConnection& x) {
     auto& e = c.stmt("SELECT 1 FROM workflow_connections WHERE id = ? AND workflow_id = ?");
     e.bind(1, static_cast<std::int64_t>(x.id));
     e.bind(2, static_cast<std::int64_t>(x.workflow_id));
-    const bool exists = e.executeStep();
+    const bool exists = e.step();
     e.reset();
     if (!exists) throw Error(Errc::not_found, "Connection not found");
     check_connection_nodes(c, x);
@@ -1042,7 +1041,7 @@ void Workflows::update_connection(const WorkflowConnection& x) {
     q.bind(3, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 4, x.target_interface_id);
     q.bind(5, static_cast<std::int64_t>(x.id));
-    q.exec();
+    q.run();
     touch_workflow(c, x.workflow_id, now_text(core_));
   });
   wf::publish(core_, "WORKFLOW_UPDATED", workflow_payload(x.workflow_id, "connection_updated"));
@@ -1053,7 +1052,7 @@ void Workflows::delete_connection(std::int64_t workflow_id, std::int64_t connect
     auto& q = c.stmt("DELETE FROM workflow_connections WHERE id = ? AND workflow_id = ?");
     q.bind(1, static_cast<std::int64_t>(connection_id));
     q.bind(2, static_cast<std::int64_t>(workflow_id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) throw Error(Errc::not_found, "Connection not found");
     touch_workflow(c, workflow_id, now_text(core_));
   });
@@ -1064,8 +1063,8 @@ std::string Workflows::ui_state(std::int64_t workflow_id) {
   return core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT ui_state FROM workflows WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
-    if (!q.executeStep()) workflow_not_found();
-    return q.getColumn(0).getString();
+    if (!q.step()) workflow_not_found();
+    return q.column(0).as_text();
   });
 }
 
@@ -1075,7 +1074,7 @@ void Workflows::set_ui_state(std::int64_t workflow_id, const std::string& json) 
     auto& q = c.stmt("UPDATE workflows SET ui_state = ? WHERE id = ?");
     q.bind(1, json);
     q.bind(2, static_cast<std::int64_t>(workflow_id));
-    q.exec();
+    q.run();
     if (c.changes() == 0) workflow_not_found();
   });
 }

@@ -21,8 +21,8 @@ namespace {
 
 int synchronous_level(Conn& c) {
   auto& q = c.stmt("PRAGMA synchronous");
-  q.executeStep();
-  const int v = q.getColumn(0).getInt();
+  q.step();
+  const int v = q.column(0).as_int();
   q.reset();
   return v;
 }
@@ -85,8 +85,8 @@ TEST_CASE("store: write_durable runs at synchronous FULL, write at NORMAL, and F
   s.write_durable([](Conn& c) { c.exec("CREATE TABLE t(x)"); });
   CHECK(s.read([](Conn& c) {
           auto& q = c.stmt("SELECT COUNT(*) FROM sqlite_master WHERE name = 't'");
-          q.executeStep();
-          return q.getColumn(0).getInt();
+          q.step();
+          return q.column(0).as_int();
         }) == 1);
 }
 

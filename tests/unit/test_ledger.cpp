@@ -1,10 +1,10 @@
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 #include <sodium.h>
 
 #include <cstring>
 #include <random>
 
+#include "db_tamper.hpp"
 #include "ledger/ledger_format.hpp"
 #include "ledger/merkle.hpp"
 #include "lucidnode/lucidnode.hpp"
@@ -96,8 +96,7 @@ struct Fixture {
   Ledger& ledger() { return cluster->ledger(); }
   // Direct SQL on the database file, as someone with file access could.
   void sql(const std::string& statement) {
-    SQLite::Database db(dir.file("l.db"), SQLite::OPEN_READWRITE);
-    db.exec(statement);
+    testsupport::db_exec(dir.file("l.db"), statement);
   }
   std::vector<std::string> append_n(int n, const std::string& tag) {
     std::vector<TransactionInput> in;

@@ -1,4 +1,3 @@
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 #include <sodium.h>
 
@@ -7,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "db_tamper.hpp"
 #include "lucidnode/lucidnode.hpp"
 #include "payouts/payout_rules.hpp"
 #include "support.hpp"
@@ -64,14 +64,10 @@ struct Fixture {
     return cluster->nodes().create(c).uid;
   }
   void sql(const std::string& statement) {
-    SQLite::Database db(dir.file("p.db"), SQLite::OPEN_READWRITE);
-    db.exec(statement);
+    testsupport::db_exec(dir.file("p.db"), statement);
   }
   std::int64_t sql_int(const std::string& query) {
-    SQLite::Database db(dir.file("p.db"), SQLite::OPEN_READONLY);
-    SQLite::Statement q(db, query);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
+    return testsupport::db_int(dir.file("p.db"), query);
   }
   void drain() {
     while (payouts().process() > 0) {

@@ -2,7 +2,6 @@
 // validation and limits, the graph (nodes, connections, UI state), DATA
 // files and passphrases, standalone services confined to the data directory,
 // and the executor: a piped chain runs, a bad graph fails its instance.
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "lucidnode/lucidnode.hpp"
+#include "db_tamper.hpp"
 #include "support.hpp"
 
 using namespace lucid;
@@ -787,12 +787,12 @@ TEST_CASE("workflows: at open - executions a crashed process left RUNNING fail w
   {
     // What a process killed mid-run leaves behind: the instance RUNNING,
     // one job RUNNING and one PENDING.
-    SQLite::Database db(f.dir.file("wf.db"), SQLite::OPEN_READWRITE);
-    db.exec("UPDATE workflow_executions SET status = 'RUNNING', completed_at = NULL, jobs_done = 0");
-    db.exec("UPDATE job_executions SET status = 'RUNNING', completed_at = NULL, exit_code = NULL"
-            " WHERE id = (SELECT MIN(id) FROM job_executions)");
-    db.exec("UPDATE job_executions SET status = 'PENDING', completed_at = NULL, exit_code = NULL"
-            " WHERE id = (SELECT MAX(id) FROM job_executions)");
+    testsupport::db_exec(f.dir.file("wf.db"),
+                         "UPDATE workflow_executions SET status = 'RUNNING', completed_at = NULL, jobs_done = 0;"
+                         "UPDATE job_executions SET status = 'RUNNING', completed_at = NULL, exit_code = NULL"
+                         " WHERE id = (SELECT MIN(id) FROM job_executions);"
+                         "UPDATE job_executions SET status = 'PENDING', completed_at = NULL, exit_code = NULL"
+                         " WHERE id = (SELECT MAX(id) FROM job_executions)");
   }
   f.open();
   ExecutionInstance e = f.wf().execution(done.id);

@@ -1,0 +1,59 @@
+// The interface a database backend implements for Store. Internal.
+//
+// A Backend opens Connections; a Connection prepares Statements
+// (store/store.hpp), runs parameterless SQL and brackets transactions. SQLite
+// (store/sqlite_backend.hpp) is the first implementation. A backend for a
+// server database (PostgreSQL) maps `?N` parameters to its own form, BEGIN
+// kinds to isolation levels, and durable mode to its commit-flush setting.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "store/migrations.hpp"
+#include "store/store.hpp"
+
+namespace lucid::detail {
+
+// One connection to the database. Used by one thread at a time. Every method
+// throws DatabaseError on failure unless it says otherwise.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Prepares one SQL statement with `?`/`?N` parameters.
+  virtual std::unique_ptr<Statement> prepare(const char* sql) = 0;
+  // Runs SQL without parameters or result rows (may hold several statements).
+  virtual void exec(const char* sql) = 0;
+  // Rows changed by the last INSERT/UPDATE/DELETE that completed.
+  virtual int changes() const = 0;
+
+  // Starts a transaction. A write transaction takes the database's write lock
+  // up front (SQLite: BEGIN IMMEDIATE) so that it cannot fail half-way for
+  // lack of it; a read transaction is one consistent snapshot.
+  virtual void begin(bool write) = 0;
+  virtual void commit() = 0;
+  // Must not throw: called from destructors. A failed rollback leaves the
+  // backend to roll back by itself (SQLite: on the next statement).
+  virtual void rollback() noexcept = 0;
+  // Durable mode on: every later COMMIT reaches stable storage before it
+  // returns. Off: commits survive a process crash, not necessarily an OS
+  // crash. Called only outside a transaction.
+  virtual void set_durable(bool on) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Which SQL dialect this backend speaks; selects its migrations.
+  virtual Dialect dialect() const = 0;
+  // Opens a connection: writable ones may create the database. Throws
+  // DatabaseError when the database cannot be opened.
+  virtual std::unique_ptr<Connection> open(bool writable) = 0;
+};
+
+// The backend for `cfg` (today always SQLite on cfg.path). Does not open
+// anything yet; never throws except std::bad_alloc.
+std::unique_ptr<Backend> make_backend(const StoreConfig& cfg);
+
+}  // namespace lucid::detail
