@@ -158,7 +158,7 @@ std::function<bool()> caller_recheck(const Context& ctx) {
         case AuthMode::bearer:
         case AuthMode::bearer_or_query: cluster->auth().verify_token(credential); break;
         case AuthMode::api_key_or_bearer:
-          if (credential.rfind("lak_", 0) == 0) cluster->settings().authenticate_api_key(credential);
+          if (credential.rfind("lak_", 0) == 0) cluster->api_keys().authenticate(credential);
           else cluster->auth().verify_token(credential);
           break;
         case AuthMode::node_key:
@@ -363,7 +363,7 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         const std::string* key = req.header("x-api-key");
         std::string token = key ? *key : bearer_token(req);
         if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: X-API-Key or Authorization: Bearer");
-        ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.settings().authenticate_api_key(token)
+        ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.api_keys().authenticate(token)
                                                         : cluster.auth().verify_token(token);
         ctx.caller.credential = std::move(token);
         authorize(route, *ctx.caller.claims, ctx.params, cluster);

@@ -413,7 +413,7 @@ http::Reply create_api_key(Context& ctx) {
     if (!parsed) bad("role", "role must be user, viewer, node_operator, admin or super_admin");
     role = *parsed;
   }
-  const std::string key = ctx.cluster.settings().create_api_key(name, role);
+  const std::string key = ctx.cluster.api_keys().create(name, role);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   begin(w);
