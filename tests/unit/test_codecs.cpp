@@ -113,3 +113,45 @@ TEST_CASE("task codec: a task as JSON, with or without its data") {
   CHECK(bare.find(R"("result_data":null,"error":null)") != std::string::npos);
   CHECK(bare.find(R"("created_at":"2023-11-14T22:13:20.250000Z")") != std::string::npos);
 }
+
+TEST_CASE("JsonObject: booleans, integers written as integers, and a prefix for nested fields") {
+  const JsonObject o(R"({"b":true,"s":"x","i":3,"f":3.0,"n":null,"o":{"k":1}})");
+  CHECK(o.optional_bool("b") == true);
+  CHECK_FALSE(o.optional_bool("n").has_value());
+  CHECK(message_of([&] { (void)o.optional_bool("s"); }) == "s must be true or false");
+  CHECK(o.optional_exact_int("i") == 3);
+  CHECK(o.optional_int("f") == 3);
+  CHECK(message_of([&] { (void)o.optional_exact_int("f"); }) == "f must be an integer");
+  CHECK_FALSE(o.optional_exact_int("absent").has_value());
+
+  rapidjson::Document d;
+  REQUIRE(detail::parse_json(d, R"({"cpu":"many","extra":1,"inner":{"x":"y"}})"));
+  const JsonObject cap(d, "capabilities.");
+  CHECK(cap.field_name("cpu") == "capabilities.cpu");
+  CHECK(field_of([&] { (void)cap.optional_exact_int("cpu"); }) == "capabilities.cpu");
+  CHECK(message_of([&] { (void)cap.optional_exact_int("cpu"); }) == "capabilities.cpu must be an integer");
+  CHECK(field_of([&] { (void)cap.required_number("gone"); }) == "capabilities.gone");
+  CHECK(message_of([&] { (void)cap.required_number("gone"); }) == "field required");
+  CHECK(field_of([&] { cap.reject_unknown({"cpu", "inner"}); }) == "capabilities.extra");
+  const JsonObject inner(cap, "inner");
+  CHECK(field_of([&] { (void)inner.optional_int("x"); }) == "capabilities.x");
+  // Without a prefix, fields are bare (the server's and the codecs' errors).
+  CHECK(field_of([&] { (void)o.optional_bool("s"); }) == "s");
+}
+
+TEST_CASE("lenient peeks: a member of the type asked, else nothing") {
+  rapidjson::Document d;
+  REQUIRE(detail::parse_json(d, R"({"b":false,"a":[1],"o":{},"n":null,"s":"x"})"));
+  CHECK(detail::peek_bool(d, "b") == false);
+  CHECK_FALSE(detail::peek_bool(d, "s").has_value());
+  CHECK(detail::peek_array(d, "a") != nullptr);
+  CHECK(detail::peek_array(d, "o") == nullptr);
+  CHECK(detail::peek_object(d, "o") != nullptr);
+  CHECK(detail::peek_object(d, "a") == nullptr);
+  CHECK(detail::peek_member(d, "s") != nullptr);
+  CHECK(detail::peek_member(d, "n") == nullptr);
+  CHECK(detail::peek_member(d, "absent") == nullptr);
+  // Not an object: nothing, never an assertion.
+  CHECK(detail::peek_member(d["a"], "s") == nullptr);
+  CHECK_FALSE(detail::peek_bool(d["s"], "b").has_value());
+}
