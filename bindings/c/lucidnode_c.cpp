@@ -370,20 +370,6 @@ void put_strings(Writer& w, const char* key, const std::vector<std::string>& v) 
   w.EndArray();
 }
 
-void put_empty_null(Writer& w, const char* key, const std::string& s) {
-  if (s.empty()) {
-    w.Key(key);
-    w.Null();
-  } else {
-    put(w, key, s);
-  }
-}
-
-std::optional<double> duration_seconds(const lucid::Task& t) {
-  if (!t.duration_ms) return std::nullopt;
-  return static_cast<double>(*t.duration_ms) / 1000.0;
-}
-
 // The cluster API's task object (GET /api/v1/tasks/{id}), field for field
 // (the server's writer), timestamps with fractional seconds.
 void write_task(Writer& w, const lucid::Task& t) {
@@ -844,20 +830,8 @@ lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id, char
     const auto t = c.tasks().get(task_id);
     rapidjson::StringBuffer sb;
     Writer w(sb);
-    w.StartObject();
-    put(w, "task_id", t.task_id);
-    put(w, "status", lucid::task_status_name(t.status));
-    w.Key("final");
-    w.Bool(lucid::task_status_final(t.status));
-    put_raw(w, "result_data", t.result_json);
-    w.Key("error");
-    if (t.error) w.String(t.error->c_str(), static_cast<rapidjson::SizeType>(t.error->size())); else w.Null();
-    put_opt(w, "exit_code", t.exit_code);
-    put_opt(w, "execution_time_seconds", duration_seconds(t));
-    put_empty_null(w, "worker_device_id", t.device_id);
-    put_time(w, "started_at", t.started_at);
-    put_time(w, "completed_at", t.completed_at);
-    w.EndObject();
+    // The server's GET /api/v1/tasks/{id}/result object, plus "final".
+    lucid::detail::write_task_result_json(w, t, lucid::detail::TaskResultStyle{true, true, true});
     fill(sb, buf, cap, needed);
   });
 }

@@ -40,4 +40,23 @@ struct TaskJsonStyle {
 // Thread-safe (no state).
 void write_task_json(rapidjson::Writer<rapidjson::StringBuffer>& w, const Task& t, TaskJsonStyle style = {});
 
+// How write_task_result_json writes a task's result.
+struct TaskResultStyle {
+  // result_data and error; false writes null for them.
+  bool with_data = true;
+  // Timestamps with fractional seconds (the C ABI's) or whole seconds (the
+  // server's).
+  bool fractional_seconds = false;
+  // A "final" member after status (the C ABI's: whether the status is
+  // final, so a caller polling the result knows when to stop).
+  bool with_final = false;
+};
+
+// The task result object (GET /api/v1/tasks/{task_id}/result, the agent's
+// result answer, lucid_task_result): {task_id, status, [final,] result_data,
+// error, exit_code, execution_time_seconds, worker_device_id, started_at,
+// completed_at}. Stored JSON that does not parse is written as null.
+// Thread-safe (no state).
+void write_task_result_json(rapidjson::Writer<rapidjson::StringBuffer>& w, const Task& t, TaskResultStyle style = {});
+
 }  // namespace lucid::detail

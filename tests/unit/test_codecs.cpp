@@ -114,6 +114,36 @@ TEST_CASE("task codec: a task as JSON, with or without its data") {
   CHECK(bare.find(R"("created_at":"2023-11-14T22:13:20.250000Z")") != std::string::npos);
 }
 
+TEST_CASE("task codec: a task's result, the server's and the C ABI's (with final)") {
+  Task t;
+  t.task_id = "t1";
+  t.status = TaskStatus::running;
+  t.result_json = R"({"ok":true})";
+  t.error = "boom";
+  t.exit_code = 2;
+  t.duration_ms = 1500;
+  t.started_at = Timestamp(std::chrono::milliseconds(1700000000250));
+  auto text = [&](detail::TaskResultStyle style) {
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> w(b);
+    detail::write_task_result_json(w, t, style);
+    return std::string(b.GetString(), b.GetSize());
+  };
+  CHECK(text({true, false, false}) ==
+        R"({"task_id":"t1","status":"running","result_data":{"ok":true},"error":"boom","exit_code":2,)"
+        R"("execution_time_seconds":1.5,"worker_device_id":null,"started_at":"2023-11-14T22:13:20Z","completed_at":null})");
+  CHECK(text({false, false, false}).find(R"("result_data":null,"error":null,"exit_code":2)") != std::string::npos);
+  t.device_id = "dev-1";
+  const std::string c_style = text({true, true, true});
+  CHECK(c_style.find(R"("status":"running","final":false,"result_data")") != std::string::npos);
+  CHECK(c_style.find(R"("worker_device_id":"dev-1")") != std::string::npos);
+  CHECK(c_style.find(R"("started_at":"2023-11-14T22:13:20.250000Z")") != std::string::npos);
+  t.status = TaskStatus::success;
+  CHECK(text({true, true, true}).find(R"("final":true)") != std::string::npos);
+  t.result_json = "{not json";
+  CHECK(text({true, false, false}).find(R"("result_data":null)") != std::string::npos);
+}
+
 TEST_CASE("JsonObject: booleans, integers written as integers, and a prefix for nested fields") {
   const JsonObject o(R"({"b":true,"s":"x","i":3,"f":3.0,"n":null,"o":{"k":1}})");
   CHECK(o.optional_bool("b") == true);

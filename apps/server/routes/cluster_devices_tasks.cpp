@@ -183,11 +183,6 @@ void write_device(JsonWriter& w, const Device& d, Timestamp now) {
 
 namespace {
 
-void write_execution_time(JsonWriter& w, const Task& t) {
-  if (t.duration_ms) w.Double(static_cast<double>(*t.duration_ms) / 1000.0);
-  else w.Null();
-}
-
 void write_device_id(JsonWriter& w, const Task& t) {
   if (t.device_id.empty()) w.Null(); else write_string(w, t.device_id);
 }
@@ -199,19 +194,7 @@ void write_task(JsonWriter& w, const Task& t, bool full) {
 }
 
 void write_task_result(JsonWriter& w, const Task& t, bool full) {
-  w.StartObject();
-  w.Key("task_id"); write_string(w, t.task_id);
-  w.Key("status"); w.String(task_status_name(t.status));
-  w.Key("result_data");
-  if (full && t.result_json) write_raw_json(w, *t.result_json); else w.Null();
-  w.Key("error");
-  if (full) write_opt(w, t.error); else w.Null();
-  w.Key("exit_code"); write_opt(w, t.exit_code);
-  w.Key("execution_time_seconds"); write_execution_time(w, t);
-  w.Key("worker_device_id"); write_device_id(w, t);
-  w.Key("started_at"); write_time(w, t.started_at);
-  w.Key("completed_at"); write_time(w, t.completed_at);
-  w.EndObject();
+  detail::write_task_result_json(w, t, detail::TaskResultStyle{full, false, false});
 }
 
 }  // namespace cluster_api
