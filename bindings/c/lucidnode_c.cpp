@@ -97,75 +97,28 @@ T* need_ptr(T* p, const char* name) {
 
 constexpr std::size_t kMaxInputBytes = 64 * 1024 * 1024;
 
-class Input {
- public:
-  Input(const char* text, const char* what) {
-    need_ptr(text, what);
-    const std::size_t n = ::strnlen(text, kMaxInputBytes + 1);
-    if (n > kMaxInputBytes) invalid(what, std::string(what) + " exceeds 64 MiB");
-    if (auto r = lucid::detail::parse_json(doc_, std::string_view(text, n)); !r)
-      invalid(what, std::string(what) + " is not valid JSON: " + r.message + " at offset " + std::to_string(r.offset));
-    if (!doc_.IsObject()) invalid(what, std::string(what) + " must be a JSON object");
+// A JSON object argument `text` named `what`, read by the library's one
+// field reader (lib/util/json_object.hpp). Errors (invalid_argument, field
+// `what`): NULL, over 64 MiB, not JSON, not an object.
+lucid::detail::JsonObject input(const char* text, const char* what) {
+  need_ptr(text, what);
+  const std::size_t n = ::strnlen(text, kMaxInputBytes + 1);
+  if (n > kMaxInputBytes) invalid(what, std::string(what) + " exceeds 64 MiB");
+  if (n == 0) invalid(what, std::string(what) + " is not valid JSON: it is empty");
+  try {
+    return lucid::detail::JsonObject(std::string_view(text, n));
+  } catch (const lucid::detail::MalformedJson& m) {
+    invalid(what, std::string(what) + " is not valid JSON: " + m.message);
+  } catch (const Error&) {
+    invalid(what, std::string(what) + " must be a JSON object");
   }
-  const rapidjson::Value& root() const { return doc_; }
+}
 
- private:
-  rapidjson::Document doc_;
-};
+using lucid::detail::JsonObject;
 
-// Field accessors over one object; `prefix` names nested fields in errors.
-// Unknown members and string arrays are checked by the library's one reader
-// (lib/util/json_object.hpp); the rest is the C ABI's own strictness (an
-// integer must be written as one) and wording.
-class Obj {
- public:
-  Obj(const rapidjson::Value& v, std::string prefix) : v_(v), prefix_(std::move(prefix)) {}
-
-  void only(std::initializer_list<const char*> allowed) const {
-    lucid::detail::reject_unknown_members(v_, allowed, prefix_);
-  }
-  const rapidjson::Value* get(const char* key) const {
-    auto it = v_.FindMember(key);
-    if (it == v_.MemberEnd() || it->value.IsNull()) return nullptr;
-    return &it->value;
-  }
-  std::string name(const char* key) const { return prefix_ + key; }
-
-  std::string str(const char* key, bool required) const {
-    const auto* v = get(key);
-    if (v == nullptr) {
-      if (required) invalid(name(key), name(key) + " is required");
-      return {};
-    }
-    if (!v->IsString()) invalid(name(key), name(key) + " must be a string");
-    return std::string(v->GetString(), v->GetStringLength());
-  }
-  std::optional<double> num(const char* key, bool required = false) const {
-    const auto* v = get(key);
-    if (v == nullptr) {
-      if (required) invalid(name(key), name(key) + " is required");
-      return std::nullopt;
-    }
-    if (!v->IsNumber()) invalid(name(key), name(key) + " must be a number");
-    return v->GetDouble();
-  }
-  std::optional<std::int64_t> integer(const char* key) const {
-    const auto* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    if (!v->IsInt64()) invalid(name(key), name(key) + " must be an integer");
-    return v->GetInt64();
-  }
-  std::optional<bool> boolean(const char* key) const {
-    const auto* v = get(key);
-    if (v == nullptr) return std::nullopt;
-    if (!v->IsBool()) invalid(name(key), name(key) + " must be true or false");
-    return v->GetBool();
-  }
-
- private:
-  const rapidjson::Value& v_;
-  std::string prefix_;
-};
+// Strings of the C ABI's inputs have no length limit of their own; the
+// capability checks its values.
+constexpr std::size_t kAnyLength = std::numeric_limits<std::size_t>::max();
 
 // ---- JSON output ----
 
@@ -302,8 +255,8 @@ void fill(const rapidjson::StringBuffer& sb, char* buf, std::size_t cap, std::si
 void check_read_args(std::size_t* needed) { need_ptr(needed, "needed"); }
 
 template <class Ms>
-void set_ms(const Obj& o, const char* key, Ms& target) {
-  if (auto v = o.integer(key)) target = Ms(*v);
+void set_ms(const JsonObject& o, const char* key, Ms& target) {
+  if (auto v = o.optional_exact_int(key)) target = Ms(*v);
 }
 
 void write_pool(Writer& w, const lucid::Pool& p) {
@@ -357,10 +310,10 @@ void put_raw(Writer& w, const char* key, const std::optional<std::string>& json)
   d.Accept(w);
 }
 
-std::vector<std::string> string_list(const Obj& o, const char* key) {
-  const auto* v = o.get(key);
+std::vector<std::string> string_list(const JsonObject& o, const char* key) {
+  const auto* v = o.member(key);
   if (v == nullptr) return {};
-  return lucid::detail::string_array(*v, o.name(key), std::numeric_limits<std::size_t>::max());
+  return lucid::detail::string_array(*v, o.field_name(key), std::numeric_limits<std::size_t>::max());
 }
 
 void put_strings(Writer& w, const char* key, const std::vector<std::string>& v) {
@@ -446,15 +399,14 @@ lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out) {
   return guard([&] {
     need_ptr(out, "out");
     *out = nullptr;
-    Input in(options_json, "options_json");
-    Obj o(in.root(), "");
-    o.only({"database_path", "key_file", "read_only", "executor_threads", "stats_flush_interval_ms", "block_time_ms",
-            "payout_interval_ms", "poot_freshness_s", "poot_window_s"});
+    const auto o = input(options_json, "options_json");
+    o.reject_unknown({"database_path", "key_file", "read_only", "executor_threads", "stats_flush_interval_ms",
+                      "block_time_ms", "payout_interval_ms", "poot_freshness_s", "poot_window_s"});
     lucid::Options opt;
-    opt.database_path = o.str("database_path", true);
-    opt.key_file = o.str("key_file", false);
-    if (auto v = o.boolean("read_only")) opt.read_only = *v;
-    if (auto v = o.integer("executor_threads")) {
+    opt.database_path = o.required_string("database_path", kAnyLength);
+    opt.key_file = o.optional_string("key_file", kAnyLength).value_or("");
+    if (auto v = o.optional_bool("read_only")) opt.read_only = *v;
+    if (auto v = o.optional_exact_int("executor_threads")) {
       if (*v < 1 || *v > 64) invalid("executor_threads", "executor_threads must be 1..64");
       opt.executor_threads = static_cast<int>(*v);
     }
@@ -485,11 +437,12 @@ lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, c
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(request_json, "request_json");
-    Obj o(in.root(), "");
-    o.only({"hostname", "ip_address", "system_info", "join_secret"});
-    const auto r = c.nodes().request_join({o.str("hostname", true), o.str("ip_address", false),
-                                           o.str("system_info", false), o.str("join_secret", false)});
+    const auto o = input(request_json, "request_json");
+    o.reject_unknown({"hostname", "ip_address", "system_info", "join_secret"});
+    const auto r = c.nodes().request_join({o.required_string("hostname", kAnyLength),
+                                           o.optional_string("ip_address", kAnyLength).value_or(""),
+                                           o.optional_string("system_info", kAnyLength).value_or(""),
+                                           o.optional_string("join_secret", kAnyLength).value_or("")});
     rapidjson::StringBuffer sb;
     Writer w(sb);
     w.StartObject();
@@ -550,16 +503,15 @@ lucid_status lucid_node_authenticate(lucid_cluster* cluster, const char* api_key
 lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t node_id, const char* stats_json) {
   return guard([&] {
     auto& c = need(cluster);
-    Input in(stats_json, "stats_json");
-    Obj o(in.root(), "");
-    o.only({"cpu_usage", "disk_usage", "active_backups", "memory_percent", "uptime_seconds", "disk_total_gb"});
+    const auto o = input(stats_json, "stats_json");
+    o.reject_unknown({"cpu_usage", "disk_usage", "active_backups", "memory_percent", "uptime_seconds", "disk_total_gb"});
     lucid::StatsSample s;
-    s.cpu_usage = *o.num("cpu_usage", true);
-    s.disk_usage = *o.num("disk_usage", true);
-    s.active_backups = o.integer("active_backups").value_or(0);
-    s.memory_percent = o.num("memory_percent");
-    s.uptime_seconds = o.integer("uptime_seconds");
-    s.disk_total_gb = o.num("disk_total_gb");
+    s.cpu_usage = o.required_number("cpu_usage");
+    s.disk_usage = o.required_number("disk_usage");
+    s.active_backups = o.optional_exact_int("active_backups").value_or(0);
+    s.memory_percent = o.optional_number("memory_percent");
+    s.uptime_seconds = o.optional_exact_int("uptime_seconds");
+    s.disk_total_gb = o.optional_number("disk_total_gb");
     c.nodes().report_stats(node_id, s);
   });
 }
@@ -601,16 +553,15 @@ lucid_status lucid_pool_create(lucid_cluster* cluster, const char* pool_json, ch
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(pool_json, "pool_json");
-    Obj o(in.root(), "");
-    o.only({"name", "description", "max_nodes", "max_cpu_cores", "max_memory_gb", "max_storage_gb"});
+    const auto o = input(pool_json, "pool_json");
+    o.reject_unknown({"name", "description", "max_nodes", "max_cpu_cores", "max_memory_gb", "max_storage_gb"});
     lucid::PoolCreate req;
-    req.name = o.str("name", true);
-    req.description = o.str("description", false);
-    req.max_nodes = o.integer("max_nodes");
-    req.limits.max_cpu_cores = o.integer("max_cpu_cores");
-    req.limits.max_memory_gb = o.num("max_memory_gb");
-    req.limits.max_storage_gb = o.num("max_storage_gb");
+    req.name = o.required_string("name", kAnyLength);
+    req.description = o.optional_string("description", kAnyLength).value_or("");
+    req.max_nodes = o.optional_exact_int("max_nodes");
+    req.limits.max_cpu_cores = o.optional_exact_int("max_cpu_cores");
+    req.limits.max_memory_gb = o.optional_number("max_memory_gb");
+    req.limits.max_storage_gb = o.optional_number("max_storage_gb");
     give_pool(c.pools().create(req), out_json);
   });
 }
@@ -655,11 +606,11 @@ lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* proof_json,
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(proof_json, "proof_json");
-    Obj o(in.root(), "");
-    o.only({"node_uid", "output_data", "timestamp", "nonce", "signature"});
-    lucid::PootProof p{o.str("node_uid", true), o.str("output_data", true), o.str("timestamp", true),
-                       o.str("nonce", true), o.str("signature", false)};
+    const auto o = input(proof_json, "proof_json");
+    o.reject_unknown({"node_uid", "output_data", "timestamp", "nonce", "signature"});
+    lucid::PootProof p{o.required_string("node_uid", kAnyLength), o.required_string("output_data", kAnyLength),
+                       o.required_string("timestamp", kAnyLength), o.required_string("nonce", kAnyLength),
+                       o.optional_string("signature", kAnyLength).value_or("")};
     const auto v = c.poot().validate(p);
     rapidjson::StringBuffer sb;
     Writer w(sb);
@@ -682,24 +633,23 @@ lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json,
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(batch_json, "batch_json");
-    Obj o(in.root(), "");
-    o.only({"batch_id", "payout_requests"});
+    const auto o = input(batch_json, "batch_json");
+    o.reject_unknown({"batch_id", "payout_requests"});
     lucid::PayoutBatchRequest req;
-    req.batch_id = o.str("batch_id", false);
-    const auto* list = o.get("payout_requests");
+    req.batch_id = o.optional_string("batch_id", kAnyLength).value_or("");
+    const auto* list = o.member("payout_requests");
     if (list == nullptr) invalid("payout_requests", "payout_requests is required");
     if (!list->IsArray()) invalid("payout_requests", "payout_requests must be an array");
     for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
       const std::string prefix = "payout_requests." + std::to_string(i) + ".";
       if (!(*list)[i].IsObject()) invalid(prefix.substr(0, prefix.size() - 1), "payout request must be an object");
-      Obj r((*list)[i], prefix);
-      r.only({"node_id", "amount", "currency", "wallet_address"});
+      const JsonObject r((*list)[i], prefix);
+      r.reject_unknown({"node_id", "amount", "currency", "wallet_address"});
       lucid::PayoutRequest p;
-      p.node_uid = r.str("node_id", true);
-      p.amount = r.str("amount", true);
-      if (auto cur = r.str("currency", false); !cur.empty()) p.currency = cur;
-      p.wallet_address = r.str("wallet_address", false);
+      p.node_uid = r.required_string("node_id", kAnyLength);
+      p.amount = r.required_string("amount", kAnyLength);
+      if (auto cur = r.optional_string("currency", kAnyLength).value_or(""); !cur.empty()) p.currency = cur;
+      p.wallet_address = r.optional_string("wallet_address", kAnyLength).value_or("");
       req.requests.push_back(std::move(p));
     }
     const auto b = c.payouts().submit(req);
@@ -804,9 +754,9 @@ lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, ch
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(task_json, "task_json");
+    const auto o = input(task_json, "task_json");
     // The server's POST /api/v1/tasks reads the same body the same way.
-    give_task(c.tasks().submit(lucid::detail::decode_task_submit(lucid::detail::JsonObject(in.root()))), out_json);
+    give_task(c.tasks().submit(lucid::detail::decode_task_submit(o)), out_json);
   });
 }
 
@@ -844,29 +794,28 @@ lucid_status lucid_device_report(lucid_cluster* cluster, int64_t node_id, const 
   return guard([&] {
     auto& c = need(cluster);
     need_ptr(out_json, "out_json");
-    Input in(device_json, "device_json");
-    Obj o(in.root(), "");
-    o.only({"platform", "role", "tags", "capabilities", "allowed_task_types", "max_concurrent", "agent_version"});
+    const auto o = input(device_json, "device_json");
+    o.reject_unknown({"platform", "role", "tags", "capabilities", "allowed_task_types", "max_concurrent", "agent_version"});
     lucid::DeviceReport r;
-    r.platform = o.str("platform", true);
-    if (o.get("role")) r.role = o.str("role", true);
-    if (o.get("tags")) r.tags = string_list(o, "tags");
-    const auto* cv = o.get("capabilities");
+    r.platform = o.required_string("platform", kAnyLength);
+    if (o.member("role")) r.role = o.required_string("role", kAnyLength);
+    if (o.member("tags")) r.tags = string_list(o, "tags");
+    const auto* cv = o.member("capabilities");
     if (cv == nullptr) invalid("capabilities", "capabilities is required");
     if (!cv->IsObject()) invalid("capabilities", "capabilities must be an object");
-    Obj cap(*cv, "capabilities.");
-    cap.only({"cpu_count", "memory_total_gb", "storage_total_gb", "has_gpu", "internet"});
-    auto cpu = cap.integer("cpu_count");
+    const JsonObject cap(*cv, "capabilities.");
+    cap.reject_unknown({"cpu_count", "memory_total_gb", "storage_total_gb", "has_gpu", "internet"});
+    auto cpu = cap.optional_exact_int("cpu_count");
     if (!cpu) invalid("capabilities.cpu_count", "capabilities.cpu_count is required");
     r.capabilities.cpu_count = *cpu;
-    r.capabilities.memory_total_gb = *cap.num("memory_total_gb", true);
-    r.capabilities.storage_total_gb = *cap.num("storage_total_gb", true);
-    r.capabilities.has_gpu = cap.boolean("has_gpu").value_or(false);
-    r.capabilities.internet = cap.boolean("internet").value_or(false);
-    if (!o.get("allowed_task_types")) invalid("allowed_task_types", "allowed_task_types is required");
+    r.capabilities.memory_total_gb = cap.required_number("memory_total_gb");
+    r.capabilities.storage_total_gb = cap.required_number("storage_total_gb");
+    r.capabilities.has_gpu = cap.optional_bool("has_gpu").value_or(false);
+    r.capabilities.internet = cap.optional_bool("internet").value_or(false);
+    if (!o.member("allowed_task_types")) invalid("allowed_task_types", "allowed_task_types is required");
     r.allowed_task_types = string_list(o, "allowed_task_types");
-    r.max_concurrent = o.integer("max_concurrent").value_or(1);
-    r.agent_version = o.str("agent_version", false);
+    r.max_concurrent = o.optional_exact_int("max_concurrent").value_or(1);
+    r.agent_version = o.optional_string("agent_version", kAnyLength).value_or("");
     const auto d = c.tasks().report_device(node_id, r);
     rapidjson::StringBuffer sb;
     Writer w(sb);
@@ -923,15 +872,14 @@ lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, c
     auto& c = need(cluster);
     need_ptr(task_id, "task_id");
     need_ptr(out_json, "out_json");
-    Input in(result_json, "result_json");
-    Obj o(in.root(), "");
-    o.only({"status", "result", "error", "exit_code", "duration_ms"});
+    const auto o = input(result_json, "result_json");
+    o.reject_unknown({"status", "result", "error", "exit_code", "duration_ms"});
     lucid::TaskResultReport r;
-    r.status = o.str("status", true);
-    if (const auto* v = o.get("result")) r.result_json = json_text(*v);
-    if (o.get("error")) r.error = o.str("error", true);
-    r.exit_code = o.integer("exit_code");
-    auto ms = o.integer("duration_ms");
+    r.status = o.required_string("status", kAnyLength);
+    if (const auto* v = o.member("result")) r.result_json = json_text(*v);
+    if (o.member("error")) r.error = o.required_string("error", kAnyLength);
+    r.exit_code = o.optional_exact_int("exit_code");
+    auto ms = o.optional_exact_int("duration_ms");
     if (!ms) invalid("duration_ms", "duration_ms is required");
     r.duration_ms = *ms;
     give_task(c.tasks().report_result(node_id, task_id, r), out_json);
