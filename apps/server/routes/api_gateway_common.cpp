@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "error_response.hpp"
 #include "util/encoding.hpp"
@@ -70,6 +70,19 @@ Code code_for(const Error& e) {
   throw Error(Errc::invalid_argument, message, field, reason);
 }
 
+// Runs one of JsonObject's optional getters (the type rules of every
+// surface live there): its Error, a wrong type, becomes this document's
+// 1003 (Reason::invalid_format) with the same message and field. Ranges and
+// "field required" (1002) are the callers'.
+template <class Read>
+auto read_as_format(Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    fail(e.field(), e.message(), Reason::invalid_format);
+  }
+}
+
 std::string join(std::initializer_list<const char*> allowed) {
   std::string out;
   for (const char* a : allowed) out += (out.empty() ? "" : ", ") + std::string(a);
@@ -101,11 +114,10 @@ void out_of_range(const std::string& field, const std::string& message) { fail(f
 
 std::optional<std::string> optional_string(const JsonBody& body, const char* field, std::size_t min_len,
                                            std::size_t max_len) {
-  const auto* v = body.member(field);
-  if (!v) return std::nullopt;
-  if (!v->IsString()) bad_format(field, std::string(field) + " must be a string");
-  std::string s(v->GetString(), v->GetStringLength());
-  const auto n = detail::utf8_length(s);
+  auto s = read_as_format(
+      [&] { return body.optional_string(field, std::numeric_limits<std::size_t>::max()); });
+  if (!s) return s;
+  const auto n = detail::utf8_length(*s);
   if (n < min_len || n > max_len)
     bad_format(field, std::string(field) + " must be " + std::to_string(min_len) + " to " + std::to_string(max_len) +
                           " characters");
@@ -134,11 +146,8 @@ std::string required_enum(const JsonBody& body, const char* field, std::initiali
 }
 
 std::optional<double> optional_number(const JsonBody& body, const char* field, double lo, double hi) {
-  const auto* v = body.member(field);
-  if (!v) return std::nullopt;
-  if (!v->IsNumber()) bad_format(field, std::string(field) + " must be a number");
-  const double d = v->GetDouble();
-  if (!std::isfinite(d) || d < lo || d > hi)
+  auto d = read_as_format([&] { return body.optional_number(field); });
+  if (d && (*d < lo || *d > hi))
     out_of_range(field, std::string(field) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return d;
 }
@@ -150,11 +159,8 @@ double required_number(const JsonBody& body, const char* field, double lo, doubl
 }
 
 std::optional<std::int64_t> optional_int(const JsonBody& body, const char* field, std::int64_t lo, std::int64_t hi) {
-  const auto* v = body.member(field);
-  if (!v) return std::nullopt;
-  auto i = as_int(*v);
-  if (!i) bad_format(field, std::string(field) + " must be an integer");
-  if (*i < lo || *i > hi)
+  auto i = read_as_format([&] { return body.optional_int(field); });
+  if (i && (*i < lo || *i > hi))
     out_of_range(field, std::string(field) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return i;
 }
@@ -166,10 +172,7 @@ std::int64_t required_int(const JsonBody& body, const char* field, std::int64_t 
 }
 
 std::optional<bool> optional_bool(const JsonBody& body, const char* field) {
-  const auto* v = body.member(field);
-  if (!v) return std::nullopt;
-  if (!v->IsBool()) bad_format(field, std::string(field) + " must be true or false");
-  return v->GetBool();
+  return read_as_format([&] { return body.optional_bool(field); });
 }
 
 bool is_uuid(std::string_view s) noexcept {
