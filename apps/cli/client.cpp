@@ -1,5 +1,6 @@
 #include "client.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 
 #include <httplib.h>
 #include <rapidjson/document.h>
@@ -158,18 +159,23 @@ std::string error_message(const HttpResult& r) {
   if (r.status == 0) return r.tls_failed ? r.error : "cannot reach server: " + r.error;
   rapidjson::Document d;
   const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, r.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
-  if (parsed && d.IsObject() && d.HasMember("message") && d["message"].IsString() &&
-      d.HasMember("error_code") && d["error_code"].IsString())
-    return "HTTP " + std::to_string(r.status) + " " + d["error_code"].GetString() + ": " + d["message"].GetString();
-  if (parsed && d.IsObject() && d.HasMember("detail")) {
-    const auto& det = d["detail"];
-    if (det.IsString()) return "HTTP " + std::to_string(r.status) + ": " + det.GetString();
-    if (det.IsArray() && !det.Empty() && det[0].IsObject() && det[0].HasMember("msg") && det[0]["msg"].IsString()) {
-      std::string where;
-      if (det[0].HasMember("loc") && det[0]["loc"].IsArray())
-        for (const auto& l : det[0]["loc"].GetArray())
-          if (l.IsString()) where += (where.empty() ? "" : ".") + std::string(l.GetString());
-      return "HTTP " + std::to_string(r.status) + ": " + where + ": " + det[0]["msg"].GetString();
+  if (parsed) {
+    using lucid::detail::peek_array;
+    using lucid::detail::peek_string;
+    const std::string status = std::to_string(r.status);
+    const auto code = peek_string(d, "error_code");
+    const auto message = peek_string(d, "message");
+    if (code && message) return "HTTP " + status + " " + *code + ": " + *message;
+    if (auto detail = peek_string(d, "detail")) return "HTTP " + status + ": " + *detail;
+    if (const auto* details = peek_array(d, "detail"); details && !details->Empty()) {
+      const auto& first = (*details)[0];
+      if (auto msg = peek_string(first, "msg")) {
+        std::string where;
+        if (const auto* loc = peek_array(first, "loc"))
+          for (const auto& l : loc->GetArray())
+            if (l.IsString()) where += (where.empty() ? "" : ".") + std::string(l.GetString());
+        return "HTTP " + status + ": " + where + ": " + *msg;
+      }
     }
   }
   return "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 300);

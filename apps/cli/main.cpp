@@ -20,6 +20,7 @@
 #include "client.hpp"
 #include "task_exec.hpp"
 #include "util/json.hpp"
+#include "util/json_object.hpp"
 #include "lucidnode/lucidnode.hpp"
 
 namespace {
@@ -114,9 +115,9 @@ void print_json(const rapidjson::Value& v) {
 }
 
 std::string field(const rapidjson::Value& o, const char* name) {
-  if (!o.IsObject() || !o.HasMember(name)) return "-";
-  const auto& v = o[name];
-  if (v.IsNull()) return "-";
+  const auto* member = lucid::detail::peek_member(o, name);
+  if (!member) return "-";
+  const auto& v = *member;
   if (v.IsString()) return v.GetString();
   if (v.IsBool()) return v.GetBool() ? "yes" : "no";
   if (v.IsInt64()) return std::to_string(v.GetInt64());
@@ -143,8 +144,8 @@ void print_table(const std::vector<std::string>& head, const std::vector<std::ve
 }
 
 std::vector<std::string> latest_stats(const rapidjson::Value& n) {
-  if (n.HasMember("stats") && n["stats"].IsArray() && !n["stats"].Empty()) {
-    const auto& s = n["stats"][0];
+  if (const auto* stats = lucid::detail::peek_array(n, "stats"); stats && !stats->Empty()) {
+    const auto& s = (*stats)[0];
     return {field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage")};
   }
   return {"-", "-", "-"};
@@ -156,10 +157,10 @@ void print_node(const rapidjson::Value& n) {
                         "created_at", "approved_at"};
   for (const char* k : keys)
     if (n.HasMember(k)) std::cout << std::left << std::setw(20) << k << field(n, k) << "\n";
-  if (n.HasMember("stats") && n["stats"].IsArray() && !n["stats"].Empty()) {
+  if (const auto* stats = lucid::detail::peek_array(n, "stats"); stats && !stats->Empty()) {
     std::cout << "\nrecent stats (newest first)\n";
     std::vector<std::vector<std::string>> rows;
-    for (const auto& s : n["stats"].GetArray())
+    for (const auto& s : stats->GetArray())
       rows.push_back({field(s, "timestamp"), field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage"),
                       field(s, "uptime_seconds"), field(s, "active_backups")});
     print_table({"TIME", "CPU%", "MEM%", "DISK%", "UPTIME", "BACKUPS"}, rows);
@@ -203,11 +204,12 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
   if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
   if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
   rapidjson::Document d;
-  if (!lucid::detail::parse_json(d, res.body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth) ||
-      !d.IsObject() || !d.HasMember("payouts") || !d["payouts"].IsArray())
-    return fail("server sent malformed JSON");
+  const bool parsed = static_cast<bool>(
+      lucid::detail::parse_json(d, res.body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth));
+  const auto* payouts = parsed ? lucid::detail::peek_array(d, "payouts") : nullptr;
+  if (!payouts) return fail("server sent malformed JSON");
   std::vector<std::vector<std::string>> rows;
-  for (const auto& p : d["payouts"].GetArray()) {
+  for (const auto& p : payouts->GetArray()) {
     std::string state = field(p, "status");
     if (field(p, "failure_reason") != "-") state += " (" + field(p, "failure_reason") + ")";
     std::string tx = field(p, "transaction_hash");
@@ -215,8 +217,8 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
                     field(p, "created_at"), field(p, "completed_at"), tx});
   }
   print_table({"PAYOUT_ID", "AMOUNT", "CURRENCY", "STATUS", "BATCH", "CREATED", "COMPLETED", "TX_HASH"}, rows);
-  if (d.HasMember("pagination")) {
-    const auto& pg = d["pagination"];
+  if (const auto* pagination = lucid::detail::peek_member(d, "pagination")) {
+    const auto& pg = *pagination;
     std::cout << "page " << field(pg, "page") << " of " << field(pg, "total_pages") << ", " << field(pg, "total")
               << " payouts\n";
   }

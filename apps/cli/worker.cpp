@@ -22,18 +22,15 @@ constexpr const char* kAgentVersion = "0.1.0";
 constexpr std::size_t kMaxRecent = 1024;
 constexpr std::size_t kMaxTaskIdLength = 128;
 
-// The "data" member of a cluster envelope, or null.
-const rapidjson::Value* envelope_data(const rapidjson::Document& d) {
-  if (!d.IsObject()) return nullptr;
-  auto it = d.FindMember("data");
-  return it == d.MemberEnd() ? nullptr : &it->value;
-}
+// The "data" object of a cluster envelope, or null.
+const rapidjson::Value* envelope_data(const rapidjson::Document& d) { return lucid::detail::peek_object(d, "data"); }
 
+// The task ids of the array `name` of `o` (others skipped).
 std::vector<std::string> string_array(const rapidjson::Value& o, const char* name) {
   std::vector<std::string> out;
-  auto it = o.FindMember(name);
-  if (it == o.MemberEnd() || !it->value.IsArray()) return out;
-  for (const auto& v : it->value.GetArray())
+  const auto* list = lucid::detail::peek_array(o, name);
+  if (!list) return out;
+  for (const auto& v : list->GetArray())
     if (v.IsString() && v.GetStringLength() <= kMaxTaskIdLength) out.emplace_back(v.GetString(), v.GetStringLength());
   return out;
 }
@@ -229,7 +226,7 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
   rapidjson::Document d;
   const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
   const rapidjson::Value* data = parsed ? envelope_data(d) : nullptr;
-  if (!data || !data->IsObject()) {
+  if (!data) {
     agent_say("agent: malformed work answer ignored");
     return;
   }
@@ -247,9 +244,8 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
       it->second->cancel.store(true);
       agent_say("agent: task " + short_id(id) + " cancel requested");
     }
-    auto tasks = data->FindMember("tasks");
-    if (tasks != data->MemberEnd() && tasks->value.IsArray()) {
-      for (const auto& t : tasks->value.GetArray()) {
+    if (const auto* tasks = lucid::detail::peek_array(*data, "tasks")) {
+      for (const auto& t : tasks->GetArray()) {
         if (!t.IsObject()) continue;
         auto r = std::make_shared<Running>();
         r->task.task_id = lucid::detail::peek_string(t, "task_id").value_or("");
@@ -353,8 +349,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
           rapidjson::Document d;
           const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, p.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
           const auto* data = parsed ? envelope_data(d) : nullptr;
-          if (data && data->IsObject() && data->HasMember("cancel_requested") &&
-              (*data)["cancel_requested"].IsBool() && (*data)["cancel_requested"].GetBool()) {
+          if (data && lucid::detail::peek_bool(*data, "cancel_requested").value_or(false)) {
             agent_say(label + " cancel requested");
             r->cancel.store(true);
           }
