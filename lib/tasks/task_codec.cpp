@@ -67,7 +67,16 @@ void write_time(Writer& w, const std::optional<Timestamp>& t, bool fraction) {
   if (t) write_text(w, format_rfc3339(*t, fraction)); else w.Null();
 }
 
-void write_execution_time(Writer& w, const Task& t) {
+// The members the task object and its result share: result_data, error
+// (null without data), exit_code, execution_time_seconds.
+void write_outcome(Writer& w, const Task& t, bool with_data) {
+  w.Key("result_data");
+  if (with_data && t.result_json) write_raw(w, *t.result_json); else w.Null();
+  w.Key("error");
+  if (with_data && t.error) write_text(w, *t.error); else w.Null();
+  w.Key("exit_code");
+  if (t.exit_code) w.Int64(*t.exit_code); else w.Null();
+  w.Key("execution_time_seconds");
   if (t.duration_ms) w.Double(static_cast<double>(*t.duration_ms) / 1000.0); else w.Null();
 }
 
@@ -148,13 +157,7 @@ void write_task_json(Writer& w, const Task& t, TaskJsonStyle style) {
   w.Key("progress_message"); write_text(w, t.progress_message);
   w.Key("status_reason"); write_text(w, t.status_reason);
   w.Key("cancel_requested"); w.Bool(t.cancel_requested);
-  w.Key("result_data");
-  if (style.with_data && t.result_json) write_raw(w, *t.result_json); else w.Null();
-  w.Key("error");
-  if (style.with_data && t.error) write_text(w, *t.error); else w.Null();
-  w.Key("exit_code");
-  if (t.exit_code) w.Int64(*t.exit_code); else w.Null();
-  w.Key("execution_time_seconds"); write_execution_time(w, t);
+  write_outcome(w, t, style.with_data);
   w.Key("created_at"); write_time(w, t.created_at, frac);
   w.Key("assigned_at"); write_time(w, t.assigned_at, frac);
   w.Key("started_at"); write_time(w, t.started_at, frac);
@@ -170,13 +173,7 @@ void write_task_result_json(Writer& w, const Task& t, TaskResultStyle style) {
   if (style.with_final) {
     w.Key("final"); w.Bool(task_status_final(t.status));
   }
-  w.Key("result_data");
-  if (style.with_data && t.result_json) write_raw(w, *t.result_json); else w.Null();
-  w.Key("error");
-  if (style.with_data && t.error) write_text(w, *t.error); else w.Null();
-  w.Key("exit_code");
-  if (t.exit_code) w.Int64(*t.exit_code); else w.Null();
-  w.Key("execution_time_seconds"); write_execution_time(w, t);
+  write_outcome(w, t, style.with_data);
   w.Key("worker_device_id"); write_or_null(w, t.device_id);
   w.Key("started_at"); write_time(w, t.started_at, frac);
   w.Key("completed_at"); write_time(w, t.completed_at, frac);

@@ -87,6 +87,18 @@ TEST_CASE("task codec: bad submissions name the field, nested ones with requirem
   CHECK(field(R"({"task_type":"echo","requirements":{"required_tags":"gpu"}})") == "requirements.required_tags");
 }
 
+namespace {
+// What `write` writes for `t` in `style`, as text.
+template <class Style>
+std::string written(void (*write)(rapidjson::Writer<rapidjson::StringBuffer>&, const Task&, Style), const Task& t,
+                    Style style) {
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  write(w, t, style);
+  return std::string(b.GetString(), b.GetSize());
+}
+}  // namespace
+
 TEST_CASE("task codec: a task as JSON, with or without its data") {
   Task t;
   t.task_id = "t1";
@@ -96,12 +108,7 @@ TEST_CASE("task codec: a task as JSON, with or without its data") {
   t.error = "boom";
   t.duration_ms = 1500;
   t.created_at = Timestamp(std::chrono::milliseconds(1700000000250));
-  auto text = [&](detail::TaskJsonStyle style) {
-    rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
-    detail::write_task_json(w, t, style);
-    return std::string(b.GetString(), b.GetSize());
-  };
+  auto text = [&](detail::TaskJsonStyle style) { return written(detail::write_task_json, t, style); };
   const std::string full = text({true, false});
   CHECK(full.find(R"("payload":{"m":"hi"})") != std::string::npos);
   CHECK(full.find(R"("result_data":{"ok":true},"error":"boom")") != std::string::npos);
@@ -123,12 +130,7 @@ TEST_CASE("task codec: a task's result, the server's and the C ABI's (with final
   t.exit_code = 2;
   t.duration_ms = 1500;
   t.started_at = Timestamp(std::chrono::milliseconds(1700000000250));
-  auto text = [&](detail::TaskResultStyle style) {
-    rapidjson::StringBuffer b;
-    rapidjson::Writer<rapidjson::StringBuffer> w(b);
-    detail::write_task_result_json(w, t, style);
-    return std::string(b.GetString(), b.GetSize());
-  };
+  auto text = [&](detail::TaskResultStyle style) { return written(detail::write_task_result_json, t, style); };
   CHECK(text({true, false, false}) ==
         R"({"task_id":"t1","status":"running","result_data":{"ok":true},"error":"boom","exit_code":2,)"
         R"("execution_time_seconds":1.5,"worker_device_id":null,"started_at":"2023-11-14T22:13:20Z","completed_at":null})");
