@@ -102,13 +102,27 @@ void check_body(std::string_view text) {
       try { (void)b.optional_number(f); } catch (const lucid::Error&) {}
       try { (void)b.optional_int(f); } catch (const lucid::Error&) {}
       try { (void)b.required_string(f, 1 << 20); } catch (const lucid::Error&) {}
+      try { (void)b.optional_exact_int(f); } catch (const lucid::Error&) {}
+      try { (void)b.optional_bool(f); } catch (const lucid::Error&) {}
       if (const auto* v = b.member(f)) (void)lucid::detail::as_int(*v);
+      // lucidctl's lenient reads of the same members (never throw).
+      (void)lucid::detail::peek_string(b.root(), f);
+      (void)lucid::detail::peek_int(b.root(), f);
+      (void)lucid::detail::peek_bool(b.root(), f);
+      if (const auto* a = lucid::detail::peek_array(b.root(), f))
+        for (const auto& e : a->GetArray()) (void)lucid::detail::peek_member(e, f);
     }
     for (const char* f : {"payload", "config", "capabilities", "metadata", "data"}) {
       try {
         lucid::detail::JsonObject nested(b, f);
         (void)text_of(nested.root());
         try { (void)nested.required_int("chunk_index"); } catch (const lucid::Error&) {}
+        // The C ABI's prefixed nested objects.
+        if (const auto* o = lucid::detail::peek_object(b.root(), f)) {
+          const lucid::detail::JsonObject prefixed(*o, std::string(f) + ".");
+          try { (void)prefixed.optional_exact_int("cpu_count"); } catch (const lucid::Error&) {}
+          try { prefixed.reject_unknown({"cpu_count"}); } catch (const lucid::Error&) {}
+        }
       } catch (const lucid::Error&) {
       }
     }
