@@ -375,8 +375,7 @@ class Nodes {
   ~Nodes();
 
  private:
-  friend class detail::ClusterCore;  // hands the cache to other areas (node_cache())
-  detail::ClusterCore& core_;
+  detail::ClusterCore& core_;  // which the constructor gives the cache (ClusterCore::node_cache())
   std::unique_ptr<detail::NodeCache> cache_;  // lib/nodes/node_cache.hpp
 };
 

@@ -16,6 +16,7 @@
 
 namespace lucid {
 
+class Nodes;
 namespace detail { class ClusterCore; }
 
 // Parses an exact decimal in JSON number syntax ("12.5", "0.000001", "1e3",
@@ -131,12 +132,14 @@ class Payouts {
   // Errors: storage.
   std::size_t process();
 
-  explicit Payouts(detail::ClusterCore& core) : core_(core) {}
+  // Resolves node uids through `nodes`, which must outlive it.
+  Payouts(detail::ClusterCore& core, Nodes& nodes) : core_(core), nodes_(nodes) {}
 
  private:
   PayoutBatch submit_batch(const PayoutBatchRequest& req);
 
   detail::ClusterCore& core_;
+  Nodes& nodes_;
   // Whether a round may find work: cleared by a round that found none, set
   // by submit() after it commits (and at open), so idle rounds cost nothing.
   std::atomic<bool> work_{true};

@@ -11,6 +11,7 @@
 
 namespace lucid {
 
+class Nodes;
 namespace detail { class ClusterCore; }
 
 // Upper bounds on the summed hardware of a pool's members; absent = unbounded.
@@ -55,10 +56,12 @@ class Pools {
   // resource limit would be exceeded; nothing changes), invalid_argument.
   Pool add_node(std::string_view pool_uid, std::string_view node_uid, std::int64_t priority);
 
-  explicit Pools(detail::ClusterCore& core) : core_(core) {}
+  // Resolves node uids through `nodes`, which must outlive it.
+  Pools(detail::ClusterCore& core, Nodes& nodes) : core_(core), nodes_(nodes) {}
 
  private:
   detail::ClusterCore& core_;
+  Nodes& nodes_;
 };
 
 }  // namespace lucid

@@ -17,6 +17,7 @@
 
 namespace lucid {
 
+class Nodes;
 namespace detail {
 class ClusterCore;
 struct PootCache;
@@ -147,13 +148,16 @@ class Poot {
   static std::string signed_message(std::string_view node_uid, std::string_view output_hash_hex,
                                     std::string_view timestamp, std::string_view nonce);
 
-  explicit Poot(detail::ClusterCore& core);
+  // Flushes buffered stats through `nodes` (which must outlive it) before
+  // reading them.
+  Poot(detail::ClusterCore& core, Nodes& nodes);
   ~Poot();
   Poot(const Poot&) = delete;
   Poot& operator=(const Poot&) = delete;
 
  private:
   detail::ClusterCore& core_;
+  Nodes& nodes_;
   std::unique_ptr<detail::PootCache> cache_;  // node uid -> id and id -> public key
 };
 

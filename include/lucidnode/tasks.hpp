@@ -24,7 +24,9 @@
 
 namespace lucid {
 
-namespace detail { class ClusterCore; class TaskEngine; }
+class ApiKeys;
+class Settings;
+namespace detail { class ClusterCore; class ClusterImpl; class TaskEngine; }
 
 enum class TaskPriority { low = 0, normal = 1, high = 2, urgent = 3 };
 const char* task_priority_name(TaskPriority p) noexcept;
@@ -291,13 +293,15 @@ class Tasks {
   // Liveness (stale devices -> tasks requeued), running timeouts, delivery leases.
   void sweep();
 
-  explicit Tasks(detail::ClusterCore& core);
+  // Reads the runtime settings (heartbeat) through `settings`, which must
+  // outlive it.
+  Tasks(detail::ClusterCore& core, Settings& settings);
   ~Tasks();
   Tasks(const Tasks&) = delete;
   Tasks& operator=(const Tasks&) = delete;
 
  private:
-  friend class detail::ClusterCore;
+  friend class detail::ClusterImpl;  // loads the engine, starts and stops it
   std::unique_ptr<detail::TaskEngine> engine_;
 };
 
@@ -335,17 +339,19 @@ class Settings {
   // Called (on the changing thread) after every change, with the new server settings.
   void on_server_change(std::function<void(const ServerSettings&)> fn);
 
-  explicit Settings(detail::ClusterCore& core);
+  // The API key forwards go to `api_keys`, which must outlive it.
+  Settings(detail::ClusterCore& core, ApiKeys& api_keys);
   ~Settings();
   Settings(const Settings&) = delete;
   Settings& operator=(const Settings&) = delete;
 
  private:
-  friend class detail::ClusterCore;
+  friend class detail::ClusterImpl;  // load() at open
   void load();
   struct Impl;
   std::unique_ptr<Impl> impl_;
   detail::ClusterCore& core_;
+  ApiKeys& api_keys_;
 };
 
 }  // namespace lucid

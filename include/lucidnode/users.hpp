@@ -23,7 +23,7 @@
 
 namespace lucid {
 
-namespace detail { class ClusterCore; }
+namespace detail { class ClusterCore; class ClusterImpl; }
 
 struct User {
   std::string id;  // UUID
@@ -139,7 +139,7 @@ class Users {
   void disable_totp(const std::string& id);
 
  private:
-  friend class detail::ClusterCore;
+  friend class detail::ClusterImpl;
   void load();  // keys, mailer, live sessions: called once by the cluster at open
   struct Impl;
   std::unique_ptr<Impl> impl_;

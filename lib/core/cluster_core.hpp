@@ -1,31 +1,26 @@
-// The inside of lucid::Cluster: what every capability shares. Internal.
+// The inside of lucid::Cluster that every capability shares: the options,
+// clock, store, signing key, event bus and executor, plus the few hooks
+// through which one area reaches another without including it. Internal.
+//
+// The capabilities themselves are not here: lib/cluster assembles them
+// around a ClusterCore (cluster/cluster_impl.hpp) and wires the hooks.
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <vector>
 
-
-#include "lucidnode/api_keys.hpp"
-#include "lucidnode/auth.hpp"
-#include "lucidnode/cluster.hpp"
 #include "lucidnode/events.hpp"
-#include "lucidnode/ledger.hpp"
-#include "lucidnode/network.hpp"
-#include "lucidnode/nodes.hpp"
-#include "lucidnode/payouts.hpp"
-#include "lucidnode/pools.hpp"
-#include "lucidnode/poot.hpp"
-#include "lucidnode/rate_limit.hpp"
-#include "lucidnode/tasks.hpp"
-#include "lucidnode/users.hpp"
-#include "lucidnode/sessions.hpp"
-#include "lucidnode/wallets.hpp"
-#include "lucidnode/workflows.hpp"
+#include "lucidnode/options.hpp"
 #include "store/store.hpp"
 #include "util/encoding.hpp"
 
 namespace asio { class io_context; }
+
+namespace lucid {
+class Auth;
+}
 
 namespace lucid::detail {
 
@@ -33,42 +28,59 @@ class NodeCache;
 
 class ClusterCore {
  public:
+  // Validates `o` (Error(invalid_argument), field named) and opens the store
+  // (Error(storage)). The signing key comes later, from whoever loads it
+  // (set_signing_key): the key file belongs to auth.
   explicit ClusterCore(Options o);
+  // Calls stop().
   ~ClusterCore();
+  ClusterCore(const ClusterCore&) = delete;
+  ClusterCore& operator=(const ClusterCore&) = delete;
 
+  // Starts the executor: runs the start hooks, arms every periodic task and
+  // starts Options::executor_threads threads. Idempotent; thread-safe.
   void start();
+  // Stops the executor: runs the stop hooks (in registration order), cancels
+  // the periodic tasks, lets posted work drain and joins the threads.
+  // Idempotent; thread-safe; never throws except what a stop hook throws.
   void stop();
 
   Options opts;
   std::shared_ptr<const Clock> clock;
   std::unique_ptr<Store> store;
-  std::unique_ptr<Auth> auth;
+  // The signing key's Auth, owned by lib/cluster; null on a read-only open
+  // without the key file. Set once at open, before any capability uses it.
+  Auth* auth = nullptr;
   EventBus bus;
   Digest code_key{};  // keys registration-code derivation and lookup hashes
   bool has_key = false;  // false only for a read-only open without the key file
+  // Derives code_key from the signing key (one 0600 file holds every server
+  // secret) and sets has_key. Called once at open, before start().
+  void set_signing_key(std::string_view secret_key);
   // code_key, or Error(unavailable) when there is no key.
   const Digest& require_code_key() const;
-  // The signing key's Auth; Error(unavailable) when opened read-only without it.
+  // *auth; Error(unavailable) when opened read-only without the key file.
   Auth& require_auth() const;
-  Nodes nodes{*this};
-  Pools pools{*this};
-  Ledger ledger{*this};
-  Payouts payouts{*this};
-  Poot poot{*this};
-  Sessions sessions{*this};
-  Wallets wallets{*this};
-  TrustPolicies trust_policies{*this};
-  Network network{*this};
-  Workflows workflows{*this};
-  RateLimiter rate_limiter{clock};
-  Settings settings{*this};
-  Tasks tasks{*this};
-  Users users{*this};
-  ApiKeys api_keys{*this};
 
-  // The nodes cache, owned by lib/nodes (nodes/node_cache.hpp says what other
-  // areas may ask of it).
-  NodeCache& node_cache() { return *nodes.cache_; }
+  // ---- hooks between areas (set at open, before start(); read concurrently after) ----
+  // The nodes cache, owned by lib/nodes, which registers it from Nodes'
+  // constructor (nodes/node_cache.hpp says what other areas may ask of it).
+  // node_cache() throws Error(internal) when no Nodes was built on this core.
+  void set_node_cache(NodeCache* cache) { node_cache_ = cache; }
+  NodeCache& node_cache() const;
+  // "Which keys and nodes may log in changed" (a node removed, a PoOT
+  // blacklist change): the areas that change principals call
+  // principals_changed(); the one that caches them (network) registers what
+  // to do with on_principals_changed. Without a registration it does nothing.
+  void on_principals_changed(std::function<void()> fn) { principals_changed_ = std::move(fn); }
+  void principals_changed() const {
+    if (principals_changed_) principals_changed_();
+  }
+  // Work that start() runs before the executor's threads start, and that
+  // stop() runs before it cancels the periodic tasks and joins the threads
+  // (answering waiters, aborting running jobs). Register before start().
+  void on_start(std::function<void()> fn) { start_hooks_.push_back(std::move(fn)); }
+  void on_stop(std::function<void()> fn) { stop_hooks_.push_back(std::move(fn)); }
 
   // Runs `task` every `interval` on the executor while started (an exception
   // it throws goes to opts.info_log; it runs again next time). Register before
@@ -91,8 +103,12 @@ class ClusterCore {
   // Gives a background job's exception to opts.info_log (if set); never throws.
   void report_failure(const char* what, const std::exception& e) const noexcept;
 
-  // The io_context, its threads and the periodic timers (cluster.cpp): asio
-  // stays out of this header, which every area includes.
+  NodeCache* node_cache_ = nullptr;
+  std::function<void()> principals_changed_;
+  std::vector<std::function<void()>> start_hooks_, stop_hooks_;
+
+  // The io_context, its threads and the periodic timers (cluster_core.cpp):
+  // asio stays out of this header, which every area includes.
   struct Executor;
   std::unique_ptr<Executor> exec_;
 };

@@ -23,8 +23,10 @@ constexpr EnumNames<Liveness, 3> kLivenessNames{
 
 const char* liveness_name(Liveness l) noexcept { return enum_name(kLivenessNames, l, "offline"); }
 
-Nodes::Nodes(detail::ClusterCore& core) : core_(core), cache_(std::make_unique<detail::NodeCache>()) {}
-Nodes::~Nodes() = default;
+Nodes::Nodes(detail::ClusterCore& core) : core_(core), cache_(std::make_unique<detail::NodeCache>()) {
+  core_.set_node_cache(cache_.get());
+}
+Nodes::~Nodes() { core_.set_node_cache(nullptr); }
 
 JoinResult Nodes::request_join(const JoinRequest& req_in) {
   JoinRequest req = req_in;
@@ -200,7 +202,7 @@ Node Nodes::approve(std::int64_t node_id) {
     }
     cache_->mark_approved(node_id);
   });
-  core.network.forget_principals();  // its key, if any, may log in now
+  core.principals_changed();  // its key, if any, may log in now
   core.bus.publish({EventKind::node_approved, node_id});
   return get(node_id, 1);
 }

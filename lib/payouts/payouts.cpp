@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "core/cluster_core.hpp"
+#include "lucidnode/nodes.hpp"
 #include "ledger/ledger_format.hpp"
 #include "ledger/sha256.hpp"
 #include "core/clock_text.hpp"
@@ -315,7 +316,7 @@ Payout Payouts::get(std::string_view payout_id) {
 std::vector<Payout> Payouts::list_for_node(std::string_view node_uid, const PayoutQuery& pq, std::int64_t* total) {
   if (pq.page < 1 || pq.page > 1000000) invalid("page", "page must be between 1 and 1000000");
   if (pq.limit < 1 || pq.limit > 100) invalid("limit", "limit must be between 1 and 100");
-  const std::int64_t node_id = core_.nodes.resolve(node_uid);
+  const std::int64_t node_id = nodes_.resolve(node_uid);
   return core_.store->read([&](Conn& c) {
     std::vector<Payout> out;
     const std::int64_t offset = (pq.page - 1) * pq.limit;

@@ -1,5 +1,6 @@
 #include "lucidnode/pools.hpp"
 
+#include "lucidnode/nodes.hpp"
 #include "nodes/node_rows.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
@@ -150,7 +151,7 @@ Pool Pools::get(std::string_view uid) {
 Pool Pools::add_node(std::string_view pool_uid, std::string_view node_uid, std::int64_t priority) {
   if (priority < 1 || priority > 100) invalid("priority", "priority must be between 1 and 100");
   check_pool_uid(pool_uid);
-  const auto node_id = core_.nodes.resolve(node_uid);
+  const auto node_id = nodes_.resolve(node_uid);
   core_.store->write([&](Conn& c) { pool_add_node(core_, c, pool_uid, node_id, priority); });
   core_.bus.publish({EventKind::node_updated, node_id});
   return get(pool_uid);

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/clock_text.hpp"
+#include "lucidnode/nodes.hpp"
 #include "util/checks.hpp"
 #include "store/stored.hpp"
 #include "nodes/node_cache.hpp"
@@ -130,7 +131,7 @@ struct PootCache {
 
 }  // namespace detail
 
-Poot::Poot(detail::ClusterCore& core) : core_(core), cache_(std::make_unique<PootCache>()) {}
+Poot::Poot(detail::ClusterCore& core, Nodes& nodes) : core_(core), nodes_(nodes), cache_(std::make_unique<PootCache>()) {}
 Poot::~Poot() = default;
 
 namespace {
@@ -515,7 +516,7 @@ PootBatchResult Poot::validate_batch(const std::vector<PootProof>& proofs) {
 
 PootScore Poot::score(std::string_view node_uid) {
   check_node_uid(node_uid);
-  core_.nodes.flush_stats();  // heartbeats still buffered count too
+  nodes_.flush_stats();  // heartbeats still buffered count too
   const auto now = core_.clock->now();
   std::int64_t id = 0;
   auto s = core_.store->read([&](Conn& c) {
@@ -532,7 +533,7 @@ PootScore Poot::score(std::string_view node_uid) {
 }
 
 void Poot::refresh_scores() {
-  core_.nodes.flush_stats();
+  nodes_.flush_stats();
   const auto now = core_.clock->now();
   const std::int64_t now_us = to_us(now);
   const std::int64_t since_us = to_us(now - core_.opts.poot_window);
@@ -630,7 +631,7 @@ PootKey Poot::register_public_key(std::int64_t node_id, std::string_view public_
     up.run();
   });
   // A rotated key: the old key's login tokens are refused from now on.
-  core_.network.forget_principals();
+  core_.principals_changed();
   std::unique_lock lock(cache_->mu);
   cache_->keys[node_id] = std::move(*key);
   return out;

@@ -175,14 +175,14 @@ void TaskEngine::trigger() {
   if (schedule_posted.exchange(true)) return;
   core.post([this] {
     schedule_posted.store(false);
-    core.tasks.schedule();
+    tasks.schedule();
   });
 }
 
 void TaskEngine::load() {
   std::lock_guard<std::mutex> lock(mu);
   const Timestamp now = core.clock->now();
-  const auto offline_after = core.settings.heartbeat().offline_after();
+  const auto offline_after = settings.heartbeat().offline_after();
   core.store->read([&](Conn& c) {
     auto& q = c.stmt(kDevicesAll);
     while (q.step()) {

@@ -29,7 +29,8 @@ class Conn;
 
 class TaskEngine {
  public:
-  explicit TaskEngine(ClusterCore& core) : core(core) {}
+  // `tasks` (its owner) and `settings` must outlive it.
+  TaskEngine(ClusterCore& core, Tasks& tasks, Settings& settings) : core(core), tasks(tasks), settings(settings) {}
   void load();        // at open
   void shutdown();    // at stop: answers every waiter and ping now
   void trigger();     // posts one scheduling pass to the executor (coalesced)
@@ -68,6 +69,8 @@ class TaskEngine {
   };
 
   ClusterCore& core;
+  Tasks& tasks;          // runs the scheduling passes trigger() posts
+  Settings& settings;    // heartbeat: when a silent device is offline
   std::mutex mu;
   sched::Placer placer;
   std::unordered_map<std::int64_t, Dev> devs;

@@ -52,7 +52,8 @@ const std::vector<std::string>& known_task_types() {
 
 // ---- Tasks -----------------------------------------------------------------------
 
-Tasks::Tasks(detail::ClusterCore& core) : engine_(std::make_unique<TaskEngine>(core)) {}
+Tasks::Tasks(detail::ClusterCore& core, Settings& settings)
+    : engine_(std::make_unique<TaskEngine>(core, *this, settings)) {}
 Tasks::~Tasks() = default;
 
 // ---- tasks ----

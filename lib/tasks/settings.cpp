@@ -2,6 +2,7 @@
 #include "lucidnode/tasks.hpp"
 
 #include "core/cluster_core.hpp"
+#include "lucidnode/api_keys.hpp"
 #include "core/clock_text.hpp"
 #include "util/checks.hpp"
 #include "store/stored.hpp"
@@ -22,7 +23,8 @@ struct Settings::Impl {
   std::vector<std::function<void(const ServerSettings&)>> listeners;
 };
 
-Settings::Settings(detail::ClusterCore& core) : impl_(std::make_unique<Impl>()), core_(core) {}
+Settings::Settings(detail::ClusterCore& core, ApiKeys& api_keys)
+    : impl_(std::make_unique<Impl>()), core_(core), api_keys_(api_keys) {}
 Settings::~Settings() = default;
 
 void Settings::load() {
@@ -116,9 +118,9 @@ void Settings::reset() {
   for (auto& f : ls) f(s);
 }
 
-std::string Settings::create_api_key(const std::string& name, Role role) { return core_.api_keys.create(name, role); }
+std::string Settings::create_api_key(const std::string& name, Role role) { return api_keys_.create(name, role); }
 
-Claims Settings::authenticate_api_key(std::string_view key) { return core_.api_keys.authenticate(key); }
+Claims Settings::authenticate_api_key(std::string_view key) { return api_keys_.authenticate(key); }
 
 void Settings::on_server_change(std::function<void(const ServerSettings&)> fn) {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -20,7 +20,7 @@ void Tasks::sweep() {
     std::lock_guard<std::mutex> lock(e.mu);
     if (e.stopped) return;
     const Timestamp now = e.core.clock->now();
-    const auto offline_after = e.core.settings.heartbeat().offline_after();
+    const auto offline_after = e.settings.heartbeat().offline_after();
     std::vector<std::int64_t> stale;
     std::vector<std::pair<std::int64_t, Timestamp>> beats;
     for (auto& [node, d] : e.devs) {

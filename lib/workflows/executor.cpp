@@ -61,10 +61,11 @@ struct NodeRun {
 };
 
 struct Run : std::enable_shared_from_this<Run> {
-  Run(ClusterCore& c, Workflows::Impl& i, std::int64_t exec, std::int64_t wfid)
-      : core(c), impl(i), id(exec), workflow_id(wfid), strand(asio::make_strand(c.io())) {}
+  Run(ClusterCore& c, Workflows& w, Workflows::Impl& i, std::int64_t exec, std::int64_t wfid)
+      : core(c), workflows(w), impl(i), id(exec), workflow_id(wfid), strand(asio::make_strand(c.io())) {}
 
   ClusterCore& core;
+  Workflows& workflows;  // the graph and its services, read at begin()
   Workflows::Impl& impl;
   const std::int64_t id;
   const std::int64_t workflow_id;
@@ -170,8 +171,8 @@ void Run::begin() {
   std::vector<WorkflowNode> ns;
   std::vector<WorkflowConnection> cs;
   try {
-    ns = core.workflows.nodes(workflow_id);
-    cs = core.workflows.connections(workflow_id);
+    ns = workflows.nodes(workflow_id);
+    cs = workflows.connections(workflow_id);
     for (auto& n : ns) nodes[n.id].node = n;
     for (auto& n : ns) {
       if (!n.peer_id.empty())
@@ -179,7 +180,7 @@ void Run::begin() {
                                                 ": dispatch to remote peers is not available; leave peer_id empty to run here");
       std::optional<Service> s;
       try {
-        s = core.workflows.get_service(n.service_id);
+        s = workflows.get_service(n.service_id);
       } catch (const Error& e) {
         if (e.code() != Errc::not_found) throw;
       }
@@ -499,7 +500,7 @@ ExecutionInstance Workflows::execute(std::int64_t workflow_id) {
     r.step();
     return read_instance(r);
   });
-  auto run = std::make_shared<wf::Run>(core_, *impl_, inst.id, workflow_id);
+  auto run = std::make_shared<wf::Run>(core_, *this, *impl_, inst.id, workflow_id);
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->runs[inst.id] = run;

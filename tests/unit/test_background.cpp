@@ -93,3 +93,49 @@ TEST_CASE("background: post_or_run without the executor reports on the calling t
   detail::ClusterCore quiet(o);
   CHECK_NOTHROW(quiet.post_or_run([] { throw std::runtime_error("job failed"); }));
 }
+
+TEST_CASE("core: the hooks between areas (lib/cluster wires them; a bare core has none)") {
+  testsupport::TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  detail::ClusterCore core(std::move(o));
+  // No Nodes built on it: no cache to hand out, and nobody to tell.
+  try {
+    (void)core.node_cache();
+    FAIL("node_cache() without a Nodes must throw");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::internal);
+  }
+  CHECK_NOTHROW(core.principals_changed());
+  // The signing key is lib/cluster's to load: until then there is none.
+  CHECK_FALSE(core.has_key);
+  CHECK_THROWS_AS(core.require_auth(), Error);
+  CHECK_THROWS_AS(core.require_code_key(), Error);
+
+  int told = 0;
+  core.on_principals_changed([&] { ++told; });
+  core.principals_changed();
+  core.principals_changed();
+  CHECK(told == 2);
+
+  // Start hooks run on every start before the threads; stop hooks in
+  // registration order before the threads are joined, and what they post
+  // still runs (the task engine answers its waiters that way).
+  std::vector<std::string> order;
+  std::mutex mu;
+  auto note = [&](const char* what) {
+    std::lock_guard lock(mu);
+    order.emplace_back(what);
+  };
+  core.on_start([&] { note("start"); });
+  core.on_stop([&] { note("stop 1"); });
+  core.on_stop([&] { core.post([&] { note("posted by stop 2"); }); });
+  core.start();
+  core.start();  // idempotent: no second start hook
+  core.stop();
+  core.stop();  // idempotent: no second stop hook
+  CHECK(order == std::vector<std::string>{"start", "stop 1", "posted by stop 2"});
+  core.start();
+  core.stop();
+  CHECK(order.size() == 6);
+}

@@ -1,58 +1,19 @@
-#include "lucidnode/cluster.hpp"
+// The core every capability shares (core/cluster_core.hpp): option
+// validation, the store, the signing-key derived secrets and the executor.
+#include "core/cluster_core.hpp"
 
 #include <asio.hpp>
-#include <sys/stat.h>
+#include <signal.h>
 
 #include <atomic>
-#include <cerrno>
-#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include <future>
-#include <signal.h>
-
-#include "auth/key_file.hpp"
-#include "core/cluster_core.hpp"
-#include "nodes/node_cache.hpp"
-#include "tasks/engine.hpp"
-#include "util/enum_names.hpp"
 #include "lucidnode/error.hpp"
-#include "lucidnode/version.hpp"
 
 namespace lucid {
-
-const char* version() noexcept { return LUCIDNODE_VERSION_STRING; }
-
-namespace detail {
-const Digest& ClusterCore::require_code_key() const {
-  if (!has_key)
-    throw Error(Errc::unavailable, "registration codes need the signing key: the cluster was opened read-only without it");
-  return code_key;
-}
-Auth& ClusterCore::require_auth() const {
-  if (!auth)
-    throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
-  return *auth;
-}
-}  // namespace detail
-
-namespace {
-constexpr detail::EnumNames<Errc, 9> kErrcNames{{{Errc::invalid_argument, "invalid_argument"},
-                                                 {Errc::not_found, "not_found"},
-                                                 {Errc::conflict, "conflict"},
-                                                 {Errc::unauthenticated, "unauthenticated"},
-                                                 {Errc::permission_denied, "permission_denied"},
-                                                 {Errc::resource_exhausted, "resource_exhausted"},
-                                                 {Errc::unavailable, "unavailable"},
-                                                 {Errc::storage, "storage"},
-                                                 {Errc::internal, "internal"}}};
-}  // namespace
-
-const char* errc_name(Errc code) noexcept { return detail::enum_name(kErrcNames, code, "internal"); }
-
 namespace detail {
 
 namespace {
@@ -156,52 +117,30 @@ struct ClusterCore::Executor {
 ClusterCore::ClusterCore(Options o)
     : opts(validated(std::move(o))), clock(opts.clock), exec_(std::make_unique<Executor>(*this)) {
   store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
-  // A read-only open (reports, `lucidctl ledger verify`) reads no secret, so
-  // it works without the key file; what needs the key then fails with
-  // unavailable (Cluster::auth(), registration codes). A key file that is
-  // present is still checked.
-  struct stat st{};
-  const bool keyless = opts.read_only && ::stat(opts.key_file.c_str(), &st) != 0 && errno == ENOENT;
-  if (!keyless) {
-    std::string sk = load_or_create_signing_key(opts.key_file, !opts.read_only);
-    // The registration-code key is derived from the signing key so that one
-    // 0600 file holds every server secret.
-    code_key = hmac_sha256(sha256(std::string_view(sk).substr(0, 32)), "lucidnode registration codes v1");
-    has_key = true;
-    auth = std::make_unique<Auth>(clock, std::move(sk));
-  }
-  node_cache().load(*store);
-  users.load();
-  if (auth) {
-    auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
-    // Revocation (docs/decisions.md "Issue 12 item 4"): every verification of
-    // every surface (router, SSE ticks, WebSocket ticks) asks whether the
-    // token's principal still stands; in-memory, invalidated by the changes.
-    auth->set_principal_check([this](const Claims& c) -> const char* {
-      if (!c.session_id.empty()) {
-        // A gateway login: the token's role must be the user's current one
-        // (a role change also revokes the sessions; this holds regardless).
-        auto role = users.session_role(c.session_id);
-        if (!role || *role != c.role) return "Role changed; log in again";
-      }
-      return network.principal_refusal(c);
-    });
-  }
-  network.reset();
-  every(std::chrono::seconds(1), [this] { network.sweep(); });
-  if (!opts.read_only) {
-    every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
-    every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
-    every(opts.poot_score_refresh, [this] { poot.refresh_scores(); });
-    ledger.ensure_genesis();
-    every(opts.payout_interval, [this] { payouts.process(); });
-    every(opts.block_time, [this] { ledger.seal(); });
-    every(std::chrono::minutes(1), [this] { users.prune(); });
-    workflows.recover();  // executions a previous process left RUNNING fail with the reason
-  }
-  settings.load();
-  tasks.engine_->load();
-  if (!opts.read_only) every(opts.task_sweep_interval, [this] { tasks.sweep(); });
+}
+
+void ClusterCore::set_signing_key(std::string_view secret_key) {
+  // The registration-code key is derived from the signing key so that one
+  // 0600 file holds every server secret.
+  code_key = hmac_sha256(sha256(secret_key.substr(0, 32)), "lucidnode registration codes v1");
+  has_key = true;
+}
+
+const Digest& ClusterCore::require_code_key() const {
+  if (!has_key)
+    throw Error(Errc::unavailable, "registration codes need the signing key: the cluster was opened read-only without it");
+  return code_key;
+}
+
+Auth& ClusterCore::require_auth() const {
+  if (!auth)
+    throw Error(Errc::unavailable, "no signing key: the cluster was opened read-only without its key file");
+  return *auth;
+}
+
+NodeCache& ClusterCore::node_cache() const {
+  if (!node_cache_) throw Error(Errc::internal, "no nodes cache: no Nodes was built on this cluster core");
+  return *node_cache_;
 }
 
 ClusterCore::~ClusterCore() { stop(); }
@@ -260,7 +199,7 @@ void ClusterCore::start() {
   std::lock_guard<std::mutex> lock(x.run_mu);
   if (x.running) return;
   x.running = true;
-  tasks.engine_->stopped = false;
+  for (auto& hook : start_hooks_) hook();
   x.stopping.store(false);
   x.io.restart();
   x.work.emplace(x.io.get_executor());
@@ -307,103 +246,22 @@ void ClusterCore::stop() {
     std::lock_guard<std::mutex> lock(x.run_mu);
     if (x.running) {
       x.running = false;
-      tasks.engine_->shutdown();  // answers waiting agents and pings, cancels their timers
+      // Answering waiting agents and pings, aborting running workflow jobs:
+      // what they post still runs, as the threads drain the io_context below.
+      for (auto& hook : stop_hooks_) hook();
       {
         std::lock_guard<std::mutex> timers(x.timers_mu);
         x.stopping.store(true);
         for (auto& p : x.periodic) p->timer->cancel();
       }
-      // Running workflow jobs are killed; their executions fail ("server stopping").
-      workflows.shutdown();
       x.work.reset();
       for (auto& t : x.threads) t.join();
       x.threads.clear();
       for (auto& p : x.periodic) p->timer.reset();
     }
   }
-  if (!opts.read_only) {
-    try {
-      nodes.flush_stats();
-    } catch (const Error&) {
-      // Nothing more can be done at shutdown; the loss is bounded by the queue.
-    }
-  }
 }
 
 }  // namespace detail
-
-Cluster::Cluster(Options options) : core_(std::make_unique<detail::ClusterCore>(std::move(options))) {}
-Cluster::~Cluster() { stop(); }
-void Cluster::start() { core_->start(); }
-void Cluster::stop() { core_->stop(); }
-Nodes& Cluster::nodes() { return core_->nodes; }
-Pools& Cluster::pools() { return core_->pools; }
-Poot& Cluster::poot() { return core_->poot; }
-Payouts& Cluster::payouts() { return core_->payouts; }
-Ledger& Cluster::ledger() { return core_->ledger; }
-Sessions& Cluster::sessions() { return core_->sessions; }
-Wallets& Cluster::wallets() { return core_->wallets; }
-TrustPolicies& Cluster::trust_policies() { return core_->trust_policies; }
-Network& Cluster::network() { return core_->network; }
-Workflows& Cluster::workflows() { return core_->workflows; }
-void Cluster::restart() {
-  core_->stop();
-  core_->network.reset();
-  core_->start();
-}
-RateLimiter& Cluster::rate_limiter() { return core_->rate_limiter; }
-Auth& Cluster::auth() { return core_->require_auth(); }
-Tasks& Cluster::tasks() { return core_->tasks; }
-Settings& Cluster::settings() { return core_->settings; }
-Users& Cluster::users() { return core_->users; }
-ApiKeys& Cluster::api_keys() { return core_->api_keys; }
-
-Health Cluster::health(std::chrono::milliseconds timeout) {
-  Health h;
-  try {
-    core_->store->read([](detail::Conn& c) {
-      auto& q = c.stmt("SELECT COUNT(*) FROM schema_migrations");
-      q.step();
-    });
-    h.database = true;
-  } catch (const std::exception& e) {
-    h.database_error = e.what();
-  }
-  if (!core_->running()) {
-    h.executor_error = "executor not started";
-    return h;
-  }
-  auto done = std::make_shared<std::promise<void>>();
-  auto fut = done->get_future();
-  core_->post([done] { done->set_value(); });
-  if (fut.wait_for(timeout) == std::future_status::ready) h.executor = true;
-  else h.executor_error = "executor did not run a task within " + std::to_string(timeout.count()) + " ms";
-  return h;
-}
-
-Gauges Cluster::gauges() {
-  Gauges g;
-  core_->store->read([&](detail::Conn& c) {
-    auto group = [&](detail::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
-      while (q.step()) out.emplace_back(q.column(0).as_text(), q.column(1).as_int64());
-    };
-    group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
-    group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
-    group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
-    auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
-    if (p.step()) g.pending_transactions = p.column(0).as_int64();
-    auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
-    if (h.step()) g.block_height = h.column(0).as_int64();
-  });
-  g.stats_queue = static_cast<std::int64_t>(core_->node_cache().queued_samples());
-  g.live_sessions = core_->users.live_sessions();
-  return g;
-}
-
-std::string Cluster::outbox_dir() const { return core_->users.outbox_dir(); }
-EventBus& Cluster::events() { return core_->bus; }
-const Clock& Cluster::clock() const { return *core_->clock; }
-const Options& Cluster::options() const { return core_->opts; }
-int Cluster::schema_version() const { return core_->store->schema_version(); }
 
 }  // namespace lucid

@@ -1,0 +1,192 @@
+// lucid::Cluster (cluster.hpp): the capabilities assembled around one
+// ClusterCore (cluster/cluster_impl.hpp says how).
+#include "cluster/cluster_impl.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <future>
+
+#include "auth/key_file.hpp"
+#include "nodes/node_cache.hpp"
+#include "tasks/engine.hpp"
+#include "util/enum_names.hpp"
+#include "lucidnode/error.hpp"
+#include "lucidnode/version.hpp"
+
+namespace lucid {
+
+const char* version() noexcept { return LUCIDNODE_VERSION_STRING; }
+
+namespace {
+constexpr detail::EnumNames<Errc, 9> kErrcNames{{{Errc::invalid_argument, "invalid_argument"},
+                                                 {Errc::not_found, "not_found"},
+                                                 {Errc::conflict, "conflict"},
+                                                 {Errc::unauthenticated, "unauthenticated"},
+                                                 {Errc::permission_denied, "permission_denied"},
+                                                 {Errc::resource_exhausted, "resource_exhausted"},
+                                                 {Errc::unavailable, "unavailable"},
+                                                 {Errc::storage, "storage"},
+                                                 {Errc::internal, "internal"}}};
+}  // namespace
+
+const char* errc_name(Errc code) noexcept { return detail::enum_name(kErrcNames, code, "internal"); }
+
+namespace detail {
+
+namespace {
+// The signing key's Auth for `core` (and its derived secrets set on it), or
+// null on a read-only open without the key file: such an open (reports,
+// `lucidctl ledger verify`) reads no secret, so it works without it; what
+// needs the key then fails with unavailable (Cluster::auth(), registration
+// codes). A key file that is present is still checked. Errors: storage.
+std::unique_ptr<Auth> open_signing_key(ClusterCore& core) {
+  const Options& opts = core.opts;
+  struct stat st{};
+  const bool keyless = opts.read_only && ::stat(opts.key_file.c_str(), &st) != 0 && errno == ENOENT;
+  if (keyless) return nullptr;
+  std::string sk = load_or_create_signing_key(opts.key_file, !opts.read_only);
+  core.set_signing_key(sk);
+  auto auth = std::make_unique<Auth>(core.clock, std::move(sk));
+  core.auth = auth.get();
+  return auth;
+}
+}  // namespace
+
+ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(core)) {
+  const Options& opts = core.opts;
+  core.node_cache().load(*core.store);
+  users.load();
+  if (auth) {
+    auth->set_session_check([this](std::string_view sid) { return users.session_active(sid); });
+    // Revocation (docs/decisions.md "Issue 12 item 4"): every verification of
+    // every surface (router, SSE ticks, WebSocket ticks) asks whether the
+    // token's principal still stands; in-memory, invalidated by the changes.
+    auth->set_principal_check([this](const Claims& c) -> const char* {
+      if (!c.session_id.empty()) {
+        // A gateway login: the token's role must be the user's current one
+        // (a role change also revokes the sessions; this holds regardless).
+        auto role = users.session_role(c.session_id);
+        if (!role || *role != c.role) return "Role changed; log in again";
+      }
+      return network.principal_refusal(c);
+    });
+  }
+  // Nodes and PoOT change who may log in; network caches the answer.
+  core.on_principals_changed([this] { network.forget_principals(); });
+  network.reset();
+  core.every(std::chrono::seconds(1), [this] { network.sweep(); });
+  if (!opts.read_only) {
+    core.every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
+    core.every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
+    core.every(opts.poot_score_refresh, [this] { poot.refresh_scores(); });
+    ledger.ensure_genesis();
+    core.every(opts.payout_interval, [this] { payouts.process(); });
+    core.every(opts.block_time, [this] { ledger.seal(); });
+    core.every(std::chrono::minutes(1), [this] { users.prune(); });
+    workflows.recover();  // executions a previous process left RUNNING fail with the reason
+  }
+  settings.load();
+  tasks.engine_->load();
+  if (!opts.read_only) core.every(opts.task_sweep_interval, [this] { tasks.sweep(); });
+  core.on_start([this] { tasks.engine_->stopped = false; });
+  // Stopping answers waiting agents and pings and cancels their timers, then
+  // kills running workflow jobs (their executions fail: "server stopping").
+  core.on_stop([this] { tasks.engine_->shutdown(); });
+  core.on_stop([this] { workflows.shutdown(); });
+}
+
+ClusterImpl::~ClusterImpl() { stop(); }
+
+void ClusterImpl::start() { core.start(); }
+
+void ClusterImpl::stop() {
+  core.stop();
+  if (!core.opts.read_only) {
+    try {
+      nodes.flush_stats();
+    } catch (const Error&) {
+      // Nothing more can be done at shutdown; the loss is bounded by the queue.
+    }
+  }
+}
+
+void ClusterImpl::restart() {
+  stop();
+  network.reset();
+  core.start();
+}
+
+}  // namespace detail
+
+Cluster::Cluster(Options options) : impl_(std::make_unique<detail::ClusterImpl>(std::move(options))) {}
+Cluster::~Cluster() { stop(); }
+void Cluster::start() { impl_->start(); }
+void Cluster::stop() { impl_->stop(); }
+Nodes& Cluster::nodes() { return impl_->nodes; }
+Pools& Cluster::pools() { return impl_->pools; }
+Poot& Cluster::poot() { return impl_->poot; }
+Payouts& Cluster::payouts() { return impl_->payouts; }
+Ledger& Cluster::ledger() { return impl_->ledger; }
+Sessions& Cluster::sessions() { return impl_->sessions; }
+Wallets& Cluster::wallets() { return impl_->wallets; }
+TrustPolicies& Cluster::trust_policies() { return impl_->trust_policies; }
+Network& Cluster::network() { return impl_->network; }
+Workflows& Cluster::workflows() { return impl_->workflows; }
+void Cluster::restart() { impl_->restart(); }
+RateLimiter& Cluster::rate_limiter() { return impl_->rate_limiter; }
+Auth& Cluster::auth() { return impl_->core.require_auth(); }
+Tasks& Cluster::tasks() { return impl_->tasks; }
+Settings& Cluster::settings() { return impl_->settings; }
+Users& Cluster::users() { return impl_->users; }
+ApiKeys& Cluster::api_keys() { return impl_->api_keys; }
+
+Health Cluster::health(std::chrono::milliseconds timeout) {
+  Health h;
+  try {
+    impl_->core.store->read([](detail::Conn& c) {
+      auto& q = c.stmt("SELECT COUNT(*) FROM schema_migrations");
+      q.step();
+    });
+    h.database = true;
+  } catch (const std::exception& e) {
+    h.database_error = e.what();
+  }
+  if (!impl_->core.running()) {
+    h.executor_error = "executor not started";
+    return h;
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  impl_->core.post([done] { done->set_value(); });
+  if (fut.wait_for(timeout) == std::future_status::ready) h.executor = true;
+  else h.executor_error = "executor did not run a task within " + std::to_string(timeout.count()) + " ms";
+  return h;
+}
+
+Gauges Cluster::gauges() {
+  Gauges g;
+  impl_->core.store->read([&](detail::Conn& c) {
+    auto group = [&](detail::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
+      while (q.step()) out.emplace_back(q.column(0).as_text(), q.column(1).as_int64());
+    };
+    group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
+    group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
+    group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
+    auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
+    if (p.step()) g.pending_transactions = p.column(0).as_int64();
+    auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
+    if (h.step()) g.block_height = h.column(0).as_int64();
+  });
+  g.stats_queue = static_cast<std::int64_t>(impl_->core.node_cache().queued_samples());
+  g.live_sessions = impl_->users.live_sessions();
+  return g;
+}
+
+std::string Cluster::outbox_dir() const { return impl_->users.outbox_dir(); }
+EventBus& Cluster::events() { return impl_->core.bus; }
+const Clock& Cluster::clock() const { return *impl_->core.clock; }
+const Options& Cluster::options() const { return impl_->core.opts; }
+int Cluster::schema_version() const { return impl_->core.store->schema_version(); }
+
+}  // namespace lucid
