@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -118,7 +119,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   addr.sin_family = AF_INET;
   addr.sin_port = htons(f.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("connect");
+  // Every input is a new connection, and the client closes first (shutdown
+  // below), so each leaves a TIME_WAIT behind for a minute: at a few thousand
+  // inputs a second one source address runs out of ephemeral ports
+  // (EADDRNOTAVAIL; seen in CI). Loopback answers the whole of 127/8, so the
+  // source address rotates through 127.1.0.0/16.
+  static std::uint32_t next_source = 0;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(0x7f010000u | (next_source++ & 0xffffu));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) fail("bind a loopback source address");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    fail((std::string("connect: ") + std::strerror(errno)).c_str());
   std::size_t sent = 0;
   while (sent < size) {
     const auto n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
