@@ -119,21 +119,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   addr.sin_family = AF_INET;
   addr.sin_port = htons(f.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  // Every input is a new connection, and the client closes first (shutdown
-  // below), so each leaves a TIME_WAIT behind for a minute: at a few thousand
-  // inputs a second one source address runs out of ephemeral ports
-  // (EADDRNOTAVAIL; seen in CI). Loopback answers the whole of 127/8, so the
-  // source address rotates through 127.1.0.0/16.
-  static std::uint32_t next_source = 0;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  from.sin_addr.s_addr = htonl(0x7f010000u | (next_source++ & 0xffffu));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) fail("bind a loopback source address");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    fail((std::string("connect: ") + std::strerror(errno)).c_str());
+  // libFuzzer's timer signal (-timeout) interrupts system calls: EINTR is
+  // retried everywhere below, or a connect or a read cut short would look like
+  // a server fault (seen in CI as "connect" failing).
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EINTR) fail((std::string("connect: ") + std::strerror(errno)).c_str());
+    // An interrupted connect goes on in the background: wait for it.
+    pollfd w{fd, POLLOUT, 0};
+    while (::poll(&w, 1, -1) < 0 && errno == EINTR) {
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+      fail((std::string("connect: ") + std::strerror(err ? err : errno)).c_str());
+  }
   std::size_t sent = 0;
   while (sent < size) {
     const auto n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server may close early (413, 400): fine
     sent += static_cast<std::size_t>(n);
   }
@@ -147,6 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     answer.append(buf, static_cast<std::size_t>(n));
   }
