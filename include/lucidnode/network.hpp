@@ -206,6 +206,12 @@ class Network {
   std::vector<Peer> peers();
   // Errors: not_found.
   Peer peer(std::string_view peer_id);
+  // peer(), for a client reading the peer's capabilities: when the peer has
+  // reported some, publishes PEER_CAPABILITIES_UPDATED {"peer_id",
+  // "capabilities"} (network-node.md: sent when full data is available; at
+  // most once a second per peer). report() publishes it too when an agent
+  // reports capabilities. Errors: not_found.
+  Peer peer_capabilities(std::string_view peer_id);
 
   // Stores the agent's report; in relay mode, opens/refreshes/closes the
   // node's relay session when it names (or stops naming) this server.
@@ -228,6 +234,14 @@ class Network {
 
   NetworkStatus status();
   const std::string& self_peer_id() const;
+  // True when a workflow node's peer_id names this server's own node
+  // (docs/decisions.md "Issue 18: this node"): empty, kLocalPeerMarker, this
+  // server's peer id, or the peer id of an admin-registered login key (an
+  // operator logged in here: the web UI puts the login key's peer id on the
+  // nodes it runs "here"). A fleet node's peer id is not. Storage errors
+  // throw (Errc::storage).
+  bool is_local_peer(std::string_view peer_id);
+  static constexpr std::string_view kLocalPeerMarker = "local";
 
   // Drops expired challenges (the executor calls this every second).
   void sweep();
