@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -148,13 +149,23 @@ struct WorkflowNode {
   std::string gui_props_json = "{}";
 };
 
+// kThisNode (0) as a node id: this node's own side of the workflow (the
+// network node UI's null from_node_id/to_node_id: input from, or results to,
+// the local peer); at most one end may be it, and execution does not wait on
+// or feed it. Interface types: "" or one of STDIN, STDOUT, STDERR, LOGS,
+// MOUNT, ENV, ARG. destination_file_name: "" or a file name (no '/', at most
+// 255 bytes, not "." or "..").
 struct WorkflowConnection {
+  static constexpr std::int64_t kThisNode = 0;
   std::int64_t id = 0;
   std::int64_t workflow_id = 0;
   std::int64_t source_node_id = 0;
   std::optional<std::int64_t> source_interface_id;
   std::int64_t target_node_id = 0;
   std::optional<std::int64_t> target_interface_id;
+  std::string source_interface_type;
+  std::string target_interface_type;
+  std::string destination_file_name;
 };
 
 // RUNNING, COMPLETED, FAILED.
@@ -265,6 +276,12 @@ class Workflows {
   void set_ui_state(std::int64_t workflow_id, const std::string& json);
 
   // ---- execution ----
+  // Which node peer ids run on this server (the rest would need dispatch to
+  // remote peers, which this server does not do). The cluster sets it to
+  // Network::is_local_peer; until set, only an empty peer_id is local. Set
+  // before executions start (not synchronized with running executions).
+  void set_local_peer_rule(std::function<bool(std::string_view)> is_local);
+
   // Records a RUNNING execution instance and queues it on the executor; returns
   // at once. The graph is validated there: a cycle, a dangling connection or a
   // node that cannot run fails the instance with a message saying which.

@@ -76,6 +76,8 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   core.on_principals_changed([this] { network.forget_principals(); });
   network.reset();
   core.every(std::chrono::seconds(1), [this] { network.sweep(); });
+  // A workflow node names this server by its peer id or an operator's login key's.
+  workflows.set_local_peer_rule([this](std::string_view peer_id) { return network.is_local_peer(peer_id); });
   if (!opts.read_only) {
     core.every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     core.every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });

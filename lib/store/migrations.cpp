@@ -680,6 +680,14 @@ ALTER TABLE nodes ADD COLUMN join_secret_hash BLOB;
 -- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
 CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
 )SQL"},
+      {13, "workflow connections in the network node UI's shape (issue 18)", R"SQL(
+-- The UI's connection {from_node_id|null, from_interface_type, to_node_id|null,
+-- to_interface_type, destination_file_name}: a null end (this node's own
+-- side: data from, or results to, the local peer) is stored as node id 0.
+ALTER TABLE workflow_connections ADD COLUMN source_interface_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE workflow_connections ADD COLUMN target_interface_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE workflow_connections ADD COLUMN destination_file_name TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return all;
 }

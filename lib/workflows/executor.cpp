@@ -175,9 +175,11 @@ void Run::begin() {
     cs = workflows.connections(workflow_id);
     for (auto& n : ns) nodes[n.id].node = n;
     for (auto& n : ns) {
-      if (!n.peer_id.empty())
+      const bool local = n.peer_id.empty() || (impl.is_local_peer && impl.is_local_peer(n.peer_id));
+      if (!local)
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + " names peer " + n.peer_id +
-                                                ": dispatch to remote peers is not available; leave peer_id empty to run here");
+                                                ": dispatch to remote peers is not available; leave peer_id empty "
+                                                "(or name this node) to run here");
       std::optional<Service> s;
       try {
         s = workflows.get_service(n.service_id);
@@ -196,6 +198,10 @@ void Run::begin() {
     }
     if (ns.empty()) throw Error(Errc::invalid_argument, "the workflow has no nodes");
     for (const auto& c : cs) {
+      // This node's own side (input already here, results kept here): no
+      // edge between jobs.
+      if (c.source_node_id == WorkflowConnection::kThisNode || c.target_node_id == WorkflowConnection::kThisNode)
+        continue;
       for (auto end : {c.source_node_id, c.target_node_id})
         if (!nodes.count(end))
           throw Error(Errc::invalid_argument, "connection " + std::to_string(c.id) + " is dangling: node " +

@@ -97,11 +97,15 @@ void check_json_text(const std::string& field, const std::string& json) {
     invalid(field, field + " must be at most " + std::to_string(WorkflowLimits::json) + " bytes");
 }
 
-void check_interfaces(const std::vector<ServiceInterface>& v) {
+bool valid_interface_type(const std::string& t) {
   static const std::set<std::string> kTypes = {"STDIN", "STDOUT", "STDERR", "LOGS", "MOUNT", "ENV", "ARG"};
+  return kTypes.count(t) != 0;
+}
+
+void check_interfaces(const std::vector<ServiceInterface>& v) {
   if (v.size() > WorkflowLimits::list) invalid("interfaces", "at most 256 interfaces");
   for (const auto& i : v) {
-    if (!kTypes.count(i.interface_type))
+    if (!valid_interface_type(i.interface_type))
       invalid("interface_type", "interface_type must be one of STDIN, STDOUT, STDERR, LOGS, MOUNT, ENV, ARG");
     check_text("path", i.path, WorkflowLimits::text, false);
     check_text("mount_function", i.mount_function, WorkflowLimits::name, false);
@@ -480,6 +484,10 @@ std::string seal_key(const ClusterCore& core) {
 }  // namespace
 
 Workflows::~Workflows() = default;
+
+void Workflows::set_local_peer_rule(std::function<bool(std::string_view)> is_local) {
+  impl_->is_local_peer = std::move(is_local);
+}
 
 std::vector<Service> Workflows::list_services() {
   return core_.store->read([&](Conn& c) {
@@ -966,7 +974,19 @@ void set_node_json(ClusterCore& core, std::int64_t workflow_id, std::int64_t nod
 }
 
 void check_connection_nodes(Conn& c, const WorkflowConnection& x) {
+  if (x.source_node_id == WorkflowConnection::kThisNode && x.target_node_id == WorkflowConnection::kThisNode)
+    invalid("source_node_id", "a connection needs a workflow node on at least one end");
+  for (auto [type, field] : {std::pair{&x.source_interface_type, "source_interface_type"},
+                             std::pair{&x.target_interface_type, "target_interface_type"}})
+    if (!type->empty() && !valid_interface_type(*type))
+      invalid(field, std::string(field) + " must be one of STDIN, STDOUT, STDERR, LOGS, MOUNT, ENV, ARG");
+  const std::string& f = x.destination_file_name;
+  if (f.size() > WorkflowLimits::name || f == "." || f == ".." || f.find('/') != std::string::npos ||
+      f.find('\0') != std::string::npos)
+    invalid("destination_file_name", "destination_file_name must be a file name of at most 255 bytes without '/'");
+  check_text("destination_file_name", f, WorkflowLimits::name, false);
   for (auto [id, field] : {std::pair{x.source_node_id, "source_node_id"}, std::pair{x.target_node_id, "target_node_id"}}) {
+    if (id == WorkflowConnection::kThisNode) continue;
     auto& q = c.stmt("SELECT 1 FROM workflow_nodes WHERE id = ? AND workflow_id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
     q.bind(2, static_cast<std::int64_t>(x.workflow_id));
@@ -987,13 +1007,15 @@ void Workflows::set_node_config(std::int64_t w, std::int64_t n, const std::strin
 std::vector<WorkflowConnection> Workflows::connections(std::int64_t workflow_id) {
   return core_.store->read([&](Conn& c) {
     must_workflow(c, workflow_id);
-    auto& q = c.stmt("SELECT id, workflow_id, source_node_id, source_interface_id, target_node_id, target_interface_id"
+    auto& q = c.stmt("SELECT id, workflow_id, source_node_id, source_interface_id, target_node_id, target_interface_id,"
+                     " source_interface_type, target_interface_type, destination_file_name"
                      " FROM workflow_connections WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<WorkflowConnection> out;
     while (q.step())
       out.push_back({q.column(0).as_int64(), q.column(1).as_int64(), q.column(2).as_int64(),
-                     opt_int(q.column(3)), q.column(4).as_int64(), opt_int(q.column(5))});
+                     opt_int(q.column(3)), q.column(4).as_int64(), opt_int(q.column(5)), q.column(6).as_text(),
+                     q.column(7).as_text(), q.column(8).as_text()});
     return out;
   });
 }
@@ -1009,12 +1031,16 @@ WorkflowConnection Workflows::add_connection(const WorkflowConnection& x) {
     cnt.reset();
     check_connection_nodes(c, x);
     auto& q = c.stmt("INSERT INTO workflow_connections(workflow_id, source_node_id, source_interface_id,"
-                     " target_node_id, target_interface_id) VALUES (?, ?, ?, ?, ?) RETURNING id");
+                     " target_node_id, target_interface_id, source_interface_type, target_interface_type,"
+                     " destination_file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, static_cast<std::int64_t>(x.workflow_id));
     q.bind(2, static_cast<std::int64_t>(x.source_node_id));
     bind_opt(q, 3, x.source_interface_id);
     q.bind(4, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 5, x.target_interface_id);
+    q.bind(6, x.source_interface_type);
+    q.bind(7, x.target_interface_type);
+    q.bind(8, x.destination_file_name);
     const std::int64_t new_id = q.run_returning_id();
     WorkflowConnection r = x;
     r.id = new_id;
@@ -1035,12 +1061,16 @@ void Workflows::update_connection(const WorkflowConnection& x) {
     if (!exists) throw Error(Errc::not_found, "Connection not found");
     check_connection_nodes(c, x);
     auto& q = c.stmt("UPDATE workflow_connections SET source_node_id = ?, source_interface_id = ?, target_node_id = ?,"
-                     " target_interface_id = ? WHERE id = ?");
+                     " target_interface_id = ?, source_interface_type = ?, target_interface_type = ?,"
+                     " destination_file_name = ? WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(x.source_node_id));
     bind_opt(q, 2, x.source_interface_id);
     q.bind(3, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 4, x.target_interface_id);
-    q.bind(5, static_cast<std::int64_t>(x.id));
+    q.bind(5, x.source_interface_type);
+    q.bind(6, x.target_interface_type);
+    q.bind(7, x.destination_file_name);
+    q.bind(8, static_cast<std::int64_t>(x.id));
     q.run();
     touch_workflow(c, x.workflow_id, now_text(core_));
   });

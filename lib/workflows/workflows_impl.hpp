@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,8 @@ void publish(detail::ClusterCore& core, const char* type, const std::string& pay
 
 struct Workflows::Impl {
   std::filesystem::path data_dir;
+  // Workflows::set_local_peer_rule; nullptr: only "" is local.
+  std::function<bool(std::string_view)> is_local_peer;
 
   std::mutex mu;  // guards runs, stopping
   std::map<std::int64_t, std::shared_ptr<wf::Run>> runs;
