@@ -97,6 +97,20 @@ std::string caller_key(const Context& ctx) {
   return "ip:" + client_address(ctx.req);
 }
 
+// Every answer of a Cors::any_origin surface: any page may read it (the
+// credential is a bearer token the page holds, never a cookie, so no
+// Allow-Credentials), including the headers clients act on.
+void add_cors_headers(http::Response& r) {
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  r.headers.emplace_back("Access-Control-Expose-Headers",
+                         "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After");
+}
+
+// The request headers a preflight may ask for: what the network-node clients
+// send (Authorization for the bearer token, Content-Type for JSON bodies).
+constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, X-Request-ID";
+constexpr const char* kCorsMaxAgeSeconds = "600";
+
 void add_rate_headers(http::Response& r, const RateDecision& d) {
   r.headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
   r.headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
@@ -133,7 +147,7 @@ void authorize(const Route& route, const Claims& c, const std::vector<std::strin
 namespace {
 constexpr detail::EnumNames<NodeAccess, 3> kNodeAccessNames{
     {{NodeAccess::deny, "deny"}, {NodeAccess::self, "self"}, {NodeAccess::read, "read"}}};
-constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory::none, "none"},
+constexpr detail::EnumNames<RateCategory, 13> kRateCategoryNames{{{RateCategory::none, "none"},
                                                                   {RateCategory::nodes, "nodes"},
                                                                   {RateCategory::admin, "admin"},
                                                                   {RateCategory::poot, "poot"},
@@ -144,7 +158,8 @@ constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory:
                                                                   {RateCategory::gw_admin, "gw_admin"},
                                                                   {RateCategory::gw_chain, "gw_chain"},
                                                                   {RateCategory::registration, "registration"},
-                                                                  {RateCategory::nn_challenge, "nn_challenge"}}};
+                                                                  {RateCategory::nn_challenge, "nn_challenge"},
+                                                                  {RateCategory::nn_login, "nn_login"}}};
 }  // namespace
 
 const char* node_access_name(NodeAccess a) noexcept { return detail::enum_name(kNodeAccessNames, a, "deny"); }
@@ -181,16 +196,16 @@ std::string client_address(const http::Request& req) {
 
 const char* rate_category_name(RateCategory c) noexcept { return detail::enum_name(kRateCategoryNames, c, "none"); }
 
-void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
-  surfaces_.push_back({prefix, encoder});
+void Router::add_prefix(const char* prefix, ErrorEncoder encoder, Cors cors) {
+  surfaces_.push_back({prefix, encoder, cors});
   std::sort(surfaces_.begin(), surfaces_.end(),
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
 }
 
-void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
-  add_prefix(prefix, encoder);
+void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count, Cors cors) {
+  add_prefix(prefix, encoder, cors);
   for (std::size_t i = 0; i < count; ++i) {
-    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), routes_.size(), document_, prefix};
+    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), routes_.size(), document_, prefix, cors};
     for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
@@ -207,15 +222,20 @@ std::vector<Router::RouteEntry> Router::routes() const {
   return out;
 }
 
-ErrorEncoder Router::encoder_for(const std::string& path) const {
+const Router::Surface* Router::surface_for(const std::string& path) const {
   for (const auto& s : surfaces_) {
     if (!s.prefix.empty() && s.prefix.back() == '$') {
-      if (path == std::string_view(s.prefix).substr(0, s.prefix.size() - 1)) return s.encoder;
+      if (path == std::string_view(s.prefix).substr(0, s.prefix.size() - 1)) return &s;
     } else if (path.rfind(s.prefix, 0) == 0) {
-      return s.encoder;
+      return &s;
     }
   }
-  return surfaces_.empty() ? nullptr : surfaces_.back().encoder;
+  return surfaces_.empty() ? nullptr : &surfaces_.back();
+}
+
+ErrorEncoder Router::encoder_for(const std::string& path) const {
+  const Surface* s = surface_for(path);
+  return s ? s->encoder : nullptr;
 }
 
 http::Response Router::protocol_error(const http::Request& req, int status, std::string_view message) const {
@@ -225,8 +245,10 @@ http::Response Router::protocol_error(const http::Request& req, int status, std:
   f.status = status;
   f.request_id = new_request_id();
   f.request = &req;
-  http::Response r = encoder_for(req.path)(f);
+  const Surface* s = surface_for(req.path);
+  http::Response r = s->encoder(f);
   r.headers.emplace_back("X-Request-ID", f.request_id);
+  if (s->cors == Cors::any_origin) add_cors_headers(r);
   return r;
 }
 
@@ -243,6 +265,16 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
   const auto t0 = std::chrono::steady_clock::now();
   const Compiled* matched = nullptr;
   auto reply = dispatch_inner(req, cluster, env, &matched);
+  // A WebSocket upgrade's answer is written by the protocol engine (browsers
+  // apply no CORS to WebSockets); every other answer of a CORS surface,
+  // errors included, carries the headers.
+  if (!reply.upgrade) {
+    const Surface* s = matched ? nullptr : surface_for(req.path);
+    const Cors cors = matched ? matched->cors : s ? s->cors : Cors::none;
+    const auto& hs = reply.response.headers;
+    const bool has = std::any_of(hs.begin(), hs.end(), [](const auto& h) { return h.first == "Access-Control-Allow-Origin"; });
+    if (cors == Cors::any_origin && !has) add_cors_headers(reply.response);
+  }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   (matched ? *matched->stats : *unmatched_).record(reply.response.status, us);
   return reply;
@@ -332,6 +364,20 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
     return r;
   };
   if (!found) {
+    if (!allowed.empty() && req.method == "OPTIONS" && same_path->cors == Cors::any_origin) {
+      // A CORS preflight (or a plain OPTIONS): what the table allows here.
+      // Before authentication: a preflight never carries credentials.
+      allow("OPTIONS");
+      http::Reply r;
+      r.response.status = 204;
+      r.response.headers.emplace_back("Allow", allowed);
+      r.response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+      r.response.headers.emplace_back("Access-Control-Allow-Methods", allowed);
+      r.response.headers.emplace_back("Access-Control-Allow-Headers", kCorsAllowHeaders);
+      r.response.headers.emplace_back("Access-Control-Max-Age", kCorsMaxAgeSeconds);
+      r.response.headers.emplace_back("X-Request-ID", request_id);
+      return r;
+    }
     if (!allowed.empty()) {
       auto r = fail(FailureKind::method_not_allowed, nullptr, "Method Not Allowed");
       r.response.headers.emplace_back("Allow", allowed);

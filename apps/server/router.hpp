@@ -37,8 +37,10 @@ enum class AuthMode {
 // registration: node-registration.md's public join and status routes, by client address.
 // nn_challenge: network-node.md's challenge issuance, by client address
 // (configure_network_limits in routes/routes.hpp).
+// nn_login: network-node.md's Ed25519 login, by client address (a login
+// without public_key may verify the signature against several keys).
 enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain,
-                          registration, nn_challenge };
+                          registration, nn_challenge, nn_login };
 const char* rate_category_name(RateCategory c) noexcept;
 
 // The client address of a request ("ip" or "ip6", without brackets or port):
@@ -141,6 +143,15 @@ inline constexpr std::chrono::seconds kStreamAuthTick{1};
 
 using ErrorEncoder = http::Response (*)(const Failure&);
 
+// Cross-origin access to a surface (docs/decisions.md "Issue 18: CORS").
+// any_origin: every answer of the surface carries
+// Access-Control-Allow-Origin: * (never Allow-Credentials: the API's
+// credential is a bearer token the page sends itself, not a cookie), and an
+// OPTIONS request to a path the surface routes is a preflight: 204 with the
+// methods the route table has for that path. none: no CORS headers, and
+// OPTIONS is a method like any other (405 where no route has it).
+enum class Cors { none, any_origin };
+
 class Router {
  public:
   // Names the API document the following add_surface() calls belong to (for
@@ -151,7 +162,8 @@ class Router {
   // requests that match no route (the longest matching prefix wins).
   // Every token verification runs the cluster's principal check (revoked
   // keys, blacklisted peers, ended sessions), so no surface re-checks callers.
-  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
+                   Cors cors = Cors::none);
 
   // A registered route as the router holds it, for documentation (the
   // security model, lucid-server --print-security-model). Read-only.
@@ -165,7 +177,7 @@ class Router {
   std::vector<RouteEntry> routes() const;
   // Another path prefix answered by `encoder` when no route matches ("...$"
   // matches that exact path only).
-  void add_prefix(const char* prefix, ErrorEncoder encoder);
+  void add_prefix(const char* prefix, ErrorEncoder encoder, Cors cors = Cors::none);
   http::Reply dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const;
   // The encoder for errors found before routing (by path prefix).
   ErrorEncoder encoder_for(const std::string& path) const;
@@ -200,12 +212,17 @@ class Router {
     std::size_t order = 0;        // registration order
     const char* document = "";    // begin_document() at registration
     const char* prefix = "";      // add_surface()'s prefix
+    Cors cors = Cors::none;       // add_surface()'s
   };
   http::Reply dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const;
   struct Surface {
     std::string prefix;
     ErrorEncoder encoder;
+    Cors cors = Cors::none;
   };
+  // The surface answering `path` when no route matches (longest prefix), or
+  // nullptr when none is registered.
+  const Surface* surface_for(const std::string& path) const;
   std::vector<Compiled> routes_;  // most specific first
   std::vector<Surface> surfaces_;
   const char* document_ = "";
