@@ -844,6 +844,7 @@ TEST_CASE("workflows: connections to this node's own side, interface types, file
   CHECK(field_of([&] { f.wf().add_connection(bad); }) == "destination_file_name");
   CHECK(f.wf().connections(w.id).size() == 1);
   // an execution does not wait on this node's side: the node runs
+  f.cluster->start();
   auto inst = f.wf().execute(w.id);
   CHECK(f.wait(inst.id).status == "COMPLETED");
 }
@@ -857,6 +858,7 @@ TEST_CASE("workflows: the local peer rule decides which peer ids run here (issue
   n.service_id = s.id;
   n.peer_id = "12D3KooWsomewhereelse";
   f.wf().add_node(n);
+  f.cluster->start();
   auto failed = f.wait(f.wf().execute(w.id).id);
   CHECK(failed.status == "FAILED");
   CHECK(failed.error.value_or("").find("dispatch to remote peers is not available") != std::string::npos);
