@@ -103,7 +103,7 @@ struct Node {
 };
 
 struct NodeCreate {
-  std::string name;      // required, 1..128 code points of free text (no control characters), unique
+  std::string name;      // required, 1..100 code points of free text (no control characters), unique
   std::string hostname;  // optional; default: name, which must then be a valid hostname
   NodeType node_type = NodeType::worker;
   HardwareInfo hardware;

@@ -45,8 +45,9 @@ void check_node_uid(std::string_view uid) {
 }
 
 // A node's name is free text (issue 15: "separate from the hostname"), so
-// operators may name machines in any script; bounded in code points.
-constexpr std::size_t kMaxNodeName = 128;
+// operators may name machines in any script; bounded in code points by the
+// document's Node.name maxLength.
+constexpr std::size_t kMaxNodeName = 100;
 
 void check_name(const std::string& field, const std::string& name) {
   if (!utf8_valid(name)) invalid(field, field + " must be valid UTF-8");

@@ -253,7 +253,7 @@ http::Reply list_nodes(Context& ctx) {
 http::Reply create_node(Context& ctx) {
   JsonBody body(ctx.req);
   NodeCreate req;
-  // Free text (issue 15); Nodes::create bounds it (128 code points). The
+  // Free text (issue 15); Nodes::create bounds it (100 code points). The
   // reader's bound here only stops a huge string early.
   req.name = body.required_string("name", 1000);
   req.hostname = body.optional_string("hostname", 253).value_or("");
