@@ -28,7 +28,7 @@ std::optional<std::int64_t> config_timeout(const std::string& config_json);
 void publish(detail::ClusterCore& core, const char* type, const std::string& payload);
 }  // namespace wf
 
-struct Workflows::Impl {
+struct LUCID_HIDDEN Workflows::Impl {
   std::filesystem::path data_dir;
 
   std::mutex mu;  // guards runs, stopping
