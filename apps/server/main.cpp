@@ -14,6 +14,8 @@
 #include "http/http_server.hpp"
 #include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/mail.hpp"
+#include "mail/smtp_mailer.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
 #include "security_model.hpp"
@@ -324,9 +326,12 @@ int main(int argc, char** argv) {
       std::cerr << "lucid-server: --chunk-bandwidth must be 0 or at least --max-chunk-bytes\n";
       return 2;
     }
-    opts.smtp_url = smtp_url;
-    opts.smtp_from = smtp_from;
     opts.outbox_dir = outbox_dir;
+    // Login mail: SMTP (this program's libcurl mailer) when asked for, with
+    // undelivered messages kept in the outbox; else the library's outbox.
+    if (!smtp_url.empty())
+      opts.mailer = std::make_shared<server::SmtpMailer>(
+          smtp_url, smtp_from, std::make_shared<OutboxMailer>(resolved_outbox_dir(opts)));
     // Port 0 is only known after binding; magic links then need --public-url.
     opts.public_url = public_url.empty() ? (use_tls ? "https://" : "http://") + listen : public_url;
     opts.relay_mode = relay_mode;
@@ -390,8 +395,8 @@ int main(int argc, char** argv) {
     log.line("lucid-server " + std::string(version()) + " listening on " + (use_tls ? "https://" : "http://") + host + ":" +
              std::to_string(srv.port()) +
              " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
-    if (cluster.users().uses_smtp())
-      log.line("login mail: SMTP via " + smtp_url.substr(0, smtp_url.find("://") + 3) + "... from " + smtp_from);
+    if (!smtp_url.empty())
+      log.line("login mail: " + cluster.users().mail_delivery());
     else
       log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
                " (print them with: lucidctl mail outbox --db " + db + ")");

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 // Roles, lowest to highest. The order is the privilege order: a role satisfies
 // every requirement of the roles below it. Roles are stored and carried by
@@ -118,4 +120,5 @@ class Auth {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

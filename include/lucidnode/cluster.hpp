@@ -18,6 +18,7 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
+#include "lucidnode/export.hpp"
 #include "lucidnode/ledger.hpp"
 #include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
@@ -35,6 +36,7 @@
 namespace lucid {
 
 namespace detail { class ClusterImpl; }
+LUCID_PUBLIC_BEGIN
 
 // Point-in-time counts for monitoring (GET /api/v1/meta/metrics).
 struct Gauges {
@@ -136,4 +138,5 @@ class Cluster {
   std::unique_ptr<detail::ClusterImpl> impl_;  // lib/cluster/cluster_impl.hpp
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

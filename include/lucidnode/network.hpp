@@ -12,10 +12,12 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; struct NetworkState; }
+LUCID_PUBLIC_BEGIN
 
 // A peer id from a 32-byte Ed25519 public key, deterministically: the libp2p
 // PeerID of that key, i.e. base58btc(identity-multihash(protobuf PublicKey
@@ -254,4 +256,5 @@ class Network {
   std::unique_ptr<detail::NetworkState> st_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; class NodeCache; }
+LUCID_PUBLIC_BEGIN
 
 // The record status of a node. Liveness (online/stale/offline) is separate:
 // it is derived from when stats last arrived.
@@ -409,4 +411,5 @@ class Nodes {
   std::unique_ptr<detail::NodeCache> cache_;  // lib/nodes/node_cache.hpp
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

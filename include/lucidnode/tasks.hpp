@@ -21,12 +21,14 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 class ApiKeys;
 class Settings;
 namespace detail { class ClusterCore; class ClusterImpl; class TaskEngine; }
+LUCID_PUBLIC_BEGIN
 
 enum class TaskPriority { low = 0, normal = 1, high = 2, urgent = 3 };
 const char* task_priority_name(TaskPriority p) noexcept;
@@ -370,4 +372,5 @@ class Settings {
   ApiKeys& api_keys_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

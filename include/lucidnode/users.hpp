@@ -20,10 +20,12 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; class ClusterImpl; }
+LUCID_PUBLIC_BEGIN
 
 struct User {
   std::string id;  // UUID
@@ -127,9 +129,11 @@ class Users {
   void prune();
   // Sessions currently live (in-memory count).
   std::int64_t live_sessions() const;
-  // Where login mail goes without SMTP; whether SMTP is configured.
+  // The outbox directory (Options::outbox_dir resolved: "outbox" beside the
+  // database when empty), whether or not the configured mailer uses it.
   std::string outbox_dir() const;
-  bool uses_smtp() const;
+  // Where login mail goes, one line for logs (Mailer::describe()).
+  std::string mail_delivery() const;
 
   // Generates and stores a new TOTP secret for the user (active at once when
   // `activate`, else pending until confirm_totp). not_found for unknown ids.
@@ -145,4 +149,5 @@ class Users {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

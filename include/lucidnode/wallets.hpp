@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 #include "lucidnode/sessions.hpp"  // Principal
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 struct Wallet {
   std::string wallet_id;  // UUID
@@ -124,4 +126,5 @@ class TrustPolicies {
   detail::ClusterCore& core_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

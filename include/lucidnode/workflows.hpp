@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // Bounds on what callers may store (exceeding one is invalid_argument).
 struct WorkflowLimits {
@@ -305,4 +307,5 @@ class Workflows {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

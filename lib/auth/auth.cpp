@@ -71,7 +71,7 @@ long long to_unix(Timestamp t) {
 
 }  // namespace
 
-struct Auth::Impl {
+struct LUCID_HIDDEN Auth::Impl {
   std::shared_ptr<const Clock> clock;
   std::function<bool(std::string_view)> session_live;
   PrincipalCheck principal;

@@ -9,14 +9,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
-#include "auth/mail.hpp"
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
+#include "lucidnode/mail.hpp"
+#include "lucidnode/options.hpp"
 #include "util/encoding.hpp"
 #include "util/utf8.hpp"
 
@@ -164,11 +164,12 @@ bool six_digits(const std::string& s) {
 
 }  // namespace
 
-struct Users::Impl {
+struct LUCID_HIDDEN Users::Impl {
   detail::ClusterCore& core;
   detail::Digest hash_key{};  // keys the hashes of codes, link tokens, refresh tokens
   unsigned char totp_key[crypto_secretbox_KEYBYTES] = {0};
-  std::unique_ptr<detail::Mailer> mailer;
+  std::shared_ptr<Mailer> mailer;  // Options::mailer, or the outbox
+  std::string outbox;               // resolved_outbox_dir(options)
   bool loaded = false;
 
   mutable std::shared_mutex mu;  // guards live
@@ -204,12 +205,8 @@ struct Users::Impl {
     hash_key = detail::hmac_sha256(core.code_key, "lucidnode gateway login hashes v1");
     const auto k = detail::hmac_sha256(core.code_key, "lucidnode gateway totp secrets v1");
     std::copy(k.begin(), k.end(), totp_key);
-    std::string outbox = core.opts.outbox_dir;
-    if (outbox.empty()) {
-      auto dir = std::filesystem::path(core.opts.database_path).parent_path();
-      outbox = ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
-    }
-    mailer = std::make_unique<detail::Mailer>(core.opts.smtp_url, core.opts.smtp_from, outbox);
+    outbox = resolved_outbox_dir(core.opts);
+    mailer = core.opts.mailer ? core.opts.mailer : std::make_shared<OutboxMailer>(outbox);
     const auto now = to_us(core.clock->now());
     core.store->read([&](Conn& c) {
       auto& q = c.stmt(
@@ -589,14 +586,14 @@ std::chrono::seconds Users::start_login(const std::string& email_in) {
     // "a tag@x" ('+' is a space in a query).
     std::string link = impl_->core.opts.public_url + "/api/v1/auth/verify?email=" + detail::percent_encode(email) +
                        "&token=" + detail::percent_encode(token);
-    detail::MailMessage m;
+    MailMessage m;
     m.to = email;
     m.subject = "Your lucidnode sign-in code: " + std::string(code);
     m.body = "Your sign-in code is " + std::string(code) + "\n\nOr open this link to sign in:\n" + link +
              "\n\nBoth expire in " + std::to_string(ttl.count() / 60) +
              " minutes and work once. If you did not ask to sign in, ignore this message.\n";
-    const detail::Mailer* mailer = impl_->mailer.get();
-    impl_->core.post_or_run([mailer, m = std::move(m)] { mailer->deliver(m); });
+    // The mailer is shared: it outlives this call even if the cluster closes first.
+    impl_->core.post_or_run([mailer = impl_->mailer, m = std::move(m)] { mailer->deliver(m); });
   }
   sodium_memzero(code, sizeof code);
   return ttl;
@@ -710,8 +707,8 @@ std::int64_t Users::live_sessions() const {
       std::count_if(impl_->live.begin(), impl_->live.end(), [&](const auto& kv) { return kv.second.expires > now; }));
 }
 
-std::string Users::outbox_dir() const { return impl_->mailer->outbox_dir(); }
-bool Users::uses_smtp() const { return impl_->mailer->uses_smtp(); }
+std::string Users::outbox_dir() const { return impl_->outbox; }
+std::string Users::mail_delivery() const { return impl_->mailer->describe(); }
 
 TotpEnrollment Users::enroll_totp(const std::string& id, bool activate) {
   const std::string secret = detail::random_bytes(20);  // 160 bits, RFC 4226's recommendation

@@ -29,7 +29,7 @@ std::optional<std::int64_t> config_timeout(const std::string& config_json);
 void publish(detail::ClusterCore& core, const char* type, const std::string& payload);
 }  // namespace wf
 
-struct Workflows::Impl {
+struct LUCID_HIDDEN Workflows::Impl {
   std::filesystem::path data_dir;
   // Workflows::set_local_peer_rule; nullptr: only "" is local.
   std::function<bool(std::string_view)> is_local_peer;

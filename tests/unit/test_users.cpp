@@ -1,11 +1,18 @@
 // Users, passwordless login, TOTP (RFC 6238 vectors), sessions and refresh rotation.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <vector>
 
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/mail.hpp"
+#include "lucidnode/users.hpp"
+#include "mail/smtp_mailer.hpp"
 #include "support.hpp"
 
 using namespace lucid;
@@ -243,10 +250,12 @@ TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
   TempDir dir;
   Options o;
   o.database_path = dir.file("lucid.db");
-  o.smtp_url = "smtp://127.0.0.1:1";  // nothing listens on port 1
-  o.smtp_from = "login@example.com";
+  // lucid-server's mailer (apps/server/mail), plugged in as any embedder's would be.
+  o.mailer = std::make_shared<lucid::server::SmtpMailer>(
+      "smtp://127.0.0.1:1", "login@example.com",  // nothing listens on port 1
+      std::make_shared<OutboxMailer>(resolved_outbox_dir(o)));
   Cluster c(o);
-  CHECK(c.users().uses_smtp());
+  CHECK(c.users().mail_delivery().rfind("SMTP via smtp://... from login@example.com", 0) == 0);
   UserCreate u;
   u.email = "ada@example.com";
   u.username = "ada";
@@ -256,9 +265,64 @@ TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
   const std::string mail = last_mail(c.outbox_dir());
   CHECK(mail.find("X-Lucid-Delivery-Error: SMTP delivery failed") != std::string::npos);
   CHECK(mail.find("From: login@example.com") != std::string::npos);
-  Options bad = o;
-  bad.smtp_url = "http://example.com";
-  CHECK(testsupport::code_of([&] { Cluster x(bad); }) == Errc::invalid_argument);
+  auto outbox = std::make_shared<OutboxMailer>(dir.file("outbox"));
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("http://example.com", "a@b.c", outbox); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("smtp://example.com", "nobody", outbox); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("smtp://example.com", "a@b.c", nullptr); }) ==
+        Errc::invalid_argument);
+}
+
+namespace {
+// An embedder's mailer: keeps what it is given.
+struct KeepingMailer final : lucid::Mailer {
+  std::mutex mu;
+  std::vector<lucid::MailMessage> sent;
+  bool deliver(const lucid::MailMessage& m) override {
+    std::lock_guard lock(mu);
+    sent.push_back(m);
+    return true;
+  }
+  std::string describe() const override { return "kept in memory"; }
+};
+}  // namespace
+
+TEST_CASE("mail: Options::mailer gets login mail; no outbox file is written") {
+  TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  o.public_url = "https://fleet.test";
+  auto mailer = std::make_shared<KeepingMailer>();
+  o.mailer = mailer;
+  Cluster c(o);
+  CHECK(c.users().mail_delivery() == "kept in memory");
+  UserCreate u;
+  u.email = "ada@example.com";
+  u.username = "ada";
+  u.password = "correct horse 9";
+  c.users().create(u);
+  c.users().start_login("nobody@example.com");  // unknown: no mail
+  c.users().start_login("Ada@Example.com");
+  REQUIRE(mailer->sent.size() == 1);
+  CHECK(mailer->sent[0].to == "ada@example.com");
+  CHECK(mailer->sent[0].body.find("https://fleet.test/api/v1/auth/verify?email=ada%40example.com&token=") !=
+        std::string::npos);
+  const std::string code = mailer->sent[0].subject.substr(mailer->sent[0].subject.size() - 6);
+  CHECK(!c.users().verify_code("ada@example.com", code).access_token.empty());
+  CHECK(!std::filesystem::exists(c.outbox_dir()));
+}
+
+TEST_CASE("mail: render_mail keeps header values on one line") {
+  lucid::MailMessage m{"ada@example.com", "hi\r\nBcc: eve@example.com", "line 1\nline 2"};
+  const std::string text = lucid::render_mail(m, "login@example.com", "X-Extra: 1\r\nX-Injected: 2");
+  CHECK(text.find("\r\nBcc:") == std::string::npos);
+  CHECK(text.find("\r\nX-Injected:") == std::string::npos);
+  CHECK(text.find("Subject: hiBcc: eve@example.com\r\n") != std::string::npos);
+  CHECK(text.find("\r\n\r\nline 1\r\nline 2\r\n") != std::string::npos);
+  CHECK(text.find("Message-ID: <") != std::string::npos);
+  CHECK(text.find("@example.com>") != std::string::npos);
+  CHECK(testsupport::code_of([] { lucid::OutboxMailer m(""); }) == Errc::invalid_argument);
 }
 
 TEST_CASE("users: cached reads follow every write") {
