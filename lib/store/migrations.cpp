@@ -680,6 +680,12 @@ ALTER TABLE nodes ADD COLUMN join_secret_hash BLOB;
 -- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
 CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
 )SQL"},
+      // INTEGRATION: 11 belongs to issue 15's node-lifecycle branch; this
+      // empty placeholder only keeps the versions contiguous (test_store) on
+      // this branch. Merging must keep that branch's 11 and drop this one.
+      {11, "reserved for issue 15 node lifecycle (placeholder on i15-srv)", R"SQL(
+-- reserved
+)SQL"},
       {12, "revoked access tokens, token subjects of users (issue 15)", R"SQL(
 -- Access tokens without a login session (lucidctl admin create-token)
 -- revoked by POST /auth/logout: refused by their jti until they expire.

@@ -360,7 +360,7 @@ TEST_CASE("wallets: trust policies: list is the caller's own in creation order -
   CHECK(f.tp().update(f.alice, p1.policy_id, u).rules.at(0).rule_id == "rule_1");
   CHECK(f.tp().list(f.alice, 1, 1, nullptr).at(0).rules.at(0).condition == "currency == TRX");
 
-  u.rules = std::vector<TrustRule>{rule("allow", "*"), rule("deny", "amount >= x")};
+  u.rules = std::vector<TrustRule>{rule("allow", "*"), rule("deny", std::string(kMaxTrustConditionChars + 1, 'x'))};
   CHECK(field_of([&] { f.tp().update(f.alice, p1.policy_id, u); }) == "rules.1.condition");
   u = TrustPolicyUpdate{};
   u.name = "";
