@@ -48,7 +48,7 @@ std::string read_private(const std::string& path, std::size_t max, const std::fu
   }
   if (st.st_mode & 077) {
     ::close(fd);
-    fail("permissions are too open: it must not be readable by others (chmod 600)");
+    fail("permissions are too open: it must not be readable by others (mode 0600, chmod 600)");
   }
   std::string text(max, '\0');
   const ssize_t n = ::read(fd, text.data(), max);
