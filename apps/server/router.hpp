@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ enum class AuthMode {
   bearer_or_query,  // the same, or ?token=<JWT> (EventSource cannot set headers)
   node_key,         // X-API-KEY: <node API key>
   api_key_or_bearer,  // cluster API: X-API-Key: <JWT or admin API key>, or Authorization: Bearer <same>
+  scrape,  // Authorization: Bearer <JWT, admin API key, or ServerEnv::metrics_token> (GET /metrics)
 };
 
 // Rate-limit categories of the documents; the shared limiter keys buckets by
@@ -39,9 +41,20 @@ enum class AuthMode {
 // (configure_network_limits in routes/routes.hpp).
 // nn_login: network-node.md's Ed25519 login, by client address (a login
 // without public_key may verify the signature against several keys).
+// cluster_admin: never in a table; the router moves admin callers of a
+// `cluster` route to it (the admin tier, configure_cluster_limits).
 enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain,
-                          registration, nn_challenge, nn_login };
+                          registration, nn_challenge, nn_login, cluster_admin };
 const char* rate_category_name(RateCategory c) noexcept;
+
+// Longest incoming X-Request-ID honoured, in bytes.
+inline constexpr std::size_t kMaxRequestIdBytes = 128;
+
+// The id of a request: its X-Request-ID when that is 1..kMaxRequestIdBytes
+// visible ASCII characters (0x21..0x7e: no space, no control character, so
+// it cannot forge log lines or headers), else a new random UUID. The router
+// returns it on every answer and records it in `req.request_id`.
+std::string request_id_for(const http::Request& req);
 
 // The client address of a request ("ip" or "ip6", without brackets or port):
 // the key of per-address limits.
@@ -70,7 +83,7 @@ struct Context {
   Caller caller;
   Cluster& cluster;
   ServerEnv& env;
-  std::string request_id;  // a UUID for this request, echoed in errors and X-Request-ID
+  std::string request_id;  // the request's id (request_id_for), echoed in errors and X-Request-ID
   const Route* route = nullptr;  // the matched route (its policy, for handlers that authenticate late)
   AuthMode auth = AuthMode::none;  // how the matched route authenticated the caller
 };
@@ -151,6 +164,9 @@ using ErrorEncoder = http::Response (*)(const Failure&);
 // methods the route table has for that path. none: no CORS headers, and
 // OPTIONS is a method like any other (405 where no route has it).
 enum class Cors { none, any_origin };
+// A Prometheus label value escaped as the text format requires: backslash,
+// double quote and newline become \\, \" and \n.
+std::string prometheus_label_value(std::string_view v);
 
 class Router {
  public:
@@ -192,6 +208,21 @@ class Router {
   // Mean handling time of all requests so far, in milliseconds.
   double mean_latency_ms() const;
 
+  // The last kRecentSeconds whole seconds of requests (the second running
+  // now excluded), for GET /api/v1/meta/metrics: rate, latency quantiles
+  // (estimated from kLatencyBuckets by linear interpolation inside the
+  // bucket, as Prometheus' histogram_quantile does; the last bucket's lower
+  // bound where the quantile falls beyond it), and the share of 5xx answers.
+  // `uptime` shortens the window while the server is younger than it.
+  // Thread-safe.
+  static constexpr int kRecentSeconds = 60;
+  struct Recent {
+    double requests_per_second = 0;
+    double p50_ms = 0, p95_ms = 0, p99_ms = 0;
+    double error_rate = 0;  // 5xx answers / answers, 0..1 (0 without answers)
+  };
+  Recent recent(std::chrono::steady_clock::duration uptime) const;
+
   // Histogram bucket upper bounds, in microseconds.
   static constexpr std::array<std::int64_t, 12> kLatencyBuckets = {100,   250,    500,    1000,   2500,   5000,
                                                                    10000, 25000,  50000,  100000, 500000, 2500000};
@@ -227,6 +258,19 @@ class Router {
   std::vector<Surface> surfaces_;
   const char* document_ = "";
   std::shared_ptr<RouteStats> unmatched_ = std::make_shared<RouteStats>();  // 404/405
+
+  // One second of answers, in a ring of kRecentSeconds + 1 slots indexed by
+  // the steady clock's second: a slot whose `second` is not the current one
+  // is reset (under reset_mu) before it counts again.
+  struct SecondSlot {
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> buckets{};
+  };
+  void record_recent(int status, std::int64_t us) const;
+  mutable std::array<SecondSlot, kRecentSeconds + 1> recent_{};
+  mutable std::mutex reset_mu_;
 };
 
 }  // namespace lucid::server

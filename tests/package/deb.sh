@@ -35,7 +35,15 @@ libdir="$(dirname "$so")"
 soname="$(objdump -p "$so" | awk '/SONAME/ {print $2}')"
 [ "$soname" = "liblucidnode.so.0" ] || { say "SONAME is '$soname'"; exit 1; }
 unit="$prefix/lib/systemd/system/lucid-server.service"
-grep -qx 'ExecStart=/usr/bin/lucid-server --db /var/lib/lucid-server/lucid.db --listen 127.0.0.1:8080' "$unit"
+grep -qx 'ExecStart=/usr/bin/lucid-server --config /etc/lucid-server/lucid-server.toml' "$unit"
+# The config file is a conffile at /etc, and the server accepts it as shipped.
+conf="$root/etc/lucid-server/lucid-server.toml"
+[ -e "$conf" ] || { say "package lacks /etc/lucid-server/lucid-server.toml"; exit 1; }
+dpkg-deb -e "$deb" "$tmp/control"
+grep -qx '/etc/lucid-server/lucid-server.toml' "$tmp/control/conffiles" || { say "the config is no conffile"; exit 1; }
+sed -e "s|/var/lib/lucid-server/lucid.db|$tmp/conf-check.db|" -e 's|127.0.0.1:8080|127.0.0.1:0|' "$conf" >"$tmp/conf-check.toml"
+timeout 10 "$prefix/bin/lucid-server" --config "$tmp/conf-check.toml" --print-security-model >/dev/null \
+  || { say "lucid-server refuses the shipped config"; exit 1; }
 grep -qx 'DynamicUser=yes' "$unit"
 grep -qx 'StateDirectory=lucid-server' "$unit"
 grep -q '^\.TH LUCIDCTL 1' "$prefix/share/man/man1/lucidctl.1"

@@ -230,6 +230,94 @@ TEST_CASE("users: prune forgets expired sessions and logins") {
   CHECK(reason_of([&] { fx.cluster->users().refresh(t.refresh_token); }) == Reason::refresh_token_invalid);
 }
 
+TEST_CASE("users: a session-less token is revoked by its jti until it expires - across a restart") {
+  TempDir dir;
+  auto clock = std::make_shared<OffsetClock>();
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  o.clock = clock;
+  std::string tok, other;
+  {
+    Cluster c(o);
+    tok = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+    other = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+    const Claims claims = c.auth().verify_token(tok);
+    c.users().revoke_token(claims);
+    c.users().revoke_token(claims);  // idempotent
+    CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);
+    CHECK_NOTHROW(c.auth().verify_token(other));
+    // A session's token is logged out, not revoked this way; a token without a jti cannot be.
+    Claims with_session = claims;
+    with_session.session_id = "s";
+    CHECK(testsupport::code_of([&] { c.users().revoke_token(with_session); }) == Errc::conflict);
+    Claims no_jti = claims;
+    no_jti.token_id.clear();
+    CHECK(testsupport::code_of([&] { c.users().revoke_token(no_jti); }) == Errc::invalid_argument);
+  }
+  {
+    Cluster c(o);  // replayed from revoked_tokens
+    CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);
+    CHECK_NOTHROW(c.auth().verify_token(other));
+    clock->advance(std::chrono::hours(2));
+    c.users().prune();  // the expired row goes
+  }
+  Cluster c(o);
+  CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);  // expired anyway
+  const auto fresh = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+  CHECK_NOTHROW(c.auth().verify_token(fresh));
+}
+
+TEST_CASE("auth: revoke_token_id refuses cached and uncached verifications - entries lapse at their expiry") {
+  auto clock = std::make_shared<OffsetClock>();
+  Auth auth(clock, Auth::generate_secret_key());
+  const auto a = auth.issue_token("s", Role::admin, std::chrono::seconds(60));
+  const auto b = auth.issue_token("s", Role::admin, std::chrono::seconds(600));
+  const Claims ca = auth.verify_token(a);  // now cached
+  auth.revoke_token_id(ca.token_id, ca.expires_at);
+  CHECK(testsupport::code_of([&] { auth.verify_token(a); }) == Errc::unauthenticated);
+  CHECK_NOTHROW(auth.verify_token(b));
+  auth.revoke_token_id("", ca.expires_at);  // ignored
+  clock->advance(std::chrono::seconds(120));
+  // A later revocation drops the lapsed entry; `a` is refused as expired.
+  const Claims cb = auth.verify_token(b);
+  auth.revoke_token_id(cb.token_id, cb.expires_at);
+  CHECK(testsupport::code_of([&] { auth.verify_token(b); }) == Errc::unauthenticated);
+  CHECK(testsupport::code_of([&] { auth.verify_token(a); }) == Errc::unauthenticated);
+}
+
+TEST_CASE("users: a token subject's user record is made once - and resolved") {
+  Fixture fx;
+  auto& users = fx.cluster->users();
+  CHECK_FALSE(users.user_for_subject("admin").has_value());
+  const User a = users.ensure_subject_user("admin", "Ops@Example.com");
+  CHECK(a.email == "ops@example.com");
+  CHECK(a.username == "admin");
+  CHECK(a.role == Role::super_admin);
+  // Made once: another call (another email) keeps the record.
+  CHECK(users.ensure_subject_user("admin", "other@example.com").id == a.id);
+  REQUIRE(users.user_for_subject("admin").has_value());
+  CHECK(users.user_for_subject("admin")->id == a.id);
+  CHECK_FALSE(users.user_for_subject("someone").has_value());
+  // A taken username gets a suffix; a taken email is refused.
+  const User b = users.ensure_subject_user("ada", "b@example.com");
+  fx.make_user("xavier@example.com");
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("ops", "xavier@example.com"); }) == Errc::conflict);
+  fx.make_user("zed@example.com");
+  const User z = users.ensure_subject_user("zed", "z2@example.com");
+  CHECK(std::regex_match(z.username, std::regex("zed-[0-9a-f]{6}")));
+  CHECK(b.username == "ada");
+  // Bad subjects and emails.
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("", "c@example.com"); }) == Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("a b", "c@example.com"); }) == Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user(std::string(65, 's'), "c@example.com"); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("c", "not-an-email"); }) == Errc::invalid_argument);
+  // Deleting the user drops the link; the next call makes a new record.
+  users.remove(a.id);
+  CHECK_FALSE(users.user_for_subject("admin").has_value());
+  CHECK(users.ensure_subject_user("admin", "ops2@example.com").id != a.id);
+}
+
 TEST_CASE("cluster: health names the part that failed") {
   TempDir dir;
   Options o;
