@@ -161,7 +161,7 @@ void authorize(const Route& route, const Claims& c, const std::vector<std::strin
 namespace {
 constexpr detail::EnumNames<NodeAccess, 3> kNodeAccessNames{
     {{NodeAccess::deny, "deny"}, {NodeAccess::self, "self"}, {NodeAccess::read, "read"}}};
-constexpr detail::EnumNames<RateCategory, 13> kRateCategoryNames{{{RateCategory::none, "none"},
+constexpr detail::EnumNames<RateCategory, 14> kRateCategoryNames{{{RateCategory::none, "none"},
                                                                   {RateCategory::nodes, "nodes"},
                                                                   {RateCategory::admin, "admin"},
                                                                   {RateCategory::poot, "poot"},
