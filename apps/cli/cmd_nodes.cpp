@@ -140,7 +140,11 @@ int nodes_list(const Remote& r, const std::string& status, const std::string& po
           Column{"ID", [&](const rapidjson::Value& n) { return health_of(numeric, text_at(n, "hostname")); }},
           col("NODE_ID", "node_id"),
           col("HOSTNAME", "hostname"),
-          col("STATUS", "status"),
+          // A join request not yet approved has no lifecycle worth showing.
+          Column{"STATUS",
+                 [](const rapidjson::Value& n) {
+                   return text_at(n, "registration_status") == "pending" ? "pending" : text_at(n, "status");
+                 }},
           Column{"HEALTH", [&](const rapidjson::Value& n) { return health_of(health, text_at(n, "hostname")); }},
           Column{"SCHEDULABLE", schedulable},
           col("POOL", "pool_id"),
@@ -165,7 +169,8 @@ int nodes_show(const Remote& r, const std::string& ref) {
   if (n.id) reg = request(r, "GET", "/api/v1/nodes/" + std::to_string(n.id));
   std::string node_id = n.node_id.empty() ? node_id_of(r, n.hostname) : n.node_id;
   if (!n.id && !n.hostname.empty()) {
-    for (const auto& x : registration_list(r).GetArray())
+    const auto all = registration_list(r);
+    for (const auto& x : all.GetArray())
       if (text_at(x, "hostname") == n.hostname) {
         reg = request(r, "GET", "/api/v1/nodes/" + text_at(x, "id"));
         break;

@@ -46,7 +46,17 @@ rapidjson::Document parse(const std::string& body) {
 
 std::string request_text(const Remote& r, const std::string& method, const std::string& path,
                          const std::string& body) {
-  const HttpResult res = send(r, method, path, body);
+  HttpResult res = send(r, method, path, body);
+  // A rate-limited read (a long list, a --watch) waits out a short
+  // Retry-After a few times rather than fail halfway; a longer one, or a
+  // write, is the caller's to decide (exit 1 with the server's message).
+  for (int attempt = 0; res.status == 429 && method == "GET" && attempt < 5; ++attempt) {
+    const int wait = res.retry_after < 0 ? 1 : res.retry_after;
+    if (wait > 10) break;
+    std::cerr << "lucidctl: rate limited; retrying in " << wait << " s\n";
+    if (!watch_sleep(wait)) break;
+    res = send(r, method, path, body);
+  }
   if (res.status < 200 || res.status >= 300) throw Failure(error_message(res), exit_code_for(res));
   return res.body;
 }
