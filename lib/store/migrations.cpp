@@ -680,6 +680,13 @@ ALTER TABLE nodes ADD COLUMN join_secret_hash BLOB;
 -- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
 CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
 )SQL"},
+      {11, "node cordon and drain (issue 15)", R"SQL(
+-- Cordoned: the scheduler places no new work on the node. Draining: cordoned
+-- with a deadline (RFC 3339); tasks still on the node then are requeued.
+-- Both survive a restart (the nodes cache loads them).
+ALTER TABLE nodes ADD COLUMN cordoned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN drain_deadline TEXT;
+)SQL"},
   };
   return all;
 }
