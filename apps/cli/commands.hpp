@@ -30,6 +30,7 @@ void add_task_commands(CLI::App& app, Commands& c);      // tasks
 void add_cluster_commands(CLI::App& app, Commands& c);   // devices, config, cluster, apikeys
 void add_user_commands(CLI::App* users, Commands& c);    // users list/show/create/update/delete
 void add_network_commands(CLI::App& app, Commands& c);   // services, workflows
+void add_payout_commands(CLI::App* payouts, Commands& c); // payouts batch
 
 // lucidctl completion bash|zsh: a completion script generated from `app`'s
 // command tree (subcommands and options at every level).

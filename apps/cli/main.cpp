@@ -335,6 +335,7 @@ int main(int argc, char** argv) {
   plist->add_option("--page", payout_page, "Page (1-based)")->check(CLI::Range(1, 1000000))->capture_default_str();
   plist->add_option("--limit", payout_limit, "Payouts per page")->check(CLI::Range(1, 100))->capture_default_str();
   lucidctl::examples(plist, "  lucidctl payouts list node_0123456789abcdef --status pending\n");
+  lucidctl::add_payout_commands(payouts, commands);
   auto* ledger = app.add_subcommand("ledger", "The payout ledger in a database file (--db)");
   ledger->require_subcommand(1);
   auto* lverify = ledger->add_subcommand(
