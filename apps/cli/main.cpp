@@ -193,15 +193,16 @@ int mail_outbox(const std::string& db, std::string dir) {
 
 }  // namespace
 
-// Top-level help text's examples.
+// Top-level help text's examples (indented past the subcommand list's two
+// spaces: cmake/ManPage.cmake reads that list's lines as subcommand names).
 const char* kExamples = R"(Examples:
-  lucidctl --db /var/lib/lucid/lucid.db admin create-token --ttl 1h   # a token for the commands below
-  export LUCID_SERVER=https://cp.example.com:8443 LUCID_TOKEN=...
-  lucidctl nodes list                    # every node: lifecycle, health, pool, role, age
-  lucidctl nodes show worker-a           # by id, node_… id, UUID or hostname
-  lucidctl nodes drain worker-a --watch  # cordon, let tasks finish, follow progress
-  lucidctl tasks submit echo --payload '{"message":"hi"}' --watch
-  lucidctl completion bash > /etc/bash_completion.d/lucidctl
+    lucidctl --db /var/lib/lucid/lucid.db admin create-token --ttl 1h   # a token for the commands below
+    export LUCID_SERVER=https://cp.example.com:8443 LUCID_TOKEN=...
+    lucidctl nodes list                    # every node: lifecycle, health, pool, role, age
+    lucidctl nodes show worker-a           # by id, node_… id, UUID or hostname
+    lucidctl nodes drain worker-a --watch  # cordon, let tasks finish, follow progress
+    lucidctl tasks submit echo --payload '{"message":"hi"}' --watch
+    lucidctl completion bash > /etc/bash_completion.d/lucidctl
 
 Exit codes: 0 done, 1 the server refused (or a watched task/execution did not succeed),
 2 usage error, 3 server unreachable, 4 agent key rejected, 5 TLS failure.)";
