@@ -133,10 +133,15 @@ std::string scalar_text(const rapidjson::Value& v) {
   return "{…}";
 }
 
-// A value shown in a table cell stays on one line.
+// A value shown in a table cell stays on one line, and a server's text
+// (node names are free text) cannot drive the terminal: control characters
+// (ESC sequences included) are shown as '?'.
 std::string one_line(std::string s) {
-  for (auto& c : s)
+  for (auto& c : s) {
+    const auto u = static_cast<unsigned char>(c);
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    else if (u < 0x20 || u == 0x7f) c = '?';
+  }
   if (s.size() > 200) s = s.substr(0, 197) + "...";
   return s;
 }

@@ -235,6 +235,7 @@ class OpsTest(ServerTestCase):
         made = json.loads(self.ok("--json", "nodes", "create", "Ünïcode box", "--hostname", "made-b.example.com",
                                   "--type", "compute"))
         self.assertEqual(made["name"], "Ünïcode box")
+        self.assertIn("Ünïcode box", self.ok("nodes", "list", "-o", "wide"))
         self.assertTrue(made["registration_code"])
         out = self.ok("nodes", "update", "made-b.example.com", "--status", "maintenance")
         self.assertRegex(out, r"status\s+maintenance")
@@ -289,6 +290,13 @@ class OpsTest(ServerTestCase):
         shown = self.ok("tasks", "show", tid)
         self.assertRegex(shown, r"payload\.message\s+hello")
         self.assertRegex(shown, r"requirements\.required_tags\s+nowhere")
+        # Tables never pass a server's control characters (stored payloads
+        # included) to the terminal.
+        out = self.ok("tasks", "submit", "echo", "--payload", '{"message": "a\\u001b[2Jb"}', "--tag", "nowhere")
+        shown = self.ok("tasks", "show", out.split()[1])
+        self.assertRegex(shown, r"payload\.message\s+a\?\[2Jb")
+        self.assertNotIn("\x1b", shown)
+        self.ok("tasks", "cancel", out.split()[1])
         status = json.loads(self.ok("--json", "tasks", "status", tid))
         self.assertEqual(status["data"]["status"], "queued")
         # A viewer reads but may not cancel.
