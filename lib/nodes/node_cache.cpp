@@ -68,9 +68,12 @@ void NodeCache::load(Store& store) {
 }
 
 void NodeCache::put_card(std::int64_t id, Card card) {
-  std::unique_lock lock(mu_);
-  cards_[id] = std::move(card);
-  sched_version_.fetch_add(1, std::memory_order_release);
+  {
+    std::unique_lock lock(mu_);
+    cards_[id] = std::move(card);
+    sched_version_.fetch_add(1, std::memory_order_release);
+  }
+  schedulable_changed();
 }
 
 void NodeCache::put_key(const std::string& key_hash, std::int64_t id) {
@@ -84,6 +87,8 @@ void NodeCache::mark_approved(std::int64_t id) {
   card.status = NodeStatus::active;
   if (card.lifecycle != Lifecycle::maintenance) card.lifecycle = Lifecycle::starting;
   sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
 }
 
 void NodeCache::set_lifecycle(std::int64_t id, Lifecycle l) {
@@ -91,6 +96,8 @@ void NodeCache::set_lifecycle(std::int64_t id, Lifecycle l) {
   auto it = cards_.find(id);
   if (it != cards_.end()) it->second.lifecycle = l;
   sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
 }
 
 void NodeCache::set_cordon(std::int64_t id, bool cordoned, std::optional<Timestamp> drain_deadline) {
@@ -101,6 +108,8 @@ void NodeCache::set_cordon(std::int64_t id, bool cordoned, std::optional<Timesta
     it->second.drain_deadline = drain_deadline;
   }
   sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
 }
 
 bool NodeCache::schedulable(std::int64_t node_id) const {
@@ -117,20 +126,32 @@ std::optional<Timestamp> NodeCache::drain_deadline(std::int64_t node_id) const {
 }
 
 void NodeCache::forget(const std::vector<std::int64_t>& ids) {
-  // Samples still queued for a removed node would never write (its row is
-  // gone): they go with it. queue_mu_ before mu_, as record_sample takes them.
-  std::lock_guard<std::mutex> q(queue_mu_);
-  std::unique_lock lock(mu_);
-  for (auto id : ids) {
-    cards_.erase(id);
-    live_.erase(id);
+  {
+    // Samples still queued for a removed node would never write (its row is
+    // gone): they go with it. queue_mu_ before mu_, as record_sample takes them.
+    std::lock_guard<std::mutex> q(queue_mu_);
+    std::unique_lock lock(mu_);
+    for (auto id : ids) {
+      cards_.erase(id);
+      live_.erase(id);
+    }
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                [&](const QueuedSample& s) {
+                                  return std::find(ids.begin(), ids.end(), s.node_id) != ids.end();
+                                }),
+                 queue_.end());
+    sched_version_.fetch_add(1, std::memory_order_release);
   }
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [&](const QueuedSample& s) {
-                                return std::find(ids.begin(), ids.end(), s.node_id) != ids.end();
-                              }),
-               queue_.end());
-  sched_version_.fetch_add(1, std::memory_order_release);
+  schedulable_changed();
+}
+
+void NodeCache::schedulable_changed() const {
+  if (!on_sched_change_) return;
+  try {
+    on_sched_change_();
+  } catch (...) {
+    // A listener's failure is not the cache's: the next pass syncs anyway.
+  }
 }
 
 std::optional<std::int64_t> NodeCache::node_for_key(const std::string& key_hash) const {

@@ -68,6 +68,12 @@ class NodeCache {
   // node (a cordon, a lifecycle change, a node forgotten): the scheduler
   // re-reads schedulable() only then.
   std::uint64_t schedulable_version() const { return sched_version_.load(std::memory_order_acquire); }
+  // Registers what to call (after the cache's lock is released) when
+  // schedulable_version() moved: the tasks engine triggers a scheduling
+  // pass, so an uncordon places waiting work at once. One listener; set at
+  // open, before other threads use the cache, and cleared (empty) before
+  // the listener goes.
+  void on_schedulable_change(std::function<void()> fn) { on_sched_change_ = std::move(fn); }
 
   // ---- for lib/nodes ----
 
@@ -127,6 +133,9 @@ class NodeCache {
   std::vector<QueuedSample> queue_;
   std::mutex flush_mu_;  // one flush at a time, in order
   std::atomic<std::uint64_t> sched_version_{0};  // bumped under mu_ (unique)
+  std::function<void()> on_sched_change_;
+  // Calls on_sched_change_ (never throws). Call without mu_ held.
+  void schedulable_changed() const;
 };
 
 }  // namespace lucid::detail

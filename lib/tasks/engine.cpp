@@ -183,6 +183,14 @@ void TaskEngine::trigger() {
   });
 }
 
+TaskEngine::~TaskEngine() {
+  try {
+    core.node_cache().on_schedulable_change(nullptr);
+  } catch (...) {
+    // No nodes cache: nothing was registered.
+  }
+}
+
 void TaskEngine::sync_eligible_locked() {
   auto& cache = core.node_cache();
   // The version is read before the states: a change in between bumps it
@@ -195,14 +203,9 @@ void TaskEngine::sync_eligible_locked() {
 }
 
 void TaskEngine::load() {
-  node_events = core.bus.subscribe([this](const Event& ev) {
-    if (ev.kind != EventKind::node_updated && ev.kind != EventKind::node_approved) return;
-    try {
-      if (core.node_cache().schedulable_version() != eligible_version.load()) trigger();
-    } catch (...) {
-      // No nodes cache (a core without Nodes): nothing to follow.
-    }
-  });
+  // A cordon ended, maintenance over, a node approved: a pass places what
+  // waits. The cache calls this outside its lock; trigger() only posts.
+  core.node_cache().on_schedulable_change([this] { trigger(); });
   std::lock_guard<std::mutex> lock(mu);
   const Timestamp now = core.clock->now();
   const auto offline_after = settings.heartbeat().offline_after();

@@ -32,7 +32,9 @@ class TaskEngine {
  public:
   // `tasks` (its owner) and `settings` must outlive it.
   TaskEngine(ClusterCore& core, Tasks& tasks, Settings& settings) : core(core), tasks(tasks), settings(settings) {}
-  void load();        // at open; subscribes to node events (see node_events)
+  // Unregisters from the nodes cache (load() registered).
+  ~TaskEngine();
+  void load();        // at open; asks the nodes cache to trigger a pass when eligibility may have changed
   void shutdown();    // at stop: answers every waiter and ping now
   void trigger();     // posts one scheduling pass to the executor (coalesced)
 
@@ -111,10 +113,6 @@ class TaskEngine {
   // drain, maintenance) when it changed since the last sync.
   void sync_eligible_locked();
   static void fire(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken);
-
-  // Last member, so it goes first: a node event that may change where work
-  // can go (a cordon ended, maintenance over) triggers a scheduling pass.
-  Subscription node_events;
 };
 
 }  // namespace lucid::detail

@@ -368,7 +368,7 @@ class MgmtNodeList(MgmtAssertions, ServerTestCase):
                 r = self.get(path)
                 self.assertEqual(r.status, 404, r)
                 self.assertEqual(r.json(), {"detail": "Node not found"})
-        for method, path, allow in (("DELETE", "/api/v1/nodes/" + uid, "GET, HEAD, PUT"),
+        for method, path, allow in (("PATCH", "/api/v1/nodes/" + uid, "DELETE, GET, HEAD, PUT"),  # DELETE: issue 15
                                     ("GET", "/api/v1/nodes/%s/start" % uid, "POST"),
                                     ("PUT", "/api/v1/nodes/%s/resources" % uid, "GET, HEAD"),
                                     ("DELETE", "/api/v1/nodes/pools", "GET, HEAD, POST")):
