@@ -23,7 +23,9 @@ prefix="$root/usr"
 # What the package holds.
 for f in bin/lucid-server bin/lucidctl include/lucidnode/lucidnode.hpp include/lucidnode/lucidnode.h \
          include/lucidnode/version.hpp share/man/man1/lucid-server.1 share/man/man1/lucidctl.1 \
-         lib/systemd/system/lucid-server.service lib/python3/dist-packages/lucidnode/__init__.py \
+         lib/systemd/system/lucid-server.service lib/systemd/system/lucid-agent.service \
+         share/bash-completion/completions/lucidctl share/zsh/vendor-completions/_lucidctl \
+         lib/python3/dist-packages/lucidnode/__init__.py \
          share/doc/lucidnode/examples/fleet_report.py; do
   [ -e "$prefix/$f" ] || { say "package lacks $f"; exit 1; }
 done
@@ -46,6 +48,9 @@ timeout 10 "$prefix/bin/lucid-server" --config "$tmp/conf-check.toml" --print-se
   || { say "lucid-server refuses the shipped config"; exit 1; }
 grep -qx 'DynamicUser=yes' "$unit"
 grep -qx 'StateDirectory=lucid-server' "$unit"
+grep -q '^ExecStart=/usr/bin/lucidctl agent ' "$prefix/lib/systemd/system/lucid-agent.service"
+grep -q 'complete -F _lucidctl lucidctl' "$prefix/share/bash-completion/completions/lucidctl"
+grep -q '^#compdef lucidctl' "$prefix/share/zsh/vendor-completions/_lucidctl"
 grep -q '^\.TH LUCIDCTL 1' "$prefix/share/man/man1/lucidctl.1"
 grep -q -- '--listen' "$prefix/share/man/man1/lucid-server.1"
 # The unpacked binaries run (they find the library through $ORIGIN/../lib*).
