@@ -570,8 +570,9 @@ std::string tar_directory(const fs::path& dir, std::size_t max_bytes) {
     } else {
       continue;  // sockets, fifos, devices: nothing a build reads
     }
-    std::string name = fs::relative(p, dir, ec).generic_string();
-    if (ec) refuse("the build context could not be read");
+    // Lexically: fs::relative would resolve a symlink entry to its target.
+    std::string name = p.lexically_relative(dir).generic_string();
+    if (name.empty() || name.rfind("..", 0) == 0) refuse("the build context could not be read");
     if (type == '5') name += '/';
     char h[512] = {};
     std::string prefix;

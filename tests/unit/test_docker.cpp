@@ -112,7 +112,9 @@ TEST_CASE("build context tar: files, directories, links as links, bounds") {
       {"Dockerfile", '0'}, {longdir + "/", '5'}, {longdir + "/" + std::string(60, 'f') + ".txt", '0'},
       {"sub/", '5'},       {"sub/a.txt", '0'},   {"sub/deeper/", '5'},
       {"sub/outside", '2'}};
-  CHECK(m == want);
+  for (const auto& [name, type] : m) CAPTURE(name + " " + type);
+  CHECK(m.size() == want.size());
+  for (std::size_t i = 0; i < std::min(m.size(), want.size()); ++i) CHECK(m[i] == want[i]);
   CHECK(tar.find("root:") == std::string::npos);  // /etc/passwd's content is not in it
   CHECK(code_of([&] { tar_directory(ctx, 1500); }) == Errc::invalid_argument);
   CHECK(field_of([&] { tar_directory(ctx, 1500); }) == "local_path");
