@@ -1047,6 +1047,7 @@ std::string Workflows::create_docker_from_git(const DockerGitCreate& r) {
     const fs::path dir = impl.data_dir / "services";
     const fs::path dest = dir / ("docker-git-" + to_hex(random_bytes(8)));
     std::error_code ec;
+    std::string failure;
     try {
       event("DOCKER_OPERATION_START", "Cloning repository...", 0, 0);
       fs::create_directories(dir, ec);
@@ -1070,15 +1071,17 @@ std::string Workflows::create_docker_from_git(const DockerGitCreate& r) {
         });
       });
       auto created = record_docker(core, dc, r.name, r.description, image, "latest", "git", r.interfaces);
+      fs::remove_all(dest, ec);  // before the last event: who sees it finds no clone left
       event("DOCKER_OPERATION_COMPLETE", "Docker service created", 100, created.service.id);
+      return;
     } catch (const Error& e) {
-      std::string m = e.message();
-      if (auto at = m.find(" (output: "); at != std::string::npos) m.resize(at);  // see PROGRESS
-      event("DOCKER_OPERATION_ERROR", m, 100, 0);
+      failure = e.message();
+      if (auto at = failure.find(" (output: "); at != std::string::npos) failure.resize(at);  // see PROGRESS
     } catch (const std::exception& e) {
-      event("DOCKER_OPERATION_ERROR", std::string("Failed to create service: ") + e.what(), 100, 0);
+      failure = std::string("Failed to create service: ") + e.what();
     }
     fs::remove_all(dest, ec);
+    event("DOCKER_OPERATION_ERROR", failure, 100, 0);
   });
   return op;
 }

@@ -388,6 +388,25 @@ class TestDockerWithoutDaemon(NetworkAssertions, ServerTestCase):
         caps = self.req("GET", "/api/node/capabilities").json()
         self.assertEqual((caps["docker_available"], caps["docker_version"], caps["system"]["has_docker"]), (False, "", False))
 
+    def test_from_git_reports_the_missing_daemon_on_the_websocket(self):
+        from lucidtest import WebSocket
+        repo = os.path.join(data_dir(self.server), "gitrepo")
+        os.makedirs(repo, exist_ok=True)
+        with open(os.path.join(repo, "Dockerfile"), "w") as f:
+            f.write("FROM scratch\n")
+        git("init", "-q", cwd=repo)
+        git("add", ".", cwd=repo)
+        git("commit", "-q", "-m", "x", cwd=repo)
+        with WebSocket(self.server, token=self.admin, timeout=60) as ws:
+            r = self.req("POST", "/api/services/docker/from-git", {"service_name": "g", "repo_url": "file://" + repo})
+            self.assertEqual(r.status, 202, r)
+            m = ws.recv_type("DOCKER_OPERATION_ERROR", limit=100)
+            self.assertEqual(m["payload"]["operation_id"], r.json()["operation_id"])
+            self.assertEqual(m["payload"]["error"], "Failed to create service: Docker daemon not available")
+        self.assertNotIn("g", [s["name"] for s in self.req("GET", "/api/services").json()["services"]])
+        self.assertEqual([d for d in os.listdir(os.path.join(data_dir(self.server), "services"))
+                          if d.startswith("docker-git-")], [])  # the clone is gone
+
     def test_details_interfaces_config(self):
         sid = self.req("POST", "/api/services", {"type": "docker", "name": "d",
                                                  "capabilities": {"image_name": "nginx", "image_tag": "alpine"}}).json()["service"]["id"]
