@@ -414,8 +414,7 @@ void Run::start_container(Job& job, NodeRun& n, std::int64_t timeout) {
   cr.timeout = std::chrono::seconds(timeout);
   cr.max_output = core.opts.workflow_max_output_bytes;
   cr.name = "lucidnode-job-" + std::to_string(n.job_id) + "-" + to_hex(random_bytes(4));
-  std::atomic<bool>& stop = impl.stop_flag;
-  cr.cancelled = [flag = job.cancel, &stop] { return flag->load() || stop.load(); };
+  cr.cancelled = [flag = job.cancel] { return flag->load(); };
   const std::string image = d.image_name + ":" + (d.image_tag.empty() ? "latest" : d.image_tag);
   auto self = job.shared_from_this();
   job.pending = 1;
@@ -429,9 +428,14 @@ void Run::start_container(Job& job, NodeRun& n, std::int64_t timeout) {
 }
 
 void Run::spawn_container(std::shared_ptr<Job> self, ContainerRun cr, const std::string& image) {
-  impl.threads.spawn([self, cr = std::move(cr), image, socket = impl.docker_socket] {
+  // Outstanding work while the container runs: a stopping executor drains
+  // (the abort it posts cancels the container) instead of returning before
+  // the result is recorded, as it waits for a child process's pidfd.
+  auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(core.io().get_executor());
+  impl.threads.spawn([self, cr = std::move(cr), image, socket = impl.docker_socket, work] {
     auto res = DockerClient(socket).run(image, cr);
-    asio::post(self->run->strand, [self, res = std::move(res)]() mutable {
+    asio::post(self->run->strand, [self, res = std::move(res), work]() mutable {
+      work->reset();
       self->out_buf = std::move(res.out);
       self->err_buf = std::move(res.err);
       if (res.failure) {
@@ -678,7 +682,6 @@ void Workflows::shutdown() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     for (auto& [id, r] : impl_->runs) runs.push_back(r);
   }
-  impl_->stop_flag.store(true);  // container jobs stop at once, whatever the strand does
   for (auto& r : runs) asio::post(r->strand, [r] { r->abort("server stopping: the execution was interrupted"); });
 }
 

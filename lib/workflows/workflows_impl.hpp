@@ -87,7 +87,6 @@ struct Workflows::Impl {
   std::mutex mu;  // guards runs, stopping
   std::map<std::int64_t, std::shared_ptr<wf::Run>> runs;
   bool stopping = false;
-  std::atomic<bool> stop_flag{false};  // set at shutdown: container jobs stop waiting
   std::atomic<int> docker_ops{0};      // image pulls/builds in progress (bounded)
   ThreadSet threads;                   // last: joined before the rest goes
 };

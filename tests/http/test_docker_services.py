@@ -11,7 +11,7 @@ import time
 import unittest
 
 import dockerharness
-from lucidtest import ServerTestCase, WebSocket
+from lucidtest import Server, ServerTestCase, WebSocket
 from test_network_services import NetworkAssertions, data_dir, git, standalone, write_script
 from test_network_workflows import WorkflowHelpers, job_output
 
@@ -309,6 +309,34 @@ class TestContainerJobs(DockerCase):
         self.assertEqual(st["status"], "FAILED")
         self.assertIn("output exceeds", self.jobs(st["id"])[n]["error"])
         self.assertNoContainers()
+
+
+    def test_server_stop_kills_and_removes_the_container(self):
+        srv = Server(["--docker-socket", DOCKERD.socket]).start()
+        try:
+            tok = srv.token("super_admin")
+            r = srv.request("POST", "/api/services/docker/from-registry",
+                            {"service_name": "box", "image_name": REGISTRY.address + "/base", "image_tag": "1"}, token=tok)
+            self.assertEqual(r.status, 201, r)
+            sid = r.json()["service"]["id"]
+            srv.request("PUT", "/api/services/docker/%d/config" % sid, {"cmd": "sleep 60"}, token=tok)
+            wid = srv.request("POST", "/api/workflows", {"name": "w"}, token=tok).json()["id"]
+            srv.request("POST", "/api/workflows/%d/nodes" % wid, {"service_id": sid}, token=tok)
+            exec_id = srv.request("POST", "/api/workflows/%d/execute" % wid, token=tok).json()["execution_id"]
+            deadline = time.time() + 30
+            while not [c for c in DOCKERD.containers() if c["State"] == "running"]:
+                self.assertLess(time.time(), deadline, "the container never ran")
+                time.sleep(0.1)
+            t0 = time.time()
+            self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 20)
+            self.assertEqual(DOCKERD.containers(), [])  # killed and removed before the server exited
+            srv.start()
+            st = srv.request("GET", "/api/workflow-executions/%d/status" % exec_id, token=tok).json()
+            self.assertEqual(st["status"], "FAILED")
+            self.assertIn("server stopping", st["error"])
+        finally:
+            srv.cleanup()
 
 
 if __name__ == "__main__":
