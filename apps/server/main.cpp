@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   std::string smtp_url, smtp_from, outbox_dir, public_url, environment = "production";
   // Network node (network-node.md).
   std::string data_dir;
+  std::string docker_socket;
   bool relay_mode = false;
   bool nat_mode = false;
   double relay_price = 0.01;
@@ -216,6 +217,8 @@ int main(int argc, char** argv) {
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
   app.add_option("--data-dir", data_dir, "Directory for uploads, services and session chunks (default: <db directory>/data)");
+  app.add_option("--docker-socket", docker_socket,
+                 "The Docker daemon's unix socket (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)");
   app.add_flag("--relay", relay_mode, "Relay mode: /api/relay/sessions books the fleet nodes that report this server as their relay");
   app.add_flag("--nat", nat_mode, "NAT mode: /api/relay/candidates lists the fleet's relay nodes");
   app.add_option("--relay-price-per-gb", relay_price, "Price of relayed traffic, for relay sessions' earnings")
@@ -356,6 +359,7 @@ int main(int argc, char** argv) {
     opts.max_payout_batch = max_payout_batch;
     opts.max_connections = static_cast<std::int64_t>(max_connections);
     opts.data_dir = data_dir;
+    opts.docker_socket = docker_socket;
     opts.max_chunk_bytes = max_chunk_bytes;
     opts.max_session_bytes = max_session_bytes;
     // Without --wallet-key-file or LUCID_WALLET_KEY, the key is <db>.wallet-key,

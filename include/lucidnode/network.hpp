@@ -36,7 +36,7 @@ struct SystemCapabilities {
   std::string platform, architecture, kernel_version, cpu_model;
   int cpu_cores = 0, cpu_threads = 0;
   std::int64_t total_memory_mb = 0, available_memory_mb = 0, total_disk_mb = 0, available_disk_mb = 0;
-  bool has_docker = false;  // a docker daemon answered on /var/run/docker.sock
+  bool has_docker = false;  // a docker daemon answered on the docker socket
   std::string docker_version;
   bool has_python = false;
   std::string python_version;
@@ -44,10 +44,11 @@ struct SystemCapabilities {
 };
 
 // Measures this machine now: /proc, uname, statvfs(disk_path), the docker
-// socket (GET /version, 1 s timeout), `python3 --version` (cached), GPUs from
+// socket `docker_socket` (GET /version, 1 s timeout; empty: none), `python3 --version` (cached), GPUs from
 // /proc/driver/nvidia and /sys/class/drm. Never throws for a missing source
 // (that figure stays 0/empty/false). Thread-safe.
-SystemCapabilities probe_system(const std::string& disk_path);
+SystemCapabilities probe_system(const std::string& disk_path,
+                                const std::string& docker_socket = "/var/run/docker.sock");
 // The document's JSON object for `c` ({"platform", ..., "gpus": [...]}).
 std::string capabilities_json(const SystemCapabilities& c);
 

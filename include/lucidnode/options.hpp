@@ -135,6 +135,10 @@ struct Options {
   // write (1 KiB..64 MiB) before it is killed and fails.
   std::size_t workflow_max_parallel = 16;
   std::size_t workflow_max_output_bytes = 1024 * 1024;
+  // The Docker daemon's unix socket (docs/workflows.md "Docker services").
+  // Empty: DOCKER_HOST as Docker's own tools read it (unix:// only), else
+  // /var/run/docker.sock.
+  std::string docker_socket;
 };
 
 LUCID_PUBLIC_END

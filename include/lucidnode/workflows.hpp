@@ -132,6 +132,30 @@ struct StandaloneGitCreate {
   std::string username, password;  // used for the clone only, never stored
 };
 
+// Docker services (docs/workflows.md "Docker services"). Credentials are
+// used for the pull or clone only, never stored.
+struct DockerRegistryCreate {
+  std::string name, description;
+  std::string image_name;           // [host[:port]/]path, Docker's reference grammar
+  std::string image_tag = "latest";
+  std::string username, password;
+  std::vector<ServiceInterface> interfaces;  // custom_interfaces; empty: the suggested ones
+};
+struct DockerLocalCreate {
+  std::string name, description;
+  std::string local_path;  // a directory inside the data directory holding a Dockerfile
+  std::vector<ServiceInterface> interfaces;
+};
+struct DockerGitCreate {
+  std::string name, description;
+  std::string repo_url, branch, username, password;  // as StandaloneGitCreate
+  std::vector<ServiceInterface> interfaces;
+};
+struct DockerCreated {
+  Service service;
+  std::vector<ServiceInterface> suggested;  // detected from the image
+};
+
 struct Workflow {
   std::int64_t id = 0;
   std::string name;
@@ -247,8 +271,34 @@ class Workflows {
   // `git ls-remote` against the URL (30 s bound). nullopt: reachable; else why not.
   std::optional<std::string> validate_git(const std::string& url, const std::string& username,
                                           const std::string& password);
-  // Docker: true when a docker daemon answers on /var/run/docker.sock.
+  // Docker. The daemon's socket: Options::docker_socket, else DOCKER_HOST
+  // (unix://), else /var/run/docker.sock (empty when DOCKER_HOST names a
+  // non-unix host). docker_version: the daemon's version, nullopt when
+  // nothing answers within 2 s.
+  std::string docker_socket() const;
+  std::optional<std::string> docker_version() const;
   bool docker_available() const;
+  // Pulls the image, inspects it and records a DOCKER service (source
+  // "registry"). Errors: invalid_argument (bad name, tag, interface);
+  // resource_exhausted (too many Docker operations at once); internal,
+  // message "Failed to create service: ..." (no daemon, pull refused, auth
+  // failed). A failure leaves no service.
+  DockerCreated create_docker_from_registry(const DockerRegistryCreate& req);
+  // Builds the directory's Dockerfile (context confined to the data
+  // directory; docker-compose projects are refused) as lucidnode/<name>-<hex>.
+  // Errors as create_docker_from_registry; invalid_argument "local_path" for
+  // a path outside the data directory.
+  DockerCreated create_docker_from_local(const DockerLocalCreate& req);
+  // Validates the request, then clones and builds on a background thread,
+  // publishing DOCKER_OPERATION_START/PROGRESS/COMPLETE/ERROR events with the
+  // returned operation id. Errors (synchronous): invalid_argument,
+  // resource_exhausted.
+  std::string create_docker_from_git(const DockerGitCreate& req);
+  // The interfaces the service's image suggests now (STDIN, STDOUT, ENV from
+  // its environment and exposed ports, MOUNT from its volumes). not_found
+  // (not a docker service); internal "Failed to detect interfaces: ..." (no
+  // daemon, image gone).
+  std::vector<ServiceInterface> docker_suggested_interfaces(std::int64_t id);
   DockerDetails docker_details(std::int64_t id);  // not_found (not a docker service)
   void replace_interfaces(std::int64_t id, const std::vector<ServiceInterface>& interfaces);
   // entrypoint/cmd: shell-style words or a JSON array text (already parsed by

@@ -277,7 +277,7 @@ class TestExecution(NetworkAssertions, WorkflowHelpers, ServerTestCase):
         docker = self.req("POST", "/api/services", {"type": "docker", "name": "d"}).json()["service"]["id"]
         wid3 = self.workflow()
         self.node(wid3, docker)
-        self.assertIn("only standalone services run here", self.run_wf(wid3)["error"])
+        self.assertIn("without an executable or image", self.run_wf(wid3)["error"])
         wid4 = self.workflow()
         self.node(wid4, cat, peer_id="12D3KooWother")
         self.assertIn("remote peers", self.run_wf(wid4)["error"])

@@ -487,7 +487,7 @@ TEST_CASE("workflows: an invalid graph fails the instance saying why - running n
 
   Workflow wrong = f.wf().create_workflow("relay", "", "{}");
   f.node(wrong.id, relay.id);
-  failed_with(wrong.id, "only standalone services run here");
+  failed_with(wrong.id, "without an executable or image");
 
   Workflow inactive = f.wf().create_workflow("inactive", "", "{}");
   Service off = f.standalone("off", "bin/touch.sh");

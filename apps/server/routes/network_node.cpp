@@ -222,7 +222,7 @@ http::Reply node_status(Context& ctx) {
 }
 
 http::Reply node_capabilities(Context& ctx) {
-  const auto c = probe_system(ctx.cluster.options().data_dir);
+  const auto c = probe_system(ctx.cluster.options().data_dir, ctx.cluster.workflows().docker_socket());
   const std::string system = capabilities_json(c);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);

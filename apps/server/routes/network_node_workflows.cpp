@@ -446,14 +446,6 @@ http::Reply no_content() {
   return r;
 }
 
-[[noreturn]] void docker_unavailable(Context& ctx) {
-  if (!ctx.cluster.workflows().docker_available())
-    throw Error(Errc::unavailable, "Docker daemon not available");
-  // A daemon answers, but this server does not drive it (README "Network node:
-  // services and workflows"): unavailable rather than a pretended success.
-  throw Error(Errc::unavailable, "Docker image operations are not supported by this server");
-}
-
 // ---------------------------------------------------------------- services
 
 http::Reply list_services(Context& ctx) {
@@ -563,25 +555,73 @@ http::Reply get_service_interfaces(Context& ctx) {
 
 // ---- docker
 
+void write_suggested(JsonWriter& w, const std::vector<ServiceInterface>& list) {
+  w.StartArray();
+  for (const auto& i : list) {
+    w.StartObject();
+    w.Key("interface_type"); write_string(w, i.interface_type);
+    if (!i.path.empty()) { w.Key("path"); write_string(w, i.path); }
+    if (!i.mount_function.empty()) { w.Key("mount_function"); write_string(w, i.mount_function); }
+    w.Key("description"); write_string(w, i.description);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// {"success": true, "service": {...}, "suggested_interfaces": [...]}: the
+// document's answer to from-registry and from-local.
+http::Reply docker_created_reply(const DockerCreated& c) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("success"); w.Bool(true);
+  w.Key("service"); write_service(w, c.service);
+  w.Key("suggested_interfaces"); write_suggested(w, c.suggested);
+  w.EndObject();
+  return json_reply(201, buf);
+}
+
 http::Reply docker_from_registry(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("image_name", WorkflowLimits::text);
-  docker_unavailable(ctx);
+  DockerRegistryCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.image_name = b.required_string("image_name", WorkflowLimits::name);
+  r.image_tag = b.optional_string("image_tag", 128).value_or("latest");
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.username = b.optional_string("username", WorkflowLimits::name).value_or("");
+  r.password = b.optional_string("password", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  return docker_created_reply(ctx.cluster.workflows().create_docker_from_registry(r));
 }
 
 http::Reply docker_from_git(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("repo_url", 2048);
-  docker_unavailable(ctx);
+  DockerGitCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.repo_url = b.required_string("repo_url", 2048);
+  r.branch = b.optional_string("branch", WorkflowLimits::name).value_or("");
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.username = b.optional_string("username", WorkflowLimits::name).value_or("");
+  r.password = b.optional_string("password", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  const auto op = ctx.cluster.workflows().create_docker_from_git(r);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("operation_id"); write_string(w, op);
+  w.Key("message"); w.String("Docker service creation started");
+  w.EndObject();
+  return json_reply(202, buf);
 }
 
 http::Reply docker_from_local(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("local_path", WorkflowLimits::text);
-  docker_unavailable(ctx);
+  DockerLocalCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.local_path = b.required_string("local_path", WorkflowLimits::text);
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  return docker_created_reply(ctx.cluster.workflows().create_docker_from_local(r));
 }
 
 http::Reply docker_validate_git(Context& ctx) {
@@ -620,8 +660,13 @@ http::Reply docker_details(Context& ctx) {
 }
 
 http::Reply docker_suggested(Context& ctx) {
-  ctx.cluster.workflows().docker_details(id_param(ctx, 0, "service"));  // 404 first
-  docker_unavailable(ctx);
+  const auto list = ctx.cluster.workflows().docker_suggested_interfaces(id_param(ctx, 0, "service"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("suggested_interfaces"); write_suggested(w, list);
+  w.EndObject();
+  return json_reply(200, buf);
 }
 
 http::Reply docker_put_interfaces(Context& ctx) {
