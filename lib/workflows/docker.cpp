@@ -1,6 +1,5 @@
 #include "workflows/docker.hpp"
 
-#include <curl/curl.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -13,9 +12,11 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 
 #include "lucidnode/error.hpp"
@@ -99,23 +100,6 @@ class JsonLines {
   std::string buf_;
 };
 
-struct Collect {
-  std::string* body;
-  std::size_t max;
-  const std::function<void(std::string_view)>* on_data;
-};
-
-std::size_t collect_cb(char* p, std::size_t size, std::size_t n, void* user) {
-  auto* c = static_cast<Collect*>(user);
-  const std::size_t len = size * n;
-  const std::size_t room = c->max > c->body->size() ? c->max - c->body->size() : 0;
-  c->body->append(p, std::min(room, len));
-  if (c->on_data && *c->on_data) (*c->on_data)(std::string_view(p, len));
-  return len;
-}
-
-std::once_flag g_curl_once;
-
 // A connected, blocking unix socket to the daemon, or -1.
 int connect_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -190,51 +174,188 @@ bool valid_image_tag(const std::string& tag) {
   return true;
 }
 
+namespace {
+
+// The daemon's HTTP/1.1 answer to one request on a `Connection: close`
+// socket: status line and headers (at most 64 KiB), then the body framed by
+// Content-Length, chunked transfer coding or the end of the connection. The
+// body's bytes go to `on_body` as they arrive (de-chunked). Throws
+// Error(unavailable) when the daemon breaks the protocol or the connection,
+// Error(internal) when `deadline` passes.
+class ResponseReader {
+ public:
+  ResponseReader(int fd, Clock::time_point deadline, std::chrono::seconds timeout)
+      : fd_(fd), deadline_(deadline), timeout_(timeout) {}
+
+  long read(const std::function<void(std::string_view)>& on_body) {
+    std::size_t head_end;
+    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (buf_.size() > 64 * 1024) broken("an oversized response head");
+      if (!fill()) broken("the connection closed before the response head");
+    }
+    const std::string head = buf_.substr(0, head_end);
+    buf_.erase(0, head_end + 4);
+    long status = 0;
+    if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12 || !std::isdigit(static_cast<unsigned char>(head[9])))
+      broken("a malformed status line");
+    status = std::strtol(head.c_str() + 9, nullptr, 10);
+    std::optional<std::size_t> length;
+    bool chunked = false;
+    std::size_t pos = head.find("\r\n");
+    while (pos != std::string::npos) {
+      const std::size_t next = head.find("\r\n", pos + 2);
+      std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      pos = next;
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      if (name == "content-length") {
+        if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 15)
+          broken("a malformed Content-Length");
+        length = static_cast<std::size_t>(std::stoull(value));
+      } else if (name == "transfer-encoding") {
+        std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+        chunked = value.find("chunked") != std::string::npos;
+      }
+    }
+    if (status == 204 || status == 304) return status;
+    if (chunked) {
+      for (;;) {
+        std::size_t eol;
+        while ((eol = buf_.find("\r\n")) == std::string::npos) {
+          if (buf_.size() > 1024) broken("a malformed chunk size");
+          if (!fill()) broken("the connection closed inside the body");
+        }
+        std::size_t size = 0;
+        const std::string line = buf_.substr(0, eol);
+        std::size_t k = 0;
+        for (; k < line.size() && std::isxdigit(static_cast<unsigned char>(line[k])); ++k) {
+          if (k >= 15) broken("a malformed chunk size");
+          const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(line[k])));
+          size = size * 16 + static_cast<std::size_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        if (k == 0) broken("a malformed chunk size");
+        buf_.erase(0, eol + 2);
+        if (size == 0) return status;  // trailers, if any, are not read: the connection closes
+        while (size > 0) {
+          if (buf_.empty() && !fill()) broken("the connection closed inside the body");
+          const std::size_t n = std::min(size, buf_.size());
+          on_body(std::string_view(buf_).substr(0, n));
+          buf_.erase(0, n);
+          size -= n;
+        }
+        while (buf_.size() < 2)
+          if (!fill()) broken("the connection closed inside the body");
+        if (buf_.compare(0, 2, "\r\n") != 0) broken("a malformed chunk");
+        buf_.erase(0, 2);
+      }
+    }
+    std::size_t left = length.value_or(std::numeric_limits<std::size_t>::max());
+    for (;;) {
+      if (!buf_.empty()) {
+        const std::size_t n = std::min(left, buf_.size());
+        on_body(std::string_view(buf_).substr(0, n));
+        buf_.erase(0, n);
+        left -= n;
+      }
+      if (left == 0) return status;
+      if (!fill()) {
+        if (length) broken("the connection closed inside the body");
+        return status;  // no length: the body ends with the connection
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void broken(const char* what) {
+    throw Error(Errc::unavailable, std::string("Docker daemon not available: ") + what);
+  }
+  // Appends what the socket has; false at the end of the connection.
+  bool fill() {
+    pollfd p{fd_, POLLIN, 0};
+    const int t = ms_left(deadline_);
+    const int ready = t > 0 ? ::poll(&p, 1, t) : 0;
+    if (ready == 0)
+      throw Error(Errc::internal, "the Docker daemon did not finish within " + std::to_string(timeout_.count()) + " s");
+    if (ready < 0) {
+      if (errno == EINTR) return fill();
+      broken("poll failed");
+    }
+    char b[16384];
+    ssize_t n;
+    do n = ::recv(fd_, b, sizeof b, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) broken("the connection failed");
+    if (n == 0) return false;
+    buf_.append(b, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_;
+  Clock::time_point deadline_;
+  std::chrono::seconds timeout_;
+  std::string buf_;
+};
+
+}  // namespace
+
+// One request per connection (Connection: close): the Engine API is local and
+// cheap to connect to, and it keeps the client free of connection reuse.
 DockerReply DockerClient::call(const std::string& method, const std::string& path, const std::string& body,
                                const std::vector<std::string>& headers, std::chrono::seconds timeout,
                                std::size_t max_body, const std::function<void(std::string_view)>& on_data) const {
   if (socket_.empty()) throw Error(Errc::unavailable, "Docker daemon not available");
-  std::call_once(g_curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  CURL* h = curl_easy_init();
-  if (!h) throw Error(Errc::internal, "Docker client: out of memory");
-  struct Guard {
-    CURL* h;
-    curl_slist* list = nullptr;
-    ~Guard() {
-      curl_slist_free_all(list);
-      curl_easy_cleanup(h);
-    }
-  } g{h};
-  for (const auto& hd : headers) g.list = curl_slist_append(g.list, hd.c_str());
-  if (!body.empty() && std::none_of(headers.begin(), headers.end(), [](const std::string& s) {
-        return s.rfind("Content-Type:", 0) == 0;
-      }))
-    g.list = curl_slist_append(g.list, "Content-Type: application/json");
-  g.list = curl_slist_append(g.list, "Expect:");
-  const std::string url = std::string("http://docker") + kApi + path;
-  DockerReply r;
-  Collect c{&r.body, max_body, &on_data};
-  curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, socket_.c_str());
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, g.list);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
-  if (method == "POST" || method == "PUT") {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  const auto deadline = Clock::now() + timeout;
+  const int fd = connect_unix(socket_);
+  if (fd < 0) throw Error(Errc::unavailable, "Docker daemon not available");
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  std::string req = method + " " + kApi + path + " HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n";
+  for (const auto& hd : headers) {
+    if (hd.find_first_of("\r\n") != std::string::npos) throw Error(Errc::invalid_argument, "a header holds a line break");
+    req += hd + "\r\n";
   }
-  const CURLcode rc = curl_easy_perform(h);
-  if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-    throw Error(Errc::unavailable, "Docker daemon not available");
-  if (rc == CURLE_OPERATION_TIMEDOUT)
-    throw Error(Errc::internal, "the Docker daemon did not finish within " + std::to_string(timeout.count()) + " s");
-  if (rc != CURLE_OK) throw Error(Errc::unavailable, std::string("Docker daemon not available: ") + curl_easy_strerror(rc));
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+  if (!body.empty() && std::none_of(headers.begin(), headers.end(),
+                                    [](const std::string& s) { return s.rfind("Content-Type:", 0) == 0; }))
+    req += "Content-Type: application/json\r\n";
+  if (method == "POST" || method == "PUT" || !body.empty()) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n";
+  // The head, then the body from where it lies (a build context may be large).
+  auto send_all = [&](const char* data, std::size_t size) {
+    std::size_t sent = 0;
+    while (sent < size) {
+      pollfd p{fd, POLLOUT, 0};
+      const int t = ms_left(deadline);
+      if (t == 0 || ::poll(&p, 1, t) != 1)
+        throw Error(Errc::internal, "the Docker daemon did not finish within " + std::to_string(timeout.count()) + " s");
+      const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  };
+  // A daemon may answer (e.g. a refusal) and close before it read the whole
+  // request: its answer is still read, as HTTP clients do.
+  const bool sent_all = send_all(req.data(), req.size()) && send_all(body.data(), body.size());
+  DockerReply r;
+  ResponseReader reader(fd, deadline, timeout);
+  try {
+    r.status = reader.read([&](std::string_view data) {
+      const std::size_t room = max_body > r.body.size() ? max_body - r.body.size() : 0;
+      r.body.append(data.substr(0, std::min(room, data.size())));
+      if (on_data) on_data(data);
+    });
+  } catch (const Error& e) {
+    if (!sent_all && r.status == 0 && e.code() == Errc::unavailable)
+      throw Error(Errc::unavailable, "Docker daemon not available: sending the request failed");
+    throw;
+  }
   return r;
 }
 

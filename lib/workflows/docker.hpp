@@ -1,5 +1,6 @@
-// A Docker Engine API client over the daemon's unix socket (libcurl, which
-// the library already links, speaks HTTP over AF_UNIX), and the operations
+// A Docker Engine API client over the daemon's unix socket (a small HTTP/1.1
+// client of its own, one request per connection: the library links no HTTP
+// client library, see package.exports), and the operations
 // the network-node document's Docker services need: pull, build from a
 // directory, inspect, remove, and a container run with STDIN/STDOUT piped
 // (the attach stream is a hijacked connection: a plain socket). Internal.

@@ -136,7 +136,9 @@ class UsageTest(unittest.TestCase):
 class OpsTest(ServerTestCase):
     # The cluster document's 60 requests a minute (burst 10) per client would
     # refuse these tests' volume; rate limits have tests of their own.
-    server_args = ["--rate-cluster-minute", "100000", "--rate-cluster-hour", "1000000", "--rate-cluster-burst", "10000"]
+    server_args = ["--rate-cluster-minute", "100000", "--rate-cluster-hour", "1000000", "--rate-cluster-burst", "10000",
+                   "--rate-cluster-admin-minute", "100000", "--rate-cluster-admin-hour", "1000000",
+                   "--rate-cluster-admin-burst", "10000"]
 
     def ctl(self, *args, token=None, stdin=None, timeout=60):
         return run(["--server", self.server.url, "--token", token or self.admin] + list(args), stdin=stdin,
