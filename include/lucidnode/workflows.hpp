@@ -350,7 +350,7 @@ class Workflows {
   void shutdown();
   void recover();
 
-  struct Impl;
+  struct LUCID_HIDDEN Impl;
 
  private:
   detail::ClusterCore& core_;
