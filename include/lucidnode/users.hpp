@@ -165,7 +165,7 @@ class Users {
  private:
   friend class detail::ClusterImpl;
   void load();  // keys, mailer, live sessions: called once by the cluster at open
-  struct LUCID_HIDDEN Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
 };
 

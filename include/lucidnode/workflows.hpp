@@ -350,7 +350,7 @@ class Workflows {
   void shutdown();
   void recover();
 
-  struct LUCID_HIDDEN Impl;
+  struct LUCID_HIDDEN_FWD Impl;
 
  private:
   detail::ClusterCore& core_;
