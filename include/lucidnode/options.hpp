@@ -44,7 +44,7 @@ struct NodeOptions {
   // (write-behind). At least 1 ms; default 200 ms.
   std::chrono::milliseconds stats_flush_interval{200};
   // Samples the write-behind queue holds; beyond it report_stats fails with
-  // unavailable. Default 200000.
+  // unavailable. 1..100000000; default 200000.
   std::size_t stats_queue_limit = 200000;
   // A node with no stats for longer than this is stale. At least 1 s;
   // default 300 s.
@@ -56,7 +56,7 @@ struct NodeOptions {
   // 1 ms; default 1 s.
   std::chrono::milliseconds lifecycle_sweep_interval{1000};
   // Outstanding join requests; beyond it join fails with resource_exhausted.
-  // Default 10000.
+  // 1..10000000; default 10000.
   std::int64_t max_pending_joins = 10000;
   // A join request not approved within this is removed: its hostname is free
   // again and its registration code unknown. 1 s..30 days; default 2 h.
@@ -201,7 +201,8 @@ struct Options {
   // Default false.
   bool read_only = false;
   // How long a statement waits for another connection's lock (SQLite busy
-  // timeout). Default 5 s.
+  // timeout). Zero or less: no waiting (SQLite's busy handler stays off).
+  // Default 5 s.
   std::chrono::milliseconds busy_timeout{5000};
   // Where files are kept: workflow uploads and services, gateway session
   // chunks. Empty (the default): "data" beside the database.

@@ -40,6 +40,8 @@ Options validated(Options o) {
   if (n.lifecycle_sweep_interval.count() < 1) bad("nodes.lifecycle_sweep_interval", "positive");
   if (n.pending_join_ttl.count() < 1 || n.pending_join_ttl.count() > 30 * 86400)
     bad("nodes.pending_join_ttl", "1 second..30 days");
+  if (n.stats_queue_limit < 1 || n.stats_queue_limit > 100000000) bad("nodes.stats_queue_limit", "1..100000000");
+  if (n.max_pending_joins < 1 || n.max_pending_joins > 10000000) bad("nodes.max_pending_joins", "1..10000000");
   if (n.stale_after.count() < 1) bad("nodes.stale_after", "positive");
   if (!(n.default_quota_gb > 0)) bad("nodes.default_quota_gb", "positive");
 

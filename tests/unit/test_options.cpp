@@ -62,6 +62,10 @@ TEST_CASE("options: top-level and nodes bounds name the field") {
   CHECK(field([](Options& o) { o.nodes.stats_history = 0; }) == "nodes.stats_history");
   CHECK(field([](Options& o) { o.nodes.stats_history = 100001; }) == "nodes.stats_history");
   CHECK(field([](Options& o) { o.nodes.stats_flush_interval = 0ms; }) == "nodes.stats_flush_interval");
+  CHECK(field([](Options& o) { o.nodes.stats_queue_limit = 0; }) == "nodes.stats_queue_limit");
+  CHECK(field([](Options& o) { o.nodes.stats_queue_limit = 100000001; }) == "nodes.stats_queue_limit");
+  CHECK(field([](Options& o) { o.nodes.max_pending_joins = 0; }) == "nodes.max_pending_joins");
+  CHECK(field([](Options& o) { o.nodes.max_pending_joins = 10000001; }) == "nodes.max_pending_joins");
   CHECK(field([](Options& o) { o.nodes.stale_after = 0s; }) == "nodes.stale_after");
   CHECK(field([](Options& o) { o.nodes.start_timeout = 0s; }) == "nodes.start_timeout");
   CHECK(field([](Options& o) { o.nodes.lifecycle_sweep_interval = 0ms; }) == "nodes.lifecycle_sweep_interval");
