@@ -61,7 +61,7 @@ std::string render_mail(const MailMessage& m, const std::string& from, const std
 }
 
 std::string resolved_outbox_dir(const Options& options) {
-  if (!options.outbox_dir.empty()) return options.outbox_dir;
+  if (!options.login.outbox_dir.empty()) return options.login.outbox_dir;
   const auto dir = std::filesystem::path(options.database_path).parent_path();
   return ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
 }
