@@ -164,12 +164,33 @@ LUCID_API lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t n
  * {"total": n, "nodes": [{"id", "uid", "uuid", "name", "hostname",
  * "ip_address", "status", "liveness", "lifecycle", "node_type", "pool_uid",
  * "storage_quota_gb", "created_at", "approved_at", "last_seen", "poot_score",
- * "latest_stats"}]} (absent values are null).
+ * "cordoned", "drain_deadline", "schedulable", "latest_stats"}]} (absent
+ * values are null).
  * Errors: INVALID_ARGUMENT. */
 LUCID_API lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit, char** out_json);
 /* One node by id, with up to 10 newest samples in "recent_stats".
  * Errors: NOT_FOUND. */
 LUCID_API lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char** out_json);
+/* Lifecycle of a fleet node, addressed by its uid ("node_..."); each is one
+ * transaction, persisted and announced like the HTTP API's
+ * DELETE /api/v1/nodes/{id} and POST .../cordon|uncordon|drain.
+ * Cordon: the scheduler places nothing new on the node (tasks on it run on);
+ * idempotent. *out_json: the node (see lucid_nodes_list). Errors:
+ * INVALID_ARGUMENT (NULL uid), NOT_FOUND. */
+LUCID_API lucid_status lucid_node_cordon(lucid_cluster* cluster, const char* node_uid, char** out_json);
+/* Ends a cordon and any drain. Idempotent. Errors: INVALID_ARGUMENT, NOT_FOUND. */
+LUCID_API lucid_status lucid_node_uncordon(lucid_cluster* cluster, const char* node_uid, char** out_json);
+/* Cordons the node and requeues the tasks still on it `deadline_seconds`
+ * (1..86400) from now. Errors: INVALID_ARGUMENT (uid, deadline_seconds),
+ * NOT_FOUND. */
+LUCID_API lucid_status lucid_node_drain(lucid_cluster* cluster, const char* node_uid, int64_t deadline_seconds,
+                                        char** out_json);
+/* Removes the node altogether: its queued and running tasks go back to the
+ * queue, its API key stops authenticating, its row goes with its stats,
+ * sites, backups and device (finished tasks keep their history), and its
+ * hostname may join again. Errors: INVALID_ARGUMENT, NOT_FOUND, CONFLICT
+ * (payouts name the node: money records keep their node; cordon it instead). */
+LUCID_API lucid_status lucid_node_remove(lucid_cluster* cluster, const char* node_uid);
 
 /* ---- pools ---- (all thread-safe) */
 

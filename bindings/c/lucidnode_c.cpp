@@ -206,6 +206,11 @@ void write_node(Writer& w, const lucid::Node& n, bool all_stats) {
   put_time(w, "approved_at", n.approved_at);
   put_time(w, "last_seen", n.last_seen);
   put_opt(w, "poot_score", n.poot_score);
+  w.Key("cordoned");
+  w.Bool(n.cordoned);
+  put_time(w, "drain_deadline", n.drain_deadline);
+  w.Key("schedulable");
+  w.Bool(n.schedulable());
   w.Key("latest_stats");
   if (n.recent_stats.empty()) {
     w.Null();
@@ -639,6 +644,39 @@ lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char** out_
     Writer w(sb);
     write_node(w, c.nodes().get(node_id, 10), true);
     give(sb, out_json);
+  });
+}
+
+lucid_status lucid_node_cordon(lucid_cluster* cluster, const char* node_uid, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(node_uid, "node_uid");
+    give_node(c.nodes().cordon(node_uid), out_json);
+  });
+}
+
+lucid_status lucid_node_uncordon(lucid_cluster* cluster, const char* node_uid, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(node_uid, "node_uid");
+    give_node(c.nodes().uncordon(node_uid), out_json);
+  });
+}
+
+lucid_status lucid_node_drain(lucid_cluster* cluster, const char* node_uid, int64_t deadline_seconds,
+                              char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(node_uid, "node_uid");
+    give_node(c.nodes().drain(node_uid, std::chrono::seconds(deadline_seconds)), out_json);
+  });
+}
+
+lucid_status lucid_node_remove(lucid_cluster* cluster, const char* node_uid) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(node_uid, "node_uid");
+    c.tasks().remove_node(node_uid);
   });
 }
 

@@ -548,6 +548,74 @@ int main(int argc, char** argv) {
         contains(r, "\"exit_code\":0") && contains(r, "\"execution_time_seconds\":0.007") &&
         contains(r, "\"result_data\":{\"echo\":\"hi from C\"}"));
 
+  /* ---- node lifecycle: cordon, drain, uncordon, remove ---- */
+  EXPECT_STATUS(lucid_node_cordon(NULL, node_uid, slot(&r)), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_cordon(c, NULL, slot(&r)), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "node_uid") == 0);
+  EXPECT_STATUS(lucid_node_cordon(c, node_uid, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_cordon(c, "node_nosuchnode", slot(&r)), LUCID_NOT_FOUND);
+  CHECK(r == NULL);
+  EXPECT_STATUS(lucid_node_cordon(c, node_uid, slot(&r)), LUCID_OK);
+  CHECK(contains(r, "\"cordoned\":true") && contains(r, "\"schedulable\":false") &&
+        contains(r, "\"drain_deadline\":null"));
+  EXPECT_STATUS(lucid_node_drain(c, node_uid, 0, slot(&r)), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "deadline_seconds") == 0 && r == NULL);
+  EXPECT_STATUS(lucid_node_drain(c, node_uid, 86401, slot(&r)), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_drain(c, node_uid, INT64_MAX, slot(&r)), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_drain(c, NULL, 60, slot(&r)), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_drain(c, "node_nosuchnode", 60, slot(&r)), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_drain(c, node_uid, 60, slot(&r)), LUCID_OK);
+  CHECK(contains(r, "\"cordoned\":true") && !contains(r, "\"drain_deadline\":null"));
+  EXPECT_STATUS(lucid_node_uncordon(c, NULL, slot(&r)), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_uncordon(c, "node_nosuchnode", slot(&r)), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_uncordon(c, node_uid, slot(&r)), LUCID_OK);
+  CHECK(contains(r, "\"cordoned\":false") && contains(r, "\"drain_deadline\":null") &&
+        contains(r, "\"schedulable\":true"));
+  EXPECT_STATUS(lucid_node_remove(NULL, node_uid), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_remove(c, NULL), LUCID_INVALID_ARGUMENT);
+  EXPECT_STATUS(lucid_node_remove(c, "node_nosuchnode"), LUCID_NOT_FOUND);
+  EXPECT_STATUS(lucid_node_remove(c, node_uid), LUCID_CONFLICT); /* the payout batch names it */
+  EXPECT_STATUS(lucid_node_get(c, id, slot(&r)), LUCID_OK);       /* and it is still there */
+  {
+    /* A node with work on it: removal requeues the work, the key stops
+       authenticating, and the hostname may join again. */
+    EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"leaving.example\"}", &out), LUCID_OK);
+    char gone_code[16] = "", gone_secret[128] = "", gone_uid[64] = "", gone_key[256] = "", gone_task[64] = "";
+    CHECK(json_str(out, "registration_code", gone_code, sizeof gone_code) &&
+          json_str(out, "join_secret", gone_secret, sizeof gone_secret));
+    lucid_free(out);
+    out = NULL;
+    EXPECT_STATUS(lucid_node_approve_code(c, gone_code, slot(&r)), LUCID_OK);
+    CHECK(json_str(r, "uid", gone_uid, sizeof gone_uid));
+    EXPECT_STATUS(lucid_node_poll(c, gone_code, gone_secret, slot(&r)), LUCID_OK);
+    CHECK(json_str(r, "api_key", gone_key, sizeof gone_key));
+    int64_t gone_id = 0;
+    EXPECT_STATUS(lucid_node_authenticate(c, gone_key, &gone_id), LUCID_OK);
+    EXPECT_STATUS(lucid_device_report(c, gone_id,
+                                      "{\"platform\":\"linux\",\"tags\":[\"leaving\"],\"capabilities\":{\"cpu_count\":1,"
+                                      "\"memory_total_gb\":1,\"storage_total_gb\":1,\"has_gpu\":false,"
+                                      "\"internet\":false},\"allowed_task_types\":[\"echo\"]}",
+                                      slot(&r)),
+                  LUCID_OK);
+    EXPECT_STATUS(lucid_task_submit(c, "{\"task_type\":\"echo\",\"requirements\":{\"required_tags\":[\"leaving\"]}}",
+                                    slot(&r)),
+                  LUCID_OK);
+    CHECK(json_str(r, "task_id", gone_task, sizeof gone_task));
+    EXPECT_STATUS(lucid_tasks_schedule(c), LUCID_OK);
+    EXPECT_STATUS(lucid_agent_take_work(c, gone_id, slot(&r)), LUCID_OK);
+    CHECK(contains(r, gone_task));
+    EXPECT_STATUS(lucid_node_remove(c, gone_uid), LUCID_OK);
+    EXPECT_STATUS(lucid_node_get(c, gone_id, slot(&r)), LUCID_NOT_FOUND);
+    EXPECT_STATUS(lucid_node_authenticate(c, gone_key, &gone_id), LUCID_UNAUTHENTICATED);
+    EXPECT_STATUS(lucid_node_remove(c, gone_uid), LUCID_NOT_FOUND); /* once */
+    EXPECT_STATUS(lucid_task_get(c, gone_task, slot(&r)), LUCID_OK);
+    CHECK(contains(r, "\"status\":\"queued\"") && contains(r, "\"retries\":0") && contains(r, "\"device_id\":null"));
+    EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"leaving.example\"}", &out), LUCID_OK);
+    CHECK(contains(out, "\"already_active\":false"));
+    lucid_free(out);
+    out = NULL;
+  }
+
   /* ---- ledger ---- */
   int64_t blocks = -1;
   EXPECT_STATUS(lucid_ledger_seal(c, &blocks), LUCID_OK);
@@ -572,7 +640,7 @@ int main(int argc, char** argv) {
     EXPECT_STATUS(lucid_ledger_verify(c, slot(&r)), LUCID_OK);
     CHECK(contains(r, "\"ok\":true"));
     EXPECT_STATUS(lucid_nodes_list(c, 0, 10, slot(&r)), LUCID_OK);
-    CHECK(contains(r, "\"total\":2"));
+    CHECK(contains(r, "\"total\":3")); /* two approved, and leaving.example's new request */
     /* Writes are refused, not silently dropped. */
     EXPECT_STATUS(lucid_node_join(c, "{\"hostname\":\"worker-e.example\"}", &out), LUCID_STORAGE);
     EXPECT_STATUS(lucid_node_report_stats(c, id, "{\"cpu_usage\":1,\"disk_usage\":1}"), LUCID_STORAGE);

@@ -315,6 +315,23 @@ class Cluster:
         """One node with "recent_stats" (newest first)."""
         return cast(Node, self._result("lucid_node_get", int(node_id)))
 
+    def cordon(self, node_uid: str) -> Node:
+        """The scheduler places nothing new on the node; its tasks run on. Idempotent."""
+        return cast(Node, self._result("lucid_node_cordon", _text(node_uid, "node_uid")))
+
+    def uncordon(self, node_uid: str) -> Node:
+        """Ends a cordon and any drain. Idempotent."""
+        return cast(Node, self._result("lucid_node_uncordon", _text(node_uid, "node_uid")))
+
+    def drain(self, node_uid: str, deadline_seconds: int) -> Node:
+        """Cordons the node; tasks still on it after deadline_seconds (1..86400) are requeued."""
+        return cast(Node, self._result("lucid_node_drain", _text(node_uid, "node_uid"), int(deadline_seconds)))
+
+    def remove_node(self, node_uid: str) -> None:
+        """Removes the node: its tasks are requeued, its key stops working, its
+        hostname may join again. Conflict when payouts name the node."""
+        self._status("lucid_node_remove", _text(node_uid, "node_uid"))
+
     # -- pools --
 
     def create_pool(self, name: str, description: Optional[str] = None, max_nodes: Optional[int] = None,

@@ -56,6 +56,9 @@ class Node(TypedDict):
     approved_at: Optional[str]
     last_seen: Optional[str]
     poot_score: Optional[float]
+    cordoned: bool
+    drain_deadline: Optional[str]
+    schedulable: bool
     latest_stats: Optional[StatsSample]
     recent_stats: NotRequired[List[StatsSample]]  # Cluster.node() only
 

@@ -226,6 +226,33 @@ class TestCluster(Base):
             pools = list(c.iter_pools())
             self.assertEqual([p["name"] for p in pools], ["gpu"])
 
+    def test_cordon_drain_uncordon_remove(self):
+        with self.open() as c:
+            node, key = self.active_node(c, "leaving.example")
+            self.assertTrue(node["schedulable"])
+            cordoned = c.cordon(node["uid"])
+            self.assertTrue(cordoned["cordoned"])
+            self.assertFalse(cordoned["schedulable"])
+            self.assertIsNone(cordoned["drain_deadline"])
+            with self.assertRaises(lucidnode.InvalidArgument) as e:
+                c.drain(node["uid"], 0)
+            self.assertEqual(e.exception.field, "deadline_seconds")
+            self.assertIsNotNone(c.drain(node["uid"], 60)["drain_deadline"])
+            back = c.uncordon(node["uid"])
+            self.assertTrue(back["schedulable"])
+            self.assertIsNone(back["drain_deadline"])
+            for call in (c.cordon, c.uncordon, c.remove_node):
+                with self.assertRaises(lucidnode.NotFound):
+                    call("node_nosuchnode")
+            c.remove_node(node["uid"])
+            with self.assertRaises(lucidnode.NotFound):
+                c.node(node["id"])
+            with self.assertRaises(lucidnode.Unauthenticated):
+                c.authenticate(key)
+            with self.assertRaises(lucidnode.NotFound):
+                c.remove_node(node["uid"])
+            self.assertFalse(c.join("leaving.example")["already_active"])  # the hostname is free again
+
     def test_many_threads_share_one_cluster(self):
         with self.open() as c:
             ids = [self.active_node(c, f"t{i}.example")[0]["id"] for i in range(4)]
