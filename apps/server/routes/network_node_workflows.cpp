@@ -374,14 +374,21 @@ void write_end(JsonWriter& w, std::int64_t node_id) {
   if (node_id == WorkflowConnection::kThisNode) w.Null(); else w.Int64(node_id);
 }
 
-void write_connection(JsonWriter& w, const WorkflowConnection& c) {
-  w.StartObject();
+// The document's members of a connection (the POST answer has only these
+// at its top level).
+void write_connection_members(JsonWriter& w, const WorkflowConnection& c) {
   w.Key("id"); w.Int64(c.id);
   w.Key("workflow_id"); w.Int64(c.workflow_id);
   w.Key("source_node_id"); w.Int64(c.source_node_id);
   w.Key("source_interface_id"); write_opt(w, c.source_interface_id);
   w.Key("target_node_id"); w.Int64(c.target_node_id);
   w.Key("target_interface_id"); write_opt(w, c.target_interface_id);
+}
+
+// The document's members plus the UI dialect's (issue 18).
+void write_connection(JsonWriter& w, const WorkflowConnection& c) {
+  w.StartObject();
+  write_connection_members(w, c);
   w.Key("from_node_id"); write_end(w, c.source_node_id);
   w.Key("from_interface_type"); write_string(w, c.source_interface_type);
   w.Key("to_node_id"); write_end(w, c.target_node_id);
@@ -975,12 +982,7 @@ http::Reply add_connection(Context& ctx) {
   JsonWriter w(buf);
   // The document's object, with the UI's {"connection": {...}} besides.
   w.StartObject();
-  w.Key("id"); w.Int64(r.id);
-  w.Key("workflow_id"); w.Int64(r.workflow_id);
-  w.Key("source_node_id"); w.Int64(r.source_node_id);
-  w.Key("source_interface_id"); write_opt(w, r.source_interface_id);
-  w.Key("target_node_id"); w.Int64(r.target_node_id);
-  w.Key("target_interface_id"); write_opt(w, r.target_interface_id);
+  write_connection_members(w, r);
   w.Key("connection"); write_connection(w, r);
   w.EndObject();
   return json_reply(201, buf);
