@@ -6,7 +6,7 @@
  *   test_c_abi [WORK_DIR]   (default: a fresh directory under $TMPDIR or /tmp)
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
-#include <lucidnode/lucidnode.h>
+#include "c_check.h"
 #include <time.h>
 
 #include <stdio.h>
@@ -14,73 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    ++checks;                                                                    \
-    if (!(cond)) {                                                               \
-      ++failures;                                                                \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s [%s])\n", __FILE__, \
-              __LINE__, #cond, lucid_last_error_message(), lucid_last_error_field()); \
-    }                                                                            \
-  } while (0)
-
-#define EXPECT_STATUS(call, want)                                                            \
-  do {                                                                                       \
-    lucid_status got_ = (call);                                                              \
-    ++checks;                                                                                \
-    if (got_ != (want)) {                                                                    \
-      ++failures;                                                                            \
-      fprintf(stderr, "%s:%d: %s returned %s, want %s (%s)\n", __FILE__, __LINE__, #call,    \
-              lucid_status_name(got_), lucid_status_name(want), lucid_last_error_message()); \
-    }                                                                                        \
-  } while (0)
-
-static int contains(const char* hay, const char* needle) { return hay != NULL && strstr(hay, needle) != NULL; }
-
-/* Copies the JSON string value of "key" (first occurrence) into out. */
-static int json_str(const char* json, const char* key, char* out, size_t cap) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\":\"", key);
-  const char* p = strstr(json, pat);
-  if (p == NULL) return 0;
-  p += strlen(pat);
-  const char* end = strchr(p, '"');
-  if (end == NULL || (size_t)(end - p) >= cap) return 0;
-  memcpy(out, p, (size_t)(end - p));
-  out[end - p] = '\0';
-  return 1;
-}
-
-/* Frees the result a previous call left in *p and hands p to the next call:
- * every result is freed exactly once (ASan's leak check runs this test). */
-static char** slot(char** p) {
-  lucid_free(*p);
-  *p = NULL;
-  return p;
-}
-
-static long long json_int(const char* json, const char* key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\":", key);
-  const char* p = strstr(json, pat);
-  return p == NULL ? -1 : atoll(p + strlen(pat));
-}
-
 int main(int argc, char** argv) {
   char dir[512];
-  if (argc > 1) {
-    snprintf(dir, sizeof dir, "%s", argv[1]);
-  } else {
-    const char* tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/lucid-c-abi-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-      perror("mkdtemp");
-      return 2;
-    }
-  }
+  if (!work_dir(argc, argv, "lucid-c-abi", dir, sizeof dir)) return 2;
   char db[600], opts[1400];
   snprintf(db, sizeof db, "%s/c.db", dir);
   unlink(db);
