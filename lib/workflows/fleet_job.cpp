@@ -4,6 +4,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstring>
 
@@ -92,6 +94,14 @@ FleetJobResult run_standalone(const FleetJob& job, const FleetJobHost& host, con
   run.max_out = job.max_stdout;
   run.max_err = job.max_stderr;
   run.cancelled = cancelled;
+  run.die_with_parent = true;  // a killed agent leaves no job running
+  // posix_spawn would say "cannot start" for a missing program; the fork
+  // path can only exit 127, so say it first.
+  if (::access(job.executable.c_str(), X_OK) != 0) {
+    r.failure = "cannot start " + job.executable + " on this node: " + std::strerror(errno);
+    std::filesystem::remove_all(dir, ec);
+    return r;
+  }
   try {
     auto p = run_piped(run);
     r.out = std::move(p.out);
@@ -124,7 +134,19 @@ FleetJobResult run_container(const FleetJob& job, const FleetJobHost& host, cons
   bool was_cancelled = false;
   cr.cancelled = [&] { return was_cancelled || (cancelled && (was_cancelled = cancelled())); };
   try {
-    auto res = DockerClient(host.docker_socket).run(job.image, cr);
+    DockerClient dc(host.docker_socket);
+    // An image this node's daemon lacks is pulled (its registry, no
+    // credentials); an image built on the server must be present already.
+    if (!dc.inspect_image(job.image)) {
+      const auto colon = job.image.rfind(':');
+      try {
+        dc.pull(job.image.substr(0, colon), job.image.substr(colon + 1), "", "", std::chrono::seconds(600), {});
+      } catch (const Error& e) {
+        r.failure = "image " + job.image + " is not on this node's Docker daemon and could not be pulled: " + e.message();
+        return r;
+      }
+    }
+    auto res = dc.run(job.image, cr);
     r.out = std::move(res.out);
     r.err = std::move(res.err);
     // The driver bounds both outputs by one figure; STDERR's bound is lower here.

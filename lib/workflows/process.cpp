@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,8 +53,44 @@ struct SpawnAttrs {
 };
 }  // namespace
 
+namespace {
+// spawn_process with die_with_parent: fork, then in the child only
+// async-signal-safe calls before execve (the process has other threads).
+pid_t fork_exec(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
+                int in_fd, int out_fd, int err_fd) {
+  std::vector<char*> av, ev;
+  for (const auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
+  av.push_back(nullptr);
+  for (const auto& s : env) ev.push_back(const_cast<char*>(s.c_str()));
+  ev.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw Error(Errc::internal, errno_text("fork", errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent is already gone
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int fds[3] = {in_fd, out_fd, err_fd};
+    for (int target = 0; target < 3; ++target) {
+      const int fd = fds[target] >= 0 ? fds[target] : open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+      if (fd < 0 || dup2(fd, target) < 0) _exit(127);
+    }
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
+    execve(av[0], av.data(), ev.data());
+    _exit(127);
+  }
+  return pid;
+}
+}  // namespace
+
 pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
-                    int in_fd, int out_fd, int err_fd) {
+                    int in_fd, int out_fd, int err_fd, bool die_with_parent) {
+  if (die_with_parent) return fork_exec(argv, env, cwd, in_fd, out_fd, err_fd);
   SpawnAttrs a;
   const int fds[3] = {in_fd, out_fd, err_fd};
   for (int target = 0; target < 3; ++target) {
@@ -203,7 +241,7 @@ PipedResult run_piped(const PipedRun& run) {
     }
   pid_t pid;
   try {
-    pid = spawn_process(run.argv, run.env, run.cwd, fds[0][0], fds[1][1], fds[2][1]);
+    pid = spawn_process(run.argv, run.env, run.cwd, fds[0][0], fds[1][1], fds[2][1], run.die_with_parent);
   } catch (...) {
     close_all();
     throw;

@@ -22,8 +22,12 @@ std::filesystem::path confine(const std::filesystem::path& root, const std::stri
 // group, stdin/stdout/stderr from the given descriptors (-1: /dev/null),
 // working directory `cwd` (empty: inherit), environment exactly `env`.
 // Returns the pid; throws Error(internal) with the errno text on failure.
+// `die_with_parent`: the child gets SIGKILL when the calling thread ends
+// (PR_SET_PDEATHSIG; fork and exec instead of posix_spawn), so a job does
+// not outlive an agent that is killed; a program that cannot be executed
+// then shows as exit status 127 rather than a throw.
 pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                    const std::string& cwd, int in_fd, int out_fd, int err_fd);
+                    const std::string& cwd, int in_fd, int out_fd, int err_fd, bool die_with_parent = false);
 
 struct SyncResult {
   int exit_code = -1;  // -1: killed by a signal or timed out
@@ -51,6 +55,7 @@ struct PipedRun {
   std::chrono::seconds timeout{300};
   std::size_t max_out = 1024 * 1024, max_err = 1024 * 1024;
   std::function<bool()> cancelled;  // empty: never
+  bool die_with_parent = false;     // see spawn_process
 };
 struct PipedResult {
   std::optional<int> exit_code;  // set when it exited by itself
