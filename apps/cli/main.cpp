@@ -303,6 +303,15 @@ int main(int argc, char** argv) {
   agent->add_option("--python", ao.work.limits.python, "Interpreter for python_eval tasks")->capture_default_str();
   agent->add_option("--max-output", ao.work.limits.max_stdout, "Bytes of a task's stdout kept (stderr: a quarter)")
       ->check(CLI::Range(std::size_t{1024}, lucidctl::kMaxResultBytes))->capture_default_str();
+  // Workflow jobs (docs/workflows.md "Jobs on fleet nodes"): opt-ins.
+  agent->add_flag("--allow-workflow-jobs", ao.work.fleet.allow_jobs,
+                  "Run workflow jobs the server sends here (standalone programs named by its services)");
+  agent->add_flag("--allow-docker", ao.work.fleet.allow_docker,
+                  "Run container workflow jobs on this node's Docker daemon (if it answers)");
+  agent->add_option("--docker-socket", ao.work.fleet.docker_socket,
+                    "Docker daemon socket for --allow-docker; default DOCKER_HOST (unix://), else /var/run/docker.sock");
+  agent->add_option("--workflow-dir", ao.work.fleet.dir,
+                    "Directory under which each workflow job gets a fresh working directory; default <key-file>.jobs");
   bool no_tasks = false;
   agent->add_flag("--no-tasks", no_tasks, "Only report stats: no device report, no tasks");
   agent->add_option("--identity-file", ao.identity_file,
@@ -444,6 +453,7 @@ int main(int argc, char** argv) {
       ao.work.limits.self_exe = std::filesystem::read_symlink("/proc/self/exe").string();
       std::signal(SIGPIPE, SIG_IGN);
       if (ao.identity_file.empty()) ao.identity_file = ao.key_file + ".ed25519";
+      if (ao.work.fleet.dir.empty()) ao.work.fleet.dir = ao.key_file + ".jobs";
       std::signal(SIGINT, on_signal);
       std::signal(SIGTERM, on_signal);
       return lucidctl::run_agent(ao, g_stop);

@@ -54,6 +54,7 @@ std::string short_id(const std::string& id) { return id.size() > 13 ? id.substr(
 TaskAgent::TaskAgent(WorkOptions o) : o_(std::move(o)) {
   o_.max_tasks = std::clamp(o_.max_tasks, 1, 256);
   o_.wait_seconds = std::clamp(o_.wait_seconds, 0, 30);
+  prepare_fleet(o_.fleet);
 }
 
 TaskAgent::~TaskAgent() { stop(); }
@@ -62,6 +63,7 @@ std::vector<std::string> TaskAgent::allowed_types(const WorkOptions& o) {
   std::vector<std::string> out(std::begin(kAlwaysAllowedTypes), std::end(kAlwaysAllowedTypes));
   for (const auto& a : o.allow)
     if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  for (const auto& a : fleet_types(o.fleet)) out.push_back(a);
   return out;
 }
 
@@ -319,7 +321,38 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   const bool allowed = is_task_type(t.task_type) &&
                        (!is_opt_in_type(t.task_type) ||
                         std::find(o_.allow.begin(), o_.allow.end(), t.task_type) != o_.allow.end());
-  if (!allowed) {
+  // Progress goes out from inside the wait for the child: a short read
+  // timeout of its own, so a slow server delays the timeout check little.
+  ApiClient progress_api(o_.server);
+  progress_api.set_header("X-API-KEY", o_.api_key);
+  progress_api.set_timeout_seconds(3);
+  double sleep_seconds = -1;
+  auto on_tick = [&](std::chrono::milliseconds elapsed) {
+    if (r->cancel.load()) return;
+    const double secs = static_cast<double>(elapsed.count()) / 1000.0;
+    int pct = 0;
+    if (sleep_seconds > 0) pct = static_cast<int>(std::min(99.0, 100.0 * secs / sleep_seconds));
+    char body[160];
+    std::snprintf(body, sizeof body, "{\"progress\":%d,\"message\":\"running for %.0f s\"}", pct, secs);
+    const auto p = progress_api.post(base + "/progress", body);
+    if (p.status == 200) {
+      rapidjson::Document d;
+      const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, p.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
+      const auto* data = parsed ? envelope_data(d) : nullptr;
+      if (data && lucid::detail::peek_bool(*data, "cancel_requested").value_or(false)) {
+        agent_say(label + " cancel requested");
+        r->cancel.store(true);
+      }
+    } else if (p.status == 409 || p.status == 404) {
+      agent_say(label + " is no longer ours (" + error_message(p) + "); stopping it");
+      r->abandon.store(true);
+      r->cancel.store(true);
+    }
+  };
+  if (is_fleet_type(t.task_type)) {
+    // A workflow job (fleet_jobs.hpp); it refuses itself when not opted in.
+    out = run_fleet_task(t, o_.fleet, r->cancel, on_tick, std::chrono::seconds(o_.progress_seconds));
+  } else if (!allowed) {
     out = failed_outcome("task type " + t.task_type + " is not allowed on this agent (lucidctl agent --allow)");
   } else {
     ExecSpec spec;
@@ -331,35 +364,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
       ok = false;
     }
     if (ok) {
-      double sleep_seconds = -1;
       if (t.task_type == "sleep") sleep_seconds = std::atof(spec.stdin_data.c_str());
-      // Progress goes out from inside the wait for the child: a short read
-      // timeout of its own, so a slow server delays the timeout check little.
-      ApiClient progress_api(o_.server);
-      progress_api.set_header("X-API-KEY", o_.api_key);
-      progress_api.set_timeout_seconds(3);
-      auto on_tick = [&](std::chrono::milliseconds elapsed) {
-        if (r->cancel.load()) return;
-        const double secs = static_cast<double>(elapsed.count()) / 1000.0;
-        int pct = 0;
-        if (sleep_seconds > 0) pct = static_cast<int>(std::min(99.0, 100.0 * secs / sleep_seconds));
-        char body[160];
-        std::snprintf(body, sizeof body, "{\"progress\":%d,\"message\":\"running for %.0f s\"}", pct, secs);
-        const auto p = progress_api.post(base + "/progress", body);
-        if (p.status == 200) {
-          rapidjson::Document d;
-          const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, p.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
-          const auto* data = parsed ? envelope_data(d) : nullptr;
-          if (data && lucid::detail::peek_bool(*data, "cancel_requested").value_or(false)) {
-            agent_say(label + " cancel requested");
-            r->cancel.store(true);
-          }
-        } else if (p.status == 409 || p.status == 404) {
-          agent_say(label + " is no longer ours (" + error_message(p) + "); stopping it");
-          r->abandon.store(true);
-          r->cancel.store(true);
-        }
-      };
       const ExecResult res = run_process(spec, r->cancel, on_tick, std::chrono::seconds(o_.progress_seconds));
       out = outcome_of(t, res);
     }

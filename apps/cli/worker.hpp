@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "client.hpp"
+#include "fleet_jobs.hpp"
 #include "procstats.hpp"
 #include "task_exec.hpp"
 
@@ -41,6 +42,7 @@ struct WorkOptions {
   std::optional<double> memory_gb;
   std::optional<double> storage_gb;
   ExecLimits limits;
+  FleetOptions fleet;                // workflow jobs (fleet_jobs.hpp): opt-ins, Docker, job directory
 };
 
 // Owns its threads: the poll thread and max_tasks workers, started by start()
@@ -62,7 +64,8 @@ class TaskAgent {
 
   // The device report body (PUT /api/v1/agent/device) for these capabilities.
   static std::string device_body(const WorkOptions& o, const Capabilities& c);
-  // The task types this agent runs: echo, sleep, system_info and the allowed ones.
+  // The task types this agent runs: echo, sleep, system_info, the allowed
+  // ones and the workflow job types it opted in to (o.fleet).
   static std::vector<std::string> allowed_types(const WorkOptions& o);
 
  private:

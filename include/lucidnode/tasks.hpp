@@ -40,7 +40,8 @@ std::optional<TaskStatus> parse_task_status(std::string_view s);
 bool task_status_final(TaskStatus s) noexcept;
 
 // The task types agents know ("echo", "sleep", "system_info", "http_request",
-// "command", "python_eval").
+// "command", "python_eval", and the workflow job types "workflow_job" and
+// "workflow_docker", which only workflow executions create: submit_pinned).
 const std::vector<std::string>& known_task_types();
 
 struct DeviceCapabilities {
@@ -263,8 +264,19 @@ class Tasks {
   void ack_ping(std::int64_t node_id, std::string_view ping_id);
 
   // ---- tasks ----
-  // Validates, stores as queued and triggers scheduling. Errors: invalid_argument.
+  // Validates, stores as queued and triggers scheduling. Errors:
+  // invalid_argument (also for the workflow job types: see submit_pinned).
   Task submit(const TaskSubmit& t);
+  // A workflow job (task type "workflow_job" or "workflow_docker") for the
+  // agent of node `node_id` only: validated and stored like submit(), then
+  // placed on that device and no other (it waits while the device is
+  // offline, busy, cordoned or does not allow the type; a lost device
+  // requeues it on the same one within max_retries). For the workflow
+  // executor (docs/workflows.md "Jobs on fleet nodes"): such tasks do not
+  // survive a restart (open cancels them: their executions failed) and
+  // retry() refuses them. Errors: invalid_argument (another type, or as
+  // submit), not_found (node_id names no device).
+  Task submit_pinned(const TaskSubmit& t, std::int64_t node_id);
   std::vector<Task> list(const TaskQuery& q, std::int64_t* total);
   Task get(std::string_view task_id);
   // queued/assigned: cancelled at once; running: cancelled, and the agent is
@@ -320,6 +332,8 @@ class Tasks {
 
  private:
   friend class detail::ClusterImpl;  // loads the engine, starts and stops it
+  // submit() and submit_pinned() after their type check; `pinned`: 0 or a node id.
+  Task enqueue(const TaskSubmit& t, std::int64_t pinned);
   std::unique_ptr<detail::TaskEngine> engine_;
 };
 

@@ -7,6 +7,7 @@
 // workflow's UI state) are held here as JSON text; the caller validates it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -233,6 +234,34 @@ struct JobInterface {
 // Thread-safe; every change is one transaction. Failures throw lucid::Error:
 // invalid_argument (field named), not_found, unavailable (docker daemon
 // absent), internal.
+// How the executor hands a job to a fleet node's agent (docs/workflows.md
+// "Jobs on fleet nodes"). lib/cluster sets it (Network resolves the peer,
+// Tasks carries the job as a task pinned to that node); the executor calls
+// it on its own threads, so each function must be thread-safe.
+struct FleetTaskEnd {
+  std::string status;                      // the task's final status: success, failed, timeout, cancelled
+  std::optional<std::string> result_json;  // what the agent reported
+  std::optional<std::string> error;
+};
+struct FleetSubmitted {
+  std::string task_id;
+  std::chrono::seconds give_up_after{0};  // no end by then: the executor cancels it and fails the job
+};
+struct FleetDispatch {
+  // The node id of `peer_id` when it is an active, not blacklisted fleet
+  // node whose agent allows `task_type` ("workflow_job", "workflow_docker").
+  // Throws Error(invalid_argument) with a sentence saying why not.
+  std::function<std::int64_t(std::string_view peer_id, const std::string& task_type)> check;
+  // Queues the job as a task pinned to node `node_id`. Throws Error.
+  std::function<FleetSubmitted(std::int64_t node_id, const std::string& task_type, const std::string& payload_json,
+                               std::int64_t timeout_seconds, std::int64_t max_retries, const std::string& metadata_json)>
+      submit;
+  // The task's end; nullopt while it is queued or running. Throws Error(not_found).
+  std::function<std::optional<FleetTaskEnd>(const std::string& task_id)> poll;
+  // Cancels the task; nothing when it has already ended.
+  std::function<void(const std::string& task_id)> cancel;
+};
+
 class Workflows {
  public:
   explicit Workflows(detail::ClusterCore& core);
@@ -333,6 +362,9 @@ class Workflows {
   // Network::is_local_peer; until set, only an empty peer_id is local. Set
   // before executions start (not synchronized with running executions).
   void set_local_peer_rule(std::function<bool(std::string_view)> is_local);
+  // How jobs of nodes naming a fleet peer run (see FleetDispatch); until
+  // set, such a node fails its execution. Set before executions start.
+  void set_fleet_dispatch(FleetDispatch dispatch);
 
   // Records a RUNNING execution instance and queues it on the executor; returns
   // at once. The graph is validated there: a cycle, a dangling connection or a

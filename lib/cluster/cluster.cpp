@@ -53,6 +53,68 @@ std::unique_ptr<Auth> open_signing_key(ClusterCore& core) {
 }
 }  // namespace
 
+// Workflow jobs on fleet nodes (docs/workflows.md "Jobs on fleet nodes"): a
+// workflow node's peer id names a fleet node through Network (its key's
+// peer id); the job is a task of Tasks pinned to that node, which its agent
+// runs only when it opted in (the task type is among its allowed types).
+FleetDispatch ClusterImpl::fleet_dispatch() {
+  FleetDispatch d;
+  d.check = [this](std::string_view peer_id, const std::string& type) -> std::int64_t {
+    const bool docker = type == "workflow_docker";
+    const std::string peer(peer_id.substr(0, 128));
+    if (network.is_blacklisted(peer_id)) throw Error(Errc::invalid_argument, "peer " + peer + " is blacklisted");
+    Peer p;
+    try {
+      p = network.peer(peer_id);
+    } catch (const Error& e) {
+      if (e.code() != Errc::not_found) throw;
+      throw Error(Errc::invalid_argument, "peer " + peer + " is neither this server nor an active fleet node");
+    }
+    Device dev;
+    try {
+      dev = tasks.device(p.dht_node_id);
+    } catch (const Error& e) {
+      if (e.code() != Errc::not_found) throw;
+      throw Error(Errc::invalid_argument, "fleet node " + p.dht_node_id + " (peer " + peer + ") has no agent");
+    }
+    const auto& types = dev.allowed_task_types;
+    if (!dev.reported || std::find(types.begin(), types.end(), type) == types.end())
+      throw Error(Errc::invalid_argument,
+                  "fleet node " + dev.hostname + " (peer " + peer + ") has not opted in to " +
+                      (docker ? "Docker workflow jobs (lucidctl agent --allow-docker)"
+                              : "workflow jobs (lucidctl agent --allow-workflow-jobs)"));
+    return p.node_id;
+  };
+  d.submit = [this](std::int64_t node_id, const std::string& type, const std::string& payload, std::int64_t timeout,
+                    std::int64_t retries, const std::string& metadata) {
+    TaskSubmit t;
+    t.task_type = type;
+    t.payload_json = payload;
+    t.metadata_json = metadata;
+    t.requirements.timeout_seconds = timeout;
+    t.requirements.max_retries = retries;
+    const auto task = tasks.submit_pinned(t, node_id);
+    // Each attempt ends within its timeout (the agent's kill, else the
+    // sweep's) or when its silent node goes offline; the first also waits
+    // for placement and delivery. Past all of that, nothing will come.
+    const auto attempt = std::chrono::seconds(timeout) + settings.heartbeat().offline_after() + std::chrono::seconds(90);
+    return FleetSubmitted{task.task_id, attempt * (retries + 1) + std::chrono::seconds(60)};
+  };
+  d.poll = [this](const std::string& task_id) -> std::optional<FleetTaskEnd> {
+    const Task t = tasks.get(task_id);
+    if (!task_status_final(t.status)) return std::nullopt;
+    return FleetTaskEnd{task_status_name(t.status), t.result_json, t.error};
+  };
+  d.cancel = [this](const std::string& task_id) {
+    try {
+      tasks.cancel(task_id);
+    } catch (const Error& e) {
+      if (e.code() != Errc::conflict) throw;  // ended meanwhile
+    }
+  };
+  return d;
+}
+
 ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(core)) {
   const Options& opts = core.opts;
   core.node_cache().load(*core.store);
@@ -78,6 +140,7 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   core.every(std::chrono::seconds(1), [this] { network.sweep(); });
   // A workflow node names this server by its peer id or an operator's login key's.
   workflows.set_local_peer_rule([this](std::string_view peer_id) { return network.is_local_peer(peer_id); });
+  workflows.set_fleet_dispatch(fleet_dispatch());
   if (!opts.read_only) {
     core.every(opts.nodes.stats_flush_interval, [this] { nodes.flush_stats(); });
     core.every(opts.nodes.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });

@@ -25,6 +25,10 @@ class ClusterImpl {
   ClusterImpl(const ClusterImpl&) = delete;
   ClusterImpl& operator=(const ClusterImpl&) = delete;
 
+  // The executor's way to run workflow jobs on fleet nodes (Network and
+  // Tasks behind it; defined in cluster.cpp).
+  FleetDispatch fleet_dispatch();
+
   // Cluster::start / stop / restart (cluster.hpp documents them).
   void start();
   void stop();

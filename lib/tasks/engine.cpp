@@ -21,8 +21,9 @@ namespace detail {
 
 // ---- engine helpers (mu held) ----------------------------------------------------
 
-int TaskEngine::intern(const TaskRequirements& r, const std::string& type) {
+int TaskEngine::intern(const TaskRequirements& r, const std::string& type, std::int64_t device) {
   sched::Requirements q;
+  q.device = device;
   q.type_bit = sched::task_type_bit(type);
   q.min_cpu = r.min_cpu_cores.value_or(0);
   // Rounded up to the class buckets (0.25 GB, 1 GB): the same placements,
@@ -222,6 +223,29 @@ void TaskEngine::load() {
       placer.upsert(d.node_id, attrs_of(d), d.max_concurrent, m.online);
     }
     eligible_version.store(~0ULL);  // the first pass syncs every device
+  });
+  // Workflow jobs left by a previous process: their executions failed at
+  // this open (Workflows::recover), and their pin to a node is not stored.
+  // They end cancelled rather than run for nobody. (A read-only open leaves
+  // them; it schedules nothing.)
+  if (!core.opts.read_only) core.store->write([&](Conn& c) {
+    const std::string at = now_text(core);
+    const std::string why = "server restarted: the workflow execution that dispatched this job failed";
+    auto& a = c.stmt(
+        "UPDATE task_attempts SET ended_at = ?1, outcome = 'cancelled', reason = ?2 WHERE ended_at IS NULL AND"
+        " task_rowid IN (SELECT id FROM tasks WHERE task_type IN ('workflow_job', 'workflow_docker')"
+        " AND status IN ('queued', 'assigned', 'running'))");
+    a.bind(1, at);
+    a.bind(2, why);
+    a.run();
+    auto& q = c.stmt(
+        "UPDATE tasks SET status = 'cancelled', completed_at = ?1, status_reason = ?2, error = ?2"
+        " WHERE task_type IN ('workflow_job', 'workflow_docker') AND status IN ('queued', 'assigned', 'running')");
+    q.bind(1, at);
+    q.bind(2, why);
+    q.run();
+  });
+  core.store->read([&](Conn& c) {
     auto& t = c.stmt(
         "SELECT t.id, t.task_id, t.task_type, t.priority, t.status, t.min_cpu_cores, t.min_memory_gb,"
         " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"

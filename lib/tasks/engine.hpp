@@ -87,7 +87,8 @@ class TaskEngine {
   std::atomic<std::uint64_t> eligible_version{~0ULL};
 
   // ---- helpers (mu held) ----
-  int intern(const TaskRequirements& r, const std::string& type);
+  // `device`: the node a workflow job is pinned to (0: any).
+  int intern(const TaskRequirements& r, const std::string& type, std::int64_t device = 0);
   // A stored device with its live fields (online, heartbeat, active tasks).
   Device overlay(Device d) const;
   // Why a queued task is not placed.

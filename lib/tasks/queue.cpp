@@ -60,8 +60,24 @@ Tasks::~Tasks() = default;
 
 Task Tasks::submit(const TaskSubmit& t) {
   if (t.task_type.empty()) invalid("task_type", "task_type is required");
-  if (!detail::sched::task_type_bit(t.task_type))
-    invalid("task_type", "task_type must be one of echo, sleep, system_info, http_request, command, python_eval");
+  if (!detail::sched::task_type_bit(t.task_type) || detail::sched::is_workflow_job_type(t.task_type))
+    invalid("task_type", "task_type must be one of echo, sleep, system_info, http_request, command, python_eval"
+                         " (workflow_job and workflow_docker tasks are created by workflow executions)");
+  return enqueue(t, 0);
+}
+
+Task Tasks::submit_pinned(const TaskSubmit& t, std::int64_t node_id) {
+  if (!detail::sched::is_workflow_job_type(t.task_type))
+    invalid("task_type", "only workflow_job and workflow_docker tasks are pinned to a node");
+  {
+    auto& e = *engine_;
+    std::lock_guard<std::mutex> lock(e.mu);
+    if (!e.placer.has(node_id)) device_not_found();
+  }
+  return enqueue(t, node_id);
+}
+
+Task Tasks::enqueue(const TaskSubmit& t, std::int64_t pinned) {
   if (t.payload_json.size() > kMaxPayload) invalid("payload", "payload must be at most 262144 bytes of JSON");
   if (!valid_json(t.payload_json, false)) invalid("payload", "payload must be JSON");
   if (t.metadata_json.size() > kMaxMetadata) invalid("metadata", "metadata must be at most 16384 bytes of JSON");
@@ -112,7 +128,7 @@ Task Tasks::submit(const TaskSubmit& t) {
   a->task_id = id;
   a->task_type = t.task_type;
   a->priority = static_cast<int>(t.priority);
-  a->sig = e.intern(r, t.task_type);
+  a->sig = e.intern(r, t.task_type, pinned);
   a->timeout_seconds = r.timeout_seconds;
   a->max_retries = r.max_retries;
   e.queue[a->priority][rowid] = a.get();
@@ -209,6 +225,10 @@ Task Tasks::retry(std::string_view task_id) {
   {
     std::lock_guard<std::mutex> lock(e.mu);
     TaskRow row = load_task(e, task_id);
+    // Its pin and its execution's wait are gone once it ended: the execution
+    // retries it (node config retry_count), not an operator.
+    if (detail::sched::is_workflow_job_type(row.task.task_type))
+      throw Error(Errc::conflict, "Workflow jobs are retried by their workflow execution, not by hand", "task_type");
     if (find_active(e, task_id) ||
         !(row.task.status == TaskStatus::failed || row.task.status == TaskStatus::timeout ||
           row.task.status == TaskStatus::cancelled))

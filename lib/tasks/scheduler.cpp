@@ -13,6 +13,8 @@ std::uint32_t task_type_bit(const std::string& type) {
   return 0;
 }
 
+bool is_workflow_job_type(const std::string& type) { return type == "workflow_job" || type == "workflow_docker"; }
+
 ClassAttrs ClassAttrs::make(std::string platform, std::string role, std::vector<std::string> tags, bool gpu,
                             bool internet, std::uint32_t types, std::int64_t cpu, double memory_gb,
                             double storage_gb) {
@@ -44,8 +46,8 @@ std::string Requirements::key() const {
   std::string k = platform + '\x1f' + role + '\x1f';
   for (const auto& t : tags) k += t + '\x1e';
   char buf[128];
-  std::snprintf(buf, sizeof buf, "\x1f%d%d|%u|%lld|%.17g|%.17g", gpu ? 1 : 0, internet ? 1 : 0, type_bit,
-                static_cast<long long>(min_cpu), min_memory_gb, min_storage_gb);
+  std::snprintf(buf, sizeof buf, "\x1f%d%d|%u|%lld|%.17g|%.17g|%lld", gpu ? 1 : 0, internet ? 1 : 0, type_bit,
+                static_cast<long long>(min_cpu), min_memory_gb, min_storage_gb, static_cast<long long>(device));
   return k + buf;
 }
 
@@ -225,15 +227,51 @@ void Placer::refresh(Sig& s) {
 bool Placer::satisfiable(int sig) {
   Sig& s = sigs_.at(static_cast<std::size_t>(sig));
   refresh(s);
+  if (s.req.device) {
+    auto it = devices_.find(s.req.device);
+    return it != devices_.end() && feasible(classes_[static_cast<std::size_t>(it->second.cls)].attrs, s.req);
+  }
   if (s.classes.empty()) return false;
   for (int c : s.classes)
     if (classes_[static_cast<std::size_t>(c)].members > 0) return true;
   return false;
 }
 
+bool Placer::explain_pinned(const Sig& s, std::string* why) const {
+  auto it = devices_.find(s.req.device);
+  std::string reason;
+  if (it == devices_.end()) {
+    reason = "its node's agent has not reported a device (or the device was removed)";
+  } else {
+    const Member& m = it->second;
+    const ClassAttrs& a = classes_[static_cast<std::size_t>(m.cls)].attrs;
+    reason.clear();
+    for (Filter f : kFilters)
+      if (!passes(f, a, s.req)) {
+        reason = f == Filter::task_type ? "its node's agent does not allow this task type" : unmet_reason(f, s.req);
+        break;
+      }
+    if (reason.empty()) {
+      if (is_free(m)) return true;
+      if (!m.online) reason = "its node is offline";
+      else if (!m.eligible) reason = "its node is cordoned, draining or in maintenance";
+      else reason = "waiting for a free slot on its node";
+    }
+  }
+  if (why) *why = reason;
+  return false;
+}
+
+std::optional<std::int64_t> Placer::place_pinned(Sig& s, std::string* why) {
+  if (!explain_pinned(s, why)) return std::nullopt;
+  add_load(s.req.device, 1);
+  return s.req.device;
+}
+
 bool Placer::explain(int sig, std::string* why) {
   Sig& s = sigs_.at(static_cast<std::size_t>(sig));
   refresh(s);
+  if (s.req.device) return explain_pinned(s, why);
   std::int64_t members = 0, online = 0, usable = 0;
   for (int ci : s.classes) {
     const Class& c = classes_[static_cast<std::size_t>(ci)];
@@ -255,6 +293,7 @@ bool Placer::explain(int sig, std::string* why) {
 std::optional<std::int64_t> Placer::place(int sig, std::string* why) {
   Sig& s = sigs_.at(static_cast<std::size_t>(sig));
   refresh(s);
+  if (s.req.device) return place_pinned(s, why);
   const Rank* best = nullptr;
   std::int64_t best_penalty = 0;
   for (int ci : s.classes) {

@@ -21,9 +21,14 @@
 
 namespace lucid::detail::sched {
 
-// The task types agents execute; a device allows a subset (bit mask).
-constexpr const char* kTaskTypes[] = {"echo", "sleep", "system_info", "http_request", "command", "python_eval"};
-constexpr int kTaskTypeCount = 6;
+// The task types agents execute; a device allows a subset (bit mask). The
+// last two are workflow jobs on fleet nodes (docs/workflows.md): created only
+// by workflow executions, each pinned to the node its workflow node names.
+constexpr const char* kTaskTypes[] = {"echo",        "sleep",   "system_info",  "http_request",
+                                      "command",     "python_eval", "workflow_job", "workflow_docker"};
+constexpr int kTaskTypeCount = 8;
+// Whether `type` is a workflow job type (not submittable through Tasks::submit).
+bool is_workflow_job_type(const std::string& type);
 // Bit of a task type, or 0 when unknown.
 std::uint32_t task_type_bit(const std::string& type);
 
@@ -56,6 +61,8 @@ struct Requirements {
   std::vector<std::string> tags;   // all must be present
   bool gpu = false;
   bool internet = false;
+  // Pinned: only this device (a workflow job names its node); 0: any.
+  std::int64_t device = 0;
   std::string key() const;
 };
 
@@ -115,7 +122,8 @@ class Placer {
   int intern(const Requirements& r);
 
   // Selects the best device for a task with requirements `sig` and counts the
-  // task on it. nullopt when none is available now; `why` (if given) then says
+  // task on it. A pinned `sig` (Requirements::device) selects only that
+  // device, when it is feasible, online, eligible and has a free slot. nullopt when none is available now; `why` (if given) then says
   // why: nothing can ever run it, or matching devices are offline or busy.
   std::optional<std::int64_t> place(int sig, std::string* why = nullptr);
   // Without placing: true when a device is available for `sig` now, else
@@ -152,6 +160,9 @@ class Placer {
   };
 
   void refresh(Sig& s);
+  // place/explain/satisfiable of a pinned signature.
+  std::optional<std::int64_t> place_pinned(Sig& s, std::string* why);
+  bool explain_pinned(const Sig& s, std::string* why) const;
   void detach(std::int64_t id, Member& m);
   void attach(std::int64_t id, Member& m);
   bool is_free(const Member& m) const { return m.online && m.eligible && m.running < m.max_concurrent; }

@@ -18,6 +18,7 @@
 #include "util/encoding.hpp"
 #include "util/json.hpp"
 #include "workflows/docker.hpp"
+#include "workflows/fleet_job.hpp"
 #include "workflows/process.hpp"
 #include "workflows/workflows_impl.hpp"
 
@@ -80,11 +81,27 @@ void container_config(const std::string& config_json, ContainerRun& r) {
   }
 }
 
+// The node config's "retry_count" (the network-node document's own example
+// key): how often a job on a fleet node is run again when its node is lost
+// (docs/workflows.md "Jobs on fleet nodes"); 0..10, default 0. Another type
+// or range is invalid_argument.
+std::int64_t config_retry_count(const std::string& config_json) {
+  rapidjson::Document d;
+  if (!parse_json(d, config_json) || !d.IsObject()) return 0;
+  auto it = d.FindMember("retry_count");
+  if (it == d.MemberEnd() || it->value.IsNull()) return 0;
+  if (!it->value.IsInt64() || it->value.GetInt64() < 0 || it->value.GetInt64() > 10)
+    throw Error(Errc::invalid_argument, "config.retry_count must be an integer 0..10", "retry_count");
+  return it->value.GetInt64();
+}
+
 struct NodeRun {
   WorkflowNode node;
   std::optional<StandaloneDetails> det;
   std::optional<DockerDetails> docker;  // a DOCKER service's job: a container
   ContainerRun container;                // its settings (input, timeout filled at start)
+  std::int64_t fleet_node = 0;           // runs on this fleet node's agent (0: here)
+  std::int64_t fleet_retries = 0;        // node config retry_count
   std::int64_t job_id = 0;
   std::vector<std::int64_t> upstream;    // source nodes, in order of their first connection
   std::vector<std::int64_t> downstream;  // target nodes
@@ -116,6 +133,8 @@ struct Run : std::enable_shared_from_this<Run> {
   void start_job(std::int64_t node_id);
   void start_container(Job& job, NodeRun& n, std::int64_t timeout);
   void spawn_container(std::shared_ptr<Job> job, ContainerRun cr, const std::string& image);
+  void start_fleet(Job& job, NodeRun& n, std::int64_t timeout);
+  void poll_fleet(std::shared_ptr<Job> job);
   void job_done(Job& j);
   void abort(const std::string& why);
   void finish();
@@ -137,7 +156,9 @@ struct Job : std::enable_shared_from_this<Job> {
   int status = 0;
   std::optional<std::string> killed;  // why the executor killed it
   std::optional<std::string> spawn_error;
-  std::optional<int> container_exit;  // a container job's exit status
+  std::optional<int> container_exit;  // a container's or fleet job's exit status
+  std::string fleet_task;             // a fleet job's task id
+  std::chrono::steady_clock::time_point fleet_deadline;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::chrono::steady_clock::time_point t0;
 
@@ -214,7 +235,7 @@ void Run::begin() {
     for (auto& n : ns) nodes[n.id].node = n;
     for (auto& n : ns) {
       const bool local = n.peer_id.empty() || (impl.is_local_peer && impl.is_local_peer(n.peer_id));
-      if (!local)
+      if (!local && !impl.fleet.check)
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + " names peer " + n.peer_id +
                                                 ": dispatch to remote peers is not available; leave peer_id empty "
                                                 "(or name this node) to run here");
@@ -243,6 +264,15 @@ void Run::begin() {
         }
       } else {
         nodes[n.id].det = s->standalone;
+      }
+      if (!local) {
+        // A fleet node: its agent must have opted in to this kind of job.
+        try {
+          nodes[n.id].fleet_retries = config_retry_count(n.config_json);
+          nodes[n.id].fleet_node = impl.fleet.check(n.peer_id, container ? kFleetDockerType : kFleetStandaloneType);
+        } catch (const Error& e) {
+          throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": " + e.message());
+        }
       }
     }
     if (ns.empty()) throw Error(Errc::invalid_argument, "the workflow has no nodes");
@@ -344,6 +374,10 @@ void Run::start_job(std::int64_t nid) {
   }
   publish_progress(n.job_id, "RUNNING");
   job->t0 = std::chrono::steady_clock::now();
+  if (n.fleet_node) {
+    start_fleet(*job, n, timeout);
+    return;
+  }
   if (n.docker) {
     start_container(*job, n, timeout);
     return;
@@ -452,6 +486,114 @@ void Run::spawn_container(std::shared_ptr<Job> self, ContainerRun cr, const std:
       self->exited = true;
       self->step_done();
     });
+  });
+}
+
+// A job on a fleet node: a task pinned to that node, carrying the service and
+// the STDIN; its end is polled from the task (four times a second) on the
+// job's timer, on the run's strand.
+void Run::start_fleet(Job& job, NodeRun& n, std::int64_t timeout) {
+  FleetJob fj;
+  fj.container = n.docker.has_value();
+  if (n.docker) {
+    const auto& d = *n.docker;
+    fj.image = d.image_name + ":" + (d.image_tag.empty() ? "latest" : d.image_tag);
+    if (!d.entrypoint.empty()) fj.entrypoint = parse_string_array(d.entrypoint);
+    if (!d.cmd.empty()) fj.cmd = parse_string_array(d.cmd);
+    fj.memory_bytes = n.container.memory_bytes;
+    fj.nano_cpus = n.container.nano_cpus;
+    fj.pids_limit = n.container.pids_limit;
+    fj.network = n.container.network;
+  } else {
+    fj.executable = n.det->executable_path;
+    fj.arguments = n.det->arguments;
+    fj.environment = n.det->environment;
+  }
+  fj.input = job.input;
+  fj.timeout_seconds = timeout;
+  fj.max_stdout = std::min(kFleetMaxStdout, core.opts.workflows.max_output_bytes);
+  fj.max_stderr = std::min(kFleetMaxStderr, core.opts.workflows.max_output_bytes);
+  fj.workflow_id = workflow_id;
+  fj.execution_id = id;
+  fj.job_id = n.job_id;
+  if (job.input.size() > kFleetMaxInput) {
+    job.spawn_error = "its STDIN of " + std::to_string(job.input.size()) + " bytes exceeds the " +
+                      std::to_string(kFleetMaxInput) + " bytes a job on a fleet node accepts";
+    job_done(job);
+    return;
+  }
+  const std::string metadata = "{\"workflow_id\":" + std::to_string(workflow_id) + ",\"execution_id\":" +
+                               std::to_string(id) + ",\"job_id\":" + std::to_string(n.job_id) + "}";
+  try {
+    auto sub = impl.fleet.submit(n.fleet_node, fj.container ? kFleetDockerType : kFleetStandaloneType,
+                                 fleet_job_payload(fj), timeout, n.fleet_retries, metadata);
+    job.fleet_task = sub.task_id;
+    job.fleet_deadline = std::chrono::steady_clock::now() + sub.give_up_after;
+  } catch (const std::exception& e) {
+    job.spawn_error = std::string("could not dispatch the job to its fleet node: ") + e.what();
+    job_done(job);
+    return;
+  }
+  job.pending = 1;
+  poll_fleet(job.shared_from_this());
+}
+
+void Run::poll_fleet(std::shared_ptr<Job> job) {
+  job->timer.expires_after(std::chrono::milliseconds(250));
+  job->timer.async_wait([job](const asio::error_code& ec) {
+    if (ec) return;
+    Run& run = *job->run;
+    auto end_job = [&] {
+      job->exited = true;
+      job->step_done();
+    };
+    if (job->cancel->load()) {
+      // Aborted (another job failed, the server stops): the agent is told to kill it.
+      try {
+        run.impl.fleet.cancel(job->fleet_task);
+      } catch (const std::exception&) {
+      }
+      end_job();
+      return;
+    }
+    std::optional<FleetTaskEnd> end;
+    try {
+      end = run.impl.fleet.poll(job->fleet_task);
+    } catch (const std::exception& e) {
+      job->killed = std::string("its task is gone: ") + e.what();
+      end_job();
+      return;
+    }
+    if (!end) {
+      if (std::chrono::steady_clock::now() < job->fleet_deadline) {
+        run.poll_fleet(job);
+        return;
+      }
+      try {
+        run.impl.fleet.cancel(job->fleet_task);
+      } catch (const std::exception&) {
+      }
+      job->killed = "no result from its fleet node in time (task " + job->fleet_task + " cancelled)";
+      end_job();
+      return;
+    }
+    std::optional<FleetOutputs> outs;
+    if (end->result_json) outs = parse_fleet_result(*end->result_json);
+    if (outs) {
+      job->out_buf = std::move(outs->out);
+      job->err_buf = std::move(outs->err);
+    }
+    const std::string why = end->error.value_or("");
+    if (end->status == "success") {
+      job->container_exit = outs && outs->exit_code ? *outs->exit_code : 0;
+    } else if (end->status == "failed" && outs && outs->exit_code && *outs->exit_code != 0 &&
+               why == "exited with status " + std::to_string(*outs->exit_code)) {
+      job->container_exit = *outs->exit_code;
+    } else {
+      job->killed = "on its fleet node (task " + job->fleet_task + ", " + end->status + "): " +
+                    (why.empty() ? std::string("no reason given") : why);
+    }
+    end_job();
   });
 }
 

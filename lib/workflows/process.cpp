@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,8 +53,44 @@ struct SpawnAttrs {
 };
 }  // namespace
 
+namespace {
+// spawn_process with die_with_parent: fork, then in the child only
+// async-signal-safe calls before execve (the process has other threads).
+pid_t fork_exec(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
+                int in_fd, int out_fd, int err_fd) {
+  std::vector<char*> av, ev;
+  for (const auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
+  av.push_back(nullptr);
+  for (const auto& s : env) ev.push_back(const_cast<char*>(s.c_str()));
+  ev.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw Error(Errc::internal, errno_text("fork", errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent is already gone
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int fds[3] = {in_fd, out_fd, err_fd};
+    for (int target = 0; target < 3; ++target) {
+      const int fd = fds[target] >= 0 ? fds[target] : open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+      if (fd < 0 || dup2(fd, target) < 0) _exit(127);
+    }
+    syscall(SYS_close_range, 3U, ~0U, 0U);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
+    execve(av[0], av.data(), ev.data());
+    _exit(127);
+  }
+  return pid;
+}
+}  // namespace
+
 pid_t spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
-                    int in_fd, int out_fd, int err_fd) {
+                    int in_fd, int out_fd, int err_fd, bool die_with_parent) {
+  if (die_with_parent) return fork_exec(argv, env, cwd, in_fd, out_fd, err_fd);
   SpawnAttrs a;
   const int fds[3] = {in_fd, out_fd, err_fd};
   for (int target = 0; target < 3; ++target) {
@@ -157,6 +195,123 @@ SyncResult run_sync(const std::vector<std::string>& argv, const std::vector<std:
   }
   int st = 0;
   waitpid(pid, &st, 0);
+  return r;
+}
+
+namespace {
+// Blocks SIGPIPE on this thread for its life; one raised meanwhile is
+// consumed before the old mask comes back.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlock() {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+};
+}  // namespace
+
+PipedResult run_piped(const PipedRun& run) {
+  SigpipeBlock sigpipe;
+  int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+  auto close_fd = [](int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  };
+  auto close_all = [&] {
+    for (auto& p : fds)
+      for (int& fd : p) close_fd(fd);
+  };
+  for (auto& p : fds)
+    if (pipe2(p, O_CLOEXEC) != 0) {
+      const int err = errno;
+      close_all();
+      throw Error(Errc::internal, errno_text("pipe", err));
+    }
+  pid_t pid;
+  try {
+    pid = spawn_process(run.argv, run.env, run.cwd, fds[0][0], fds[1][1], fds[2][1], run.die_with_parent);
+  } catch (...) {
+    close_all();
+    throw;
+  }
+  close_fd(fds[0][0]);
+  close_fd(fds[1][1]);
+  close_fd(fds[2][1]);
+  int& in = fds[0][1];
+  int& out = fds[1][0];
+  int& err = fds[2][0];
+  for (int fd : {in, out, err}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  if (run.input.empty()) close_fd(in);
+
+  PipedResult r;
+  const auto deadline = std::chrono::steady_clock::now() + run.timeout;
+  std::size_t written = 0;
+  bool exited = false;
+  int status = 0;
+  auto kill_it = [&](std::string why) {
+    if (!r.killed) r.killed = std::move(why);
+    ::kill(-pid, SIGKILL);
+  };
+  char buf[65536];
+  while (true) {
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      // Whatever it left in its group must not hold the pipes open.
+      ::kill(-pid, SIGKILL);
+    }
+    if (out < 0 && err < 0 && exited) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!r.killed && now >= deadline) kill_it("timed out after " + std::to_string(run.timeout.count()) + " s");
+    if (!r.killed && run.cancelled && run.cancelled()) kill_it("cancelled");
+    if (r.killed && exited) break;  // output after our kill is of no use
+    pollfd pfd[3] = {{in, POLLOUT, 0}, {out, POLLIN, 0}, {err, POLLIN, 0}};
+    const int n = poll(pfd, 3, 100);
+    if (n < 0 && errno != EINTR) break;
+    if (n <= 0) continue;
+    if (in >= 0 && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      const ssize_t w = ::write(in, run.input.data() + written, run.input.size() - written);
+      if (w > 0) written += static_cast<std::size_t>(w);
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == run.input.size()) close_fd(in);
+    }
+    struct Stream {
+      int& fd;
+      std::string& dest;
+      std::size_t max;
+      short revents;
+    } streams[2] = {{out, r.out, run.max_out, pfd[1].revents}, {err, r.err, run.max_err, pfd[2].revents}};
+    for (auto& st : streams) {
+      if (st.fd < 0 || !(st.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t got = ::read(st.fd, buf, sizeof buf);
+      if (got > 0) {
+        const std::size_t room = st.max > st.dest.size() ? st.max - st.dest.size() : 0;
+        st.dest.append(buf, std::min(room, static_cast<std::size_t>(got)));
+        if (static_cast<std::size_t>(got) > room) kill_it("output exceeds " + std::to_string(st.max) + " bytes");
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close_fd(st.fd);
+      }
+    }
+  }
+  close_all();
+  if (!exited) {
+    ::kill(-pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  if (!r.killed) {
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  }
   return r;
 }
 

@@ -507,6 +507,8 @@ void Workflows::set_local_peer_rule(std::function<bool(std::string_view)> is_loc
   impl_->is_local_peer = std::move(is_local);
 }
 
+void Workflows::set_fleet_dispatch(FleetDispatch dispatch) { impl_->fleet = std::move(dispatch); }
+
 std::vector<Service> Workflows::list_services() {
   return core_.store->read([&](Conn& c) {
     std::vector<std::int64_t> ids;

@@ -83,6 +83,7 @@ struct LUCID_HIDDEN Workflows::Impl {
   std::filesystem::path data_dir;
   // Workflows::set_local_peer_rule; nullptr: only "" is local.
   std::function<bool(std::string_view)> is_local_peer;
+  FleetDispatch fleet;  // Workflows::set_fleet_dispatch; empty: no fleet jobs
   std::string docker_socket;   // resolved at open (docker_socket_path)
   std::string docker_problem;  // why there is none (DOCKER_HOST not unix://)
 

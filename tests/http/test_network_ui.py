@@ -532,13 +532,14 @@ class WorkflowShapesTest(UiBase):
             if m["type"] == "EXECUTION_UPDATED" and m["payload"].get("status") == "COMPLETED":
                 break
 
-    def test_remote_peer_still_refused(self):
+    def test_fleet_peer_without_opt_in_refused(self):
+        # Issue 17: a fleet node's peer runs jobs only when its agent opted in.
         sid = self.service("ui-remote")
         wid = self.workflow()
         self.assertEqual(self.ui_node(wid, sid, peer_id=peer_id_of(self.node_key)).status, 201)
         st = wait_execution(self.server, self.admin, self.req("POST", "/api/workflows/%d/execute" % wid).json()["execution_id"])
         self.assertEqual(st["status"], "FAILED")
-        self.assertIn("dispatch to remote peers is not available", st["error"])
+        self.assertIn("has not opted in to workflow jobs (lucidctl agent --allow-workflow-jobs)", st["error"])
         self.assertEqual(self.req("GET", "/api/workflow-executions/%d/status" % st["id"]).json()["jobs"], [])
 
 

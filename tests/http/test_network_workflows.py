@@ -280,7 +280,8 @@ class TestExecution(NetworkAssertions, WorkflowHelpers, ServerTestCase):
         self.assertIn("without an executable or image", self.run_wf(wid3)["error"])
         wid4 = self.workflow()
         self.node(wid4, cat, peer_id="12D3KooWother")
-        self.assertIn("remote peers", self.run_wf(wid4)["error"])
+        # Issue 17: not local and no fleet node's peer id (tests/cli/test_agent_workflows.py runs real ones).
+        self.assertIn("peer 12D3KooWother is neither this server nor an active fleet node", self.run_wf(wid4)["error"])
 
     def test_timeout_and_output_bound(self):
         sleepy = self.script("sleepy.sh", "#!/bin/sh\nsleep 30\n")

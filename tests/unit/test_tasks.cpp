@@ -380,3 +380,92 @@ TEST_CASE("tasks: set_ranking_stage steers placement and can be removed") {
   f.tasks().schedule();
   CHECK(f.tasks().get(to_b).device_id == ssd.device_id);
 }
+
+// ---- issue 17: workflow jobs pinned to one node ----
+
+TEST_CASE("selection: a pinned requirement places only its device and says why not") {
+  Placer p;
+  const auto types = task_type_bit("echo") | task_type_bit("workflow_job");
+  p.upsert(1, ClassAttrs::make("linux", "worker", {}, false, true, types, 4, 8, 100), 1, true);
+  p.upsert(2, ClassAttrs::make("linux", "worker", {}, false, true, types, 4, 8, 100), 1, true);
+  p.upsert(3, linux_box(), 1, true);  // does not allow workflow_job
+  Requirements r;
+  r.type_bit = task_type_bit("workflow_job");
+  r.device = 2;
+  const int sig = p.intern(r);
+  CHECK(sig != p.intern([&] { auto q = r; q.device = 1; return q; }()));  // the pin is part of the signature
+  std::string why;
+  CHECK(*p.place(sig) == 2);
+  CHECK_FALSE(p.place(sig, &why));  // its one slot is taken; device 1 is free but not it
+  CHECK(why == "waiting for a free slot on its node");
+  CHECK(p.running(1) == 0);
+  p.add_load(2, -1);
+  p.set_online(2, false);
+  CHECK_FALSE(p.place(sig, &why));
+  CHECK(why == "its node is offline");
+  p.set_online(2, true);
+  p.set_eligible(2, false);
+  CHECK_FALSE(p.place(sig, &why));
+  CHECK(why == "its node is cordoned, draining or in maintenance");
+  p.set_eligible(2, true);
+  CHECK(p.satisfiable(sig));
+  r.device = 3;
+  const int not_allowed = p.intern(r);
+  CHECK_FALSE(p.place(not_allowed, &why));
+  CHECK(why == "its node's agent does not allow this task type");
+  CHECK_FALSE(p.satisfiable(not_allowed));
+  r.device = 99;
+  const int absent = p.intern(r);
+  CHECK_FALSE(p.place(absent, &why));
+  CHECK(why.find("has not reported a device") != std::string::npos);
+  CHECK_FALSE(p.satisfiable(absent));
+}
+
+TEST_CASE("tasks: workflow job types are pinned, not submittable, not retryable, cancelled at open") {
+  Fixture f;
+  const auto a = f.node("a.example.com");
+  const auto b = f.node("b.example.com");
+  for (auto n : {a, b}) {
+    DeviceReport r;
+    r.platform = "linux";
+    r.capabilities = {4, 8, 100, false, true};
+    r.allowed_task_types = {"echo", "workflow_job"};
+    r.max_concurrent = 2;
+    f.tasks().report_device(n, r);
+  }
+  TaskSubmit t;
+  t.task_type = "workflow_job";
+  t.payload_json = "{\"kind\":\"standalone\"}";
+  CHECK(field_of([&] { f.tasks().submit(t); }) == "task_type");  // only the executor creates them
+  TaskSubmit echo;
+  echo.task_type = "echo";
+  CHECK(field_of([&] { f.tasks().submit_pinned(echo, b); }) == "task_type");
+  CHECK(code_of([&] { f.tasks().submit_pinned(t, 424242); }) == Errc::not_found);
+  // Pinned to b: b gets it, a never does (though a is first and as free).
+  const auto id = f.tasks().submit_pinned(t, b).task_id;
+  f.tasks().schedule();
+  CHECK(f.tasks().take_work(a).tasks.empty());
+  auto w = f.tasks().take_work(b);
+  REQUIRE(w.tasks.size() == 1);
+  CHECK(w.tasks[0].task_id == id);
+  f.tasks().start_task(b, id);
+  CHECK(code_of([&] { f.tasks().report_result(a, id, {"completed", "{}", std::nullopt, 0, 1}); }) == Errc::conflict);
+  f.tasks().report_result(b, id, {"failed", "{}", std::string("exited with status 1"), 1, 1});
+  CHECK(code_of([&] { f.tasks().retry(id); }) == Errc::conflict);
+  // One running and one not yet started when the process ends: both cancelled at open.
+  const auto run = f.tasks().submit_pinned(t, a).task_id;
+  f.tasks().schedule();
+  REQUIRE(f.tasks().take_work(a).tasks.size() == 1);
+  f.tasks().start_task(a, run);
+  const auto queued = f.tasks().submit_pinned(t, a).task_id;
+  const auto plain = f.submit();
+  f.cluster.reset();
+  f.open();
+  for (const auto& tid : {run, queued}) {
+    const auto got = f.tasks().get(tid);
+    CHECK(got.status == TaskStatus::cancelled);
+    CHECK(got.error.value_or("").find("server restarted") != std::string::npos);
+  }
+  CHECK(f.tasks().get(plain).status != TaskStatus::cancelled);  // other tasks survive as before
+  CHECK(f.tasks().get(id).status == TaskStatus::failed);
+}

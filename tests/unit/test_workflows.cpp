@@ -861,7 +861,9 @@ TEST_CASE("workflows: the local peer rule decides which peer ids run here (issue
   f.cluster->start();
   auto failed = f.wait(f.wf().execute(w.id).id);
   CHECK(failed.status == "FAILED");
-  CHECK(failed.error.value_or("").find("dispatch to remote peers is not available") != std::string::npos);
+  // Not local, and no fleet node has that peer id (issue 17: fleet peers run on their agents).
+  CHECK(failed.error.value_or("").find("peer 12D3KooWsomewhereelse is neither this server nor an active fleet node") !=
+        std::string::npos);
   n.peer_id = f.cluster->network().self_peer_id();
   auto w2 = f.wf().create_workflow("self", "", "{}");
   n.workflow_id = w2.id;
