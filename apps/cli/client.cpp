@@ -287,7 +287,8 @@ int exit_code_for(const HttpResult& r) {
 }
 
 std::string check_tls(const std::string& base) {
-  for (const auto& url : ServerList::parse(base)->urls()) {
+  const auto servers = ServerList::parse(base);  // kept alive through the loop
+  for (const auto& url : servers->urls()) {
     if (url.rfind("https://", 0) != 0) continue;
     ApiClient api(url);
     const HttpResult r = api.get("/health");
