@@ -255,6 +255,18 @@ class AgentFailover(unittest.TestCase):
         nodes = self.server.request("GET", "/api/v1/nodes?limit=100", token=self.admin).json()["nodes"]
         self.assertEqual([n["hostname"] for n in nodes].count("failover-join.example.com"), 1, nodes)
 
+    def test_agent_retries_rounds_until_a_server_comes_up(self):
+        p1, p2 = free_port(), free_port()
+        a = self.agent("http://127.0.0.1:%d,http://127.0.0.1:%d" % (p1, p2), "failover-late.example.com")
+        a.wait_for(r"join request failed \(cannot reach server: none of the 2 servers answered")
+        late = self.start_server(Server(SERVER_ARGS), port=p2)
+        code = a.wait_for(r"registration code ([A-Z0-9]{5})").group(1)
+        r = late.request("POST", "/api/v1/nodes/register-by-code?code=" + code, token=late.token())
+        self.assertEqual(r.status, 200, r)
+        a.wait_for(r"approved; API key saved")
+        a.wait_for(r"device reported")
+        self.assertEqual(a.stop(), 0)
+
     def test_agent_follows_its_server_to_another_port_without_rejoining(self):
         spare_port = free_port()
         spare_url = "http://127.0.0.1:%d" % spare_port
