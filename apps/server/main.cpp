@@ -124,7 +124,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000))->capture_default_str();
   app.add_option("--trusted-proxy", trusted_proxy_flags,
                  "A reverse proxy (load balancer) address or CIDR range whose X-Forwarded-For names the client "
-                 "(rate limits, logs); repeatable. Without it the header is ignored")
+                 "(rate limits, logs); repeatable or comma-separated (the config file's form). Without it the header "
+                 "is ignored")
+      ->delimiter(',')
       ->allow_extra_args(false);
   app.add_option("--stale-after", stale_after, "Seconds without stats after which a node is stale")
       ->check(CLI::Range(1, 86400))->capture_default_str();

@@ -6,15 +6,18 @@ may have been applied is not sent twice), a TLS verification failure is never
 failed over (exit 5); an agent joins through [dead, live], runs a task, and
 keeps working without re-joining when its server is replaced by another on
 another port (same database file)."""
+import http.client
 import http.server
 import os
+import re
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from lucidtest import CTL_BIN, Server
+from lucidtest import CTL_BIN, SERVER_BIN, Server
 from test_agent import Agent
 
 # The cluster API allows 60 requests a minute per client by default.
@@ -295,6 +298,60 @@ class AgentFailover(unittest.TestCase):
         self.assertEqual(sum(1 for line in a.seen if "registration code" in line), 1, a.seen)
         nodes = second.request("GET", "/api/v1/nodes?limit=100", token=self.admin).json()["nodes"]
         self.assertEqual([n["hostname"] for n in nodes].count("failover-move.example.com"), 1, nodes)
+
+
+class TrustedProxy(unittest.TestCase):
+    """lucid-server --trusted-proxy without a real proxy: the test plays it
+    from one loopback address and an untrusted client from another."""
+
+    def get(self, server, source, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10, source_address=(source, 0))
+        try:
+            conn.request("GET", "/health", headers=headers)
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        finally:
+            conn.close()
+
+    def logged_client(self, server, request_id):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            m = re.search(r" (\S+) %s " % re.escape(request_id), server.read_log())
+            if m:
+                return m.group(1)
+            time.sleep(0.05)
+        self.fail("no access log line for " + request_id)
+
+    def test_forwarded_for_is_believed_from_trusted_peers_only(self):
+        s = Server(["--trusted-proxy", "127.0.0.2,10.0.0.0/8", "--trusted-proxy", "::1"]).start()
+        try:
+            cases = [
+                # (peer, X-Forwarded-For, the client the server must log)
+                ("127.0.0.2", "203.0.113.7", "203.0.113.7"),
+                ("127.0.0.2", "6.6.6.6, 203.0.113.8", "203.0.113.8"),   # the client's own entry is skipped
+                ("127.0.0.2", "203.0.113.9, 10.1.2.3", "203.0.113.9"),  # through two trusted proxies
+                ("127.0.0.2", "not-an-address", "127.0.0.2"),           # garbage: the peer
+                ("127.0.0.3", "203.0.113.10", "127.0.0.3"),             # untrusted peer: ignored
+            ]
+            for peer, xff, expected in cases:
+                rid = "tp-%d-%d" % (cases.index((peer, xff, expected)), os.getpid())
+                self.assertEqual(self.get(s, peer, {"X-Request-ID": rid, "X-Forwarded-For": xff}), 200)
+                self.assertEqual(self.logged_client(s, rid), expected, (peer, xff))
+        finally:
+            self.assertEqual(s.stop(), 0, s.read_log()[-3000:])
+            s.cleanup()
+
+    def test_malformed_ranges_stop_the_server(self):
+        # Checked before the database is opened: nothing is created.
+        db_dir = os.path.join(tempfile.mkdtemp(prefix="lucid-tp-"), "never")
+        for bad in ("10.0.0.0/33", "host.example", "10.0.0.0/8,1.2.3", "::/129", "10.0.0.0/"):
+            out = subprocess.run([SERVER_BIN, "--listen", "127.0.0.1:0", "--db", os.path.join(db_dir, "x.db"),
+                                  "--trusted-proxy", bad], capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 2, (bad, out.stderr))
+            self.assertIn("--trusted-proxy must be an IP address or CIDR range", out.stderr)
+        self.assertFalse(os.path.exists(db_dir))
+        os.rmdir(os.path.dirname(db_dir))
 
 
 if __name__ == "__main__":
