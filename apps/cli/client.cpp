@@ -204,18 +204,17 @@ std::string why_failed(const HttpResult& r) {
   return r.status ? "HTTP " + std::to_string(r.status) : r.error;
 }
 
-}  // namespace
-
-namespace {
-
-// One request through the list (ApiClient's comment says the policy).
+// One request through the list (ApiClient's comment says the policy). The
+// list's current server changes (and the switch is told) when another one
+// answered, or when a request that must not be repeated failed on it.
 HttpResult send_with_failover(ApiClient::Impl& impl, const std::function<httplib::Result(httplib::Client&)>& call,
                               Replay replay) {
   ServerList& list = *impl.servers;
   const std::size_t n = list.size();
   const std::size_t start = list.current();
-  HttpResult answered;     // the last 502/503/504 answer of this round
+  HttpResult answered;      // the last 502/503/504 answer of this round
   std::string unreachable;  // "url: error; ..." of servers that did not answer
+  std::string why;          // what made this round move on: "url: error"
   int retry_after = -1;
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t i = (start + k) % n;
@@ -223,21 +222,20 @@ HttpResult send_with_failover(ApiClient::Impl& impl, const std::function<httplib
     if (n == 1) return r;  // one server: its answer as it is (the caller retries)
     // A TLS failure is not failed over (see the class comment), nor a
     // request stopped on purpose.
-    if (r.tls_failed || r.error == "Canceled") return r;
+    if (r.tls_failed || r.error == httplib::to_string(httplib::Error::Canceled)) return r;
     if (r.status != 0 && !unavailable(r.status)) {
-      list.move_to(i, "it answered");
+      if (i != start) list.move_to(i, why);
       return r;
     }
+    why = list.urls()[i] + ": " + why_failed(r);
     // Not served here. A request that may have been applied is not sent
     // again unless repeating it is harmless; the next request starts at the
     // next server all the same (a hanging server must not hold the caller).
     const bool maybe_applied = r.status == 0 ? !r.not_sent : r.status != 503;
-    const std::size_t next = (i + 1) % n;
     if (maybe_applied && replay == Replay::unsafe) {
-      list.move_to(next, list.urls()[i] + ": " + why_failed(r) + " (the request was not repeated)");
+      list.move_to((i + 1) % n, why + " (the request was not repeated)");
       return r;
     }
-    list.move_to(next, list.urls()[i] + ": " + why_failed(r));
     if (r.status != 0) {
       retry_after = std::max(retry_after, r.retry_after);
       answered = std::move(r);
@@ -245,10 +243,9 @@ HttpResult send_with_failover(ApiClient::Impl& impl, const std::function<httplib
       unreachable += (unreachable.empty() ? "" : "; ") + list.urls()[i] + ": " + r.error;
     }
   }
-  // A full round failed. An answer (503 with Retry-After ...) says more than
-  // a refused connection; else every server was unreachable (exit 3). The
-  // next round starts where this one did.
-  list.move_to(start, "");
+  // A full round failed; the next one starts where this one did. An answer
+  // (503 with Retry-After ...) says more than a refused connection; else
+  // every server was unreachable (exit 3).
   if (answered.status != 0) {
     answered.retry_after = retry_after;
     return answered;
