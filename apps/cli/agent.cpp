@@ -119,7 +119,7 @@ std::string join_secret_file(const AgentOptions& o) { return o.key_file + ".join
 // hostname to the holder of its join secret) and polls until the key arrives.
 // Returns the key, or empty when stopping; exit code in `rc` for permanent failures.
 std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int& rc) {
-  ApiClient api(o.server);
+  ApiClient api(o.servers);
   Backoff backoff(o.max_backoff_seconds);
   std::string code = o.code;
   std::string secret = o.join_secret;
@@ -147,7 +147,9 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
   if (!secret.empty()) api.set_header("X-Join-Secret", secret);
   while (!stop.load()) {
     if (code.empty()) {
-      auto r = api.post("/api/v1/nodes/join-request", join_body(o, secret));
+      // With its join secret a repeated join request answers the same code
+      // (replay-safe); the first one, without, would meet 409 if repeated.
+      auto r = api.post("/api/v1/nodes/join-request", join_body(o, secret), secret.empty() ? Replay::unsafe : Replay::safe);
       if (r.status != 200) {
         if (r.status >= 400 && r.status < 500 && r.status != 429) {
           say("agent: join request refused: " + error_message(r) +
@@ -216,8 +218,15 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
 
 }  // namespace
 
-int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
-  set_agent_verbose(o.verbose);
+int run_agent(const AgentOptions& options, const std::atomic<bool>& stop) {
+  set_agent_verbose(options.verbose);
+  AgentOptions o = options;
+  if (!o.servers) o.servers = ServerList::parse(o.server);
+  // Every client of this agent shares the list: they all stick to the server
+  // that answered last, and a switch is told once (with --verbose).
+  o.servers->on_switch([](const std::string& from, const std::string& to, const std::string& why) {
+    agent_detail("agent: switching from " + from + " to " + to + " (" + why + ")");
+  });
   int rc = 0;
   std::string key;
   struct stat st{};
@@ -233,7 +242,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
     if (key.empty()) return rc;
   }
 
-  ApiClient api(o.server);
+  ApiClient api(o.servers);
   api.set_header("X-API-KEY", key);
   const bool has_identity = !register_identity(api, o).empty();
   HostSampler sampler(o.disk_path);
@@ -242,6 +251,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
   if (o.tasks) {
     WorkOptions w = o.work;
     w.server = o.server;
+    w.servers = o.servers;
     w.api_key = key;
     w.disk_path = o.disk_path;
     w.limits.disk_path = o.disk_path;
@@ -261,6 +271,8 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
       say(std::string("agent: cannot read host stats: ") + e.what());
       return 1;
     }
+    // Not replay-safe: a sample sent twice would count twice. A report that
+    // timed out is not repeated; the next one is a new sample.
     auto r = api.post("/api/v1/stats/", stats_body(s));
     if (r.status == 200) {
       backoff.reset();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "worker.hpp"
@@ -11,7 +12,8 @@
 namespace lucidctl {
 
 struct AgentOptions {
-  std::string server;        // http://host:port
+  std::string server;        // http://host:port, or several comma-separated
+  std::shared_ptr<ServerList> servers;  // `server` parsed (run_agent parses it when null)
   std::string hostname;
   std::string ip_address;
   std::string system_info;

@@ -205,7 +205,7 @@ const char* kExamples = R"(Examples:
     lucidctl completion bash > /etc/bash_completion.d/lucidctl
 
 Exit codes: 0 done, 1 the server refused (or a watched task/execution did not succeed),
-2 usage error, 3 server unreachable, 4 agent key rejected, 5 TLS failure.)";
+2 usage error, 3 server unreachable (every --server URL), 4 agent key rejected, 5 TLS failure.)";
 
 int main(int argc, char** argv) {
   // Hidden: the agent re-executes itself to run a built-in task type as a
@@ -226,7 +226,12 @@ int main(int argc, char** argv) {
   std::string db;
   bool json = false;
   std::string output = "table";
-  app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
+  std::vector<std::string> server_flags;
+  app.add_option("--server", server_flags,
+                 "Server URL, e.g. http://127.0.0.1:8080; several (repeated or comma-separated) are tried in turn "
+                 "when one is down (env LUCID_SERVER, comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   app.add_option("--token", remote.token, "Bearer token or API key (env LUCID_TOKEN)");
   app.add_option("--ca-file", ca_file,
                  "PEM file of the CA(s) that signed an https:// server's certificate, instead of the system trust "
@@ -319,6 +324,7 @@ int main(int argc, char** argv) {
   agent->add_flag("--relay", ao.relay, "Offer this node as a relay (reported to the server)");
   agent->add_option("--endpoint", ao.endpoint, "This node's reachable HOST:PORT, reported with --relay");
   lucidctl::examples(agent, "  lucidctl agent --server https://cp.example.com:8443 --key-file /var/lib/lucid-agent/agent.key\n"
+                            "  lucidctl agent --server https://cp1.example.com:8443,https://cp2.example.com:8443  # failover\n"
                             "  lucidctl agent --server http://127.0.0.1:8080 --hostname worker-a --role compute --tag gpu -v\n");
 
   // keys add/list/remove (local: the Ed25519 challenge login's admin keys)
@@ -380,6 +386,17 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (json) output = "json";
+  if (!server_flags.empty()) {
+    remote.server.clear();
+    for (const auto& s : server_flags) remote.server += (remote.server.empty() ? "" : ",") + s;
+  }
+  if (!remote.server.empty()) {
+    try {
+      remote.servers = lucidctl::ServerList::parse(remote.server);
+    } catch (const std::invalid_argument& e) {
+      return fail(std::string(e.what()) + " (--server / LUCID_SERVER)", 2);
+    }
+  }
   remote.output = output == "json" ? lucidctl::Output::json : output == "wide" ? lucidctl::Output::wide : lucidctl::Output::table;
   if (!ca_file.empty()) {
     if (!std::ifstream(ca_file)) return fail("cannot read the CA file " + ca_file + " (--ca-file / LUCID_CA_FILE)", 2);
@@ -434,6 +451,7 @@ int main(int argc, char** argv) {
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
+      ao.servers = remote.servers;
       if (ao.hostname.empty()) {
         ao.hostname = lucidctl::system_hostname();
         if (ao.hostname.empty()) return fail("cannot read the system's host name; pass --hostname", 2);

@@ -26,7 +26,7 @@ namespace {
 
 HttpResult send(const Remote& r, const std::string& method, const std::string& path, const std::string& body) {
   if (r.server.empty()) usage_error("no server: pass --server URL or set LUCID_SERVER");
-  ApiClient api(r.server, r.token);
+  ApiClient api(r.servers ? r.servers : ServerList::parse(r.server), r.token);
   if (method == "GET") return api.get(path);
   if (method == "POST") return api.post(path, body);
   if (method == "PUT") return api.put(path, body);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,7 +20,10 @@ enum class Output { table, wide, json };
 
 // Where and as whom remote commands talk, and how they print.
 struct Remote {
-  std::string server;  // http(s)://host:port
+  std::string server;  // http(s)://host:port, or several comma-separated (failover)
+  // The parsed `server` list, shared by every request of the command so that
+  // they stick to the server that answered (made from `server` when null).
+  std::shared_ptr<ServerList> servers;
   std::string token;   // bearer token or API key ("" = none)
   Output output = Output::table;
   bool json() const { return output == Output::json; }

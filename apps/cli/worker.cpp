@@ -52,6 +52,7 @@ std::string short_id(const std::string& id) { return id.size() > 13 ? id.substr(
 }  // namespace
 
 TaskAgent::TaskAgent(WorkOptions o) : o_(std::move(o)) {
+  if (!o_.servers) o_.servers = ServerList::parse(o_.server);
   o_.max_tasks = std::clamp(o_.max_tasks, 1, 256);
   o_.wait_seconds = std::clamp(o_.wait_seconds, 0, 30);
   prepare_fleet(o_.fleet);
@@ -117,7 +118,7 @@ bool TaskAgent::nap(double seconds) const {
 }
 
 void TaskAgent::start() {
-  poll_api_ = std::make_unique<ApiClient>(o_.server);
+  poll_api_ = std::make_unique<ApiClient>(o_.servers);
   poll_api_->set_header("X-API-KEY", o_.api_key);
   poll_api_->set_timeout_seconds(o_.wait_seconds + 15);
   for (int i = 0; i < o_.max_tasks; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -235,7 +236,8 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
   }
   for (const auto& ping : string_array(*data, "pings")) {
     if (!safe_id(ping)) continue;
-    const auto r = api.post("/api/v1/agent/pings/" + ping, "{}");
+    // A repeated answer to a ping changes nothing (replay-safe).
+    const auto r = api.post("/api/v1/agent/pings/" + ping, "{}", Replay::safe);
     if (r.status == 200) agent_detail("agent: ping " + ping + " answered");
     else agent_say("agent: ping " + ping + " answer failed (" + error_message(r) + ")");
   }
@@ -275,7 +277,7 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
 }
 
 void TaskAgent::worker_loop() {
-  ApiClient api(o_.server);
+  ApiClient api(o_.servers);
   api.set_header("X-API-KEY", o_.api_key);
   api.set_timeout_seconds(15);
   for (;;) {
@@ -307,7 +309,8 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   // Start: 409 means it is no longer ours (cancelled, requeued): do not run it.
   Backoff backoff(o_.max_backoff_seconds);
   for (;;) {
-    const auto s = api.post(base + "/start", "{}");
+    // Replay-safe: a repeated start of a task running here answers 200.
+    const auto s = api.post(base + "/start", "{}", Replay::safe);
     if (s.status == 200) break;
     if (!retryable(s)) {
       agent_say(label + " not started: " + error_message(s));
@@ -323,7 +326,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
                         std::find(o_.allow.begin(), o_.allow.end(), t.task_type) != o_.allow.end());
   // Progress goes out from inside the wait for the child: a short read
   // timeout of its own, so a slow server delays the timeout check little.
-  ApiClient progress_api(o_.server);
+  ApiClient progress_api(o_.servers);
   progress_api.set_header("X-API-KEY", o_.api_key);
   progress_api.set_timeout_seconds(3);
   double sleep_seconds = -1;
@@ -334,7 +337,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
     if (sleep_seconds > 0) pct = static_cast<int>(std::min(99.0, 100.0 * secs / sleep_seconds));
     char body[160];
     std::snprintf(body, sizeof body, "{\"progress\":%d,\"message\":\"running for %.0f s\"}", pct, secs);
-    const auto p = progress_api.post(base + "/progress", body);
+    const auto p = progress_api.post(base + "/progress", body, Replay::safe);  // the last one stands
     if (p.status == 200) {
       rapidjson::Document d;
       const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, p.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
@@ -379,7 +382,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   const std::string body = result_body(out);
   backoff.reset();
   for (;;) {
-    const auto s = api.post(base + "/result", body);
+    const auto s = api.post(base + "/result", body, Replay::safe);
     if (s.status == 200) {
       agent_detail(label + " finished: " + out.status + (out.error.empty() ? "" : " (" + out.error.substr(0, 200) + ")"));
       return;

@@ -25,7 +25,8 @@
 namespace lucidctl {
 
 struct WorkOptions {
-  std::string server;  // http://host:port
+  std::string server;  // http://host:port, or several comma-separated
+  std::shared_ptr<ServerList> servers;  // shared with the rest of the agent (else `server` is parsed)
   std::string api_key;
   std::string disk_path = "/";
   std::optional<std::string> role;   // sent only when given (else the admin's choice stays)

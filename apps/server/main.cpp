@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   int executor_threads = 1;
   std::size_t max_connections = 10000;
   std::size_t max_connections_per_address = 256;
+  std::vector<std::string> trusted_proxy_flags;
   std::int64_t challenges_per_minute = 30;
   std::size_t max_challenges_per_client = 16;
   std::size_t max_transaction_bytes = 16 * 1024;
@@ -121,6 +122,12 @@ int main(int argc, char** argv) {
                  "Open connections from one client address (IPv6: one /64) beyond which its new ones are closed at "
                  "once; 0: no per-address cap (e.g. behind a reverse proxy)")
       ->check(CLI::Range(0, 1000000))->capture_default_str();
+  app.add_option("--trusted-proxy", trusted_proxy_flags,
+                 "A reverse proxy (load balancer) address or CIDR range whose X-Forwarded-For names the client "
+                 "(rate limits, logs); repeatable or comma-separated (the config file's form). Without it the header "
+                 "is ignored")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   app.add_option("--stale-after", stale_after, "Seconds without stats after which a node is stale")
       ->check(CLI::Range(1, 86400))->capture_default_str();
   app.add_option("--stats-history", stats_history, "Stats samples kept per node")
@@ -297,6 +304,16 @@ int main(int argc, char** argv) {
     std::cerr << "lucid-server: --tls-cert and --tls-key go together\n";
     return 2;
   }
+  std::vector<http::AddressRange> trusted_proxies;
+  for (const auto& t : trusted_proxy_flags) {
+    const auto range = http::AddressRange::parse(t);
+    if (!range) {
+      std::cerr << "lucid-server: --trusted-proxy must be an IP address or CIDR range (10.0.0.0/8, ::1), got '" << t
+                << "'\n";
+      return 2;
+    }
+    trusted_proxies.push_back(*range);
+  }
   const bool use_tls = !tls_cert.empty();
   if (!tls_client_ca.empty() && !use_tls) {
     std::cerr << "lucid-server: --tls-client-ca needs --tls-cert and --tls-key\n";
@@ -424,6 +441,7 @@ int main(int argc, char** argv) {
     // The runtime setting (PUT /api/v1/config/server) starts from --max-connections.
     sopts.max_connections = static_cast<std::size_t>(cluster.settings().server().max_connections);
     sopts.max_connections_per_address = max_connections_per_address;
+    sopts.trusted_proxies = trusted_proxies;
     // A payout batch must fit in one body: an operator who sets the bound
     // gets a body limit to match (256 bytes per payout request).
     if (max_batch_flag->count() > 0) sopts.max_body_bytes = std::max(sopts.max_body_bytes, max_payout_batch * 256);

@@ -122,9 +122,11 @@ class LucidctlTest(ServerTestCase):
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 3)
         self.assertIn("cannot reach server", out.stderr)
+        # A malformed URL is a malformed argument: usage, exit 2 (was 1 before issue 14 parsed the list up front).
         out = subprocess.run([CTL_BIN, "--server", "ftp://x", "--token", "x", "nodes", "list"],
                              capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 1)
+        self.assertEqual(out.returncode, 2, out.stderr)
+        self.assertIn("server URL must start with http:// or https://: ftp://x", out.stderr)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ for f in bin/lucid-server bin/lucidctl include/lucidnode/lucidnode.hpp include/l
          lib/systemd/system/lucid-server.service lib/systemd/system/lucid-agent.service \
          share/bash-completion/completions/lucidctl share/zsh/vendor-completions/_lucidctl \
          lib/python3/dist-packages/lucidnode/__init__.py \
-         share/doc/lucidnode/examples/fleet_report.py; do
+         share/doc/lucidnode/examples/fleet_report.py share/doc/lucidnode/examples/haproxy/lucid-server.cfg; do
   [ -e "$prefix/$f" ] || { say "package lacks $f"; exit 1; }
 done
 so="$(find "$prefix" -name 'liblucidnode.so' -print -quit)"

@@ -276,6 +276,100 @@ std::string format_endpoint(const asio::ip::tcp::endpoint& ep) {
   return s;
 }
 
+// The IPv4 address of an IPv4-mapped IPv6 one; others as they are.
+asio::ip::address unmapped(const asio::ip::address& addr) {
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+  return addr;
+}
+
+// One X-Forwarded-For entry: an address, IPv6 optionally in brackets, an
+// IPv4 one optionally with ":port" (some proxies add it).
+std::optional<asio::ip::address> forwarded_entry(std::string_view e) {
+  while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
+  while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+  if (e.empty() || e.size() > 64) return std::nullopt;
+  if (e.front() == '[') {
+    const auto close = e.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    e = e.substr(1, close - 1);
+  } else if (e.find(':') != std::string_view::npos && e.find(':') == e.rfind(':')) {
+    e = e.substr(0, e.find(':'));  // a.b.c.d:port
+  }
+  std::error_code ec;
+  const auto a = asio::ip::make_address(std::string(e), ec);
+  if (ec) return std::nullopt;
+  return unmapped(a);
+}
+
+std::string address_key(const asio::ip::address& addr);
+
+}  // namespace
+
+std::optional<AddressRange> AddressRange::parse(std::string_view text) {
+  const auto slash = text.find('/');
+  std::error_code ec;
+  const auto a = asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return std::nullopt;
+  AddressRange r;
+  r.network = unmapped(a);
+  const unsigned max = r.network.is_v4() ? 32 : 128;
+  r.prefix = max;
+  if (slash != std::string_view::npos) {
+    const auto digits = text.substr(slash + 1);
+    if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    r.prefix = static_cast<unsigned>(std::stoul(std::string(digits)));
+    if (r.prefix > max) return std::nullopt;
+  }
+  return r;
+}
+
+bool AddressRange::contains(const asio::ip::address& addr) const {
+  const auto a = unmapped(addr);
+  if (a.is_v4() != network.is_v4()) return false;
+  std::vector<unsigned char> x, y;
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes(), n = network.to_v4().to_bytes();
+    x.assign(b.begin(), b.end());
+    y.assign(n.begin(), n.end());
+  } else {
+    const auto b = a.to_v6().to_bytes(), n = network.to_v6().to_bytes();
+    x.assign(b.begin(), b.end());
+    y.assign(n.begin(), n.end());
+  }
+  for (unsigned bit = 0; bit < prefix; bit += 8) {
+    const unsigned left = prefix - bit;
+    const unsigned char mask = left >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - left));
+    if ((x[bit / 8] & mask) != (y[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+std::optional<asio::ip::address> forwarded_client(const std::vector<std::string_view>& forwarded_for,
+                                                  const std::vector<AddressRange>& trusted) {
+  // Every entry, in order (several header lines are one list, RFC 9110 5.3).
+  std::vector<std::string_view> entries;
+  for (std::string_view v : forwarded_for) {
+    for (;;) {
+      const auto comma = v.find(',');
+      entries.push_back(v.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  const auto is_trusted = [&](const asio::ip::address& a) {
+    return std::any_of(trusted.begin(), trusted.end(), [&](const AddressRange& r) { return r.contains(a); });
+  };
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const auto a = forwarded_entry(*it);
+    if (!a) return std::nullopt;  // garbage where a proxy's entry should be
+    if (!is_trusted(*a) || std::next(it) == entries.rend()) return a;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 // [limits] The key of ServerOptions::max_connections_per_address: the IPv4
 // address, or the /64 prefix of an IPv6 one (one subscriber's usual share,
 // so a client cannot dodge the cap by rotating addresses within its prefix).
@@ -433,6 +527,9 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   // [limits] This connection's address_key(), set by adopt() before the
   // connection is registered and not changed after; unregister() uses it.
   std::string addr_key;
+  // The peer is a trusted proxy (ServerOptions::trusted_proxies): its
+  // requests' X-Forwarded-For names the client. Set by adopt() like addr_key.
+  bool trusted_peer = false;
 
   // All of these run on the strand (or, for do_close via force_close in
   // Impl::stop with a stopped io_context, on a thread that is the only one).
@@ -462,6 +559,8 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   void process();
   std::size_t find_head_end(const char* p, std::size_t n);
   int parse_head(const char* p, std::size_t len);
+  // From a trusted proxy: remote_addr becomes the client X-Forwarded-For names.
+  void take_forwarded_client();
   void fill_best_effort();
   void ensure_request_deadline();
   void read_more();
@@ -745,6 +844,7 @@ void Server::Impl::Connection::process() {
         rbeg_ += end;
         head_scan_ = 0;
         if (st != 0) return fail(st, err_msg_);
+        if (trusted_peer) take_forwarded_client();
         if (chunked_) {
           phase_ = Phase::ChunkSize;
         } else if (content_length_ > 0) {
@@ -856,6 +956,15 @@ void Server::Impl::Connection::process() {
 
 // Parses a complete head [p, p+len) into req_ and the framing members.
 // Returns 0, or an error status with err_msg_ set.
+void Server::Impl::Connection::take_forwarded_client() {
+  std::vector<std::string_view> values;
+  for (const auto& [name, value] : req_.headers)
+    if (name == "x-forwarded-for") values.emplace_back(value);
+  if (values.empty()) return;
+  if (const auto client = forwarded_client(values, opts().trusted_proxies))
+    req_.remote_addr = format_endpoint(asio::ip::tcp::endpoint(*client, 0));
+}
+
 int Server::Impl::Connection::parse_head(const char* p, std::size_t len) {
   head_parsed_ = true;
   std::size_t nh = 0;
@@ -1665,7 +1774,10 @@ void Server::Impl::adopt(Socket sock) {
     return;
   }
   std::string key = address_key(peer.address());
-  const std::size_t per_cap = opts.max_connections_per_address;
+  const bool trusted = std::any_of(opts.trusted_proxies.begin(), opts.trusted_proxies.end(),
+                                   [&](const AddressRange& r) { return r.contains(peer.address()); });
+  // Behind a trusted proxy every client shares its address: no per-address cap.
+  const std::size_t per_cap = trusted ? 0 : opts.max_connections_per_address;
   auto c = std::make_shared<Connection>(shared_from_this(), std::move(sock));
   {
     std::lock_guard<std::mutex> lk(mu);
@@ -1674,6 +1786,7 @@ void Server::Impl::adopt(Socket sock) {
     if (per_cap != 0 && n >= per_cap) return;  // c (and its socket) are destroyed here: closed at once
     ++n;
     c->addr_key = std::move(key);
+    c->trusted_peer = trusted;
     conns.emplace(c.get(), c);
     live.fetch_add(1);
   }

@@ -130,6 +130,26 @@ using ErrorResponder = std::function<Response(const Request& req, int status, st
 // Called after a response is fully written (or a stream opened).
 using AccessLogger = std::function<void(const Request&, int status, std::chrono::microseconds)>;
 
+// An address range: "10.0.0.0/8", "2001:db8::/32", or one address
+// ("127.0.0.1" = /32, "::1" = /128). IPv4-mapped IPv6 addresses match as IPv4.
+struct AddressRange {
+  asio::ip::address network;
+  unsigned prefix = 0;
+  // Parses CIDR text (bits past the prefix are ignored). nullopt when
+  // malformed: not an address, a prefix past 32 (IPv4) or 128 (IPv6).
+  static std::optional<AddressRange> parse(std::string_view text);
+  bool contains(const asio::ip::address& a) const;
+};
+
+// The client address of a request that came from a trusted proxy, from its
+// X-Forwarded-For values (each header line's value, in order): the
+// right-most entry that is not itself a trusted proxy. Entries left of it
+// were written by whoever connected to the first proxy and may be forged, so
+// they are never used. nullopt (keep the peer's address) when there is no
+// entry, or when the deciding entry is not an IP address.
+std::optional<asio::ip::address> forwarded_client(const std::vector<std::string_view>& forwarded_for,
+                                                  const std::vector<AddressRange>& trusted);
+
 struct ServerOptions {
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431
   std::size_t max_headers = 100;             // over → 431
@@ -141,6 +161,13 @@ struct ServerOptions {
   // new one from it is accepted and closed at once, so one client cannot
   // take every slot of max_connections. 0: no per-address cap.
   std::size_t max_connections_per_address = 256;
+  // Reverse proxies (a load balancer) whose X-Forwarded-For is believed:
+  // a request from a peer in these ranges has the client address the header
+  // names (forwarded_client) as its remote_addr, which rate limits and the
+  // access log use; the per-address connection cap does not apply to these
+  // peers (every client behind a proxy shares its address). Empty: the
+  // header is ignored, whoever sends it.
+  std::vector<AddressRange> trusted_proxies;
   std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
   // SO_SNDBUF of upgraded (WebSocket) connections: a fixed kernel buffer
   // bounds the memory a long-lived client that stops reading can pin (Linux
