@@ -112,6 +112,13 @@ class TaskEngine {
   // Makes the placer's eligibility stage follow the nodes cache (cordon,
   // drain, maintenance) when it changed since the last sync.
   void sync_eligible_locked();
+  // One scheduling pass (Tasks::schedule without the lock): places queued
+  // tasks, persists the placements in one transaction and collects the
+  // waiters to wake in `woken` (fire them after unlocking), except those of
+  // `keep_node` (0: none), whose caller takes that node's work itself.
+  // Returns true when the pass stopped at kMaxPlacementsPerPass (trigger
+  // another). Throws what the store throws; nothing is placed then.
+  bool schedule_locked(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken, std::int64_t keep_node);
   static void fire(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken);
 };
 

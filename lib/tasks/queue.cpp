@@ -319,69 +319,81 @@ void Tasks::schedule() {
   {
     std::lock_guard<std::mutex> lock(e.mu);
     if (e.stopped) return;
-    e.sync_eligible_locked();  // cordoned, draining and maintenance nodes take nothing new
-    if (!e.placer.any_capacity()) return;
-    std::vector<std::pair<TaskEngine::Active*, std::int64_t>> placed;
-    std::unordered_set<int> blocked;  // signatures that found nothing in this pass
-    for (int p = 3; p >= 0 && !more; --p) {
-      for (auto& [rowid, a] : e.queue[p]) {
-        if (!e.placer.any_capacity()) break;
-        if (placed.size() >= kMaxPlacementsPerPass) {
-          more = true;
-          break;
-        }
-        if (blocked.count(a->sig)) continue;
-        auto n = e.placer.place(a->sig);
-        if (!n) {
-          blocked.insert(a->sig);
-          continue;
-        }
-        placed.emplace_back(a, *n);
-      }
-    }
-    if (placed.empty()) return;
-    const std::string at = now_text(e.core);
-    try {
-      e.core.store->write([&](Conn& c) {
-        for (auto& [a, node] : placed) {
-          auto& q = c.stmt(
-              "UPDATE tasks SET status = 'assigned', node_id = ?, attempt = attempt + 1, assigned_at = ?,"
-              " status_reason = '' WHERE id = ?");
-          q.bind(1, node);
-          q.bind(2, at);
-          q.bind(3, a->rowid);
-          q.run();
-          // An attempt row left by an earlier run is replaced whole.
-          auto& i = c.stmt(
-              "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
-              " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
-              " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
-          i.bind(1, a->rowid);
-          i.bind(2, a->attempt + 1);
-          i.bind(3, node);
-          i.bind(4, at);
-          i.run();
-        }
-      });
-    } catch (...) {
-      for (auto& [a, node] : placed) e.placer.add_load(node, -1);
-      throw;
-    }
-    std::set<std::int64_t> nodes;
-    for (auto& [a, node] : placed) {
-      e.queue[a->priority].erase(a->rowid);
-      a->status = TaskStatus::assigned;
-      a->node = node;
-      ++a->attempt;
-      a->delivered = false;
-      e.devs[node].tasks.insert(a->task_id);
-      nodes.insert(node);
-    }
-    for (auto n : nodes) e.wake_locked(n, woken);
+    more = e.schedule_locked(woken, 0);
   }
   TaskEngine::fire(woken);
   if (more) e.trigger();
 }
+
+namespace detail {
+
+bool TaskEngine::schedule_locked(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken,
+                                 std::int64_t keep_node) {
+  sync_eligible_locked();  // cordoned, draining and maintenance nodes take nothing new
+  if (!placer.any_capacity()) return false;
+  bool more = false;
+  std::vector<std::pair<Active*, std::int64_t>> placed;
+  std::unordered_set<int> blocked;  // signatures that found nothing in this pass
+  for (int p = 3; p >= 0 && !more; --p) {
+    for (auto& [rowid, a] : queue[p]) {
+      if (!placer.any_capacity()) break;
+      if (placed.size() >= kMaxPlacementsPerPass) {
+        more = true;
+        break;
+      }
+      if (blocked.count(a->sig)) continue;
+      auto n = placer.place(a->sig);
+      if (!n) {
+        blocked.insert(a->sig);
+        continue;
+      }
+      placed.emplace_back(a, *n);
+    }
+  }
+  if (placed.empty()) return false;
+  const std::string at = now_text(core);
+  try {
+    core.store->write([&](Conn& c) {
+      for (auto& [a, node] : placed) {
+        auto& q = c.stmt(
+            "UPDATE tasks SET status = 'assigned', node_id = ?, attempt = attempt + 1, assigned_at = ?,"
+            " status_reason = '' WHERE id = ?");
+        q.bind(1, node);
+        q.bind(2, at);
+        q.bind(3, a->rowid);
+        q.run();
+        // An attempt row left by an earlier run is replaced whole.
+        auto& i = c.stmt(
+            "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
+            " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
+        i.bind(1, a->rowid);
+        i.bind(2, a->attempt + 1);
+        i.bind(3, node);
+        i.bind(4, at);
+        i.run();
+      }
+    });
+  } catch (...) {
+    for (auto& [a, node] : placed) placer.add_load(node, -1);
+    throw;
+  }
+  std::set<std::int64_t> nodes;
+  for (auto& [a, node] : placed) {
+    queue[a->priority].erase(a->rowid);
+    a->status = TaskStatus::assigned;
+    a->node = node;
+    ++a->attempt;
+    a->delivered = false;
+    devs[node].tasks.insert(a->task_id);
+    nodes.insert(node);
+  }
+  for (auto n : nodes)
+    if (n != keep_node) wake_locked(n, woken);
+  return more;
+}
+
+}  // namespace detail
 
 
 }  // namespace lucid
