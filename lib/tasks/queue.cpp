@@ -80,10 +80,15 @@ Task Tasks::submit(const TaskSubmit& t) {
   if (r.max_retries < 0 || r.max_retries > 100) invalid("requirements.max_retries", "max_retries must be 0..100");
 
   auto& e = *engine_;
-  std::lock_guard<std::mutex> lock(e.mu);
   const std::string at = now_text(e.core);
   const std::string id = detail::random_uuid();
-  const std::int64_t rowid = e.core.store->write([&](Conn& c) {
+  // Group commit (tasks/group_commit.hpp): concurrent submits share one
+  // transaction; this returns once ours committed. The row is written before
+  // the engine knows the task (its lock is not held while the batch commits):
+  // until the queue entry below is made, the new task is only in the
+  // database, where nothing but reads can see it.
+  std::int64_t rowid = 0;
+  e.submits.run([&](Conn& c) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
         " required_platform, required_role, required_tags, gpu_required, internet_required, timeout_seconds,"
@@ -105,8 +110,9 @@ Task Tasks::submit(const TaskSubmit& t) {
     q.bind(15, t.metadata_json);
     q.bind(16, at);
     q.bind(17, t.submitter);
-    return q.run_returning_id();
+    rowid = q.run_returning_id();
   });
+  std::lock_guard<std::mutex> lock(e.mu);
   auto a = std::make_unique<TaskEngine::Active>();
   a->rowid = rowid;
   a->task_id = id;
