@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <deque>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,7 @@ struct Options {
   std::string server_bin, lucidctl, url, db, token;
   std::vector<std::string> server_args;
   bool keep_tmp = false;
+  bool next = false;  // results ask for the next work (POST .../result?next=1)
 };
 
 void usage() {
@@ -59,6 +61,7 @@ void usage() {
       "  --rate R               latency phase: tasks/s, open loop (default: a quarter of the measured throughput)\n"
       "  --latency-seconds S    latency phase length (default 10; 0: skip)\n"
       "  --check N              results read back and compared (default 50)\n"
+      "  --next                 agents ask for their next work with each result (result?next=1)\n"
       "  --server-bin PATH      lucid-server to start (default: <dir of argv[0]>/lucid-server)\n"
       "  --server-arg ARG       extra argument for the started server (repeatable)\n"
       "  --lucidctl PATH        lucidctl used to mint the token (default: <dir of argv[0]>/lucidctl)\n"
@@ -90,6 +93,7 @@ bool parse_options(int argc, char** argv, Options& o) {
       } else if (a == "--agents") o.agents = static_cast<int>(num_at_least(1));
       else if (a == "--agent-slots") o.agent_slots = static_cast<int>(num_at_least(1));
       else if (a == "--wait") o.wait = static_cast<int>(num_at_least(0));
+      else if (a == "--next") o.next = true;
       else if (a == "--submitters") o.submitters = static_cast<int>(num_at_least(1));
       else if (a == "--seconds") o.seconds = num_at_least(0.1);
       else if (a == "--max-inflight") o.max_inflight = static_cast<int>(num_at_least(1));
@@ -202,34 +206,43 @@ void agent_loop(Shared& sh, AgentState& st) {
     }
     const auto& tasks = (*data)["tasks"];
     if (tasks.Empty()) ++st.empty_polls;
-    for (const auto& t : tasks.GetArray()) {
-      if (!t.IsObject() || !t.HasMember("task_id") || !t["task_id"].IsString()) continue;
-      const std::string id = t["task_id"].GetString();
-      const std::string path = "/api/v1/agent/tasks/" + id;
+    // Work to run: the poll's tasks, then (--next) those each result's
+    // answer carries in next_work, with no poll in between.
+    struct Todo {
+      std::string id, payload;
+      std::int64_t sent = 0;
+    };
+    std::deque<Todo> todo;
+    auto queue_tasks = [&](const rapidjson::Value& list) {
+      for (const auto& t : list.GetArray()) {
+        if (!t.IsObject() || !t.HasMember("task_id") || !t["task_id"].IsString()) continue;
+        Todo x;
+        x.id = t["task_id"].GetString();
+        x.payload = "null";
+        if (t.HasMember("payload")) {
+          rapidjson::StringBuffer pb;
+          rapidjson::Writer<rapidjson::StringBuffer> pw(pb);
+          t["payload"].Accept(pw);
+          x.payload.assign(pb.GetString(), pb.GetSize());
+          if (t["payload"].IsObject() && t["payload"].HasMember("t") && t["payload"]["t"].IsInt64())
+            x.sent = t["payload"]["t"].GetInt64();
+        }
+        todo.push_back(std::move(x));
+      }
+    };
+    queue_tasks(tasks);
+    while (!todo.empty()) {
+      const Todo t = std::move(todo.front());
+      todo.pop_front();
+      const std::string path = "/api/v1/agent/tasks/" + t.id;
       auto s = cli->Post((path + "/start").c_str(), h, "{}", "application/json");
       if (!s || s->status != 200) {
         sh.agent_errors.add("start: " + describe(s));
         continue;
       }
-      std::int64_t sent = 0;
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      w.StartObject();
-      w.Key("status"); w.String("completed");
-      w.Key("result");
-      w.StartObject();
-      w.Key("echo");
-      if (t.HasMember("payload")) {
-        t["payload"].Accept(w);
-        if (t["payload"].IsObject() && t["payload"].HasMember("t") && t["payload"]["t"].IsInt64())
-          sent = t["payload"]["t"].GetInt64();
-      } else {
-        w.Null();
-      }
-      w.EndObject();
-      w.Key("duration_ms"); w.Int(0);
-      w.EndObject();
-      auto res = cli->Post((path + "/result").c_str(), h, buf.GetString(), buf.GetSize(), "application/json");
+      const std::string body = "{\"status\":\"completed\",\"result\":{\"echo\":" + t.payload + "},\"duration_ms\":0}";
+      const std::string result_path = path + (sh.opt.next ? "/result?next=1" : "/result");
+      auto res = cli->Post(result_path.c_str(), h, body, "application/json");
       if (!res || res->status != 200) {
         sh.agent_errors.add("result: " + describe(res));
         continue;
@@ -237,9 +250,16 @@ void agent_loop(Shared& sh, AgentState& st) {
       const std::int64_t done_ns = now_ns();
       sh.completed.fetch_add(1);
       ++st.done;
-      if (sent > 0 && sh.measuring.load()) {
+      if (t.sent > 0 && sh.measuring.load()) {
         std::lock_guard<std::mutex> lk(st.mu);
-        st.latency.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, done_ns - sent) / 1000));
+        st.latency.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, done_ns - t.sent) / 1000));
+      }
+      if (sh.opt.next) {
+        auto nd = parse_json(res->body);
+        const auto* ndata = nd ? data_of(*nd) : nullptr;
+        if (ndata && ndata->IsObject() && ndata->HasMember("next_work") && (*ndata)["next_work"].IsObject() &&
+            (*ndata)["next_work"].HasMember("tasks") && (*ndata)["next_work"]["tasks"].IsArray())
+          queue_tasks((*ndata)["next_work"]["tasks"]);
       }
     }
   }
@@ -328,6 +348,10 @@ int run(int argc, char** argv) {
                        {{"--rate-cluster-minute", "100000000"},
                         {"--rate-cluster-hour", "1000000000"},
                         {"--rate-cluster-burst", "100000000"},
+                        // the admin tier (the submitters' super_admin token)
+                        {"--rate-cluster-admin-minute", "100000000"},
+                        {"--rate-cluster-admin-hour", "1000000000"},
+                        {"--rate-cluster-admin-burst", "100000000"},
                         {"--rate-join", "100000000"},
                         {"--max-connections-per-address", "0"}});
     for (const auto& a : opt.server_args) args.push_back(a);
@@ -449,6 +473,7 @@ int run(int argc, char** argv) {
   section("throughput");
   kv("submitters", std::to_string(opt.submitters));
   kv("max_inflight", std::to_string(opt.max_inflight));
+  kv("agents_ask_next_work", opt.next ? "yes (result?next=1)" : "no (poll after each batch)");
   std::vector<std::vector<std::string>> ids(static_cast<std::size_t>(opt.submitters));
   double throughput = 0;
   {

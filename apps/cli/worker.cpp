@@ -234,7 +234,11 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
     agent_say("agent: malformed work answer ignored");
     return;
   }
-  for (const auto& ping : string_array(*data, "pings")) {
+  take_work(api, *data);
+}
+
+void TaskAgent::take_work(ApiClient& api, const rapidjson::Value& data) {
+  for (const auto& ping : string_array(data, "pings")) {
     if (!safe_id(ping)) continue;
     // A repeated answer to a ping changes nothing (replay-safe).
     const auto r = api.post("/api/v1/agent/pings/" + ping, "{}", Replay::safe);
@@ -244,13 +248,13 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
   std::vector<std::shared_ptr<Running>> to_cancel_unstarted;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& id : string_array(*data, "cancel")) {
+    for (const auto& id : string_array(data, "cancel")) {
       auto it = known_.find(id);
       if (it == known_.end()) continue;
       it->second->cancel.store(true);
       agent_say("agent: task " + short_id(id) + " cancel requested");
     }
-    if (const auto* tasks = lucid::detail::peek_array(*data, "tasks")) {
+    if (const auto* tasks = lucid::detail::peek_array(data, "tasks")) {
       for (const auto& t : tasks->GetArray()) {
         if (!t.IsObject()) continue;
         auto r = std::make_shared<Running>();
@@ -378,13 +382,20 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   }
 
   // The result goes out once; the server stores the first and answers
-  // repeats with it, so a retry after a lost answer is safe.
+  // repeats with it, so a retry after a lost answer is safe. `next=1` asks
+  // for the device's next work in the same answer ("next_work", as a work
+  // poll's data): the freed slot is refilled without waiting for a poll.
+  // A server without it answers without "next_work"; the poll delivers then.
   const std::string body = result_body(out);
   backoff.reset();
   for (;;) {
-    const auto s = api.post(base + "/result", body, Replay::safe);
+    const auto s = api.post(base + "/result?next=1", body, Replay::safe);
     if (s.status == 200) {
       agent_detail(label + " finished: " + out.status + (out.error.empty() ? "" : " (" + out.error.substr(0, 200) + ")"));
+      rapidjson::Document d;
+      const bool parsed = static_cast<bool>(lucid::detail::parse_json(d, s.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth));
+      const rapidjson::Value* data = parsed ? envelope_data(d) : nullptr;
+      if (const auto* next = data ? lucid::detail::peek_object(*data, "next_work") : nullptr) take_work(api, *next);
       return;
     }
     if (!retryable(s)) {

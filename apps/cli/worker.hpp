@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "client.hpp"
 #include "fleet_jobs.hpp"
 #include "procstats.hpp"
@@ -81,7 +83,11 @@ class TaskAgent {
   void run_one(ApiClient& api, const std::shared_ptr<Running>& r);
   bool report_device(ApiClient& api, bool quiet);
   Capabilities capabilities() const;
+  // A work answer (the envelope of GET /agent/work): parsed, then take_work.
   void handle_work(ApiClient& api, const std::string& body);
+  // Work (tasks, cancel, pings: a poll's data or a result's next_work):
+  // answers pings, marks cancels, queues tasks not already known.
+  void take_work(ApiClient& api, const rapidjson::Value& data);
   bool stopping() const { return stopping_.load() || failed_.load() != 0; }
   bool nap(double seconds) const;
 

@@ -304,6 +304,13 @@ class Tasks {
   // Stores the result once; a repeat returns the stored task unchanged.
   // Errors: invalid_argument, not_found, conflict (never this node's).
   Task report_result(std::int64_t node_id, std::string_view task_id, const TaskResultReport& r);
+  // As above, and fills `*next` (when not null) with what waits for the
+  // device afterwards, as take_work: the freed slot is filled by a
+  // scheduling pass run at once, and the tasks placed on this device are
+  // handed out here rather than to its long-poll. A failed pass does not
+  // fail the report (the queue is scheduled again later; `*next` may then
+  // be empty). Errors: as above.
+  Task report_result(std::int64_t node_id, std::string_view task_id, const TaskResultReport& r, AgentWork* next);
 
   // Answers every waiting agent (empty work) and ping (not acknowledged) now;
   // from then on wait_work answers at once. For a server that is shutting

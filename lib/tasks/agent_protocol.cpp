@@ -127,6 +127,11 @@ bool Tasks::report_progress(std::int64_t node_id, std::string_view task_id, doub
 }
 
 Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const TaskResultReport& r) {
+  return report_result(node_id, task_id, r, nullptr);
+}
+
+Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const TaskResultReport& r,
+                          AgentWork* next) {
   const char* final_status = nullptr;
   if (r.status == "completed") final_status = "success";
   else if (r.status == "failed") final_status = "failed";
@@ -138,12 +143,17 @@ Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const 
   if (r.error) detail::check_text("error", *r.error, 4096, false);
   if (r.duration_ms < 0 || r.duration_ms > 86400000LL * 30) invalid("duration_ms", "duration_ms must be >= 0");
   auto& e = *engine_;
+  std::vector<std::pair<std::shared_ptr<TaskEngine::Waiter>, AgentWork>> woken;
+  bool more = false;
   {
     std::lock_guard<std::mutex> lock(e.mu);
     TaskEngine::Active* a = find_active(e, task_id);
     if (!a || a->node != node_id) {
       TaskRow row = load_task(e, task_id);
-      if (row.node_id == node_id && task_status_final(row.task.status)) return std::move(row.task);  // repeat
+      if (row.node_id == node_id && task_status_final(row.task.status)) {  // repeat
+        if (next) *next = e.take_locked(node_id, e.devs[node_id]);
+        return std::move(row.task);
+      }
       throw Error(Errc::conflict, "Task is not assigned to this device", "task_id");
     }
     const bool was_cancelled = a->status == TaskStatus::cancelled;
@@ -167,8 +177,23 @@ Task Tasks::report_result(std::int64_t node_id, std::string_view task_id, const 
       if (!was_cancelled) end_attempt(c, a->rowid, a->attempt, final_status, at, r.error.value_or(""));
     });
     e.release_locked(*a);
-    e.trigger();
+    if (next && !e.stopped) {
+      // The freed slot is filled now and this device's share is answered
+      // here, not through its long-poll: one round trip for result and
+      // next task. The result is stored whatever the pass does; a pass
+      // that fails leaves the queue to the posted one.
+      try {
+        more = e.schedule_locked(woken, node_id);
+      } catch (const Error&) {
+        more = true;
+      }
+      *next = e.take_locked(node_id, e.devs[node_id]);
+    } else {
+      more = true;
+    }
   }
+  TaskEngine::fire(woken);
+  if (more) e.trigger();
   return get(task_id);
 }
 

@@ -6,6 +6,8 @@
 // (assigned/running/cancelling), agent waiters and pings. One mutex guards
 // it all; a state change takes the mutex, then the store's write transaction,
 // and updates memory only after the commit (lock order: mu, then store).
+// Submits are the exception: their insert goes through `submits` (group
+// commit) without mu, and the queue entry is made under mu after the commit.
 #pragma once
 
 #include <asio.hpp>
@@ -21,6 +23,7 @@
 
 #include "core/cluster_core.hpp"
 #include "lucidnode/tasks.hpp"
+#include "tasks/group_commit.hpp"
 #include "tasks/scheduler.hpp"
 
 namespace lucid::detail {
@@ -31,7 +34,8 @@ class Conn;
 class TaskEngine {
  public:
   // `tasks` (its owner) and `settings` must outlive it.
-  TaskEngine(ClusterCore& core, Tasks& tasks, Settings& settings) : core(core), tasks(tasks), settings(settings) {}
+  TaskEngine(ClusterCore& core, Tasks& tasks, Settings& settings)
+      : core(core), tasks(tasks), settings(settings), submits(*core.store) {}
   // Unregisters from the nodes cache (load() registered).
   ~TaskEngine();
   void load();        // at open; asks the nodes cache to trigger a pass when eligibility may have changed
@@ -74,6 +78,7 @@ class TaskEngine {
   ClusterCore& core;
   Tasks& tasks;          // runs the scheduling passes trigger() posts
   Settings& settings;    // heartbeat: when a silent device is offline
+  GroupCommit submits;   // task inserts: concurrent submits share a transaction (taken without mu)
   std::mutex mu;
   sched::Placer placer;
   std::unordered_map<std::int64_t, Dev> devs;
@@ -113,6 +118,13 @@ class TaskEngine {
   // Makes the placer's eligibility stage follow the nodes cache (cordon,
   // drain, maintenance) when it changed since the last sync.
   void sync_eligible_locked();
+  // One scheduling pass (Tasks::schedule without the lock): places queued
+  // tasks, persists the placements in one transaction and collects the
+  // waiters to wake in `woken` (fire them after unlocking), except those of
+  // `keep_node` (0: none), whose caller takes that node's work itself.
+  // Returns true when the pass stopped at kMaxPlacementsPerPass (trigger
+  // another). Throws what the store throws; nothing is placed then.
+  bool schedule_locked(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken, std::int64_t keep_node);
   static void fire(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken);
 };
 

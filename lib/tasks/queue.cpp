@@ -96,10 +96,15 @@ Task Tasks::enqueue(const TaskSubmit& t, std::int64_t pinned) {
   if (r.max_retries < 0 || r.max_retries > 100) invalid("requirements.max_retries", "max_retries must be 0..100");
 
   auto& e = *engine_;
-  std::lock_guard<std::mutex> lock(e.mu);
   const std::string at = now_text(e.core);
   const std::string id = detail::random_uuid();
-  const std::int64_t rowid = e.core.store->write([&](Conn& c) {
+  // Group commit (tasks/group_commit.hpp): concurrent submits share one
+  // transaction; this returns once ours committed. The row is written before
+  // the engine knows the task (its lock is not held while the batch commits):
+  // until the queue entry below is made, the new task is only in the
+  // database, where nothing but reads can see it.
+  std::int64_t rowid = 0;
+  e.submits.run([&](Conn& c) {
     auto& q = c.stmt(
         "INSERT INTO tasks (task_id, task_type, payload, priority, status, min_cpu_cores, min_memory_gb, min_storage_gb,"
         " required_platform, required_role, required_tags, gpu_required, internet_required, timeout_seconds,"
@@ -121,8 +126,9 @@ Task Tasks::enqueue(const TaskSubmit& t, std::int64_t pinned) {
     q.bind(15, t.metadata_json);
     q.bind(16, at);
     q.bind(17, t.submitter);
-    return q.run_returning_id();
+    rowid = q.run_returning_id();
   });
+  std::lock_guard<std::mutex> lock(e.mu);
   auto a = std::make_unique<TaskEngine::Active>();
   a->rowid = rowid;
   a->task_id = id;
@@ -339,69 +345,81 @@ void Tasks::schedule() {
   {
     std::lock_guard<std::mutex> lock(e.mu);
     if (e.stopped) return;
-    e.sync_eligible_locked();  // cordoned, draining and maintenance nodes take nothing new
-    if (!e.placer.any_capacity()) return;
-    std::vector<std::pair<TaskEngine::Active*, std::int64_t>> placed;
-    std::unordered_set<int> blocked;  // signatures that found nothing in this pass
-    for (int p = 3; p >= 0 && !more; --p) {
-      for (auto& [rowid, a] : e.queue[p]) {
-        if (!e.placer.any_capacity()) break;
-        if (placed.size() >= kMaxPlacementsPerPass) {
-          more = true;
-          break;
-        }
-        if (blocked.count(a->sig)) continue;
-        auto n = e.placer.place(a->sig);
-        if (!n) {
-          blocked.insert(a->sig);
-          continue;
-        }
-        placed.emplace_back(a, *n);
-      }
-    }
-    if (placed.empty()) return;
-    const std::string at = now_text(e.core);
-    try {
-      e.core.store->write([&](Conn& c) {
-        for (auto& [a, node] : placed) {
-          auto& q = c.stmt(
-              "UPDATE tasks SET status = 'assigned', node_id = ?, attempt = attempt + 1, assigned_at = ?,"
-              " status_reason = '' WHERE id = ?");
-          q.bind(1, node);
-          q.bind(2, at);
-          q.bind(3, a->rowid);
-          q.run();
-          // An attempt row left by an earlier run is replaced whole.
-          auto& i = c.stmt(
-              "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
-              " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
-              " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
-          i.bind(1, a->rowid);
-          i.bind(2, a->attempt + 1);
-          i.bind(3, node);
-          i.bind(4, at);
-          i.run();
-        }
-      });
-    } catch (...) {
-      for (auto& [a, node] : placed) e.placer.add_load(node, -1);
-      throw;
-    }
-    std::set<std::int64_t> nodes;
-    for (auto& [a, node] : placed) {
-      e.queue[a->priority].erase(a->rowid);
-      a->status = TaskStatus::assigned;
-      a->node = node;
-      ++a->attempt;
-      a->delivered = false;
-      e.devs[node].tasks.insert(a->task_id);
-      nodes.insert(node);
-    }
-    for (auto n : nodes) e.wake_locked(n, woken);
+    more = e.schedule_locked(woken, 0);
   }
   TaskEngine::fire(woken);
   if (more) e.trigger();
 }
+
+namespace detail {
+
+bool TaskEngine::schedule_locked(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken,
+                                 std::int64_t keep_node) {
+  sync_eligible_locked();  // cordoned, draining and maintenance nodes take nothing new
+  if (!placer.any_capacity()) return false;
+  bool more = false;
+  std::vector<std::pair<Active*, std::int64_t>> placed;
+  std::unordered_set<int> blocked;  // signatures that found nothing in this pass
+  for (int p = 3; p >= 0 && !more; --p) {
+    for (auto& [rowid, a] : queue[p]) {
+      if (!placer.any_capacity()) break;
+      if (placed.size() >= kMaxPlacementsPerPass) {
+        more = true;
+        break;
+      }
+      if (blocked.count(a->sig)) continue;
+      auto n = placer.place(a->sig);
+      if (!n) {
+        blocked.insert(a->sig);
+        continue;
+      }
+      placed.emplace_back(a, *n);
+    }
+  }
+  if (placed.empty()) return false;
+  const std::string at = now_text(core);
+  try {
+    core.store->write([&](Conn& c) {
+      for (auto& [a, node] : placed) {
+        auto& q = c.stmt(
+            "UPDATE tasks SET status = 'assigned', node_id = ?, attempt = attempt + 1, assigned_at = ?,"
+            " status_reason = '' WHERE id = ?");
+        q.bind(1, node);
+        q.bind(2, at);
+        q.bind(3, a->rowid);
+        q.run();
+        // An attempt row left by an earlier run is replaced whole.
+        auto& i = c.stmt(
+            "INSERT INTO task_attempts (task_rowid, attempt, node_id, assigned_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (task_rowid, attempt) DO UPDATE SET node_id = excluded.node_id,"
+            " assigned_at = excluded.assigned_at, ended_at = NULL, outcome = NULL, reason = NULL");
+        i.bind(1, a->rowid);
+        i.bind(2, a->attempt + 1);
+        i.bind(3, node);
+        i.bind(4, at);
+        i.run();
+      }
+    });
+  } catch (...) {
+    for (auto& [a, node] : placed) placer.add_load(node, -1);
+    throw;
+  }
+  std::set<std::int64_t> nodes;
+  for (auto& [a, node] : placed) {
+    queue[a->priority].erase(a->rowid);
+    a->status = TaskStatus::assigned;
+    a->node = node;
+    ++a->attempt;
+    a->delivered = false;
+    devs[node].tasks.insert(a->task_id);
+    nodes.insert(node);
+  }
+  for (auto n : nodes)
+    if (n != keep_node) wake_locked(n, woken);
+  return more;
+}
+
+}  // namespace detail
 
 
 }  // namespace lucid

@@ -177,7 +177,7 @@ void write_task_result_json(Writer& w, const Task& t, TaskResultStyle style) {
   w.Key("worker_device_id"); write_or_null(w, t.device_id);
   w.Key("started_at"); write_time(w, t.started_at, frac);
   w.Key("completed_at"); write_time(w, t.completed_at, frac);
-  w.EndObject();
+  if (!style.leave_open) w.EndObject();
 }
 
 }  // namespace lucid::detail

@@ -50,6 +50,9 @@ struct TaskResultStyle {
   // A "final" member after status (the C ABI's: whether the status is
   // final, so a caller polling the result knows when to stop).
   bool with_final = false;
+  // The object is left open (no EndObject): the caller adds members of its
+  // own and closes it (the agent's result answer adds "next_work").
+  bool leave_open = false;
 };
 
 // The task result object (GET /api/v1/tasks/{task_id}/result, the agent's

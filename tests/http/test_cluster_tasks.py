@@ -278,6 +278,90 @@ class AgentProtocolOneWorker(AgentProtocol):
         pass  # covered above; this class re-runs the long-poll test with one worker
 
 
+class ResultWithNextWork(ClusterTestCase):
+    """POST .../result?next=1 (issue 19): the answer also carries the device's
+    next work, placed at once into the freed slot; without the parameter the
+    answer and delivery are as before (older agents)."""
+
+    def result_next(self, agent, tid, next_value="1", **kw):
+        body = {"status": "completed", "result": {"echo": tid}, "duration_ms": 3}
+        body.update(kw)
+        return agent.call("POST", "/api/v1/agent/tasks/%s/result?next=%s" % (tid, next_value), body)
+
+    def test_result_answer_carries_the_next_task_not_the_long_poll(self):
+        a = Agent(self.server, self.admin, "next-a")
+        a.register(max_concurrent=1, tags=["next-a"])
+        first = self.submit(payload={"n": 1}, requirements={"required_tags": ["next-a"]})
+        second = self.submit(payload={"n": 2}, requirements={"required_tags": ["next-a"]})
+        w = a.work(wait=3)
+        self.assertEqual([t["task_id"] for t in w["tasks"]], [first])  # one slot
+        self.ok(a.start(first))
+        # The agent's long-poll is waiting while the result goes out: the next
+        # task must come back in the result's answer, not to the poll.
+        polled = {}
+        poll = threading.Thread(target=lambda: polled.update(a.work(wait=2)))
+        poll.start()
+        time.sleep(0.3)
+        data = self.ok(self.result_next(a, first))
+        poll.join()
+        self.assertEqual(data["task_id"], first)
+        self.assertEqual(data["status"], "success")
+        self.assertEqual(data["result_data"], {"echo": first})
+        self.assertEqual(data["worker_device_id"], a.device_id)
+        self.assertEqual(data["next_work"], {
+            "tasks": [{"task_id": second, "task_type": "echo", "payload": {"n": 2}, "timeout_seconds": 300,
+                       "attempt": 1}],
+            "cancel": [], "pings": []})
+        self.assertEqual(polled, {"tasks": [], "cancel": [], "pings": []})
+        self.assertEqual(self.task(second)["status"], "assigned")
+        self.assertEqual(self.task(second)["device_id"], a.device_id)
+        # Delivered once: a poll does not hand it out again.
+        self.assertEqual(a.work(0)["tasks"], [])
+        self.ok(a.start(second))
+        # Nothing queued: next_work is empty; a repeated report answers the
+        # stored result (unchanged) with the work waiting now.
+        last = self.ok(self.result_next(a, second))
+        self.assertEqual(last["next_work"], {"tasks": [], "cancel": [], "pings": []})
+        again = self.ok(self.result_next(a, second, status="failed"))
+        self.assertEqual(again["status"], "success")
+        self.assertEqual(again["next_work"], {"tasks": [], "cancel": [], "pings": []})
+
+    def test_without_next_the_answer_is_unchanged(self):
+        a = Agent(self.server, self.admin, "next-old")
+        a.register(max_concurrent=1, tags=["next-old"])
+        first = self.submit(requirements={"required_tags": ["next-old"]})
+        second = self.submit(requirements={"required_tags": ["next-old"]})
+        self.assertEqual(a.work(wait=3)["tasks"][0]["task_id"], first)
+        self.ok(a.start(first))
+        data = self.ok(a.result(first, result={"echo": 1}))
+        self.assertNotIn("next_work", data)
+        data0 = self.ok(self.result_next(a, first, next_value="0"))  # next=0: as without it
+        self.assertNotIn("next_work", data0)
+        self.assertEqual(a.work(wait=3)["tasks"][0]["task_id"], second)  # the poll delivers it
+        self.ok(a.start(second))
+        self.ok(a.result(second))
+
+    def test_bad_next_is_refused_before_anything_is_stored(self):
+        a = Agent(self.server, self.admin, "next-bad")
+        a.register(max_concurrent=1, tags=["next-bad"])
+        tid = self.submit(requirements={"required_tags": ["next-bad"]})
+        self.assertEqual(a.work(wait=3)["tasks"][0]["task_id"], tid)
+        self.ok(a.start(tid))
+        for bad in ("2", "-1", "yes", "", "1" * 40):
+            self.err(self.result_next(a, tid, next_value=bad), 400, "VALIDATION_ERROR", "next")
+        self.assertEqual(self.task(tid)["status"], "running")  # nothing stored
+        # Another device's task and an unknown task: the usual errors.
+        other = Agent(self.server, self.admin, "next-other")
+        other.register(max_concurrent=1, tags=["next-other"])
+        self.err(self.result_next(other, tid), 409, "CONFLICT")
+        self.err(self.result_next(other, "no-such"), 404, "TASK_NOT_FOUND")
+        self.err(self.server.request("POST", "/api/v1/agent/tasks/%s/result?next=1" % tid,
+                                     {"status": "completed", "duration_ms": 1}), 401, "UNAUTHORIZED")
+        self.assertEqual(self.task(tid)["status"], "running")
+        self.ok(self.result_next(a, tid))
+        self.assertEqual(self.task(tid)["status"], "success")
+
+
 class Retries(ClusterTestCase):
     def test_stale_device_requeues_then_fails(self):
         a = Agent(self.server, self.admin, "stale-a")

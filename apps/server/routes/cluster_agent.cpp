@@ -4,6 +4,7 @@
 #include "json.hpp"
 #include "routes/cluster_common.hpp"
 #include "routes/routes.hpp"
+#include "tasks/task_codec.hpp"
 
 namespace lucid::server {
 
@@ -74,11 +75,8 @@ http::Reply put_device(Context& ctx) {
   return finish(ctx, buf, w, 200, "Device registered");
 }
 
-http::Response encode_work(Cluster& cluster, const std::string& rid, const AgentWork& work) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  begin(w);
-  w.StartObject();
+// The members of a work answer (tasks, cancel, pings) into an open object.
+void write_work_members(JsonWriter& w, const AgentWork& work) {
   w.Key("tasks");
   w.StartArray();
   for (const auto& t : work.tasks) {
@@ -99,6 +97,14 @@ http::Response encode_work(Cluster& cluster, const std::string& rid, const Agent
   w.StartArray();
   for (const auto& id : work.pings) write_string(w, id);
   w.EndArray();
+}
+
+http::Response encode_work(Cluster& cluster, const std::string& rid, const AgentWork& work) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  begin(w);
+  w.StartObject();
+  write_work_members(w, work);
   w.EndObject();
   auto r = finish_response(cluster, rid, buf, w);
   r.headers.emplace_back("X-Request-ID", rid);
@@ -170,11 +176,24 @@ http::Reply task_result(Context& ctx) {
   r.error = body.optional_string("error", 4096);
   r.exit_code = body.optional_int("exit_code");
   r.duration_ms = body.required_int("duration_ms");
-  auto t = ctx.cluster.tasks().report_result(ctx.caller.node_id, ctx.params.at(0), r);
+  // ?next=1: the answer also carries the device's next work (docs/agent-protocol.md),
+  // saving the agent a poll; without it the answer is as before.
+  const bool with_next = query_int(ctx.req, "next", 0, 1).value_or(0) == 1;
+  AgentWork next;
+  auto t = ctx.cluster.tasks().report_result(ctx.caller.node_id, ctx.params.at(0), r, with_next ? &next : nullptr);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   begin(w);
-  write_task_result(w, t);
+  if (!with_next) {
+    write_task_result(w, t);
+  } else {
+    detail::write_task_result_json(w, t, detail::TaskResultStyle{true, false, false, /*leave_open=*/true});
+    w.Key("next_work");
+    w.StartObject();
+    write_work_members(w, next);
+    w.EndObject();
+    w.EndObject();
+  }
   return finish(ctx, buf, w, 200, "Result stored");
 }
 
