@@ -146,9 +146,13 @@ async function route() {
   }
   const ctx: PageContext = {
     navigate: (p) => void navigate(p),
+    // Interactive: the page's data is in the DOM and has been painted (the
+    // frame after the one that drew it), so it is never before first render.
     ready: () => {
-      if (timing.interactive === null) timing.interactive = performance.now();
-      document.body.dataset.ready = timing.page;
+      requestAnimationFrame(() => setTimeout(() => {
+        if (timing.interactive === null) timing.interactive = performance.now();
+        if (window.__lucidTimings[window.__lucidTimings.length - 1] === timing) document.body.dataset.ready = timing.page;
+      }, 0));
     },
     me,
   };
