@@ -34,6 +34,12 @@ try {
                rows: document.querySelectorAll(".vrow, tbody tr").length };
     });
     out.pages.push({ page: name, path, ...t });
+    if (name === "fleet") {
+      // The screenshot with live figures: after the stream's first event.
+      const t0 = Date.now();
+      await page.waitForFunction(() => /live/.test(document.querySelector("#live-state").textContent), { timeout: 60000, polling: 100 });
+      out.fleet_live_ms = Date.now() - t0 + t.interactive_ms;
+    }
     await page.screenshot({ path: join(cfg.artifacts, "perf-" + name + ".png") });
   }
   // Scrolling the fleet to its far end fetches that page only.

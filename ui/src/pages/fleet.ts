@@ -11,6 +11,7 @@ const PAGE = 100;
 
 export function renderFleet(root: HTMLElement, _params: string[], ctx: PageContext) {
   const live = new Map<string, LiveNode>(); // by hostname
+  let liveSeen = false; // before the stream's first event, health is unknown, not "offline"
   const counts = { online: h("b", { id: "count-online" }, "–"), stale: h("b", { id: "count-stale" }, "–"), offline: h("b", { id: "count-offline" }, "–") };
   const totalEl = h("b", { id: "count-total" }, "–");
   const liveState = h("span", { class: "live", id: "live-state" }, "connecting…");
@@ -71,7 +72,7 @@ export function renderFleet(root: HTMLElement, _params: string[], ctx: PageConte
       return [
         h("span", {}, link),
         h("span", { title: n.hostname }, n.hostname || "—"),
-        h("span", { class: "health" }, badge(n.registration_status === "pending" ? "pending" : l ? l.status : "offline")),
+        h("span", { class: "health" }, n.registration_status === "pending" ? badge("pending") : l ? badge(l.status) : liveSeen ? badge("offline") : "…"),
         h("span", {}, badge(n.status), n.schedulable === false ? h("span", { class: "hint" }, " no new work") : null),
         h("span", {}, n.pool_id ?? "—"),
         h("span", { class: "cpu" }, fmtNum(l?.cpu_percent)),
@@ -84,6 +85,7 @@ export function renderFleet(root: HTMLElement, _params: string[], ctx: PageConte
   });
 
   const stop = fleetStream((nodes) => {
+    liveSeen = true;
     live.clear();
     const c = { online: 0, stale: 0, offline: 0 } as Record<string, number>;
     for (const n of nodes) {
