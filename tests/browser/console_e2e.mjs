@@ -122,7 +122,7 @@ try {
     await shot("node");
   });
 
-  await step("submit an echo task and read its result", async () => {
+  await step("submit an echo task and read its result; the agent is a device", async () => {
     await goto("/ui/work", "work");
     await page.select("#task-type", "echo");
     await page.$eval("#task-payload", (e) => { e.value = ""; });
@@ -131,6 +131,7 @@ try {
     await waitText("#work-info", /Submitted task/);
     await waitText("#detail-status", /^success$/, 60000);
     await waitText("#task-result", new RegExp(cfg.echo));
+    await waitText("#device-rows", new RegExp(cfg.agent_hostname));
     out.task_id = await text("#detail-id");
     out.task_result = await text("#task-result");
     await shot("work");
@@ -157,9 +158,15 @@ try {
     await shot("money");
   });
 
-  await step("admin page and theme toggle", async () => {
+  await step("admin page: a runtime setting, the theme toggle", async () => {
     await goto("/ui/admin", "admin");
     await page.waitForSelector("#user-rows tr");
+    // A runtime setting changed through the form reaches the server.
+    await page.$eval("#hb-interval", (e) => { e.value = ""; });
+    await page.type("#hb-interval", "61");
+    await page.click("#heartbeat-form button[type=submit]");
+    await waitText("#admin-info", /Heartbeat settings saved/);
+    await waitText("#server-config", /"interval": 61/);
     await page.click("#theme-toggle");
     out.theme = await page.evaluate(() => document.documentElement.dataset.theme);
     await shot("admin");

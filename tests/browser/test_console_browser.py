@@ -88,6 +88,8 @@ class ConsoleBrowserTest(unittest.TestCase):
             self.assertEqual(r.json()["data"]["result_data"], {"echo": {"message": cfg["echo"]}})
             self.assertIn("FROM-THE-PRODUCER", out["workflow_output"])
             self.assertRegex(out["verify"], r"^Intact: \d+ blocks")
+            r = server.request("GET", "/api/v1/config/heartbeat", token=admin)
+            self.assertEqual(r.json()["data"]["interval"], 61, r)
             nodes = server.request("GET", "/api/v1/nodes/?status=active", token=admin).json()
             self.assertIn(hostname, [n["hostname"] for n in nodes])
             for name in ("signin", "fleet", "node", "work", "workflows", "money", "admin"):

@@ -57,14 +57,45 @@ export async function renderAdmin(root: HTMLElement, _params: string[], ctx: Pag
   async function loadConfig() {
     const r = await cluster("GET", "/api/v1/config");
     config.textContent = JSON.stringify(r.data, null, 2);
+    const d: any = r.data ?? {};
+    hbInterval.value = String(d.heartbeat?.interval ?? "");
+    hbTimeout.value = String(d.heartbeat?.timeout ?? "");
+    hbMissed.value = String(d.heartbeat?.max_missed ?? "");
+    maxConn.value = String(d.server?.max_connections ?? "");
   }
+  // The settings the cluster API lets an admin change at run time.
+  const num = (id: string, min: number, max: number) => h("input", { id, type: "number", min, max, size: 7, required: true });
+  const hbInterval = num("hb-interval", 1, 86400), hbTimeout = num("hb-timeout", 1, 86400), hbMissed = num("hb-missed", 1, 1000);
+  const maxConn = num("max-connections", 1, 1000000);
+  const hbForm = h("form", { class: "inline", id: "heartbeat-form" },
+    field("Heartbeat interval (s)", hbInterval), field("Timeout (s)", hbTimeout), field("Max missed", hbMissed),
+    h("button", { type: "submit" }, "Save heartbeat"));
+  hbForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      await cluster("PUT", "/api/v1/config/heartbeat", { interval: Number(hbInterval.value), timeout: Number(hbTimeout.value), max_missed: Number(hbMissed.value) });
+      info.textContent = "Heartbeat settings saved.";
+      await loadConfig();
+    } catch (err) { say(err); }
+  });
+  const serverForm = h("form", { class: "inline", id: "server-config-form" }, field("Max connections", maxConn), h("button", { type: "submit" }, "Save server"));
+  serverForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    msg.textContent = "";
+    try {
+      await cluster("PUT", "/api/v1/config/server", { max_connections: Number(maxConn.value) });
+      info.textContent = "Server settings saved.";
+      await loadConfig();
+    } catch (err) { say(err); }
+  });
 
   replace(root, h("h1", {}, "Admin"), msg, info,
     h("section", { class: "panel" }, h("h2", {}, "Users"), userForm,
       h("table", {}, h("thead", {}, h("tr", {}, ["Email", "Username", "Role", "Created", ""].map((c) => h("th", {}, c)))), users)),
     h("div", { class: "grid2" },
       h("section", { class: "panel" }, h("h2", {}, "Cluster API keys"), h("p", { class: "hint" }, "Stored as SHA-256; the key is shown once."), keyForm, keyOut),
-      h("section", { class: "panel" }, h("h2", {}, "Runtime configuration"), config)));
+      h("section", { class: "panel" }, h("h2", {}, "Runtime configuration"), hbForm, serverForm, config)));
   await Promise.all([loadUsers().catch(say), loadConfig().catch(say)]);
   ctx.ready();
 }

@@ -15,6 +15,8 @@ export async function renderWork(root: HTMLElement, _params: string[], ctx: Page
   const say = (e: unknown) => { info.textContent = ""; msg.textContent = e instanceof ApiError ? e.message : String(e); };
   const stats = h("div", { class: "stats", id: "task-stats" });
   const listBody = h("tbody", { id: "task-rows" });
+  const deviceBody = h("tbody", { id: "device-rows" });
+  const deviceLabel = h("span", { class: "hint", id: "device-count" });
   const detail = h("section", { class: "panel", id: "task-detail", hidden: true });
   const statusFilter = h("select", { id: "status-filter", "aria-label": "Filter by status" },
     h("option", { value: "" }, "all"), ["pending", "queued", "assigned", "running", "success", "failed", "cancelled", "timeout"].map((s) => h("option", { value: s }, s)));
@@ -96,8 +98,23 @@ export async function renderWork(root: HTMLElement, _params: string[], ctx: Page
       h("pre", { id: "task-result" }, result ? JSON.stringify(result.result_data ?? result, null, 2) : task.error ? String(task.error) : "—"));
   }
 
+  // Devices: the agents that take work, their role, tags, capacity and load
+  // (the first 50; the cluster document pages them).
+  async function loadDevices() {
+    const r = await cluster<any[]>("GET", "/api/v1/devices" + qs({ page: 1, page_size: 50 }));
+    const total = r.pagination?.total_items;
+    deviceLabel.textContent = total !== undefined ? `${total} devices${total > 50 ? " (first 50)" : ""}` : "";
+    const list = r.data ?? [];
+    replace(deviceBody, list.length === 0 ? h("tr", {}, h("td", { colspan: 7, class: "hint" }, "No devices: approve an agent on the Fleet page."))
+      : list.map((d: any) => h("tr", { "data-device": d.device_id },
+          h("td", {}, h("code", {}, String(d.device_id).slice(0, 12))), h("td", {}, d.hostname ?? "—"), h("td", {}, badge(d.status)),
+          h("td", {}, d.role ?? "—"), h("td", {}, (d.tags ?? []).join(", ") || "—"),
+          h("td", {}, `${d.active_tasks ?? 0}/${d.max_concurrent ?? "?"}`),
+          h("td", {}, (d.allowed_task_types ?? []).join(", ")))));
+  }
+
   async function refresh() {
-    await Promise.all([loadStats(), loadList(), selected ? showTask(selected) : Promise.resolve()]);
+    await Promise.all([loadStats(), loadList(), loadDevices(), selected ? showTask(selected) : Promise.resolve()]);
   }
   const prev = button("Previous", async () => { if (page > 1) { page--; await loadList().catch(say); } }, { id: "task-prev" });
   const next = button("Next", async () => { page++; await loadList().catch(say); }, { id: "task-next" });
@@ -109,9 +126,11 @@ export async function renderWork(root: HTMLElement, _params: string[], ctx: Page
       h("section", { class: "panel" },
         h("div", { class: "row" }, h("h2", {}, "Tasks"), statusFilter, prev, next, pageLabel),
         h("table", { class: "list-click" }, h("thead", {}, h("tr", {}, ["Task", "Type", "Status", "Priority", "Device", "Created"].map((c) => h("th", {}, c)))), listBody))),
-    detail);
+    detail,
+    h("section", { class: "panel" }, h("div", { class: "row" }, h("h2", {}, "Devices"), deviceLabel),
+      h("table", {}, h("thead", {}, h("tr", {}, ["Device", "Hostname", "Status", "Role", "Tags", "Tasks", "Runs"].map((c) => h("th", {}, c)))), deviceBody)));
   try {
-    await Promise.all([loadStats(), loadList()]);
+    await Promise.all([loadStats(), loadList(), loadDevices()]);
   } catch (e) { say(e); }
   ctx.ready();
   // Live status: the cluster API has no task stream, so the page polls
