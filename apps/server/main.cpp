@@ -433,8 +433,13 @@ int main(int argc, char** argv) {
     env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
                     "rate_limiting", "prometheus_metrics"};
 
-    env.console = std::make_shared<const server::ConsoleAssets>(
-        server::ConsoleAssets::load(ui_dir.empty() ? default_ui_dir() : ui_dir));
+    try {
+      env.console = std::make_shared<const server::ConsoleAssets>(
+          server::ConsoleAssets::load(ui_dir.empty() ? default_ui_dir() : ui_dir));
+    } catch (const Error& e) {
+      std::cerr << "lucid-server: " << e.message() << "\n";  // a configuration error, like a bad flag
+      return 2;
+    }
     if (!metrics_token_file.empty()) env.metrics_token = server::load_metrics_token(metrics_token_file);
     server::AccessLog log(log_config);
     asio::io_context io(io_threads);

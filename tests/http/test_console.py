@@ -107,6 +107,14 @@ class ConsoleTest(unittest.TestCase):
             self.assertNotIn(b"dotfile", r.body)
             self.assertNotIn(b"nested", r.body)
             self.assertSecure(r)
+        # Paths beside the console keep the API's 404 body.
+        for path in ("/uix", "/favicon.ico", "/api"):
+            r = self.server.request("GET", path)
+            self.assertEqual((r.status, r.json()), (404, {"detail": "Not Found"}), path)
+        for path in ("/", "/dashboard", "/ui"):
+            r = self.server.request("POST", path, body=b"x")
+            self.assertEqual(r.status, 405, path)
+            self.assertSecure(r)
         r = self.server.request("POST", "/ui/", body=b"x")
         self.assertEqual(r.status, 405)
         self.assertSecure(r)
@@ -165,6 +173,27 @@ class ConsoleTest(unittest.TestCase):
             self.assertEqual(r.status, 422, bad)
             self.assertEqual(r.json()["detail"][0]["loc"], ["query", "status"])
         self.assertIsNotNone(pending)
+
+
+class ConsoleDirBoundsTest(unittest.TestCase):
+    def test_oversized_ui_dir_refused_at_start(self):
+        # A --ui-dir with index.html and more than 256 files (the wrong
+        # directory, say) stops the server with exit 2, before it listens.
+        d = tempfile.mkdtemp(prefix="lucid-bigui-")
+        try:
+            for i in range(257):
+                with open(os.path.join(d, "f%03d.txt" % i), "w") as f:
+                    f.write("x")
+            with open(os.path.join(d, "index.html"), "w") as f:
+                f.write("<!doctype html>")
+            server = Server(["--ui-dir", d])
+            with self.assertRaises(RuntimeError) as cm:
+                server.start(timeout=20)
+            self.assertIn("more than 256 files", str(cm.exception))
+            self.assertEqual(server.proc.wait(10), 2)
+            server.cleanup()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class ConsoleNotBuiltTest(unittest.TestCase):

@@ -149,10 +149,10 @@ const Route kRoutes[] = {
 
 }  // namespace
 
+// Unmatched paths under /ui/ get this surface's errors; `/`, /dashboard and
+// /ui are single routes whose wrong methods their own encoder answers.
 void add_console_routes(Router& router) {
-  router.add_surface("/ui", console_error, kRoutes, std::size(kRoutes));
-  router.add_prefix("/$", console_error);
-  router.add_prefix("/dashboard$", console_error);
+  router.add_surface("/ui/", console_error, kRoutes, std::size(kRoutes));
 }
 
 }  // namespace lucid::server
