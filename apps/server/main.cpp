@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "access_log.hpp"
+#include "console_assets.hpp"
 #include "http/http_server.hpp"
 #include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
@@ -55,6 +56,18 @@ bool is_loopback_host(const std::string& host) {
   if (addr.is_v6() && addr.to_v6().is_v4_mapped())
     return asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback();
   return addr.is_loopback();
+}
+
+// The console directory when --ui-dir is not given: beside the binary
+// (<bin>/../share/lucidnode/ui, which is the build tree's copy for
+// build/bin/lucid-server and the package's for /usr/bin/lucid-server), else
+// the configured install path; the first that holds index.html. "" when
+// neither does (/ui/ then says the console was not built).
+std::string default_ui_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string beside = ec ? std::string() : (exe.parent_path().parent_path() / "share/lucidnode/ui").string();
+  return server::ConsoleAssets::first_built({beside, LUCID_UI_INSTALL_DIR});
 }
 
 }  // namespace
@@ -264,6 +277,10 @@ int main(int argc, char** argv) {
                  "Largest transaction from POST /api/v1/chain/transactions (its canonical JSON payload)")
       ->check(CLI::Range(256, 1024 * 1024))->capture_default_str();
   // Operating the server (README "Operating the server").
+  std::string ui_dir;
+  app.add_option("--ui-dir", ui_dir,
+                 "The web console's files (ui/dist), served under /ui/; default: <bin>/../share/lucidnode/ui, "
+                 "else " LUCID_UI_INSTALL_DIR);
   std::string log_format = "text", log_level = "info", metrics_token_file;
   app.add_option("--log-format", log_format, "Log lines as text or as JSON lines (one object per line)")
       ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
@@ -433,6 +450,13 @@ int main(int argc, char** argv) {
     env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
                     "rate_limiting", "prometheus_metrics"};
 
+    try {
+      env.console = std::make_shared<const server::ConsoleAssets>(
+          server::ConsoleAssets::load(ui_dir.empty() ? default_ui_dir() : ui_dir));
+    } catch (const Error& e) {
+      std::cerr << "lucid-server: " << e.message() << "\n";  // a configuration error, like a bad flag
+      return 2;
+    }
     if (!metrics_token_file.empty()) env.metrics_token = server::load_metrics_token(metrics_token_file);
     server::AccessLog log(log_config);
     asio::io_context io(io_threads);
@@ -471,6 +495,9 @@ int main(int argc, char** argv) {
     else
       log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
                " (print them with: lucidctl mail outbox --db " + db + ")");
+    log.line(env.console->built() ? "web console: http" + std::string(use_tls ? "s" : "") + "://" + host + ":" +
+                                        std::to_string(srv.port()) + "/ui/ (" + env.console->dir() + ")"
+                                  : std::string("web console: not built (/ui/ says how to build it; --ui-dir)"));
     if (test_clock) log.line("test clock enabled: POST /api/v1/_test/clock/advance moves time forward");
     if (!port_file.empty()) {
       // Best effort, as before: a harness polls for the file.

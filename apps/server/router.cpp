@@ -213,6 +213,7 @@ std::string client_address(const http::Request& req) {
 const char* rate_category_name(RateCategory c) noexcept { return detail::enum_name(kRateCategoryNames, c, "none"); }
 
 void Router::add_prefix(const char* prefix, ErrorEncoder encoder, Cors cors) {
+  if (surfaces_.empty()) fallback_prefix_ = prefix;
   surfaces_.push_back({prefix, encoder, cors});
   std::sort(surfaces_.begin(), surfaces_.end(),
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
@@ -246,7 +247,9 @@ const Router::Surface* Router::surface_for(const std::string& path) const {
       return &s;
     }
   }
-  return surfaces_.empty() ? nullptr : &surfaces_.back();
+  for (const auto& s : surfaces_)
+    if (s.prefix == fallback_prefix_) return &s;
+  return nullptr;
 }
 
 ErrorEncoder Router::encoder_for(const std::string& path) const {

@@ -251,11 +251,16 @@ class Router {
     ErrorEncoder encoder;
     Cors cors = Cors::none;
   };
-  // The surface answering `path` when no route matches (longest prefix), or
-  // nullptr when none is registered.
+  // The surface answering `path` when no route matches (longest prefix; a
+  // path under none: the first surface registered), or nullptr when none is
+  // registered.
   const Surface* surface_for(const std::string& path) const;
   std::vector<Compiled> routes_;  // most specific first
   std::vector<Surface> surfaces_;
+  // The first add_prefix()'s prefix: it answers paths no prefix covers
+  // (node-registration's "/api/v1/" in lucid-server), whatever other,
+  // shorter prefixes are added later ("/ui/").
+  std::string fallback_prefix_;
   const char* document_ = "";
   std::shared_ptr<RouteStats> unmatched_ = std::make_shared<RouteStats>();  // 404/405
 

@@ -36,6 +36,7 @@ class SnapshotCache {
 };
 
 class Router;
+class ConsoleAssets;
 
 struct ServerEnv {
   ServerEnv(Cluster& c, SnapshotCache::Builder b) : snapshot(c, b) {}
@@ -58,6 +59,9 @@ struct ServerEnv {
   // GET /metrics: the scrape token (--metrics-token-file); empty: admin
   // credentials only.
   std::string metrics_token;
+  // The web console's files (--ui-dir), served under /ui/ (routes/console.cpp);
+  // null or empty: /ui/ says the console was not built.
+  std::shared_ptr<const ConsoleAssets> console;
 };
 
 }  // namespace lucid::server

@@ -294,8 +294,9 @@ class Nodes {
   Node approve_by_code(std::string_view code, std::string_view ip_address = {});
 
   // Nodes ordered by id from page.skip, at most page.limit (the caller
-  // bounds it), each with its latest stats sample (at most one). Errors: storage.
-  std::vector<Node> list(const Page& page);
+  // bounds it), only those of `status` when it is given, each with its
+  // latest stats sample (at most one). Errors: storage.
+  std::vector<Node> list(const Page& page, std::optional<NodeStatus> status = std::nullopt);
   // How many nodes there are (pending and active). Errors: storage.
   std::int64_t count();
   // One node with up to `stats_history` newest samples. Errors: not_found.

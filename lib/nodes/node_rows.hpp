@@ -84,6 +84,9 @@ inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timesta
 
 constexpr const char* kSelectNodeById = LUCID_NODE_SELECT "WHERE n.id = ?";
 constexpr const char* kSelectNodePage = LUCID_NODE_SELECT "ORDER BY n.id LIMIT ? OFFSET ?";
+// GET /api/v1/nodes/?status=pending (the console's join requests; a partial
+// index covers the pending ones).
+constexpr const char* kSelectNodePageByStatus = LUCID_NODE_SELECT "WHERE n.status = ?3 ORDER BY n.id LIMIT ?1 OFFSET ?2";
 // Filters are NULL for "any": one statement serves every combination.
 constexpr const char* kSelectNodeQuery =
     LUCID_NODE_SELECT "WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2) ORDER BY n.id LIMIT ?3 OFFSET ?4";

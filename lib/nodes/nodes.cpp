@@ -226,13 +226,14 @@ Node Nodes::approve_by_code(std::string_view code_in, std::string_view ip_addres
   return approve(id, std::string(ip_address));
 }
 
-std::vector<Node> Nodes::list(const Page& page) {
+std::vector<Node> Nodes::list(const Page& page, std::optional<NodeStatus> status) {
   check_page(page, 5000);
   auto nodes = core_.store->read([&](Conn& c) {
     std::vector<Node> out;
-    auto& q = c.stmt(kSelectNodePage);
+    auto& q = c.stmt(status ? kSelectNodePageByStatus : kSelectNodePage);
     q.bind(1, static_cast<std::int64_t>(page.limit));
     q.bind(2, static_cast<std::int64_t>(page.skip));
+    if (status) q.bind(3, std::string_view(node_status_name(*status)));
     while (q.step()) out.push_back(read_node(core_, q));
     return out;
   });

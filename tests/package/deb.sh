@@ -56,6 +56,12 @@ grep -q -- '--listen' "$prefix/share/man/man1/lucid-server.1"
 # The unpacked binaries run (they find the library through $ORIGIN/../lib*).
 "$prefix/bin/lucidctl" --help >/dev/null
 "$prefix/bin/lucid-server" --help >/dev/null
+# The web console, when this build has it (LUCID_BUILD_UI): beside the
+# binary, where the packaged lucid-server looks by default.
+if [ -e "$build_dir/share/lucidnode/ui/index.html" ]; then
+  [ -e "$prefix/share/lucidnode/ui/index.html" ] || { say "package lacks share/lucidnode/ui/index.html"; exit 1; }
+  ls "$prefix"/share/lucidnode/ui/app-*.js >/dev/null || { say "package lacks the console's bundle"; exit 1; }
+fi
 say "contents ok (SONAME $soname)"
 
 run() {  # run NAME BINARY ARGS...: the program must print a healthy node.

@@ -384,3 +384,23 @@ TEST_CASE("cluster: options are validated") {
   o.database_path = dir.file("no/such/dir/x.db");
   CHECK_THROWS_AS(Cluster{o}, Error);
 }
+
+TEST_CASE("list: a registration status filter pages pending and active nodes apart (issue 16)") {
+  Fixture f;
+  f.active_node("active-1.example");
+  f.nodes().request_join({"pending-1.example", "", "", ""});
+  f.active_node("active-2.example");
+  f.nodes().request_join({"pending-2.example", "", "", ""});
+  auto names = [](const std::vector<Node>& ns) {
+    std::vector<std::string> out;
+    for (const auto& n : ns) out.push_back(n.hostname);
+    return out;
+  };
+  CHECK(names(f.nodes().list({0, 10}, NodeStatus::pending)) ==
+        std::vector<std::string>{"pending-1.example", "pending-2.example"});
+  CHECK(names(f.nodes().list({0, 10}, NodeStatus::active)) ==
+        std::vector<std::string>{"active-1.example", "active-2.example"});
+  CHECK(names(f.nodes().list({1, 10}, NodeStatus::pending)) == std::vector<std::string>{"pending-2.example"});
+  CHECK(names(f.nodes().list({0, 1}, NodeStatus::active)) == std::vector<std::string>{"active-1.example"});
+  CHECK(f.nodes().list({0, 10}).size() == 4);
+}

@@ -22,6 +22,8 @@ void add_all_routes(Router& router, bool test_clock) {
   add_api_gateway_routes(router);
   router.begin_document("server operations (README \"Operating the server\")");
   add_operations_routes(router);
+  router.begin_document("web console (README \"Web console\")");
+  add_console_routes(router);
   if (test_clock) {
     router.begin_document("test clock (--test-clock only)");
     add_test_clock_routes(router);

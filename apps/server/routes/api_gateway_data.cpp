@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -412,6 +413,39 @@ http::Reply chain_info(Context& ctx) {
   return json_reply(200, buf);
 }
 
+// GET /api/v1/chain/verify (not in the document; the console's "verify"
+// button, issue 16): Ledger::verify over the whole chain, as `lucidctl ledger
+// verify` does locally. Admins only (it reads every block), and one at a time
+// per server: a second request while one runs gets 503 5008 instead of
+// piling up CPU-bound work.
+http::Reply chain_verify(Context& ctx) {
+  static std::atomic<bool> running{false};
+  if (running.exchange(true)) throw Error(Errc::unavailable, "A ledger verification is already running; try again");
+  struct Release {
+    ~Release() { running.store(false); }
+  } release;
+  const LedgerVerifyReport report = ctx.cluster.ledger().verify();
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("ok"); w.Bool(report.ok);
+  w.Key("blocks"); w.Int64(report.blocks);
+  w.Key("transactions"); w.Int64(report.transactions);
+  w.Key("pending_transactions"); w.Int64(report.pending);
+  w.Key("broken_height");
+  if (report.broken_height) w.Int64(*report.broken_height);
+  else w.Null();
+  w.Key("broken_hash");
+  if (report.broken_hash.empty()) w.Null();
+  else write_string(w, report.broken_hash);
+  w.Key("problem");
+  if (report.ok) w.Null();
+  else write_string(w, report.problem);
+  w.Key("verified_at"); write_string(w, format_rfc3339(ctx.cluster.clock().now(), true));
+  w.EndObject();
+  return json_reply(200, buf);
+}
+
 http::Reply chain_blocks(Context& ctx) {
   const gw::Page page = gw::page_query(ctx.req);
   std::optional<std::int64_t> height;
@@ -635,6 +669,7 @@ const Route kRoutes[] = {
     {"POST", "/api/v1/trust/policies", policies_create, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
     {"PUT", "/api/v1/trust/policies/{policy_id}", policies_update, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
     {"GET", "/api/v1/chain/info", chain_info, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},
+    {"GET", "/api/v1/chain/verify", chain_verify, kBearer, Role::admin, nullptr, RateCategory::gw_admin, NodeAccess::deny},
     {"GET", "/api/v1/chain/blocks", chain_blocks, kBearer, Role::user, nullptr, kChain, NodeAccess::deny},
     {"GET", "/api/v1/chain/blocks/{block_id}", chain_block, kBearer, Role::user, nullptr, kChain, NodeAccess::deny},
     {"POST", "/api/v1/chain/transactions", chain_submit, kBearer, Role::user, nullptr, kAuthd, NodeAccess::deny},

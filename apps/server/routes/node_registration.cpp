@@ -306,7 +306,16 @@ http::Reply register_by_code(Context& ctx) {
 }
 
 http::Reply list_nodes(Context& ctx) {
-  auto nodes = ctx.cluster.nodes().list(page_from_query(ctx.req, 1000, 5000));
+  const Page page = page_from_query(ctx.req, 1000, 5000);
+  // ?status=pending|active (not in the document; the console lists join
+  // requests without reading the whole fleet).
+  std::optional<NodeStatus> status;
+  if (auto s = ctx.req.query_param("status")) {
+    if (*s == "pending") status = NodeStatus::pending;
+    else if (*s == "active") status = NodeStatus::active;
+    else throw Error(Errc::invalid_argument, "status must be pending or active", "query:status");
+  }
+  auto nodes = ctx.cluster.nodes().list(page, status);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartArray();

@@ -51,6 +51,11 @@ std::string load_wallet_key(const std::string& path, const std::string& default_
 // 32..256 visible ASCII characters). Throws lucid::Error(invalid_argument).
 std::string load_metrics_token(const std::string& path);
 
+// The web console (issue 16): `/` and /dashboard redirect to /ui/, which
+// serves ServerEnv::console's files (index.html for the console's own page
+// routes) with strict security headers, or a page saying it was not built.
+void add_console_routes(Router& router);
+
 // Requests per minute per caller, by the node-management document's categories.
 struct RateLimits {
   std::int64_t nodes_per_minute = 1000;
