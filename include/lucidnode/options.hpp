@@ -34,10 +34,17 @@ struct Options {
   // Empty (the default): such failures are dropped, as before; the work
   // they belong to retries on its next trigger either way.
   InfoLog info_log;
-  // SQLite database file; created and migrated when absent.
+  // The database (lucidnode/database.hpp): a SQLite file (created when
+  // absent), sqlite:PATH, or a PostgreSQL URI "postgresql://[user@]host[:port]/dbname"
+  // (the database must exist). Migrated on open. Anything else is refused.
   std::string database_path = "lucid.db";
-  // Ed25519 signing key (0600). Empty: database_path + ".key". Created when absent
-  // (unless read_only; a read-only open works without it).
+  // PostgreSQL: a file whose first line is the password (0600 or stricter;
+  // empty: none, libpq then uses the URI, PGPASSWORD or PGPASSFILE). Unused for SQLite.
+  std::string database_password_file;
+  // Ed25519 signing key (0600). Empty: database_path + ".key" for SQLite,
+  // "lucid.key" in the working directory for PostgreSQL (every server of one
+  // database must use the same key file). Created when absent (unless
+  // read_only; a read-only open works without it).
   std::string key_file;
   // Time source; default the system clock.
   std::shared_ptr<const Clock> clock;
@@ -102,7 +109,8 @@ struct Options {
   // Gateway users and passwordless login (include/lucidnode/users.hpp).
   // Mail: SMTP through libcurl when smtp_url is set ("smtp://host:port",
   // "smtps://user:pass@host"; smtp_from then required), else files in
-  // outbox_dir (empty: "outbox" beside the database). Magic links start with
+  // outbox_dir (empty: "outbox" beside the database; "outbox" in the working
+  // directory for PostgreSQL). Magic links start with
   // public_url. Lifetimes: login code/link 1 s..1 h, access token 1 s..1 day,
   // refresh token (and session) 1 min..366 days.
   std::string smtp_url;
@@ -113,7 +121,8 @@ struct Options {
   std::chrono::seconds access_token_ttl{900};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 30)};
   // Network node (network-node.md): where the server keeps files (uploads,
-  // services); empty means "<database directory>/data". An Ed25519 login
+  // services); empty means "<database directory>/data" ("data" in the working
+  // directory for PostgreSQL). An Ed25519 login
   // challenge lives challenge_ttl (1 s..1 h); at most max_challenges
   // (1..10000000) are outstanding, at most max_challenges_per_client
   // (1..10000000; above max_challenges it is max_challenges) per client

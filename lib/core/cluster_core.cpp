@@ -6,11 +6,13 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "lucidnode/database.hpp"
 #include "lucidnode/error.hpp"
 
 namespace lucid {
@@ -19,7 +21,18 @@ namespace detail {
 namespace {
 Options validated(Options o) {
   if (o.database_path.empty()) throw Error(Errc::invalid_argument, "database_path is empty", "database_path");
-  if (o.key_file.empty()) o.key_file = o.database_path + ".key";
+  // A PostgreSQL database has no directory to put files beside: they go to
+  // the working directory unless set (docs/decisions.md, issue 14).
+  const DatabaseSpec db = parse_database(o.database_path);  // refuses unsupported ones
+  const bool postgres = db.kind == DatabaseKind::postgres;
+  if (!postgres && !o.database_password_file.empty())
+    throw Error(Errc::invalid_argument, "database_password_file is for a PostgreSQL database", "database_password_file");
+  if (o.key_file.empty()) o.key_file = postgres ? "lucid.key" : db.target + ".key";
+  if (postgres && o.data_dir.empty()) o.data_dir = "data";
+  if (o.outbox_dir.empty()) {
+    const auto dir = std::filesystem::path(db.target).parent_path();
+    o.outbox_dir = postgres ? std::string("outbox") : ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
+  }
   if (!o.clock) o.clock = std::make_shared<SystemClock>();
   if (o.executor_threads < 1 || o.executor_threads > 64)
     throw Error(Errc::invalid_argument, "executor_threads must be 1..64", "executor_threads");
@@ -72,8 +85,8 @@ Options validated(Options o) {
   if (!o.wallet_key.empty() && o.wallet_key.size() != 32)
     throw Error(Errc::invalid_argument, "wallet_key must be 32 bytes", "wallet_key");
   if (o.data_dir.empty()) {
-    const auto slash = o.database_path.rfind('/');
-    o.data_dir = (slash == std::string::npos ? std::string(".") : o.database_path.substr(0, slash)) + "/data";
+    const auto slash = db.target.rfind('/');
+    o.data_dir = (slash == std::string::npos ? std::string(".") : db.target.substr(0, slash)) + "/data";
   }
   if (o.challenge_ttl.count() < 1 || o.challenge_ttl.count() > 3600)
     throw Error(Errc::invalid_argument, "challenge_ttl must be 1 second..1 hour", "challenge_ttl");
@@ -116,7 +129,9 @@ struct ClusterCore::Executor {
 
 ClusterCore::ClusterCore(Options o)
     : opts(validated(std::move(o))), clock(opts.clock), exec_(std::make_unique<Executor>(*this)) {
-  store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
+  StoreConfig cfg{opts.database_path, opts.read_only, opts.busy_timeout, 8, {}};
+  if (!opts.database_password_file.empty()) cfg.password = read_password_file(opts.database_password_file);
+  store = std::make_unique<Store>(std::move(cfg));
 }
 
 void ClusterCore::set_signing_key(std::string_view secret_key) {

@@ -2,9 +2,10 @@
 //
 // A Backend opens Connections; a Connection prepares Statements
 // (store/store.hpp), runs parameterless SQL and brackets transactions. SQLite
-// (store/sqlite_backend.hpp) is the first implementation. A backend for a
-// server database (PostgreSQL) maps `?N` parameters to its own form, BEGIN
-// kinds to isolation levels, and durable mode to its commit-flush setting.
+// (store/sqlite_backend.hpp) and PostgreSQL (store/postgres_backend.hpp)
+// implement it; the server database maps `?N` parameters to its own form,
+// BEGIN kinds to isolation levels and a writer lock, and durable mode to its
+// commit-flush setting.
 #pragma once
 
 #include <memory>
@@ -52,8 +53,10 @@ class Backend {
   virtual std::unique_ptr<Connection> open(bool writable) = 0;
 };
 
-// The backend for `cfg` (today always SQLite on cfg.path). Does not open
-// anything yet; never throws except std::bad_alloc.
+// The backend cfg.path names (lucidnode/database.hpp): SQLite for a path or
+// sqlite:PATH, PostgreSQL for a postgresql:// URI. Does not open anything
+// yet. Throws Error(invalid_argument) when cfg.path names no supported
+// database.
 std::unique_ptr<Backend> make_backend(const StoreConfig& cfg);
 
 }  // namespace lucid::detail

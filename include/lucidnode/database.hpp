@@ -1,0 +1,32 @@
+// What a database argument (Options::database_path, lucid-server --db) names.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace lucid {
+
+enum class DatabaseKind { sqlite, postgres };
+
+struct DatabaseSpec {
+  DatabaseKind kind = DatabaseKind::sqlite;
+  // kind sqlite: the database file. kind postgres: the libpq connection URI
+  // as given (it may hold a password: never print it; print `display`).
+  std::string target;
+  // For messages and logs: the file, or the URI with any password replaced
+  // by "***" (in the user part and in a password= query parameter).
+  std::string display;
+};
+
+// Parses a database argument:
+//   PATH                          a SQLite file (as before; ":memory:" too)
+//   sqlite:PATH                   a SQLite file, said explicitly
+//   postgresql://... postgres://  a PostgreSQL database (libpq connection URI)
+// Anything else that starts with a URL scheme ("mysql://...", "postgresql:db"
+// without "//", "file:..."), an empty argument, or a PostgreSQL URI libpq
+// cannot parse is refused: throws Error(invalid_argument, field
+// "database_path") saying what is accepted; the message never holds a
+// password. Thread-safe.
+DatabaseSpec parse_database(std::string_view arg);
+
+}  // namespace lucid
