@@ -356,7 +356,7 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
         "SELECT b.id, b.node_id, b.site_id, COALESCE(s.name, ''), b.filename, b.size_bytes, b.s3_path,"
         " b.created_at, b.backup_type, b.status, b.storage_provider"
         " FROM backups b LEFT JOIN sites s ON s.id = b.site_id"
-        " WHERE b.node_id = ?1 AND (?2 IS NULL OR b.site_id = ?2)"
+        " WHERE b.node_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR b.site_id = ?2)"
         " ORDER BY b.created_at DESC, b.id DESC LIMIT ?3 OFFSET ?4");
     q.bind(1, static_cast<std::int64_t>(node_id));
     if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2, nullptr);
@@ -379,7 +379,7 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
     }
     q.reset();
     if (total) {
-      auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (?2 IS NULL OR site_id = ?2)");
+      auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR site_id = ?2)");
       t.bind(1, static_cast<std::int64_t>(node_id));
       if (site_id) t.bind(2, static_cast<std::int64_t>(*site_id)); else t.bind(2, nullptr);
       t.step();
