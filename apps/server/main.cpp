@@ -98,8 +98,15 @@ int main(int argc, char** argv) {
   std::size_t max_challenges = 100000;
   server::ws::HubOptions ws_options;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
-  app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
-  app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
+  std::string db_password_file;
+  app.add_option("--db", db,
+                 "Database: a SQLite file (or sqlite:PATH; created when absent) or a PostgreSQL URI "
+                 "postgresql://[user@]host[:port]/dbname; migrated on start")
+      ->capture_default_str();
+  app.add_option("--db-password-file", db_password_file,
+                 "PostgreSQL password, first line of this file (0600); else libpq's PGPASSWORD/PGPASSFILE");
+  app.add_option("--key-file", key_file,
+                 "Ed25519 signing key (0600); default: <db>.key (PostgreSQL: ./lucid.key), created when absent");
   app.add_option("--tls-cert", tls_cert, "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (mode 0600 or 0640)");
   app.add_option("--tls-client-ca", tls_client_ca,
@@ -251,6 +258,18 @@ int main(int argc, char** argv) {
     return std::cout.good() ? 0 : 1;
   }
 
+  DatabaseSpec database;
+  try {
+    database = parse_database(db);
+  } catch (const Error& e) {
+    std::cerr << "lucid-server: --db: " << e.message() << "\n";
+    return 2;
+  }
+  if (!db_password_file.empty() && database.kind != DatabaseKind::postgres) {
+    std::cerr << "lucid-server: --db-password-file is for a PostgreSQL --db (postgresql://...)\n";
+    return 2;
+  }
+
   std::string host;
   std::uint16_t port = 0;
   if (!split_listen(listen, host, port)) {
@@ -292,12 +311,15 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
-    const auto parent = std::filesystem::path(db).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+    if (database.kind == DatabaseKind::sqlite) {
+      const auto parent = std::filesystem::path(database.target).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
 
     Options opts;
     opts.info_log = server::log_to_stderr;  // background failures (periodic sweeps, posted jobs)
     opts.database_path = db;
+    opts.database_password_file = db_password_file;
     opts.key_file = key_file;
     std::shared_ptr<OffsetClock> offset_clock;
     if (test_clock) {
@@ -389,12 +411,12 @@ int main(int argc, char** argv) {
 
     log.line("lucid-server " + std::string(version()) + " listening on " + (use_tls ? "https://" : "http://") + host + ":" +
              std::to_string(srv.port()) +
-             " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
+             " (database " + database.display + ", schema v" + std::to_string(cluster.schema_version()) + ")");
     if (cluster.users().uses_smtp())
       log.line("login mail: SMTP via " + smtp_url.substr(0, smtp_url.find("://") + 3) + "... from " + smtp_from);
     else
       log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
-               " (print them with: lucidctl mail outbox --db " + db + ")");
+               " (print them with: lucidctl mail outbox --db " + database.display + ")");
     if (test_clock) log.line("test clock enabled: POST /api/v1/_test/clock/advance moves time forward");
     if (!port_file.empty()) {
       // Best effort, as before: a harness polls for the file.
