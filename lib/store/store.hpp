@@ -204,7 +204,7 @@ struct StoreConfig {
   std::chrono::milliseconds busy_timeout{5000};
   std::size_t max_readers = 8;
   // PostgreSQL: the password, when not in the URI or libpq's own sources.
-  std::string password;
+  std::string password = {};
 };
 
 // The first line of the password file at `path` (without its line end):
