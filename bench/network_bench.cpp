@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "lucidnode/lucidnode.hpp"
 
@@ -84,6 +85,42 @@ int main(int argc, char** argv) {
                 logins / seconds(server));
     std::printf("ed25519_login_us: %.1f\n", seconds(server) * 1e6 / logins);
     std::printf("client_signing_us: %.1f (not counted)\n", seconds(client) * 1e6 / logins);
+
+    // Issue 18: a login without public_key tries the registered keys (at
+    // most 64, operators' first). With 64 keys: a valid signature stops at
+    // its key; a bad one (what an anonymous caller can force per challenge)
+    // checks all 64.
+    {
+      std::vector<std::string> sks;
+      for (int i = 0; i < 63; ++i) {
+        unsigned char opk[crypto_sign_PUBLICKEYBYTES], osk[crypto_sign_SECRETKEYBYTES];
+        crypto_sign_keypair(opk, osk);
+        cluster.network().add_key(hex(opk, sizeof opk), Role::admin, "bench-" + std::to_string(i));
+        sks.emplace_back(reinterpret_cast<const char*>(osk), sizeof osk);
+      }
+      const int keyless = std::max(1, logins / 20);
+      Steady::duration last{}, bad{};
+      for (int i = 0; i < keyless; ++i) {
+        auto c = cluster.network().issue_challenge("127.0.0.1");
+        unsigned char bytes[32], sig[crypto_sign_BYTES];
+        sodium_hex2bin(bytes, sizeof bytes, c.challenge.data(), c.challenge.size(), nullptr, nullptr, nullptr);
+        crypto_sign_detached(sig, nullptr, bytes, sizeof bytes,
+                             reinterpret_cast<const unsigned char*>(sks.back().data()));  // one of the 64
+        auto t0 = Steady::now();
+        (void)cluster.network().login(c.challenge, hex(sig, sizeof sig), "");
+        last += Steady::now() - t0;
+        auto c2 = cluster.network().issue_challenge("127.0.0.1");
+        auto t1 = Steady::now();
+        try {
+          (void)cluster.network().login(c2.challenge, hex(sig, sizeof sig), "");
+        } catch (const Error&) {
+        }
+        bad += Steady::now() - t1;
+      }
+      std::printf("keyless_login_64_keys_valid_us: %.1f (the signer among 64 admin keys)\n", seconds(last) * 1e6 / keyless);
+      std::printf("keyless_login_64_keys_bad_signature_us: %.1f (the most an anonymous attempt costs)\n",
+                  seconds(bad) * 1e6 / keyless);
+    }
 
     // JWT verification: the login's token (peer subject: also checks the key
     // is registered and the peer not blacklisted), an admin token, and the

@@ -199,43 +199,34 @@ int main(int argc, char** argv) {
   }
   lucid_free(out);
   out = NULL;
-  char rbuf[1024];
-  size_t rneeded = 0;
-  if ((st = lucid_task_result(c, task_id, rbuf, sizeof rbuf, &rneeded)) != LUCID_OK) {
+  if ((st = lucid_task_result(c, task_id, &out)) != LUCID_OK) {
     fail("task result", st);
     goto done;
   }
   char tstatus[32] = "", echoed[256] = "";
-  json_str(rbuf, "status", tstatus, sizeof tstatus);
-  json_str(rbuf, "echo", echoed, sizeof echoed);
+  json_str(out, "status", tstatus, sizeof tstatus);
+  json_str(out, "echo", echoed, sizeof echoed);
+  lucid_free(out);
+  out = NULL;
   printf("task %s: %s, result echo \"%s\"\n", task_id, tstatus, echoed);
 
   lucid_cluster_stop(c); /* flush the samples */
 
-  /* 5. What the control plane now knows about us (a caller-owned buffer,
-   * grown when too small). */
-  size_t cap = 64, needed = 0;
-  char* buf = malloc(cap);
-  while ((st = lucid_node_get(c, node_id, buf, cap, &needed)) == LUCID_BUFFER_TOO_SMALL) {
-    free(buf);
-    cap = needed;
-    buf = malloc(cap);
-  }
-  if (st != LUCID_OK) {
-    free(buf);
+  /* 5. What the control plane now knows about us (like every result: a
+   * library-allocated string, freed with lucid_free at "done"). */
+  if ((st = lucid_node_get(c, node_id, &out)) != LUCID_OK) {
     fail("get", st);
     goto done;
   }
   char liveness[32] = "", status[32] = "";
-  json_str(buf, "liveness", liveness, sizeof liveness);
-  json_str(buf, "status", status, sizeof status);
-  const char* p = buf;
+  json_str(out, "liveness", liveness, sizeof liveness);
+  json_str(out, "status", status, sizeof status);
+  const char* p = out;
   int samples = 0;
   while ((p = strstr(p, "\"cpu_usage\":")) != NULL) ++samples, ++p;
   /* "latest_stats" repeats the newest of "recent_stats". */
   printf("node %lld: status %s, liveness %s, %d recent samples stored\n", (long long)node_id, status, liveness,
          samples > 0 ? samples - 1 : 0);
-  free(buf);
   rc = 0;
 
 done:

@@ -3,6 +3,7 @@
 //
 //   embed_registry [DB_PATH]    (default: a fresh file in the temp directory)
 #include <lucidnode/lucidnode.hpp>
+#include <unistd.h>  // getpid
 
 #include <cstdio>
 #include <filesystem>

@@ -10,11 +10,12 @@ import argparse
 import sys
 from collections import defaultdict
 from decimal import Decimal
+from typing import DefaultDict, TextIO, Tuple
 
 import lucidnode
 
 
-def report(db_path, out=sys.stdout):
+def report(db_path: str, out: TextIO = sys.stdout) -> int:
     with lucidnode.Cluster(db_path, read_only=True) as cluster:
         nodes = list(cluster.iter_nodes())
         pools = list(cluster.iter_pools())
@@ -26,8 +27,8 @@ def report(db_path, out=sys.stdout):
             print(f"  {'ID':>4}  {'HOSTNAME':<32} {'STATUS':<8} {'LIVENESS':<8} {'LIFECYCLE':<11} "
                   f"{'POOL':<16} {'CPU%':>6}", file=out)
         for n in nodes:
-            stats = n.get("latest_stats") or {}
-            cpu = f"{stats['cpu_usage']:.1f}" if "cpu_usage" in stats else "-"
+            stats = n["latest_stats"]
+            cpu = f"{stats['cpu_usage']:.1f}" if stats is not None else "-"
             pool = pool_names.get(n["pool_uid"], "-") if n["pool_uid"] else "-"
             print(f"  {n['id']:>4}  {n['hostname']:<32} {n['status']:<8} {n['liveness']:<8} "
                   f"{n['lifecycle']:<11} {pool:<16} {cpu:>6}", file=out)
@@ -38,14 +39,16 @@ def report(db_path, out=sys.stdout):
             print(f"  {p['uid']}  {p['name']:<24} nodes {p['node_count']} of {cap}", file=out)
 
         # Totals per (currency, status), in exact decimals.
-        totals = defaultdict(lambda: [0, Decimal(0)])
+        counts: DefaultDict[Tuple[str, str], int] = defaultdict(int)
+        amounts: DefaultDict[Tuple[str, str], Decimal] = defaultdict(Decimal)
         for n in nodes:
             for payout in cluster.iter_payouts(n["uid"]):
-                t = totals[(payout["currency"], payout["status"])]
-                t[0] += 1
-                t[1] += Decimal(payout["amount"])
-        print(f"\npayouts: {sum(t[0] for t in totals.values())}", file=out)
-        for (currency, status), (count, amount) in sorted(totals.items()):
+                key = (payout["currency"], payout["status"])
+                counts[key] += 1
+                amounts[key] += Decimal(payout["amount"])
+        print(f"\npayouts: {sum(counts.values())}", file=out)
+        for (currency, status), count in sorted(counts.items()):
+            amount = amounts[(currency, status)]
             print(f"  {currency:<6} {status:<10} {count:>6} payouts  {amount:f}", file=out)
 
         v = cluster.verify_ledger()
@@ -55,8 +58,8 @@ def report(db_path, out=sys.stdout):
         return 0 if v["ok"] else 1
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("database", help="path of the lucidnode database file")
     args = ap.parse_args()
     try:

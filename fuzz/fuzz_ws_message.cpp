@@ -1,8 +1,9 @@
 // libFuzzer target: the /api/ws inbound message decoder (the session's first
 // step for every text frame, before and after AUTH) and the payload fields
 // its handlers read (apps/server/ws/ws_hub.cpp: FILE_UPLOAD_*, SERVICE_SEARCH,
-// AUTH). A message either decodes into a type of at most 64 characters and an
-// object payload, or is refused with MalformedJson / lucid::Error — which the
+// AUTH, the UI dialect's file.upload.start), and the dialect table
+// (ws_dialect.hpp). A message either decodes into a type of at most 64
+// characters and an object payload, or is refused with MalformedJson / lucid::Error — which the
 // session turns into an ERROR message.
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "lucidnode/error.hpp"
 #include "util/utf8.hpp"
+#include "ws/ws_dialect.hpp"
 #include "ws/ws_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -30,8 +32,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fprintf(stderr, "decode_message accepted a message it must refuse\n");
     std::abort();
   }
+  // The dialect table (ws_dialect.hpp, issue 18): any type decides a dialect
+  // and maps to a document name and back to a non-empty wire name.
+  namespace ws = lucid::server::ws;
+  const auto dialect = ws::is_ui_type(type) ? ws::Dialect::ui : ws::Dialect::document;
+  const std::string_view canonical = ws::canonical_type(type, dialect);
+  if (!type.empty() && (canonical.empty() || ws::wire_type(canonical, dialect).empty())) {
+    std::fprintf(stderr, "the dialect table lost a type\n");
+    std::abort();
+  }
   // What the handlers read from the payload (ws_hub.cpp), each may throw Error.
   const auto& p = *payload;
+  try { (void)p.required_string("filename", 4096); } catch (const lucid::Error&) {}  // the UI's file.upload.start
+  try { (void)p.required_int("total_size"); } catch (const lucid::Error&) {}
   try { (void)p.required_string("token", 4096); } catch (const lucid::Error&) {}
   try { (void)p.required_string("session_id", 64); } catch (const lucid::Error&) {}
   try { (void)p.required_string("file_name", 128); } catch (const lucid::Error&) {}

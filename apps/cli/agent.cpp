@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent_network.hpp"
+#include "backoff.hpp"
 #include "client.hpp"
 #include "procstats.hpp"
 #include "util/file.hpp"
@@ -27,10 +28,26 @@
 
 namespace lucidctl {
 
+namespace {
+std::atomic<bool> g_verbose{false};
+}  // namespace
+
 void agent_say(const std::string& line) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lk(mu);
   std::cout << line << std::endl;
+}
+
+void set_agent_verbose(bool verbose) { g_verbose.store(verbose); }
+
+void agent_detail(const std::string& line) {
+  if (g_verbose.load()) agent_say(line);
+}
+
+std::string system_hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
 }
 
 namespace {
@@ -94,21 +111,6 @@ std::string stats_body(const HostStats& s) {
   return buf.GetString();
 }
 
-class Backoff {
- public:
-  explicit Backoff(int max) : max_(max) {}
-  double next() {
-    const double d = delay_;
-    delay_ = std::min<double>(delay_ * 2, max_);
-    return d;
-  }
-  void reset() { delay_ = 1; }
-
- private:
-  int max_;
-  double delay_ = 1;
-};
-
 // The join secret of a pending request, kept beside the key file (0600,
 // written like the key) so that a restarted agent can re-join and collect.
 std::string join_secret_file(const AgentOptions& o) { return o.key_file + ".join"; }
@@ -155,8 +157,9 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
           rc = 2;
           return {};
         }
-        say("agent: join request failed (" + error_message(r) + "); retrying");
-        nap(backoff.next(), stop);
+        const double d = backoff.next(r);
+        say("agent: join request failed (" + error_message(r) + "); retrying in " + std::to_string(static_cast<int>(d)) + "s");
+        nap(d, stop);
         continue;
       }
       backoff.reset();
@@ -203,8 +206,9 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
       say("agent: registration code no longer known; joining again");
       code.clear();
     } else {
-      say("agent: polling failed (" + error_message(r) + "); retrying");
-      nap(backoff.next(), stop);
+      const double d = backoff.next(r);
+      say("agent: polling failed (" + error_message(r) + "); retrying in " + std::to_string(static_cast<int>(d)) + "s");
+      nap(d, stop);
     }
   }
   return {};
@@ -213,6 +217,7 @@ std::string obtain_key(const AgentOptions& o, const std::atomic<bool>& stop, int
 }  // namespace
 
 int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
+  set_agent_verbose(o.verbose);
   int rc = 0;
   std::string key;
   struct stat st{};
@@ -258,14 +263,21 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
     }
     auto r = api.post("/api/v1/stats/", stats_body(s));
     if (r.status == 200) {
-      if (was_failing) say("agent: server reachable again");
-      was_failing = false;
       backoff.reset();
       ++sent;
-      char line[160];
+      char line[200];
       std::snprintf(line, sizeof line, "agent: reported cpu=%.1f%% mem=%.1f%% disk=%.1f%% uptime=%llds", s.cpu_usage,
                     s.memory_percent, s.disk_usage, static_cast<long long>(s.uptime_seconds));
-      say(line);
+      // Quiet by default: the first report, the first after an outage, and
+      // problems; every report with --verbose.
+      if (was_failing) say("agent: server reachable again");
+      if (sent == 1 && !o.verbose)
+        say(std::string(line) + " (every " + std::to_string(o.interval_seconds) + "s; --verbose prints each report)");
+      else if (was_failing)
+        say(line);
+      else
+        agent_detail(line);
+      was_failing = false;
       if (has_identity && sent % 12 == 1) report_network(api, o);  // at start, then about every minute
       if (o.max_reports > 0 && sent >= o.max_reports) return 0;
       nap(o.interval_seconds, stop, tasks.get());
@@ -275,7 +287,7 @@ int run_agent(const AgentOptions& o, const std::atomic<bool>& stop) {
     } else {
       // Down, restarting, or overloaded: retry with exponential backoff.
       was_failing = true;
-      const double d = backoff.next();
+      const double d = backoff.next(r);
       say("agent: report failed (" + error_message(r) + "); retrying in " + std::to_string(static_cast<int>(d)) + "s");
       nap(d, stop, tasks.get());
     }

@@ -25,6 +25,7 @@ struct AgentOptions {
   int poll_seconds = 3;      // between approval polls
   int max_reports = 0;       // 0: forever
   int max_backoff_seconds = 30;
+  bool verbose = false;  // print every report and task step (else only changes and problems)
   bool tasks = true;  // take part in the cluster: device report, work loop
   WorkOptions work;   // server, api_key and disk_path are filled in by run_agent
   // Network node (agent_network.hpp): the Ed25519 identity key file (0600),
@@ -36,6 +37,14 @@ struct AgentOptions {
 
 // One line to stdout, whole even when threads print at once.
 void agent_say(const std::string& line);
+
+// Like agent_say, but only when the agent runs with --verbose (routine
+// events: each stats report, each task step).
+void agent_detail(const std::string& line);
+void set_agent_verbose(bool verbose);
+
+// The system's host name (gethostname), or empty if it cannot be read.
+std::string system_hostname();
 
 // Runs until stopped (`stop` becomes true), max_reports is reached, or a
 // permanent failure (exit code 3: hostname active but no key; 4: key rejected;

@@ -80,6 +80,10 @@ ApiClient::ApiClient(const std::string& base, std::string bearer) {
   impl_->cli.set_connection_timeout(5, 0);
   impl_->cli.set_read_timeout(30, 0);
   impl_->cli.set_keep_alive(true);
+  // Small request/answer exchanges on a kept-alive connection: without
+  // TCP_NODELAY, Nagle's algorithm delays a request's second segment until
+  // the previous one is acknowledged (issue 19).
+  impl_->cli.set_tcp_nodelay(true);
   if (!bearer.empty()) impl_->headers.emplace("Authorization", "Bearer " + bearer);
 }
 
@@ -125,6 +129,13 @@ HttpResult convert(ApiClient::Impl& impl, httplib::Result res) {
   }
   out.status = res->status;
   out.body = res->body;
+  if (res->has_header("Retry-After")) {
+    // Only the delta-seconds form; an HTTP date is rare from our server and
+    // falls back to the caller's own backoff.
+    const std::string v = res->get_header_value("Retry-After");
+    if (!v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == std::string::npos)
+      out.retry_after = std::stoi(v);
+  }
   return out;
 }
 }  // namespace
@@ -139,6 +150,10 @@ HttpResult ApiClient::post(const std::string& path, const std::string& json) {
 
 HttpResult ApiClient::put(const std::string& path, const std::string& json) {
   return convert(*impl_, impl_->cli.Put(path.c_str(), impl_->headers, json, "application/json"));
+}
+
+HttpResult ApiClient::del(const std::string& path) {
+  return convert(*impl_, impl_->cli.Delete(path.c_str(), impl_->headers));
 }
 
 void ApiClient::stop() { impl_->cli.stop(); }
@@ -166,6 +181,14 @@ std::string error_message(const HttpResult& r) {
     const auto code = peek_string(d, "error_code");
     const auto message = peek_string(d, "message");
     if (code && message) return "HTTP " + status + " " + *code + ": " + *message;
+    // The node-management and gateway documents: {"error": {"code", "message", ...}}.
+    if (const auto* err = lucid::detail::peek_member(d, "error"); err && err->IsObject()) {
+      const auto ecode = peek_string(*err, "code");
+      const auto emessage = peek_string(*err, "message");
+      if (emessage) return "HTTP " + status + (ecode ? " " + *ecode : std::string()) + ": " + *emessage;
+    }
+    // The network-node document: {"success": false, "error": "..."}.
+    if (auto e = peek_string(d, "error")) return "HTTP " + status + ": " + *e;
     if (auto detail = peek_string(d, "detail")) return "HTTP " + status + ": " + *detail;
     if (const auto* details = peek_array(d, "detail"); details && !details->Empty()) {
       const auto& first = (*details)[0];

@@ -13,6 +13,7 @@ struct HttpResult {
   std::string error;    // transport error when status == 0
   bool tls_failed = false;  // status 0 because of TLS: untrusted certificate,
                             // host name mismatch, failed handshake (`error` says which)
+  int retry_after = -1;     // seconds from a Retry-After header (delta form), -1: none
 };
 
 // TLS trust for https:// servers, process-wide: `path` names a PEM file of CA
@@ -49,6 +50,7 @@ class ApiClient {
   HttpResult get(const std::string& path);
   HttpResult post(const std::string& path, const std::string& json);
   HttpResult put(const std::string& path, const std::string& json);
+  HttpResult del(const std::string& path);
   // Aborts a request in flight on another thread (it fails with status 0).
   void stop();
 

@@ -18,6 +18,8 @@
 
 #include "agent.hpp"
 #include "client.hpp"
+#include "commands.hpp"
+#include "lucidnode/version.hpp"
 #include "task_exec.hpp"
 #include "util/json.hpp"
 #include "util/json_object.hpp"
@@ -63,12 +65,6 @@ lucid::Options local_options(const std::string& db) {
   return o;
 }
 
-struct Remote {
-  std::string server;
-  std::string token;
-  bool json = false;
-};
-
 int fail(const std::string& msg, int code = 1) {
   std::cerr << "lucidctl: " << msg << "\n";
   return code;
@@ -98,110 +94,10 @@ int keys_command(const std::string& db, bool add, bool remove, const std::string
   return 0;
 }
 
-// Runs a request, prints the server's error on failure. Returns the parsed body.
-std::optional<rapidjson::Document> call(const Remote& r, const std::string& method, const std::string& path,
-                                        const std::string& body, int& rc) {
-  if (r.server.empty()) {
-    rc = fail("no server: pass --server URL or set LUCID_SERVER", 2);
-    return std::nullopt;
-  }
-  lucidctl::ApiClient api(r.server, r.token);
-  auto res = method == "GET" ? api.get(path) : method == "PUT" ? api.put(path, body) : api.post(path, body);
-  if (res.status < 200 || res.status >= 300) {
-    rc = fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
-    return std::nullopt;
-  }
-  rapidjson::Document d;
-  if (!lucid::detail::parse_json(d, res.body, lucid::detail::kJsonStrict, lucid::detail::kJsonClientMaxDepth)) {
-    rc = fail("server sent malformed JSON");
-    return std::nullopt;
-  }
-  return d;
-}
-
-void print_json(const rapidjson::Value& v) {
-  rapidjson::StringBuffer buf;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
-  v.Accept(w);
-  std::cout << buf.GetString() << "\n";
-}
-
-std::string field(const rapidjson::Value& o, const char* name) {
-  const auto* member = lucid::detail::peek_member(o, name);
-  if (!member) return "-";
-  const auto& v = *member;
-  if (v.IsString()) return v.GetString();
-  if (v.IsBool()) return v.GetBool() ? "yes" : "no";
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsNumber()) {
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(1) << v.GetDouble();
-    return s.str();
-  }
-  return "?";
-}
-
-void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& r) {
-    for (std::size_t i = 0; i < r.size(); ++i)
-      std::cout << std::left << std::setw(static_cast<int>(width[i]) + (i + 1 < r.size() ? 2 : 0)) << r[i];
-    std::cout << "\n";
-  };
-  line(head);
-  for (const auto& r : rows) line(r);
-}
-
-std::vector<std::string> latest_stats(const rapidjson::Value& n) {
-  if (const auto* stats = lucid::detail::peek_array(n, "stats"); stats && !stats->Empty()) {
-    const auto& s = (*stats)[0];
-    return {field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage")};
-  }
-  return {"-", "-", "-"};
-}
-
-void print_node(const rapidjson::Value& n) {
-  const char* keys[] = {"id", "hostname", "uuid", "ip_address", "system_info", "status", "health", "last_seen",
-                        "storage_quota_gb", "storage_used_gb", "total_available_gb", "sites_count", "backups_count",
-                        "created_at", "approved_at"};
-  for (const char* k : keys)
-    if (n.HasMember(k)) std::cout << std::left << std::setw(20) << k << field(n, k) << "\n";
-  if (const auto* stats = lucid::detail::peek_array(n, "stats"); stats && !stats->Empty()) {
-    std::cout << "\nrecent stats (newest first)\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& s : stats->GetArray())
-      rows.push_back({field(s, "timestamp"), field(s, "cpu_usage"), field(s, "memory_percent"), field(s, "disk_usage"),
-                      field(s, "uptime_seconds"), field(s, "active_backups")});
-    print_table({"TIME", "CPU%", "MEM%", "DISK%", "UPTIME", "BACKUPS"}, rows);
-  }
-}
-
 // ---- payouts and ledger ----
 
-// Pretty-prints JSON text keeping every number exactly as the server wrote it
-// (amounts are exact decimals; a double would round them).
-struct ExactPrinter : rapidjson::PrettyWriter<rapidjson::StringBuffer> {
-  using Base = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
-  using Base::Base;
-  bool RawNumber(const char* str, rapidjson::SizeType length, bool) {
-    return Base::RawValue(str, length, rapidjson::kNumberType);
-  }
-};
-
-bool print_exact_json(const std::string& body) {
-  rapidjson::StringBuffer buf;
-  ExactPrinter w(buf);
-  if (!lucid::detail::parse_json_sax(body, w, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth))
-    return false;
-  std::cout << buf.GetString() << "\n";
-  return true;
-}
-
 // lucidctl payouts list NODE_ID: GET /api/v1/nodes/{id}/payouts.
-int payouts_list(const Remote& r, const std::string& node, const std::string& status, std::int64_t page,
+int payouts_list(const lucidctl::Remote& r, const std::string& node, const std::string& status, std::int64_t page,
                  std::int64_t limit) {
   if (node.size() > 64 || node.rfind("node_", 0) != 0 ||
       node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
@@ -211,27 +107,25 @@ int payouts_list(const Remote& r, const std::string& node, const std::string& st
   if (r.server.empty()) return fail("no server: pass --server URL or set LUCID_SERVER", 2);
   std::string path = "/api/v1/nodes/" + node + "/payouts?page=" + std::to_string(page) + "&limit=" + std::to_string(limit);
   if (!status.empty()) path += "&status=" + status;
-  lucidctl::ApiClient api(r.server, r.token);
-  const auto res = api.get(path);
-  if (res.status < 200 || res.status >= 300) return fail(lucidctl::error_message(res), lucidctl::exit_code_for(res));
-  if (r.json) return print_exact_json(res.body) ? 0 : fail("server sent malformed JSON");
+  const std::string body = lucidctl::request_text(r, "GET", path);
+  if (r.json()) return lucidctl::print_exact_json(body) ? 0 : fail("server sent malformed JSON");
   rapidjson::Document d;
   const bool parsed = static_cast<bool>(
-      lucid::detail::parse_json(d, res.body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth));
+      lucid::detail::parse_json(d, body, lucid::detail::kJsonNumbersAsText, lucid::detail::kJsonClientMaxDepth));
   const auto* payouts = parsed ? lucid::detail::peek_array(d, "payouts") : nullptr;
   if (!payouts) return fail("server sent malformed JSON");
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : payouts->GetArray()) {
-    std::string state = field(p, "status");
-    if (field(p, "failure_reason") != "-") state += " (" + field(p, "failure_reason") + ")";
-    std::string tx = field(p, "transaction_hash");
-    rows.push_back({field(p, "payout_id"), field(p, "amount"), field(p, "currency"), state, field(p, "batch_id"),
-                    field(p, "created_at"), field(p, "completed_at"), tx});
+    std::string state = lucidctl::text_at(p, "status");
+    if (lucidctl::text_at(p, "failure_reason") != "-") state += " (" + lucidctl::text_at(p, "failure_reason") + ")";
+    std::string tx = lucidctl::text_at(p, "transaction_hash");
+    rows.push_back({lucidctl::text_at(p, "payout_id"), lucidctl::text_at(p, "amount"), lucidctl::text_at(p, "currency"), state, lucidctl::text_at(p, "batch_id"),
+                    lucidctl::text_at(p, "created_at"), lucidctl::text_at(p, "completed_at"), tx});
   }
-  print_table({"PAYOUT_ID", "AMOUNT", "CURRENCY", "STATUS", "BATCH", "CREATED", "COMPLETED", "TX_HASH"}, rows);
+  lucidctl::print_table({"PAYOUT_ID", "AMOUNT", "CURRENCY", "STATUS", "BATCH", "CREATED", "COMPLETED", "TX_HASH"}, rows);
   if (const auto* pagination = lucid::detail::peek_member(d, "pagination")) {
     const auto& pg = *pagination;
-    std::cout << "page " << field(pg, "page") << " of " << field(pg, "total_pages") << ", " << field(pg, "total")
+    std::cout << "page " << lucidctl::text_at(pg, "page") << " of " << lucidctl::text_at(pg, "total_pages") << ", " << lucidctl::text_at(pg, "total")
               << " payouts\n";
   }
   return 0;
@@ -309,6 +203,20 @@ int mail_outbox(const std::string& db, std::string dir) {
 
 }  // namespace
 
+// Top-level help text's examples (indented past the subcommand list's two
+// spaces: cmake/ManPage.cmake reads that list's lines as subcommand names).
+const char* kExamples = R"(Examples:
+    lucidctl --db /var/lib/lucid/lucid.db admin create-token --ttl 1h   # a token for the commands below
+    export LUCID_SERVER=https://cp.example.com:8443 LUCID_TOKEN=...
+    lucidctl nodes list                    # every node: lifecycle, health, pool, role, age
+    lucidctl nodes show worker-a           # by id, node_… id, UUID or hostname
+    lucidctl nodes drain worker-a --watch  # cordon, let tasks finish, follow progress
+    lucidctl tasks submit echo --payload '{"message":"hi"}' --watch
+    lucidctl completion bash > /etc/bash_completion.d/lucidctl
+
+Exit codes: 0 done, 1 the server refused (or a watched task/execution did not succeed),
+2 usage error, 3 server unreachable, 4 agent key rejected, 5 TLS failure.)";
+
 int main(int argc, char** argv) {
   // Hidden: the agent re-executes itself to run a built-in task type as a
   // child process (`lucidctl __task TYPE`, payload on stdin).
@@ -317,14 +225,19 @@ int main(int argc, char** argv) {
   CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
   app.require_subcommand(1);
   app.fallthrough();  // global options (--server, --json, ...) may follow the subcommand
-  Remote remote;
+  app.set_version_flag("--version", std::string("lucidctl ") + lucid::version());
+  app.footer(kExamples);
+  lucidctl::Commands commands;
+  lucidctl::Remote& remote = commands.remote;
   remote.server = env_or("LUCID_SERVER", "");
   remote.token = env_or("LUCID_TOKEN", "");
   std::string ca_file = env_or("LUCID_CA_FILE", "");
   std::string client_cert = env_or("LUCID_CLIENT_CERT", ""), client_key = env_or("LUCID_CLIENT_KEY", "");
   std::string db;
+  bool json = false;
+  std::string output = "table";
   app.add_option("--server", remote.server, "Server URL, e.g. http://127.0.0.1:8080 (env LUCID_SERVER)");
-  app.add_option("--token", remote.token, "Bearer token (env LUCID_TOKEN)");
+  app.add_option("--token", remote.token, "Bearer token or API key (env LUCID_TOKEN)");
   app.add_option("--ca-file", ca_file,
                  "PEM file of the CA(s) that signed an https:// server's certificate, instead of the system trust "
                  "store (env LUCID_CA_FILE)");
@@ -332,12 +245,15 @@ int main(int argc, char** argv) {
                  "PEM client certificate for a server that requires one (env LUCID_CLIENT_CERT); needs --client-key");
   app.add_option("--client-key", client_key, "PEM key of --client-cert, mode 0600 (env LUCID_CLIENT_KEY)");
   app.add_option("--db", db,
-                 "Database, for local commands (admin): a SQLite file, sqlite:PATH or a postgresql:// URI");
+                 "Database, for local commands (admin, keys, ledger, mail, users totp-enroll): a SQLite file, "
+                 "sqlite:PATH or a postgresql:// URI");
   app.add_option("--server-key-file", g_server_key_file,
                  "The server's signing key, for local commands; default <db>.key (PostgreSQL: ./lucid.key)");
   app.add_option("--db-password-file", g_db_password_file,
                  "PostgreSQL password for local commands, first line of this file (0600)");
-  app.add_flag("--json", remote.json, "Print JSON instead of tables");
+  app.add_flag("--json", json, "Print the server's JSON instead of tables (lists: one array of every item)");
+  app.add_option("-o,--output", output, "table, wide (more columns) or json")
+      ->check(CLI::IsMember({"table", "wide", "json"}));
 
   // admin create-token (local: signs with the database's key)
   auto* admin = app.add_subcommand("admin", "Local administration on a database file (--db)");
@@ -349,28 +265,17 @@ int main(int argc, char** argv) {
   create_token->add_option("--ttl", ttl, "Lifetime: 90s, 15m, 1h, 7d")->capture_default_str();
   create_token->add_option("--sub", subject, "Subject (who the token is for)")->capture_default_str();
   create_token->add_option("--scopes", scopes, "Restrict to these scopes (e.g. node:read); default all")->delimiter(',');
+  lucidctl::examples(create_token, "  lucidctl --db lucid.db admin create-token --role node_operator --ttl 8h\n");
 
-  // nodes ...
-  auto* nodes = app.add_subcommand("nodes", "Nodes on a running server (--server, --token)");
-  nodes->require_subcommand(1);
-  auto* nlist = nodes->add_subcommand("list", "List nodes");
-  auto* nshow = nodes->add_subcommand("show", "Show one node with recent stats");
-  auto* napprove = nodes->add_subcommand("approve", "Approve a pending node by id");
-  auto* ncode = nodes->add_subcommand("approve-code", "Approve a pending node by its registration code");
-  auto* nquota = nodes->add_subcommand("quota", "Set a node's storage quota");
-  std::int64_t node_id = 0;
-  std::string code;
-  double quota_gb = 0;
-  nshow->add_option("ID", node_id, "Node id")->required();
-  napprove->add_option("ID", node_id, "Node id")->required();
-  ncode->add_option("CODE", code, "Registration code")->required();
-  nquota->add_option("ID", node_id, "Node id")->required();
-  nquota->add_option("--gb", quota_gb, "Quota in GB")->required();
+  lucidctl::add_node_commands(app, commands);
+  lucidctl::add_task_commands(app, commands);
+  lucidctl::add_cluster_commands(app, commands);
+  lucidctl::add_network_commands(app, commands);
 
   // agent
   auto* agent = app.add_subcommand("agent", "Run a node agent: join, wait for approval, report host stats, run cluster tasks");
   lucidctl::AgentOptions ao;
-  agent->add_option("--hostname", ao.hostname, "This node's hostname")->required();
+  agent->add_option("--hostname", ao.hostname, "This node's hostname (default: the system's host name)");
   agent->add_option("--ip", ao.ip_address, "This node's IP address (optional)");
   agent->add_option("--system-info", ao.system_info, "Free text, e.g. the OS (optional)");
   agent->add_option("--code", ao.code, "Registration code from an administrator (a node created with POST /nodes)");
@@ -386,6 +291,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000000))->capture_default_str();
   agent->add_option("--max-backoff", ao.max_backoff_seconds, "Longest wait between retries, seconds")
       ->check(CLI::Range(1, 3600))->capture_default_str();
+  agent->add_flag("-v,--verbose", ao.verbose, "Print every stats report and task step (default: only changes and problems)");
   // Cluster tasks (see docs/agent-protocol.md and README "lucidctl agent").
   std::string agent_role;
   double advertise_memory = 0, advertise_storage = 0;
@@ -419,18 +325,21 @@ int main(int argc, char** argv) {
                     "Ed25519 key pair for the challenge login (0600); default <key-file>.ed25519");
   agent->add_flag("--relay", ao.relay, "Offer this node as a relay (reported to the server)");
   agent->add_option("--endpoint", ao.endpoint, "This node's reachable HOST:PORT, reported with --relay");
+  lucidctl::examples(agent, "  lucidctl agent --server https://cp.example.com:8443 --key-file /var/lib/lucid-agent/agent.key\n"
+                            "  lucidctl agent --server http://127.0.0.1:8080 --hostname worker-a --role compute --tag gpu -v\n");
 
   // keys add/list/remove (local: the Ed25519 challenge login's admin keys)
   auto* keys = app.add_subcommand("keys", "Ed25519 login keys in a database file (--db)");
   keys->require_subcommand(1);
   auto* kadd = keys->add_subcommand("add", "Register a public key for the challenge login; prints its peer id");
-  keys->add_subcommand("list", "List registered keys (admin keys and node keys)");
+  auto* klist = keys->add_subcommand("list", "List registered keys (admin keys and node keys)");
   auto* kremove = keys->add_subcommand("remove", "Remove an admin-registered key");
   std::string key_hex, key_role = "admin", key_label;
   kadd->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
   kadd->add_option("--role", key_role, "user | viewer | node_operator | admin | super_admin")->capture_default_str();
   kadd->add_option("--label", key_label, "Free text (who holds the key)");
   kremove->add_option("HEXKEY", key_hex, "32-byte Ed25519 public key, hex")->required();
+  lucidctl::examples(kadd, "  lucidctl --db lucid.db keys add 3b6a27bc...e2a4 --role admin --label alice\n");
 
   // payouts list (remote), ledger verify (local, read-only)
   auto* payouts = app.add_subcommand("payouts", "Payouts on a running server (--server, --token)");
@@ -442,10 +351,13 @@ int main(int argc, char** argv) {
   plist->add_option("--status", payout_status, "Only payouts in this state: pending, processing, completed, failed");
   plist->add_option("--page", payout_page, "Page (1-based)")->check(CLI::Range(1, 1000000))->capture_default_str();
   plist->add_option("--limit", payout_limit, "Payouts per page")->check(CLI::Range(1, 100))->capture_default_str();
+  lucidctl::examples(plist, "  lucidctl payouts list node_0123456789abcdef --status pending\n");
+  lucidctl::add_payout_commands(payouts, commands);
   auto* ledger = app.add_subcommand("ledger", "The payout ledger in a database file (--db)");
   ledger->require_subcommand(1);
   auto* lverify = ledger->add_subcommand(
       "verify", "Recompute every hash and Merkle root (read-only); exit 0 if intact, 1 naming the first broken block");
+  lucidctl::examples(lverify, "  lucidctl --db /var/lib/lucid/lucid.db ledger verify\n");
 
   // Gateway login mail and users (local, on --db).
   auto* mail = app.add_subcommand("mail", "Login mail of a database's server (--db)");
@@ -453,13 +365,29 @@ int main(int argc, char** argv) {
   auto* moutbox = mail->add_subcommand("outbox", "Print the messages in the mail outbox (used when no --smtp-url)");
   std::string outbox_dir;
   moutbox->add_option("--outbox-dir", outbox_dir, "The server's --outbox-dir, if it was given");
-  auto* users = app.add_subcommand("users", "Gateway user accounts in a database file (--db)");
+  auto* users = app.add_subcommand("users", "Gateway user accounts (remote; totp-enroll: local, --db)");
   users->require_subcommand(1);
   auto* utotp = users->add_subcommand("totp-enroll", "Give a user a new TOTP secret (active at once); prints it and its otpauth:// URI");
   std::string totp_email;
   utotp->add_option("--email", totp_email, "The user's email address")->required();
+  lucidctl::add_user_commands(users, commands);
 
-  CLI11_PARSE(app, argc, argv);
+  auto* completion = app.add_subcommand("completion", "Print a shell completion script (bash or zsh)");
+  std::string shell;
+  completion->add_option("SHELL", shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  lucidctl::examples(completion, "  lucidctl completion bash > /etc/bash_completion.d/lucidctl\n"
+                                 "  lucidctl completion zsh > \"${fpath[1]}/_lucidctl\"\n");
+
+  // Usage errors exit 2 (README), whatever CLI11's own code for them.
+  if (const std::string unknown = lucidctl::unknown_command(app, argc, argv); !unknown.empty()) return fail(unknown, 2);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help/version (code 0) or the error
+    return code == 0 ? 0 : 2;
+  }
+  if (json) output = "json";
+  remote.output = output == "json" ? lucidctl::Output::json : output == "wide" ? lucidctl::Output::wide : lucidctl::Output::table;
   if (!ca_file.empty()) {
     if (!std::ifstream(ca_file)) return fail("cannot read the CA file " + ca_file + " (--ca-file / LUCID_CA_FILE)", 2);
     lucidctl::set_ca_file(ca_file);
@@ -475,6 +403,11 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (completion->parsed()) {
+      std::cout << lucidctl::completion_script(app, shell);
+      return 0;
+    }
+    if (commands.action) return commands.action();
     if (admin->parsed()) {
       if (db.empty()) return fail("admin commands need --db PATH", 2);
       auto r = lucid::parse_role(role);
@@ -487,41 +420,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (keys->parsed()) return keys_command(db, kadd->parsed(), kremove->parsed(), key_hex, key_role, key_label);
-    int rc = 0;
-    if (nlist->parsed()) {
-      auto d = call(remote, "GET", "/api/v1/nodes/", "", rc);
-      if (!d) return rc;
-      if (remote.json) return print_json(*d), 0;
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& n : d->GetArray()) {
-        auto st = latest_stats(n);
-        rows.push_back({field(n, "id"), field(n, "hostname"), field(n, "status"), field(n, "health"), st[0], st[1],
-                        st[2], field(n, "storage_quota_gb"), field(n, "last_seen")});
-      }
-      print_table({"ID", "HOSTNAME", "STATUS", "HEALTH", "CPU%", "MEM%", "DISK%", "QUOTA_GB", "LAST_SEEN"}, rows);
-      return 0;
-    }
-    auto node_call = [&](const std::string& method, const std::string& path, const std::string& body) {
-      auto d = call(remote, method, path, body, rc);
-      if (!d) return rc;
-      if (remote.json) print_json(*d); else print_node(*d);
-      return 0;
-    };
-    if (nshow->parsed()) return node_call("GET", "/api/v1/nodes/" + std::to_string(node_id), "");
-    if (napprove->parsed()) return node_call("POST", "/api/v1/nodes/approve/" + std::to_string(node_id), "");
-    if (ncode->parsed()) {
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      w.StartObject(); w.Key("code"); w.String(code.c_str()); w.EndObject();
-      return node_call("POST", "/api/v1/nodes/register-by-code", buf.GetString());
-    }
-    if (nquota->parsed()) {
-      std::ostringstream body;
-      body << std::setprecision(17) << "{\"storage_quota_gb\":" << quota_gb << "}";
-      return node_call("PUT", "/api/v1/nodes/" + std::to_string(node_id) + "/quota", body.str());
-    }
+    (void)klist;
     if (plist->parsed()) return payouts_list(remote, payout_node, payout_status, payout_page, payout_limit);
-    if (lverify->parsed()) return ledger_verify(db, remote.json);
+    if (lverify->parsed()) return ledger_verify(db, remote.json());
     if (moutbox->parsed()) return mail_outbox(db, outbox_dir);
     if (utotp->parsed()) {
       if (db.empty()) return fail("users totp-enroll needs --db PATH", 2);
@@ -538,6 +439,10 @@ int main(int argc, char** argv) {
     if (agent->parsed()) {
       if (remote.server.empty()) return fail("agent needs --server URL (or LUCID_SERVER)", 2);
       ao.server = remote.server;
+      if (ao.hostname.empty()) {
+        ao.hostname = lucidctl::system_hostname();
+        if (ao.hostname.empty()) return fail("cannot read the system's host name; pass --hostname", 2);
+      }
       // An https:// server whose certificate does not verify is a
       // configuration error: stop now rather than retry forever.
       if (const auto tls_error = lucidctl::check_tls(ao.server); !tls_error.empty()) return fail(tls_error, 5);
@@ -557,6 +462,8 @@ int main(int argc, char** argv) {
       std::signal(SIGTERM, on_signal);
       return lucidctl::run_agent(ao, g_stop);
     }
+  } catch (const lucidctl::Failure& f) {
+    return fail(f.what(), f.code);
   } catch (const lucid::Error& e) {
     return fail(e.message());
   } catch (const std::exception& e) {

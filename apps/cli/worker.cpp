@@ -1,5 +1,7 @@
 #include "worker.hpp"
 
+#include "backoff.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -151,6 +153,7 @@ bool TaskAgent::report_device(ApiClient& api, bool quiet) {
     return false;
   }
   const auto r = api.put("/api/v1/agent/device", device_body(o_, c));
+  last_device_report_ = r;
   if (r.status == 200) {
     if (!quiet || !(c == last_caps_)) {
       char line[256];
@@ -178,15 +181,14 @@ bool TaskAgent::report_device(ApiClient& api, bool quiet) {
 
 void TaskAgent::poll_loop() {
   ApiClient& api = *poll_api_;
-  double backoff = 1;
+  Backoff backoff(o_.max_backoff_seconds);
   bool reported = false, was_failing = false;
   auto next_check = Clock::now() + std::chrono::seconds(o_.capability_check_seconds);
   while (!stopping()) {
     if (!reported || was_failing) {
       if (!report_device(api, reported)) {
         if (stopping()) break;
-        nap(backoff);
-        backoff = std::min<double>(backoff * 2, o_.max_backoff_seconds);
+        nap(backoff.next(last_device_report_));
         continue;
       }
       reported = true;
@@ -204,7 +206,7 @@ void TaskAgent::poll_loop() {
     if (r.status == 200) {
       if (was_failing) agent_say("agent: work poll reachable again");
       was_failing = false;
-      backoff = 1;
+      backoff.reset();
       handle_work(api, r.body);
       continue;
     }
@@ -215,8 +217,7 @@ void TaskAgent::poll_loop() {
     }
     if (!was_failing) agent_say("agent: work poll failed (" + error_message(r) + "); retrying");
     was_failing = true;
-    nap(backoff);
-    backoff = std::min<double>(backoff * 2, o_.max_backoff_seconds);
+    nap(backoff.next(r));
   }
   std::lock_guard<std::mutex> lk(mu_);
   poller_done_ = true;
@@ -233,7 +234,8 @@ void TaskAgent::handle_work(ApiClient& api, const std::string& body) {
   for (const auto& ping : string_array(*data, "pings")) {
     if (!safe_id(ping)) continue;
     const auto r = api.post("/api/v1/agent/pings/" + ping, "{}");
-    agent_say("agent: ping " + ping + (r.status == 200 ? " answered" : " answer failed (" + error_message(r) + ")"));
+    if (r.status == 200) agent_detail("agent: ping " + ping + " answered");
+    else agent_say("agent: ping " + ping + " answer failed (" + error_message(r) + ")");
   }
   std::vector<std::shared_ptr<Running>> to_cancel_unstarted;
   {
@@ -301,7 +303,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   const std::string label = "agent: task " + t.task_id + " (" + t.task_type + ")";
 
   // Start: 409 means it is no longer ours (cancelled, requeued): do not run it.
-  double backoff = 1;
+  Backoff backoff(o_.max_backoff_seconds);
   for (;;) {
     const auto s = api.post(base + "/start", "{}");
     if (s.status == 200) break;
@@ -309,10 +311,9 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
       agent_say(label + " not started: " + error_message(s));
       return;
     }
-    if (!nap(backoff)) return;
-    backoff = std::min<double>(backoff * 2, o_.max_backoff_seconds);
+    if (!nap(backoff.next(s))) return;
   }
-  agent_say(label + " started (attempt " + std::to_string(t.attempt) + ")");
+  agent_detail(label + " started (attempt " + std::to_string(t.attempt) + ")");
 
   TaskOutcome out;
   const bool allowed = is_task_type(t.task_type) &&
@@ -371,11 +372,11 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
   // The result goes out once; the server stores the first and answers
   // repeats with it, so a retry after a lost answer is safe.
   const std::string body = result_body(out);
-  backoff = 1;
+  backoff.reset();
   for (;;) {
     const auto s = api.post(base + "/result", body);
     if (s.status == 200) {
-      agent_say(label + " finished: " + out.status + (out.error.empty() ? "" : " (" + out.error.substr(0, 200) + ")"));
+      agent_detail(label + " finished: " + out.status + (out.error.empty() ? "" : " (" + out.error.substr(0, 200) + ")"));
       return;
     }
     if (!retryable(s)) {
@@ -387,8 +388,7 @@ void TaskAgent::run_one(ApiClient& api, const std::shared_ptr<Running>& r) {
       return;
     }
     agent_say(label + " result report failed (" + error_message(s) + "); retrying");
-    nap(backoff);
-    backoff = std::min<double>(backoff * 2, o_.max_backoff_seconds);
+    nap(backoff.next(s));
   }
 }
 

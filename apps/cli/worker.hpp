@@ -96,6 +96,7 @@ class TaskAgent {
   std::set<std::string> recent_set_;
   bool poller_done_ = false;
   Capabilities last_caps_;  // poll thread only
+  HttpResult last_device_report_;  // poll thread only: its Retry-After paces the retry
 };
 
 }  // namespace lucidctl

@@ -14,10 +14,13 @@
 #include "http/http_server.hpp"
 #include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/mail.hpp"
+#include "mail/smtp_mailer.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
 #include "security_model.hpp"
 #include "routes/routes.hpp"
+#include "server_config.hpp"
 #include "server_env.hpp"
 #include "util/file.hpp"
 #include "ws/ws_hub.hpp"
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
   std::string smtp_url, smtp_from, outbox_dir, public_url, environment = "production";
   // Network node (network-node.md).
   std::string data_dir;
+  std::string docker_socket;
   bool relay_mode = false;
   bool nat_mode = false;
   double relay_price = 0.01;
@@ -155,6 +159,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000000))->capture_default_str();
   app.add_option("--rate-cluster-burst", cluster_limits.burst, "Cluster API burst size per client")
       ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-cluster-admin-minute", cluster_limits.admin_per_minute,
+                 "Cluster API requests per minute for admin callers (admin/super_admin tokens, admin API keys)")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--rate-cluster-admin-hour", cluster_limits.admin_per_hour, "The same per hour")
+      ->check(CLI::Range(1, 1000000000))->capture_default_str();
+  app.add_option("--rate-cluster-admin-burst", cluster_limits.admin_burst, "Their burst size")
+      ->check(CLI::Range(1, 100000000))->capture_default_str();
   app.add_option("--block-time", block_time, "Seconds between ledger blocks (pending transactions are sealed)")
       ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
   app.add_option("--payout-interval-ms", payout_interval_ms, "Milliseconds between payout processing rounds")
@@ -213,6 +224,8 @@ int main(int argc, char** argv) {
                "Let a super_admin move the server's clock forward (POST /api/v1/_test/clock/advance); for tests only");
   app.add_flag("--quiet", quiet, "Do not log one line per request");
   app.add_option("--data-dir", data_dir, "Directory for uploads, services and session chunks (default: <db directory>/data)");
+  app.add_option("--docker-socket", docker_socket,
+                 "The Docker daemon's unix socket (default: DOCKER_HOST's unix:// path, else /var/run/docker.sock)");
   app.add_flag("--relay", relay_mode, "Relay mode: /api/relay/sessions books the fleet nodes that report this server as their relay");
   app.add_flag("--nat", nat_mode, "NAT mode: /api/relay/candidates lists the fleet's relay nodes");
   app.add_option("--relay-price-per-gb", relay_price, "Price of relayed traffic, for relay sessions' earnings")
@@ -250,7 +263,30 @@ int main(int argc, char** argv) {
   app.add_option("--max-transaction-bytes", max_transaction_bytes,
                  "Largest transaction from POST /api/v1/chain/transactions (its canonical JSON payload)")
       ->check(CLI::Range(256, 1024 * 1024))->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  // Operating the server (README "Operating the server").
+  std::string log_format = "text", log_level = "info", metrics_token_file;
+  app.add_option("--log-format", log_format, "Log lines as text or as JSON lines (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--log-level", log_level,
+                 "Lowest level written: info, warning (4xx answers and up) or error (5xx answers and failures)")
+      ->check(CLI::IsMember({"info", "warning", "error"}))->capture_default_str();
+  app.add_option("--metrics-token-file", metrics_token_file,
+                 "0600 file holding a scrape token (32..256 visible characters) that GET /metrics accepts as "
+                 "'Authorization: Bearer TOKEN' besides admin credentials");
+  std::string admin_email = "admin@lucidnode.invalid";
+  app.add_option("--admin-email", admin_email,
+                 "Email of the bootstrap admin's user record, created on first start for the token subject 'admin' "
+                 "(lucidctl admin create-token) so GET /api/v1/users/me works with that token")
+      ->capture_default_str();
+  // The flags above are the config file's keys too (server_config.hpp).
+  app.config_formatter(std::make_shared<server::TomlConfig>(&app));
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_config("--config", "", "TOML file of flags (keys: the long flags without '--'); flags given here override it")
+      ->configurable(false);
+  app.set_version_flag("--version", std::string("lucid-server ") + version())->configurable(false);
+  app.get_help_ptr()->configurable(false);
+  app.get_option("--print-security-model")->configurable(false);
+  if (const int rc = server::parse_command_line(app, argc, argv); rc >= 0) return rc;
   if (print_security_model) {
     server::Router router;
     server::add_all_routes(router, /*test_clock=*/false);
@@ -316,6 +352,12 @@ int main(int argc, char** argv) {
       if (!parent.empty()) std::filesystem::create_directories(parent);
     }
 
+    server::LogConfig log_config;
+    log_config.format = *server::parse_log_format(log_format);  // IsMember checked it
+    log_config.min_level = *server::parse_log_level(log_level);
+    log_config.requests = !quiet;
+    server::configure_stderr_log(log_config);
+
     Options opts;
     opts.info_log = server::log_to_stderr;  // background failures (periodic sweeps, posted jobs)
     opts.database_path = db;
@@ -339,16 +381,28 @@ int main(int argc, char** argv) {
     opts.max_payout_batch = max_payout_batch;
     opts.max_connections = static_cast<std::int64_t>(max_connections);
     opts.data_dir = data_dir;
+    opts.docker_socket = docker_socket;
     opts.max_chunk_bytes = max_chunk_bytes;
     opts.max_session_bytes = max_session_bytes;
-    opts.wallet_key = server::load_wallet_key(wallet_key_file);
+    // Without --wallet-key-file or LUCID_WALLET_KEY, the key is <db>.wallet-key,
+    // created (0600) on first start like the signing key, so wallets work on
+    // a default server. A PostgreSQL database has no file to put it beside: it
+    // goes beside the signing key instead (./lucid.key -> ./lucid.wallet-key).
+    const std::string default_wallet_key =
+        database.kind == DatabaseKind::sqlite
+            ? database.target + ".wallet-key"
+            : std::filesystem::path(key_file.empty() ? "lucid.key" : key_file).replace_extension(".wallet-key").string();
+    opts.wallet_key = server::load_wallet_key(wallet_key_file, default_wallet_key);
     if (chunk_bandwidth > 0 && static_cast<std::size_t>(chunk_bandwidth) < max_chunk_bytes) {
       std::cerr << "lucid-server: --chunk-bandwidth must be 0 or at least --max-chunk-bytes\n";
       return 2;
     }
-    opts.smtp_url = smtp_url;
-    opts.smtp_from = smtp_from;
     opts.outbox_dir = outbox_dir;
+    // Login mail: SMTP (this program's libcurl mailer) when asked for, with
+    // undelivered messages kept in the outbox; else the library's outbox.
+    if (!smtp_url.empty())
+      opts.mailer = std::make_shared<server::SmtpMailer>(
+          smtp_url, smtp_from, std::make_shared<OutboxMailer>(resolved_outbox_dir(opts)));
     // Port 0 is only known after binding; magic links then need --public-url.
     opts.public_url = public_url.empty() ? (use_tls ? "https://" : "http://") + listen : public_url;
     opts.relay_mode = relay_mode;
@@ -362,6 +416,13 @@ int main(int argc, char** argv) {
     }
     Cluster cluster(opts);
     cluster.start();
+    try {
+      cluster.users().ensure_subject_user("admin", admin_email);
+    } catch (const Error& e) {
+      // The server is still useful without it; the operator is told why.
+      server::log_to_stderr(LogLevel::warning, "bootstrap admin user record not created: " + e.message() +
+                                                   " (--admin-email)");
+    }
 
     server::ServerEnv env(cluster, server::encode_all_nodes_event);
     env.test_clock = offset_clock.get();
@@ -382,7 +443,8 @@ int main(int argc, char** argv) {
     env.features = {"authentication", "passwordless_login", "totp", "refresh_token_rotation", "users",
                     "rate_limiting", "prometheus_metrics"};
 
-    server::AccessLog log(quiet ? nullptr : stdout);
+    if (!metrics_token_file.empty()) env.metrics_token = server::load_metrics_token(metrics_token_file);
+    server::AccessLog log(log_config);
     asio::io_context io(io_threads);
     asio::thread_pool pool(static_cast<std::size_t>(workers));
     http::ServerOptions sopts;
@@ -403,6 +465,7 @@ int main(int argc, char** argv) {
     srv.listen(host, port);
     env.host = host;
     env.port = srv.port();
+    env.active_connections = [&srv] { return srv.connection_count(); };
     cluster.settings().on_server_change(
         [&srv](const ServerSettings& s) { srv.set_max_connections(static_cast<std::size_t>(s.max_connections)); });
     auto guard = asio::make_work_guard(io);
@@ -412,8 +475,8 @@ int main(int argc, char** argv) {
     log.line("lucid-server " + std::string(version()) + " listening on " + (use_tls ? "https://" : "http://") + host + ":" +
              std::to_string(srv.port()) +
              " (database " + database.display + ", schema v" + std::to_string(cluster.schema_version()) + ")");
-    if (cluster.users().uses_smtp())
-      log.line("login mail: SMTP via " + smtp_url.substr(0, smtp_url.find("://") + 3) + "... from " + smtp_from);
+    if (!smtp_url.empty())
+      log.line("login mail: " + cluster.users().mail_delivery());
     else
       log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
                " (print them with: lucidctl mail outbox --db " + database.display + ")");

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "json.hpp"
+#include "server_env.hpp"
 #include "util/encoding.hpp"
 #include "util/enum_names.hpp"
 
@@ -91,11 +92,38 @@ std::string new_request_id() {
   return detail::uuid_v4(std::string_view(reinterpret_cast<const char*>(words), sizeof words));
 }
 
+}  // namespace
+
+std::string request_id_for(const http::Request& req) {
+  if (const std::string* h = req.header("x-request-id")) {
+    const bool ok = !h->empty() && h->size() <= kMaxRequestIdBytes &&
+                    std::all_of(h->begin(), h->end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
+    if (ok) return *h;
+  }
+  return new_request_id();
+}
+
+namespace {
+
 std::string caller_key(const Context& ctx) {
   if (ctx.caller.claims) return "user:" + ctx.caller.claims->subject;
   if (ctx.caller.node_id) return "node:" + std::to_string(ctx.caller.node_id);
   return "ip:" + client_address(ctx.req);
 }
+
+// Every answer of a Cors::any_origin surface: any page may read it (the
+// credential is a bearer token the page holds, never a cookie, so no
+// Allow-Credentials), including the headers clients act on.
+void add_cors_headers(http::Response& r) {
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  r.headers.emplace_back("Access-Control-Expose-Headers",
+                         "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After");
+}
+
+// The request headers a preflight may ask for: what the network-node clients
+// send (Authorization for the bearer token, Content-Type for JSON bodies).
+constexpr const char* kCorsAllowHeaders = "Authorization, Content-Type, X-Request-ID";
+constexpr const char* kCorsMaxAgeSeconds = "600";
 
 void add_rate_headers(http::Response& r, const RateDecision& d) {
   r.headers.emplace_back("X-RateLimit-Limit", std::to_string(d.limit));
@@ -133,7 +161,7 @@ void authorize(const Route& route, const Claims& c, const std::vector<std::strin
 namespace {
 constexpr detail::EnumNames<NodeAccess, 3> kNodeAccessNames{
     {{NodeAccess::deny, "deny"}, {NodeAccess::self, "self"}, {NodeAccess::read, "read"}}};
-constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory::none, "none"},
+constexpr detail::EnumNames<RateCategory, 14> kRateCategoryNames{{{RateCategory::none, "none"},
                                                                   {RateCategory::nodes, "nodes"},
                                                                   {RateCategory::admin, "admin"},
                                                                   {RateCategory::poot, "poot"},
@@ -144,7 +172,9 @@ constexpr detail::EnumNames<RateCategory, 12> kRateCategoryNames{{{RateCategory:
                                                                   {RateCategory::gw_admin, "gw_admin"},
                                                                   {RateCategory::gw_chain, "gw_chain"},
                                                                   {RateCategory::registration, "registration"},
-                                                                  {RateCategory::nn_challenge, "nn_challenge"}}};
+                                                                  {RateCategory::nn_challenge, "nn_challenge"},
+                                                                  {RateCategory::nn_login, "nn_login"},
+                                                                  {RateCategory::cluster_admin, "cluster_admin"}}};
 }  // namespace
 
 const char* node_access_name(NodeAccess a) noexcept { return detail::enum_name(kNodeAccessNames, a, "deny"); }
@@ -158,6 +188,7 @@ std::function<bool()> caller_recheck(const Context& ctx) {
         case AuthMode::bearer:
         case AuthMode::bearer_or_query: cluster->auth().verify_token(credential); break;
         case AuthMode::api_key_or_bearer:
+        case AuthMode::scrape:
           if (credential.rfind("lak_", 0) == 0) cluster->api_keys().authenticate(credential);
           else cluster->auth().verify_token(credential);
           break;
@@ -181,16 +212,16 @@ std::string client_address(const http::Request& req) {
 
 const char* rate_category_name(RateCategory c) noexcept { return detail::enum_name(kRateCategoryNames, c, "none"); }
 
-void Router::add_prefix(const char* prefix, ErrorEncoder encoder) {
-  surfaces_.push_back({prefix, encoder});
+void Router::add_prefix(const char* prefix, ErrorEncoder encoder, Cors cors) {
+  surfaces_.push_back({prefix, encoder, cors});
   std::sort(surfaces_.begin(), surfaces_.end(),
             [](const Surface& a, const Surface& b) { return a.prefix.size() > b.prefix.size(); });
 }
 
-void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count) {
-  add_prefix(prefix, encoder);
+void Router::add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count, Cors cors) {
+  add_prefix(prefix, encoder, cors);
   for (std::size_t i = 0; i < count; ++i) {
-    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), routes_.size(), document_, prefix};
+    Compiled c{&routes[i], encoder, split_path(routes[i].pattern), std::make_shared<RouteStats>(), routes_.size(), document_, prefix, cors};
     for (auto& s : c.segments) s = compile_segment(s);
     routes_.push_back(std::move(c));
   }
@@ -207,15 +238,20 @@ std::vector<Router::RouteEntry> Router::routes() const {
   return out;
 }
 
-ErrorEncoder Router::encoder_for(const std::string& path) const {
+const Router::Surface* Router::surface_for(const std::string& path) const {
   for (const auto& s : surfaces_) {
     if (!s.prefix.empty() && s.prefix.back() == '$') {
-      if (path == std::string_view(s.prefix).substr(0, s.prefix.size() - 1)) return s.encoder;
+      if (path == std::string_view(s.prefix).substr(0, s.prefix.size() - 1)) return &s;
     } else if (path.rfind(s.prefix, 0) == 0) {
-      return s.encoder;
+      return &s;
     }
   }
-  return surfaces_.empty() ? nullptr : surfaces_.back().encoder;
+  return surfaces_.empty() ? nullptr : &surfaces_.back();
+}
+
+ErrorEncoder Router::encoder_for(const std::string& path) const {
+  const Surface* s = surface_for(path);
+  return s ? s->encoder : nullptr;
 }
 
 http::Response Router::protocol_error(const http::Request& req, int status, std::string_view message) const {
@@ -223,10 +259,13 @@ http::Response Router::protocol_error(const http::Request& req, int status, std:
   f.kind = FailureKind::server_protocol;
   f.message = std::string(message);
   f.status = status;
-  f.request_id = new_request_id();
+  f.request_id = request_id_for(req);
+  req.request_id = f.request_id;
   f.request = &req;
-  http::Response r = encoder_for(req.path)(f);
+  const Surface* s = surface_for(req.path);
+  http::Response r = s->encoder(f);
   r.headers.emplace_back("X-Request-ID", f.request_id);
+  if (s->cors == Cors::any_origin) add_cors_headers(r);
   return r;
 }
 
@@ -243,9 +282,83 @@ http::Reply Router::dispatch(http::Request& req, Cluster& cluster, ServerEnv& en
   const auto t0 = std::chrono::steady_clock::now();
   const Compiled* matched = nullptr;
   auto reply = dispatch_inner(req, cluster, env, &matched);
+  // A WebSocket upgrade's answer is written by the protocol engine (browsers
+  // apply no CORS to WebSockets); every other answer of a CORS surface,
+  // errors included, carries the headers.
+  if (!reply.upgrade) {
+    const Surface* s = matched ? nullptr : surface_for(req.path);
+    const Cors cors = matched ? matched->cors : s ? s->cors : Cors::none;
+    const auto& hs = reply.response.headers;
+    const bool has = std::any_of(hs.begin(), hs.end(), [](const auto& h) { return h.first == "Access-Control-Allow-Origin"; });
+    if (cors == Cors::any_origin && !has) add_cors_headers(reply.response);
+  }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   (matched ? *matched->stats : *unmatched_).record(reply.response.status, us);
+  record_recent(reply.response.status, us);
   return reply;
+}
+
+namespace {
+std::int64_t steady_second(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+void Router::record_recent(int status, std::int64_t us) const {
+  const std::int64_t now = steady_second(std::chrono::steady_clock::now());
+  SecondSlot& slot = recent_[static_cast<std::size_t>(now % static_cast<std::int64_t>(recent_.size()))];
+  if (slot.second.load(std::memory_order_acquire) != now) {
+    std::lock_guard<std::mutex> lock(reset_mu_);
+    if (slot.second.load(std::memory_order_relaxed) != now) {
+      slot.count.store(0, std::memory_order_relaxed);
+      slot.errors.store(0, std::memory_order_relaxed);
+      for (auto& b : slot.buckets) b.store(0, std::memory_order_relaxed);
+      slot.second.store(now, std::memory_order_release);
+    }
+  }
+  slot.count.fetch_add(1, std::memory_order_relaxed);
+  if (status >= 500) slot.errors.fetch_add(1, std::memory_order_relaxed);
+  std::size_t b = 0;
+  while (b < kLatencyBuckets.size() && us > kLatencyBuckets[b]) ++b;
+  slot.buckets[b].fetch_add(1, std::memory_order_relaxed);
+}
+
+Router::Recent Router::recent(std::chrono::steady_clock::duration uptime) const {
+  const std::int64_t now = steady_second(std::chrono::steady_clock::now());
+  std::uint64_t count = 0, errors = 0;
+  std::array<std::uint64_t, kLatencyBuckets.size() + 1> buckets{};
+  for (const auto& slot : recent_) {
+    const std::int64_t s = slot.second.load(std::memory_order_acquire);
+    if (s < now - kRecentSeconds || s >= now) continue;  // stale, or the second still running
+    count += slot.count.load(std::memory_order_relaxed);
+    errors += slot.errors.load(std::memory_order_relaxed);
+    for (std::size_t b = 0; b < buckets.size(); ++b) buckets[b] += slot.buckets[b].load(std::memory_order_relaxed);
+  }
+  Recent r;
+  const auto up = std::chrono::duration_cast<std::chrono::seconds>(uptime).count();
+  const auto window = std::clamp<std::int64_t>(up, 1, kRecentSeconds);
+  r.requests_per_second = static_cast<double>(count) / static_cast<double>(window);
+  if (count == 0) return r;
+  r.error_rate = static_cast<double>(errors) / static_cast<double>(count);
+  auto quantile = [&](double q) {
+    const double rank = q * static_cast<double>(count);
+    std::uint64_t below = 0;
+    for (std::size_t b = 0; b < buckets.size(); ++b) {
+      const double lower = b == 0 ? 0.0 : static_cast<double>(kLatencyBuckets[b - 1]);
+      if (b == kLatencyBuckets.size()) return lower / 1000.0;  // beyond the last bound
+      if (static_cast<double>(below + buckets[b]) >= rank && buckets[b] > 0) {
+        const double upper = static_cast<double>(kLatencyBuckets[b]);
+        const double within = (rank - static_cast<double>(below)) / static_cast<double>(buckets[b]);
+        return (lower + (upper - lower) * within) / 1000.0;
+      }
+      below += buckets[b];
+    }
+    return 0.0;
+  };
+  r.p50_ms = quantile(0.50);
+  r.p95_ms = quantile(0.95);
+  r.p99_ms = quantile(0.99);
+  return r;
 }
 
 double Router::mean_latency_ms() const {
@@ -257,9 +370,21 @@ double Router::mean_latency_ms() const {
   return n == 0 ? 0.0 : static_cast<double>(sum) / static_cast<double>(n) / 1000.0;
 }
 
+std::string prometheus_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
 void Router::write_prometheus(std::string& out) const {
   auto each = [&](auto&& fn) {
-    for (const auto& c : routes_) fn(std::string(c.route->method), std::string(c.route->pattern), *c.stats);
+    for (const auto& c : routes_) fn(prometheus_label_value(c.route->method), prometheus_label_value(c.route->pattern), *c.stats);
     fn(std::string(""), std::string("unmatched"), *unmatched_);
   };
   out += "# HELP lucid_http_requests_total HTTP requests by route and status.\n";
@@ -317,7 +442,8 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
     if (m == "GET" && c.route->head_as_get) allow("HEAD");
   }
   ErrorEncoder encoder = found ? found->encoder : same_path ? same_path->encoder : encoder_for(req.path);
-  const std::string request_id = new_request_id();
+  const std::string request_id = request_id_for(req);
+  req.request_id = request_id;
   auto fail = [&](FailureKind kind, const Error* error, std::string message) {
     Failure f;
     f.kind = kind;
@@ -332,6 +458,20 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
     return r;
   };
   if (!found) {
+    if (!allowed.empty() && req.method == "OPTIONS" && same_path->cors == Cors::any_origin) {
+      // A CORS preflight (or a plain OPTIONS): what the table allows here.
+      // Before authentication: a preflight never carries credentials.
+      allow("OPTIONS");
+      http::Reply r;
+      r.response.status = 204;
+      r.response.headers.emplace_back("Allow", allowed);
+      r.response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+      r.response.headers.emplace_back("Access-Control-Allow-Methods", allowed);
+      r.response.headers.emplace_back("Access-Control-Allow-Headers", kCorsAllowHeaders);
+      r.response.headers.emplace_back("Access-Control-Max-Age", kCorsMaxAgeSeconds);
+      r.response.headers.emplace_back("X-Request-ID", request_id);
+      return r;
+    }
     if (!allowed.empty()) {
       auto r = fail(FailureKind::method_not_allowed, nullptr, "Method Not Allowed");
       r.response.headers.emplace_back("Allow", allowed);
@@ -369,6 +509,18 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         authorize(route, *ctx.caller.claims, ctx.params, cluster);
         break;
       }
+      case AuthMode::scrape: {
+        std::string token = bearer_token(req);
+        if (token.empty()) throw Error(Errc::unauthenticated, "Authentication required: Authorization: Bearer");
+        // The scrape token (compared in constant time) stands for no user:
+        // it reads the metrics and nothing else.
+        if (!env.metrics_token.empty() && detail::equal_ct(token, env.metrics_token)) break;
+        ctx.caller.claims = token.rfind("lak_", 0) == 0 ? cluster.api_keys().authenticate(token)
+                                                        : cluster.auth().verify_token(token);
+        ctx.caller.credential = std::move(token);
+        authorize(route, *ctx.caller.claims, ctx.params, cluster);
+        break;
+      }
       case AuthMode::node_key: {
         const std::string* key = req.header("x-api-key");
         if (!key || key->empty()) throw Error(Errc::unauthenticated, "Missing X-API-KEY header");
@@ -387,10 +539,17 @@ http::Reply Router::dispatch_inner(http::Request& req, Cluster& cluster, ServerE
         cat = RateCategory::admin;
       if (cat == RateCategory::gw_auth && ctx.caller.claims && ctx.caller.claims->has_role(Role::admin))
         cat = RateCategory::gw_admin;
+      // The cluster document's 60/min burst 10 is for its clients; an
+      // operator's admin token or admin API key gets the admin tier
+      // (--rate-cluster-admin-*, docs/decisions.md "Issue 15: server").
+      if (cat == RateCategory::cluster && ctx.caller.claims && !ctx.caller.claims->is_node() &&
+          ctx.caller.claims->has_role(Role::admin))
+        cat = RateCategory::cluster_admin;
       rate = cluster.rate_limiter().take(rate_category_name(cat), caller_key(ctx));
-      if (cat == RateCategory::cluster && rate->allowed) {
+      if ((cat == RateCategory::cluster || cat == RateCategory::cluster_admin) && rate->allowed) {
         // The cluster API has a per-hour budget besides the per-minute one.
-        RateDecision hour = cluster.rate_limiter().take("cluster_hour", caller_key(ctx));
+        RateDecision hour = cluster.rate_limiter().take(
+            cat == RateCategory::cluster ? "cluster_hour" : "cluster_admin_hour", caller_key(ctx));
         if (!hour.allowed || (hour.limit > 0 && hour.remaining < rate->remaining)) rate = hour;
       }
       if (!rate->allowed) {

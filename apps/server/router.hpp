@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ enum class AuthMode {
   bearer_or_query,  // the same, or ?token=<JWT> (EventSource cannot set headers)
   node_key,         // X-API-KEY: <node API key>
   api_key_or_bearer,  // cluster API: X-API-Key: <JWT or admin API key>, or Authorization: Bearer <same>
+  scrape,  // Authorization: Bearer <JWT, admin API key, or ServerEnv::metrics_token> (GET /metrics)
 };
 
 // Rate-limit categories of the documents; the shared limiter keys buckets by
@@ -37,9 +39,22 @@ enum class AuthMode {
 // registration: node-registration.md's public join and status routes, by client address.
 // nn_challenge: network-node.md's challenge issuance, by client address
 // (configure_network_limits in routes/routes.hpp).
+// nn_login: network-node.md's Ed25519 login, by client address (a login
+// without public_key may verify the signature against several keys).
+// cluster_admin: never in a table; the router moves admin callers of a
+// `cluster` route to it (the admin tier, configure_cluster_limits).
 enum class RateCategory { none, nodes, admin, poot, payouts, cluster, gw_public, gw_auth, gw_admin, gw_chain,
-                          registration, nn_challenge };
+                          registration, nn_challenge, nn_login, cluster_admin };
 const char* rate_category_name(RateCategory c) noexcept;
+
+// Longest incoming X-Request-ID honoured, in bytes.
+inline constexpr std::size_t kMaxRequestIdBytes = 128;
+
+// The id of a request: its X-Request-ID when that is 1..kMaxRequestIdBytes
+// visible ASCII characters (0x21..0x7e: no space, no control character, so
+// it cannot forge log lines or headers), else a new random UUID. The router
+// returns it on every answer and records it in `req.request_id`.
+std::string request_id_for(const http::Request& req);
 
 // The client address of a request ("ip" or "ip6", without brackets or port):
 // the key of per-address limits.
@@ -68,7 +83,7 @@ struct Context {
   Caller caller;
   Cluster& cluster;
   ServerEnv& env;
-  std::string request_id;  // a UUID for this request, echoed in errors and X-Request-ID
+  std::string request_id;  // the request's id (request_id_for), echoed in errors and X-Request-ID
   const Route* route = nullptr;  // the matched route (its policy, for handlers that authenticate late)
   AuthMode auth = AuthMode::none;  // how the matched route authenticated the caller
 };
@@ -141,6 +156,18 @@ inline constexpr std::chrono::seconds kStreamAuthTick{1};
 
 using ErrorEncoder = http::Response (*)(const Failure&);
 
+// Cross-origin access to a surface (docs/decisions.md "Issue 18: CORS").
+// any_origin: every answer of the surface carries
+// Access-Control-Allow-Origin: * (never Allow-Credentials: the API's
+// credential is a bearer token the page sends itself, not a cookie), and an
+// OPTIONS request to a path the surface routes is a preflight: 204 with the
+// methods the route table has for that path. none: no CORS headers, and
+// OPTIONS is a method like any other (405 where no route has it).
+enum class Cors { none, any_origin };
+// A Prometheus label value escaped as the text format requires: backslash,
+// double quote and newline become \\, \" and \n.
+std::string prometheus_label_value(std::string_view v);
+
 class Router {
  public:
   // Names the API document the following add_surface() calls belong to (for
@@ -151,7 +178,8 @@ class Router {
   // requests that match no route (the longest matching prefix wins).
   // Every token verification runs the cluster's principal check (revoked
   // keys, blacklisted peers, ended sessions), so no surface re-checks callers.
-  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count);
+  void add_surface(const char* prefix, ErrorEncoder encoder, const Route* routes, std::size_t count,
+                   Cors cors = Cors::none);
 
   // A registered route as the router holds it, for documentation (the
   // security model, lucid-server --print-security-model). Read-only.
@@ -165,7 +193,7 @@ class Router {
   std::vector<RouteEntry> routes() const;
   // Another path prefix answered by `encoder` when no route matches ("...$"
   // matches that exact path only).
-  void add_prefix(const char* prefix, ErrorEncoder encoder);
+  void add_prefix(const char* prefix, ErrorEncoder encoder, Cors cors = Cors::none);
   http::Reply dispatch(http::Request& req, Cluster& cluster, ServerEnv& env) const;
   // The encoder for errors found before routing (by path prefix).
   ErrorEncoder encoder_for(const std::string& path) const;
@@ -179,6 +207,21 @@ class Router {
   void write_prometheus(std::string& out) const;
   // Mean handling time of all requests so far, in milliseconds.
   double mean_latency_ms() const;
+
+  // The last kRecentSeconds whole seconds of requests (the second running
+  // now excluded), for GET /api/v1/meta/metrics: rate, latency quantiles
+  // (estimated from kLatencyBuckets by linear interpolation inside the
+  // bucket, as Prometheus' histogram_quantile does; the last bucket's lower
+  // bound where the quantile falls beyond it), and the share of 5xx answers.
+  // `uptime` shortens the window while the server is younger than it.
+  // Thread-safe.
+  static constexpr int kRecentSeconds = 60;
+  struct Recent {
+    double requests_per_second = 0;
+    double p50_ms = 0, p95_ms = 0, p99_ms = 0;
+    double error_rate = 0;  // 5xx answers / answers, 0..1 (0 without answers)
+  };
+  Recent recent(std::chrono::steady_clock::duration uptime) const;
 
   // Histogram bucket upper bounds, in microseconds.
   static constexpr std::array<std::int64_t, 12> kLatencyBuckets = {100,   250,    500,    1000,   2500,   5000,
@@ -200,16 +243,34 @@ class Router {
     std::size_t order = 0;        // registration order
     const char* document = "";    // begin_document() at registration
     const char* prefix = "";      // add_surface()'s prefix
+    Cors cors = Cors::none;       // add_surface()'s
   };
   http::Reply dispatch_inner(http::Request& req, Cluster& cluster, ServerEnv& env, const Compiled** matched) const;
   struct Surface {
     std::string prefix;
     ErrorEncoder encoder;
+    Cors cors = Cors::none;
   };
+  // The surface answering `path` when no route matches (longest prefix), or
+  // nullptr when none is registered.
+  const Surface* surface_for(const std::string& path) const;
   std::vector<Compiled> routes_;  // most specific first
   std::vector<Surface> surfaces_;
   const char* document_ = "";
   std::shared_ptr<RouteStats> unmatched_ = std::make_shared<RouteStats>();  // 404/405
+
+  // One second of answers, in a ring of kRecentSeconds + 1 slots indexed by
+  // the steady clock's second: a slot whose `second` is not the current one
+  // is reset (under reset_mu) before it counts again.
+  struct SecondSlot {
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> buckets{};
+  };
+  void record_recent(int status, std::int64_t us) const;
+  mutable std::array<SecondSlot, kRecentSeconds + 1> recent_{};
+  mutable std::mutex reset_mu_;
 };
 
 }  // namespace lucid::server

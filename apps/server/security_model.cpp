@@ -15,6 +15,7 @@ std::string auth_cell(const Entry& e) {
     case AuthMode::bearer_or_query: return "JWT (`Bearer` or `?token=`)";
     case AuthMode::node_key: return "node API key (`X-API-KEY`)";
     case AuthMode::api_key_or_bearer: return "JWT or admin API key (`X-API-Key` or `Bearer`)";
+    case AuthMode::scrape: return "JWT, admin API key or scrape token (`Bearer`)";
   }
   return "?";
 }
@@ -23,6 +24,7 @@ std::string auth_cell(const Entry& e) {
 // above user authenticates in its handler with that row (the WebSocket's AUTH).
 bool takes_role(const Route& r) {
   return r.auth == AuthMode::bearer || r.auth == AuthMode::bearer_or_query || r.auth == AuthMode::api_key_or_bearer ||
+         r.auth == AuthMode::scrape ||
          (r.auth == AuthMode::none && r.min_role > Role::user);
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,12 @@ struct ServerEnv {
   // POST /api/v1/chain/transactions: largest canonical payload, in bytes
   // (--max-transaction-bytes).
   std::size_t max_transaction_bytes = 16 * 1024;
+  // Open client connections (the HTTP server's count), for the metrics;
+  // unset before the server listens.
+  std::function<std::size_t()> active_connections;
+  // GET /metrics: the scrape token (--metrics-token-file); empty: admin
+  // credentials only.
+  std::string metrics_token;
 };
 
 }  // namespace lucid::server

@@ -17,15 +17,12 @@
  *   Inputs are parsed strictly: malformed JSON, a wrong type or an unknown
  *   member is LUCID_INVALID_ARGUMENT with the member named by
  *   lucid_last_error_field().
- * - Outputs, two kinds, chosen so that no result is ever lost:
- *   * Functions that CHANGE state (join, approve, submit, validate, ...)
- *     return a library-allocated string in *out_json that the caller frees
- *     with lucid_free(). Their result is never lost to a small buffer.
- *   * Functions that only READ (list, get, verify, ...) fill a caller-owned
- *     buffer `buf` of `cap` bytes. *needed always receives the size the
- *     whole result needs (including the NUL). When cap < *needed the call
- *     returns LUCID_BUFFER_TOO_SMALL, writes nothing, and the caller may call
- *     again with a larger buffer (buf may be NULL when cap is 0).
+ * - Outputs, one convention: a structured result is a library-allocated,
+ *   NUL-terminated JSON string stored in *out_json, which the caller frees
+ *   with lucid_free(). On failure *out_json is set to NULL (when out_json
+ *   itself is not NULL), so freeing it unconditionally is always correct.
+ *   Scalars (ids, counts, flags) go to typed out-parameters the same way.
+ *   (ABI 2 also had caller buffers with a size query; ABI 3 dropped them.)
  * - Thread-safety: every function taking a lucid_cluster* may be called from
  *   any number of threads at once on the same handle, EXCEPT
  *   lucid_cluster_close(), which must not race with any other use of that
@@ -49,7 +46,9 @@ extern "C" {
 #endif
 
 /* Bumped when a function's signature or meaning changes incompatibly. */
-#define LUCID_C_ABI_VERSION 2 /* 2: lucid_node_poll takes the join secret */
+#define LUCID_C_ABI_VERSION 3 /* 3: one output convention (library-allocated JSON);
+                                 users, sessions, workflows, events, mail callback.
+                                 2: lucid_node_poll takes the join secret */
 
 typedef enum lucid_status {
   LUCID_OK = 0,
@@ -63,8 +62,7 @@ typedef enum lucid_status {
   LUCID_UNAVAILABLE = 7,        /* temporarily unable (queue full, no signing key) */
   LUCID_STORAGE = 8,            /* the database failed or refused (read-only, newer schema) */
   LUCID_INTERNAL = 9,           /* a bug: please report */
-  /* C ABI only. */
-  LUCID_BUFFER_TOO_SMALL = 10,  /* *needed says how large the buffer must be */
+  /* C ABI only. (10 was ABI 2's buffer_too_small; it is not reused.) */
   LUCID_OUT_OF_MEMORY = 11
 } lucid_status;
 
@@ -76,7 +74,7 @@ typedef struct lucid_cluster lucid_cluster;
 LUCID_API const char* lucid_version(void);
 /* LUCID_C_ABI_VERSION of the library actually loaded. */
 LUCID_API int lucid_abi_version(void);
-/* Stable lower-case name of a status ("ok", "not_found", "buffer_too_small",
+/* Stable lower-case name of a status ("ok", "not_found", "out_of_memory",
  * ...); "unknown" for a value that is not a lucid_status. */
 LUCID_API const char* lucid_status_name(int status);
 /* The message of the last failed call on this thread ("" after a success).
@@ -95,11 +93,27 @@ LUCID_API void lucid_free(char* p);
  *   database_path (string), key_file (string; default database_path + ".key"),
  *   read_only (bool: no writes, no migration, the key file may be absent),
  *   executor_threads (int), stats_flush_interval_ms, block_time_ms,
- *   payout_interval_ms, poot_freshness_s, poot_window_s (ints).
+ *   payout_interval_ms, poot_freshness_s, poot_window_s (ints),
+ *   outbox_dir (string: where login mail is written; default "outbox" beside
+ *   the database), public_url (string: the start of magic links),
+ *   data_dir (string: workflow services' files; default "data" beside the
+ *   database).
  * Errors: INVALID_ARGUMENT (NULL, bad JSON or option), STORAGE (database or
  * key file unusable; read-only open of a missing database).
  * Thread-safe. */
 LUCID_API lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out);
+
+/* Delivers one login mail message (plain text, LF line ends). Called on the
+ * cluster's background threads, possibly several at once; it must be quick
+ * and thread-safe and must not call any lucid_* function on the cluster.
+ * Returns nonzero when delivered, 0 when not (the library then reports the
+ * failure to nobody: keep the message yourself if it matters). */
+typedef int (*lucid_mail_fn)(void* user_data, const char* to, const char* subject, const char* body);
+/* lucid_cluster_open, with login mail given to `mail` (with `user_data`)
+ * instead of the outbox directory. `mail` NULL: as lucid_cluster_open.
+ * `user_data` must stay valid until lucid_cluster_close returns. */
+LUCID_API lucid_status lucid_cluster_open_with_mailer(const char* options_json, lucid_mail_fn mail, void* user_data,
+                                                      lucid_cluster** out);
 /* Flushes buffered writes, stops the background executor and frees the
  * handle. NULL is a no-op. Not thread-safe with other uses of the handle. */
 LUCID_API void lucid_cluster_close(lucid_cluster* cluster);
@@ -138,18 +152,16 @@ LUCID_API lucid_status lucid_node_authenticate(lucid_cluster* cluster, const cha
  * "active_backups"?, "memory_percent"?, "uptime_seconds"?, "disk_total_gb"?}.
  * Errors: INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE (write-behind queue full). */
 LUCID_API lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t node_id, const char* stats_json);
-/* Nodes by id from `skip`, at most `limit` (1..1000). Fills buf with
+/* Nodes by id from `skip`, at most `limit` (1..1000). *out_json:
  * {"total": n, "nodes": [{"id", "uid", "uuid", "name", "hostname",
  * "ip_address", "status", "liveness", "lifecycle", "node_type", "pool_uid",
  * "storage_quota_gb", "created_at", "approved_at", "last_seen", "poot_score",
  * "latest_stats"}]} (absent values are null).
- * Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit,
-                                        char* buf, size_t cap, size_t* needed);
+ * Errors: INVALID_ARGUMENT. */
+LUCID_API lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit, char** out_json);
 /* One node by id, with up to 10 newest samples in "recent_stats".
- * Errors: NOT_FOUND, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id,
-                                      char* buf, size_t cap, size_t* needed);
+ * Errors: NOT_FOUND. */
+LUCID_API lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char** out_json);
 
 /* ---- pools ---- (all thread-safe) */
 
@@ -166,9 +178,8 @@ LUCID_API lucid_status lucid_pool_add_node(lucid_cluster* cluster, const char* p
 /* Pools by creation, 1-based page of limit (1..100): {"total", "pools":
  * [{"uid", "name", "description", "node_count", "max_nodes", "max_cpu_cores",
  * "max_memory_gb", "max_storage_gb", "created_at"}]}.
- * Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit,
-                                        char* buf, size_t cap, size_t* needed);
+ * Errors: INVALID_ARGUMENT. */
+LUCID_API lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit, char** out_json);
 
 /* ---- PoOT ---- */
 
@@ -192,15 +203,14 @@ LUCID_API lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* p
  * e.g. "payout_requests.0.amount"), CONFLICT (batch_id reused with other
  * requests). Thread-safe; idempotent per batch_id. */
 LUCID_API lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json, char** out_json);
-/* One batch's state (as above). Errors: NOT_FOUND, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id,
-                                          char* buf, size_t cap, size_t* needed);
+/* One batch's state (as above). Errors: NOT_FOUND. */
+LUCID_API lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id, char** out_json);
 /* A node's payouts, newest first, 1-based page of limit (1..100):
  * {"total", "payouts": [{"payout_id", "node_uid", "amount", "currency",
  * "status", "failure_reason", "transaction_hash", "batch_id", "created_at"}]}.
- * Errors: INVALID_ARGUMENT, NOT_FOUND, BUFFER_TOO_SMALL. */
+ * Errors: INVALID_ARGUMENT, NOT_FOUND. */
 LUCID_API lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid, int64_t page,
-                                              int64_t limit, char* buf, size_t cap, size_t* needed);
+                                              int64_t limit, char** out_json);
 /* One processing round now (normally the executor's job); *settled (may be
  * NULL) receives how many payouts it settled. Errors: STORAGE. */
 LUCID_API lucid_status lucid_payouts_process(lucid_cluster* cluster, size_t* settled);
@@ -214,8 +224,8 @@ LUCID_API lucid_status lucid_ledger_seal(lucid_cluster* cluster, int64_t* blocks
 /* Verifies the whole chain (works read-only, without the key file):
  * {"ok", "blocks", "transactions", "pending", "broken_height", "broken_hash",
  * "problem"}. A broken ledger is LUCID_OK with "ok": false.
- * Errors: STORAGE, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, size_t* needed);
+ * Errors: STORAGE. */
+LUCID_API lucid_status lucid_ledger_verify(lucid_cluster* cluster, char** out_json);
 
 /* ---- tasks ---- (all thread-safe)
  *
@@ -238,16 +248,13 @@ LUCID_API lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, si
  * lucid_tasks_schedule. *out_json: the task.
  * Errors: INVALID_ARGUMENT (field named, e.g. "requirements.min_cpu_cores"). */
 LUCID_API lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, char** out_json);
-/* One task. Errors: INVALID_ARGUMENT (NULL task_id), NOT_FOUND, BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id,
-                                      char* buf, size_t cap, size_t* needed);
+/* One task. Errors: INVALID_ARGUMENT (NULL task_id), NOT_FOUND. */
+LUCID_API lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id, char** out_json);
 /* A task's result, as GET /api/v1/tasks/{id}/result: {"task_id", "status",
  * "final" (true once success|failed|cancelled|timeout), "result_data",
  * "error", "exit_code", "execution_time_seconds", "worker_device_id",
- * "started_at", "completed_at"}. Errors: INVALID_ARGUMENT, NOT_FOUND,
- * BUFFER_TOO_SMALL. */
-LUCID_API lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id,
-                                         char* buf, size_t cap, size_t* needed);
+ * "started_at", "completed_at"}. Errors: INVALID_ARGUMENT, NOT_FOUND. */
+LUCID_API lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id, char** out_json);
 /* One scheduling pass over the queue now (normally the executor's job).
  * Errors: STORAGE. */
 LUCID_API lucid_status lucid_tasks_schedule(lucid_cluster* cluster);
@@ -283,6 +290,98 @@ LUCID_API lucid_status lucid_task_start(lucid_cluster* cluster, int64_t node_id,
  * Errors: INVALID_ARGUMENT, NOT_FOUND, CONFLICT (never this node's task). */
 LUCID_API lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, const char* task_id,
                                                 const char* result_json, char** out_json);
+
+/* ---- users and sessions ---- (all thread-safe; lucid::Users, users.hpp)
+ *
+ * A user object: {"id", "email", "username", "first_name", "last_name",
+ * "role" ("user"|"viewer"|"node_operator"|"admin"|"super_admin"),
+ * "hardware_wallet_enabled", "totp_enabled", "created_at", "updated_at",
+ * "last_login", "locked_until"} (absent times are null).
+ * Tokens, as a verified login or a refresh returns them: {"access_token",
+ * "refresh_token", "expires_in" (seconds), "session_id", "user"}. */
+
+/* Creates a user: user_json {"email", "username", "password", "first_name"?,
+ * "last_name"?, "role"?}. The password is checked, never stored (login is
+ * passwordless). *out_json: the user. Errors: INVALID_ARGUMENT (field named),
+ * CONFLICT (email or username taken). */
+LUCID_API lucid_status lucid_user_create(lucid_cluster* cluster, const char* user_json, char** out_json);
+/* One user by id. Errors: INVALID_ARGUMENT, NOT_FOUND. */
+LUCID_API lucid_status lucid_user_get(lucid_cluster* cluster, const char* user_id, char** out_json);
+/* Starts a passwordless login: a 6-digit code and a link token are mailed
+ * (mail callback or outbox). An unknown address gets the same answer and no
+ * mail. *expires_in (may be NULL): their validity in seconds.
+ * Errors: INVALID_ARGUMENT (not an email address). */
+LUCID_API lucid_status lucid_login_start(lucid_cluster* cluster, const char* email, int64_t* expires_in);
+/* Verifies the mailed code (or a TOTP code for a TOTP user) and opens a
+ * session. *out_json: tokens. Errors: INVALID_ARGUMENT, UNAUTHENTICATED
+ * (wrong or expired code, locked account: lucid_last_error_message says). */
+LUCID_API lucid_status lucid_login_verify(lucid_cluster* cluster, const char* email, const char* code,
+                                          char** out_json);
+/* Rotates a refresh token. *out_json: new tokens. Reusing a rotated token
+ * revokes its whole session. Errors: INVALID_ARGUMENT, UNAUTHENTICATED. */
+LUCID_API lucid_status lucid_session_refresh(lucid_cluster* cluster, const char* refresh_token, char** out_json);
+/* Revokes a session at once (idempotent: an unknown id is not an error).
+ * Errors: INVALID_ARGUMENT. */
+LUCID_API lucid_status lucid_session_logout(lucid_cluster* cluster, const char* session_id);
+/* Verifies an access token (signature, expiry, live session). *out_json:
+ * {"subject", "role", "session_id", "issued_at", "expires_at"}.
+ * Errors: INVALID_ARGUMENT, UNAUTHENTICATED. */
+LUCID_API lucid_status lucid_token_verify(lucid_cluster* cluster, const char* access_token, char** out_json);
+
+/* ---- workflows ---- (all thread-safe; lucid::Workflows, workflows.hpp)
+ *
+ * A workflow runs standalone services (executables inside the data
+ * directory) as a graph: each connection feeds the source job's STDOUT to
+ * the target job's STDIN. */
+
+/* Registers a standalone service: service_json {"name", "description"?,
+ * "executable_path" (relative to the data directory, or absolute inside it),
+ * "arguments"? [strings], "working_directory"?, "environment"? {name:
+ * value}, "timeout_seconds"? (1..86400, default 300)}. *out_json: {"id",
+ * "name", "service_type", "status", "executable_path", "arguments",
+ * "timeout_seconds"}. Errors: INVALID_ARGUMENT (field named: a path outside
+ * the data directory, not an executable file, a bad environment name). */
+LUCID_API lucid_status lucid_service_create_standalone(lucid_cluster* cluster, const char* service_json,
+                                                       char** out_json);
+/* Defines a workflow in one call: definition_json {"name", "description"?,
+ * "nodes": [{"service_id", "config"? (object)}] (1..1000), "connections"?:
+ * [{"source": i, "target": j}] (indexes into "nodes")}. All of it is checked
+ * before anything is stored, and a failure while storing removes what was
+ * stored: a failed call leaves no workflow. *out_json: {"workflow_id",
+ * "node_ids": [...], "connection_ids": [...]} (in input order).
+ * Errors: INVALID_ARGUMENT (field named, e.g. "connections.0.target"),
+ * NOT_FOUND (a service). */
+LUCID_API lucid_status lucid_workflow_define(lucid_cluster* cluster, const char* definition_json, char** out_json);
+/* Starts an execution of a workflow; returns at once (the jobs run on the
+ * background executor). *out_json: the execution (as below).
+ * Errors: NOT_FOUND, UNAVAILABLE (shutting down). */
+LUCID_API lucid_status lucid_workflow_execute(lucid_cluster* cluster, int64_t workflow_id, char** out_json);
+/* An execution's status: {"id", "workflow_id", "status"
+ * ("RUNNING"|"COMPLETED"|"FAILED"), "progress" (0..100), "jobs_total",
+ * "jobs_done", "error", "started_at", "completed_at", "jobs": [{"id",
+ * "node_id", "service_id", "status", "exit_code", "error", "started_at",
+ * "completed_at", "stdout", "stderr"}]} (stdout/stderr: what the job wrote,
+ * bounded by the output limit; null until written). Errors: NOT_FOUND. */
+LUCID_API lucid_status lucid_workflow_execution(lucid_cluster* cluster, int64_t execution_id, char** out_json);
+
+/* ---- events ---- (lucid::EventBus, events.hpp) */
+
+typedef struct lucid_subscription lucid_subscription;
+/* Receives one event as JSON: {"kind" ("node_joined"|"node_approved"|
+ * "node_updated"|"node_stats"|"network"), "node_id", "type", "payload"}
+ * ("type"/"payload": the network event's message type and JSON object, else
+ * "" and {}). The text is valid only during the call. Runs synchronously on
+ * the thread that caused the event (possibly several at once): it must be
+ * quick and thread-safe and must not call any lucid_* function. */
+typedef void (*lucid_event_fn)(void* user_data, const char* event_json);
+/* Subscribes `fn` to every event of the cluster until
+ * lucid_subscription_close. Errors: INVALID_ARGUMENT. Thread-safe. */
+LUCID_API lucid_status lucid_events_subscribe(lucid_cluster* cluster, lucid_event_fn fn, void* user_data,
+                                              lucid_subscription** out);
+/* Ends a subscription: when it returns, `fn` is not running and will not run
+ * again. NULL is a no-op. Call it before lucid_cluster_close (it is safe
+ * after, too). Must not be called from inside `fn`. */
+LUCID_API void lucid_subscription_close(lucid_subscription* subscription);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -9,9 +9,11 @@
 #include <rapidjson/writer.h>
 
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <utility>
 #include <memory>
 #include <new>
 #include <optional>
@@ -20,13 +22,22 @@
 #include <type_traits>
 #include <vector>
 
+#include "lucidnode/auth.hpp"
+#include "lucidnode/events.hpp"
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/mail.hpp"
+#include "lucidnode/users.hpp"
+#include "lucidnode/workflows.hpp"
 #include "tasks/task_codec.hpp"
 #include "util/json.hpp"
 #include "util/json_object.hpp"
 
 struct lucid_cluster {
   std::unique_ptr<lucid::Cluster> cluster;
+};
+
+struct lucid_subscription {
+  lucid::Subscription subscription;
 };
 
 namespace {
@@ -37,12 +48,6 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 thread_local std::string t_message;
 thread_local std::string t_field;
-
-// A failure that exists only at the C boundary (too-small buffer).
-struct CFailure {
-  lucid_status status;
-  std::string message;
-};
 
 template <class F>
 lucid_status guard(F&& body) noexcept {
@@ -58,12 +63,6 @@ lucid_status guard(F&& body) noexcept {
     } catch (...) {
     }
     return static_cast<lucid_status>(static_cast<int>(e.code()));
-  } catch (const CFailure& f) {
-    try {
-      t_message = f.message;
-    } catch (...) {
-    }
-    return f.status;
   } catch (const std::bad_alloc&) {
     t_message.clear();  // no allocation here: the message is the status name
     return LUCID_OUT_OF_MEMORY;
@@ -76,6 +75,17 @@ lucid_status guard(F&& body) noexcept {
   } catch (...) {
     return LUCID_INTERNAL;
   }
+}
+
+// guard() for a function with an out_json result: *out_json is NULL unless
+// the call succeeds (then it holds the library-allocated result).
+template <class F>
+lucid_status guard_out(char** out_json, F&& body) noexcept {
+  if (out_json != nullptr) *out_json = nullptr;
+  return guard([&] {
+    if (out_json == nullptr) throw Error(Errc::invalid_argument, "out_json is NULL", "out_json");
+    body();
+  });
 }
 
 [[noreturn]] void invalid(const std::string& field, const std::string& message) {
@@ -119,6 +129,8 @@ using lucid::detail::JsonObject;
 // Strings of the C ABI's inputs have no length limit of their own; the
 // capability checks its values.
 constexpr std::size_t kAnyLength = std::numeric_limits<std::size_t>::max();
+// Paths and URLs of the options.
+constexpr std::size_t kMaxPath = 4096;
 
 // ---- JSON output ----
 
@@ -240,19 +252,6 @@ void give(const rapidjson::StringBuffer& sb, char** out) {
   *out = p;
 }
 
-// Fills a caller buffer, or reports the size it needs.
-void fill(const rapidjson::StringBuffer& sb, char* buf, std::size_t cap, std::size_t* needed) {
-  const std::size_t n = sb.GetSize() + 1;
-  *needed = n;
-  if (cap < n)
-    throw CFailure{LUCID_BUFFER_TOO_SMALL,
-                   "buffer of " + std::to_string(cap) + " bytes is too small: " + std::to_string(n) + " needed"};
-  need_ptr(buf, "buf");
-  std::memcpy(buf, sb.GetString(), n);
-}
-
-// Checks the out-parameters of a read before the (possibly costly) read runs.
-void check_read_args(std::size_t* needed) { need_ptr(needed, "needed"); }
 
 template <class Ms>
 void set_ms(const JsonObject& o, const char* key, Ms& target) {
@@ -375,34 +374,32 @@ void write_device(Writer& w, const lucid::Device& d) {
 
 }  // namespace
 
-extern "C" {
+namespace {
 
-const char* lucid_version(void) { return lucid::version(); }
-int lucid_abi_version(void) { return LUCID_C_ABI_VERSION; }
-
-const char* lucid_status_name(int status) {
-  switch (status) {
-    case LUCID_OK: return "ok";
-    case LUCID_BUFFER_TOO_SMALL: return "buffer_too_small";
-    case LUCID_OUT_OF_MEMORY: return "out_of_memory";
-    default: break;
+// Login mail handed to a C callback (lucid_cluster_open_with_mailer).
+class CallbackMailer final : public lucid::Mailer {
+ public:
+  CallbackMailer(lucid_mail_fn fn, void* user_data) : fn_(fn), user_data_(user_data) {}
+  bool deliver(const lucid::MailMessage& m) override {
+    return fn_(user_data_, m.to.c_str(), m.subject.c_str(), m.body.c_str()) != 0;
   }
-  if (status >= 1 && status <= 9) return lucid::errc_name(static_cast<Errc>(status));
-  return "unknown";
-}
+  std::string describe() const override { return "the embedding program's mail callback"; }
 
-const char* lucid_last_error_message(void) { return t_message.c_str(); }
-const char* lucid_last_error_field(void) { return t_field.c_str(); }
-void lucid_free(char* p) { std::free(p); }
+ private:
+  lucid_mail_fn fn_;
+  void* user_data_;
+};
 
-lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out) {
+lucid_status open_cluster(const char* options_json, std::shared_ptr<lucid::Mailer> mailer, lucid_cluster** out) {
   return guard([&] {
     need_ptr(out, "out");
     *out = nullptr;
     const auto o = input(options_json, "options_json");
     o.reject_unknown({"database_path", "key_file", "read_only", "executor_threads", "stats_flush_interval_ms",
-                      "block_time_ms", "payout_interval_ms", "poot_freshness_s", "poot_window_s"});
+                      "block_time_ms", "payout_interval_ms", "poot_freshness_s", "poot_window_s", "outbox_dir",
+                      "public_url", "data_dir"});
     lucid::Options opt;
+    opt.mailer = std::move(mailer);
     opt.database_path = o.required_string("database_path", kAnyLength);
     opt.key_file = o.optional_string("key_file", kAnyLength).value_or("");
     if (auto v = o.optional_bool("read_only")) opt.read_only = *v;
@@ -415,10 +412,52 @@ lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out) {
     set_ms(o, "payout_interval_ms", opt.payout_interval);
     set_ms(o, "poot_freshness_s", opt.poot_freshness);
     set_ms(o, "poot_window_s", opt.poot_window);
+    if (auto v = o.optional_string("outbox_dir", kMaxPath)) opt.outbox_dir = *v;
+    if (auto v = o.optional_string("public_url", kMaxPath)) opt.public_url = *v;
+    if (auto v = o.optional_string("data_dir", kMaxPath)) opt.data_dir = *v;
     auto handle = std::make_unique<lucid_cluster>();
     handle->cluster = std::make_unique<lucid::Cluster>(std::move(opt));
     *out = handle.release();
   });
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* lucid_version(void) { return lucid::version(); }
+int lucid_abi_version(void) { return LUCID_C_ABI_VERSION; }
+
+const char* lucid_status_name(int status) {
+  switch (status) {
+    case LUCID_OK: return "ok";
+    case LUCID_OUT_OF_MEMORY: return "out_of_memory";
+    default: break;
+  }
+  if (status >= 1 && status <= 9) return lucid::errc_name(static_cast<Errc>(status));
+  return "unknown";
+}
+
+const char* lucid_last_error_message(void) { return t_message.c_str(); }
+const char* lucid_last_error_field(void) { return t_field.c_str(); }
+void lucid_free(char* p) { std::free(p); }
+
+lucid_status lucid_cluster_open(const char* options_json, lucid_cluster** out) {
+  return open_cluster(options_json, nullptr, out);
+}
+
+lucid_status lucid_cluster_open_with_mailer(const char* options_json, lucid_mail_fn mail, void* user_data,
+                                            lucid_cluster** out) {
+  std::shared_ptr<lucid::Mailer> mailer;
+  if (mail != nullptr) {
+    try {
+      mailer = std::make_shared<CallbackMailer>(mail, user_data);
+    } catch (const std::bad_alloc&) {
+      if (out != nullptr) *out = nullptr;
+      return LUCID_OUT_OF_MEMORY;
+    }
+  }
+  return open_cluster(options_json, std::move(mailer), out);
 }
 
 void lucid_cluster_close(lucid_cluster* cluster) {
@@ -434,9 +473,8 @@ lucid_status lucid_cluster_stop(lucid_cluster* cluster) {
 }
 
 lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(request_json, "request_json");
     o.reject_unknown({"hostname", "ip_address", "system_info", "join_secret"});
     const auto r = c.nodes().request_join({o.required_string("hostname", kAnyLength),
@@ -458,10 +496,9 @@ lucid_status lucid_node_join(lucid_cluster* cluster, const char* request_json, c
 }
 
 lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, const char* join_secret, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(code, "code");
-    need_ptr(out_json, "out_json");
     const auto p = c.nodes().poll_by_code(code, join_secret ? std::string_view(join_secret) : std::string_view());
     rapidjson::StringBuffer sb;
     Writer w(sb);
@@ -475,18 +512,16 @@ lucid_status lucid_node_poll(lucid_cluster* cluster, const char* code, const cha
 
 
 lucid_status lucid_node_approve(lucid_cluster* cluster, int64_t node_id, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     give_node(c.nodes().approve(node_id), out_json);
   });
 }
 
 lucid_status lucid_node_approve_code(lucid_cluster* cluster, const char* code, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(code, "code");
-    need_ptr(out_json, "out_json");
     give_node(c.nodes().approve_by_code(code), out_json);
   });
 }
@@ -516,11 +551,9 @@ lucid_status lucid_node_report_stats(lucid_cluster* cluster, int64_t node_id, co
   });
 }
 
-lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit, char* buf, size_t cap,
-                              size_t* needed) {
-  return guard([&] {
+lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limit, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    check_read_args(needed);
     if (skip < 0) invalid("skip", "skip must be >= 0");
     if (limit < 1 || limit > 1000) invalid("limit", "limit must be 1..1000");
     const auto nodes = c.nodes().list({skip, limit});
@@ -534,25 +567,23 @@ lucid_status lucid_nodes_list(lucid_cluster* cluster, int64_t skip, int64_t limi
     for (const auto& n : nodes) write_node(w, n, false);
     w.EndArray();
     w.EndObject();
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
-lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char* buf, size_t cap, size_t* needed) {
-  return guard([&] {
+lucid_status lucid_node_get(lucid_cluster* cluster, int64_t node_id, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    check_read_args(needed);
     rapidjson::StringBuffer sb;
     Writer w(sb);
     write_node(w, c.nodes().get(node_id, 10), true);
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
 lucid_status lucid_pool_create(lucid_cluster* cluster, const char* pool_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(pool_json, "pool_json");
     o.reject_unknown({"name", "description", "max_nodes", "max_cpu_cores", "max_memory_gb", "max_storage_gb"});
     lucid::PoolCreate req;
@@ -568,20 +599,17 @@ lucid_status lucid_pool_create(lucid_cluster* cluster, const char* pool_json, ch
 
 lucid_status lucid_pool_add_node(lucid_cluster* cluster, const char* pool_uid, const char* node_uid,
                                  int64_t priority, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(pool_uid, "pool_uid");
     need_ptr(node_uid, "node_uid");
-    need_ptr(out_json, "out_json");
     give_pool(c.pools().add_node(pool_uid, node_uid, priority), out_json);
   });
 }
 
-lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit, char* buf, size_t cap,
-                              size_t* needed) {
-  return guard([&] {
+lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limit, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    check_read_args(needed);
     if (page < 1) invalid("page", "page must be >= 1");
     if (limit < 1 || limit > 100) invalid("limit", "limit must be 1..100");
     std::int64_t total = 0;
@@ -598,14 +626,13 @@ lucid_status lucid_pools_list(lucid_cluster* cluster, int64_t page, int64_t limi
     }
     w.EndArray();
     w.EndObject();
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
 lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* proof_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(proof_json, "proof_json");
     o.reject_unknown({"node_uid", "output_data", "timestamp", "nonce", "signature"});
     lucid::PootProof p{o.required_string("node_uid", kAnyLength), o.required_string("output_data", kAnyLength),
@@ -630,9 +657,8 @@ lucid_status lucid_poot_validate(lucid_cluster* cluster, const char* proof_json,
 }
 
 lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(batch_json, "batch_json");
     o.reject_unknown({"batch_id", "payout_requests"});
     lucid::PayoutBatchRequest req;
@@ -660,25 +686,21 @@ lucid_status lucid_payout_submit(lucid_cluster* cluster, const char* batch_json,
   });
 }
 
-lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id, char* buf, size_t cap,
-                                size_t* needed) {
-  return guard([&] {
+lucid_status lucid_payout_batch(lucid_cluster* cluster, const char* batch_id, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(batch_id, "batch_id");
-    check_read_args(needed);
     rapidjson::StringBuffer sb;
     Writer w(sb);
     write_batch(w, c.payouts().batch(batch_id));
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
-lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid, int64_t page, int64_t limit,
-                                    char* buf, size_t cap, size_t* needed) {
-  return guard([&] {
+lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid, int64_t page, int64_t limit, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(node_uid, "node_uid");
-    check_read_args(needed);
     lucid::PayoutQuery q;
     q.page = page;
     q.limit = limit;
@@ -706,7 +728,7 @@ lucid_status lucid_payouts_for_node(lucid_cluster* cluster, const char* node_uid
     }
     w.EndArray();
     w.EndObject();
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
@@ -726,10 +748,9 @@ lucid_status lucid_ledger_seal(lucid_cluster* cluster, int64_t* blocks) {
   });
 }
 
-lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, size_t* needed) {
-  return guard([&] {
+lucid_status lucid_ledger_verify(lucid_cluster* cluster, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    check_read_args(needed);
     const auto r = c.ledger().verify();
     rapidjson::StringBuffer sb;
     Writer w(sb);
@@ -746,43 +767,40 @@ lucid_status lucid_ledger_verify(lucid_cluster* cluster, char* buf, size_t cap, 
     put_str_or_null(w, "broken_hash", r.broken_hash);
     put_str_or_null(w, "problem", r.problem);
     w.EndObject();
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
 lucid_status lucid_task_submit(lucid_cluster* cluster, const char* task_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(task_json, "task_json");
     // The server's POST /api/v1/tasks reads the same body the same way.
     give_task(c.tasks().submit(lucid::detail::decode_task_submit(o)), out_json);
   });
 }
 
-lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id, char* buf, size_t cap, size_t* needed) {
-  return guard([&] {
+lucid_status lucid_task_get(lucid_cluster* cluster, const char* task_id, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(task_id, "task_id");
-    check_read_args(needed);
     rapidjson::StringBuffer sb;
     Writer w(sb);
     write_task(w, c.tasks().get(task_id));
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
-lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id, char* buf, size_t cap, size_t* needed) {
-  return guard([&] {
+lucid_status lucid_task_result(lucid_cluster* cluster, const char* task_id, char** out_json) {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(task_id, "task_id");
-    check_read_args(needed);
     const auto t = c.tasks().get(task_id);
     rapidjson::StringBuffer sb;
     Writer w(sb);
     // The server's GET /api/v1/tasks/{id}/result object, plus "final".
     lucid::detail::write_task_result_json(w, t, lucid::detail::TaskResultStyle{true, true, true});
-    fill(sb, buf, cap, needed);
+    give(sb, out_json);
   });
 }
 
@@ -791,9 +809,8 @@ lucid_status lucid_tasks_schedule(lucid_cluster* cluster) {
 }
 
 lucid_status lucid_device_report(lucid_cluster* cluster, int64_t node_id, const char* device_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     const auto o = input(device_json, "device_json");
     o.reject_unknown({"platform", "role", "tags", "capabilities", "allowed_task_types", "max_concurrent", "agent_version"});
     lucid::DeviceReport r;
@@ -825,9 +842,8 @@ lucid_status lucid_device_report(lucid_cluster* cluster, int64_t node_id, const 
 }
 
 lucid_status lucid_agent_take_work(lucid_cluster* cluster, int64_t node_id, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
-    need_ptr(out_json, "out_json");
     // node_id comes from the caller here, not from a verified key as over HTTP:
     // an id that names no node is refused before it reaches the scheduler.
     (void)c.nodes().get(node_id, 0);
@@ -858,20 +874,18 @@ lucid_status lucid_agent_take_work(lucid_cluster* cluster, int64_t node_id, char
 }
 
 lucid_status lucid_task_start(lucid_cluster* cluster, int64_t node_id, const char* task_id, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(task_id, "task_id");
-    need_ptr(out_json, "out_json");
     give_task(c.tasks().start_task(node_id, task_id), out_json);
   });
 }
 
 lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, const char* task_id,
                                       const char* result_json, char** out_json) {
-  return guard([&] {
+  return guard_out(out_json, [&] {
     auto& c = need(cluster);
     need_ptr(task_id, "task_id");
-    need_ptr(out_json, "out_json");
     const auto o = input(result_json, "result_json");
     o.reject_unknown({"status", "result", "error", "exit_code", "duration_ms"});
     lucid::TaskResultReport r;
@@ -884,6 +898,403 @@ lucid_status lucid_task_report_result(lucid_cluster* cluster, int64_t node_id, c
     r.duration_ms = *ms;
     give_task(c.tasks().report_result(node_id, task_id, r), out_json);
   });
+}
+
+}  // extern "C"
+
+// ---- users and sessions, workflows, events ----
+
+namespace {
+
+void write_user(Writer& w, const lucid::User& u) {
+  w.StartObject();
+  put(w, "id", u.id);
+  put(w, "email", u.email);
+  put(w, "username", u.username);
+  put(w, "first_name", u.first_name);
+  put(w, "last_name", u.last_name);
+  put(w, "role", lucid::role_name(u.role));
+  w.Key("hardware_wallet_enabled");
+  w.Bool(u.hardware_wallet_enabled);
+  w.Key("totp_enabled");
+  w.Bool(u.totp_enabled);
+  put_time(w, "created_at", u.created_at);
+  put_time(w, "updated_at", u.updated_at);
+  put_time(w, "last_login", u.last_login);
+  put_time(w, "locked_until", u.locked_until);
+  w.EndObject();
+}
+
+void give_user(const lucid::User& u, char** out_json) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  write_user(w, u);
+  give(sb, out_json);
+}
+
+void give_tokens(const lucid::AuthTokens& t, char** out_json) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  put(w, "access_token", t.access_token);
+  put(w, "refresh_token", t.refresh_token);
+  w.Key("expires_in");
+  w.Int64(t.expires_in.count());
+  put(w, "session_id", t.session_id);
+  w.Key("user");
+  write_user(w, t.user);
+  w.EndObject();
+  give(sb, out_json);
+}
+
+void write_execution(Writer& w, const lucid::ExecutionInstance& e) {
+  w.Key("id");
+  w.Int64(e.id);
+  w.Key("workflow_id");
+  w.Int64(e.workflow_id);
+  put(w, "status", e.status);
+  w.Key("progress");
+  w.Int(e.progress());
+  w.Key("jobs_total");
+  w.Int64(e.jobs_total);
+  w.Key("jobs_done");
+  w.Int64(e.jobs_done);
+  put_str_or_null(w, "error", e.error.value_or(""));
+  put_time(w, "started_at", e.started_at);
+  put_time(w, "completed_at", e.completed_at);
+}
+
+const char* event_kind_name(lucid::EventKind k) {
+  switch (k) {
+    case lucid::EventKind::node_joined: return "node_joined";
+    case lucid::EventKind::node_approved: return "node_approved";
+    case lucid::EventKind::node_updated: return "node_updated";
+    case lucid::EventKind::node_stats: return "node_stats";
+    case lucid::EventKind::network: return "network";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+extern "C" {
+
+lucid_status lucid_user_create(lucid_cluster* cluster, const char* user_json, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    const auto o = input(user_json, "user_json");
+    o.reject_unknown({"email", "username", "password", "first_name", "last_name", "role"});
+    lucid::UserCreate u;
+    // Lengths are the capability's rules (users.cpp); these bounds only stop
+    // a huge string before it is copied around.
+    u.email = o.required_string("email", 1024);
+    u.username = o.required_string("username", 1024);
+    u.password = o.required_string("password", 1024);
+    u.first_name = o.optional_string("first_name", 1024).value_or("");
+    u.last_name = o.optional_string("last_name", 1024).value_or("");
+    if (auto r = o.optional_string("role", 64)) {
+      const auto role = lucid::parse_role(*r);
+      if (!role) invalid("role", "role must be one of user, viewer, node_operator, admin, super_admin");
+      u.role = *role;
+    }
+    give_user(c.users().create(u), out_json);
+  });
+}
+
+lucid_status lucid_user_get(lucid_cluster* cluster, const char* user_id, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(user_id, "user_id");
+    give_user(c.users().get(user_id), out_json);
+  });
+}
+
+lucid_status lucid_login_start(lucid_cluster* cluster, const char* email, int64_t* expires_in) {
+  if (expires_in != nullptr) *expires_in = 0;
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(email, "email");
+    const auto ttl = c.users().start_login(email);
+    if (expires_in != nullptr) *expires_in = ttl.count();
+  });
+}
+
+lucid_status lucid_login_verify(lucid_cluster* cluster, const char* email, const char* code, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(email, "email");
+    need_ptr(code, "code");
+    give_tokens(c.users().verify_code(email, code), out_json);
+  });
+}
+
+lucid_status lucid_session_refresh(lucid_cluster* cluster, const char* refresh_token, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(refresh_token, "refresh_token");
+    give_tokens(c.users().refresh(refresh_token), out_json);
+  });
+}
+
+lucid_status lucid_session_logout(lucid_cluster* cluster, const char* session_id) {
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(session_id, "session_id");
+    c.users().logout(session_id);
+  });
+}
+
+lucid_status lucid_token_verify(lucid_cluster* cluster, const char* access_token, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    need_ptr(access_token, "access_token");
+    const auto claims = c.auth().verify_token(access_token);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    put(w, "subject", claims.subject);
+    put(w, "role", claims.role_label());
+    put_str_or_null(w, "session_id", claims.session_id);
+    put_time(w, "issued_at", claims.issued_at);
+    put_time(w, "expires_at", claims.expires_at);
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_service_create_standalone(lucid_cluster* cluster, const char* service_json, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    const auto o = input(service_json, "service_json");
+    o.reject_unknown({"name", "description", "executable_path", "arguments", "working_directory", "environment",
+                      "timeout_seconds"});
+    lucid::StandaloneCreate req;
+    req.name = o.required_string("name", lucid::WorkflowLimits::name);
+    req.description = o.optional_string("description", lucid::WorkflowLimits::text).value_or("");
+    req.executable_path = o.required_string("executable_path", lucid::WorkflowLimits::text);
+    if (const auto* v = o.member("arguments"))
+      req.arguments = lucid::detail::string_array(*v, o.field_name("arguments"), lucid::WorkflowLimits::list);
+    req.working_directory = o.optional_string("working_directory", lucid::WorkflowLimits::text).value_or("");
+    if (const auto* ev = o.member("environment")) {
+      if (!ev->IsObject()) invalid("environment", "environment must be an object of strings");
+      const JsonObject env(*ev, "environment.");
+      if (env.root().MemberCount() > lucid::WorkflowLimits::list)
+        invalid("environment", "environment must have at most 256 variables");
+      for (const auto& m : env.root().GetObject()) {
+        const std::string name(m.name.GetString(), m.name.GetStringLength());
+        req.environment.emplace_back(name, env.required_string(name.c_str(), lucid::WorkflowLimits::text));
+      }
+    }
+    if (auto t = o.optional_exact_int("timeout_seconds")) req.timeout_seconds = *t;
+    const auto svc = c.workflows().create_standalone(req);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("id");
+    w.Int64(svc.id);
+    put(w, "name", svc.name);
+    put(w, "service_type", svc.service_type);
+    put(w, "status", svc.status);
+    if (svc.standalone) {
+      put(w, "executable_path", svc.standalone->executable_path);
+      put_strings(w, "arguments", svc.standalone->arguments);
+      w.Key("timeout_seconds");
+      w.Int64(svc.standalone->timeout_seconds);
+    }
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_workflow_define(lucid_cluster* cluster, const char* definition_json, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    auto& wf = c.workflows();
+    const auto o = input(definition_json, "definition_json");
+    o.reject_unknown({"name", "description", "nodes", "connections"});
+    const std::string name = o.required_string("name", lucid::WorkflowLimits::name);
+    const std::string description = o.optional_string("description", lucid::WorkflowLimits::text).value_or("");
+    // Everything is read and checked first; only then is anything stored.
+    const auto* nodes = o.member("nodes");
+    if (nodes == nullptr || !nodes->IsArray() || nodes->Empty())
+      invalid("nodes", "nodes must be a non-empty array");
+    if (nodes->Size() > lucid::WorkflowLimits::nodes) invalid("nodes", "a workflow has at most 1000 nodes");
+    std::vector<lucid::WorkflowNode> node_specs;
+    for (rapidjson::SizeType i = 0; i < nodes->Size(); ++i) {
+      const std::string field = "nodes." + std::to_string(i);
+      if (!(*nodes)[i].IsObject()) invalid(field, field + " must be an object");
+      const JsonObject n((*nodes)[i], field + ".");
+      n.reject_unknown({"service_id", "config"});
+      const auto service_id = n.optional_exact_int("service_id");
+      if (!service_id) invalid(field + ".service_id", field + ".service_id is required");
+      lucid::WorkflowNode spec;
+      spec.service_id = *service_id;
+      if (const auto* cfg = n.member("config")) {
+        if (!cfg->IsObject()) invalid(field + ".config", field + ".config must be an object");
+        spec.config_json = json_text(*cfg);
+      }
+      (void)wf.get_service(spec.service_id);  // not_found before anything is stored
+      node_specs.push_back(std::move(spec));
+    }
+    std::vector<std::pair<std::size_t, std::size_t>> edges;
+    if (const auto* conns = o.member("connections")) {
+      if (!conns->IsArray()) invalid("connections", "connections must be an array");
+      if (conns->Size() > lucid::WorkflowLimits::connections)
+        invalid("connections", "a workflow has at most 10000 connections");
+      for (rapidjson::SizeType i = 0; i < conns->Size(); ++i) {
+        const std::string field = "connections." + std::to_string(i);
+        if (!(*conns)[i].IsObject()) invalid(field, field + " must be an object");
+        const JsonObject e((*conns)[i], field + ".");
+        e.reject_unknown({"source", "target"});
+        std::size_t ends[2];
+        const char* keys[2] = {"source", "target"};
+        for (int k = 0; k < 2; ++k) {
+          const auto v = e.optional_exact_int(keys[k]);
+          if (!v || *v < 0 || static_cast<std::uint64_t>(*v) >= node_specs.size())
+            invalid(field + "." + keys[k], field + "." + keys[k] + " must be the index of a node");
+          ends[k] = static_cast<std::size_t>(*v);
+        }
+        edges.emplace_back(ends[0], ends[1]);
+      }
+    }
+    const auto workflow = wf.create_workflow(name, description, "{}");
+    std::vector<std::int64_t> node_ids, connection_ids;
+    try {
+      for (auto& spec : node_specs) {
+        spec.workflow_id = workflow.id;
+        node_ids.push_back(wf.add_node(spec).id);
+      }
+      for (const auto& [from, to] : edges) {
+        lucid::WorkflowConnection conn;
+        conn.workflow_id = workflow.id;
+        conn.source_node_id = node_ids[from];
+        conn.target_node_id = node_ids[to];
+        connection_ids.push_back(wf.add_connection(conn).id);
+      }
+    } catch (...) {
+      // No half-defined workflow: removing it removes its nodes and connections.
+      try {
+        wf.delete_workflow(workflow.id);
+      } catch (...) {
+      }
+      throw;
+    }
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    w.Key("workflow_id");
+    w.Int64(workflow.id);
+    w.Key("node_ids");
+    w.StartArray();
+    for (auto id : node_ids) w.Int64(id);
+    w.EndArray();
+    w.Key("connection_ids");
+    w.StartArray();
+    for (auto id : connection_ids) w.Int64(id);
+    w.EndArray();
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_workflow_execute(lucid_cluster* cluster, int64_t workflow_id, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    const auto e = c.workflows().execute(workflow_id);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    write_execution(w, e);
+    w.Key("jobs");
+    w.StartArray();
+    w.EndArray();
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_workflow_execution(lucid_cluster* cluster, int64_t execution_id, char** out_json) {
+  return guard_out(out_json, [&] {
+    auto& c = need(cluster);
+    auto& wf = c.workflows();
+    const auto e = wf.execution(execution_id);
+    const auto jobs = wf.execution_jobs(execution_id);
+    rapidjson::StringBuffer sb;
+    Writer w(sb);
+    w.StartObject();
+    write_execution(w, e);
+    w.Key("jobs");
+    w.StartArray();
+    for (const auto& j : jobs) {
+      w.StartObject();
+      w.Key("id");
+      w.Int64(j.id);
+      w.Key("node_id");
+      w.Int64(j.node_id);
+      w.Key("service_id");
+      w.Int64(j.service_id);
+      put(w, "status", j.status);
+      put_opt(w, "exit_code", j.exit_code);
+      put_str_or_null(w, "error", j.error.value_or(""));
+      put_time(w, "started_at", j.started_at);
+      put_time(w, "completed_at", j.completed_at);
+      std::optional<std::string> out, err;
+      for (const auto& io : wf.job_interfaces(j.id)) {
+        if (io.interface_type == "STDOUT") out = io.value;
+        if (io.interface_type == "STDERR") err = io.value;
+      }
+      w.Key("stdout");
+      if (out) w.String(out->c_str(), static_cast<rapidjson::SizeType>(out->size()));
+      else w.Null();
+      w.Key("stderr");
+      if (err) w.String(err->c_str(), static_cast<rapidjson::SizeType>(err->size()));
+      else w.Null();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    give(sb, out_json);
+  });
+}
+
+lucid_status lucid_events_subscribe(lucid_cluster* cluster, lucid_event_fn fn, void* user_data,
+                                    lucid_subscription** out) {
+  if (out != nullptr) *out = nullptr;
+  return guard([&] {
+    auto& c = need(cluster);
+    need_ptr(out, "out");
+    if (fn == nullptr) invalid("fn", "fn is NULL");
+    auto handle = std::make_unique<lucid_subscription>();
+    handle->subscription = c.events().subscribe([fn, user_data](const lucid::Event& e) {
+      // The publisher is library code: nothing may escape into it.
+      try {
+        rapidjson::StringBuffer sb;
+        Writer w(sb);
+        w.StartObject();
+        put(w, "kind", event_kind_name(e.kind));
+        w.Key("node_id");
+        w.Int64(e.node_id);
+        put(w, "type", e.type);
+        w.Key("payload");
+        rapidjson::Document d;
+        if (!e.payload.empty() && lucid::detail::parse_json(d, e.payload)) {
+          d.Accept(w);
+        } else {
+          w.StartObject();
+          w.EndObject();
+        }
+        w.EndObject();
+        fn(user_data, sb.GetString());
+      } catch (...) {
+      }
+    });
+    *out = handle.release();
+  });
+}
+
+void lucid_subscription_close(lucid_subscription* subscription) {
+  // ~Subscription waits until the callback is not running (event_bus.cpp).
+  delete subscription;
 }
 
 }  // extern "C"

@@ -8,10 +8,12 @@
 #include <string_view>
 
 #include "lucidnode/auth.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // Thread-safe: every method may be called concurrently.
 class ApiKeys {
@@ -33,4 +35,5 @@ class ApiKeys {
   detail::ClusterCore& core_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

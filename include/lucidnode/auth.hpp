@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 // Roles, lowest to highest. The order is the privilege order: a role satisfies
 // every requirement of the roles below it. Roles are stored and carried by
@@ -107,6 +109,13 @@ class Auth {
   using PrincipalCheck = std::function<const char*(const Claims&)>;
   void set_principal_check(PrincipalCheck check);
 
+  // Refuses every token whose "jti" is `token_id` (verify_token throws
+  // Error(unauthenticated, "Token revoked")) until `until` (its expiry),
+  // after which the entry is dropped. In memory: lucid::Users persists
+  // revocations and replays them at open. Ignores an empty id.
+  // Thread-safe.
+  void revoke_token_id(const std::string& token_id, Timestamp until);
+
   // Hex of the Ed25519 public key that verifies our tokens.
   std::string public_key_hex() const;
 
@@ -118,4 +127,5 @@ class Auth {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -7,7 +7,10 @@
 #include <string>
 #include <string_view>
 
+#include "lucidnode/export.hpp"
+
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 using Timestamp = std::chrono::system_clock::time_point;
 
@@ -45,4 +48,5 @@ std::string format_rfc3339(Timestamp t, bool fraction = false);
 // converting to UTC. nullopt if malformed.
 std::optional<Timestamp> parse_rfc3339(std::string_view text);
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -18,6 +18,7 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/events.hpp"
+#include "lucidnode/export.hpp"
 #include "lucidnode/ledger.hpp"
 #include "lucidnode/network.hpp"
 #include "lucidnode/nodes.hpp"
@@ -35,6 +36,7 @@
 namespace lucid {
 
 namespace detail { class ClusterImpl; }
+LUCID_PUBLIC_BEGIN
 
 // Point-in-time counts for monitoring (GET /api/v1/meta/metrics).
 struct Gauges {
@@ -45,6 +47,10 @@ struct Gauges {
   std::int64_t pending_transactions = 0;  // ledger transactions not yet in a block
   std::int64_t block_height = 0;
   std::int64_t live_sessions = 0;         // login sessions not logged out or expired
+  std::vector<std::pair<std::string, std::int64_t>> nodes_by_health;    // liveness: online, stale, offline
+  std::vector<std::pair<std::string, std::int64_t>> devices_by_state;   // "registered", "removed"
+  std::vector<std::pair<std::string, std::int64_t>> tasks_by_status;    // every status that has tasks
+  std::int64_t task_queue = 0;            // tasks waiting for a node (pending or queued)
 };
 
 // What Cluster::health() found.
@@ -136,4 +142,5 @@ class Cluster {
   std::unique_ptr<detail::ClusterImpl> impl_;  // lib/cluster/cluster_impl.hpp
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

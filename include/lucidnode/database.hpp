@@ -4,7 +4,10 @@
 #include <string>
 #include <string_view>
 
+#include "lucidnode/export.hpp"
+
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 enum class DatabaseKind { sqlite, postgres };
 
@@ -29,4 +32,5 @@ struct DatabaseSpec {
 // password. Thread-safe.
 DatabaseSpec parse_database(std::string_view arg);
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -8,7 +8,10 @@
 #include <exception>
 #include <string>
 
+#include "lucidnode/export.hpp"
+
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 enum class Errc {
   invalid_argument = 1,   // a field has a bad value; field() names it
@@ -98,4 +101,5 @@ class Error : public std::exception {
   Reason reason_ = Reason::none;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

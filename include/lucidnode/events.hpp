@@ -7,7 +7,10 @@
 #include <memory>
 #include <string>
 
+#include "lucidnode/export.hpp"
+
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 enum class EventKind {
   node_joined,     // a join request created a pending node
@@ -71,4 +74,5 @@ class EventBus {
   std::shared_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // One sealed block. Hashes are 64 lower-case hex characters.
 struct Block {
@@ -156,4 +158,5 @@ class Ledger {
   std::atomic<std::int64_t> generation_{0};
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

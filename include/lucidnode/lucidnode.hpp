@@ -26,6 +26,7 @@
 #include "lucidnode/error.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"
+#include "lucidnode/mail.hpp"
 #include "lucidnode/nodes.hpp"
 #include "lucidnode/payouts.hpp"
 #include "lucidnode/pools.hpp"

@@ -12,10 +12,12 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; struct NetworkState; }
+LUCID_PUBLIC_BEGIN
 
 // A peer id from a 32-byte Ed25519 public key, deterministically: the libp2p
 // PeerID of that key, i.e. base58btc(identity-multihash(protobuf PublicKey
@@ -34,7 +36,7 @@ struct SystemCapabilities {
   std::string platform, architecture, kernel_version, cpu_model;
   int cpu_cores = 0, cpu_threads = 0;
   std::int64_t total_memory_mb = 0, available_memory_mb = 0, total_disk_mb = 0, available_disk_mb = 0;
-  bool has_docker = false;  // a docker daemon answered on /var/run/docker.sock
+  bool has_docker = false;  // a docker daemon answered on the docker socket
   std::string docker_version;
   bool has_python = false;
   std::string python_version;
@@ -42,10 +44,11 @@ struct SystemCapabilities {
 };
 
 // Measures this machine now: /proc, uname, statvfs(disk_path), the docker
-// socket (GET /version, 1 s timeout), `python3 --version` (cached), GPUs from
+// socket `docker_socket` (GET /version, 1 s timeout; empty: none), `python3 --version` (cached), GPUs from
 // /proc/driver/nvidia and /sys/class/drm. Never throws for a missing source
 // (that figure stays 0/empty/false). Thread-safe.
-SystemCapabilities probe_system(const std::string& disk_path);
+SystemCapabilities probe_system(const std::string& disk_path,
+                                const std::string& docker_socket = "/var/run/docker.sock");
 // The document's JSON object for `c` ({"platform", ..., "gpus": [...]}).
 std::string capabilities_json(const SystemCapabilities& c);
 
@@ -206,6 +209,12 @@ class Network {
   std::vector<Peer> peers();
   // Errors: not_found.
   Peer peer(std::string_view peer_id);
+  // peer(), for a client reading the peer's capabilities: when the peer has
+  // reported some, publishes PEER_CAPABILITIES_UPDATED {"peer_id",
+  // "capabilities"} (network-node.md: sent when full data is available; at
+  // most once a second per peer). report() publishes it too when an agent
+  // reports capabilities. Errors: not_found.
+  Peer peer_capabilities(std::string_view peer_id);
 
   // Stores the agent's report; in relay mode, opens/refreshes/closes the
   // node's relay session when it names (or stops naming) this server.
@@ -228,6 +237,14 @@ class Network {
 
   NetworkStatus status();
   const std::string& self_peer_id() const;
+  // True when a workflow node's peer_id names this server's own node
+  // (docs/decisions.md "Issue 18: this node"): empty, kLocalPeerMarker, this
+  // server's peer id, or the peer id of an admin-registered login key (an
+  // operator logged in here: the web UI puts the login key's peer id on the
+  // nodes it runs "here"). A fleet node's peer id is not. Storage errors
+  // throw (Errc::storage).
+  bool is_local_peer(std::string_view peer_id);
+  static constexpr std::string_view kLocalPeerMarker = "local";
 
   // Drops expired challenges (the executor calls this every second).
   void sweep();
@@ -240,4 +257,5 @@ class Network {
   std::unique_ptr<detail::NetworkState> st_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

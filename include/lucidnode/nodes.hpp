@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; class NodeCache; }
+LUCID_PUBLIC_BEGIN
 
 // The record status of a node. Liveness (online/stale/offline) is separate:
 // it is derived from when stats last arrived.
@@ -92,10 +94,18 @@ struct Node {
   NodeLocation location;
   Timestamp updated_at;
   std::optional<double> poot_score;  // latest PoOT score, when one was computed
+  // Issue 15: an operator's hold on new work. Cordoned: the scheduler places
+  // nothing new here (tasks already placed run on). Draining: cordoned, and
+  // tasks still here at drain_deadline are requeued (Tasks::sweep).
+  bool cordoned = false;
+  std::optional<Timestamp> drain_deadline;  // set while draining
+  // Whether the scheduler may place new work here: not cordoned (nor
+  // draining) and not in maintenance.
+  bool schedulable() const { return !cordoned && lifecycle != Lifecycle::maintenance; }
 };
 
 struct NodeCreate {
-  std::string name;      // required, 1..100 chars, unique
+  std::string name;      // required, 1..100 code points of free text (no control characters), unique
   std::string hostname;  // optional; default: name, which must then be a valid hostname
   NodeType node_type = NodeType::worker;
   HardwareInfo hardware;
@@ -277,9 +287,11 @@ class Nodes {
 
   // Approves a pending node. Errors: not_found (also when expired), conflict (not pending).
   Node approve(std::int64_t node_id);
-  // Approves the pending node holding `code`. Errors: invalid_argument,
-  // not_found (no pending node has that code).
-  Node approve_by_code(std::string_view code);
+  // Approves the pending node holding `code`. A non-empty `ip_address` (an
+  // IPv4 or IPv6 literal: the address the approver entered) replaces the
+  // one the join request gave. Errors: invalid_argument, not_found (no
+  // pending node has that code).
+  Node approve_by_code(std::string_view code, std::string_view ip_address = {});
 
   // Nodes ordered by id from page.skip, at most page.limit (the caller
   // bounds it), each with its latest stats sample (at most one). Errors: storage.
@@ -360,6 +372,24 @@ class Nodes {
   LifecycleChange start(std::string_view uid);
   // active|starting -> stopping -> inactive (completed on the executor).
   LifecycleChange stop(std::string_view uid);
+  // ---- cordon and drain (issue 15; docs/decisions.md) ----
+  // Each is one transaction, persisted (a reopened cluster keeps it), and
+  // announced as node_updated; the tasks scheduler stops or resumes placing
+  // work on the node from its next pass. Removing a node is
+  // Tasks::remove_node (it requeues the node's tasks in the same transaction).
+
+  // The node takes no new work; tasks already on it run on. Idempotent.
+  // Errors: not_found (node_not_found).
+  Node cordon(std::string_view uid);
+  // Ends a cordon and any drain: the node takes work again (unless in
+  // maintenance). Idempotent. Errors: not_found (node_not_found).
+  Node uncordon(std::string_view uid);
+  // Cordons the node and sets its drain deadline to now + `deadline`
+  // (1 s..24 h): tasks still on the node then are requeued by Tasks::sweep.
+  // A second drain sets a new deadline. Errors: invalid_argument
+  // (deadline_seconds), not_found (node_not_found).
+  Node drain(std::string_view uid, std::chrono::seconds deadline);
+
   // Completes lifecycle transitions that are due (stopping -> inactive,
   // starting past its deadline -> error) and removes pending join requests
   // older than Options::pending_join_ttl. Runs on the executor; callable directly.
@@ -375,8 +405,11 @@ class Nodes {
   ~Nodes();
 
  private:
+  // approve(), also recording `ip_address` (already checked; empty: keep).
+  Node approve(std::int64_t node_id, const std::string& ip_address);
   detail::ClusterCore& core_;  // which the constructor gives the cache (ClusterCore::node_cache())
   std::unique_ptr<detail::NodeCache> cache_;  // lib/nodes/node_cache.hpp
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

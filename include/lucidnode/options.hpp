@@ -15,8 +15,12 @@
 #include <string_view>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
+LUCID_PUBLIC_BEGIN
+
+class Mailer;  // lucidnode/mail.hpp
 
 // Severity of a line given to Options::info_log.
 enum class LogLevel { info, warning, error };
@@ -107,14 +111,13 @@ struct Options {
   std::int64_t max_session_bytes = 4LL * 1024 * 1024 * 1024;
   std::string wallet_key;
   // Gateway users and passwordless login (include/lucidnode/users.hpp).
-  // Mail: SMTP through libcurl when smtp_url is set ("smtp://host:port",
-  // "smtps://user:pass@host"; smtp_from then required), else files in
-  // outbox_dir (empty: "outbox" beside the database; "outbox" in the working
-  // directory for PostgreSQL). Magic links start with
+  // Login mail goes to `mailer` (include/lucidnode/mail.hpp; lucid-server
+  // plugs in SMTP there); empty: an OutboxMailer writing files to outbox_dir
+  // (empty: "outbox" beside the database; "outbox" in the working directory
+  // for PostgreSQL). Magic links start with
   // public_url. Lifetimes: login code/link 1 s..1 h, access token 1 s..1 day,
   // refresh token (and session) 1 min..366 days.
-  std::string smtp_url;
-  std::string smtp_from;
+  std::shared_ptr<Mailer> mailer;
   std::string outbox_dir;
   std::string public_url = "http://localhost:8080";
   std::chrono::seconds login_ttl{300};
@@ -141,6 +144,11 @@ struct Options {
   // write (1 KiB..64 MiB) before it is killed and fails.
   std::size_t workflow_max_parallel = 16;
   std::size_t workflow_max_output_bytes = 1024 * 1024;
+  // The Docker daemon's unix socket (docs/workflows.md "Docker services").
+  // Empty: DOCKER_HOST as Docker's own tools read it (unix:// only), else
+  // /var/run/docker.sock.
+  std::string docker_socket;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

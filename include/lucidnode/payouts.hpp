@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 class Nodes;
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // Parses an exact decimal in JSON number syntax ("12.5", "0.000001", "1e3",
 // "-2") into micro-units. nullopt when the text is not a JSON number, is not
@@ -148,4 +150,5 @@ class Payouts {
   std::atomic<std::int64_t> ns_per_payout_{100000};
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

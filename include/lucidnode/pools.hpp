@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 class Nodes;
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // Upper bounds on the summed hardware of a pool's members; absent = unbounded.
 struct ResourceLimits {
@@ -64,4 +66,5 @@ class Pools {
   Nodes& nodes_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -14,6 +14,7 @@
 
 #include "lucidnode/clock.hpp"
 #include "lucidnode/error.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
@@ -22,6 +23,7 @@ namespace detail {
 class ClusterCore;
 struct PootCache;
 }  // namespace detail
+LUCID_PUBLIC_BEGIN
 
 enum class PootStatus { valid, invalid, pending };
 // "valid", "invalid", "pending".
@@ -161,4 +163,5 @@ class Poot {
   std::unique_ptr<detail::PootCache> cache_;  // node uid -> id and id -> public key
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -9,8 +9,10 @@
 #include <string_view>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
+LUCID_PUBLIC_BEGIN
 
 struct RateRule {
   std::int64_t limit = 60;              // requests allowed per window (bucket capacity)
@@ -48,4 +50,5 @@ class RateLimiter {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

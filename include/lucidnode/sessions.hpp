@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 enum class SessionStatus { active, completed, failed, cancelled };
 // "active", "completed", "failed", "cancelled".
@@ -130,4 +132,5 @@ class Sessions {
   detail::ClusterCore& core_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -21,12 +21,14 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 class ApiKeys;
 class Settings;
 namespace detail { class ClusterCore; class ClusterImpl; class TaskEngine; }
+LUCID_PUBLIC_BEGIN
 
 enum class TaskPriority { low = 0, normal = 1, high = 2, urgent = 3 };
 const char* task_priority_name(TaskPriority p) noexcept;
@@ -238,6 +240,20 @@ class Tasks {
   // Removes the device: revokes its node's API key, requeues its tasks.
   // Errors: not_found.
   void remove_device(std::string_view device_id);
+  // Removes node `node_uid` ("node_...") altogether (issue 15), in one
+  // transaction: its queued and running tasks go back to the queue for other
+  // devices (not counted as retries; its agent's waits are answered empty),
+  // its API key stops authenticating, and its row goes with its stats,
+  // sites, backups and device, so its hostname may join again. Finished
+  // tasks keep their history without the node. Announced as node_updated.
+  // Here rather than on Nodes because the requeue and the removal are one
+  // transaction, and tasks depends on nodes, not the reverse. Errors:
+  // not_found (node_not_found); conflict when payouts name the node.
+  void remove_node(std::string_view node_uid);
+  // How many tasks hold a slot on node `node_id` now (assigned, running, or
+  // cancelled and not yet reported); 0 for an unknown node. For drain
+  // progress: a drain is complete when this is 0.
+  std::int64_t tasks_on(std::int64_t node_id);
   ClusterStats cluster_stats();
   // Asks the device's agent to acknowledge; `done(true)` when it does (on
   // the acknowledging thread), `done(false)` after `timeout` (on the
@@ -290,7 +306,9 @@ class Tasks {
   // ---- background (run by the executor; callable directly) ----
   // One scheduling pass over the queue.
   void schedule();
-  // Liveness (stale devices -> tasks requeued), running timeouts, delivery leases.
+  // Liveness (stale devices -> tasks requeued), running timeouts, delivery
+  // leases, and drains past their deadline (the node's tasks are requeued,
+  // not counted as retries, and its agent is told to cancel them).
   void sweep();
 
   // Reads the runtime settings (heartbeat) through `settings`, which must
@@ -354,4 +372,5 @@ class Settings {
   ApiKeys& api_keys_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -20,10 +20,12 @@
 
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; class ClusterImpl; }
+LUCID_PUBLIC_BEGIN
 
 struct User {
   std::string id;  // UUID
@@ -116,6 +118,26 @@ class Users {
   AuthTokens refresh(const std::string& refresh_token);
   // Revokes a session (idempotent).
   void logout(const std::string& session_id);
+  // Revokes one access token that has no login session (a `lucidctl admin
+  // create-token` token): stored, and refused by every verification at once
+  // (Auth::revoke_token_id), until its expiry; survives a restart.
+  // Idempotent. Errors: invalid_argument when the claims carry no token id
+  // (jti), conflict when they carry a session (use logout), storage.
+  void revoke_token(const Claims& claims);
+
+  // The bootstrap admin's user record: the token subject `subject` (not a
+  // user id: "admin", what `lucidctl admin create-token` signs by default)
+  // stands for a user, so the gateway's user routes (/users/me) work with
+  // such a token. Creates the user (role super_admin, username `subject`, or
+  // `subject`-<6 hex> when taken; email `email`, normalized) and the link
+  // when the subject has none; an existing link is kept as it is (`email`
+  // then unused). Returns the user. Errors: invalid_argument (bad email or
+  // subject: 1..64 visible ASCII characters), conflict (the email belongs to
+  // another user), storage.
+  User ensure_subject_user(const std::string& subject, const std::string& email);
+  // The user a non-UUID token subject stands for (ensure_subject_user), or
+  // nullopt. Errors: storage.
+  std::optional<User> user_for_subject(const std::string& subject) const;
   // True when `session_id` names a live session (in-memory lookup).
   bool session_active(std::string_view session_id) const;
   // The role of a live session's user (in-memory lookup); nullopt when the
@@ -127,9 +149,11 @@ class Users {
   void prune();
   // Sessions currently live (in-memory count).
   std::int64_t live_sessions() const;
-  // Where login mail goes without SMTP; whether SMTP is configured.
+  // The outbox directory (Options::outbox_dir resolved: "outbox" beside the
+  // database when empty), whether or not the configured mailer uses it.
   std::string outbox_dir() const;
-  bool uses_smtp() const;
+  // Where login mail goes, one line for logs (Mailer::describe()).
+  std::string mail_delivery() const;
 
   // Generates and stores a new TOTP secret for the user (active at once when
   // `activate`, else pending until confirm_totp). not_found for unknown ids.
@@ -145,4 +169,5 @@ class Users {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 #include "lucidnode/sessions.hpp"  // Principal
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 struct Wallet {
   std::string wallet_id;  // UUID
@@ -87,9 +89,23 @@ class Wallets {
 struct TrustRule {
   std::string rule_id;    // <= 64 characters; generated ("rule_<n>") when absent
   std::string type;       // "allow" | "deny"
-  std::string condition;  // docs/decisions.md "Trust policies": FIELD OP VALUE, or "*"
+  // Any string of at most kMaxTrustConditionChars characters is stored (the
+  // document leaves it free-form); only those trust_condition_evaluated()
+  // accepts take part in decisions (docs/decisions.md "Trust policies").
+  std::string condition;
   std::string action;     // "wallet.transaction" | "*"
+  // Set by the library on every policy it returns, never read from input:
+  // whether `condition` is evaluated (else the rule never matches).
+  bool evaluated = false;
 };
+
+inline constexpr std::size_t kMaxTrustConditionChars = 1024;
+
+// Whether a trust rule condition follows the grammar wallet transfers are
+// checked against: "*", or FIELD OP VALUE separated by single spaces, with
+// recipient|currency|type and == or !=, or amount with == != < <= > >= and
+// a non-negative decimal. Thread-safe (pure).
+bool trust_condition_evaluated(const std::string& condition);
 
 struct TrustPolicy {
   std::string policy_id;  // UUID
@@ -124,4 +140,5 @@ class TrustPolicies {
   detail::ClusterCore& core_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,10 +17,12 @@
 #include <vector>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/export.hpp"
 
 namespace lucid {
 
 namespace detail { class ClusterCore; }
+LUCID_PUBLIC_BEGIN
 
 // Bounds on what callers may store (exceeding one is invalid_argument).
 struct WorkflowLimits {
@@ -129,6 +132,30 @@ struct StandaloneGitCreate {
   std::string username, password;  // used for the clone only, never stored
 };
 
+// Docker services (docs/workflows.md "Docker services"). Credentials are
+// used for the pull or clone only, never stored.
+struct DockerRegistryCreate {
+  std::string name, description;
+  std::string image_name;           // [host[:port]/]path, Docker's reference grammar
+  std::string image_tag = "latest";
+  std::string username, password;
+  std::vector<ServiceInterface> interfaces;  // custom_interfaces; empty: the suggested ones
+};
+struct DockerLocalCreate {
+  std::string name, description;
+  std::string local_path;  // a directory inside the data directory holding a Dockerfile
+  std::vector<ServiceInterface> interfaces;
+};
+struct DockerGitCreate {
+  std::string name, description;
+  std::string repo_url, branch, username, password;  // as StandaloneGitCreate
+  std::vector<ServiceInterface> interfaces;
+};
+struct DockerCreated {
+  Service service;
+  std::vector<ServiceInterface> suggested;  // detected from the image
+};
+
 struct Workflow {
   std::int64_t id = 0;
   std::string name;
@@ -148,13 +175,23 @@ struct WorkflowNode {
   std::string gui_props_json = "{}";
 };
 
+// kThisNode (0) as a node id: this node's own side of the workflow (the
+// network node UI's null from_node_id/to_node_id: input from, or results to,
+// the local peer); at most one end may be it, and execution does not wait on
+// or feed it. Interface types: "" or one of STDIN, STDOUT, STDERR, LOGS,
+// MOUNT, ENV, ARG. destination_file_name: "" or a file name (no '/', at most
+// 255 bytes, not "." or "..").
 struct WorkflowConnection {
+  static constexpr std::int64_t kThisNode = 0;
   std::int64_t id = 0;
   std::int64_t workflow_id = 0;
   std::int64_t source_node_id = 0;
   std::optional<std::int64_t> source_interface_id;
   std::int64_t target_node_id = 0;
   std::optional<std::int64_t> target_interface_id;
+  std::string source_interface_type;
+  std::string target_interface_type;
+  std::string destination_file_name;
 };
 
 // RUNNING, COMPLETED, FAILED.
@@ -234,8 +271,34 @@ class Workflows {
   // `git ls-remote` against the URL (30 s bound). nullopt: reachable; else why not.
   std::optional<std::string> validate_git(const std::string& url, const std::string& username,
                                           const std::string& password);
-  // Docker: true when a docker daemon answers on /var/run/docker.sock.
+  // Docker. The daemon's socket: Options::docker_socket, else DOCKER_HOST
+  // (unix://), else /var/run/docker.sock (empty when DOCKER_HOST names a
+  // non-unix host). docker_version: the daemon's version, nullopt when
+  // nothing answers within 2 s.
+  std::string docker_socket() const;
+  std::optional<std::string> docker_version() const;
   bool docker_available() const;
+  // Pulls the image, inspects it and records a DOCKER service (source
+  // "registry"). Errors: invalid_argument (bad name, tag, interface);
+  // resource_exhausted (too many Docker operations at once); internal,
+  // message "Failed to create service: ..." (no daemon, pull refused, auth
+  // failed). A failure leaves no service.
+  DockerCreated create_docker_from_registry(const DockerRegistryCreate& req);
+  // Builds the directory's Dockerfile (context confined to the data
+  // directory; docker-compose projects are refused) as lucidnode/<name>-<hex>.
+  // Errors as create_docker_from_registry; invalid_argument "local_path" for
+  // a path outside the data directory.
+  DockerCreated create_docker_from_local(const DockerLocalCreate& req);
+  // Validates the request, then clones and builds on a background thread,
+  // publishing DOCKER_OPERATION_START/PROGRESS/COMPLETE/ERROR events with the
+  // returned operation id. Errors (synchronous): invalid_argument,
+  // resource_exhausted.
+  std::string create_docker_from_git(const DockerGitCreate& req);
+  // The interfaces the service's image suggests now (STDIN, STDOUT, ENV from
+  // its environment and exposed ports, MOUNT from its volumes). not_found
+  // (not a docker service); internal "Failed to detect interfaces: ..." (no
+  // daemon, image gone).
+  std::vector<ServiceInterface> docker_suggested_interfaces(std::int64_t id);
   DockerDetails docker_details(std::int64_t id);  // not_found (not a docker service)
   void replace_interfaces(std::int64_t id, const std::vector<ServiceInterface>& interfaces);
   // entrypoint/cmd: shell-style words or a JSON array text (already parsed by
@@ -265,6 +328,12 @@ class Workflows {
   void set_ui_state(std::int64_t workflow_id, const std::string& json);
 
   // ---- execution ----
+  // Which node peer ids run on this server (the rest would need dispatch to
+  // remote peers, which this server does not do). The cluster sets it to
+  // Network::is_local_peer; until set, only an empty peer_id is local. Set
+  // before executions start (not synchronized with running executions).
+  void set_local_peer_rule(std::function<bool(std::string_view)> is_local);
+
   // Records a RUNNING execution instance and queues it on the executor; returns
   // at once. The graph is validated there: a cycle, a dangling connection or a
   // node that cannot run fails the instance with a message saying which.
@@ -288,4 +357,5 @@ class Workflows {
   std::unique_ptr<Impl> impl_;
 };
 
+LUCID_PUBLIC_END
 }  // namespace lucid

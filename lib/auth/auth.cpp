@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -71,7 +72,7 @@ long long to_unix(Timestamp t) {
 
 }  // namespace
 
-struct Auth::Impl {
+struct LUCID_HIDDEN Auth::Impl {
   std::shared_ptr<const Clock> clock;
   std::function<bool(std::string_view)> session_live;
   PrincipalCheck principal;
@@ -83,6 +84,16 @@ struct Auth::Impl {
     std::unordered_map<std::string, Claims> verified;
   };
   mutable std::array<Shard, kShards> cache;
+  // Revoked token ids and their expiry (revoke_token_id); `any_revoked`
+  // spares the lock while there are none.
+  mutable std::shared_mutex revoked_mu;
+  std::unordered_map<std::string, Timestamp> revoked;
+  std::atomic<bool> any_revoked{false};
+  void check_revoked(const Claims& c) const {
+    if (!any_revoked.load(std::memory_order_acquire) || c.token_id.empty()) return;
+    std::shared_lock lock(revoked_mu);
+    if (revoked.count(c.token_id)) reject("Token revoked");
+  }
   unsigned char sk[crypto_sign_SECRETKEYBYTES];
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
   ~Impl() { sodium_memzero(sk, sizeof sk); }
@@ -180,6 +191,7 @@ Claims Auth::verify_token(std::string_view token) const {
       Claims c = it->second;
       lock.unlock();
       check_live(c, impl_->clock->now(), impl_->session_live);
+      impl_->check_revoked(c);
       check_principal(c, impl_->principal);
       return c;
     }
@@ -260,8 +272,19 @@ Claims Auth::verify_token(std::string_view token) const {
   }
   // After caching: a revoked principal's token is refused on every use
   // without costing a signature check each time.
+  impl_->check_revoked(c);
   check_principal(c, impl_->principal);
   return c;
+}
+
+void Auth::revoke_token_id(const std::string& token_id, Timestamp until) {
+  if (token_id.empty()) return;
+  const Timestamp now = impl_->clock->now();
+  std::unique_lock lock(impl_->revoked_mu);
+  // Expired entries go as new ones come: an expired token is refused anyway.
+  std::erase_if(impl_->revoked, [&](const auto& kv) { return kv.second <= now; });
+  if (until > now) impl_->revoked[token_id] = until;
+  impl_->any_revoked.store(!impl_->revoked.empty(), std::memory_order_release);
 }
 
 }  // namespace lucid

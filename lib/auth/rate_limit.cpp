@@ -13,7 +13,7 @@ namespace {
 constexpr std::size_t kShards = 16;
 }
 
-struct RateLimiter::Impl {
+struct LUCID_HIDDEN RateLimiter::Impl {
   struct Bucket {
     double tokens;
     double last;  // seconds since epoch of the last refill

@@ -9,14 +9,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 
-#include "auth/mail.hpp"
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
+#include "lucidnode/mail.hpp"
+#include "lucidnode/options.hpp"
 #include "util/encoding.hpp"
 #include "util/utf8.hpp"
 
@@ -164,11 +164,12 @@ bool six_digits(const std::string& s) {
 
 }  // namespace
 
-struct Users::Impl {
+struct LUCID_HIDDEN Users::Impl {
   detail::ClusterCore& core;
   detail::Digest hash_key{};  // keys the hashes of codes, link tokens, refresh tokens
   unsigned char totp_key[crypto_secretbox_KEYBYTES] = {0};
-  std::unique_ptr<detail::Mailer> mailer;
+  std::shared_ptr<Mailer> mailer;  // Options::mailer, or the outbox
+  std::string outbox;               // resolved_outbox_dir(options)
   bool loaded = false;
 
   mutable std::shared_mutex mu;  // guards live
@@ -204,12 +205,8 @@ struct Users::Impl {
     hash_key = detail::hmac_sha256(core.code_key, "lucidnode gateway login hashes v1");
     const auto k = detail::hmac_sha256(core.code_key, "lucidnode gateway totp secrets v1");
     std::copy(k.begin(), k.end(), totp_key);
-    std::string outbox = core.opts.outbox_dir;
-    if (outbox.empty()) {
-      auto dir = std::filesystem::path(core.opts.database_path).parent_path();
-      outbox = ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
-    }
-    mailer = std::make_unique<detail::Mailer>(core.opts.smtp_url, core.opts.smtp_from, outbox);
+    outbox = resolved_outbox_dir(core.opts);
+    mailer = core.opts.mailer ? core.opts.mailer : std::make_shared<OutboxMailer>(outbox);
     const auto now = to_us(core.clock->now());
     core.store->read([&](Conn& c) {
       auto& q = c.stmt(
@@ -220,6 +217,12 @@ struct Users::Impl {
       while (q.step())
         live[q.column(0).as_text()] = {from_us(q.column(1).as_int64()),
                                             parse_role(q.column(2).as_text()).value_or(Role::user)};
+      // Revoked session-less tokens stay refused across restarts.
+      if (core.auth) {
+        auto& r = c.stmt("SELECT token_id, expires_at_us FROM revoked_tokens WHERE expires_at_us > ?");
+        r.bind(1, static_cast<std::int64_t>(now));
+        while (r.step()) core.auth->revoke_token_id(r.column(0).as_text(), from_us(r.column(1).as_int64()));
+      }
     });
     loaded = true;
   }
@@ -589,14 +592,14 @@ std::chrono::seconds Users::start_login(const std::string& email_in) {
     // "a tag@x" ('+' is a space in a query).
     std::string link = impl_->core.opts.public_url + "/api/v1/auth/verify?email=" + detail::percent_encode(email) +
                        "&token=" + detail::percent_encode(token);
-    detail::MailMessage m;
+    MailMessage m;
     m.to = email;
     m.subject = "Your lucidnode sign-in code: " + std::string(code);
     m.body = "Your sign-in code is " + std::string(code) + "\n\nOr open this link to sign in:\n" + link +
              "\n\nBoth expire in " + std::to_string(ttl.count() / 60) +
              " minutes and work once. If you did not ask to sign in, ignore this message.\n";
-    const detail::Mailer* mailer = impl_->mailer.get();
-    impl_->core.post_or_run([mailer, m = std::move(m)] { mailer->deliver(m); });
+    // The mailer is shared: it outlives this call even if the cluster closes first.
+    impl_->core.post_or_run([mailer = impl_->mailer, m = std::move(m)] { mailer->deliver(m); });
   }
   sodium_memzero(code, sizeof code);
   return ttl;
@@ -672,6 +675,85 @@ void Users::logout(const std::string& session_id) {
   impl_->forget({session_id});
 }
 
+void Users::revoke_token(const Claims& claims) {
+  if (!claims.session_id.empty())
+    throw Error(Errc::conflict, "This token belongs to a login session: log the session out");
+  if (claims.token_id.empty() || claims.token_id.size() > 128)
+    throw Error(Errc::invalid_argument, "This token carries no token id (jti) to revoke");
+  impl_->core.store->write([&](Conn& c) {
+    auto& r = c.stmt("INSERT OR IGNORE INTO revoked_tokens (token_id, expires_at_us) VALUES (?, ?)");
+    r.bind(1, claims.token_id);
+    r.bind(2, static_cast<std::int64_t>(to_us(claims.expires_at)));
+    r.run();
+  });
+  // After the write: a failed write leaves the token valid, as it reported.
+  impl_->core.require_auth().revoke_token_id(claims.token_id, claims.expires_at);
+}
+
+User Users::ensure_subject_user(const std::string& subject, const std::string& email) {
+  if (subject.empty() || subject.size() > 64 ||
+      !std::all_of(subject.begin(), subject.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; }))
+    bad("subject", "a token subject must be 1..64 visible ASCII characters");
+  const std::string mail = normalized_email(email);
+  const std::string now = format_rfc3339(impl_->core.clock->now());
+  const std::string id = impl_->core.store->write([&](Conn& c) -> std::string {
+    // A link whose user was deleted is dropped: the record is made anew.
+    auto& stale = c.stmt("DELETE FROM token_subjects WHERE subject = ? AND user_id NOT IN (SELECT id FROM users)");
+    stale.bind(1, subject);
+    stale.run();
+    auto& linked = c.stmt("SELECT user_id FROM token_subjects WHERE subject = ?");
+    linked.bind(1, subject);
+    if (linked.step()) return linked.column(0).as_text();
+    linked.reset();
+    auto& taken = c.stmt("SELECT 1 FROM users WHERE email = ?");
+    taken.bind(1, mail);
+    if (taken.step())
+      throw Error(Errc::conflict, "A user with that email already exists; give the bootstrap admin another", "email",
+                  Reason::already_exists);
+    taken.reset();
+    std::string username = subject.size() >= 3 && subject.size() <= 43 ? subject : "admin";
+    auto& name_taken = c.stmt("SELECT 1 FROM users WHERE username = ?");
+    name_taken.bind(1, username);
+    const bool clash = name_taken.step();
+    name_taken.reset();
+    if (clash) username += "-" + detail::to_hex(detail::random_bytes(3));
+    const std::string uid = detail::random_uuid();
+    auto& ins = c.stmt(
+        "INSERT INTO users (id, email, username, first_name, last_name, role, password_hash, created_at, updated_at) "
+        "VALUES (?, ?, ?, '', '', ?, ?, ?, ?)");
+    ins.bind(1, uid);
+    ins.bind(2, mail);
+    ins.bind(3, username);
+    ins.bind(4, role_name(Role::super_admin));
+    ins.bind(5, kNoPasswordHash);
+    ins.bind(6, now);
+    ins.bind(7, now);
+    ins.run();
+    auto& link = c.stmt("INSERT INTO token_subjects (subject, user_id) VALUES (?, ?)");
+    link.bind(1, subject);
+    link.bind(2, uid);
+    link.run();
+    return uid;
+  });
+  return get(id);
+}
+
+std::optional<User> Users::user_for_subject(const std::string& subject) const {
+  auto id = impl_->core.store->read([&](Conn& c) -> std::optional<std::string> {
+    auto& q = c.stmt("SELECT user_id FROM token_subjects WHERE subject = ?");
+    q.bind(1, subject);
+    if (!q.step()) return std::nullopt;
+    return q.column(0).as_text();
+  });
+  if (!id) return std::nullopt;
+  try {
+    return get(*id);
+  } catch (const Error& e) {
+    if (e.code() == Errc::not_found) return std::nullopt;
+    throw;
+  }
+}
+
 bool Users::session_active(std::string_view session_id) const {
   std::shared_lock lock(impl_->mu);
   auto it = impl_->live.find(std::string(session_id));
@@ -698,6 +780,9 @@ void Users::prune() {
     auto& s = c.stmt("DELETE FROM auth_sessions WHERE expires_at_us <= ?");
     s.bind(1, us);
     s.run();
+    auto& t = c.stmt("DELETE FROM revoked_tokens WHERE expires_at_us <= ?");
+    t.bind(1, us);
+    t.run();
   });
   std::unique_lock lock(impl_->mu);
   std::erase_if(impl_->live, [&](const auto& kv) { return kv.second.expires <= now; });
@@ -710,8 +795,8 @@ std::int64_t Users::live_sessions() const {
       std::count_if(impl_->live.begin(), impl_->live.end(), [&](const auto& kv) { return kv.second.expires > now; }));
 }
 
-std::string Users::outbox_dir() const { return impl_->mailer->outbox_dir(); }
-bool Users::uses_smtp() const { return impl_->mailer->uses_smtp(); }
+std::string Users::outbox_dir() const { return impl_->outbox; }
+std::string Users::mail_delivery() const { return impl_->mailer->describe(); }
 
 TotpEnrollment Users::enroll_totp(const std::string& id, bool activate) {
   const std::string secret = detail::random_bytes(20);  // 160 bits, RFC 4226's recommendation

@@ -76,6 +76,8 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   core.on_principals_changed([this] { network.forget_principals(); });
   network.reset();
   core.every(std::chrono::seconds(1), [this] { network.sweep(); });
+  // A workflow node names this server by its peer id or an operator's login key's.
+  workflows.set_local_peer_rule([this](std::string_view peer_id) { return network.is_local_peer(peer_id); });
   if (!opts.read_only) {
     core.every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
     core.every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
@@ -173,6 +175,10 @@ Gauges Cluster::gauges() {
     group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
     group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
     group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
+    group(c.stmt("SELECT CASE WHEN removed THEN 'removed' ELSE 'registered' END AS state, COUNT(*) FROM devices "
+                 "GROUP BY state ORDER BY state"),
+          g.devices_by_state);
+    group(c.stmt("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status"), g.tasks_by_status);
     auto& p = c.stmt("SELECT COUNT(*) FROM ledger_transactions WHERE block_height IS NULL");
     if (p.step()) g.pending_transactions = p.column(0).as_int64();
     auto& h = c.stmt("SELECT COALESCE(MAX(height), 0) FROM ledger_blocks");
@@ -180,6 +186,12 @@ Gauges Cluster::gauges() {
   });
   g.stats_queue = static_cast<std::int64_t>(impl_->core.node_cache().queued_samples());
   g.live_sessions = impl_->users.live_sessions();
+  for (const auto& [status, n] : g.tasks_by_status)
+    if (status == "pending" || status == "queued") g.task_queue += n;
+  std::int64_t by_liveness[3] = {0, 0, 0};
+  for (const auto& n : impl_->nodes.live_view()) ++by_liveness[static_cast<int>(n.liveness)];
+  for (Liveness l : {Liveness::online, Liveness::stale, Liveness::offline})
+    g.nodes_by_health.emplace_back(liveness_name(l), by_liveness[static_cast<int>(l)]);
   return g;
 }
 

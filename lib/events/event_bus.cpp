@@ -12,7 +12,7 @@ namespace lucid {
 // subscribe/unsubscribe, so publish (hot: every stats report) takes no lock.
 // Unsubscribe waits until no publish still holds the old list's callback, so
 // that after Subscription::reset() the callback never runs again.
-struct EventBus::Impl {
+struct LUCID_HIDDEN EventBus::Impl {
   struct Entry {
     std::uint64_t id;
     std::shared_ptr<Callback> cb;

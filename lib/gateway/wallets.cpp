@@ -84,11 +84,10 @@ void check_rules(std::vector<TrustRule>& rules) {
     detail::check_text(p + "rule_id", r.rule_id, 64, false);
     if (r.type != "allow" && r.type != "deny")
       detail::invalid_as(p + "type", "type must be allow or deny", Reason::invalid_format);
-    if (!parse_condition(r.condition))
-      detail::invalid_as(p + "condition",
-                         "condition must be \"*\" or FIELD OP VALUE: recipient|currency|type with == or !=, "
-                         "amount with == != < <= > >= and a decimal",
-                         Reason::invalid_format);
+    // Any condition the document allows is kept; the ones our grammar
+    // knows are evaluated, and every answer says which (TrustRule::evaluated).
+    detail::check_text(p + "condition", r.condition, kMaxTrustConditionChars, /*allow_empty=*/true);
+    r.evaluated = parse_condition(r.condition).has_value();
     if (r.action != "wallet.transaction" && r.action != "*")
       detail::invalid_as(p + "action", "action must be wallet.transaction or *", Reason::invalid_format);
   }
@@ -120,6 +119,7 @@ std::vector<TrustRule> rules_from_json(const std::string& text) {
     r.type = v["type"].GetString();
     r.condition = v["condition"].GetString();
     r.action = v["action"].GetString();
+    r.evaluated = parse_condition(r.condition).has_value();
     out.push_back(std::move(r));
   }
   return out;
@@ -161,6 +161,12 @@ void enforce_policies(Conn& c, const std::string& user_id, const WalletTransfer&
   q.reset();
   if (denied) throw Error(Errc::permission_denied, *denied);
 }
+
+}  // namespace
+
+bool trust_condition_evaluated(const std::string& condition) { return parse_condition(condition).has_value(); }
+
+namespace {
 
 // ---------------------------------------------------------------- wallets
 

@@ -78,6 +78,13 @@ struct NetworkState {
   std::unordered_set<std::string> blacklisted;
   std::unordered_set<std::int64_t> refused_nodes;
 
+  // When PEER_CAPABILITIES_UPDATED was last published for a peer id after a
+  // read (peer_capabilities): at most once a second per peer, so readers
+  // cannot make the server broadcast at their request rate. Bounded; cleared
+  // when full.
+  std::mutex caps_mu;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> caps_published;
+
   std::string self_peer_id;
   std::string dht_node_id;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -96,6 +103,11 @@ constexpr std::size_t kMaxPrincipalCache = 100000;
 // How long a principal read from the database is trusted (the stream tick).
 constexpr auto kPrincipalTtl = std::chrono::seconds(1);
 constexpr auto kLoginTokenTtl = std::chrono::hours(24);
+// A login without public_key tries at most this many registered keys: an
+// anonymous caller can make the server verify at most this many signatures
+// per challenge it obtained (challenges and logins are rate-limited per
+// client address by the routes). Beyond it, clients must name their key.
+constexpr std::size_t kMaxKeylessLoginKeys = 64;
 
 [[noreturn]] void bad_challenge() { throw Error(Errc::unauthenticated, "Invalid or expired challenge"); }
 [[noreturn]] void auth_failed() { throw Error(Errc::unauthenticated, "Authentication failed"); }
@@ -190,6 +202,16 @@ void Network::reset() {
 
 const std::string& Network::self_peer_id() const { return st_->self_peer_id; }
 
+bool Network::is_local_peer(std::string_view peer_id) {
+  if (peer_id.empty() || peer_id == kLocalPeerMarker || peer_id == st_->self_peer_id) return true;
+  if (peer_id.size() > 128) return false;
+  return core_.store->read([&](Conn& c) {
+    auto& q = c.stmt("SELECT 1 FROM network_keys WHERE peer_id = ?");
+    q.bind(1, std::string(peer_id));
+    return q.step();
+  });
+}
+
 // ---- challenge login ----
 
 Challenge Network::issue_challenge(std::string_view client) {
@@ -263,32 +285,49 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
   auto sig = signature_hex.size() == 2 * crypto_sign_BYTES ? from_hex(signature_hex) : std::nullopt;
   if (!sig) auth_failed();
 
+  auto verifies = [&](const std::string& k) {
+    // Constant-time in the key and signature (libsodium); keys are 32 bytes
+    // as stored (checked on registration).
+    return k.size() == crypto_sign_PUBLICKEYBYTES &&
+           crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig->data()),
+                                       reinterpret_cast<const unsigned char*>(challenge->data()), challenge->size(),
+                                       reinterpret_cast<const unsigned char*>(k.data())) == 0;
+  };
   std::string key;
   std::optional<KeyOwner> owner;
   if (public_key_hex.empty()) {
-    // Only when exactly one key is registered (docs/decisions.md).
+    // No public_key (the network node's web UI never sends one): the
+    // registered keys are tried in order, operators' keys first (highest
+    // role first), then the active nodes' keys, at most
+    // kMaxKeylessLoginKeys of them; the first that verifies the signature
+    // logs in (docs/decisions.md "Issue 18: login without public_key").
+    std::vector<std::string> candidates;
     core_.store->read([&](Conn& c) {
       auto& q = c.stmt(
-          "SELECT public_key FROM network_keys UNION ALL "
-          "SELECT k.public_key FROM poot_keys k JOIN nodes n ON n.id = k.node_id WHERE n.status = 'active' LIMIT 2");
-      int n = 0;
-      while (q.step()) {
-        ++n;
-        key = q.column(0).as_text();
-      }
-      if (n == 1) owner = find_key(c, key);
+          "SELECT public_key FROM ("
+          " SELECT public_key, 0 AS kind, CASE role WHEN 'super_admin' THEN 0 WHEN 'admin' THEN 1"
+          "  WHEN 'node_operator' THEN 2 WHEN 'viewer' THEN 3 ELSE 4 END AS rank, created_at AS at FROM network_keys"
+          " UNION ALL"
+          " SELECT k.public_key, 1, 0, k.registered_at FROM poot_keys k JOIN nodes n ON n.id = k.node_id"
+          "  WHERE n.status = 'active')"
+          " ORDER BY kind, rank, at, public_key LIMIT ?");
+      q.bind(1, static_cast<std::int64_t>(kMaxKeylessLoginKeys));
+      while (q.step()) candidates.push_back(q.column(0).as_text());
     });
+    for (auto& k : candidates) {
+      if (!verifies(k)) continue;
+      key = std::move(k);
+      owner = core_.store->read([&](Conn& c) { return find_key(c, key); });
+      break;
+    }
+    if (!owner) auth_failed();
   } else {
     auto k = public_key_hex.size() == 64 ? from_hex(public_key_hex) : std::nullopt;
     if (!k) auth_failed();
     key = std::move(*k);
     owner = core_.store->read([&](Conn& c) { return find_key(c, key); });
+    if (!owner || !verifies(key)) auth_failed();
   }
-  if (!owner) auth_failed();
-  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(sig->data()),
-                                  reinterpret_cast<const unsigned char*>(challenge->data()), challenge->size(),
-                                  reinterpret_cast<const unsigned char*>(key.data())) != 0)
-    auth_failed();
   LoginResult r;
   r.peer_id = peer_id_from_public_key(key);
   if (is_blacklisted(r.peer_id) || (owner->node_id && node_refused(owner->node_id))) auth_failed();
@@ -580,6 +619,41 @@ Peer Network::peer(std::string_view peer_id) {
   });
 }
 
+namespace {
+
+// {"peer_id", "capabilities"}: the PEER_CAPABILITIES_UPDATED payload.
+std::string capabilities_event(const Peer& p) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("peer_id"); w.String(p.peer_id.c_str(), static_cast<rapidjson::SizeType>(p.peer_id.size()));
+  w.Key("capabilities");
+  w.RawValue(p.capabilities_json.data(), p.capabilities_json.size(), rapidjson::kObjectType);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+constexpr std::size_t kMaxCapsPublished = 10000;
+constexpr auto kCapsPublishInterval = std::chrono::seconds(1);
+
+}  // namespace
+
+Peer Network::peer_capabilities(std::string_view peer_id) {
+  Peer p = peer(peer_id);
+  if (p.capabilities_json.empty()) return p;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(st_->caps_mu);
+    auto& m = st_->caps_published;
+    auto it = m.find(p.peer_id);
+    if (it != m.end() && now - it->second < kCapsPublishInterval) return p;
+    if (it == m.end() && m.size() >= kMaxCapsPublished) m.clear();
+    m.insert_or_assign(p.peer_id, now);
+  }
+  core_.bus.publish(Event(EventKind::network, p.node_id, "PEER_CAPABILITIES_UPDATED", capabilities_event(p)));
+  return p;
+}
+
 void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
   auto text = [](const std::string& v, std::size_t max, const char* field) {
     if (v.size() > max || detail::has_control_chars(v)) detail::invalid(field, std::string(field) + " must be at most " + std::to_string(max) + " printable characters");
@@ -640,6 +714,19 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
   });
   core_.bus.publish(Event(EventKind::network, node_id, "PEER_UPDATED", "{}"));
   if (r.is_relay) core_.bus.publish(Event(EventKind::network, node_id, "RELAY_CANDIDATES", "{}"));
+  if (!r.capabilities_json.empty()) {
+    // A new reading of the peer's full capabilities.
+    Peer p;
+    p.node_id = node_id;
+    p.capabilities_json = r.capabilities_json;
+    p.peer_id = core_.store->read([&](Conn& c) {
+      auto& q = c.stmt("SELECT public_key FROM poot_keys WHERE node_id = ?");
+      q.bind(1, node_id);
+      return q.step() ? peer_id_from_public_key(q.column(0).as_text()) : std::string();
+    });
+    if (!p.peer_id.empty())
+      core_.bus.publish(Event(EventKind::network, node_id, "PEER_CAPABILITIES_UPDATED", capabilities_event(p)));
+  }
 }
 
 // ---- relay ----

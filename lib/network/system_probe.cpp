@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -46,6 +47,7 @@ std::optional<std::string> docker_version(const char* socket_path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path);
+  if (std::strlen(socket_path) >= sizeof addr.sun_path) return std::nullopt;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) return std::nullopt;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   auto wait = [&](short ev) {
@@ -146,7 +148,7 @@ void probe_gpus(SystemCapabilities& c) {
 
 }  // namespace
 
-SystemCapabilities probe_system(const std::string& disk_path) {
+SystemCapabilities probe_system(const std::string& disk_path, const std::string& docker_socket) {
   SystemCapabilities c;
   utsname u{};
   if (::uname(&u) == 0) {
@@ -166,7 +168,7 @@ SystemCapabilities probe_system(const std::string& disk_path) {
     c.total_disk_mb = static_cast<std::int64_t>(disk->blocks * disk->block_size / (1024 * 1024));
     c.available_disk_mb = static_cast<std::int64_t>(disk->available_blocks * disk->block_size / (1024 * 1024));
   }
-  if (auto v = docker_version("/var/run/docker.sock")) {
+  if (auto v = docker_socket.empty() ? std::nullopt : docker_version(docker_socket.c_str())) {
     c.has_docker = true;
     c.docker_version = *v;
   }

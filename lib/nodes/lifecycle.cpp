@@ -7,6 +7,7 @@
 #include "nodes/node_rows.hpp"
 #include "pools/pool_rules.hpp"
 #include "util/ids.hpp"
+#include "util/utf8.hpp"
 #include "util/enum_names.hpp"
 
 namespace lucid {
@@ -43,8 +44,23 @@ void check_node_uid(std::string_view uid) {
   if (!valid_node_uid(uid)) node_not_found();
 }
 
+// A node's name is free text (issue 15: "separate from the hostname"), so
+// operators may name machines in any script; bounded in code points by the
+// document's Node.name maxLength.
+constexpr std::size_t kMaxNodeName = 100;
+
 void check_name(const std::string& field, const std::string& name) {
-  check_text(field, name, 100, true);
+  if (!utf8_valid(name)) invalid(field, field + " must be valid UTF-8");
+  check_text(field, name, kMaxNodeName, true);
+}
+
+// Whether `s` can be a hostname as joins accept it (1..253 of [A-Za-z0-9._-],
+// alphanumeric at both ends).
+bool hostname_shaped(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') return false;
+  return std::isalnum(static_cast<unsigned char>(s.front())) && std::isalnum(static_cast<unsigned char>(s.back()));
 }
 
 void validate(const HardwareInfo& h) {
@@ -115,16 +131,22 @@ std::int64_t Nodes::resolve(std::string_view uid) {
 
 Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* join_secret_out) {
   check_name("name", req.name);
+  // Without a hostname, a name shaped like one is the hostname too (as
+  // before issue 15); any other name (free text) leaves the hostname to be
+  // the node's uid, set below once it is drawn.
+  const bool hostname_from_uid = req.hostname.empty() && !hostname_shaped(req.name);
   std::string hostname = req.hostname.empty() ? req.name : req.hostname;
-  check_text(req.hostname.empty() ? "name" : "hostname", hostname, 253, true);
-  for (char& ch : hostname) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
-      invalid(req.hostname.empty() ? "name" : "hostname",
-              "hostname may contain only letters, digits, '.', '-' and '_' (give hostname when name is not one)");
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!hostname_from_uid) {
+    check_text("hostname", hostname, 253, true);
+    for (char& ch : hostname) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_')
+        invalid("hostname", "hostname may contain only letters, digits, '.', '-' and '_'");
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (!std::isalnum(static_cast<unsigned char>(hostname.front())) ||
+        !std::isalnum(static_cast<unsigned char>(hostname.back())))
+      invalid("hostname", "hostname must start and end with a letter or digit");
   }
-  if (!std::isalnum(static_cast<unsigned char>(hostname.front())) || !std::isalnum(static_cast<unsigned char>(hostname.back())))
-    invalid(req.hostname.empty() ? "name" : "hostname", "hostname must start and end with a letter or digit");
   validate(req.hardware);
   validate(req.location);
 
@@ -134,6 +156,8 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
   for (int attempt = 0;; ++attempt) {
     try {
       id = core.store->write([&](Conn& c) {
+        const std::string uid = new_uid("node_");
+        if (hostname_from_uid) hostname = uid;
         auto& dup = c.stmt("SELECT 1 FROM nodes WHERE name = ? OR hostname = ?");
         dup.bind(1, req.name);
         dup.bind(2, hostname);
@@ -160,14 +184,14 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
         ins.bind_blob(4, h);
         ins.bind(5, core.opts.default_quota_gb);
         ins.bind(6, now);
-        ins.bind(7, new_uid("node_"));
+        ins.bind(7, uid);
         ins.bind(8, req.name);
         ins.bind(9, node_type_name(req.node_type));
         bind_hw_loc(ins, 10, req.hardware, req.location);
         ins.bind_blob(22, sh);
         const auto new_id = ins.run_returning_id();
         if (!req.pool_uid.empty()) detail::pool_add_node(core, c, req.pool_uid, new_id, 50);
-        core.node_cache().put_card(new_id, {hostname, NodeStatus::active, false, Lifecycle::inactive});
+        core.node_cache().put_card(new_id, {hostname, NodeStatus::active, false, Lifecycle::inactive, false, std::nullopt});
         return new_id;
       });
       break;
@@ -320,6 +344,54 @@ LifecycleChange Nodes::stop(std::string_view uid) {
   });
   core.bus.publish({EventKind::node_updated, id});
   return {std::string(uid), Lifecycle::stopping, now};
+}
+
+namespace {
+
+// Sets node `uid`'s cordon and drain deadline in one transaction (the
+// cache with it, in commit order), then tells subscribers (the tasks
+// scheduler among them). `deadline`: the new drain deadline; nullopt with
+// `keep_deadline`: the current one stays; nullopt otherwise: not draining.
+void set_cordon(ClusterCore& core, std::string_view uid, bool cordoned, std::optional<Timestamp> deadline,
+                bool keep_deadline) {
+  check_node_uid(uid);
+  const auto id = core.store->write([&](Conn& c) {
+    const auto node = node_id_of_uid(c, uid);
+    auto& up = c.stmt(
+        "UPDATE nodes SET cordoned = ?1, drain_deadline = CASE WHEN ?5 = 1 THEN drain_deadline ELSE ?2 END,"
+        " updated_at = ?3 WHERE id = ?4 RETURNING drain_deadline");
+    up.bind(1, cordoned ? 1 : 0);
+    if (deadline) up.bind(2, format_rfc3339(*deadline, true)); else up.bind(2, nullptr);
+    up.bind(3, now_text(core));
+    up.bind(4, node);
+    up.bind(5, keep_deadline ? 1 : 0);
+    std::optional<Timestamp> now_deadline;
+    if (up.step()) now_deadline = parse_stored_opt(up.column(0));
+    up.reset();
+    core.node_cache().set_cordon(node, cordoned, now_deadline);
+    return node;
+  });
+  core.bus.publish({EventKind::node_updated, id});
+}
+
+}  // namespace
+
+Node Nodes::cordon(std::string_view uid) {
+  // A cordon of a draining node keeps its deadline: a drain is a cordon with more.
+  set_cordon(core_, uid, true, std::nullopt, true);
+  return get(uid);
+}
+
+Node Nodes::uncordon(std::string_view uid) {
+  set_cordon(core_, uid, false, std::nullopt, false);
+  return get(uid);
+}
+
+Node Nodes::drain(std::string_view uid, std::chrono::seconds deadline) {
+  if (deadline < std::chrono::seconds(1) || deadline > std::chrono::hours(24))
+    invalid("deadline_seconds", "deadline_seconds must be between 1 and 86400");
+  set_cordon(core_, uid, true, core_.clock->now() + deadline, false);
+  return get(uid);
 }
 
 void Nodes::sweep_lifecycle() {

@@ -1,5 +1,6 @@
 #include "nodes/node_cache.hpp"
 
+#include <algorithm>
 #include <iterator>
 
 #include "nodes/node_rows.hpp"
@@ -35,13 +36,16 @@ void NodeCache::load(Store& store) {
   std::unordered_map<std::int64_t, Live> live;
   std::unordered_map<std::string, std::int64_t> keys;
   store.read([&](Conn& c) {
-    auto& q = c.stmt("SELECT id, hostname, status, is_master, api_key_hash, last_seen, lifecycle FROM nodes");
+    auto& q = c.stmt(
+        "SELECT id, hostname, status, is_master, api_key_hash, last_seen, lifecycle, cordoned, drain_deadline FROM nodes");
     while (q.step()) {
       const auto id = q.column(0).as_int64();
       cards[id] = {q.column(1).as_text(),
                    q.column(2).as_text() == "active" ? NodeStatus::active : NodeStatus::pending,
                    q.column(3).as_int() != 0,
-                   parse_lifecycle(q.column(6).as_text()).value_or(Lifecycle::error)};
+                   parse_lifecycle(q.column(6).as_text()).value_or(Lifecycle::error),
+                   q.column(7).as_int() != 0,
+                   parse_stored_opt(q.column(8))};
       if (!q.column(4).is_null()) keys[q.column(4).as_text()] = id;
       if (!q.column(5).is_null()) live[id].last_seen = parse_stored(q.column(5).as_text());
     }
@@ -60,11 +64,16 @@ void NodeCache::load(Store& store) {
   cards_ = std::move(cards);
   live_ = std::move(live);
   keys_ = std::move(keys);
+  sched_version_.fetch_add(1, std::memory_order_release);
 }
 
 void NodeCache::put_card(std::int64_t id, Card card) {
-  std::unique_lock lock(mu_);
-  cards_[id] = std::move(card);
+  {
+    std::unique_lock lock(mu_);
+    cards_[id] = std::move(card);
+    sched_version_.fetch_add(1, std::memory_order_release);
+  }
+  schedulable_changed();
 }
 
 void NodeCache::put_key(const std::string& key_hash, std::int64_t id) {
@@ -77,19 +86,71 @@ void NodeCache::mark_approved(std::int64_t id) {
   auto& card = cards_[id];
   card.status = NodeStatus::active;
   if (card.lifecycle != Lifecycle::maintenance) card.lifecycle = Lifecycle::starting;
+  sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
 }
 
 void NodeCache::set_lifecycle(std::int64_t id, Lifecycle l) {
   std::unique_lock lock(mu_);
   auto it = cards_.find(id);
   if (it != cards_.end()) it->second.lifecycle = l;
+  sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
+}
+
+void NodeCache::set_cordon(std::int64_t id, bool cordoned, std::optional<Timestamp> drain_deadline) {
+  std::unique_lock lock(mu_);
+  auto it = cards_.find(id);
+  if (it != cards_.end()) {
+    it->second.cordoned = cordoned;
+    it->second.drain_deadline = drain_deadline;
+  }
+  sched_version_.fetch_add(1, std::memory_order_release);
+  lock.unlock();
+  schedulable_changed();
+}
+
+bool NodeCache::schedulable(std::int64_t node_id) const {
+  std::shared_lock lock(mu_);
+  auto it = cards_.find(node_id);
+  return it != cards_.end() && !it->second.cordoned && it->second.lifecycle != Lifecycle::maintenance;
+}
+
+std::optional<Timestamp> NodeCache::drain_deadline(std::int64_t node_id) const {
+  std::shared_lock lock(mu_);
+  auto it = cards_.find(node_id);
+  if (it == cards_.end()) return std::nullopt;
+  return it->second.drain_deadline;
 }
 
 void NodeCache::forget(const std::vector<std::int64_t>& ids) {
-  std::unique_lock lock(mu_);
-  for (auto id : ids) {
-    cards_.erase(id);
-    live_.erase(id);
+  {
+    // Samples still queued for a removed node would never write (its row is
+    // gone): they go with it. queue_mu_ before mu_, as record_sample takes them.
+    std::lock_guard<std::mutex> q(queue_mu_);
+    std::unique_lock lock(mu_);
+    for (auto id : ids) {
+      cards_.erase(id);
+      live_.erase(id);
+    }
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                [&](const QueuedSample& s) {
+                                  return std::find(ids.begin(), ids.end(), s.node_id) != ids.end();
+                                }),
+                 queue_.end());
+    sched_version_.fetch_add(1, std::memory_order_release);
+  }
+  schedulable_changed();
+}
+
+void NodeCache::schedulable_changed() const {
+  if (!on_sched_change_) return;
+  try {
+    on_sched_change_();
+  } catch (...) {
+    // A listener's failure is not the cache's: the next pass syncs anyway.
   }
 }
 

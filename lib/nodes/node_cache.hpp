@@ -3,6 +3,7 @@
 // through ClusterCore::node_cache().
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -37,6 +38,8 @@ class NodeCache {
     NodeStatus status = NodeStatus::pending;
     bool is_master = false;
     Lifecycle lifecycle = Lifecycle::inactive;
+    bool cordoned = false;                    // issue 15: no new work
+    std::optional<Timestamp> drain_deadline;  // set while draining
   };
   struct QueuedSample {
     std::int64_t node_id;
@@ -56,6 +59,21 @@ class NodeCache {
   void forget_key(const std::string& key_hash);
   // How many samples wait for the background writer.
   std::size_t queued_samples() const;
+  // Whether the scheduler may place new work on the node: known, not
+  // cordoned or draining, not in maintenance.
+  bool schedulable(std::int64_t node_id) const;
+  // The node's drain deadline while it drains; nullopt otherwise.
+  std::optional<Timestamp> drain_deadline(std::int64_t node_id) const;
+  // Changes whenever the answer of schedulable() may have changed for some
+  // node (a cordon, a lifecycle change, a node forgotten): the scheduler
+  // re-reads schedulable() only then.
+  std::uint64_t schedulable_version() const { return sched_version_.load(std::memory_order_acquire); }
+  // Registers what to call (after the cache's lock is released) when
+  // schedulable_version() moved: the tasks engine triggers a scheduling
+  // pass, so an uncordon places waiting work at once. One listener; set at
+  // open, before other threads use the cache, and cleared (empty) before
+  // the listener goes.
+  void on_schedulable_change(std::function<void()> fn) { on_sched_change_ = std::move(fn); }
 
   // ---- for lib/nodes ----
 
@@ -71,7 +89,9 @@ class NodeCache {
   void mark_approved(std::int64_t id);
   // Sets the card's lifecycle when the node is known.
   void set_lifecycle(std::int64_t id, Lifecycle l);
-  // Drops removed nodes (their cards and samples).
+  // Sets the card's cordon and drain deadline when the node is known.
+  void set_cordon(std::int64_t id, bool cordoned, std::optional<Timestamp> drain_deadline);
+  // Drops removed nodes (their cards, samples and queued samples).
   void forget(const std::vector<std::int64_t>& ids);
   // The node whose key has SHA-256 `key_hash` (compared in constant time in
   // the hash's content); nullopt when none.
@@ -112,6 +132,10 @@ class NodeCache {
   mutable std::mutex queue_mu_;  // guards queue_; taken before mu_ when both are
   std::vector<QueuedSample> queue_;
   std::mutex flush_mu_;  // one flush at a time, in order
+  std::atomic<std::uint64_t> sched_version_{0};  // bumped under mu_ (unique)
+  std::function<void()> on_sched_change_;
+  // Calls on_sched_change_ (never throws). Call without mu_ held.
+  void schedulable_changed() const;
 };
 
 }  // namespace lucid::detail

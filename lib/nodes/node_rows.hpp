@@ -79,7 +79,7 @@ inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timesta
   " n.uid, n.name, n.lifecycle, n.node_type, COALESCE(p.uid, ''), n.pool_priority,"                         \
   " n.hw_cpu_cores, n.hw_memory_gb, n.hw_storage_gb, n.hw_gpu_count, n.hw_gpu_model, n.hw_architecture,"    \
   " n.hw_os, n.loc_region, n.loc_country, n.loc_city, n.loc_latitude, n.loc_longitude, n.updated_at,"       \
-  " (SELECT score FROM poot_scores WHERE node_id = n.id)"                                                    \
+  " (SELECT score FROM poot_scores WHERE node_id = n.id), n.cordoned, n.drain_deadline"                     \
   " FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id "
 
 constexpr const char* kSelectNodeById = LUCID_NODE_SELECT "WHERE n.id = ?";
@@ -127,6 +127,8 @@ inline Node read_node(const ClusterCore& core, detail::Statement& q) {
   n.location.longitude = opt_col<double>(q, 31);
   n.updated_at = parse_stored(q.column(32).as_text());
   n.poot_score = opt_col<double>(q, 33);  // the latest stored PoOT score (lib/poot)
+  n.cordoned = q.column(34).as_int() != 0;
+  n.drain_deadline = parse_stored_opt(q.column(35));
   (void)core;
   return n;
 }
@@ -141,6 +143,15 @@ inline StatsSample read_sample(detail::Statement& q, int first) {
   if (!q.column(first + 5).is_null()) s.uptime_seconds = q.column(first + 5).as_int64();
   if (!q.column(first + 6).is_null()) s.disk_total_gb = q.column(first + 6).as_double();
   return s;
+}
+
+// Empty, or an IPv4 or IPv6 literal. Errors: invalid_argument (ip_address).
+inline void check_ip_address(std::string_view ip) {
+  if (ip.empty()) return;
+  unsigned char buf[16];
+  const std::string text(ip.substr(0, 46));
+  if (ip.size() > 45 || (inet_pton(AF_INET, text.c_str(), buf) != 1 && inet_pton(AF_INET6, text.c_str(), buf) != 1))
+    invalid("ip_address", "ip_address must be an IPv4 or IPv6 address");
 }
 
 inline void check_page(const Page& p, std::int64_t max_limit) {
@@ -252,6 +263,40 @@ inline std::string revoke_node_key(Conn& c, std::int64_t node_id) {
   r.bind(1, node_id);
   r.run();
   return key_hash;
+}
+
+// Deletes node `node_id` in `c` (lib/tasks, removing a node: issue 15), with
+// what cascades from it (stats, sites, backups, its device, PoOT and network
+// rows; tasks and attempts keep their history without the node). Returns its
+// API key's hash ("" when it had none): after the commit, call
+// forget_node_key() with it and forget_nodes() with the id. Errors:
+// not_found (node_not_found); conflict when payouts name the node (money
+// records keep their node, as for expired join requests).
+inline std::string delete_node(Conn& c, std::int64_t node_id) {
+  auto& k = c.stmt("SELECT api_key_hash FROM nodes WHERE id = ?");
+  k.bind(1, node_id);
+  if (!k.step()) throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
+  const std::string key_hash = k.column(0).is_null() ? std::string() : k.column(0).as_text();
+  k.reset();
+  auto& p = c.stmt("SELECT 1 FROM payouts WHERE node_id = ? LIMIT 1");
+  p.bind(1, node_id);
+  if (p.step())
+    throw Error(Errc::conflict, "Node has payout records, which keep their node; cordon it instead");
+  p.reset();
+  auto& d = c.stmt("DELETE FROM nodes WHERE id = ?");
+  d.bind(1, node_id);
+  d.run();
+  return key_hash;
+}
+
+// The id of the node with uid `uid`, in `c`. Errors: not_found (node_not_found).
+inline std::int64_t node_id_of_uid(Conn& c, std::string_view uid) {
+  auto& q = c.stmt("SELECT id FROM nodes WHERE uid = ?");
+  q.bind(1, std::string(uid));
+  if (!q.step()) throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
+  const auto id = q.column(0).as_int64();
+  q.reset();
+  return id;
 }
 
 // Drops a revoked key from the in-memory key cache: it no longer

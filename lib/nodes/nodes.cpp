@@ -40,12 +40,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
   if (!std::isalnum(static_cast<unsigned char>(req.hostname.front())) ||
       !std::isalnum(static_cast<unsigned char>(req.hostname.back())))
     invalid("hostname", "hostname must start and end with a letter or digit");
-  if (!req.ip_address.empty()) {
-    unsigned char buf[16];
-    if (req.ip_address.size() > 45 || (inet_pton(AF_INET, req.ip_address.c_str(), buf) != 1 &&
-                                       inet_pton(AF_INET6, req.ip_address.c_str(), buf) != 1))
-      invalid("ip_address", "ip_address must be an IPv4 or IPv6 address");
-  }
+  check_ip_address(req.ip_address);
   check_text("system_info", req.system_info, 1024, false);
   check_join_secret(req.join_secret);
 
@@ -116,7 +111,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         r.request_id = ins.run_returning_id();
         r.registration_code = code;
         r.join_secret = secret;
-        cache_->put_card(r.request_id, {req.hostname, NodeStatus::pending, false, Lifecycle::inactive});
+        cache_->put_card(r.request_id, {req.hostname, NodeStatus::pending, false, Lifecycle::inactive, false, std::nullopt});
         created = true;
         return r;
       });
@@ -179,7 +174,9 @@ NodeStatus Nodes::status_of_request(std::int64_t request_id) {
   });
 }
 
-Node Nodes::approve(std::int64_t node_id) {
+Node Nodes::approve(std::int64_t node_id) { return approve(node_id, std::string()); }
+
+Node Nodes::approve(std::int64_t node_id, const std::string& ip_address) {
   auto& core = core_;
   core.store->write([&](Conn& c) {
     // An approved node is starting: its first stats report makes it active.
@@ -200,6 +197,12 @@ Node Nodes::approve(std::int64_t node_id) {
       if (!q.step()) throw Error(Errc::not_found, "Node not found");
       throw Error(Errc::conflict, "Node is already active");
     }
+    if (!ip_address.empty()) {
+      auto& ip = c.stmt("UPDATE nodes SET ip_address = ? WHERE id = ?");
+      ip.bind(1, ip_address);
+      ip.bind(2, static_cast<std::int64_t>(node_id));
+      ip.run();
+    }
     cache_->mark_approved(node_id);
   });
   core.principals_changed();  // its key, if any, may log in now
@@ -207,8 +210,9 @@ Node Nodes::approve(std::int64_t node_id) {
   return get(node_id, 1);
 }
 
-Node Nodes::approve_by_code(std::string_view code_in) {
+Node Nodes::approve_by_code(std::string_view code_in, std::string_view ip_address) {
   const std::string code = normalize_code(code_in);
+  check_ip_address(ip_address);
   const std::string h = code_lookup_hash(core_, code);
   const auto id = core_.store->read([&](Conn& c) {
     auto& q = c.stmt("SELECT id FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
@@ -217,7 +221,9 @@ Node Nodes::approve_by_code(std::string_view code_in) {
     if (!q.step()) throw Error(Errc::not_found, "No pending node with that registration code");
     return q.column(0).as_int64();
   });
-  return approve(id);
+  // The approver's address and the approval are one transaction: a refused
+  // approval (expired, already active) leaves the address as it was.
+  return approve(id, std::string(ip_address));
 }
 
 std::vector<Node> Nodes::list(const Page& page) {
@@ -435,7 +441,10 @@ void Nodes::flush_stats() {
       for (const auto& qs : batch) {
         auto& ins = c.stmt(
             "INSERT INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
-            " memory_percent, uptime_seconds, disk_total_gb, at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " memory_percent, uptime_seconds, disk_total_gb, at_us) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+            // A sample of a node removed since it was queued is dropped, not
+            // retried forever against the foreign key.
+            " WHERE EXISTS (SELECT 1 FROM nodes WHERE id = ?1)"
             " ON CONFLICT (node_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
             " cpu_usage = excluded.cpu_usage, disk_usage = excluded.disk_usage,"
             " active_backups = excluded.active_backups, memory_percent = excluded.memory_percent,"

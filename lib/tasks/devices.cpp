@@ -7,6 +7,7 @@
 #include "tasks/engine.hpp"
 #include "tasks/tasks_internal.hpp"
 #include "nodes/node_rows.hpp"
+#include "util/ids.hpp"
 
 namespace lucid {
 
@@ -73,6 +74,7 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
   m.heartbeat = e.core.clock->now();
   m.heartbeat_dirty = false;
   e.placer.upsert(node_id, e.attrs_of(d), d.max_concurrent, m.online);
+  e.placer.set_eligible(node_id, e.core.node_cache().schedulable(node_id));
   e.set_online(m, node_id, true, *m.heartbeat);
   e.trigger();
   return e.overlay(std::move(d));
@@ -180,6 +182,57 @@ void Tasks::remove_device(std::string_view device_id) {
   }
   e.placer.remove(node);
   if (!requeued.empty()) e.trigger();
+}
+
+void Tasks::remove_node(std::string_view node_uid) {
+  if (!detail::valid_node_uid(node_uid)) throw Error(Errc::not_found, Reason::node_not_found, "Node not found");
+  auto& e = *engine_;
+  std::vector<TaskEngine::Active*> requeued;
+  std::vector<std::string> dropped;
+  std::int64_t node = 0;
+  std::string key_hash;
+  std::vector<std::shared_ptr<TaskEngine::Waiter>> waiters;
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    // One transaction: the tasks go back to the queue and the node row goes
+    // (its key with it), or nothing changes.
+    e.core.store->write([&](Conn& c) {
+      node = detail::node_id_of_uid(c, node_uid);
+      auto it = e.devs.find(node);
+      if (it != e.devs.end())
+        e.lose_tasks_locked(c, node, it->second, "node removed", requeued, dropped, /*count_retry=*/false);
+      key_hash = detail::delete_node(c, node);
+    });
+    e.apply_lost(node, requeued, dropped, /*count_retry=*/false);
+    auto it = e.devs.find(node);
+    if (it != e.devs.end()) {
+      for (auto& w : it->second.waiters) {
+        w->finished = true;
+        if (w->timer) w->timer->cancel();
+        waiters.push_back(w);
+      }
+      e.devs.erase(it);
+    }
+    e.placer.remove(node);
+  }
+  // After the commit: the key stops authenticating, the node leaves the
+  // cache and the streams (node_updated for an id that is gone), and cached
+  // principals are dropped.
+  detail::forget_node_key(e.core, key_hash);
+  detail::forget_nodes(e.core, {node});
+  e.core.principals_changed();
+  for (auto& w : waiters) {
+    auto done = w->done;
+    e.core.post([done] { done(AgentWork{}); });
+  }
+  if (!requeued.empty()) e.trigger();
+}
+
+std::int64_t Tasks::tasks_on(std::int64_t node_id) {
+  auto& e = *engine_;
+  std::lock_guard<std::mutex> lock(e.mu);
+  auto it = e.devs.find(node_id);
+  return it == e.devs.end() ? 0 : static_cast<std::int64_t>(it->second.tasks.size());
 }
 
 ClusterStats Tasks::cluster_stats() {

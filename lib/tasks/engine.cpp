@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "tasks/engine.hpp"
 #include "tasks/tasks_internal.hpp"
 
@@ -119,7 +120,8 @@ void TaskEngine::release_locked(Active& a) {
 }
 
 void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std::string& why,
-                                   std::vector<Active*>& requeued, std::vector<std::string>& dropped) {
+                                   std::vector<Active*>& requeued, std::vector<std::string>& dropped,
+                                   bool count_retry) {
   const std::string at = now_text(core);
   for (const auto& id : d.tasks) {
     auto it = active.find(id);
@@ -128,12 +130,13 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
     dropped.push_back(id);
     if (a.status == TaskStatus::cancelled) continue;  // already cancelled: only the slot was held
     end_attempt(c, a.rowid, a.attempt, "requeued", at, why);
-    if (a.retries < a.max_retries) {
+    if (!count_retry || a.retries < a.max_retries) {
       auto& q = c.stmt(
-          "UPDATE tasks SET status = 'queued', retries = retries + 1, progress = 0, progress_message = '',"
-          " started_at = NULL, status_reason = ? WHERE id = ?");
+          "UPDATE tasks SET status = 'queued', retries = retries + ?3, progress = 0, progress_message = '',"
+          " started_at = NULL, status_reason = ?1 WHERE id = ?2");
       q.bind(1, "requeued: " + why);
       q.bind(2, a.rowid);
+      q.bind(3, static_cast<std::int64_t>(count_retry ? 1 : 0));
       q.run();
       requeued.push_back(&a);
     } else {
@@ -150,7 +153,8 @@ void TaskEngine::lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std
 }
 
 // After the transaction of lose_tasks_locked committed.
-void TaskEngine::apply_lost(std::int64_t node, std::vector<Active*>& requeued, std::vector<std::string>& dropped) {
+void TaskEngine::apply_lost(std::int64_t node, std::vector<Active*>& requeued, std::vector<std::string>& dropped,
+                            bool count_retry) {
   std::unordered_set<Active*> again(requeued.begin(), requeued.end());
   for (const auto& id : dropped) {
     auto it = active.find(id);
@@ -161,7 +165,7 @@ void TaskEngine::apply_lost(std::int64_t node, std::vector<Active*>& requeued, s
       a.node = 0;
       a.status = TaskStatus::queued;
       a.delivered = false;
-      ++a.retries;
+      if (count_retry) ++a.retries;
       queue[a.priority][a.rowid] = &a;
     } else {
       active.erase(it);
@@ -179,7 +183,29 @@ void TaskEngine::trigger() {
   });
 }
 
+TaskEngine::~TaskEngine() {
+  try {
+    core.node_cache().on_schedulable_change(nullptr);
+  } catch (...) {
+    // No nodes cache: nothing was registered.
+  }
+}
+
+void TaskEngine::sync_eligible_locked() {
+  auto& cache = core.node_cache();
+  // The version is read before the states: a change in between bumps it
+  // again, and the next sync sees that.
+  const auto v = cache.schedulable_version();
+  if (v == eligible_version.load()) return;
+  eligible_version.store(v);
+  for (auto& [node, d] : devs)
+    if (placer.has(node)) placer.set_eligible(node, cache.schedulable(node));
+}
+
 void TaskEngine::load() {
+  // A cordon ended, maintenance over, a node approved: a pass places what
+  // waits. The cache calls this outside its lock; trigger() only posts.
+  core.node_cache().on_schedulable_change([this] { trigger(); });
   std::lock_guard<std::mutex> lock(mu);
   const Timestamp now = core.clock->now();
   const auto offline_after = settings.heartbeat().offline_after();
@@ -195,6 +221,7 @@ void TaskEngine::load() {
       m.info = d;
       placer.upsert(d.node_id, attrs_of(d), d.max_concurrent, m.online);
     }
+    eligible_version.store(~0ULL);  // the first pass syncs every device
     auto& t = c.stmt(
         "SELECT t.id, t.task_id, t.task_type, t.priority, t.status, t.min_cpu_cores, t.min_memory_gb,"
         " t.min_storage_gb, t.required_platform, t.required_role, t.required_tags, t.gpu_required,"
@@ -279,6 +306,7 @@ Device TaskEngine::overlay(Device d) const {
 }
 
 std::string TaskEngine::queued_reason(const Active& a) {
+  sync_eligible_locked();
   std::string why;
   if (!placer.explain(a.sig, &why)) return why;
   return "waiting for the scheduler";

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cluster_core.hpp"
 #include "lucidnode/tasks.hpp"
 #include "tasks/scheduler.hpp"
 
@@ -31,7 +32,9 @@ class TaskEngine {
  public:
   // `tasks` (its owner) and `settings` must outlive it.
   TaskEngine(ClusterCore& core, Tasks& tasks, Settings& settings) : core(core), tasks(tasks), settings(settings) {}
-  void load();        // at open
+  // Unregisters from the nodes cache (load() registered).
+  ~TaskEngine();
+  void load();        // at open; asks the nodes cache to trigger a pass when eligibility may have changed
   void shutdown();    // at stop: answers every waiter and ping now
   void trigger();     // posts one scheduling pass to the executor (coalesced)
 
@@ -79,6 +82,9 @@ class TaskEngine {
   std::unordered_map<std::string, std::shared_ptr<PingState>> pings;
   std::atomic<bool> schedule_posted{false};
   std::atomic<bool> stopped{false};
+  // The nodes cache's schedulable_version() the placer's eligibility was
+  // last synced at (sync_eligible_locked).
+  std::atomic<std::uint64_t> eligible_version{~0ULL};
 
   // ---- helpers (mu held) ----
   int intern(const TaskRequirements& r, const std::string& type);
@@ -96,9 +102,16 @@ class TaskEngine {
   // Frees the device slot of an active task and forgets it.
   void release_locked(Active& a);
   // A device lost its tasks (stale or removed): requeue or fail each, in `c`.
+  // `count_retry`: the loss counts against max_retries (a device that went
+  // silent); an operator's removal or drain does not (the task is requeued
+  // whatever its retries).
   void lose_tasks_locked(Conn& c, std::int64_t node, Dev& d, const std::string& why,
-                         std::vector<Active*>& requeued, std::vector<std::string>& dropped);
-  void apply_lost(std::int64_t node, std::vector<Active*>& requeued, std::vector<std::string>& dropped);
+                         std::vector<Active*>& requeued, std::vector<std::string>& dropped, bool count_retry = true);
+  void apply_lost(std::int64_t node, std::vector<Active*>& requeued, std::vector<std::string>& dropped,
+                  bool count_retry = true);
+  // Makes the placer's eligibility stage follow the nodes cache (cordon,
+  // drain, maintenance) when it changed since the last sync.
+  void sync_eligible_locked();
   static void fire(std::vector<std::pair<std::shared_ptr<Waiter>, AgentWork>>& woken);
 };
 

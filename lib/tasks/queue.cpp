@@ -318,7 +318,9 @@ void Tasks::schedule() {
   bool more = false;
   {
     std::lock_guard<std::mutex> lock(e.mu);
-    if (e.stopped || !e.placer.any_capacity()) return;
+    if (e.stopped) return;
+    e.sync_eligible_locked();  // cordoned, draining and maintenance nodes take nothing new
+    if (!e.placer.any_capacity()) return;
     std::vector<std::pair<TaskEngine::Active*, std::int64_t>> placed;
     std::unordered_set<int> blocked;  // signatures that found nothing in this pass
     for (int p = 3; p >= 0 && !more; --p) {

@@ -113,12 +113,14 @@ void Placer::detach(std::int64_t id, Member& m) {
   }
   --c.members;
   if (m.online) --c.online;
+  if (m.online && m.eligible) --c.usable;
 }
 
 void Placer::attach(std::int64_t id, Member& m) {
   Class& c = classes_[static_cast<std::size_t>(m.cls)];
   ++c.members;
   if (m.online) ++c.online;
+  if (m.online && m.eligible) ++c.usable;
   if (is_free(m)) {
     c.available.insert(rank_of(id, m.running, m.max_concurrent));
     ++free_devices_;
@@ -131,7 +133,7 @@ void Placer::upsert(std::int64_t device, const ClassAttrs& attrs, std::int64_t m
   auto it = class_by_key_.find(key);
   if (it == class_by_key_.end()) {
     cls = static_cast<int>(classes_.size());
-    classes_.push_back(Class{attrs, {}, 0, 0});
+    classes_.push_back(Class{attrs, {}, 0, 0, 0});
     class_by_key_.emplace(key, cls);
     ++version_;
   } else {
@@ -159,6 +161,19 @@ void Placer::set_online(std::int64_t device, bool online) {
   detach(device, it->second);
   it->second.online = online;
   attach(device, it->second);
+}
+
+void Placer::set_eligible(std::int64_t device, bool eligible) {
+  auto it = devices_.find(device);
+  if (it == devices_.end() || it->second.eligible == eligible) return;
+  detach(device, it->second);
+  it->second.eligible = eligible;
+  attach(device, it->second);
+}
+
+bool Placer::eligible(std::int64_t device) const {
+  auto it = devices_.find(device);
+  return it != devices_.end() && it->second.eligible;
 }
 
 void Placer::add_load(std::int64_t device, std::int64_t delta) {
@@ -219,17 +234,19 @@ bool Placer::satisfiable(int sig) {
 bool Placer::explain(int sig, std::string* why) {
   Sig& s = sigs_.at(static_cast<std::size_t>(sig));
   refresh(s);
-  std::int64_t members = 0, online = 0;
+  std::int64_t members = 0, online = 0, usable = 0;
   for (int ci : s.classes) {
     const Class& c = classes_[static_cast<std::size_t>(ci)];
     if (!c.available.empty()) return true;
     members += c.members;
     online += c.online;
+    usable += c.usable;
   }
   if (why) {
     if (s.classes.empty()) *why = s.never_reason;
     else if (members == 0) *why = "no registered device meets the requirements";
     else if (online == 0) *why = "no matching device is online";
+    else if (usable == 0) *why = "every matching online device is cordoned, draining or in maintenance";
     else *why = "waiting for a free matching device";
   }
   return false;

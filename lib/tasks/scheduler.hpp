@@ -98,6 +98,11 @@ class Placer {
   void upsert(std::int64_t device, const ClassAttrs& attrs, std::int64_t max_concurrent, bool online);
   void remove(std::int64_t device);
   void set_online(std::int64_t device, bool online);
+  // The eligibility stage (issue 15): an ineligible device (its node
+  // cordoned, draining or in maintenance) is a member but never selected,
+  // and explain() names that as the reason. New devices are eligible.
+  void set_eligible(std::int64_t device, bool eligible);
+  bool eligible(std::int64_t device) const;
   bool has(std::int64_t device) const { return devices_.count(device) != 0; }
   // Adjusts a device's running count (a task it holds started/ended elsewhere).
   void add_load(std::int64_t device, std::int64_t delta);
@@ -130,12 +135,14 @@ class Placer {
     std::int64_t max_concurrent = 1;
     std::int64_t running = 0;
     bool online = false;
+    bool eligible = true;
   };
   struct Class {
     ClassAttrs attrs;
-    std::set<Rank> available;  // online members with free capacity
+    std::set<Rank> available;  // online, eligible members with free capacity
     std::int64_t members = 0;
     std::int64_t online = 0;
+    std::int64_t usable = 0;   // online and eligible
   };
   struct Sig {
     Requirements req;
@@ -147,7 +154,7 @@ class Placer {
   void refresh(Sig& s);
   void detach(std::int64_t id, Member& m);
   void attach(std::int64_t id, Member& m);
-  bool is_free(const Member& m) const { return m.online && m.running < m.max_concurrent; }
+  bool is_free(const Member& m) const { return m.online && m.eligible && m.running < m.max_concurrent; }
 
   std::vector<Class> classes_;
   std::unordered_map<std::string, int> class_by_key_;

@@ -14,7 +14,7 @@ using detail::invalid;
 
 // ---- Settings ----------------------------------------------------------------------
 
-struct Settings::Impl {
+struct LUCID_HIDDEN Settings::Impl {
   mutable std::mutex mu;
   HeartbeatSettings heartbeat;
   ServerSettings server;

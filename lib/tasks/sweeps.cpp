@@ -2,7 +2,10 @@
 // lose their tasks, running tasks past their timeout.
 #include "lucidnode/tasks.hpp"
 
+#include <algorithm>
+
 #include "core/cluster_core.hpp"
+#include "nodes/node_cache.hpp"
 #include "tasks/engine.hpp"
 #include "tasks/tasks_internal.hpp"
 
@@ -34,6 +37,15 @@ void Tasks::sweep() {
       }
       if (silent && !d.tasks.empty()) stale.push_back(node);
     }
+    // Drains past their deadline (issue 15): what still holds the node goes
+    // back to the queue. A silent node's tasks are requeued as stale above.
+    std::vector<std::int64_t> drained;
+    auto& cache = e.core.node_cache();
+    for (auto& [node, d] : e.devs) {
+      if (d.tasks.empty() || std::find(stale.begin(), stale.end(), node) != stale.end()) continue;
+      const auto deadline = cache.drain_deadline(node);
+      if (deadline && now >= *deadline) drained.push_back(node);
+    }
     // Running tasks past their timeout (the agent should have reported), and
     // delivered tasks never started.
     std::vector<TaskEngine::Active*> timed_out;
@@ -50,7 +62,8 @@ void Tasks::sweep() {
     std::vector<TaskEngine::Active*> requeued;
     std::vector<std::string> dropped;
     std::map<std::int64_t, std::pair<std::vector<TaskEngine::Active*>, std::vector<std::string>>> lost;
-    if (!beats.empty() || !stale.empty() || !timed_out.empty()) {
+    std::map<std::int64_t, std::pair<std::vector<TaskEngine::Active*>, std::vector<std::string>>> drain_lost;
+    if (!beats.empty() || !stale.empty() || !timed_out.empty() || !drained.empty()) {
       const std::string at = now_text(e.core);
       e.core.store->write([&](Conn& c) {
         for (auto& [node, t] : beats) {
@@ -62,6 +75,11 @@ void Tasks::sweep() {
         for (auto node : stale) {
           auto& l = lost[node];
           e.lose_tasks_locked(c, node, e.devs[node], "device went offline (no heartbeat)", l.first, l.second);
+        }
+        for (auto node : drained) {
+          auto& l = drain_lost[node];
+          e.lose_tasks_locked(c, node, e.devs[node], "node drain deadline passed", l.first, l.second,
+                              /*count_retry=*/false);
         }
         for (auto* a : timed_out) {
           auto& q = c.stmt(
@@ -77,6 +95,15 @@ void Tasks::sweep() {
     for (auto& [node, l] : lost) {
       if (!l.first.empty() || !l.second.empty()) changed = true;
       e.apply_lost(node, l.first, l.second);
+    }
+    for (auto& [node, l] : drain_lost) {
+      if (!l.first.empty() || !l.second.empty()) changed = true;
+      // The agent is alive: it is told to stop what went back to the queue
+      // (a late result is refused: the task is no longer this node's).
+      auto& out = e.devs[node].cancel_out;
+      for (const auto* a : l.first) out.push_back(a->task_id);
+      e.apply_lost(node, l.first, l.second, /*count_retry=*/false);
+      redeliver.insert(node);
     }
     for (auto* a : timed_out) {
       // The agent is told to kill it; the slot stays held until it reports.

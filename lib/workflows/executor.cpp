@@ -15,6 +15,9 @@
 #include <cstring>
 #include <deque>
 
+#include "util/encoding.hpp"
+#include "util/json.hpp"
+#include "workflows/docker.hpp"
 #include "workflows/process.hpp"
 #include "workflows/workflows_impl.hpp"
 
@@ -49,9 +52,39 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 
 struct Job;
 
+// A DOCKER job's container settings from its node's config (docs/workflows.md
+// "Container jobs"): memory_mb (1..1048576), cpus (0.01..1024), pids_limit
+// (1..1000000), network (bool, default false: no network). Another type or
+// range is invalid_argument naming the key.
+void container_config(const std::string& config_json, ContainerRun& r) {
+  rapidjson::Document d;
+  if (!parse_json(d, config_json) || !d.IsObject()) return;
+  auto bad = [](const char* k, const char* what) {
+    throw Error(Errc::invalid_argument, std::string("config.") + k + " must be " + what, k);
+  };
+  if (auto it = d.FindMember("memory_mb"); it != d.MemberEnd()) {
+    if (!it->value.IsInt64() || it->value.GetInt64() < 1 || it->value.GetInt64() > 1048576) bad("memory_mb", "an integer 1..1048576");
+    r.memory_bytes = it->value.GetInt64() * 1024 * 1024;
+  }
+  if (auto it = d.FindMember("cpus"); it != d.MemberEnd()) {
+    if (!it->value.IsNumber() || it->value.GetDouble() < 0.01 || it->value.GetDouble() > 1024) bad("cpus", "a number 0.01..1024");
+    r.nano_cpus = static_cast<std::int64_t>(it->value.GetDouble() * 1e9);
+  }
+  if (auto it = d.FindMember("pids_limit"); it != d.MemberEnd()) {
+    if (!it->value.IsInt64() || it->value.GetInt64() < 1 || it->value.GetInt64() > 1000000) bad("pids_limit", "an integer 1..1000000");
+    r.pids_limit = it->value.GetInt64();
+  }
+  if (auto it = d.FindMember("network"); it != d.MemberEnd()) {
+    if (!it->value.IsBool()) bad("network", "a boolean");
+    r.network = it->value.GetBool();
+  }
+}
+
 struct NodeRun {
   WorkflowNode node;
   std::optional<StandaloneDetails> det;
+  std::optional<DockerDetails> docker;  // a DOCKER service's job: a container
+  ContainerRun container;                // its settings (input, timeout filled at start)
   std::int64_t job_id = 0;
   std::vector<std::int64_t> upstream;    // source nodes, in order of their first connection
   std::vector<std::int64_t> downstream;  // target nodes
@@ -81,6 +114,8 @@ struct Run : std::enable_shared_from_this<Run> {
   void begin();
   void pump();
   void start_job(std::int64_t node_id);
+  void start_container(Job& job, NodeRun& n, std::int64_t timeout);
+  void spawn_container(std::shared_ptr<Job> job, ContainerRun cr, const std::string& image);
   void job_done(Job& j);
   void abort(const std::string& why);
   void finish();
@@ -102,10 +137,13 @@ struct Job : std::enable_shared_from_this<Job> {
   int status = 0;
   std::optional<std::string> killed;  // why the executor killed it
   std::optional<std::string> spawn_error;
+  std::optional<int> container_exit;  // a container job's exit status
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::chrono::steady_clock::time_point t0;
 
   void kill_group(const std::string& why) {
     if (!killed) killed = why;
+    cancel->store(true);  // a container job: its thread kills the container
     if (pid > 0 && !exited) ::kill(-pid, SIGKILL);
   }
   void step_done() {
@@ -175,9 +213,11 @@ void Run::begin() {
     cs = workflows.connections(workflow_id);
     for (auto& n : ns) nodes[n.id].node = n;
     for (auto& n : ns) {
-      if (!n.peer_id.empty())
+      const bool local = n.peer_id.empty() || (impl.is_local_peer && impl.is_local_peer(n.peer_id));
+      if (!local)
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + " names peer " + n.peer_id +
-                                                ": dispatch to remote peers is not available; leave peer_id empty to run here");
+                                                ": dispatch to remote peers is not available; leave peer_id empty "
+                                                "(or name this node) to run here");
       std::optional<Service> s;
       try {
         s = workflows.get_service(n.service_id);
@@ -187,15 +227,30 @@ void Run::begin() {
       if (!s)
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(n.service_id) +
                                                 " does not exist");
-      if (s->service_type != "STANDALONE" || !s->standalone)
+      const bool container = s->service_type == "DOCKER" && s->docker && !s->docker->image_name.empty();
+      if (!container && (s->service_type != "STANDALONE" || !s->standalone))
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(s->id) + " is a " +
-                                                s->service_type + " service without an executable; only standalone services run here");
+                                                s->service_type + " service without an executable or image; only standalone"
+                                                " and Docker services run here");
       if (s->status != "ACTIVE")
         throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": service " + std::to_string(s->id) + " is INACTIVE");
-      nodes[n.id].det = s->standalone;
+      if (container) {
+        nodes[n.id].docker = s->docker;
+        try {
+          container_config(n.config_json, nodes[n.id].container);
+        } catch (const Error& e) {
+          throw Error(Errc::invalid_argument, "node " + std::to_string(n.id) + ": " + e.message());
+        }
+      } else {
+        nodes[n.id].det = s->standalone;
+      }
     }
     if (ns.empty()) throw Error(Errc::invalid_argument, "the workflow has no nodes");
     for (const auto& c : cs) {
+      // This node's own side (input already here, results kept here): no
+      // edge between jobs.
+      if (c.source_node_id == WorkflowConnection::kThisNode || c.target_node_id == WorkflowConnection::kThisNode)
+        continue;
       for (auto end : {c.source_node_id, c.target_node_id})
         if (!nodes.count(end))
           throw Error(Errc::invalid_argument, "connection " + std::to_string(c.id) + " is dangling: node " +
@@ -275,8 +330,7 @@ void Run::start_job(std::int64_t nid) {
     job->input += up.stdout_data;
     if (--up.consumers == 0) std::string().swap(up.stdout_data);
   }
-  const auto& d = *n.det;
-  const auto timeout = config_timeout(n.node.config_json).value_or(d.timeout_seconds);
+  const auto timeout = config_timeout(n.node.config_json).value_or(n.det ? n.det->timeout_seconds : 300);
   try {
     core.store->write([&](Conn& c) {
       auto& q = c.stmt("UPDATE job_executions SET status = 'RUNNING', started_at = ? WHERE id = ?");
@@ -290,6 +344,11 @@ void Run::start_job(std::int64_t nid) {
   }
   publish_progress(n.job_id, "RUNNING");
   job->t0 = std::chrono::steady_clock::now();
+  if (n.docker) {
+    start_container(*job, n, timeout);
+    return;
+  }
+  const auto& d = *n.det;
   int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
   auto close_all = [&] {
     for (auto& p : fds)
@@ -348,6 +407,54 @@ void Run::start_job(std::int64_t nid) {
   });
 }
 
+// A DOCKER job: the container runs on a thread of its own (the Engine API
+// calls block), its result posted back to the run's strand.
+void Run::start_container(Job& job, NodeRun& n, std::int64_t timeout) {
+  ContainerRun cr = n.container;
+  const auto& d = *n.docker;
+  if (!d.entrypoint.empty()) cr.entrypoint = parse_string_array(d.entrypoint);
+  if (!d.cmd.empty()) cr.cmd = parse_string_array(d.cmd);
+  cr.env = {"LUCID_WORKFLOW_ID=" + std::to_string(workflow_id), "LUCID_EXECUTION_ID=" + std::to_string(id),
+            "LUCID_JOB_ID=" + std::to_string(n.job_id)};
+  cr.input = job.input;
+  cr.timeout = std::chrono::seconds(timeout);
+  cr.max_output = core.opts.workflow_max_output_bytes;
+  cr.name = "lucidnode-job-" + std::to_string(n.job_id) + "-" + to_hex(random_bytes(4));
+  cr.cancelled = [flag = job.cancel] { return flag->load(); };
+  const std::string image = d.image_name + ":" + (d.image_tag.empty() ? "latest" : d.image_tag);
+  auto self = job.shared_from_this();
+  job.pending = 1;
+  try {
+    spawn_container(self, std::move(cr), image);
+  } catch (const std::exception& e) {
+    job.spawn_error = std::string("could not start the container job: ") + e.what();
+    job.pending = 0;
+    job_done(job);
+  }
+}
+
+void Run::spawn_container(std::shared_ptr<Job> self, ContainerRun cr, const std::string& image) {
+  // Outstanding work while the container runs: a stopping executor drains
+  // (the abort it posts cancels the container) instead of returning before
+  // the result is recorded, as it waits for a child process's pidfd.
+  auto work = std::make_shared<asio::executor_work_guard<asio::io_context::executor_type>>(core.io().get_executor());
+  impl.threads.spawn([self, cr = std::move(cr), image, socket = impl.docker_socket, work] {
+    auto res = DockerClient(socket).run(image, cr);
+    asio::post(self->run->strand, [self, res = std::move(res), work]() mutable {
+      work->reset();
+      self->out_buf = std::move(res.out);
+      self->err_buf = std::move(res.err);
+      if (res.failure) {
+        if (!self->killed) self->killed = *res.failure;
+      } else {
+        self->container_exit = res.exit_code;
+      }
+      self->exited = true;
+      self->step_done();
+    });
+  });
+}
+
 void Run::job_done(Job& j) {
   auto self = shared_from_this();
   auto keep = j.shared_from_this();
@@ -356,7 +463,10 @@ void Run::job_done(Job& j) {
   auto& n = nodes[j.node_id];
   std::optional<int> exit_code;
   std::optional<std::string> why = j.spawn_error ? j.spawn_error : j.killed;
-  if (!why && j.exited) {
+  if (!why && j.container_exit) {
+    exit_code = *j.container_exit;
+    if (*exit_code != 0) why = "exited with status " + std::to_string(*exit_code);
+  } else if (!why && j.exited) {
     if (WIFEXITED(j.status)) {
       exit_code = WEXITSTATUS(j.status);
       if (*exit_code != 0) why = "exited with status " + std::to_string(*exit_code);

@@ -127,7 +127,7 @@ UploadSet::Upload& UploadSet::upload_of(const JsonObject& p, std::string& sid) {
   return *it->second;
 }
 
-void UploadSet::chunk(const JsonObject& p) {
+UploadSet::Progress UploadSet::chunk(const JsonObject& p) {
   std::string sid;
   Upload& u = upload_of(p, sid);
   const auto index = p.required_int("chunk_index");
@@ -146,6 +146,7 @@ void UploadSet::chunk(const JsonObject& p) {
   }
   u.received += static_cast<std::int64_t>(data.size());
   ++u.next_chunk;
+  return Progress{sid, u.next_chunk, u.received, u.size};
 }
 
 StoredUpload UploadSet::end(const JsonObject& p) {

@@ -90,9 +90,17 @@ class UploadSet {
   // chunk_size? (default 262144)} for `owner` (the quota's user). Returns the
   // session_id of the new upload.
   std::string start(const std::string& owner, const JsonObject& payload);
+  // How far an upload is (after a chunk).
+  struct Progress {
+    std::string session_id;
+    std::int64_t chunks_received = 0;
+    std::int64_t bytes_received = 0;
+    std::int64_t file_size = 0;
+  };
   // FILE_UPLOAD_CHUNK {session_id, chunk_index (0, 1, ... in order), data
   // (standard base64 of at most chunk_size bytes)}: appends the bytes.
-  void chunk(const JsonObject& payload);
+  // Returns the upload's progress.
+  Progress chunk(const JsonObject& payload);
   // FILE_UPLOAD_END {session_id}: all file_size bytes arrived; the file is
   // synced and moved into place; the upload is closed.
   StoredUpload end(const JsonObject& payload);

@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "util/json.hpp"
+#include "workflows/docker.hpp"
 #include "workflows/process.hpp"
 #include "workflows/workflows_impl.hpp"
 
@@ -97,11 +98,15 @@ void check_json_text(const std::string& field, const std::string& json) {
     invalid(field, field + " must be at most " + std::to_string(WorkflowLimits::json) + " bytes");
 }
 
-void check_interfaces(const std::vector<ServiceInterface>& v) {
+bool valid_interface_type(const std::string& t) {
   static const std::set<std::string> kTypes = {"STDIN", "STDOUT", "STDERR", "LOGS", "MOUNT", "ENV", "ARG"};
+  return kTypes.count(t) != 0;
+}
+
+void check_interfaces(const std::vector<ServiceInterface>& v) {
   if (v.size() > WorkflowLimits::list) invalid("interfaces", "at most 256 interfaces");
   for (const auto& i : v) {
-    if (!kTypes.count(i.interface_type))
+    if (!valid_interface_type(i.interface_type))
       invalid("interface_type", "interface_type must be one of STDIN, STDOUT, STDERR, LOGS, MOUNT, ENV, ARG");
     check_text("path", i.path, WorkflowLimits::text, false);
     check_text("mount_function", i.mount_function, WorkflowLimits::name, false);
@@ -400,6 +405,22 @@ Error git_error(const char* what, const SyncResult& r, const std::string& branch
   return upstream("the repository could not be read (git exit " + std::to_string(r.exit_code) + ")");
 }
 
+// `git clone --depth 1` of a checked URL into `dest` (inside `dest`'s parent,
+// which exists); 300 s bound; failures as git_error.
+void git_clone(const std::string& url, const std::string& branch, const std::string& user, const std::string& pass,
+               const fs::path& dest) {
+  std::vector<std::string> argv = {"/usr/bin/git", "clone", "--depth", "1", "--no-tags"};
+  if (!branch.empty()) {
+    argv.push_back("--branch");
+    argv.push_back(branch);
+  }
+  argv.push_back("--");
+  argv.push_back(url);
+  argv.push_back(dest.string());
+  auto r = run_sync(argv, git_env(user, pass), dest.parent_path().string(), std::chrono::seconds(300), 64 * 1024);
+  if (r.timed_out || r.exit_code != 0) throw git_error("git clone", r, branch);
+}
+
 // A failed build: the request's repository or command (422). The message
 // keeps the end of the build's output, which helps the author, with the
 // clone's and the data directory's paths replaced.
@@ -469,6 +490,7 @@ void bind_opt(detail::Statement& q, int i, const std::optional<std::int64_t>& v)
 
 Workflows::Workflows(ClusterCore& core) : core_(core), impl_(std::make_unique<Impl>()) {
   impl_->data_dir = core.opts.data_dir;
+  impl_->docker_socket = docker_socket_path(core.opts.docker_socket, &impl_->docker_problem);
 }
 
 namespace {
@@ -480,6 +502,10 @@ std::string seal_key(const ClusterCore& core) {
 }  // namespace
 
 Workflows::~Workflows() = default;
+
+void Workflows::set_local_peer_rule(std::function<bool(std::string_view)> is_local) {
+  impl_->is_local_peer = std::move(is_local);
+}
 
 std::vector<Service> Workflows::list_services() {
   return core_.store->read([&](Conn& c) {
@@ -555,6 +581,26 @@ Service Workflows::update_service(std::int64_t id, const ServiceUpdate& r) {
 }
 
 void Workflows::delete_service(std::int64_t id) {
+  // A DOCKER service's image goes with it (the document), unless another
+  // service uses the same image; with no daemon answering, only the record
+  // goes (docs/decisions.md).
+  std::optional<std::string> image;
+  core_.store->read([&](Conn& c) {
+    auto d = load_docker(c, id);
+    if (!d || d->image_name.empty()) return;
+    auto& q = c.stmt("SELECT COUNT(*) FROM docker_details WHERE image_name = ? AND image_tag = ? AND service_id != ?");
+    q.bind(1, d->image_name);
+    q.bind(2, d->image_tag);
+    q.bind(3, static_cast<std::int64_t>(id));
+    if (q.step() && q.column(0).as_int64() == 0) image = d->image_name + ":" + (d->image_tag.empty() ? "latest" : d->image_tag);
+  });
+  if (image) {
+    try {
+      DockerClient(impl_->docker_socket).remove_image(*image);
+    } catch (const Error& e) {
+      if (e.code() != Errc::unavailable) throw Error(Errc::internal, "Failed to delete service: " + e.message());
+    }
+  }
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt("DELETE FROM services WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
@@ -695,16 +741,7 @@ Service Workflows::create_standalone_from_git(const StandaloneGitCreate& g) {
       if (!keep) fs::remove_all(p, e);
     }
   } cleanup{dest};
-  std::vector<std::string> argv = {"/usr/bin/git", "clone", "--depth", "1", "--no-tags"};
-  if (!g.branch.empty()) {
-    argv.push_back("--branch");
-    argv.push_back(g.branch);
-  }
-  argv.push_back("--");
-  argv.push_back(g.repo_url);
-  argv.push_back(dest.string());
-  auto r = run_sync(argv, git_env(g.username, g.password), dir.string(), std::chrono::seconds(300), 64 * 1024);
-  if (r.timed_out || r.exit_code != 0) throw git_error("git clone", r, g.branch);
+  git_clone(g.repo_url, g.branch, g.username, g.password, dest);
   if (!g.build_command.empty()) {
     const std::chrono::seconds timeout(g.service.timeout_seconds);
     auto b = run_sync({"/bin/sh", "-c", g.build_command}, base_environment(), dest.string(), timeout, 64 * 1024);
@@ -763,16 +800,13 @@ std::optional<std::string> Workflows::validate_git(const std::string& url, const
   return git_error("git ls-remote", r, "").message();
 }
 
-bool Workflows::docker_available() const {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, "/var/run/docker.sock", sizeof addr.sun_path - 1);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+std::string Workflows::docker_socket() const { return impl_->docker_socket; }
+
+std::optional<std::string> Workflows::docker_version() const {
+  return DockerClient(impl_->docker_socket).version();
 }
+
+bool Workflows::docker_available() const { return docker_version().has_value(); }
 
 DockerDetails Workflows::docker_details(std::int64_t id) {
   return core_.store->read([&](Conn& c) {
@@ -812,6 +846,262 @@ void Workflows::set_docker_config(std::int64_t id, const std::optional<std::vect
     touch_service(c, id, now_text(core_));
   });
   wf::publish(core_, "SERVICE_UPDATED", service_payload(id, "config"));
+}
+
+// ---------------------------------------------------------------- docker services
+
+namespace {
+
+// At most this many pulls/builds at once (each holds a thread, a build
+// context in memory and the daemon's attention).
+constexpr int kMaxDockerOps = 4;
+constexpr std::chrono::seconds kPullTimeout{600};
+constexpr std::chrono::seconds kBuildTimeout{900};
+constexpr std::size_t kMaxBuildContext = 256 * 1024 * 1024;
+
+struct DockerOpSlot {
+  std::atomic<int>& n;
+  explicit DockerOpSlot(std::atomic<int>& c) : n(c) {
+    if (n.fetch_add(1) >= kMaxDockerOps) {
+      n.fetch_sub(1);
+      throw Error(Errc::resource_exhausted, "too many Docker operations in progress; try again later");
+    }
+  }
+  ~DockerOpSlot() { n.fetch_sub(1); }
+  DockerOpSlot(const DockerOpSlot&) = delete;
+  DockerOpSlot& operator=(const DockerOpSlot&) = delete;
+};
+
+// Runs a Docker step of a creation: the daemon's failures become the
+// document's 500 "Failed to create service: ..." (internal), whatever their
+// kind (no daemon included); the request's own faults pass unchanged.
+template <class F>
+auto docker_step(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (e.code() == Errc::invalid_argument || e.code() == Errc::not_found || e.code() == Errc::resource_exhausted)
+      throw;
+    throw Error(Errc::internal, std::string(what) + ": " + e.message());
+  }
+}
+
+// The interfaces an image suggests (the document's list): STDIN and STDOUT
+// (jobs pipe them), ENV per environment variable (PATH excepted) and per
+// exposed port, MOUNT (INPUT) per volume.
+std::vector<ServiceInterface> suggested_from(const detail::ImageFacts& f) {
+  std::vector<ServiceInterface> out = {{0, 0, "STDIN", "", "", "Standard input"},
+                                       {0, 0, "STDOUT", "", "", "Standard output"}};
+  for (const auto& e : f.env) {
+    const auto eq = e.find('=');
+    const std::string name = e.substr(0, eq);
+    if (name.empty() || name == "PATH" || name.size() > WorkflowLimits::name) continue;
+    out.push_back({0, 0, "ENV", name, "", "Detected environment variable"});
+  }
+  bool first = true;
+  for (const auto& p : f.exposed_ports) {
+    const std::string port = p.substr(0, p.find('/'));
+    out.push_back({0, 0, "ENV", first ? std::string("PORT") : "PORT_" + port, "", "Detected exposed port " + p});
+    first = false;
+  }
+  for (const auto& v : f.volumes) {
+    if (v.size() > WorkflowLimits::text) continue;
+    out.push_back({0, 0, "MOUNT", v, "INPUT", "Detected volume mount"});
+  }
+  if (out.size() > WorkflowLimits::list) out.resize(WorkflowLimits::list);
+  return out;
+}
+
+std::string image_capabilities(const std::string& name, const std::string& tag) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("image_name"); w.String(name.c_str());
+  w.Key("image_tag"); w.String(tag.c_str());
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The image name a build gets: lucidnode/<service name, lower-cased to
+// [a-z0-9-], at most 40>-<8 random hex>.
+std::string built_image_name(const std::string& service_name) {
+  std::string base;
+  for (unsigned char c : service_name) {
+    if (base.size() >= 40) break;
+    if (std::isalnum(c)) base += static_cast<char>(std::tolower(c));
+    else if (!base.empty() && base.back() != '-') base += '-';
+  }
+  while (!base.empty() && base.back() == '-') base.pop_back();
+  if (base.empty()) base = "service";
+  return "lucidnode/" + base + "-" + to_hex(random_bytes(4));
+}
+
+// The Dockerfile of a build directory: refused when absent, or when the
+// directory is a docker-compose project (docs/decisions.md).
+void check_build_dir(const fs::path& dir) {
+  std::error_code ec;
+  for (const char* compose : {"docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"})
+    if (fs::exists(dir / compose, ec))
+      throw Error(Errc::internal, std::string("Failed to create service: ") + compose +
+                                      " found; docker-compose projects are not supported by this server "
+                                      "(build from a Dockerfile)");
+  if (!fs::is_regular_file(fs::symlink_status(dir / "Dockerfile", ec)))
+    throw Error(Errc::internal, "Failed to create service: no Dockerfile found");
+}
+
+}  // namespace
+
+namespace {
+// Records a DOCKER service for an image the daemon now has; the image is
+// removed again if the record cannot be written.
+DockerCreated record_docker(ClusterCore& core, const detail::DockerClient& dc, const std::string& name,
+                            const std::string& description, const std::string& image, const std::string& tag,
+                            const char* source, const std::vector<ServiceInterface>& custom, bool owns_image = true) {
+  const std::string ref = image + ":" + tag;
+  try {
+    auto facts = docker_step("Failed to create service", [&] { return dc.inspect_image(ref); });
+    if (!facts) throw Error(Errc::internal, "Failed to create service: the image is not on the daemon after " +
+                                                std::string(source == std::string("registry") ? "the pull" : "the build"));
+    DockerCreated out;
+    out.suggested = suggested_from(*facts);
+    out.service = core.store->write([&](Conn& c) {
+      const auto id = insert_service(c, now_text(core), name, description, "DOCKER", "ACTIVE", "",
+                                     image_capabilities(image, tag));
+      auto& q = c.stmt("INSERT INTO docker_details(service_id, image_name, image_tag, source, entrypoint, cmd)"
+                       " VALUES (?, ?, ?, ?, '', '')");
+      q.bind(1, static_cast<std::int64_t>(id));
+      q.bind(2, image);
+      q.bind(3, tag);
+      q.bind(4, source);
+      q.run();
+      insert_interfaces(c, id, custom.empty() ? out.suggested : custom);
+      return must_service(c, id);
+    });
+    wf::publish(core, "SERVICE_UPDATED", service_payload(out.service.id, "created"));
+    return out;
+  } catch (...) {
+    try {
+      if (owns_image) dc.remove_image(ref);
+    } catch (...) {
+    }
+    throw;
+  }
+}
+}  // namespace
+
+DockerCreated Workflows::create_docker_from_registry(const DockerRegistryCreate& r) {
+  check_text("service_name", r.name, WorkflowLimits::name, true);
+  check_text("description", r.description, WorkflowLimits::text, false);
+  check_text("username", r.username, WorkflowLimits::name, false);
+  check_text("password", r.password, WorkflowLimits::text, false);
+  if (!valid_image_name(r.image_name))
+    invalid("image_name", "image_name must be a Docker image reference ([host[:port]/]name, lower case)");
+  if (!valid_image_tag(r.image_tag)) invalid("image_tag", "image_tag must be 1-128 of [A-Za-z0-9_.-]");
+  check_interfaces(r.interfaces);
+  DockerOpSlot slot(impl_->docker_ops);
+  DockerClient dc(impl_->docker_socket);
+  // An image the daemon already has is still pulled (it may be stale), but
+  // a failed creation removes only an image the pull brought.
+  const std::string ref = r.image_name + ":" + r.image_tag;
+  const bool had = docker_step("Failed to create service", [&] { return dc.inspect_image(ref).has_value(); });
+  docker_step("Failed to create service", [&] { dc.pull(r.image_name, r.image_tag, r.username, r.password, kPullTimeout, {}); });
+  return record_docker(core_, dc, r.name, r.description, r.image_name, r.image_tag, "registry", r.interfaces,
+                      /*owns_image=*/!had);
+}
+
+DockerCreated Workflows::create_docker_from_local(const DockerLocalCreate& r) {
+  check_text("service_name", r.name, WorkflowLimits::name, true);
+  check_text("description", r.description, WorkflowLimits::text, false);
+  check_text("local_path", r.local_path, WorkflowLimits::text, true);
+  check_interfaces(r.interfaces);
+  const fs::path dir = confine(impl_->data_dir, r.local_path, "local_path");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) invalid("local_path", "local_path must be a directory");
+  check_build_dir(dir);
+  DockerOpSlot slot(impl_->docker_ops);
+  DockerClient dc(impl_->docker_socket);
+  const std::string image = built_image_name(r.name);
+  docker_step("Failed to create service", [&] { dc.build(dir, "Dockerfile", image, "latest", kBuildTimeout, kMaxBuildContext, {}); });
+  return record_docker(core_, dc, r.name, r.description, image, "latest", "local", r.interfaces);
+}
+
+std::string Workflows::create_docker_from_git(const DockerGitCreate& r) {
+  check_text("service_name", r.name, WorkflowLimits::name, true);
+  check_text("description", r.description, WorkflowLimits::text, false);
+  check_git_url(r.repo_url, impl_->data_dir);
+  check_branch(r.branch);
+  check_text("username", r.username, WorkflowLimits::name, false);
+  check_text("password", r.password, WorkflowLimits::text, false);
+  check_interfaces(r.interfaces);
+  auto slot = std::make_shared<DockerOpSlot>(impl_->docker_ops);
+  static std::atomic<std::uint64_t> seq{0};
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string op = "docker-git-" + std::to_string(ns + static_cast<std::int64_t>(seq.fetch_add(1) % 1000));
+  auto& core = core_;
+  Impl& impl = *impl_;
+  auto event = [&core, op](const char* type, const std::string& message, int pct, std::int64_t service_id) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("operation_id"); w.String(op.c_str());
+    w.Key("message"); w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+    w.Key("percentage"); w.Int(pct);
+    if (service_id) { w.Key("service_id"); w.Int64(service_id); }
+    if (std::strcmp(type, "DOCKER_OPERATION_ERROR") == 0) { w.Key("error"); w.String(message.data(), static_cast<rapidjson::SizeType>(message.size())); }
+    w.EndObject();
+    wf::publish(core, type, std::string(buf.GetString(), buf.GetSize()));
+  };
+  impl.threads.spawn([&core, &impl, r, slot, event] {
+    const fs::path dir = impl.data_dir / "services";
+    const fs::path dest = dir / ("docker-git-" + to_hex(random_bytes(8)));
+    std::error_code ec;
+    std::string failure;
+    try {
+      event("DOCKER_OPERATION_START", "Cloning repository...", 0, 0);
+      fs::create_directories(dir, ec);
+      git_clone(r.repo_url, r.branch, r.username, r.password, dest);
+      check_build_dir(dest);
+      event("DOCKER_OPERATION_PROGRESS", "Building Docker image...", 50, 0);
+      DockerClient dc(impl.docker_socket);
+      const std::string image = built_image_name(r.name);
+      // At most one progress event a second: a build's output can be long.
+      auto last = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+      docker_step("Failed to create service", [&] {
+        // The events go to every WebSocket client: they count the build's
+        // steps, never carry its output (which may show the Dockerfile's values).
+        std::size_t lines = 0;
+        dc.build(dest, "Dockerfile", image, "latest", kBuildTimeout, kMaxBuildContext, [&](const std::string&) {
+          ++lines;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last < std::chrono::seconds(1)) return;
+          last = now;
+          event("DOCKER_OPERATION_PROGRESS", "Building Docker image... (" + std::to_string(lines) + " lines of output)", 75, 0);
+        });
+      });
+      auto created = record_docker(core, dc, r.name, r.description, image, "latest", "git", r.interfaces);
+      fs::remove_all(dest, ec);  // before the last event: who sees it finds no clone left
+      event("DOCKER_OPERATION_COMPLETE", "Docker service created", 100, created.service.id);
+      return;
+    } catch (const Error& e) {
+      failure = e.message();
+      if (auto at = failure.find(" (output: "); at != std::string::npos) failure.resize(at);  // see PROGRESS
+    } catch (const std::exception& e) {
+      failure = std::string("Failed to create service: ") + e.what();
+    }
+    fs::remove_all(dest, ec);
+    event("DOCKER_OPERATION_ERROR", failure, 100, 0);
+  });
+  return op;
+}
+
+std::vector<ServiceInterface> Workflows::docker_suggested_interfaces(std::int64_t id) {
+  const auto d = docker_details(id);
+  if (d.image_name.empty()) throw Error(Errc::invalid_argument, "the service names no image", "source");
+  DockerClient dc(impl_->docker_socket);
+  auto facts = docker_step("Failed to detect interfaces",
+                           [&] { return dc.inspect_image(d.image_name + ":" + (d.image_tag.empty() ? "latest" : d.image_tag)); });
+  if (!facts) throw Error(Errc::internal, "Failed to detect interfaces: the service's image is not on the Docker daemon");
+  return suggested_from(*facts);
 }
 
 // ---------------------------------------------------------------- workflows
@@ -966,7 +1256,19 @@ void set_node_json(ClusterCore& core, std::int64_t workflow_id, std::int64_t nod
 }
 
 void check_connection_nodes(Conn& c, const WorkflowConnection& x) {
+  if (x.source_node_id == WorkflowConnection::kThisNode && x.target_node_id == WorkflowConnection::kThisNode)
+    invalid("source_node_id", "a connection needs a workflow node on at least one end");
+  for (auto [type, field] : {std::pair{&x.source_interface_type, "source_interface_type"},
+                             std::pair{&x.target_interface_type, "target_interface_type"}})
+    if (!type->empty() && !valid_interface_type(*type))
+      invalid(field, std::string(field) + " must be one of STDIN, STDOUT, STDERR, LOGS, MOUNT, ENV, ARG");
+  const std::string& f = x.destination_file_name;
+  if (f.size() > WorkflowLimits::name || f == "." || f == ".." || f.find('/') != std::string::npos ||
+      f.find('\0') != std::string::npos)
+    invalid("destination_file_name", "destination_file_name must be a file name of at most 255 bytes without '/'");
+  check_text("destination_file_name", f, WorkflowLimits::name, false);
   for (auto [id, field] : {std::pair{x.source_node_id, "source_node_id"}, std::pair{x.target_node_id, "target_node_id"}}) {
+    if (id == WorkflowConnection::kThisNode) continue;
     auto& q = c.stmt("SELECT 1 FROM workflow_nodes WHERE id = ? AND workflow_id = ?");
     q.bind(1, static_cast<std::int64_t>(id));
     q.bind(2, static_cast<std::int64_t>(x.workflow_id));
@@ -987,13 +1289,15 @@ void Workflows::set_node_config(std::int64_t w, std::int64_t n, const std::strin
 std::vector<WorkflowConnection> Workflows::connections(std::int64_t workflow_id) {
   return core_.store->read([&](Conn& c) {
     must_workflow(c, workflow_id);
-    auto& q = c.stmt("SELECT id, workflow_id, source_node_id, source_interface_id, target_node_id, target_interface_id"
+    auto& q = c.stmt("SELECT id, workflow_id, source_node_id, source_interface_id, target_node_id, target_interface_id,"
+                     " source_interface_type, target_interface_type, destination_file_name"
                      " FROM workflow_connections WHERE workflow_id = ? ORDER BY id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     std::vector<WorkflowConnection> out;
     while (q.step())
       out.push_back({q.column(0).as_int64(), q.column(1).as_int64(), q.column(2).as_int64(),
-                     opt_int(q.column(3)), q.column(4).as_int64(), opt_int(q.column(5))});
+                     opt_int(q.column(3)), q.column(4).as_int64(), opt_int(q.column(5)), q.column(6).as_text(),
+                     q.column(7).as_text(), q.column(8).as_text()});
     return out;
   });
 }
@@ -1009,12 +1313,16 @@ WorkflowConnection Workflows::add_connection(const WorkflowConnection& x) {
     cnt.reset();
     check_connection_nodes(c, x);
     auto& q = c.stmt("INSERT INTO workflow_connections(workflow_id, source_node_id, source_interface_id,"
-                     " target_node_id, target_interface_id) VALUES (?, ?, ?, ?, ?) RETURNING id");
+                     " target_node_id, target_interface_id, source_interface_type, target_interface_type,"
+                     " destination_file_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
     q.bind(1, static_cast<std::int64_t>(x.workflow_id));
     q.bind(2, static_cast<std::int64_t>(x.source_node_id));
     bind_opt(q, 3, x.source_interface_id);
     q.bind(4, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 5, x.target_interface_id);
+    q.bind(6, x.source_interface_type);
+    q.bind(7, x.target_interface_type);
+    q.bind(8, x.destination_file_name);
     const std::int64_t new_id = q.run_returning_id();
     WorkflowConnection r = x;
     r.id = new_id;
@@ -1035,12 +1343,16 @@ void Workflows::update_connection(const WorkflowConnection& x) {
     if (!exists) throw Error(Errc::not_found, "Connection not found");
     check_connection_nodes(c, x);
     auto& q = c.stmt("UPDATE workflow_connections SET source_node_id = ?, source_interface_id = ?, target_node_id = ?,"
-                     " target_interface_id = ? WHERE id = ?");
+                     " target_interface_id = ?, source_interface_type = ?, target_interface_type = ?,"
+                     " destination_file_name = ? WHERE id = ?");
     q.bind(1, static_cast<std::int64_t>(x.source_node_id));
     bind_opt(q, 2, x.source_interface_id);
     q.bind(3, static_cast<std::int64_t>(x.target_node_id));
     bind_opt(q, 4, x.target_interface_id);
-    q.bind(5, static_cast<std::int64_t>(x.id));
+    q.bind(5, x.source_interface_type);
+    q.bind(6, x.target_interface_type);
+    q.bind(7, x.destination_file_name);
+    q.bind(8, static_cast<std::int64_t>(x.id));
     q.run();
     touch_workflow(c, x.workflow_id, now_text(core_));
   });

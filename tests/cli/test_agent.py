@@ -16,10 +16,13 @@ from lucidtest import CTL_BIN, Server
 class Agent:
     """A running `lucidctl agent`, its stdout read line by line."""
 
-    def __init__(self, server_url, hostname, key_file, *extra):
+    def __init__(self, server_url, hostname, key_file, *extra, verbose=True):
+        # Tests follow each report and task step: --verbose (the default is quiet).
+        # hostname None: the agent's default, the system's host name.
         self.proc = subprocess.Popen(
-            [CTL_BIN, "agent", "--server", server_url, "--hostname", hostname, "--key-file", key_file,
-             "--interval", "1", "--poll", "1", "--max-backoff", "1"] + list(extra),
+            [CTL_BIN, "agent", "--server", server_url] + (["--hostname", hostname] if hostname else []) +
+            ["--key-file", key_file, "--interval", "1", "--poll", "1", "--max-backoff", "1"] +
+            (["--verbose"] if verbose else []) + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = queue.Queue()
         self.seen = []
@@ -69,8 +72,8 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(self.server.stop(), 0, self.server.read_log()[-3000:])
         self.server.cleanup()
 
-    def agent(self, hostname, key_file=None, *extra):
-        a = Agent(self.server.url, hostname, key_file or self.key_file, *extra)
+    def agent(self, hostname, key_file=None, *extra, verbose=True):
+        a = Agent(self.server.url, hostname, key_file or self.key_file, *extra, verbose=verbose)
         self.agents.append(a)
         return a
 
@@ -118,6 +121,41 @@ class AgentTest(unittest.TestCase):
         b.wait_for(r"reported cpu=")
         self.assertEqual(b.proc.wait(timeout=20), 0)
         self.assertEqual(len(self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()), 1)
+
+    def test_quiet_by_default_and_hostname_from_the_system(self):
+        import socket
+        a = self.agent(None, verbose=False)
+        code = a.wait_for(r"registration code ([A-Z0-9]{5})").group(1)
+        nodes = self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()
+        self.assertEqual([n["hostname"] for n in nodes], [socket.gethostname()])
+        self.assertEqual(self.ctl("nodes", "approve-code", code).returncode, 0)
+        a.wait_for(r"reported cpu=.*--verbose prints each report")
+        # Reports go on every second, silently.
+        time.sleep(3.5)
+        node = self.server.request("GET", "/api/v1/nodes/", token=self.admin).json()[0]
+        self.assertEqual(node["health"], "online")
+        self.assertEqual(a.stop(), 0)
+        a.pump.join(timeout=5)
+        rest = []
+        while not a.lines.empty():
+            line = a.lines.get()
+            if line is not None:
+                rest.append(line)
+        self.assertFalse([l for l in rest if "reported cpu=" in l], rest)
+
+    def test_backoff_honours_retry_after(self):
+        # Two registration calls a minute: the join and one poll; the next
+        # poll is refused with 429 and a Retry-After of about 30 s, which the
+        # agent waits out instead of its own 1 s backoff.
+        old = self.server
+        self.assertEqual(old.stop(), 0)
+        old.cleanup()
+        self.server = Server(["--rate-join", "2"]).start()
+        self.admin = self.server.token()
+        a = self.agent("limited.example.com")
+        m = a.wait_for(r"polling failed \(HTTP 429.*\); retrying in (\d+)s")
+        self.assertGreaterEqual(int(m.group(1)), 20)
+        self.assertEqual(a.stop(), 0)
 
     def test_restart_while_pending_keeps_the_request_and_only_the_agent_gets_the_key(self):
         a = self.agent("pend-1.example.com")

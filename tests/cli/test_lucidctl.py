@@ -78,19 +78,20 @@ class LucidctlTest(ServerTestCase):
         out = self.ctl("nodes", "show", str(node_id))
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertRegex(out.stdout, r"health\s+online")
-        self.assertRegex(out.stdout, r"33\.5\s+44\.0")
+        self.assertRegex(out.stdout, r"33\.5\s+44\s")
 
         out = self.ctl("--json", "nodes", "show", str(node_id))
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertEqual(json.loads(out.stdout)["stats"][0]["cpu_usage"], 33.5)
+        self.assertEqual(json.loads(out.stdout)["registration"]["stats"][0]["cpu_usage"], 33.5)
 
         out = self.ctl("nodes", "quota", str(node_id), "--gb", "250")
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertRegex(out.stdout, r"storage_quota_gb\s+250\.0")
+        self.assertRegex(out.stdout, r"storage_quota_gb\s+250\n")
 
         out = self.ctl("--json", "nodes", "list")
         rows = json.loads(out.stdout)
-        self.assertIn(node_id, [n["id"] for n in rows])
+        self.assertIn("cli-a.example.com", [n["hostname"] for n in rows])
+        self.assertTrue(all(n["node_id"].startswith("node_") for n in rows))
 
     def test_node_command_errors(self):
         out = self.ctl("nodes", "show", "987654")

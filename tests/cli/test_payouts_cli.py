@@ -252,3 +252,58 @@ class LedgerVerify(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PayoutBatchCli(ServerTestCase):
+    """lucidctl payouts batch FILE [--watch]: the request as written, progress to the end."""
+    server_args = ARGS
+
+    def remote(self, *args, token=None, stdin=None):
+        e = dict(os.environ)
+        e.pop("LUCID_SERVER", None)
+        e.pop("LUCID_TOKEN", None)
+        return subprocess.run([CTL_BIN, "--server", self.server.url, "--token", token or self.admin] + list(args),
+                              capture_output=True, text=True, timeout=120, env=e, input=stdin)
+
+    def write(self, name, text):
+        path = os.path.join(self.server.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_batch_watch_to_the_end(self):
+        a = create_node(self.server, self.admin, "batch-a")
+        b = create_node(self.server, self.admin, "batch-b")
+        path = self.write("ok.json", '[{"node_id": "%s", "amount": 0.000001, "wallet_address": "%s"},'
+                                     ' {"node_id": "%s", "amount": 5.25, "currency": "LUCID", "wallet_address": "%s"}]'
+                          % (a, WALLET, b, WALLET))
+        out = self.remote("payouts", "batch", path, "--batch-id", "cli-batch-1", "--watch", "--interval", "0.5")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        lines = out.stdout.strip().splitlines()
+        self.assertRegex(lines[0], r"^batch cli-batch-1 \w+: 2 payout\(s\) to 2 node\(s\)$")
+        self.assertEqual(lines[-1], "batch cli-batch-1: 2 completed")
+        rows = json.loads(self.remote("--json", "payouts", "list", a).stdout, parse_float=decimal.Decimal)["payouts"]
+        self.assertEqual([str(p["amount"]) for p in rows if p["batch_id"] == "cli-batch-1"], ["0.000001"])
+        # A request without a wallet fails: the watch says so and exits 1.
+        path = self.write("bad.json", '{"batch_id": "cli-batch-2", "payout_requests": [{"node_id": "%s", "amount": 3}]}'
+                          % a)
+        out = self.remote("payouts", "batch", path, "--watch", "--interval", "0.5")
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertEqual(out.stdout.strip().splitlines()[-1], "batch cli-batch-2: 1 failed")
+
+    def test_batch_errors(self):
+        a = create_node(self.server, self.admin, "batch-err")
+        out = self.remote("payouts", "batch", self.write("nope.json", "{nope"))
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("is not JSON", out.stderr)
+        out = self.remote("payouts", "batch", self.write("obj.json", '{"x": 1}'))
+        self.assertEqual(out.returncode, 2)
+        out = self.remote("payouts", "batch", os.path.join(self.server.dir, "missing.json"))
+        self.assertEqual(out.returncode, 2)
+        body = '[{"node_id": "%s", "amount": 1, "wallet_address": "%s"}]' % (a, WALLET)
+        out = self.remote("payouts", "batch", "-", token=self.server.token("viewer"), stdin=body)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("HTTP 403", out.stderr)
+        out = self.remote("payouts", "batch", "-", stdin='[{"node_id": "%s", "amount": -1}]' % a)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("HTTP 400", out.stderr)

@@ -23,7 +23,8 @@ HW_KEYS = {"cpu_cores", "memory_gb", "storage_gb", "gpu_count", "gpu_model", "ar
 LOC_KEYS = {"region", "country", "city", "latitude", "longitude"}
 NODE_KEYS = {"node_id", "name", "status", "node_type", "pool_id", "pool_priority", "hostname",
              "registration_status", "hardware_info", "location", "created_at", "updated_at",
-             "last_heartbeat", "poot_score"}
+             "last_heartbeat", "poot_score",
+             "schedulable", "drain"}  # ours (issue 15): test_mgmt_removal.py
 POOL_KEYS = {"pool_id", "name", "description", "node_count", "max_nodes", "resource_limits", "created_at",
              "updated_at"}
 PAGINATION_KEYS = {"page", "limit", "total", "total_pages", "has_next", "has_prev"}
@@ -367,7 +368,7 @@ class MgmtNodeList(MgmtAssertions, ServerTestCase):
                 r = self.get(path)
                 self.assertEqual(r.status, 404, r)
                 self.assertEqual(r.json(), {"detail": "Node not found"})
-        for method, path, allow in (("DELETE", "/api/v1/nodes/" + uid, "GET, HEAD, PUT"),
+        for method, path, allow in (("PATCH", "/api/v1/nodes/" + uid, "DELETE, GET, HEAD, PUT"),  # DELETE: issue 15
                                     ("GET", "/api/v1/nodes/%s/start" % uid, "POST"),
                                     ("PUT", "/api/v1/nodes/%s/resources" % uid, "GET, HEAD"),
                                     ("DELETE", "/api/v1/nodes/pools", "GET, HEAD, POST")):
@@ -506,10 +507,11 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         self.assertEqual(edge["hardware_info"]["gpu_count"], 0)
 
     def test_create_name_and_hostname(self):
-        # A name that is no hostname needs an explicit hostname.
-        self.assertMgmtError(self.post("/api/v1/nodes", {"name": "Node One"}), 400, "LUCID_ERR_1001", "name")
-        n = self.create({"name": "Node One", "hostname": "node-one"})
-        self.assertEqual((n["name"], n["hostname"]), ("Node One", "node-one"))
+        # A name that is no hostname is free text (issue 15): the hostname is the node's uid.
+        free = self.create({"name": "Node One"})
+        self.assertEqual((free["name"], free["hostname"]), ("Node One", free["node_id"]))
+        n = self.create({"name": "Node One b", "hostname": "node-one"})
+        self.assertEqual((n["name"], n["hostname"]), ("Node One b", "node-one"))
         self.assertEqual(self.create({"name": "UPPER.Case"})["hostname"], "upper.case")
         for hostname in ("bad host", "-lead", "trail-", "a/b", "x" * 254):
             with self.subTest(hostname=hostname):
@@ -524,12 +526,12 @@ class MgmtNodeCrud(MgmtAssertions, ServerTestCase):
         r = self.post("/api/v1/nodes", {"name": "named-ok", "hostname": "named-ok"})
         self.assertEqual(r.status, 201, r)  # none of the refused attempts left a row behind
 
-    def test_create_hostname_from_name_errors_name_the_name(self):
-        # No hostname was sent: the hostname comes from the name, so the name is
-        # the field at fault, for a bad character as for a bad first/last one.
-        self.assertMgmtError(self.post("/api/v1/nodes", {"name": "bad name"}), 400, "LUCID_ERR_1001", "name")
-        self.assertMgmtError(self.post("/api/v1/nodes", {"name": "-dash"}), 400, "LUCID_ERR_1001", "name")
-        self.assertMgmtError(self.post("/api/v1/nodes", {"name": "dash-"}), 400, "LUCID_ERR_1001", "name")
+    def test_create_hostname_from_name_only_when_it_is_one(self):
+        # No hostname was sent: a name shaped like a hostname is the hostname;
+        # any other name is free text (issue 15) and the hostname is the uid.
+        for name in ("bad name", "-dash", "dash-"):
+            n = self.create({"name": name})
+            self.assertEqual((n["name"], n["hostname"]), (name, n["node_id"]))
         # With a hostname given, its own errors name it.
         self.assertMgmtError(self.post("/api/v1/nodes", {"name": "dash-", "hostname": "-h"}), 400, "LUCID_ERR_1001",
                              "hostname")

@@ -153,7 +153,12 @@ class AuthTest(ServerTestCase):
         self.assertAuthError(self.post(good), 401, "Invalid or expired challenge")
 
     def test_public_key_omitted_with_several_keys(self):
+        # issue 18: the key that verifies the signature logs in (admins' keys tried first)
         r = ed25519_login(self.server, self.admin_key, with_public_key=False)
+        self.assertEqual((r.status, r.json()["peer_id"], r.json()["role"]), (200, peer_id_of(self.admin_key), "admin"), r)
+        r = ed25519_login(self.server, self.node_key, with_public_key=False)
+        self.assertEqual((r.status, r.json()["peer_id"], r.json()["role"]), (200, peer_id_of(self.node_key), "node"), r)
+        r = ed25519_login(self.server, Ed25519PrivateKey.generate(), with_public_key=False)
         self.assertAuthError(r, 401, "Authentication failed")
 
     def test_expired_challenge(self):

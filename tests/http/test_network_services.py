@@ -1,6 +1,6 @@
 """network-node.md, Services / Docker Services / Standalone Services: shapes,
 status codes, the {"error": ...} body, path confinement to the data directory,
-git URL validation, docker endpoints without a daemon (503)."""
+git URL validation, docker endpoints without a daemon (500)."""
 import hashlib
 import os
 import stat
@@ -357,22 +357,50 @@ class TestStandalone(NetworkAssertions, ServerTestCase):
         self.assertError(self.req("POST", "/api/services/docker/validate-git", {}), 400, "repo_url")
 
 
-@unittest.skipIf(os.path.exists("/var/run/docker.sock"), "a docker daemon socket exists here")
 class TestDockerWithoutDaemon(NetworkAssertions, ServerTestCase):
+    """No daemon answers on the configured socket: the document's 500
+    "Failed to create service" (tests/http/test_docker_services.py has a real one)."""
+    server_args = ["--docker-socket", "/nonexistent/lucidtest/docker.sock"]
+
     def req(self, method, path, body=None):
         return self.server.request(method, path, body, token=self.admin)
 
-    def test_creation_is_unavailable(self):
+    def test_creation_fails(self):
         self.assertError(self.req("POST", "/api/services/docker/from-registry",
-                                  {"service_name": "n", "image_name": "nginx"}), 503, "docker")
-        self.assertError(self.req("POST", "/api/services/docker/from-git",
-                                  {"service_name": "n", "repo_url": "https://example.com/x.git"}), 503)
+                                  {"service_name": "n", "image_name": "nginx"}), 500,
+                         "Failed to create service: Docker daemon not available")
+        os.makedirs(os.path.join(data_dir(self.server), "ctx"), exist_ok=True)
+        with open(os.path.join(data_dir(self.server), "ctx", "Dockerfile"), "w") as f:
+            f.write("FROM scratch\n")
         self.assertError(self.req("POST", "/api/services/docker/from-local",
-                                  {"service_name": "n", "local_path": "x"}), 503)
+                                  {"service_name": "n", "local_path": "ctx"}), 500, "Docker daemon not available")
         self.assertError(self.req("POST", "/api/services/docker/from-registry", {"service_name": "n"}), 400, "image_name")
+        self.assertError(self.req("POST", "/api/services/docker/from-registry",
+                                  {"service_name": "n", "image_name": "Bad/Name"}), 400, "image_name")
         self.assertError(self.req("POST", "/api/services/docker/from-git", {"repo_url": "x"}), 400, "service_name")
         self.assertError(self.req("POST", "/api/services/docker/from-local", {"service_name": "n"}), 400, "local_path")
         self.assertEqual(self.req("GET", "/api/services").json()["total"], 0)
+        caps = self.req("GET", "/api/node/capabilities").json()
+        self.assertEqual((caps["docker_available"], caps["docker_version"], caps["system"]["has_docker"]), (False, "", False))
+
+    def test_from_git_reports_the_missing_daemon_on_the_websocket(self):
+        from lucidtest import WebSocket
+        repo = os.path.join(data_dir(self.server), "gitrepo")
+        os.makedirs(repo, exist_ok=True)
+        with open(os.path.join(repo, "Dockerfile"), "w") as f:
+            f.write("FROM scratch\n")
+        git("init", "-q", cwd=repo)
+        git("add", ".", cwd=repo)
+        git("commit", "-q", "-m", "x", cwd=repo)
+        with WebSocket(self.server, token=self.admin, timeout=60) as ws:
+            r = self.req("POST", "/api/services/docker/from-git", {"service_name": "g", "repo_url": "file://" + repo})
+            self.assertEqual(r.status, 202, r)
+            m = ws.recv_type("DOCKER_OPERATION_ERROR", limit=100)
+            self.assertEqual(m["payload"]["operation_id"], r.json()["operation_id"])
+            self.assertEqual(m["payload"]["error"], "Failed to create service: Docker daemon not available")
+        self.assertNotIn("g", [s["name"] for s in self.req("GET", "/api/services").json()["services"]])
+        self.assertEqual([d for d in os.listdir(os.path.join(data_dir(self.server), "services"))
+                          if d.startswith("docker-git-")], [])  # the clone is gone
 
     def test_details_interfaces_config(self):
         sid = self.req("POST", "/api/services", {"type": "docker", "name": "d",
@@ -403,7 +431,8 @@ class TestDockerWithoutDaemon(NetworkAssertions, ServerTestCase):
         self.assertEqual((d["entrypoint"], d["cmd"]), ("", '["--v","1"]'))
         self.assertError(self.req("PUT", "/api/services/docker/%d/config" % sid, {"cmd": "a 'unterminated"}), 400, "quote")
         self.assertError(self.req("PUT", "/api/services/docker/%d/config" % sid, {"cmd": "[1, 2]"}), 400)
-        self.assertError(self.req("GET", "/api/services/docker/%d/interfaces/suggested" % sid), 503)
+        self.assertError(self.req("GET", "/api/services/docker/%d/interfaces/suggested" % sid), 500,
+                         "Failed to detect interfaces: Docker daemon not available")
         other = self.req("POST", "/api/services", {"type": "storage", "name": "s"}).json()["service"]["id"]
         for method, path, body in [("GET", "/api/services/docker/%d/details", None),
                                    ("GET", "/api/services/docker/%d/interfaces/suggested", None),

@@ -13,6 +13,9 @@ from test_network_services import NetworkAssertions, standalone, write_script
 WORKFLOW_KEYS = {"id", "name", "description", "definition", "created_at", "updated_at"}
 NODE_KEYS = {"id", "workflow_id", "node_type", "peer_id", "service_id", "config", "gui_props"}
 CONN_KEYS = {"id", "workflow_id", "source_node_id", "source_interface_id", "target_node_id", "target_interface_id"}
+# Issue 18: outputs are supersets with the network node web UI's fields.
+UI_NODE_KEYS = {"service_name", "service_type", "order", "gui_x", "gui_y", "interfaces", "entrypoint", "cmd"}
+UI_CONN_KEYS = {"from_node_id", "from_interface_type", "to_node_id", "to_interface_type", "destination_file_name"}
 INSTANCE_KEYS = {"id", "workflow_id", "status", "started_at", "completed_at", "error"}
 JOB_KEYS = {"id", "workflow_execution_id", "node_id", "status", "started_at", "completed_at"}
 
@@ -113,7 +116,7 @@ class TestWorkflowCrud(NetworkAssertions, WorkflowHelpers, ServerTestCase):
                      {"node_type": "SERVICE", "service_id": sid, "config": {"timeout": 30}, "gui_props": {"position": {"x": 1, "y": 2}}})
         self.assertEqual(r.status, 201, r)
         n = r.json()
-        self.assertEqual(set(n), NODE_KEYS)
+        self.assertEqual(set(n), NODE_KEYS | UI_NODE_KEYS)
         self.assertEqual((n["workflow_id"], n["service_id"], n["config"], n["peer_id"]), (wid, sid, {"timeout": 30}, ""))
         r = self.req("PUT", "/api/workflows/%d/nodes/%d/gui-props" % (wid, n["id"]), {"gui_props": {"width": 200}})
         self.assertEqual((r.status, r.json()), (200, {"success": True, "message": "GUI properties updated"}))
@@ -144,7 +147,8 @@ class TestWorkflowCrud(NetworkAssertions, WorkflowHelpers, ServerTestCase):
                      {"source_node_id": a, "source_interface_id": 1, "target_node_id": b, "target_interface_id": 2})
         self.assertEqual(r.status, 201, r)
         conn = r.json()
-        self.assertEqual(set(conn), CONN_KEYS)
+        self.assertEqual(set(conn), CONN_KEYS | {"connection"})
+        self.assertEqual(set(conn["connection"]), CONN_KEYS | UI_CONN_KEYS)
         self.assertEqual((conn["source_interface_id"], conn["target_interface_id"]), (1, 2))
         r = self.req("PUT", "/api/workflows/%d/connections/%d" % (wid, conn["id"]), {"source_node_id": a, "target_node_id": c})
         self.assertEqual((r.status, r.json()), (200, {"success": True, "message": "Connection updated"}))
@@ -159,11 +163,12 @@ class TestWorkflowCrud(NetworkAssertions, WorkflowHelpers, ServerTestCase):
         self.assertError(self.req("GET", "/api/workflows/999999/connections"), 404)
         self.assertEqual(self.req("DELETE", "/api/workflows/%d/connections/%d" % (wid, conn["id"])).status, 204)
         self.assertError(self.req("DELETE", "/api/workflows/%d/connections/%d" % (wid, conn["id"])), 404)
-        self.assertEqual(self.req("GET", "/api/workflows/%d/ui-state" % wid).json(), {"ui_state": {}})
+        self.assertEqual(self.req("GET", "/api/workflows/%d/ui-state" % wid).json()["ui_state"], {})
         r = self.req("PUT", "/api/workflows/%d/ui-state" % wid, {"ui_state": {"zoom": 1.5, "pan_x": 100, "pan_y": 50}})
         self.assertEqual((r.status, r.json()), (200, {"success": True, "message": "UI state updated"}))
-        self.assertEqual(self.req("GET", "/api/workflows/%d/ui-state" % wid).json(),
-                         {"ui_state": {"zoom": 1.5, "pan_x": 100, "pan_y": 50}})
+        got = self.req("GET", "/api/workflows/%d/ui-state" % wid).json()
+        self.assertEqual(got["ui_state"], {"zoom": 1.5, "pan_x": 100, "pan_y": 50})
+        self.assertEqual((got["zoom_level"], got["pan_x"], got["pan_y"]), (1.5, 100, 50))  # issue 18: the UI's flat fields
         self.assertError(self.req("PUT", "/api/workflows/%d/ui-state" % wid, {"zoom": 1}), 400, "ui_state")
         self.assertError(self.req("GET", "/api/workflows/999999/ui-state"), 404)
         self.assertError(self.req("PUT", "/api/workflows/999999/ui-state", {"ui_state": {}}), 404)
@@ -272,7 +277,7 @@ class TestExecution(NetworkAssertions, WorkflowHelpers, ServerTestCase):
         docker = self.req("POST", "/api/services", {"type": "docker", "name": "d"}).json()["service"]["id"]
         wid3 = self.workflow()
         self.node(wid3, docker)
-        self.assertIn("only standalone services run here", self.run_wf(wid3)["error"])
+        self.assertIn("without an executable or image", self.run_wf(wid3)["error"])
         wid4 = self.workflow()
         self.node(wid4, cat, peer_id="12D3KooWother")
         self.assertIn("remote peers", self.run_wf(wid4)["error"])

@@ -174,7 +174,7 @@ class NodeViews(ServerTestCase):
         self.assertEqual(p["status"], "pending")
         self.assertEqual(p["ip_address"], "10.0.0.5")
         self.assertEqual(p["stats"], [])
-        self.assertIsNone(p["total_available_gb"])
+        self.assertEqual(p["total_available_gb"], 0)  # a number, none reported (issue 15)
         self.assertEqual(p["storage_used_gb"], 0)
         self.assertEqual(p["sites_count"], 0)
         self.assertEqual(p["backups_count"], 0)

@@ -23,7 +23,9 @@ prefix="$root/usr"
 # What the package holds.
 for f in bin/lucid-server bin/lucidctl include/lucidnode/lucidnode.hpp include/lucidnode/lucidnode.h \
          include/lucidnode/version.hpp share/man/man1/lucid-server.1 share/man/man1/lucidctl.1 \
-         lib/systemd/system/lucid-server.service lib/python3/dist-packages/lucidnode/__init__.py \
+         lib/systemd/system/lucid-server.service lib/systemd/system/lucid-agent.service \
+         share/bash-completion/completions/lucidctl share/zsh/vendor-completions/_lucidctl \
+         lib/python3/dist-packages/lucidnode/__init__.py \
          share/doc/lucidnode/examples/fleet_report.py; do
   [ -e "$prefix/$f" ] || { say "package lacks $f"; exit 1; }
 done
@@ -35,9 +37,20 @@ libdir="$(dirname "$so")"
 soname="$(objdump -p "$so" | awk '/SONAME/ {print $2}')"
 [ "$soname" = "liblucidnode.so.0" ] || { say "SONAME is '$soname'"; exit 1; }
 unit="$prefix/lib/systemd/system/lucid-server.service"
-grep -qx 'ExecStart=/usr/bin/lucid-server --db /var/lib/lucid-server/lucid.db --listen 127.0.0.1:8080' "$unit"
+grep -qx 'ExecStart=/usr/bin/lucid-server --config /etc/lucid-server/lucid-server.toml' "$unit"
+# The config file is a conffile at /etc, and the server accepts it as shipped.
+conf="$root/etc/lucid-server/lucid-server.toml"
+[ -e "$conf" ] || { say "package lacks /etc/lucid-server/lucid-server.toml"; exit 1; }
+dpkg-deb -e "$deb" "$tmp/control"
+grep -qx '/etc/lucid-server/lucid-server.toml' "$tmp/control/conffiles" || { say "the config is no conffile"; exit 1; }
+sed -e "s|/var/lib/lucid-server/lucid.db|$tmp/conf-check.db|" -e 's|127.0.0.1:8080|127.0.0.1:0|' "$conf" >"$tmp/conf-check.toml"
+timeout 10 "$prefix/bin/lucid-server" --config "$tmp/conf-check.toml" --print-security-model >/dev/null \
+  || { say "lucid-server refuses the shipped config"; exit 1; }
 grep -qx 'DynamicUser=yes' "$unit"
 grep -qx 'StateDirectory=lucid-server' "$unit"
+grep -q '^ExecStart=/usr/bin/lucidctl agent ' "$prefix/lib/systemd/system/lucid-agent.service"
+grep -q 'complete -F _lucidctl lucidctl' "$prefix/share/bash-completion/completions/lucidctl"
+grep -q '^#compdef lucidctl' "$prefix/share/zsh/vendor-completions/_lucidctl"
 grep -q '^\.TH LUCIDCTL 1' "$prefix/share/man/man1/lucidctl.1"
 grep -q -- '--listen' "$prefix/share/man/man1/lucid-server.1"
 # The unpacked binaries run (they find the library through $ORIGIN/../lib*).

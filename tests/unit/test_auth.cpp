@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "auth/key_file.hpp"
@@ -190,6 +191,49 @@ TEST_CASE("key file: created 0600, reloaded identically, refused when too open o
   }
   ::chmod(dir.file("bad.key").c_str(), 0600);
   CHECK_THROWS_AS(detail::load_or_create_signing_key(dir.file("bad.key"), false), Error);
+}
+
+TEST_CASE("key file: a hex key is created 0600 once - refused when too open, short or not hex") {
+  testsupport::TempDir dir;
+  const auto path = dir.file("w.key");
+  const auto a = detail::load_or_create_hex_key(path, 32, true, "wallet key");
+  CHECK(a.size() == 32);
+  struct stat st{};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(detail::load_or_create_hex_key(path, 32, true, "wallet key") == a);  // kept, not remade
+  CHECK(detail::load_or_create_hex_key(path, 32, false, "wallet key") == a);
+  CHECK_THROWS_AS(detail::load_or_create_hex_key(dir.file("missing"), 32, false, "wallet key"), Error);
+  ::chmod(path.c_str(), 0640);
+  CHECK_THROWS_WITH_AS(detail::load_or_create_hex_key(path, 32, true, "wallet key"),
+                       doctest::Contains("must not be readable by others"), Error);
+  for (const char* text : {"abcd\n", "zz\n", ""}) {
+    const auto bad = dir.file("bad-" + std::to_string(std::strlen(text)));
+    {
+      std::ofstream f(bad);
+      f << text;
+    }
+    ::chmod(bad.c_str(), 0600);
+    CHECK_THROWS_AS(detail::load_or_create_hex_key(bad, 32, true, "wallet key"), Error);
+  }
+  // read_secret_file: the first line, trailing CR/LF/spaces removed; invalid_argument with the field.
+  const auto tok = dir.file("token");
+  {
+    std::ofstream f(tok);
+    f << "secret-value \r\nsecond line\n";
+  }
+  ::chmod(tok.c_str(), 0600);
+  CHECK(detail::read_secret_file(tok, "metrics token", "metrics_token_file") == "secret-value");
+  ::chmod(tok.c_str(), 0604);
+  try {
+    detail::read_secret_file(tok, "metrics token", "metrics_token_file");
+    FAIL("read a file others can read");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::invalid_argument);
+    CHECK(e.field() == "metrics_token_file");
+  }
+  CHECK_THROWS_AS(detail::read_secret_file(dir.file("none"), "metrics token", "metrics_token_file"), Error);
+  CHECK_THROWS_AS(detail::read_secret_file(dir.path.string(), "metrics token", "metrics_token_file"), Error);  // a directory
 }
 
 TEST_CASE("encoding: base64url is strict and canonical, hex round-trips") {

@@ -195,3 +195,46 @@ TEST_CASE("network: per-client challenge cap drops that client's own oldest, not
   o.max_challenges_per_client = 0;
   CHECK(code_of([&] { Cluster bad(o); }) == Errc::invalid_argument);
 }
+
+TEST_CASE("network: login without public_key among several keys (issue 18)") {
+  Fixture f;
+  Key viewer, admin, other_admin, stranger;
+  f.net().add_key(viewer.public_hex(), Role::viewer, "v");
+  f.net().add_key(admin.public_hex(), Role::admin, "a");
+  f.net().add_key(other_admin.public_hex(), Role::super_admin, "s");
+  for (const Key* k : {&viewer, &admin, &other_admin}) {
+    auto c = f.net().issue_challenge();
+    auto r = f.net().login(c.challenge, k->sign_hex(c.challenge), "");
+    CHECK(r.peer_id == peer_id_from_public_key(k->public_raw()));
+    CHECK(f.net().verify_token(r.token).subject == "peer:" + r.peer_id);
+  }
+  auto c = f.net().issue_challenge();
+  CHECK(f.net().login(c.challenge, viewer.sign_hex(c.challenge), "").role == Role::viewer);
+  // an unregistered key, a signature over something else: refused, the challenge spent
+  c = f.net().issue_challenge();
+  CHECK(code_of([&] { f.net().login(c.challenge, stranger.sign_hex(c.challenge), ""); }) == Errc::unauthenticated);
+  CHECK(code_of([&] { f.net().login(c.challenge, admin.sign_hex(c.challenge), ""); }) == Errc::unauthenticated);
+  c = f.net().issue_challenge();
+  auto other = f.net().issue_challenge();
+  CHECK(code_of([&] { f.net().login(c.challenge, admin.sign_hex(other.challenge), ""); }) == Errc::unauthenticated);
+  // a blacklisted peer's key verifies but is refused
+  f.net().add_to_blacklist(peer_id_from_public_key(admin.public_raw()), "");
+  c = f.net().issue_challenge();
+  CHECK(code_of([&] { f.net().login(c.challenge, admin.sign_hex(c.challenge), ""); }) == Errc::unauthenticated);
+}
+
+TEST_CASE("network: which peer ids are this node (issue 18)") {
+  Fixture f;
+  Key admin;
+  const auto added = f.net().add_key(admin.public_hex(), Role::admin, "a");
+  CHECK(f.net().is_local_peer(""));
+  CHECK(f.net().is_local_peer(Network::kLocalPeerMarker));
+  CHECK(f.net().is_local_peer(f.net().self_peer_id()));
+  CHECK(f.net().is_local_peer(added.peer_id));
+  Key stranger;
+  CHECK_FALSE(f.net().is_local_peer(peer_id_from_public_key(stranger.public_raw())));
+  CHECK_FALSE(f.net().is_local_peer("LOCAL"));
+  CHECK_FALSE(f.net().is_local_peer(std::string(300, 'x')));
+  f.net().remove_key(admin.public_hex());
+  CHECK_FALSE(f.net().is_local_peer(added.peer_id));
+}

@@ -1,11 +1,18 @@
 // Users, passwordless login, TOTP (RFC 6238 vectors), sessions and refresh rotation.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <vector>
 
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/mail.hpp"
+#include "lucidnode/users.hpp"
+#include "mail/smtp_mailer.hpp"
 #include "support.hpp"
 
 using namespace lucid;
@@ -223,6 +230,94 @@ TEST_CASE("users: prune forgets expired sessions and logins") {
   CHECK(reason_of([&] { fx.cluster->users().refresh(t.refresh_token); }) == Reason::refresh_token_invalid);
 }
 
+TEST_CASE("users: a session-less token is revoked by its jti until it expires - across a restart") {
+  TempDir dir;
+  auto clock = std::make_shared<OffsetClock>();
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  o.clock = clock;
+  std::string tok, other;
+  {
+    Cluster c(o);
+    tok = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+    other = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+    const Claims claims = c.auth().verify_token(tok);
+    c.users().revoke_token(claims);
+    c.users().revoke_token(claims);  // idempotent
+    CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);
+    CHECK_NOTHROW(c.auth().verify_token(other));
+    // A session's token is logged out, not revoked this way; a token without a jti cannot be.
+    Claims with_session = claims;
+    with_session.session_id = "s";
+    CHECK(testsupport::code_of([&] { c.users().revoke_token(with_session); }) == Errc::conflict);
+    Claims no_jti = claims;
+    no_jti.token_id.clear();
+    CHECK(testsupport::code_of([&] { c.users().revoke_token(no_jti); }) == Errc::invalid_argument);
+  }
+  {
+    Cluster c(o);  // replayed from revoked_tokens
+    CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);
+    CHECK_NOTHROW(c.auth().verify_token(other));
+    clock->advance(std::chrono::hours(2));
+    c.users().prune();  // the expired row goes
+  }
+  Cluster c(o);
+  CHECK(testsupport::code_of([&] { c.auth().verify_token(tok); }) == Errc::unauthenticated);  // expired anyway
+  const auto fresh = c.auth().issue_token("admin", Role::super_admin, std::chrono::hours(1));
+  CHECK_NOTHROW(c.auth().verify_token(fresh));
+}
+
+TEST_CASE("auth: revoke_token_id refuses cached and uncached verifications - entries lapse at their expiry") {
+  auto clock = std::make_shared<OffsetClock>();
+  Auth auth(clock, Auth::generate_secret_key());
+  const auto a = auth.issue_token("s", Role::admin, std::chrono::seconds(60));
+  const auto b = auth.issue_token("s", Role::admin, std::chrono::seconds(600));
+  const Claims ca = auth.verify_token(a);  // now cached
+  auth.revoke_token_id(ca.token_id, ca.expires_at);
+  CHECK(testsupport::code_of([&] { auth.verify_token(a); }) == Errc::unauthenticated);
+  CHECK_NOTHROW(auth.verify_token(b));
+  auth.revoke_token_id("", ca.expires_at);  // ignored
+  clock->advance(std::chrono::seconds(120));
+  // A later revocation drops the lapsed entry; `a` is refused as expired.
+  const Claims cb = auth.verify_token(b);
+  auth.revoke_token_id(cb.token_id, cb.expires_at);
+  CHECK(testsupport::code_of([&] { auth.verify_token(b); }) == Errc::unauthenticated);
+  CHECK(testsupport::code_of([&] { auth.verify_token(a); }) == Errc::unauthenticated);
+}
+
+TEST_CASE("users: a token subject's user record is made once - and resolved") {
+  Fixture fx;
+  auto& users = fx.cluster->users();
+  CHECK_FALSE(users.user_for_subject("admin").has_value());
+  const User a = users.ensure_subject_user("admin", "Ops@Example.com");
+  CHECK(a.email == "ops@example.com");
+  CHECK(a.username == "admin");
+  CHECK(a.role == Role::super_admin);
+  // Made once: another call (another email) keeps the record.
+  CHECK(users.ensure_subject_user("admin", "other@example.com").id == a.id);
+  REQUIRE(users.user_for_subject("admin").has_value());
+  CHECK(users.user_for_subject("admin")->id == a.id);
+  CHECK_FALSE(users.user_for_subject("someone").has_value());
+  // A taken username gets a suffix; a taken email is refused.
+  const User b = users.ensure_subject_user("ada", "b@example.com");
+  fx.make_user("xavier@example.com");
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("ops", "xavier@example.com"); }) == Errc::conflict);
+  fx.make_user("zed@example.com");
+  const User z = users.ensure_subject_user("zed", "z2@example.com");
+  CHECK(std::regex_match(z.username, std::regex("zed-[0-9a-f]{6}")));
+  CHECK(b.username == "ada");
+  // Bad subjects and emails.
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("", "c@example.com"); }) == Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("a b", "c@example.com"); }) == Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user(std::string(65, 's'), "c@example.com"); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { users.ensure_subject_user("c", "not-an-email"); }) == Errc::invalid_argument);
+  // Deleting the user drops the link; the next call makes a new record.
+  users.remove(a.id);
+  CHECK_FALSE(users.user_for_subject("admin").has_value());
+  CHECK(users.ensure_subject_user("admin", "ops2@example.com").id != a.id);
+}
+
 TEST_CASE("cluster: health names the part that failed") {
   TempDir dir;
   Options o;
@@ -243,10 +338,12 @@ TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
   TempDir dir;
   Options o;
   o.database_path = dir.file("lucid.db");
-  o.smtp_url = "smtp://127.0.0.1:1";  // nothing listens on port 1
-  o.smtp_from = "login@example.com";
+  // lucid-server's mailer (apps/server/mail), plugged in as any embedder's would be.
+  o.mailer = std::make_shared<lucid::server::SmtpMailer>(
+      "smtp://127.0.0.1:1", "login@example.com",  // nothing listens on port 1
+      std::make_shared<OutboxMailer>(resolved_outbox_dir(o)));
   Cluster c(o);
-  CHECK(c.users().uses_smtp());
+  CHECK(c.users().mail_delivery().rfind("SMTP via smtp://... from login@example.com", 0) == 0);
   UserCreate u;
   u.email = "ada@example.com";
   u.username = "ada";
@@ -256,9 +353,64 @@ TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
   const std::string mail = last_mail(c.outbox_dir());
   CHECK(mail.find("X-Lucid-Delivery-Error: SMTP delivery failed") != std::string::npos);
   CHECK(mail.find("From: login@example.com") != std::string::npos);
-  Options bad = o;
-  bad.smtp_url = "http://example.com";
-  CHECK(testsupport::code_of([&] { Cluster x(bad); }) == Errc::invalid_argument);
+  auto outbox = std::make_shared<OutboxMailer>(dir.file("outbox"));
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("http://example.com", "a@b.c", outbox); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("smtp://example.com", "nobody", outbox); }) ==
+        Errc::invalid_argument);
+  CHECK(testsupport::code_of([&] { lucid::server::SmtpMailer m("smtp://example.com", "a@b.c", nullptr); }) ==
+        Errc::invalid_argument);
+}
+
+namespace {
+// An embedder's mailer: keeps what it is given.
+struct KeepingMailer final : lucid::Mailer {
+  std::mutex mu;
+  std::vector<lucid::MailMessage> sent;
+  bool deliver(const lucid::MailMessage& m) override {
+    std::lock_guard lock(mu);
+    sent.push_back(m);
+    return true;
+  }
+  std::string describe() const override { return "kept in memory"; }
+};
+}  // namespace
+
+TEST_CASE("mail: Options::mailer gets login mail; no outbox file is written") {
+  TempDir dir;
+  Options o;
+  o.database_path = dir.file("lucid.db");
+  o.public_url = "https://fleet.test";
+  auto mailer = std::make_shared<KeepingMailer>();
+  o.mailer = mailer;
+  Cluster c(o);
+  CHECK(c.users().mail_delivery() == "kept in memory");
+  UserCreate u;
+  u.email = "ada@example.com";
+  u.username = "ada";
+  u.password = "correct horse 9";
+  c.users().create(u);
+  c.users().start_login("nobody@example.com");  // unknown: no mail
+  c.users().start_login("Ada@Example.com");
+  REQUIRE(mailer->sent.size() == 1);
+  CHECK(mailer->sent[0].to == "ada@example.com");
+  CHECK(mailer->sent[0].body.find("https://fleet.test/api/v1/auth/verify?email=ada%40example.com&token=") !=
+        std::string::npos);
+  const std::string code = mailer->sent[0].subject.substr(mailer->sent[0].subject.size() - 6);
+  CHECK(!c.users().verify_code("ada@example.com", code).access_token.empty());
+  CHECK(!std::filesystem::exists(c.outbox_dir()));
+}
+
+TEST_CASE("mail: render_mail keeps header values on one line") {
+  lucid::MailMessage m{"ada@example.com", "hi\r\nBcc: eve@example.com", "line 1\nline 2"};
+  const std::string text = lucid::render_mail(m, "login@example.com", "X-Extra: 1\r\nX-Injected: 2");
+  CHECK(text.find("\r\nBcc:") == std::string::npos);
+  CHECK(text.find("\r\nX-Injected:") == std::string::npos);
+  CHECK(text.find("Subject: hiBcc: eve@example.com\r\n") != std::string::npos);
+  CHECK(text.find("\r\n\r\nline 1\r\nline 2\r\n") != std::string::npos);
+  CHECK(text.find("Message-ID: <") != std::string::npos);
+  CHECK(text.find("@example.com>") != std::string::npos);
+  CHECK(testsupport::code_of([] { lucid::OutboxMailer m(""); }) == Errc::invalid_argument);
 }
 
 TEST_CASE("users: cached reads follow every write") {

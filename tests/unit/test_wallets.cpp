@@ -307,11 +307,9 @@ TEST_CASE("wallets: trust policies: create validates name - description and each
   CHECK(err("n", "", {rule("allow", "*"), rule("block", "*")}) == P{Errc::invalid_argument, "rules.1.type"});
   CHECK(err("n", "", {rule("deny", "*", "wallet.*")}) == P{Errc::invalid_argument, "rules.0.action"});
   CHECK(err("n", "", {rule("deny", "*", "*", std::string(65, 'r'))}) == P{Errc::invalid_argument, "rules.0.rule_id"});
-  for (std::string cond : {"", "amount", "amount >", "amount > ", "amount ~ 5", "amount > -1", "amount > abc",
-                           "recipient < x", "colour == red", "amount  > 5", "type == a b"}) {
-    CAPTURE(cond);
-    CHECK(err("n", "", {rule("deny", cond)}) == P{Errc::invalid_argument, "rules.0.condition"});
-  }
+  // Conditions are free-form (the document's string): only the bound refuses.
+  CHECK(err("n", "", {rule("deny", std::string(kMaxTrustConditionChars + 1, 'c'))}) ==
+        P{Errc::invalid_argument, "rules.0.condition"});
   std::int64_t total = -1;
   f.tp().list(f.alice, 1, 10, &total);
   CHECK(total == 0);
@@ -327,6 +325,8 @@ TEST_CASE("wallets: trust policies: create validates name - description and each
   CHECK(p.rules[0].condition == "amount <= 5.5");
   CHECK(p.rules[0].action == "wallet.transaction");
   CHECK(p.rules[1].rule_id == "catch");
+  CHECK(p.rules[0].evaluated);
+  CHECK(p.rules[1].evaluated);
   // 100 rules is the bound, inclusive; no rules is fine too.
   CHECK(f.tp().create(f.alice, "many", "", std::vector<TrustRule>(100, rule("allow", "*"))).rules.size() == 100);
   CHECK(f.tp().create(f.alice, "none", "", {}).rules.empty());
@@ -360,7 +360,7 @@ TEST_CASE("wallets: trust policies: list is the caller's own in creation order -
   CHECK(f.tp().update(f.alice, p1.policy_id, u).rules.at(0).rule_id == "rule_1");
   CHECK(f.tp().list(f.alice, 1, 1, nullptr).at(0).rules.at(0).condition == "currency == TRX");
 
-  u.rules = std::vector<TrustRule>{rule("allow", "*"), rule("deny", "amount >= x")};
+  u.rules = std::vector<TrustRule>{rule("allow", "*"), rule("deny", std::string(kMaxTrustConditionChars + 1, 'x'))};
   CHECK(field_of([&] { f.tp().update(f.alice, p1.policy_id, u); }) == "rules.1.condition");
   u = TrustPolicyUpdate{};
   u.name = "";
@@ -403,6 +403,40 @@ TEST_CASE("wallets: trust policies: transact obeys the first matching rule of th
   CHECK(f.w().get(f.bob, other.wallet_id).balance_micros == 20000000);
   // A denial is checked before the balance: an unaffordable denied send is permission_denied.
   CHECK(code_of([&] { f.w().transact(f.alice, a.wallet_id, send(900000000, kAddr)); }) == Errc::permission_denied);
+}
+
+TEST_CASE("wallets: trust policies: free-form conditions are stored - only the grammar's are evaluated") {
+  for (std::string cond : {"*", "amount > 5", "amount <= 5.5", "recipient == T1", "currency != TRX", "type == payment"}) {
+    CAPTURE(cond);
+    CHECK(trust_condition_evaluated(cond));
+  }
+  for (std::string cond : {"", "amount", "amount >", "amount > ", "amount ~ 5", "amount > -1", "amount > abc",
+                           "recipient < x", "colour == red", "amount  > 5", "type == a b", "time of day < 18:00"}) {
+    CAPTURE(cond);
+    CHECK_FALSE(trust_condition_evaluated(cond));
+  }
+  Fixture f;
+  Wallet a = f.make(f.alice, "a");
+  f.fund(a.address, "100");
+  // An unevaluated deny rule never matches: it does not deny, and it does not
+  // stop the rules after it from deciding.
+  TrustPolicy p = f.tp().create(f.alice, "mixed", "",
+                                {rule("deny", "time of day > 18:00", "*", "night"), rule("deny", "amount > 5", "*", "cap")});
+  REQUIRE(p.rules.size() == 2);
+  CHECK(p.rules[0].condition == "time of day > 18:00");
+  CHECK_FALSE(p.rules[0].evaluated);
+  CHECK(p.rules[1].evaluated);
+  CHECK_NOTHROW(f.w().transact(f.alice, a.wallet_id, send(1000000, kAddr)));
+  CHECK(code_of([&] { f.w().transact(f.alice, a.wallet_id, send(6000000, kAddr)); }) == Errc::permission_denied);
+  // Read back (list): `evaluated` is derived again, and a UTF-8 condition at
+  // the bound (in characters) is kept whole.
+  const std::string wide = [] { std::string s; for (std::size_t i = 0; i < kMaxTrustConditionChars; ++i) s += "\xc3\xa9"; return s; }();
+  f.tp().create(f.alice, "wide", "", {rule("allow", wide)});
+  auto l = f.tp().list(f.alice, 1, 10, nullptr);
+  REQUIRE(l.size() == 2);
+  CHECK_FALSE(l[0].rules[0].evaluated);
+  CHECK(l[0].rules[1].evaluated);
+  CHECK(l[1].rules[0].condition == wide);
 }
 
 TEST_CASE("wallets: concurrent sends never overdraw") {

@@ -487,7 +487,7 @@ TEST_CASE("workflows: an invalid graph fails the instance saying why - running n
 
   Workflow wrong = f.wf().create_workflow("relay", "", "{}");
   f.node(wrong.id, relay.id);
-  failed_with(wrong.id, "only standalone services run here");
+  failed_with(wrong.id, "without an executable or image");
 
   Workflow inactive = f.wf().create_workflow("inactive", "", "{}");
   Service off = f.standalone("off", "bin/touch.sh");
@@ -806,4 +806,70 @@ TEST_CASE("workflows: at open - executions a crashed process left RUNNING fail w
   CHECK(jobs[0].status == "FAILED");
   CHECK(jobs[1].status == "CANCELLED");
   CHECK(jobs[1].error == std::optional<std::string>("server restarted while the job was pending or running"));
+}
+
+TEST_CASE("workflows: connections to this node's own side, interface types, file names (issue 18)") {
+  Fixture f;
+  auto s = f.standalone("echo", f.script("bin/echo.sh", "echo hi"));
+  auto w = f.wf().create_workflow("ui", "", "{}");
+  auto a = f.node(w.id, s.id);
+  WorkflowConnection in;
+  in.workflow_id = w.id;
+  in.source_node_id = WorkflowConnection::kThisNode;
+  in.target_node_id = a.id;
+  in.source_interface_type = "STDOUT";
+  in.target_interface_type = "STDIN";
+  in.destination_file_name = "in.txt";
+  auto stored = f.wf().add_connection(in);
+  auto cs = f.wf().connections(w.id);
+  REQUIRE(cs.size() == 1);
+  CHECK(cs[0].id == stored.id);
+  CHECK(cs[0].source_node_id == WorkflowConnection::kThisNode);
+  CHECK(cs[0].source_interface_type == "STDOUT");
+  CHECK(cs[0].target_interface_type == "STDIN");
+  CHECK(cs[0].destination_file_name == "in.txt");
+  auto bad = in;
+  bad.target_node_id = WorkflowConnection::kThisNode;
+  CHECK(field_of([&] { f.wf().add_connection(bad); }) == "source_node_id");
+  bad = in;
+  bad.source_interface_type = "PIPE";
+  CHECK(field_of([&] { f.wf().add_connection(bad); }) == "source_interface_type");
+  for (const char* name : {"..", ".", "a/b", "x\n"}) {
+    bad = in;
+    bad.destination_file_name = name;
+    CHECK(field_of([&] { f.wf().add_connection(bad); }) == "destination_file_name");
+  }
+  bad = in;
+  bad.destination_file_name = std::string(256, 'x');
+  CHECK(field_of([&] { f.wf().add_connection(bad); }) == "destination_file_name");
+  CHECK(f.wf().connections(w.id).size() == 1);
+  // an execution does not wait on this node's side: the node runs
+  f.cluster->start();
+  auto inst = f.wf().execute(w.id);
+  CHECK(f.wait(inst.id).status == "COMPLETED");
+}
+
+TEST_CASE("workflows: the local peer rule decides which peer ids run here (issue 18)") {
+  Fixture f;
+  auto s = f.standalone("echo", f.script("bin/echo.sh", "echo hi"));
+  auto w = f.wf().create_workflow("peers", "", "{}");
+  WorkflowNode n;
+  n.workflow_id = w.id;
+  n.service_id = s.id;
+  n.peer_id = "12D3KooWsomewhereelse";
+  f.wf().add_node(n);
+  f.cluster->start();
+  auto failed = f.wait(f.wf().execute(w.id).id);
+  CHECK(failed.status == "FAILED");
+  CHECK(failed.error.value_or("").find("dispatch to remote peers is not available") != std::string::npos);
+  n.peer_id = f.cluster->network().self_peer_id();
+  auto w2 = f.wf().create_workflow("self", "", "{}");
+  n.workflow_id = w2.id;
+  f.wf().add_node(n);
+  CHECK(f.wait(f.wf().execute(w2.id).id).status == "COMPLETED");
+  n.peer_id = "local";
+  auto w3 = f.wf().create_workflow("local", "", "{}");
+  n.workflow_id = w3.id;
+  f.wf().add_node(n);
+  CHECK(f.wait(f.wf().execute(w3.id).id).status == "COMPLETED");
 }

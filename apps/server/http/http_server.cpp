@@ -667,6 +667,7 @@ void Server::Impl::Connection::next_request() {
   req_.path.clear();
   req_.query.clear();
   req_.body.clear();
+  req_.request_id.clear();
   // [limits] An idle keep-alive connection keeps no large buffer: release a
   // body's capacity above kKeepBodyCapacity, and a read buffer that a long
   // head grew (up to max_header_bytes + kReadChunk) once it is drained.

@@ -35,6 +35,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_addr;  // "ip:port"
+  // The id the application gave this request (its answer's X-Request-ID),
+  // for the access log; mutable so an error answered from a const Request
+  // can record it too. Cleared for each request.
+  mutable std::string request_id;
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* header(std::string_view lower_name) const;

@@ -20,6 +20,8 @@ void add_all_routes(Router& router, bool test_clock) {
   add_cluster_routes(router);
   router.begin_document("api-gateway.md: meta, auth, users");
   add_api_gateway_routes(router);
+  router.begin_document("server operations (README \"Operating the server\")");
+  add_operations_routes(router);
   if (test_clock) {
     router.begin_document("test clock (--test-clock only)");
     add_test_clock_routes(router);

@@ -73,8 +73,8 @@ http::Reply no_content() {
   return r;
 }
 
-// The caller's user (the token's subject). Tokens from `lucidctl admin
-// create-token` name no user: 404.
+// The caller's token subject (a user id, or a subject such as "admin" that
+// stands for one: self() below).
 const std::string& self_id(const Context& ctx) { return ctx.caller.claims->subject; }
 
 Role role_value(const std::string& s, const char* field) {
@@ -158,35 +158,28 @@ http::Reply meta_health(Context& ctx) {
   return r;
 }
 
-void gauge_family(std::string& out, const char* name, const char* help, const char* label,
-                  const std::vector<std::pair<std::string, std::int64_t>>& values) {
-  out += "# HELP " + std::string(name) + " " + help + "\n# TYPE " + name + " gauge\n";
-  for (const auto& [k, v] : values) out += std::string(name) + "{" + label + "=\"" + k + "\"} " + std::to_string(v) + "\n";
-}
-
-void gauge(std::string& out, const char* name, const char* help, std::int64_t v) {
-  out += "# HELP " + std::string(name) + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
-         std::to_string(v) + "\n";
-}
-
+// The document's MetricsResponse: the last minute of answers (Router::recent:
+// rate, latency quantiles in milliseconds, the share of 5xx answers) and the
+// open connections. The Prometheus text is GET /metrics (operations.cpp).
 http::Reply meta_metrics(Context& ctx) {
-  std::string out;
-  if (ctx.env.router) ctx.env.router->write_prometheus(out);
-  const Gauges g = ctx.cluster.gauges();
-  gauge_family(out, "lucid_nodes", "Nodes by registration status.", "status", g.nodes_by_status);
-  gauge_family(out, "lucid_nodes_lifecycle", "Nodes by lifecycle state.", "state", g.nodes_by_lifecycle);
-  gauge_family(out, "lucid_payouts", "Payouts by status.", "status", g.payouts_by_status);
-  out += "# HELP lucid_queue_depth Work waiting in background queues.\n# TYPE lucid_queue_depth gauge\n";
-  out += "lucid_queue_depth{queue=\"stats_samples\"} " + std::to_string(g.stats_queue) + "\n";
-  out += "lucid_queue_depth{queue=\"ledger_pending_transactions\"} " + std::to_string(g.pending_transactions) + "\n";
-  gauge(out, "lucid_block_height", "Height of the newest ledger block.", g.block_height);
-  gauge(out, "lucid_live_sessions", "Login sessions neither logged out nor expired.", g.live_sessions);
-  gauge(out, "lucid_uptime_seconds", "Seconds since the server started.",
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx.env.started).count());
-  http::Reply r;
-  r.response.status = 200;
-  r.response.body = std::move(out);
-  r.response.headers.emplace_back("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  const auto uptime = std::chrono::steady_clock::now() - ctx.env.started;
+  const Router::Recent recent = ctx.env.router ? ctx.env.router->recent(uptime) : Router::Recent{};
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("timestamp"); write_time(w, ctx.cluster.clock().now());
+  w.Key("metrics");
+  w.StartObject();
+  w.Key("requests_per_second"); w.Double(recent.requests_per_second);
+  w.Key("response_time_p50"); w.Double(recent.p50_ms);
+  w.Key("response_time_p95"); w.Double(recent.p95_ms);
+  w.Key("response_time_p99"); w.Double(recent.p99_ms);
+  w.Key("error_rate"); w.Double(recent.error_rate);
+  w.Key("active_connections");
+  w.Int64(ctx.env.active_connections ? static_cast<std::int64_t>(ctx.env.active_connections()) : 0);
+  w.EndObject();
+  w.EndObject();
+  auto r = json_reply(200, buf);
   r.response.headers.emplace_back("Cache-Control", "no-store");
   return r;
 }
@@ -231,16 +224,22 @@ http::Reply auth_verify_link(Context& ctx) {
   return tokens_reply(ctx.cluster.users().verify_link(*email, *token));
 }
 
+// Any string up to the body limit is read: what is not one of our refresh
+// tokens (an access token sent by mistake, a truncated one) is the
+// gateway's 401 refresh_token_invalid from Users::refresh, not a 400 about
+// its length.
 http::Reply auth_refresh(Context& ctx) {
   JsonBody body(ctx.req);
-  return tokens_reply(ctx.cluster.users().refresh(required_string(body, "refresh_token", 1, 256)));
+  return tokens_reply(ctx.cluster.users().refresh(required_string(body, "refresh_token", 1, 64 * 1024)));
 }
 
+// A login session is ended; a token without one (lucidctl admin
+// create-token) is itself revoked by its jti until it expires
+// (docs/decisions.md "Issue 15: server").
 http::Reply auth_logout(Context& ctx) {
   const auto& claims = *ctx.caller.claims;
-  if (claims.session_id.empty())
-    throw Error(Errc::conflict, "This token has no login session (lucidctl-issued); it is valid until it expires");
-  ctx.cluster.users().logout(claims.session_id);
+  if (claims.session_id.empty()) ctx.cluster.users().revoke_token(claims);
+  else ctx.cluster.users().logout(claims.session_id);
   return message_reply(200, "Successfully logged out");
 }
 
@@ -253,6 +252,8 @@ http::Reply auth_status(Context& ctx) {
     } catch (const Error& e) {
       if (e.code() != Errc::not_found) throw;
     }
+  } else if (!claims.is_node()) {
+    user = ctx.cluster.users().user_for_subject(claims.subject);
   }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -268,9 +269,14 @@ http::Reply auth_status(Context& ctx) {
 
 // ---- users ----
 
+// The caller's user: the token's subject as a user id, or the user a
+// non-UUID subject stands for (the bootstrap admin's "admin",
+// Users::ensure_subject_user).
 User self(Context& ctx) {
-  if (!gw::is_uuid(self_id(ctx))) throw Error(Errc::not_found, "This token's subject is not a user account");
-  return ctx.cluster.users().get(self_id(ctx));
+  if (gw::is_uuid(self_id(ctx))) return ctx.cluster.users().get(self_id(ctx));
+  if (!ctx.caller.claims->is_node())
+    if (auto u = ctx.cluster.users().user_for_subject(self_id(ctx))) return *u;
+  throw Error(Errc::not_found, "This token's subject is not a user account");
 }
 
 http::Reply users_me(Context& ctx) { return user_reply(200, self(ctx)); }
@@ -414,7 +420,8 @@ constexpr auto kAuthd = RateCategory::gw_auth;
 
 const Route kRoutes[] = {
     {"GET", "/api/v1/meta/info", meta_info, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
-    {"GET", "/api/v1/meta/health", meta_health, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
+    // Never limited: a load balancer's or orchestrator's probe must not see 429.
+    {"GET", "/api/v1/meta/health", meta_health, kNone, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
     {"GET", "/api/v1/meta/version", meta_version, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},
     {"GET", "/api/v1/meta/metrics", meta_metrics, kBearer, Role::admin, nullptr, RateCategory::gw_admin, NodeAccess::deny},
     {"POST", "/api/v1/auth/login", auth_login, kNone, Role::user, nullptr, kPublic, NodeAccess::deny},

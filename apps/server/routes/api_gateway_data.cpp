@@ -6,6 +6,7 @@
 // gw::gateway_error.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <shared_mutex>
 
+#include "auth/key_file.hpp"
 #include "json.hpp"
 #include "routes/api_gateway_common.hpp"
 #include "server_env.hpp"
@@ -233,6 +235,9 @@ void write_policy(JsonWriter& w, const TrustPolicy& p) {
     w.Key("type"); write_string(w, r.type);
     w.Key("condition"); write_string(w, r.condition);
     w.Key("action"); write_string(w, r.action);
+    // Not in the document: whether this server evaluates the condition
+    // (docs/decisions.md "Trust policies").
+    w.Key("evaluated"); w.Bool(r.evaluated);
     w.EndObject();
   }
   w.EndArray();
@@ -274,7 +279,7 @@ std::optional<std::vector<TrustRule>> rules_of(const JsonBody& body) {
     TrustRule rule;
     rule.rule_id = rule_string(r, "rule_id", prefix, 64, false);
     rule.type = rule_string(r, "type", prefix, 16, true);
-    rule.condition = rule_string(r, "condition", prefix, 256, true);
+    rule.condition = rule_string(r, "condition", prefix, 4 * kMaxTrustConditionChars, true);
     rule.action = rule_string(r, "action", prefix, 64, true);
     out.push_back(std::move(rule));
   }
@@ -649,27 +654,29 @@ void add_api_gateway_data_routes(Router& router) {
   router.add_prefix("/api/v1/wallets", gw::gateway_error);
 }
 
-std::string load_wallet_key(const std::string& path) {
+std::string load_wallet_key(const std::string& path, const std::string& default_path) {
   std::string text;
   if (!path.empty()) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0)
-      throw Error(Errc::invalid_argument, "cannot read the wallet key file " + path, "wallet_key_file");
-    if ((st.st_mode & 077) != 0)
-      throw Error(Errc::invalid_argument, "the wallet key file " + path + " must not be readable by others (chmod 600)",
-                  "wallet_key_file");
-    std::ifstream in(path);
-    std::getline(in, text);
+    text = detail::read_secret_file(path, "wallet key", "wallet_key_file");
   } else if (const char* env = std::getenv("LUCID_WALLET_KEY")) {
     text = env;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   } else {
-    return {};
+    return detail::load_or_create_hex_key(default_path, 32, /*create=*/true, "wallet key");
   }
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   auto key = detail::from_hex(text);
   if (!key || key->size() != 32)
     throw Error(Errc::invalid_argument, "the wallet key must be 64 hex characters (32 bytes)", "wallet_key");
   return *key;
+}
+
+std::string load_metrics_token(const std::string& path) {
+  std::string token = detail::read_secret_file(path, "metrics token", "metrics_token_file");
+  const bool visible = std::all_of(token.begin(), token.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
+  if (token.size() < 32 || token.size() > 256 || !visible)
+    throw Error(Errc::invalid_argument, "the metrics token must be 32..256 visible ASCII characters (no spaces)",
+                "metrics_token_file");
+  return token;
 }
 
 void configure_chunk_bandwidth(RateLimiter& limiter, std::int64_t bytes_per_second) {

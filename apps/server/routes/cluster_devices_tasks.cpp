@@ -834,6 +834,8 @@ void configure_cluster_limits(RateLimiter& limiter, const ClusterApiLimits& l) {
   g_limits = l;
   limiter.configure("cluster", {l.per_minute, std::chrono::seconds(60), l.burst});
   limiter.configure("cluster_hour", {l.per_hour, std::chrono::seconds(3600), 0});
+  limiter.configure("cluster_admin", {l.admin_per_minute, std::chrono::seconds(60), l.admin_burst});
+  limiter.configure("cluster_admin_hour", {l.admin_per_hour, std::chrono::seconds(3600), 0});
 }
 
 }  // namespace lucid::server

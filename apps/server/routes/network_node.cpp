@@ -98,6 +98,38 @@ http::Reply success_reply(int status, std::string_view message) {
   return json_reply(status, buf);
 }
 
+std::string node_status_json(Cluster& cluster, std::int64_t active) {
+  const auto s = cluster.network().status();
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("peer_id"); write_string(w, s.peer_id);
+  w.Key("dht_node_id"); write_string(w, s.dht_node_id);
+  w.Key("uptime_seconds"); w.Int64(s.uptime_seconds);
+  w.Key("known_peers"); w.Int64(s.known_peers);
+  w.Key("stats");
+  w.StartObject();
+  w.Key("peer_id"); write_string(w, s.peer_id);
+  w.Key("dht_node_id"); write_string(w, s.dht_node_id);
+  w.Key("relay_mode"); w.Bool(s.relay_mode);
+  w.Key("nat_mode"); w.Bool(s.nat_mode);
+  w.Key("connected_relay"); write_string(w, s.connected_relay);
+  w.Key("active_connections"); w.Int64(active);
+  // What the UI's dashboard reads besides the document's fields
+  // (docs/decisions.md "Issue 18"): a NAT-mode node is "private", any other
+  // (relay or plain) "public", as the original node says.
+  w.Key("node_type"); w.String(s.nat_mode && !s.relay_mode ? "private" : "public");
+  w.Key("running"); w.Bool(true);
+  w.Key("uptime_seconds"); w.Int64(s.uptime_seconds);
+  w.Key("known_peers"); w.Int64(s.known_peers);
+  if (s.relay_mode) {
+    w.Key("active_sessions"); w.Int64(static_cast<std::int64_t>(cluster.network().relay_sessions().size()));
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 http::Reply message_reply(int status, std::string_view message) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -170,31 +202,27 @@ http::Reply post_ed25519(Context& ctx) {
 
 // ---- node ----
 
-http::Reply node_status(Context& ctx) {
-  const auto s = ctx.cluster.network().status();
-  const auto active = ctx.env.ws_hub ? static_cast<std::int64_t>(ctx.env.ws_hub->connection_count()) : 0;
+// GET /api/health: the UI's reachability probe (public; says nothing about
+// the node beyond that it answers).
+http::Reply health(Context& ctx) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
-  w.Key("peer_id"); write_string(w, s.peer_id);
-  w.Key("dht_node_id"); write_string(w, s.dht_node_id);
-  w.Key("uptime_seconds"); w.Int64(s.uptime_seconds);
-  w.Key("known_peers"); w.Int64(s.known_peers);
-  w.Key("stats");
-  w.StartObject();
-  w.Key("peer_id"); write_string(w, s.peer_id);
-  w.Key("dht_node_id"); write_string(w, s.dht_node_id);
-  w.Key("relay_mode"); w.Bool(s.relay_mode);
-  w.Key("nat_mode"); w.Bool(s.nat_mode);
-  w.Key("connected_relay"); write_string(w, s.connected_relay);
-  w.Key("active_connections"); w.Int64(active);
-  w.EndObject();
+  w.Key("status"); w.String("ok");
+  w.Key("timestamp"); write_time(w, ctx.cluster.clock().now());
   w.EndObject();
   return json_reply(200, buf);
 }
 
+http::Reply node_status(Context& ctx) {
+  const auto active = ctx.env.ws_hub ? static_cast<std::int64_t>(ctx.env.ws_hub->connection_count()) : 0;
+  http::Reply r;
+  r.response.body = nn::node_status_json(ctx.cluster, active);
+  return r;
+}
+
 http::Reply node_capabilities(Context& ctx) {
-  const auto c = probe_system(ctx.cluster.options().data_dir);
+  const auto c = probe_system(ctx.cluster.options().data_dir, ctx.cluster.workflows().docker_socket());
   const std::string system = capabilities_json(c);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -246,7 +274,7 @@ http::Reply list_peers(Context& ctx) {
 
 http::Reply peer_capabilities(Context& ctx) {
   const std::string id = peer_id_param(ctx.params.at(0));
-  const auto p = ctx.cluster.network().peer(id);
+  const auto p = ctx.cluster.network().peer_capabilities(id);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -465,10 +493,11 @@ http::Reply websocket(Context& ctx) {
 
 constexpr Route kAuthRoutes[] = {
     {"GET", "/api/auth/challenge", get_challenge, AuthMode::none, Role::user, nullptr, RateCategory::nn_challenge, NodeAccess::deny, /*head_as_get=*/false},
-    {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
+    {"POST", "/api/auth/ed25519", post_ed25519, AuthMode::none, Role::user, nullptr, RateCategory::nn_login, NodeAccess::deny},
 };
 
 constexpr Route kRoutes[] = {
+    {"GET", "/api/health", health, AuthMode::none, Role::user, nullptr, RateCategory::none, NodeAccess::deny},
     {"GET", "/api/node/status", node_status, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
     {"GET", "/api/node/capabilities", node_capabilities, AuthMode::bearer, Role::viewer, nullptr, RateCategory::none, NodeAccess::read},
     {"POST", "/api/node/restart", node_restart, AuthMode::bearer, Role::admin, nullptr, RateCategory::none, NodeAccess::deny},
@@ -494,16 +523,22 @@ constexpr Route kRoutes[] = {
 void configure_network_limits(RateLimiter& limiter, std::int64_t challenges_per_minute) {
   limiter.configure(rate_category_name(RateCategory::nn_challenge),
                     {challenges_per_minute, std::chrono::seconds(60), challenges_per_minute});
+  // A login spends a challenge, so it needs no larger budget than they have;
+  // its own bucket bounds the signature checks (up to 64 each without
+  // public_key) a client address can ask for.
+  limiter.configure(rate_category_name(RateCategory::nn_login),
+                    {challenges_per_minute, std::chrono::seconds(60), challenges_per_minute});
 }
 
 void add_network_node_routes(Router& router) {
-  router.add_surface("/api/auth/", nn::network_auth_error, kAuthRoutes, std::size(kAuthRoutes));
+  // CORS for all origins (the document's notes; docs/decisions.md "Issue 18").
+  router.add_surface("/api/auth/", nn::network_auth_error, kAuthRoutes, std::size(kAuthRoutes), nn::kCors);
   // This document's path prefixes only: other /api paths (no route) stay
   // with the registration document's 404, as before.
-  router.add_surface("/api/node/", nn::network_error, kRoutes, std::size(kRoutes));
-  // (/api/ws is a single route: its wrong methods get 405 through the table.)
+  router.add_surface("/api/node/", nn::network_error, kRoutes, std::size(kRoutes), nn::kCors);
+  // (/api/ws and /api/health are single routes: their wrong methods get 405 through the table.)
   for (const char* prefix : {"/api/peers", "/api/blacklist", "/api/relay/", "/api/agent/"})
-    router.add_prefix(prefix, nn::network_error);
+    router.add_prefix(prefix, nn::network_error, nn::kCors);
 }
 
 }  // namespace lucid::server

@@ -43,10 +43,19 @@
 
 namespace lucid::server::nn {
 
+// Every surface of this document answers any origin (its notes: "CORS is
+// enabled for all origins"); register each table and prefix with it.
+inline constexpr Cors kCors = Cors::any_origin;
+
 // The document's error body for a failed request: {"error": "..."}.
 http::Response network_error(const Failure& f);
 // The same for /api/auth/*: {"success": false, "error": "..."}.
 http::Response network_auth_error(const Failure& f);
+
+// GET /api/node/status's object ({"peer_id", ..., "stats": {...}}), also
+// the UI dialect's node.status payload on /api/ws. `active_connections`: the
+// open WebSocket clients.
+std::string node_status_json(Cluster& cluster, std::int64_t active_connections);
 
 // {"success": true, "message": "..."} with `status`.
 http::Reply success_reply(int status, std::string_view message);

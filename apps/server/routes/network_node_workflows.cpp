@@ -1,6 +1,7 @@
 // network-node.md: Services (generic), Docker Services, Standalone Services,
 // Workflows (and their executions). Errors through nn::network_error.
 #include <charconv>
+#include <map>
 
 #include "json.hpp"
 #include "routes/network_node_common.hpp"
@@ -238,7 +239,92 @@ void write_workflow(JsonWriter& w, const Workflow& f) {
   w.EndObject();
 }
 
-void write_node(JsonWriter& w, const WorkflowNode& n) {
+// ---- the network node web UI's shapes (docs/decisions.md "Issue 18") ----
+// Outputs are supersets (the document's fields, then the UI's); inputs take
+// either shape. The UI's node fields live in the document's objects: gui_x,
+// gui_y and order in gui_props ({"position": {"x", "y"}, "order"}),
+// entrypoint and cmd in config; service_name, service_type and interfaces
+// are the node's service's (read, never stored on the node).
+
+rapidjson::Document parse_object(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.data(), text.size());
+  if (d.HasParseError() || !d.IsObject()) d.SetObject();
+  return d;
+}
+
+std::string document_text(const rapidjson::Document& d) { return to_json_text(d); }
+
+// Sets `key` of object `o` to `v` (replacing it).
+void set_member(rapidjson::Document& d, const char* key, rapidjson::Value v) {
+  auto& a = d.GetAllocator();
+  if (auto it = d.FindMember(key); it != d.MemberEnd()) it->value = std::move(v);
+  else d.AddMember(rapidjson::Value(key, a), std::move(v), a);
+}
+
+rapidjson::Value string_array(const std::vector<std::string>& words, rapidjson::Document::AllocatorType& a) {
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const auto& s : words) arr.PushBack(rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), a), a);
+  return arr;
+}
+
+// gui_props with position {x, y} (either may be absent: the other stays).
+std::string with_position(const std::string& gui_props, std::optional<double> x, std::optional<double> y) {
+  auto d = parse_object(gui_props);
+  auto& a = d.GetAllocator();
+  auto it = d.FindMember("position");
+  if (it == d.MemberEnd() || !it->value.IsObject()) {
+    set_member(d, "position", rapidjson::Value(rapidjson::kObjectType));
+    it = d.FindMember("position");
+  }
+  auto& pos = it->value;
+  for (auto [key, v] : {std::pair{"x", x}, std::pair{"y", y}}) {
+    if (!v) continue;
+    if (auto m = pos.FindMember(key); m != pos.MemberEnd()) m->value.SetDouble(*v);
+    else pos.AddMember(rapidjson::Value(key, a), rapidjson::Value(*v), a);
+  }
+  return document_text(d);
+}
+
+// A member that must be an array of strings when present (the UI's
+// entrypoint/cmd); nullopt when absent or null.
+std::optional<std::vector<std::string>> words_member(const JsonBody& b, const char* field) {
+  if (!b.member(field)) return std::nullopt;
+  auto words = string_list(b, field);
+  for (const auto& w : words)
+    if (w.size() > WorkflowLimits::text)
+      throw Error(Errc::invalid_argument, std::string(field) + " entries must be at most 4096 bytes", field);
+  return words;
+}
+
+// config with entrypoint/cmd set where given.
+std::string with_words(const std::string& config, const std::optional<std::vector<std::string>>& entrypoint,
+                       const std::optional<std::vector<std::string>>& cmd) {
+  auto d = parse_object(config);
+  if (entrypoint) set_member(d, "entrypoint", string_array(*entrypoint, d.GetAllocator()));
+  if (cmd) set_member(d, "cmd", string_array(*cmd, d.GetAllocator()));
+  return document_text(d);
+}
+
+// A string array of a stored object (config's entrypoint/cmd), else of a
+// JSON array text (a docker service's), else [].
+void write_words(JsonWriter& w, const rapidjson::Document& config, const char* key, const std::string& fallback) {
+  auto it = config.FindMember(key);
+  if (it != config.MemberEnd() && it->value.IsArray()) {
+    it->value.Accept(w);
+    return;
+  }
+  rapidjson::Document f;
+  f.Parse(fallback.data(), fallback.size());
+  if (!f.HasParseError() && f.IsArray()) {
+    f.Accept(w);
+    return;
+  }
+  w.StartArray();
+  w.EndArray();
+}
+
+void write_node(JsonWriter& w, const WorkflowNode& n, const Service* service) {
   w.StartObject();
   w.Key("id"); w.Int64(n.id);
   w.Key("workflow_id"); w.Int64(n.workflow_id);
@@ -247,7 +333,45 @@ void write_node(JsonWriter& w, const WorkflowNode& n) {
   w.Key("service_id"); w.Int64(n.service_id);
   w.Key("config"); write_raw_json(w, n.config_json);
   w.Key("gui_props"); write_raw_json(w, n.gui_props_json);
+  // The UI's fields.
+  const auto gui = parse_object(n.gui_props_json);
+  const auto config = parse_object(n.config_json);
+  auto coordinate = [&](const char* key) {
+    auto pos = gui.FindMember("position");
+    if (pos != gui.MemberEnd() && pos->value.IsObject()) {
+      auto v = pos->value.FindMember(key);
+      if (v != pos->value.MemberEnd() && v->value.IsNumber()) return v->value.GetDouble();
+    }
+    return 0.0;
+  };
+  w.Key("gui_x"); w.Double(coordinate("x"));
+  w.Key("gui_y"); w.Double(coordinate("y"));
+  w.Key("order");
+  if (auto o = gui.FindMember("order"); o != gui.MemberEnd() && o->value.IsInt64()) w.Int64(o->value.GetInt64());
+  else w.Int64(0);
+  w.Key("service_name"); write_string(w, service ? service->name : std::string("Unknown Service"));
+  w.Key("service_type"); write_string(w, service ? service->service_type : std::string());
+  w.Key("interfaces");
+  w.StartArray();
+  if (service)
+    for (const auto& i : service->interfaces) {
+      w.StartObject();
+      w.Key("id"); w.Int64(i.id);
+      w.Key("interface_type"); write_string(w, i.interface_type);
+      w.Key("path"); write_string(w, i.path);
+      w.Key("mount_function"); write_string(w, i.mount_function);
+      w.EndObject();
+    }
+  w.EndArray();
+  const std::string no_words;
+  w.Key("entrypoint"); write_words(w, config, "entrypoint", service && service->docker ? service->docker->entrypoint : no_words);
+  w.Key("cmd"); write_words(w, config, "cmd", service && service->docker ? service->docker->cmd : no_words);
   w.EndObject();
+}
+
+// A node end of a connection in the UI's shape: kThisNode is null.
+void write_end(JsonWriter& w, std::int64_t node_id) {
+  if (node_id == WorkflowConnection::kThisNode) w.Null(); else w.Int64(node_id);
 }
 
 void write_connection(JsonWriter& w, const WorkflowConnection& c) {
@@ -258,6 +382,11 @@ void write_connection(JsonWriter& w, const WorkflowConnection& c) {
   w.Key("source_interface_id"); write_opt(w, c.source_interface_id);
   w.Key("target_node_id"); w.Int64(c.target_node_id);
   w.Key("target_interface_id"); write_opt(w, c.target_interface_id);
+  w.Key("from_node_id"); write_end(w, c.source_node_id);
+  w.Key("from_interface_type"); write_string(w, c.source_interface_type);
+  w.Key("to_node_id"); write_end(w, c.target_node_id);
+  w.Key("to_interface_type"); write_string(w, c.target_interface_type);
+  w.Key("destination_file_name"); write_string(w, c.destination_file_name);
   w.EndObject();
 }
 
@@ -315,14 +444,6 @@ http::Reply no_content() {
   http::Reply r;
   r.response.status = 204;
   return r;
-}
-
-[[noreturn]] void docker_unavailable(Context& ctx) {
-  if (!ctx.cluster.workflows().docker_available())
-    throw Error(Errc::unavailable, "Docker daemon not available");
-  // A daemon answers, but this server does not drive it (README "Network node:
-  // services and workflows"): unavailable rather than a pretended success.
-  throw Error(Errc::unavailable, "Docker image operations are not supported by this server");
 }
 
 // ---------------------------------------------------------------- services
@@ -434,25 +555,73 @@ http::Reply get_service_interfaces(Context& ctx) {
 
 // ---- docker
 
+void write_suggested(JsonWriter& w, const std::vector<ServiceInterface>& list) {
+  w.StartArray();
+  for (const auto& i : list) {
+    w.StartObject();
+    w.Key("interface_type"); write_string(w, i.interface_type);
+    if (!i.path.empty()) { w.Key("path"); write_string(w, i.path); }
+    if (!i.mount_function.empty()) { w.Key("mount_function"); write_string(w, i.mount_function); }
+    w.Key("description"); write_string(w, i.description);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+// {"success": true, "service": {...}, "suggested_interfaces": [...]}: the
+// document's answer to from-registry and from-local.
+http::Reply docker_created_reply(const DockerCreated& c) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("success"); w.Bool(true);
+  w.Key("service"); write_service(w, c.service);
+  w.Key("suggested_interfaces"); write_suggested(w, c.suggested);
+  w.EndObject();
+  return json_reply(201, buf);
+}
+
 http::Reply docker_from_registry(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("image_name", WorkflowLimits::text);
-  docker_unavailable(ctx);
+  DockerRegistryCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.image_name = b.required_string("image_name", WorkflowLimits::name);
+  r.image_tag = b.optional_string("image_tag", 128).value_or("latest");
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.username = b.optional_string("username", WorkflowLimits::name).value_or("");
+  r.password = b.optional_string("password", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  return docker_created_reply(ctx.cluster.workflows().create_docker_from_registry(r));
 }
 
 http::Reply docker_from_git(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("repo_url", 2048);
-  docker_unavailable(ctx);
+  DockerGitCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.repo_url = b.required_string("repo_url", 2048);
+  r.branch = b.optional_string("branch", WorkflowLimits::name).value_or("");
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.username = b.optional_string("username", WorkflowLimits::name).value_or("");
+  r.password = b.optional_string("password", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  const auto op = ctx.cluster.workflows().create_docker_from_git(r);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("operation_id"); write_string(w, op);
+  w.Key("message"); w.String("Docker service creation started");
+  w.EndObject();
+  return json_reply(202, buf);
 }
 
 http::Reply docker_from_local(Context& ctx) {
   JsonBody b(ctx.req);
-  b.required_string("service_name", WorkflowLimits::name);
-  b.required_string("local_path", WorkflowLimits::text);
-  docker_unavailable(ctx);
+  DockerLocalCreate r;
+  r.name = b.required_string("service_name", WorkflowLimits::name);
+  r.local_path = b.required_string("local_path", WorkflowLimits::text);
+  r.description = b.optional_string("description", WorkflowLimits::text).value_or("");
+  r.interfaces = interface_list(b, "custom_interfaces", false);
+  return docker_created_reply(ctx.cluster.workflows().create_docker_from_local(r));
 }
 
 http::Reply docker_validate_git(Context& ctx) {
@@ -491,8 +660,13 @@ http::Reply docker_details(Context& ctx) {
 }
 
 http::Reply docker_suggested(Context& ctx) {
-  ctx.cluster.workflows().docker_details(id_param(ctx, 0, "service"));  // 404 first
-  docker_unavailable(ctx);
+  const auto list = ctx.cluster.workflows().docker_suggested_interfaces(id_param(ctx, 0, "service"));
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("suggested_interfaces"); write_suggested(w, list);
+  w.EndObject();
+  return json_reply(200, buf);
 }
 
 http::Reply docker_put_interfaces(Context& ctx) {
@@ -662,7 +836,24 @@ http::Reply workflow_executions_legacy(Context& ctx) {
 }
 
 http::Reply list_nodes(Context& ctx) {
-  return list_reply("nodes", ctx.cluster.workflows().nodes(id_param(ctx, 0, "workflow")), write_node);
+  auto& wf = ctx.cluster.workflows();
+  const auto nodes = wf.nodes(id_param(ctx, 0, "workflow"));
+  std::map<std::int64_t, Service> services;
+  for (auto& s : wf.list_services()) services.emplace(s.id, std::move(s));
+  return list_reply("nodes", nodes, [&](JsonWriter& w, const WorkflowNode& n) {
+    auto it = services.find(n.service_id);
+    write_node(w, n, it == services.end() ? nullptr : &it->second);
+  });
+}
+
+// The node's service, or nullopt when it is gone.
+std::optional<Service> node_service(Context& ctx, std::int64_t service_id) {
+  try {
+    return ctx.cluster.workflows().get_service(service_id);
+  } catch (const Error& e) {
+    if (e.code() != Errc::not_found) throw;
+    return std::nullopt;
+  }
 }
 
 http::Reply add_node(Context& ctx) {
@@ -674,11 +865,30 @@ http::Reply add_node(Context& ctx) {
   n.service_id = b.required_int("service_id");
   n.config_json = object_text(b, "config").value_or("{}");
   n.gui_props_json = object_text(b, "gui_props").value_or("{}");
+  // The UI's shape: gui_x/gui_y/order and entrypoint/cmd (service_name,
+  // service_type and interfaces are the service's: not stored).
+  const auto x = b.optional_number("gui_x"), y = b.optional_number("gui_y");
+  if (x || y) n.gui_props_json = with_position(n.gui_props_json, x, y);
+  if (const auto order = b.optional_int("order")) {
+    auto d = parse_object(n.gui_props_json);
+    set_member(d, "order", rapidjson::Value(static_cast<std::int64_t>(*order)));
+    n.gui_props_json = document_text(d);
+  }
+  const auto entrypoint = words_member(b, "entrypoint"), cmd = words_member(b, "cmd");
+  if (entrypoint || cmd) n.config_json = with_words(n.config_json, entrypoint, cmd);
   auto r = ctx.cluster.workflows().add_node(n);
+  const auto service = node_service(ctx, r.service_id);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
-  write_node(w, r);
+  write_node(w, r, service ? &*service : nullptr);
   return json_reply(201, buf);
+}
+
+// The stored node (not_found when the workflow has no such node).
+WorkflowNode find_node(Context& ctx, std::int64_t workflow_id, std::int64_t node_id) {
+  for (auto& n : ctx.cluster.workflows().nodes(workflow_id))
+    if (n.id == node_id) return std::move(n);
+  throw Error(Errc::not_found, "Node not found");
 }
 
 http::Reply delete_node(Context& ctx) {
@@ -686,35 +896,71 @@ http::Reply delete_node(Context& ctx) {
   return no_content();
 }
 
-std::string required_object(Context& ctx, const char* field) {
-  JsonBody b(ctx.req);
-  auto t = object_text(b, field);
-  if (!t) throw Error(Errc::invalid_argument, std::string(field) + " is required", field);
-  return *t;
-}
-
+// {"gui_props": {...}} (the document) or {"x", "y"} (the UI: the position,
+// other properties kept).
 http::Reply put_gui_props(Context& ctx) {
   const auto wid = id_param(ctx, 0, "workflow"), nid = id_param(ctx, 1, "node");
-  const std::string json = required_object(ctx, "gui_props");
+  JsonBody b(ctx.req);
+  std::string json;
+  if (auto t = object_text(b, "gui_props")) {
+    json = *t;
+  } else {
+    const auto x = b.optional_number("x"), y = b.optional_number("y");
+    if (!x && !y) throw Error(Errc::invalid_argument, "gui_props (or x and y) is required", "gui_props");
+    json = with_position(find_node(ctx, wid, nid).gui_props_json, x, y);
+  }
   ctx.cluster.workflows().set_node_gui_props(wid, nid, json);
   return nn::success_reply(200, "GUI properties updated");
 }
 
+// {"config": {...}} (the document) or {"entrypoint": [...], "cmd": [...]}
+// (the UI: set in the config, other keys kept).
 http::Reply put_node_config(Context& ctx) {
   const auto wid = id_param(ctx, 0, "workflow"), nid = id_param(ctx, 1, "node");
-  const std::string json = required_object(ctx, "config");
+  JsonBody b(ctx.req);
+  std::string json;
+  if (auto t = object_text(b, "config")) {
+    json = *t;
+  } else {
+    const auto entrypoint = words_member(b, "entrypoint"), cmd = words_member(b, "cmd");
+    if (!entrypoint && !cmd) throw Error(Errc::invalid_argument, "config (or entrypoint/cmd) is required", "config");
+    json = with_words(find_node(ctx, wid, nid).config_json, entrypoint, cmd);
+  }
   ctx.cluster.workflows().set_node_config(wid, nid, json);
   return nn::success_reply(200, "Node configuration updated");
 }
 
+// The document's {source_node_id, source_interface_id, target_node_id,
+// target_interface_id} or the UI's {from_node_id|null, from_interface_type,
+// to_node_id|null, to_interface_type, destination_file_name} (a null end is
+// this node: WorkflowConnection::kThisNode). The document's names win when
+// both are given.
 WorkflowConnection connection_body(Context& ctx) {
   WorkflowConnection c;
   c.workflow_id = id_param(ctx, 0, "workflow");
   JsonBody b(ctx.req);
-  c.source_node_id = b.required_int("source_node_id");
-  c.target_node_id = b.required_int("target_node_id");
+  const auto& root = b.root();
+  const bool ui = !root.HasMember("source_node_id") && !root.HasMember("target_node_id") &&
+                  (root.HasMember("from_node_id") || root.HasMember("to_node_id"));
+  if (ui) {
+    auto end = [&](const char* field) {
+      const auto v = b.optional_int(field);
+      if (v && *v <= 0) throw Error(Errc::invalid_argument, std::string(field) + " must be a node id or null", field);
+      return v.value_or(WorkflowConnection::kThisNode);
+    };
+    c.source_node_id = end("from_node_id");
+    c.target_node_id = end("to_node_id");
+  } else {
+    c.source_node_id = b.required_int("source_node_id");
+    c.target_node_id = b.required_int("target_node_id");
+    for (auto [id, field] : {std::pair{c.source_node_id, "source_node_id"}, std::pair{c.target_node_id, "target_node_id"}})
+      if (id <= 0) throw Error(Errc::invalid_argument, std::string(field) + " must be a positive node id", field);
+  }
   c.source_interface_id = b.optional_int("source_interface_id");
   c.target_interface_id = b.optional_int("target_interface_id");
+  c.source_interface_type = b.optional_string("from_interface_type", 32).value_or("");
+  c.target_interface_type = b.optional_string("to_interface_type", 32).value_or("");
+  c.destination_file_name = b.optional_string("destination_file_name", WorkflowLimits::name).value_or("");
   return c;
 }
 
@@ -727,7 +973,16 @@ http::Reply add_connection(Context& ctx) {
   auto r = ctx.cluster.workflows().add_connection(connection_body(ctx));
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
-  write_connection(w, r);
+  // The document's object, with the UI's {"connection": {...}} besides.
+  w.StartObject();
+  w.Key("id"); w.Int64(r.id);
+  w.Key("workflow_id"); w.Int64(r.workflow_id);
+  w.Key("source_node_id"); w.Int64(r.source_node_id);
+  w.Key("source_interface_id"); write_opt(w, r.source_interface_id);
+  w.Key("target_node_id"); w.Int64(r.target_node_id);
+  w.Key("target_interface_id"); write_opt(w, r.target_interface_id);
+  w.Key("connection"); write_connection(w, r);
+  w.EndObject();
   return json_reply(201, buf);
 }
 
@@ -743,19 +998,61 @@ http::Reply delete_connection(Context& ctx) {
   return no_content();
 }
 
+// The UI's flat ui-state fields: snap_to_grid (boolean), the rest numbers.
+constexpr const char* kFlatUiNumbers[] = {"zoom_level", "pan_x", "pan_y", "self_peer_x", "self_peer_y"};
+
+// {"ui_state": {...}} and, besides, the UI's flat fields read from it
+// (zoom_level falls back to the document's "zoom").
 http::Reply get_ui_state(Context& ctx) {
   const auto s = ctx.cluster.workflows().ui_state(id_param(ctx, 0, "workflow"));
+  const auto d = parse_object(s);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
   w.Key("ui_state"); write_raw_json(w, s);
+  auto snap = d.FindMember("snap_to_grid");
+  w.Key("snap_to_grid"); w.Bool(snap != d.MemberEnd() && snap->value.IsBool() && snap->value.GetBool());
+  for (const char* key : kFlatUiNumbers) {
+    auto it = d.FindMember(key);
+    if (it == d.MemberEnd() && std::string_view(key) == "zoom_level") it = d.FindMember("zoom");
+    w.Key(key);
+    if (it != d.MemberEnd() && it->value.IsNumber()) w.Double(it->value.GetDouble());
+    else if (std::string_view(key) == "zoom_level") w.Double(1.0);
+    else if (std::string_view(key).rfind("pan_", 0) == 0) w.Double(0.0);
+    else w.Null();
+  }
   w.EndObject();
   return json_reply(200, buf);
 }
 
+// {"ui_state": {...}} (the document) or the UI's flat object, stored as
+// that object with "zoom" = zoom_level for readers of the document's shape.
 http::Reply put_ui_state(Context& ctx) {
   const auto id = id_param(ctx, 0, "workflow");
-  const std::string json = required_object(ctx, "ui_state");
+  JsonBody b(ctx.req);
+  std::string json;
+  if (auto t = object_text(b, "ui_state")) {
+    json = *t;
+  } else {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    bool any = false;
+    if (auto snap = b.optional_bool("snap_to_grid")) {
+      w.Key("snap_to_grid"); w.Bool(*snap);
+      any = true;
+    }
+    for (const char* key : kFlatUiNumbers) {
+      if (auto v = b.optional_number(key)) {
+        w.Key(key); w.Double(*v);
+        if (std::string_view(key) == "zoom_level") { w.Key("zoom"); w.Double(*v); }
+        any = true;
+      }
+    }
+    w.EndObject();
+    if (!any) throw Error(Errc::invalid_argument, "ui_state is required", "ui_state");
+    json.assign(buf.GetString(), buf.GetSize());
+  }
   ctx.cluster.workflows().set_ui_state(id, json);
   return nn::success_reply(200, "UI state updated");
 }
@@ -779,11 +1076,31 @@ http::Reply execution_jobs(Context& ctx) {
                     false);
 }
 
+// The document's status object, with the UI's {"execution": {...},
+// "jobs": [...]} besides (its details page reads those).
 http::Reply execution_status(Context& ctx) {
-  auto e = ctx.cluster.workflows().execution(id_param(ctx, 0, "workflow execution"));
+  auto& wf = ctx.cluster.workflows();
+  const auto id = id_param(ctx, 0, "workflow execution");
+  auto e = wf.execution(id);
+  const auto jobs = wf.execution_jobs(id);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
-  write_instance(w, e, true);
+  w.StartObject();
+  w.Key("id"); w.Int64(e.id);
+  w.Key("workflow_id"); w.Int64(e.workflow_id);
+  w.Key("status"); write_string(w, e.status);
+  w.Key("started_at"); write_time(w, e.started_at);
+  w.Key("completed_at"); write_time(w, e.completed_at);
+  w.Key("error"); write_opt(w, e.error);
+  w.Key("progress"); w.Int(e.progress());
+  w.Key("jobs_total"); w.Int64(e.jobs_total);
+  w.Key("jobs_done"); w.Int64(e.jobs_done);
+  w.Key("execution"); write_instance(w, e, true);
+  w.Key("jobs");
+  w.StartArray();
+  for (const auto& j : jobs) write_job(w, j);
+  w.EndArray();
+  w.EndObject();
   return json_reply(200, buf);
 }
 
@@ -852,10 +1169,10 @@ const Route kExecutionRoutes[] = {
 }  // namespace
 
 void add_network_node_workflow_routes(Router& router) {
-  router.add_surface("/api/services", nn::network_error, kServiceRoutes, std::size(kServiceRoutes));
-  router.add_surface("/api/workflows", nn::network_error, kWorkflowRoutes, std::size(kWorkflowRoutes));
-  router.add_surface("/api/job-executions/", nn::network_error, kExecutionRoutes, 1);
-  router.add_surface("/api/workflow-executions/", nn::network_error, kExecutionRoutes + 1, 2);
+  router.add_surface("/api/services", nn::network_error, kServiceRoutes, std::size(kServiceRoutes), nn::kCors);
+  router.add_surface("/api/workflows", nn::network_error, kWorkflowRoutes, std::size(kWorkflowRoutes), nn::kCors);
+  router.add_surface("/api/job-executions/", nn::network_error, kExecutionRoutes, 1, nn::kCors);
+  router.add_surface("/api/workflow-executions/", nn::network_error, kExecutionRoutes + 1, 2, nn::kCors);
 }
 
 }  // namespace lucid::server

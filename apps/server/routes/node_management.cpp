@@ -197,19 +197,19 @@ http::Reply pool_reply(int status, const Pool& p) {
   return json_reply(status, buf);
 }
 
-http::Reply node_reply(int status, const Node& n, const std::string* code = nullptr,
+http::Reply node_reply(Cluster& cluster, int status, const Node& n, const std::string* code = nullptr,
                        const std::string* join_secret = nullptr) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   if (!code) {
-    mgmt::write_node(w, n);
+    mgmt::write_node(w, n, cluster);
   } else {
     // The one-time registration code of a created node rides along once,
     // with the join secret its agent must present to collect the key
     // (docs/decisions.md, "Join secrets"). Both are [A-Za-z0-9_-] only.
     rapidjson::StringBuffer inner;
     JsonWriter iw(inner);
-    mgmt::write_node(iw, n);
+    mgmt::write_node(iw, n, cluster);
     std::string s(inner.GetString(), inner.GetSize());
     s.pop_back();
     s += ",\"registration_code\":\"" + *code + "\"";
@@ -242,7 +242,7 @@ http::Reply list_nodes(Context& ctx) {
   w.StartObject();
   w.Key("nodes");
   w.StartArray();
-  for (const auto& n : nodes) mgmt::write_node(w, n);
+  for (const auto& n : nodes) mgmt::write_node(w, n, ctx.cluster);
   w.EndArray();
   w.Key("pagination");
   mgmt::write_pagination(w, page, total);
@@ -253,7 +253,9 @@ http::Reply list_nodes(Context& ctx) {
 http::Reply create_node(Context& ctx) {
   JsonBody body(ctx.req);
   NodeCreate req;
-  req.name = body.required_string("name", 100);
+  // Free text (issue 15); Nodes::create bounds it (100 code points). The
+  // reader's bound here only stops a huge string early.
+  req.name = body.required_string("name", 1000);
   req.hostname = body.optional_string("hostname", 253).value_or("");
   if (auto t = body.optional_string("node_type", 32)) req.node_type = node_type_field(*t);
   if (const auto* h = object_member(body, "hardware_info")) req.hardware = parse_hardware(*h);
@@ -261,15 +263,17 @@ http::Reply create_node(Context& ctx) {
   if (auto p = body.optional_string("pool_id", 64)) req.pool_uid = pool_uid_field(*p, "pool_id");
   std::string code, secret;
   auto n = ctx.cluster.nodes().create(req, &code, &secret);
-  return node_reply(201, n, &code, &secret);
+  return node_reply(ctx.cluster, 201, n, &code, &secret);
 }
 
-http::Reply get_node(Context& ctx) { return node_reply(200, ctx.cluster.nodes().get(mgmt::node_uid(ctx))); }
+http::Reply get_node(Context& ctx) {
+  return node_reply(ctx.cluster, 200, ctx.cluster.nodes().get(mgmt::node_uid(ctx)));
+}
 
 http::Reply update_node(Context& ctx) {
   JsonBody body(ctx.req);
   NodeUpdate req;
-  req.name = body.optional_string("name", 100);
+  req.name = body.optional_string("name", 1000);
   if (auto t = body.optional_string("node_type", 32)) req.node_type = node_type_field(*t);
   if (const auto* h = object_member(body, "hardware_info")) req.hardware = parse_hardware(*h);
   if (const auto* l = object_member(body, "location")) req.location = parse_location(*l);
@@ -277,7 +281,38 @@ http::Reply update_node(Context& ctx) {
     req.lifecycle = parse_lifecycle(*s);
     if (!req.lifecycle) bad("status", "status must be one of the Node status values");
   }
-  return node_reply(200, ctx.cluster.nodes().update(mgmt::node_uid(ctx), req));
+  return node_reply(ctx.cluster, 200, ctx.cluster.nodes().update(mgmt::node_uid(ctx), req));
+}
+
+// ---- removal, cordon and drain (issue 15; docs/decisions.md) ----
+
+http::Reply remove_node(Context& ctx) {
+  ctx.cluster.tasks().remove_node(mgmt::node_uid(ctx));
+  http::Reply r;
+  r.response.status = 204;
+  return r;
+}
+
+http::Reply cordon_node(Context& ctx) {
+  return node_reply(ctx.cluster, 200, ctx.cluster.nodes().cordon(mgmt::node_uid(ctx)));
+}
+
+http::Reply uncordon_node(Context& ctx) {
+  return node_reply(ctx.cluster, 200, ctx.cluster.nodes().uncordon(mgmt::node_uid(ctx)));
+}
+
+constexpr std::int64_t kDefaultDrainSeconds = 300;
+
+http::Reply drain_node(Context& ctx) {
+  std::int64_t seconds = kDefaultDrainSeconds;
+  // The body is optional: none (or only whitespace) drains with the default.
+  if (ctx.req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    JsonBody body(ctx.req);
+    body.reject_unknown({"deadline_seconds"});
+    if (auto v = body.optional_int("deadline_seconds")) seconds = *v;
+  }
+  // Nodes::drain bounds it (1..86400).
+  return node_reply(ctx.cluster, 200, ctx.cluster.nodes().drain(mgmt::node_uid(ctx), std::chrono::seconds(seconds)));
 }
 
 http::Reply lifecycle_reply(const LifecycleChange& c, const char* at_key) {
@@ -465,6 +500,11 @@ const Route kRoutes[] = {
     {"PUT", "/api/v1/nodes/{node_id:node_}", update_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
     {"POST", "/api/v1/nodes/{node_id:node_}/start", start_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
     {"POST", "/api/v1/nodes/{node_id:node_}/stop", stop_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    // Ours (issue 15; the documents are silent): operators as for PUT above.
+    {"DELETE", "/api/v1/nodes/{node_id:node_}", remove_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/cordon", cordon_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/uncordon", uncordon_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
+    {"POST", "/api/v1/nodes/{node_id:node_}/drain", drain_node, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
     {"GET", "/api/v1/nodes/pools", list_pools, kBearer, kAny, "node:read", kNodes, NodeAccess::deny},
     {"POST", "/api/v1/nodes/pools", create_pool, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
     {"POST", "/api/v1/nodes/pools/{pool_id:pool_}/nodes", add_node_to_pool, kBearer, kAny, "node:write", kNodes, NodeAccess::deny},
@@ -500,7 +540,7 @@ void write_pagination(JsonWriter& w, const PageParams& p, std::int64_t total) {
   w.EndObject();
 }
 
-void write_node(JsonWriter& w, const Node& n) {
+void write_node(JsonWriter& w, const Node& n, Cluster& cluster) {
   w.StartObject();
   w.Key("node_id"); write_string(w, n.uid);
   w.Key("name"); write_string(w, n.name);
@@ -516,6 +556,20 @@ void write_node(JsonWriter& w, const Node& n) {
   w.Key("updated_at"); write_time(w, n.updated_at);
   w.Key("last_heartbeat"); write_time(w, n.last_seen);
   w.Key("poot_score"); write_opt(w, n.poot_score);
+  // Added to the document's fields (issue 15): whether new work may be placed
+  // here, and a drain's progress.
+  w.Key("schedulable"); w.Bool(n.schedulable());
+  w.Key("drain");
+  if (n.drain_deadline) {
+    const auto running = cluster.tasks().tasks_on(n.id);
+    w.StartObject();
+    w.Key("deadline"); write_time(w, *n.drain_deadline);
+    w.Key("running_tasks"); w.Int64(running);
+    w.Key("complete"); w.Bool(running == 0);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   w.EndObject();
 }
 

@@ -25,7 +25,8 @@ void write_pagination(JsonWriter& w, const PageParams& p, std::int64_t total);
 // The {node_id} path parameter (already matched "node_..." by the router).
 inline const std::string& node_uid(const Context& ctx) { return ctx.params.at(0); }
 
-// Writes a Node as the document's schema.
-void write_node(JsonWriter& w, const Node& n);
+// Writes a Node as the document's schema, with our "schedulable" and
+// "drain" (its running tasks asked of `cluster`).
+void write_node(JsonWriter& w, const Node& n, Cluster& cluster);
 
 }  // namespace lucid::server::mgmt

@@ -245,14 +245,64 @@ http::Reply approve(Context& ctx) {
   return node_response(ctx.cluster.nodes().approve(path_id(ctx.params[0], "Node")));
 }
 
+// One value of register-by-code from the query or the body (issue 15: the
+// original dashboard sends query parameters). Upper-cased for comparing
+// codes; addresses compare as written.
+struct CodeParam {
+  std::optional<std::string> value;
+  bool from_query = false;
+};
+
+// `name` (or `alias`) from the query and from `body` (null: no body). Both
+// given and different: the reply to send (the document's 400); else nullopt
+// and `out` set.
+std::optional<http::Reply> code_param(const http::Request& req, const JsonBody* body, const char* name,
+                                      const char* alias, bool upper, CodeParam& out) {
+  auto q = req.query_param(name);
+  if (!q && alias) q = req.query_param(alias);
+  std::optional<std::string> b;
+  if (body) {
+    b = body->optional_string(name, 64);
+    if (!b && alias) b = body->optional_string(alias, 64);
+  }
+  if (q && q->size() > 64) throw Error(Errc::invalid_argument, std::string(name) + " is too long", std::string("query:") + name);
+  auto norm = [upper](std::string v) {
+    if (upper)
+      for (char& c : v) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return v;
+  };
+  if (q && b && norm(*q) != norm(*b)) {
+    http::Reply r;
+    r.response = detail_response(400, std::string("The query parameter and the body disagree on ") + name +
+                                          "; give it once");
+    return r;
+  }
+  out.from_query = q && !b;
+  out.value = b ? b : q;
+  return std::nullopt;
+}
+
 http::Reply register_by_code(Context& ctx) {
-  JsonBody body(ctx.req);
-  // "code" is the documented name; "registration_code" (the join response's
-  // field name) is accepted too.
-  auto code = body.optional_string("code", 16);
-  if (!code) code = body.optional_string("registration_code", 16);
-  if (!code) throw Error(Errc::invalid_argument, "field required", "code");
-  return node_response(ctx.cluster.nodes().approve_by_code(*code));
+  // The body form ({"code": ..., "ip_address": ...}) and the query form
+  // (?code=...&ip_address=...) are both accepted; a body is optional when the
+  // query has the code. "registration_code" (the join response's field
+  // name) is accepted for "code".
+  std::optional<JsonBody> body;
+  const bool has_body = ctx.req.body.find_first_not_of(" \t\r\n") != std::string::npos;
+  const bool query_code = ctx.req.query_param("code") || ctx.req.query_param("registration_code");
+  if (has_body || !query_code) body.emplace(ctx.req);  // no code anywhere: "Request body is empty" as before
+  CodeParam code, ip;
+  if (auto r = code_param(ctx.req, body ? &*body : nullptr, "code", "registration_code", true, code)) return std::move(*r);
+  if (auto r = code_param(ctx.req, body ? &*body : nullptr, "ip_address", nullptr, false, ip)) return std::move(*r);
+  if (!code.value) throw Error(Errc::invalid_argument, "field required", "code");
+  try {
+    return node_response(ctx.cluster.nodes().approve_by_code(*code.value, ip.value.value_or("")));
+  } catch (const Error& e) {
+    // Say where a bad value came from.
+    const bool query = (e.field() == "code" && code.from_query) || (e.field() == "ip_address" && ip.from_query);
+    if (e.code() == Errc::invalid_argument && query) throw Error(e.code(), e.message(), "query:" + e.field());
+    throw;
+  }
 }
 
 http::Reply list_nodes(Context& ctx) {
@@ -272,9 +322,23 @@ http::Reply list_nodes(Context& ctx) {
 
 http::Reply get_node(Context& ctx) {
   auto n = ctx.cluster.nodes().get(path_id(ctx.params[0], "Node"), 10);
+  // total_available_gb is a number, as the document's example shows (issue
+  // 15; docs/decisions.md): the newest disk report's disk_total_gb; before
+  // any, the capacity the node declared (hardware_info.storage_gb), then what
+  // its agent reported as a device (capabilities.storage_total_gb); else 0.
   std::optional<double> disk_total;
   for (const auto& s : n.recent_stats)
     if (s.disk_total_gb) { disk_total = s.disk_total_gb; break; }
+  if (!disk_total) disk_total = n.hardware.storage_gb;
+  if (!disk_total && n.status == NodeStatus::active) {
+    try {
+      auto d = ctx.cluster.tasks().device(n.uid);
+      if (d.reported) disk_total = d.capabilities.storage_total_gb;
+    } catch (const Error& e) {
+      if (e.code() != Errc::not_found) throw;  // a removed device: nothing declared
+    }
+  }
+  if (!disk_total) disk_total = 0.0;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();

@@ -41,10 +41,15 @@ void add_api_gateway_data_routes(Router& router);
 // The chunk-upload bandwidth (bytes per second per user); 0: unlimited.
 void configure_chunk_bandwidth(RateLimiter& limiter, std::int64_t bytes_per_second);
 // The operator's wallet key: 64 hex characters from `path` (which must be
-// 0600) or, when path is empty, from LUCID_WALLET_KEY; empty when neither is
-// set. Throws lucid::Error(invalid_argument) for a malformed key or a file
-// others can read.
-std::string load_wallet_key(const std::string& path);
+// 0600) or, when path is empty, from LUCID_WALLET_KEY; when neither is set,
+// from `default_path`, created (random, 0600) on first start like the
+// signing key. Throws lucid::Error(invalid_argument) for a malformed key or
+// a file others can read, Error(storage) when the default cannot be
+// created or read.
+std::string load_wallet_key(const std::string& path, const std::string& default_path);
+// GET /metrics' scrape token from the 0600 file `path` (its first line,
+// 32..256 visible ASCII characters). Throws lucid::Error(invalid_argument).
+std::string load_metrics_token(const std::string& path);
 
 // Requests per minute per caller, by the node-management document's categories.
 struct RateLimits {
@@ -60,16 +65,26 @@ void configure_node_management_limits(RateLimiter& limiter, const RateLimits& li
 void add_cluster_routes(Router& router);
 void add_cluster_agent_routes(Router& router);  // called by add_cluster_routes
 
-// The cluster API's per-client limits (the document's defaults).
+// The cluster API's per-client limits (the document's defaults), and the
+// admin tier: admin and super_admin tokens and admin API keys, which an
+// operator's scripts use (the document's 60/min burst 10 refuses them after
+// ten quick calls).
 struct ClusterApiLimits {
   std::int64_t per_minute = 60;
   std::int64_t per_hour = 1000;
   std::int64_t burst = 10;
+  std::int64_t admin_per_minute = 1200;
+  std::int64_t admin_per_hour = 36000;
+  std::int64_t admin_burst = 200;
 };
 void configure_cluster_limits(RateLimiter& limiter, const ClusterApiLimits& limits);
 
 // The unified stats stream's event (all approved nodes), for SnapshotCache.
 std::string encode_all_nodes_event(Cluster& cluster);
+// Server operations outside the documents: GET /metrics (Prometheus text;
+// admin token, admin API key or the scrape token). routes/operations.cpp.
+void add_operations_routes(Router& router);
+
 // POST /api/v1/_test/clock/advance, mounted only with --test-clock.
 void add_test_clock_routes(Router& router);
 

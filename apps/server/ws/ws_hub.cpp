@@ -4,7 +4,10 @@
 #include <deque>
 
 #include "json.hpp"
+#include "routes/network_node_common.hpp"
+#include "util/encoding.hpp"
 #include "workflows/service_search.hpp"
+#include "ws/ws_dialect.hpp"
 #include "ws/ws_engine.hpp"
 #include "ws/ws_message.hpp"
 
@@ -48,6 +51,59 @@ std::string request_text(const http::Request& req) {
   for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
   out += "\r\n";
   return out;
+}
+
+// The payload of the core's event `type` for the UI's dialect (a JSON
+// object text), and the type it goes out as: the UI's shapes where they
+// differ (docs/decisions.md "Issue 18: WebSocket dialects").
+//  - BLACKLIST_UPDATED: the document's payload plus {"blacklist": [{peer_id,
+//    reason, added_at}], "blacklist_total"}, the list as the UI renders it
+//    (its first 1,000 entries).
+//  - EXECUTION_UPDATED naming a job (job_id): JOB_STATUS_UPDATED
+//    {job_execution_id, execution_id, workflow_id, status}.
+//  - anything else: the document's payload.
+std::pair<std::string, std::string> ui_event(Cluster& cluster, const Event& e) {
+  const std::string payload = e.payload.empty() ? std::string("{}") : e.payload;
+  if (e.type == "BLACKLIST_UPDATED") {
+    rapidjson::Document d;
+    d.Parse(payload.data(), payload.size());
+    if (d.HasParseError() || !d.IsObject()) d.SetObject();
+    auto& a = d.GetAllocator();
+    rapidjson::Value list(rapidjson::kArrayType);
+    const auto entries = cluster.network().blacklist();
+    // Bounded: every UI client gets this with every change.
+    constexpr std::size_t kMaxListed = 1000;
+    for (const auto& b : entries) {
+      if (list.Size() >= kMaxListed) break;
+      rapidjson::Value o(rapidjson::kObjectType);
+      o.AddMember("peer_id", rapidjson::Value(b.peer_id.c_str(), a), a);
+      o.AddMember("reason", rapidjson::Value(b.reason.c_str(), a), a);
+      o.AddMember("added_at", rapidjson::Value(static_cast<std::int64_t>(
+                                  std::chrono::duration_cast<std::chrono::seconds>(b.blacklisted_at.time_since_epoch()).count())), a);
+      list.PushBack(std::move(o), a);
+    }
+    d.AddMember("blacklist", std::move(list), a);
+    d.AddMember("blacklist_total", rapidjson::Value(static_cast<std::int64_t>(entries.size())), a);
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    d.Accept(w);
+    return {e.type, std::string(buf.GetString(), buf.GetSize())};
+  }
+  if (e.type == "EXECUTION_UPDATED") {
+    rapidjson::Document d;
+    d.Parse(payload.data(), payload.size());
+    if (!d.HasParseError() && d.IsObject() && d.HasMember("job_id")) {
+      auto num = [&](const char* k) { auto it = d.FindMember(k); return it != d.MemberEnd() && it->value.IsInt64() ? it->value.GetInt64() : 0; };
+      auto str = [&](const char* k) { auto it = d.FindMember(k); return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString()) : std::string(); };
+      return {"JOB_STATUS_UPDATED", json_object([&](JsonWriter& w) {
+                w.Key("job_execution_id"); w.Int64(num("job_id"));
+                w.Key("execution_id"); w.Int64(num("execution_id"));
+                w.Key("workflow_id"); w.Int64(num("workflow_id"));
+                w.Key("status"); write_string(w, str("job_status"));
+              })};
+    }
+  }
+  return {e.type, payload};
 }
 
 }  // namespace
@@ -110,7 +166,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (engine_) engine_->feed(bytes);
   }
 
-  // Any thread: queue for the client; drop the client when the queue is full.
+  // The connection's dialect (any thread).
+  Dialect dialect() const { return static_cast<Dialect>(dialect_.load()); }
+
+  // Any thread: queue for the client (`ui_text` when it speaks the UI's
+  // dialect, else `text`); drop the client when the queue is full.
+  void enqueue(const std::shared_ptr<const std::string>& text, const std::shared_ptr<const std::string>& ui_text) {
+    enqueue(dialect() == Dialect::ui && ui_text ? ui_text : text);
+  }
   void enqueue(const std::shared_ptr<const std::string>& text) {
     if (!authed_.load() || !stream_) return;
     if (stream_->queued_bytes() > hub_.options().max_pending_bytes) {
@@ -175,20 +238,45 @@ class Session : public std::enable_shared_from_this<Session> {
       if (engine_) engine_->send_text(*m);
   }
 
+  // Sends the document's message `type` in the connection's dialect.
   void send(std::string_view type, const std::string& payload) {
-    if (engine_) engine_->send_text(envelope(type, payload));
+    if (engine_) engine_->send_text(envelope(wire_type(type, dialect()), payload));
+  }
+
+  // The first message decides the dialect (ws_dialect.hpp). The UI's gets
+  // "connected" and a node.status snapshot once it is authenticated.
+  void decide_dialect(std::string_view type) {
+    if (dialect() != Dialect::undecided) return;
+    const Dialect d = is_ui_type(type) ? Dialect::ui : Dialect::document;
+    dialect_.store(static_cast<int>(d));
+    if (d == Dialect::ui) hub_.ui_sessions_.fetch_add(1);
+  }
+  void greet_ui() {
+    const auto c = claims();
+    send("AUTH_OK", json_object([&](JsonWriter& w) {
+      w.Key("message"); w.String("Connected");
+      w.Key("peer_id"); write_string(w, hub_.cluster().network().self_peer_id());
+      if (c) {
+        w.Key("subject"); write_string(w, c->subject);
+        w.Key("role"); w.String(c->role_label());
+      }
+    }));
+    send("NODE_STATUS", nn::node_status_json(hub_.cluster(), static_cast<std::int64_t>(hub_.connection_count())));
   }
 
   void on_text(std::string msg) {
-    std::string type;
+    std::string wire;
     std::optional<JsonBody> payload;
     try {
-      decode_message(msg, type, payload);
+      decode_message(msg, wire, payload);
     } catch (const Error& e) {
       return send("ERROR", error_payload("", e.message()));
     } catch (const MalformedJson&) {
       return send("ERROR", error_payload("", "Invalid message"));
     }
+    const bool first = dialect() == Dialect::undecided;
+    decide_dialect(wire);
+    const std::string type(canonical_type(wire, dialect()));
     if (!authed_.load()) {
       if (type != "AUTH") {
         send("ERROR", error_payload("", "Unauthorized"));
@@ -215,27 +303,34 @@ class Session : public std::enable_shared_from_this<Session> {
       authed_.store(true);
       if (timer_) timer_->cancel();
       recheck_soon();
+      if (dialect() == Dialect::ui) return greet_ui();
       const auto c = claims();
       return send("AUTH_OK", json_object([&](JsonWriter& w) {
         w.Key("subject"); write_string(w, c->subject);
         w.Key("role"); w.String(c->role_label());
       }));
     }
+    if (first && dialect() == Dialect::ui) greet_ui();
     try {
+      if (type == "PING") return send("PONG", "{}");
       if (type == "FILE_UPLOAD_START") return upload_start(*payload);
       if (type == "FILE_UPLOAD_CHUNK") return upload_chunk(*payload);
       if (type == "FILE_UPLOAD_END") return upload_end(*payload);
       if (type == "SERVICE_SEARCH") return service_search(*payload);
       if (type == "AUTH") return send("ERROR", error_payload("", "Already authenticated"));
-      send("ERROR", error_payload("", "Unknown message type: " + type));
+      send("ERROR", error_payload("", "Unknown message type: " + wire));
     } catch (const Error& e) {
       std::string sid;
       if (auto v = payload->member("session_id"); v && v->IsString()) sid.assign(v->GetString(), std::min<std::size_t>(v->GetStringLength(), 64));
+      // The UI shows the message alone: name the missing field in it.
+      std::string message = e.message();
+      if (dialect() == Dialect::ui && message == "field required" && !e.field().empty())
+        message = "Missing required field: " + e.field();
       if (type.rfind("FILE_UPLOAD_", 0) == 0) {
         uploads_.drop(sid);
-        send("FILE_UPLOAD_ERROR", error_payload(sid, e.message()));
+        send("FILE_UPLOAD_ERROR", error_payload(sid, message));
       } else {
-        send("ERROR", error_payload("", e.message()));
+        send("ERROR", error_payload("", message));
       }
     }
   }
@@ -272,15 +367,51 @@ class Session : public std::enable_shared_from_this<Session> {
       throw Error(Errc::permission_denied, "Uploading service files needs an administrator");
   }
 
+  // The UI's file.upload.start {service_id, filename, total_size,
+  // chunk_size?, session_id?} as the document's FILE_UPLOAD_START payload
+  // (a session_id is made up when the UI sends none).
+  static std::string ui_upload_start(const JsonBody& p) {
+    std::string sid = p.optional_string("session_id", 64).value_or("");
+    if (sid.empty()) sid = "upload-" + detail::to_hex(detail::random_bytes(12));
+    return json_object([&](JsonWriter& w) {
+      w.Key("session_id"); write_string(w, sid);
+      w.Key("service_id"); w.Int64(p.required_int("service_id"));
+      w.Key("file_name"); write_string(w, p.required_string("filename", 4096));
+      w.Key("file_size"); w.Int64(p.required_int("total_size"));
+      if (auto c = p.optional_int("chunk_size")) { w.Key("chunk_size"); w.Int64(*c); }
+    });
+  }
+
   void upload_start(const JsonBody& p) {
     check_upload_allowed();
-    const std::string sid = uploads_.start(claims()->subject, p);
+    std::string sid;
+    if (dialect() == Dialect::ui) {
+      const std::string doc_payload = ui_upload_start(p);
+      sid = uploads_.start(claims()->subject, JsonBody(std::string_view(doc_payload)));
+      return send("FILE_UPLOAD_READY", progress_payload(sid, 0, 0, 1));
+    }
+    sid = uploads_.start(claims()->subject, p);
     send("FILE_UPLOAD_READY", json_object([&](JsonWriter& w) { w.Key("session_id"); write_string(w, sid); }));
   }
 
+  static std::string progress_payload(const std::string& sid, std::int64_t chunks, std::int64_t bytes, std::int64_t size) {
+    return json_object([&](JsonWriter& w) {
+      w.Key("session_id"); write_string(w, sid);
+      w.Key("chunks_received"); w.Int64(chunks);
+      w.Key("bytes_uploaded"); w.Int64(bytes);
+      w.Key("percentage"); w.Double(size > 0 ? 100.0 * static_cast<double>(bytes) / static_cast<double>(size) : 100.0);
+    });
+  }
+
+  // The UI has no end message: its upload ends with the chunk that brings
+  // the last byte (progress after each chunk, then file.upload.complete).
   void upload_chunk(const JsonBody& p) {
     check_upload_allowed();
-    uploads_.chunk(p);
+    const auto progress = uploads_.chunk(p);
+    if (dialect() != Dialect::ui) return;
+    send("FILE_UPLOAD_PROGRESS",
+         progress_payload(progress.session_id, progress.chunks_received, progress.bytes_received, progress.file_size));
+    if (progress.bytes_received == progress.file_size) upload_end(p);
   }
 
   void upload_end(const JsonBody& p) {
@@ -303,6 +434,8 @@ class Session : public std::enable_shared_from_this<Session> {
     search.limit = p.optional_int("limit").value_or(100);
     const auto found = detail::search_services(hub_.cluster().workflows(), search);
     const std::string self = hub_.cluster().network().self_peer_id();
+    // The UI's service.search.response is the same object with "complete"
+    // (this server answers for itself at once: always the final answer).
     send("SERVICE_SEARCH_RESULT", json_object([&](JsonWriter& w) {
       w.Key("query"); write_string(w, found.query);
       w.Key("services");
@@ -319,6 +452,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       w.EndArray();
       w.Key("total"); w.Int64(found.total);
+      w.Key("complete"); w.Bool(true);
     }));
   }
 
@@ -327,6 +461,7 @@ class Session : public std::enable_shared_from_this<Session> {
   mutable std::mutex cmu_;  // guards claims_ (read by the bus thread)
   std::optional<Claims> claims_;
   std::atomic<bool> authed_{false};
+  std::atomic<int> dialect_{static_cast<int>(Dialect::undecided)};  // Dialect; set once, by the first message
   std::string token_;  // the JWT that authenticated the client (strand)
   std::string request_;
   std::shared_ptr<http::Stream> stream_;
@@ -367,7 +502,12 @@ void Hub::start() {
           s->post_close(1008, "peer blacklisted");
       }
     }
-    hub->broadcast(envelope(e.type, e.payload));
+    std::string ui;
+    if (hub->ui_sessions_.load() > 0) {
+      auto [type, payload] = ui_event(hub->cluster_, e);
+      ui = envelope(wire_type(type, Dialect::ui), payload);
+    }
+    hub->broadcast(envelope(e.type, e.payload), ui);
   });
 }
 
@@ -402,12 +542,14 @@ void Hub::remove(Session* s) {
   if (it == sessions_.end()) return;
   keep = std::move(it->second);
   sessions_.erase(it);
+  if (keep->dialect() == Dialect::ui) ui_sessions_.fetch_sub(1);
 }
 
-void Hub::broadcast(const std::string& text) {
+void Hub::broadcast(const std::string& text, const std::string& ui_text) {
   auto shared = std::make_shared<const std::string>(text);
+  auto ui_shared = ui_text.empty() ? nullptr : std::make_shared<const std::string>(ui_text);
   std::lock_guard lock(mu_);
-  for (auto& [p, s] : sessions_) s->enqueue(shared);
+  for (auto& [p, s] : sessions_) s->enqueue(shared, ui_shared);
 }
 
 void Hub::close_all() {

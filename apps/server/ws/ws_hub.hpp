@@ -20,7 +20,13 @@
 // nodes by NodeAccess::read), checked for the ?token= before the upgrade and
 // for the AUTH message's token.
 //
-// Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH.
+// Dialects (ws_dialect.hpp, docs/decisions.md "Issue 18"): a connection
+// whose first message is the network node web UI's (ping, file.upload.*,
+// service.search.request, any lower-case dotted type) gets every answer and
+// event in the UI's names and shapes ("connected" and a node.status snapshot
+// first); any other speaks the document's.
+//
+// Inbound: FILE_UPLOAD_START/CHUNK/END (README "WebSocket"), SERVICE_SEARCH, PING.
 // The hub parses and encodes them and decides who may send them; the work is
 // the library's: lib/workflows/uploads.hpp (files, limits, per-user quotas) and
 // lib/workflows/service_search.hpp. Uploads write a service's files: they need
@@ -32,6 +38,7 @@
 // fails or its socket closes).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -69,8 +76,10 @@ class Hub : public std::enable_shared_from_this<Hub> {
   // The upgrade reply for an authorized request (the route checked the
   // Upgrade headers and, if given, the query token: `claims`).
   http::Reply accept(Context& ctx, std::optional<Claims> claims);
-  // Sends `text` to every authenticated client (never blocks on a client).
-  void broadcast(const std::string& text);
+  // Sends `text` to every authenticated client, or `ui_text` (when not
+  // empty) to those speaking the UI's dialect (ws_dialect.hpp). Never
+  // blocks on a client.
+  void broadcast(const std::string& text, const std::string& ui_text = {});
   // Closes every client (1001 going away): Cluster::restart drops connections.
   void close_all();
   std::size_t connection_count() const;
@@ -89,6 +98,9 @@ class Hub : public std::enable_shared_from_this<Hub> {
   Subscription sub_;
   mutable std::mutex mu_;
   std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+  // Sessions that speak the UI's dialect: events are encoded for it only
+  // while there are some.
+  std::atomic<int> ui_sessions_{0};
   friend class Session;
   void add(std::shared_ptr<Session> s);
 };

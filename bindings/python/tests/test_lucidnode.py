@@ -393,5 +393,126 @@ class TestReadOnly(Base):
         self.assertIn("storage", out.stderr)
 
 
+class TestPackage(unittest.TestCase):
+    def test_version_and_type_hints(self):
+        self.assertEqual(lucidnode.__version__, lucidnode.version())  # released together
+        import typing
+        hints = typing.get_type_hints(lucidnode.Cluster.join)
+        self.assertIs(hints["return"], lucidnode.types.JoinResult)
+        self.assertEqual(typing.get_type_hints(lucidnode.Cluster.node)["return"], lucidnode.types.Node)
+        self.assertTrue(os.path.exists(os.path.join(os.path.dirname(lucidnode.__file__), "py.typed")))
+
+    def test_import_without_the_library_then_a_clear_error(self):
+        code = ("import lucidnode\n"
+                "try:\n"
+                "    lucidnode.Cluster('/nonexistent/x.db')\n"
+                "except lucidnode.LibraryError as e:\n"
+                "    print('LibraryError', e)\n")
+        env = dict(os.environ, LUCIDNODE_LIBRARY="/nonexistent/liblucidnode.so.0")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)  # the import itself worked
+        self.assertIn("LibraryError lucidnode: cannot load liblucidnode", out.stdout)
+        self.assertIn("LUCIDNODE_LIBRARY", out.stdout)
+
+    def test_not_the_library(self):
+        env = dict(os.environ, LUCIDNODE_LIBRARY=ctypes_util_libc())
+        code = "import lucidnode\ntry:\n    lucidnode.version()\nexcept lucidnode.LibraryError as e:\n    print(e)\n"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+        self.assertIn("is not liblucidnode", out.stdout, out.stderr)
+
+
+def ctypes_util_libc():
+    import ctypes.util
+    return ctypes.util.find_library("c") or "libc.so.6"
+
+
+class TestUsersAndSessions(Base):
+    def test_login_through_a_mailer_refresh_logout(self):
+        inbox = []
+        got = threading.Event()
+
+        def mailer(to, subject, body):
+            inbox.append((to, subject, body))
+            got.set()
+            return True
+
+        with lucidnode.Cluster(self.db, mailer=mailer, public_url="https://fleet.test") as c:
+            user = c.create_user("grace@example.com", "grace", "Hopper-1906!", first_name="Grace", role="viewer")
+            self.assertEqual(user["role"], "viewer")
+            self.assertEqual(c.user(user["id"])["username"], "grace")
+            with self.assertRaises(lucidnode.Conflict):
+                c.create_user("grace@example.com", "grace2", "Hopper-1906!")
+            with self.assertRaises(lucidnode.InvalidArgument) as e:
+                c.create_user("grace@example.com", "grace3", "Hopper-1906!", role="queen")
+            self.assertEqual(e.exception.field, "role")
+            with self.assertRaises(lucidnode.NotFound):
+                c.user("00000000-0000-0000-0000-000000000000")
+            self.assertEqual(c.start_login("grace@example.com"), 300)
+            self.assertTrue(got.wait(10))
+            to, subject, body = inbox[0]
+            self.assertEqual(to, "grace@example.com")
+            self.assertIn("https://fleet.test/api/v1/auth/verify?email=", body)
+            code = subject.rsplit(" ", 1)[1]
+            with self.assertRaises(lucidnode.Unauthenticated):
+                c.verify_login("grace@example.com", "000000" if code != "000000" else "111111")
+            tokens = c.verify_login("grace@example.com", code)
+            claims = c.verify_token(tokens["access_token"])
+            self.assertEqual((claims["subject"], claims["role"], claims["session_id"]),
+                             (user["id"], "viewer", tokens["session_id"]))
+            fresh = c.refresh_session(tokens["refresh_token"])
+            self.assertNotEqual(fresh["refresh_token"], tokens["refresh_token"])
+            c.logout(fresh["session_id"])
+            with self.assertRaises(lucidnode.Unauthenticated):
+                c.verify_token(fresh["access_token"])
+
+    def test_a_mailer_that_raises_does_not_break_the_cluster(self):
+        def mailer(to, subject, body):
+            raise RuntimeError("smtp down")
+
+        with lucidnode.Cluster(self.db, mailer=mailer) as c:
+            c.create_user("ada@example.com", "ada", "Lovelace-1815")
+            self.assertEqual(c.start_login("ada@example.com"), 300)
+            self.assertEqual(c.nodes()["total"], 0)  # still answering
+
+
+class TestWorkflowsAndEvents(Base):
+    def test_define_execute_status(self):
+        data = os.path.join(self.tmp.name, "data")
+        os.makedirs(data)
+        script = os.path.join(data, "count.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\necho one; echo two\n")
+        os.chmod(script, 0o755)
+        with self.open(data_dir=data) as c:
+            svc = c.create_standalone_service("count", "count.sh", timeout_seconds=30)
+            self.assertEqual(svc["service_type"], "STANDALONE")
+            with self.assertRaises(lucidnode.InvalidArgument) as e:
+                c.define_workflow("bad", [{"service_id": svc["id"]}], [{"source": 0, "target": 5}])
+            self.assertEqual(e.exception.field, "connections.0.target")
+            wf = c.define_workflow("count", [{"service_id": svc["id"]}], description="one step")
+            run = c.execute_workflow(wf["workflow_id"])
+            deadline = time.time() + 30
+            while run["status"] == "RUNNING" and time.time() < deadline:
+                time.sleep(0.05)
+                run = c.execution(run["id"])
+            self.assertEqual(run["status"], "COMPLETED", run)
+            self.assertEqual(run["jobs"][0]["stdout"], "one\ntwo\n")
+            with self.assertRaises(lucidnode.NotFound):
+                c.execution(987654)
+
+    def test_subscribe_and_close(self):
+        seen = []
+        with self.open() as c:
+            sub = c.subscribe(seen.append)
+            c.join("evt.example")
+            self.assertEqual([(e["kind"], e["payload"]) for e in seen], [("node_joined", {})])
+            sub.close()
+            sub.close()  # idempotent
+            c.join("evt2.example")
+            self.assertEqual(len(seen), 1)
+            with c.subscribe(lambda e: 1 / 0):  # a raising handler is contained
+                c.join("evt3.example")
+
+
 if __name__ == "__main__":
     unittest.main()
