@@ -681,7 +681,7 @@ void Users::revoke_token(const Claims& claims) {
   if (claims.token_id.empty() || claims.token_id.size() > 128)
     throw Error(Errc::invalid_argument, "This token carries no token id (jti) to revoke");
   impl_->core.store->write([&](Conn& c) {
-    auto& r = c.stmt("INSERT OR IGNORE INTO revoked_tokens (token_id, expires_at_us) VALUES (?, ?)");
+    auto& r = c.stmt("INSERT INTO revoked_tokens (token_id, expires_at_us) VALUES (?, ?) ON CONFLICT DO NOTHING");
     r.bind(1, claims.token_id);
     r.bind(2, static_cast<std::int64_t>(to_us(claims.expires_at)));
     r.run();

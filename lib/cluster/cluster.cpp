@@ -175,7 +175,7 @@ Gauges Cluster::gauges() {
     group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
     group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
     group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
-    group(c.stmt("SELECT CASE WHEN removed THEN 'removed' ELSE 'registered' END AS state, COUNT(*) FROM devices "
+    group(c.stmt("SELECT CASE WHEN removed <> 0 THEN 'removed' ELSE 'registered' END AS state, COUNT(*) FROM devices "
                  "GROUP BY state ORDER BY state"),
           g.devices_by_state);
     group(c.stmt("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status"), g.tasks_by_status);

@@ -645,6 +645,35 @@ ALTER TABLE nodes ADD COLUMN join_secret_hash BYTEA;
 -- Pending join requests expire (Options::pending_join_ttl): the sweep finds them by age.
 CREATE INDEX nodes_pending_by_created ON nodes(created_at) WHERE status = 'pending';
 )SQL"},
+      {11, "node cordon and drain (issue 15)", R"SQL(
+-- Cordoned: the scheduler places no new work on the node. Draining: cordoned
+-- with a deadline (RFC 3339); tasks still on the node then are requeued.
+-- Both survive a restart (the nodes cache loads them).
+ALTER TABLE nodes ADD COLUMN cordoned BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN drain_deadline TEXT;
+)SQL"},
+      {12, "revoked access tokens, token subjects of users (issue 15)", R"SQL(
+-- Access tokens without a login session (lucidctl admin create-token)
+-- revoked by POST /auth/logout: refused by their jti until they expire.
+CREATE TABLE revoked_tokens (
+  token_id       TEXT PRIMARY KEY,   -- the token's "jti"
+  expires_at_us  BIGINT NOT NULL     -- its "exp": the row is pruned after it
+);
+-- A token subject that is not a user id ("admin", lucidctl's default) and the
+-- user record it stands for: the bootstrap admin's, created on first start.
+CREATE TABLE token_subjects (
+  subject        TEXT PRIMARY KEY,
+  user_id        TEXT NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE
+);
+)SQL"},
+      {13, "workflow connections in the network node UI's shape (issue 18)", R"SQL(
+-- The UI's connection {from_node_id|null, from_interface_type, to_node_id|null,
+-- to_interface_type, destination_file_name}: a null end (this node's own
+-- side: data from, or results to, the local peer) is stored as node id 0.
+ALTER TABLE workflow_connections ADD COLUMN source_interface_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE workflow_connections ADD COLUMN target_interface_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE workflow_connections ADD COLUMN destination_file_name TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return all;
 }

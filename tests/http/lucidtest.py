@@ -180,6 +180,9 @@ class Server:
         # Where the server keeps its signing key, files and mail (the SQLite
         # defaults beside the database; given explicitly on PostgreSQL).
         self.signing_key_file = os.path.join(self.dir, "lucid.db.key")
+        # The wallet key's default place: <db>.wallet-key on SQLite, the signing
+        # key's name with .wallet-key on PostgreSQL; the same file either way.
+        self.wallet_key_file = os.path.join(self.dir, "lucid.db.wallet-key")
         self.data_dir = os.path.join(self.dir, "data")
         self.outbox_dir = os.path.join(self.dir, "outbox")
         self.extra_args = list(extra_args or [])
