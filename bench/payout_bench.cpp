@@ -66,8 +66,8 @@ int bench_payouts(const std::string& dir, std::size_t payouts, std::size_t chunk
   TempDir tmp(dir);
   lucid::Options o;
   o.database_path = (tmp.path / "payouts.db").string();
-  o.payout_chunk = chunk;
-  o.max_payout_batch = std::max<std::size_t>(payouts, 1);
+  o.payouts.chunk = chunk;
+  o.payouts.max_batch = std::max<std::size_t>(payouts, 1);
   lucid::Cluster cluster(o);
   std::vector<std::string> nodes;
   for (int i = 0; i < 100; ++i) {
@@ -102,7 +102,7 @@ int bench_payouts(const std::string& dir, std::size_t payouts, std::size_t chunk
   cluster.stop();
   std::printf("payouts: %zu\n", payouts);
   std::printf("payout_chunk: %zu\n", chunk);
-  std::printf("payout_interval_ms: %lld\n", static_cast<long long>(o.payout_interval.count()));
+  std::printf("payout_interval_ms: %lld\n", static_cast<long long>(o.payouts.interval.count()));
   std::printf("payout_submit_s: %.3f\n", submit_s);
   std::printf("payout_submit_to_all_completed_s: %.3f   (target < 2)\n", total_s);
   std::printf("payouts_per_s: %.0f\n", static_cast<double>(payouts) / total_s);

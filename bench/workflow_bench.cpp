@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   try {
     lucid::Options o;
     o.database_path = (dir / "lucid.db").string();
-    o.workflow_max_parallel = parallel;
+    o.workflows.max_parallel = parallel;
     lucid::Cluster cluster(o);
     cluster.start();
     auto& wf = cluster.workflows();

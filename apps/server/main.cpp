@@ -369,21 +369,21 @@ int main(int argc, char** argv) {
       opts.clock = offset_clock;
     }
     opts.executor_threads = executor_threads;
-    opts.stale_after = std::chrono::seconds(stale_after);
-    opts.stats_history = stats_history;
-    opts.stats_flush_interval = std::chrono::milliseconds(flush_ms);
-    opts.max_pending_joins = max_pending_joins;
-    opts.pending_join_ttl = std::chrono::seconds(join_ttl);
-    opts.stats_queue_limit = stats_queue_limit;
-    opts.block_time = std::chrono::milliseconds(static_cast<std::int64_t>(block_time * 1000 + 0.5));
-    opts.payout_interval = std::chrono::milliseconds(payout_interval_ms);
-    opts.payout_chunk = payout_chunk;
-    opts.max_payout_batch = max_payout_batch;
-    opts.max_connections = static_cast<std::int64_t>(max_connections);
+    opts.nodes.stale_after = std::chrono::seconds(stale_after);
+    opts.nodes.stats_history = stats_history;
+    opts.nodes.stats_flush_interval = std::chrono::milliseconds(flush_ms);
+    opts.nodes.max_pending_joins = max_pending_joins;
+    opts.nodes.pending_join_ttl = std::chrono::seconds(join_ttl);
+    opts.nodes.stats_queue_limit = stats_queue_limit;
+    opts.ledger.block_time = std::chrono::milliseconds(static_cast<std::int64_t>(block_time * 1000 + 0.5));
+    opts.payouts.interval = std::chrono::milliseconds(payout_interval_ms);
+    opts.payouts.chunk = payout_chunk;
+    opts.payouts.max_batch = max_payout_batch;
+    opts.tasks.max_connections = static_cast<std::int64_t>(max_connections);
     opts.data_dir = data_dir;
-    opts.docker_socket = docker_socket;
-    opts.max_chunk_bytes = max_chunk_bytes;
-    opts.max_session_bytes = max_session_bytes;
+    opts.workflows.docker_socket = docker_socket;
+    opts.gateway.max_chunk_bytes = max_chunk_bytes;
+    opts.gateway.max_session_bytes = max_session_bytes;
     // Without --wallet-key-file or LUCID_WALLET_KEY, the key is <db>.wallet-key,
     // created (0600) on first start like the signing key, so wallets work on
     // a default server. A PostgreSQL database has no file to put it beside: it
@@ -392,24 +392,24 @@ int main(int argc, char** argv) {
         database.kind == DatabaseKind::sqlite
             ? database.target + ".wallet-key"
             : std::filesystem::path(key_file.empty() ? "lucid.key" : key_file).replace_extension(".wallet-key").string();
-    opts.wallet_key = server::load_wallet_key(wallet_key_file, default_wallet_key);
+    opts.gateway.wallet_key = server::load_wallet_key(wallet_key_file, default_wallet_key);
     if (chunk_bandwidth > 0 && static_cast<std::size_t>(chunk_bandwidth) < max_chunk_bytes) {
       std::cerr << "lucid-server: --chunk-bandwidth must be 0 or at least --max-chunk-bytes\n";
       return 2;
     }
-    opts.outbox_dir = outbox_dir;
+    opts.login.outbox_dir = outbox_dir;
     // Login mail: SMTP (this program's libcurl mailer) when asked for, with
     // undelivered messages kept in the outbox; else the library's outbox.
     if (!smtp_url.empty())
-      opts.mailer = std::make_shared<server::SmtpMailer>(
+      opts.login.mailer = std::make_shared<server::SmtpMailer>(
           smtp_url, smtp_from, std::make_shared<OutboxMailer>(resolved_outbox_dir(opts)));
     // Port 0 is only known after binding; magic links then need --public-url.
-    opts.public_url = public_url.empty() ? (use_tls ? "https://" : "http://") + listen : public_url;
-    opts.relay_mode = relay_mode;
-    opts.nat_mode = nat_mode;
-    opts.relay_price_per_gb = relay_price;
-    opts.max_challenges = max_challenges;
-    opts.max_challenges_per_client = max_challenges_per_client;
+    opts.login.public_url = public_url.empty() ? (use_tls ? "https://" : "http://") + listen : public_url;
+    opts.network.relay_mode = relay_mode;
+    opts.network.nat_mode = nat_mode;
+    opts.network.relay_price_per_gb = relay_price;
+    opts.network.max_challenges = max_challenges;
+    opts.network.max_challenges_per_client = max_challenges_per_client;
     if (gateway_limits.ledger_bytes_per_hour < static_cast<std::int64_t>(max_transaction_bytes)) {
       std::cerr << "lucid-server: --ledger-bytes-per-hour must be at least --max-transaction-bytes\n";
       return 2;

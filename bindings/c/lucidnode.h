@@ -98,6 +98,14 @@ LUCID_API void lucid_free(char* p);
  *   the database), public_url (string: the start of magic links),
  *   data_dir (string: workflow services' files; default "data" beside the
  *   database).
+ * The options of a capability may instead be given in its group object, as
+ * lucid::Options groups them (include/lucidnode/options.hpp):
+ *   "nodes": {"stats_flush_interval_ms"}, "ledger": {"block_time_ms"},
+ *   "payouts": {"interval_ms"}, "poot": {"freshness_s", "window_s"},
+ *   "login": {"outbox_dir", "public_url"}.
+ * One option given both ways is INVALID_ARGUMENT (field: the grouped key).
+ * An option out of its bounds is INVALID_ARGUMENT naming the key as written
+ * ("poot_window_s" or "poot.window_s").
  * Errors: INVALID_ARGUMENT (NULL, bad JSON or option), STORAGE (database or
  * key file unusable; read-only open of a missing database).
  * Thread-safe. */

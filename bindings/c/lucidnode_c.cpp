@@ -390,16 +390,49 @@ class CallbackMailer final : public lucid::Mailer {
   void* user_data_;
 };
 
+// The capability group `name` of options_json (an object holding only
+// `keys`; see lucid_cluster_open), or nullopt when absent.
+std::optional<JsonObject> option_group(const JsonObject& o, const char* name,
+                                       std::initializer_list<const char*> keys) {
+  const auto* v = o.member(name);
+  if (v == nullptr) return std::nullopt;
+  if (!v->IsObject()) invalid(name, std::string(name) + " must be an object");
+  JsonObject group(*v, std::string(name) + ".");
+  group.reject_unknown(keys);
+  return group;
+}
+
 lucid_status open_cluster(const char* options_json, std::shared_ptr<lucid::Mailer> mailer, lucid_cluster** out) {
   return guard([&] {
     need_ptr(out, "out");
     *out = nullptr;
     const auto o = input(options_json, "options_json");
-    o.reject_unknown({"database_path", "key_file", "read_only", "executor_threads", "stats_flush_interval_ms",
-                      "block_time_ms", "payout_interval_ms", "poot_freshness_s", "poot_window_s", "outbox_dir",
-                      "public_url", "data_dir"});
+    o.reject_unknown({"database_path", "key_file", "read_only", "executor_threads", "data_dir",
+                      "stats_flush_interval_ms", "block_time_ms", "payout_interval_ms", "poot_freshness_s",
+                      "poot_window_s", "outbox_dir", "public_url", "nodes", "ledger", "payouts", "poot", "login"});
+    const auto nodes = option_group(o, "nodes", {"stats_flush_interval_ms"});
+    const auto ledger = option_group(o, "ledger", {"block_time_ms"});
+    const auto payouts = option_group(o, "payouts", {"interval_ms"});
+    const auto poot = option_group(o, "poot", {"freshness_s", "window_s"});
+    const auto login = option_group(o, "login", {"outbox_dir", "public_url"});
+    // Where a grouped option is read from: its flat key (the ABI since
+    // version 1) or its key in the group, never both. `given` maps the
+    // lucid::Options path to the key the caller wrote, for Cluster's errors.
+    std::vector<std::pair<std::string, std::string>> given;
+    const auto source = [&](const std::optional<JsonObject>& group, const char* key, const char* flat,
+                            const char* path) -> std::pair<const JsonObject*, const char*> {
+      const bool grouped = group && group->member(key) != nullptr;
+      if (grouped && o.member(flat) != nullptr)
+        invalid(group->field_name(key), group->field_name(key) + " and " + flat + " set the same option: give one");
+      if (grouped) {
+        given.emplace_back(path, group->field_name(key));
+        return {&*group, key};
+      }
+      if (o.member(flat) != nullptr) given.emplace_back(path, flat);
+      return {&o, flat};
+    };
     lucid::Options opt;
-    opt.mailer = std::move(mailer);
+    opt.login.mailer = std::move(mailer);
     opt.database_path = o.required_string("database_path", kAnyLength);
     opt.key_file = o.optional_string("key_file", kAnyLength).value_or("");
     if (auto v = o.optional_bool("read_only")) opt.read_only = *v;
@@ -407,16 +440,44 @@ lucid_status open_cluster(const char* options_json, std::shared_ptr<lucid::Maile
       if (*v < 1 || *v > 64) invalid("executor_threads", "executor_threads must be 1..64");
       opt.executor_threads = static_cast<int>(*v);
     }
-    set_ms(o, "stats_flush_interval_ms", opt.stats_flush_interval);
-    set_ms(o, "block_time_ms", opt.block_time);
-    set_ms(o, "payout_interval_ms", opt.payout_interval);
-    set_ms(o, "poot_freshness_s", opt.poot_freshness);
-    set_ms(o, "poot_window_s", opt.poot_window);
-    if (auto v = o.optional_string("outbox_dir", kMaxPath)) opt.outbox_dir = *v;
-    if (auto v = o.optional_string("public_url", kMaxPath)) opt.public_url = *v;
     if (auto v = o.optional_string("data_dir", kMaxPath)) opt.data_dir = *v;
+    {
+      auto [in, key] = source(nodes, "stats_flush_interval_ms", "stats_flush_interval_ms", "nodes.stats_flush_interval");
+      set_ms(*in, key, opt.nodes.stats_flush_interval);
+    }
+    {
+      auto [in, key] = source(ledger, "block_time_ms", "block_time_ms", "ledger.block_time");
+      set_ms(*in, key, opt.ledger.block_time);
+    }
+    {
+      auto [in, key] = source(payouts, "interval_ms", "payout_interval_ms", "payouts.interval");
+      set_ms(*in, key, opt.payouts.interval);
+    }
+    {
+      auto [in, key] = source(poot, "freshness_s", "poot_freshness_s", "poot.freshness");
+      set_ms(*in, key, opt.poot.freshness);
+    }
+    {
+      auto [in, key] = source(poot, "window_s", "poot_window_s", "poot.window");
+      set_ms(*in, key, opt.poot.window);
+    }
+    {
+      auto [in, key] = source(login, "outbox_dir", "outbox_dir", "login.outbox_dir");
+      if (auto v = in->optional_string(key, kMaxPath)) opt.login.outbox_dir = *v;
+    }
+    {
+      auto [in, key] = source(login, "public_url", "public_url", "login.public_url");
+      if (auto v = in->optional_string(key, kMaxPath)) opt.login.public_url = *v;
+    }
     auto handle = std::make_unique<lucid_cluster>();
-    handle->cluster = std::make_unique<lucid::Cluster>(std::move(opt));
+    try {
+      handle->cluster = std::make_unique<lucid::Cluster>(std::move(opt));
+    } catch (const Error& e) {
+      // Name the option by the key the caller wrote, not the C++ field.
+      for (const auto& [path, key] : given)
+        if (e.field() == path) throw Error(e.code(), e.message(), key, e.reason());
+      throw;
+    }
     *out = handle.release();
   });
 }

@@ -123,7 +123,7 @@ class Auth {
   static std::string generate_secret_key();
 
  private:
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -89,7 +89,7 @@ class Cluster {
   void start();
   // Flushes buffered writes and joins the executor. Idempotent; thread-safe;
   // never throws (a failed final flush is dropped: the loss is bounded by
-  // Options::stats_queue_limit).
+  // Options::nodes.stats_queue_limit).
   void stop();
   // A graceful in-process restart of the executor-driven subsystems: stop()
   // (flush buffered stats, join the executor), then drop outstanding login

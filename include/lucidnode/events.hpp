@@ -70,7 +70,7 @@ class EventBus {
   std::size_t subscriber_count() const;
 
  private:
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::shared_ptr<Impl> impl_;
 };
 

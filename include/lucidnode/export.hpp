@@ -15,8 +15,19 @@
 // For the definitions of a public class's private implementation
 // (struct LUCID_HIDDEN Users::Impl { ... }): not part of the API.
 #define LUCID_HIDDEN __attribute__((visibility("hidden")))
+// For the forward declaration of that Impl inside the public class
+// (struct LUCID_HIDDEN_FWD Impl;). Clang refuses a definition whose visibility
+// differs from an earlier declaration made under visibility push(default), so
+// it must see the attribute there too; GCC must not (it then warns that the
+// public class has a field, the unique_ptr<Impl>, of lower visibility).
+#if defined(__clang__)
+#define LUCID_HIDDEN_FWD LUCID_HIDDEN
+#else
+#define LUCID_HIDDEN_FWD
+#endif
 #else
 #define LUCID_PUBLIC_BEGIN
 #define LUCID_PUBLIC_END
 #define LUCID_HIDDEN
+#define LUCID_HIDDEN_FWD
 #endif

@@ -62,7 +62,7 @@ struct ChainInfo {
   std::int64_t blocks = 0;         // height + 1
   std::int64_t transactions = 0;   // confirmed
   std::int64_t pending = 0;        // appended, not yet sealed
-  std::chrono::milliseconds block_time{0};  // Options::block_time
+  std::chrono::milliseconds block_time{0};  // Options::ledger.block_time
 };
 
 // A Merkle inclusion proof for one confirmed transaction (docs/merkle.md,
@@ -133,7 +133,7 @@ class Ledger {
   // Seals every pending transaction into new blocks of at most
   // kMaxBlockTransactions each, oldest first, one database transaction per
   // block; returns the new blocks (none when nothing is pending). Runs on the
-  // executor every Options::block_time; callable directly.
+  // executor every Options::ledger.block_time; callable directly.
   std::vector<Block> seal();
 
   // Recomputes every transaction hash, Merkle root and block hash, and checks

@@ -2,7 +2,7 @@
 //
 // The library itself only writes messages to an outbox directory (one .eml
 // file per message, printed by `lucidctl mail outbox`). Real delivery is
-// pluggable: an embedder passes its own Mailer in Options::mailer. lucid-server
+// pluggable: an embedder passes its own Mailer in Options::login.mailer. lucid-server
 // brings an SMTP mailer (libcurl) of its own, so the library does not link
 // a mail transport into every embedding process.
 #pragma once
@@ -46,7 +46,7 @@ class Mailer {
 // ("Name: value", may be empty) is added after the others. Thread-safe.
 std::string render_mail(const MailMessage& message, const std::string& from, const std::string& extra_header = {});
 
-// The outbox directory of `options`: options.outbox_dir, or when that is
+// The outbox directory of `options`: options.login.outbox_dir, or when that is
 // empty "outbox" beside the SQLite database ("outbox" in the working
 // directory for PostgreSQL). Throws Error(invalid_argument) when
 // options.database_path names no supported database (parse_database).
@@ -54,7 +54,7 @@ std::string resolved_outbox_dir(const Options& options);
 
 // Writes each message to <dir>/<microseconds>-<random>.eml atomically (temp +
 // fsync + rename); the directory is created when needed. The Mailer the
-// library uses when Options::mailer is empty. Thread-safe.
+// library uses when Options::login.mailer is empty. Thread-safe.
 class OutboxMailer final : public Mailer {
  public:
   // `from`: the From address written into messages.

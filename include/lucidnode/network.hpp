@@ -116,7 +116,7 @@ struct RelaySession {
   std::string client_peer_id;
   std::int64_t start_time = 0, last_keepalive = 0;  // Unix seconds
   std::int64_t ingress_bytes = 0, egress_bytes = 0;
-  double earnings = 0;  // (ingress + egress) in GB * relay_price_per_gb
+  double earnings = 0;  // (ingress + egress) in GB * Options::network.relay_price_per_gb
 };
 
 struct RelayCandidate {
@@ -130,7 +130,7 @@ struct RelayCandidate {
   std::int64_t last_seen = 0;  // Unix seconds of the agent's last report
   bool is_connected = false;   // always false: this server does not connect to relays
   bool is_preferred = false;
-  bool is_available = false;   // reported within Options::stale_after and the node is active
+  bool is_available = false;   // reported within Options::nodes.stale_after and the node is active
   std::string unavailable_msg;
 };
 
@@ -151,11 +151,11 @@ class Network {
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
-  // A fresh single-use challenge valid Options::challenge_ttl. At most
-  // Options::max_challenges are outstanding: beyond it the oldest is dropped
+  // A fresh single-use challenge valid Options::network.challenge_ttl. At most
+  // Options::network.max_challenges are outstanding: beyond it the oldest is dropped
   // (a flood cannot grow memory; expired ones are swept by the executor).
   // `client` names who asks (the server passes the client address): one
-  // client holds at most Options::max_challenges_per_client; at that bound
+  // client holds at most Options::network.max_challenges_per_client; at that bound
   // its own oldest is dropped, not anyone else's. "" (unknown): no per-client
   // bound.
   Challenge issue_challenge(std::string_view client = {});
@@ -221,12 +221,12 @@ class Network {
   // Errors: invalid_argument. Publishes PEER_UPDATED.
   void report(std::int64_t node_id, const AgentNetworkReport& r);
 
-  // Relay mode only (Options::relay_mode) else permission_denied.
+  // Relay mode only (Options::network.relay_mode) else permission_denied.
   std::vector<RelaySession> relay_sessions();
   // Errors: permission_denied, not_found.
   void disconnect_session(std::string_view session_id);
   void blacklist_session(std::string_view session_id);
-  // NAT mode only (Options::nat_mode) else permission_denied.
+  // NAT mode only (Options::network.nat_mode) else permission_denied.
   std::vector<RelayCandidate> relay_candidates();
   // Errors: permission_denied, invalid_argument, not_found (no such relay candidate).
   void prefer_relay(std::string_view peer_id);

@@ -266,7 +266,7 @@ class Nodes {
   // or, for a hostname with a pending request, returns that request's code
   // when req.join_secret matches the request's secret (compared in constant
   // time); or "ACTIVE" with the node's id when that hostname is already an
-  // active node. A pending request older than Options::pending_join_ttl is
+  // active node. A pending request older than Options::nodes.pending_join_ttl is
   // gone first (its hostname is free). Errors: invalid_argument (field
   // named), conflict (the hostname has a pending request and the secret is
   // missing or wrong), resource_exhausted when the number of pending
@@ -367,7 +367,7 @@ class Nodes {
   // name; invalid_node_status for a lifecycle change that is not allowed).
   Node update(std::string_view uid, const NodeUpdate& req);
   // inactive|error -> starting; the node becomes active at its next stats
-  // report, or error when none arrives within Options::start_timeout.
+  // report, or error when none arrives within Options::nodes.start_timeout.
   // Errors: not_found, conflict (invalid_node_status; pending nodes cannot start).
   LifecycleChange start(std::string_view uid);
   // active|starting -> stopping -> inactive (completed on the executor).
@@ -392,7 +392,7 @@ class Nodes {
 
   // Completes lifecycle transitions that are due (stopping -> inactive,
   // starting past its deadline -> error) and removes pending join requests
-  // older than Options::pending_join_ttl. Runs on the executor; callable directly.
+  // older than Options::nodes.pending_join_ttl. Runs on the executor; callable directly.
   void sweep_lifecycle();
   // Utilisation over the trailing `range` (<= 30 days), from stored samples.
   NodeResources resources(std::string_view uid, std::chrono::seconds range);

@@ -56,7 +56,7 @@ struct PayoutBatchRequest {
   // The idempotency key: 1..128 chars of [A-Za-z0-9_.:-]. Empty: the server
   // makes one ("batch_" + 16 hex), and the submission is not idempotent.
   std::string batch_id;
-  std::vector<PayoutRequest> requests;  // 1..Options::max_payout_batch
+  std::vector<PayoutRequest> requests;  // 1..Options::payouts.max_batch
 };
 
 struct Payout {
@@ -85,7 +85,7 @@ struct PayoutBatch {
   Timestamp created_at;
   // When the last payout finished, or an estimate: the open payouts up to
   // this batch's last, at the measured cost per payout, plus one
-  // payout_interval per round of payout_chunk.
+  // Options::payouts.interval per round of Options::payouts.chunk.
   Timestamp estimated_completion;
   // submit(): false when the batch already existed with the same requests
   // (nothing new was created).
@@ -124,13 +124,13 @@ class Payouts {
   std::vector<Payout> list_for_node(std::string_view node_uid, const PayoutQuery& q, std::int64_t* total = nullptr);
 
   // One round of processing: settles payouts left `processing` (by a crash),
-  // or else marks up to Options::payout_chunk pending payouts `processing` in
+  // or else marks up to Options::payouts.chunk pending payouts `processing` in
   // one transaction and settles them in a second: each becomes `completed`
   // with its ledger transaction written in the same transaction, or `failed`
   // with a reason. Returns how many payouts it settled. A round after one
   // that found nothing returns at once unless submit() ran since (changes
   // made to the database behind the Cluster's back are seen after a reopen).
-  // Runs on the executor every Options::payout_interval; callable directly.
+  // Runs on the executor every Options::payouts.interval; callable directly.
   // Errors: storage.
   std::size_t process();
 

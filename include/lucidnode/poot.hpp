@@ -32,8 +32,8 @@ const char* poot_status_name(PootStatus s) noexcept;
 // Why a well-formed proof was judged invalid (stable; docs/poot.md).
 enum class PootFailure {
   none,
-  stale_timestamp,    // timestamp older than now - Options::poot_freshness
-  future_timestamp,   // timestamp later than now + Options::poot_freshness
+  stale_timestamp,    // timestamp older than now - Options::poot.freshness
+  future_timestamp,   // timestamp later than now + Options::poot.freshness
   nonce_replayed,     // the node already has a valid proof with this nonce
   node_not_active,    // the node's lifecycle is not active
   signature_missing,  // the node registered a public key; the proof has no signature
@@ -45,7 +45,7 @@ const char* poot_failure_name(PootFailure f) noexcept;
 // One proof as a node (or a relay) submits it.
 struct PootProof {
   std::string node_uid;     // "node_..."
-  std::string output_data;  // standard base64 with padding (RFC 4648 §4); 1..poot_max_output_bytes decoded
+  std::string output_data;  // standard base64 with padding (RFC 4648 §4); 1..Options::poot.max_output_bytes decoded
   std::string timestamp;    // RFC 3339, as the node sent it (signed as sent)
   std::string nonce;        // 1..128 printable ASCII characters, no space
   std::string signature;    // 128 hex characters (64-byte Ed25519 signature), or empty
@@ -126,10 +126,10 @@ class Poot {
 
   // Recomputes and stores the latest score of every node that has a stored
   // score or a proof within the window. Runs on the executor every
-  // Options::poot_score_refresh; callable directly.
+  // Options::poot.score_refresh; callable directly.
   void refresh_scores();
 
-  // The node's stored validations within the trailing Options::poot_window,
+  // The node's stored validations within the trailing Options::poot.window,
   // newest first, at most `limit` (1..1000). Scans the window's proofs of
   // every node (the store is indexed by time, not by node): for audits and
   // tests, not for hot paths. Errors: not_found (node_not_found),

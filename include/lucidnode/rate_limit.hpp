@@ -46,7 +46,7 @@ class RateLimiter {
   RateDecision take(std::string_view category, std::string_view caller, std::int64_t cost = 1);
 
  private:
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
 };
 

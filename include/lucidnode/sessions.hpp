@@ -110,9 +110,9 @@ class Sessions {
   // Stores one chunk of an active session. `index` absent: the next index
   // (the session's chunk_count). `expected_sha256` (hex), when given, must
   // match the data. Errors: conflict + invalid_session_state (not active),
-  // invalid_argument + invalid_format (empty), + chunk_size_exceeded (> max_chunk_bytes),
+  // invalid_argument + invalid_format (empty), + chunk_size_exceeded (> Options::gateway.max_chunk_bytes),
   // invalid_argument + session_size_exceeded (size_bytes would pass
-  // max_session_bytes), conflict + already_exists (index taken),
+  // Options::gateway.max_session_bytes), conflict + already_exists (index taken),
   // invalid_argument + invalid_format (bad index or hash mismatch),
   // storage (the file could not be written; nothing is recorded).
   Chunk put_chunk(const Principal& who, std::string_view session_id, std::optional<std::int64_t> index,

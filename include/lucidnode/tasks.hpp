@@ -366,7 +366,7 @@ class Settings {
  private:
   friend class detail::ClusterImpl;  // load() at open
   void load();
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
   detail::ClusterCore& core_;
   ApiKeys& api_keys_;

@@ -103,7 +103,7 @@ class Users {
   void remove(const std::string& id);
 
   // Starts a login for `email`: stores a hashed 6-digit code and link token
-  // (single-use, login_ttl) and queues the mail on the executor. Unknown
+  // (single-use, Options::login.code_ttl) and queues the mail on the executor. Unknown
   // addresses get the same answer and no mail (no account enumeration).
   // Returns the validity in seconds. Errors: invalid_argument (Reason::invalid_email).
   std::chrono::seconds start_login(const std::string& email);
@@ -149,7 +149,7 @@ class Users {
   void prune();
   // Sessions currently live (in-memory count).
   std::int64_t live_sessions() const;
-  // The outbox directory (Options::outbox_dir resolved: "outbox" beside the
+  // The outbox directory (Options::login.outbox_dir resolved: "outbox" beside the
   // database when empty), whether or not the configured mailer uses it.
   std::string outbox_dir() const;
   // Where login mail goes, one line for logs (Mailer::describe()).
@@ -165,7 +165,7 @@ class Users {
  private:
   friend class detail::ClusterImpl;
   void load();  // keys, mailer, live sessions: called once by the cluster at open
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
 };
 

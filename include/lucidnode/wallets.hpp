@@ -40,7 +40,7 @@ struct WalletCreate {
   std::string currency;  // USDT | TRX
   std::string network = "TRON";
   // Register this existing address (watch-only). Absent: generate a key
-  // pair, which needs Options::wallet_key.
+  // pair, which needs Options::gateway.wallet_key.
   std::optional<std::string> address;
 };
 

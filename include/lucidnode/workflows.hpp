@@ -271,7 +271,7 @@ class Workflows {
   // `git ls-remote` against the URL (30 s bound). nullopt: reachable; else why not.
   std::optional<std::string> validate_git(const std::string& url, const std::string& username,
                                           const std::string& password);
-  // Docker. The daemon's socket: Options::docker_socket, else DOCKER_HOST
+  // Docker. The daemon's socket: Options::workflows.docker_socket, else DOCKER_HOST
   // (unix://), else /var/run/docker.sock (empty when DOCKER_HOST names a
   // non-unix host). docker_version: the daemon's version, nullopt when
   // nothing answers within 2 s.
@@ -350,7 +350,7 @@ class Workflows {
   void shutdown();
   void recover();
 
-  struct Impl;
+  struct LUCID_HIDDEN_FWD Impl;
 
  private:
   detail::ClusterCore& core_;

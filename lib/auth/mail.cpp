@@ -62,7 +62,7 @@ std::string render_mail(const MailMessage& m, const std::string& from, const std
 }
 
 std::string resolved_outbox_dir(const Options& options) {
-  if (!options.outbox_dir.empty()) return options.outbox_dir;
+  if (!options.login.outbox_dir.empty()) return options.login.outbox_dir;
   // Same rule as the Cluster's (lib/core/cluster_core.cpp): a PostgreSQL
   // database has no directory, so "outbox" in the working directory.
   const DatabaseSpec db = parse_database(options.database_path);

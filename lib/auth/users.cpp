@@ -168,7 +168,7 @@ struct LUCID_HIDDEN Users::Impl {
   detail::ClusterCore& core;
   detail::Digest hash_key{};  // keys the hashes of codes, link tokens, refresh tokens
   unsigned char totp_key[crypto_secretbox_KEYBYTES] = {0};
-  std::shared_ptr<Mailer> mailer;  // Options::mailer, or the outbox
+  std::shared_ptr<Mailer> mailer;  // Options::login.mailer, or the outbox
   std::string outbox;               // resolved_outbox_dir(options)
   bool loaded = false;
 
@@ -206,7 +206,7 @@ struct LUCID_HIDDEN Users::Impl {
     const auto k = detail::hmac_sha256(core.code_key, "lucidnode gateway totp secrets v1");
     std::copy(k.begin(), k.end(), totp_key);
     outbox = resolved_outbox_dir(core.opts);
-    mailer = core.opts.mailer ? core.opts.mailer : std::make_shared<OutboxMailer>(outbox);
+    mailer = core.opts.login.mailer ? core.opts.login.mailer : std::make_shared<OutboxMailer>(outbox);
     const auto now = to_us(core.clock->now());
     core.store->read([&](Conn& c) {
       auto& q = c.stmt(
@@ -287,9 +287,9 @@ struct LUCID_HIDDEN Users::Impl {
     ins.bind(1, t.session_id);
     ins.bind(2, user.id);
     ins.bind(3, static_cast<std::int64_t>(to_us(now)));
-    ins.bind(4, static_cast<std::int64_t>(to_us(now + core.opts.refresh_token_ttl)));
+    ins.bind(4, static_cast<std::int64_t>(to_us(now + core.opts.login.refresh_token_ttl)));
     ins.run();
-    issue(c, t, user, now + core.opts.refresh_token_ttl);
+    issue(c, t, user, now + core.opts.login.refresh_token_ttl);
     return t;
   }
 
@@ -301,10 +301,10 @@ struct LUCID_HIDDEN Users::Impl {
     const std::string h = keyed_hash(t.refresh_token);
     ins.bind_blob(1, h);
     ins.bind(2, t.session_id);
-    ins.bind(3, static_cast<std::int64_t>(to_us(std::min(session_expiry, now + core.opts.refresh_token_ttl))));
+    ins.bind(3, static_cast<std::int64_t>(to_us(std::min(session_expiry, now + core.opts.login.refresh_token_ttl))));
     ins.run();
-    t.expires_in = core.opts.access_token_ttl;
-    t.access_token = core.require_auth().issue_token(user.id, user.role, core.opts.access_token_ttl, {}, t.session_id);
+    t.expires_in = core.opts.login.access_token_ttl;
+    t.access_token = core.require_auth().issue_token(user.id, user.role, core.opts.login.access_token_ttl, {}, t.session_id);
     t.user = user;
   }
 
@@ -327,7 +327,7 @@ struct LUCID_HIDDEN Users::Impl {
 
   void remember(const AuthTokens& t) {
     std::unique_lock lock(mu);
-    live[t.session_id] = {core.clock->now() + core.opts.refresh_token_ttl, t.user.role};
+    live[t.session_id] = {core.clock->now() + core.opts.login.refresh_token_ttl, t.user.role};
   }
 
   enum class Outcome { ok, invalid_credentials, totp_invalid, login_expired, account_locked };
@@ -566,7 +566,7 @@ void Users::remove(const std::string& id) {
 
 std::chrono::seconds Users::start_login(const std::string& email_in) {
   const std::string email = normalized_email(email_in);
-  const auto ttl = impl_->core.opts.login_ttl;
+  const auto ttl = impl_->core.opts.login.code_ttl;
   const auto now = impl_->core.clock->now();
   // 6 uniformly random digits and a 256-bit link token.
   char code[8];
@@ -590,7 +590,7 @@ std::chrono::seconds Users::start_login(const std::string& email_in) {
   if (known) {
     // Every query value percent-encoded: "a+tag@x" would otherwise arrive as
     // "a tag@x" ('+' is a space in a query).
-    std::string link = impl_->core.opts.public_url + "/api/v1/auth/verify?email=" + detail::percent_encode(email) +
+    std::string link = impl_->core.opts.login.public_url + "/api/v1/auth/verify?email=" + detail::percent_encode(email) +
                        "&token=" + detail::percent_encode(token);
     MailMessage m;
     m.to = email;

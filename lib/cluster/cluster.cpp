@@ -79,18 +79,18 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   // A workflow node names this server by its peer id or an operator's login key's.
   workflows.set_local_peer_rule([this](std::string_view peer_id) { return network.is_local_peer(peer_id); });
   if (!opts.read_only) {
-    core.every(opts.stats_flush_interval, [this] { nodes.flush_stats(); });
-    core.every(opts.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
-    core.every(opts.poot_score_refresh, [this] { poot.refresh_scores(); });
+    core.every(opts.nodes.stats_flush_interval, [this] { nodes.flush_stats(); });
+    core.every(opts.nodes.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
+    core.every(opts.poot.score_refresh, [this] { poot.refresh_scores(); });
     ledger.ensure_genesis();
-    core.every(opts.payout_interval, [this] { payouts.process(); });
-    core.every(opts.block_time, [this] { ledger.seal(); });
+    core.every(opts.payouts.interval, [this] { payouts.process(); });
+    core.every(opts.ledger.block_time, [this] { ledger.seal(); });
     core.every(std::chrono::minutes(1), [this] { users.prune(); });
     workflows.recover();  // executions a previous process left RUNNING fail with the reason
   }
   settings.load();
   tasks.engine_->load();
-  if (!opts.read_only) core.every(opts.task_sweep_interval, [this] { tasks.sweep(); });
+  if (!opts.read_only) core.every(opts.tasks.sweep_interval, [this] { tasks.sweep(); });
   core.on_start([this] { tasks.engine_->stopped = false; });
   // Stopping answers waiting agents and pings and cancels their timers, then
   // kills running workflow jobs (their executions fail: "server stopping").

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,7 +20,12 @@ namespace lucid {
 namespace detail {
 
 namespace {
+// Fills the defaults that depend on other fields and checks every bound
+// documented in options.hpp; an Error names the field by its path.
 Options validated(Options o) {
+  const auto bad = [](const char* field, const char* bound) {
+    throw Error(Errc::invalid_argument, std::string(field) + " must be " + bound, field);
+  };
   if (o.database_path.empty()) throw Error(Errc::invalid_argument, "database_path is empty", "database_path");
   // A PostgreSQL database has no directory to put files beside: they go to
   // the working directory unless set (docs/decisions.md, issue 14).
@@ -29,77 +35,70 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, "database_password_file is for a PostgreSQL database", "database_password_file");
   if (o.key_file.empty()) o.key_file = postgres ? "lucid.key" : db.target + ".key";
   if (postgres && o.data_dir.empty()) o.data_dir = "data";
-  if (o.outbox_dir.empty()) {
+  if (o.login.outbox_dir.empty()) {
     const auto dir = std::filesystem::path(db.target).parent_path();
-    o.outbox_dir = postgres ? std::string("outbox") : ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
+    o.login.outbox_dir = postgres ? std::string("outbox") : ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
   }
   if (!o.clock) o.clock = std::make_shared<SystemClock>();
-  if (o.executor_threads < 1 || o.executor_threads > 64)
-    throw Error(Errc::invalid_argument, "executor_threads must be 1..64", "executor_threads");
-  if (o.stats_history < 1 || o.stats_history > 100000)
-    throw Error(Errc::invalid_argument, "stats_history must be 1..100000", "stats_history");
-  if (o.stats_flush_interval.count() < 1)
-    throw Error(Errc::invalid_argument, "stats_flush_interval must be positive", "stats_flush_interval");
-  if (o.start_timeout.count() < 1) throw Error(Errc::invalid_argument, "start_timeout must be positive", "start_timeout");
-  if (o.lifecycle_sweep_interval.count() < 1)
-    throw Error(Errc::invalid_argument, "lifecycle_sweep_interval must be positive", "lifecycle_sweep_interval");
-  if (o.pending_join_ttl.count() < 1 || o.pending_join_ttl.count() > 30 * 86400)
-    throw Error(Errc::invalid_argument, "pending_join_ttl must be 1 second..30 days", "pending_join_ttl");
-  if (o.stale_after.count() < 1) throw Error(Errc::invalid_argument, "stale_after must be positive", "stale_after");
-  if (o.default_quota_gb <= 0) throw Error(Errc::invalid_argument, "default_quota_gb must be positive", "default_quota_gb");
-  if (o.poot_freshness.count() < 1 || o.poot_freshness.count() > 86400)
-    throw Error(Errc::invalid_argument, "poot_freshness must be 1..86400 seconds", "poot_freshness");
-  if (o.poot_window.count() < 60 || o.poot_window.count() > 30 * 86400)
-    throw Error(Errc::invalid_argument, "poot_window must be 60 seconds..30 days", "poot_window");
-  if (o.poot_expected_interval.count() < 1 || o.poot_expected_interval > o.poot_window)
-    throw Error(Errc::invalid_argument, "poot_expected_interval must be 1 second..poot_window", "poot_expected_interval");
-  if (o.poot_max_output_bytes < 1 || o.poot_max_output_bytes > 16 * 1024 * 1024)
-    throw Error(Errc::invalid_argument, "poot_max_output_bytes must be 1..16777216", "poot_max_output_bytes");
-  if (o.poot_score_refresh.count() < 1)
-    throw Error(Errc::invalid_argument, "poot_score_refresh must be positive", "poot_score_refresh");
-  if (o.block_time.count() < 10 || o.block_time.count() > 3600000)
-    throw Error(Errc::invalid_argument, "block_time must be 10 ms..1 hour", "block_time");
-  if (o.payout_interval.count() < 1 || o.payout_interval.count() > 60000)
-    throw Error(Errc::invalid_argument, "payout_interval must be 1 ms..1 minute", "payout_interval");
-  if (o.payout_chunk < 1 || o.payout_chunk > 100000)
-    throw Error(Errc::invalid_argument, "payout_chunk must be 1..100000", "payout_chunk");
-  if (o.max_connections < 1 || o.max_connections > 1000000)
-    throw Error(Errc::invalid_argument, "max_connections must be 1..1000000", "max_connections");
-  if (o.task_sweep_interval.count() < 1)
-    throw Error(Errc::invalid_argument, "task_sweep_interval must be positive", "task_sweep_interval");
-  if (o.max_payout_batch < 1 || o.max_payout_batch > 1000000)
-    throw Error(Errc::invalid_argument, "max_payout_batch must be 1..1000000", "max_payout_batch");
-  if (o.login_ttl.count() < 1 || o.login_ttl.count() > 3600)
-    throw Error(Errc::invalid_argument, "login_ttl must be 1 second..1 hour", "login_ttl");
-  if (o.access_token_ttl.count() < 1 || o.access_token_ttl.count() > 86400)
-    throw Error(Errc::invalid_argument, "access_token_ttl must be 1 second..1 day", "access_token_ttl");
-  if (o.refresh_token_ttl.count() < 60 || o.refresh_token_ttl > std::chrono::hours(24 * 366))
-    throw Error(Errc::invalid_argument, "refresh_token_ttl must be 1 minute..366 days", "refresh_token_ttl");
-  if (o.public_url.empty() || o.public_url.size() > 512)
-    throw Error(Errc::invalid_argument, "public_url must be 1..512 characters", "public_url");
-  while (o.public_url.size() > 1 && o.public_url.back() == '/') o.public_url.pop_back();
-  if (o.max_chunk_bytes < 1 || o.max_chunk_bytes > 16 * 1024 * 1024)
-    throw Error(Errc::invalid_argument, "max_chunk_bytes must be 1..16777216", "max_chunk_bytes");
-  if (o.max_session_bytes < 1 || o.max_session_bytes > (1LL << 40))
-    throw Error(Errc::invalid_argument, "max_session_bytes must be 1 byte..1 TiB", "max_session_bytes");
-  if (!o.wallet_key.empty() && o.wallet_key.size() != 32)
-    throw Error(Errc::invalid_argument, "wallet_key must be 32 bytes", "wallet_key");
+  if (o.executor_threads < 1 || o.executor_threads > 64) bad("executor_threads", "1..64");
   if (o.data_dir.empty()) {
     const auto slash = db.target.rfind('/');
     o.data_dir = (slash == std::string::npos ? std::string(".") : db.target.substr(0, slash)) + "/data";
   }
-  if (o.challenge_ttl.count() < 1 || o.challenge_ttl.count() > 3600)
-    throw Error(Errc::invalid_argument, "challenge_ttl must be 1 second..1 hour", "challenge_ttl");
-  if (o.max_challenges < 1 || o.max_challenges > 10000000)
-    throw Error(Errc::invalid_argument, "max_challenges must be 1..10000000", "max_challenges");
-  if (o.max_challenges_per_client < 1 || o.max_challenges_per_client > 10000000)
-    throw Error(Errc::invalid_argument, "max_challenges_per_client must be 1..10000000", "max_challenges_per_client");
-  if (o.workflow_max_parallel < 1 || o.workflow_max_parallel > 1024)
-    throw Error(Errc::invalid_argument, "workflow_max_parallel must be 1..1024", "workflow_max_parallel");
-  if (o.workflow_max_output_bytes < 1024 || o.workflow_max_output_bytes > 64 * 1024 * 1024)
-    throw Error(Errc::invalid_argument, "workflow_max_output_bytes must be 1 KiB..64 MiB", "workflow_max_output_bytes");
-  if (!(o.relay_price_per_gb >= 0 && o.relay_price_per_gb <= 1e6))
-    throw Error(Errc::invalid_argument, "relay_price_per_gb must be 0..1e6", "relay_price_per_gb");
+
+  const auto& n = o.nodes;
+  if (n.stats_history < 1 || n.stats_history > 100000) bad("nodes.stats_history", "1..100000");
+  if (n.stats_flush_interval.count() < 1) bad("nodes.stats_flush_interval", "positive");
+  if (n.start_timeout.count() < 1) bad("nodes.start_timeout", "positive");
+  if (n.lifecycle_sweep_interval.count() < 1) bad("nodes.lifecycle_sweep_interval", "positive");
+  if (n.pending_join_ttl.count() < 1 || n.pending_join_ttl.count() > 30 * 86400)
+    bad("nodes.pending_join_ttl", "1 second..30 days");
+  if (n.stats_queue_limit < 1 || n.stats_queue_limit > 100000000) bad("nodes.stats_queue_limit", "1..100000000");
+  if (n.max_pending_joins < 1 || n.max_pending_joins > 10000000) bad("nodes.max_pending_joins", "1..10000000");
+  if (n.stale_after.count() < 1) bad("nodes.stale_after", "positive");
+  if (!(n.default_quota_gb > 0)) bad("nodes.default_quota_gb", "positive");
+
+  const auto& p = o.poot;
+  if (p.freshness.count() < 1 || p.freshness.count() > 86400) bad("poot.freshness", "1..86400 seconds");
+  if (p.window.count() < 60 || p.window.count() > 30 * 86400) bad("poot.window", "60 seconds..30 days");
+  if (p.expected_interval.count() < 1 || p.expected_interval > p.window)
+    bad("poot.expected_interval", "1 second..poot.window");
+  if (p.max_output_bytes < 1 || p.max_output_bytes > 16 * 1024 * 1024) bad("poot.max_output_bytes", "1..16777216");
+  if (p.score_refresh.count() < 1) bad("poot.score_refresh", "positive");
+
+  if (o.ledger.block_time.count() < 10 || o.ledger.block_time.count() > 3600000)
+    bad("ledger.block_time", "10 ms..1 hour");
+  if (o.payouts.interval.count() < 1 || o.payouts.interval.count() > 60000) bad("payouts.interval", "1 ms..1 minute");
+  if (o.payouts.chunk < 1 || o.payouts.chunk > 100000) bad("payouts.chunk", "1..100000");
+  if (o.payouts.max_batch < 1 || o.payouts.max_batch > 1000000) bad("payouts.max_batch", "1..1000000");
+
+  if (o.tasks.max_connections < 1 || o.tasks.max_connections > 1000000) bad("tasks.max_connections", "1..1000000");
+  if (o.tasks.sweep_interval.count() < 1) bad("tasks.sweep_interval", "positive");
+
+  auto& l = o.login;
+  if (l.code_ttl.count() < 1 || l.code_ttl.count() > 3600) bad("login.code_ttl", "1 second..1 hour");
+  if (l.access_token_ttl.count() < 1 || l.access_token_ttl.count() > 86400)
+    bad("login.access_token_ttl", "1 second..1 day");
+  if (l.refresh_token_ttl.count() < 60 || l.refresh_token_ttl > std::chrono::hours(24 * 366))
+    bad("login.refresh_token_ttl", "1 minute..366 days");
+  if (l.public_url.empty() || l.public_url.size() > 512) bad("login.public_url", "1..512 characters");
+  while (l.public_url.size() > 1 && l.public_url.back() == '/') l.public_url.pop_back();
+
+  const auto& g = o.gateway;
+  if (g.max_chunk_bytes < 1 || g.max_chunk_bytes > 16 * 1024 * 1024) bad("gateway.max_chunk_bytes", "1..16777216");
+  if (g.max_session_bytes < 1 || g.max_session_bytes > (1LL << 40)) bad("gateway.max_session_bytes", "1 byte..1 TiB");
+  if (!g.wallet_key.empty() && g.wallet_key.size() != 32) bad("gateway.wallet_key", "32 bytes");
+
+  const auto& w = o.network;
+  if (w.challenge_ttl.count() < 1 || w.challenge_ttl.count() > 3600) bad("network.challenge_ttl", "1 second..1 hour");
+  if (w.max_challenges < 1 || w.max_challenges > 10000000) bad("network.max_challenges", "1..10000000");
+  if (w.max_challenges_per_client < 1 || w.max_challenges_per_client > 10000000)
+    bad("network.max_challenges_per_client", "1..10000000");
+  if (!(w.relay_price_per_gb >= 0 && w.relay_price_per_gb <= 1e6)) bad("network.relay_price_per_gb", "0..1e6");
+
+  if (o.workflows.max_parallel < 1 || o.workflows.max_parallel > 1024) bad("workflows.max_parallel", "1..1024");
+  if (o.workflows.max_output_bytes < 1024 || o.workflows.max_output_bytes > 64 * 1024 * 1024)
+    bad("workflows.max_output_bytes", "1 KiB..64 MiB");
   return o;
 }
 }  // namespace

@@ -303,8 +303,8 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
   const auto size = static_cast<std::int64_t>(data.size());
   if (data.empty())
     detail::invalid_as("body", "a chunk must hold at least one byte", Reason::invalid_format);
-  if (data.size() > core_.opts.max_chunk_bytes)
-    detail::invalid_as("body", "a chunk holds at most " + std::to_string(core_.opts.max_chunk_bytes) + " bytes",
+  if (data.size() > core_.opts.gateway.max_chunk_bytes)
+    detail::invalid_as("body", "a chunk holds at most " + std::to_string(core_.opts.gateway.max_chunk_bytes) + " bytes",
                        Reason::chunk_size_exceeded);
   if (index && (*index < 0 || *index >= kMaxChunks))
     detail::invalid_as("index", "index must be 0.." + std::to_string(kMaxChunks - 1), Reason::out_of_range);
@@ -314,8 +314,8 @@ Chunk Sessions::put_chunk(const Principal& who, std::string_view session_id, std
     if (r.s.status != SessionStatus::active)
       throw Error(Errc::conflict, std::string("chunks can be added to active sessions only; this one is ") +
                                       session_status_name(r.s.status), "status", Reason::invalid_session_state);
-    if (r.s.size_bytes + size > core_.opts.max_session_bytes)
-      detail::invalid_as("body", "the session would exceed " + std::to_string(core_.opts.max_session_bytes) + " bytes",
+    if (r.s.size_bytes + size > core_.opts.gateway.max_session_bytes)
+      detail::invalid_as("body", "the session would exceed " + std::to_string(core_.opts.gateway.max_session_bytes) + " bytes",
                          Reason::session_size_exceeded);
     if (r.s.chunk_count >= kMaxChunks)
       detail::invalid_as("body", "a session holds at most " + std::to_string(kMaxChunks) + " chunks",

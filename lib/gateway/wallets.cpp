@@ -326,13 +326,13 @@ Wallet Wallets::create(const Principal& who, const WalletCreate& req) {
       detail::invalid_as("address", "address must be a TRON base58check address (T...)", Reason::invalid_format);
     address = *req.address;
   } else {
-    if (core_.opts.wallet_key.empty())
+    if (core_.opts.gateway.wallet_key.empty())
       throw Error(Errc::conflict,
                   "this server generates no wallet keys (no wallet key configured); give an address to register",
                   "address");
     auto [addr, priv] = detail::generate_tron_key();
     address = std::move(addr);
-    sealed = detail::seal_secret(core_.opts.wallet_key, priv);
+    sealed = detail::seal_secret(core_.opts.gateway.wallet_key, priv);
     sodium_memzero(priv.data(), priv.size());
   }
   return core_.store->write_durable([&](Conn& c) {

@@ -288,7 +288,7 @@ void Ledger::ensure_genesis() {
 ChainInfo Ledger::info() {
   return core_.store->read([&](Conn& c) {
     ChainInfo info;
-    info.block_time = core_.opts.block_time;
+    info.block_time = core_.opts.ledger.block_time;
     auto& g = c.stmt("SELECT hash FROM ledger_blocks WHERE height = 0");
     if (!g.step()) throw Error(Errc::not_found, "the ledger has no genesis block");
     info.genesis_hash = hex_col(g.column(0));

@@ -37,7 +37,7 @@ struct NetworkState {
   std::deque<std::pair<std::uint64_t, std::string>> order;
   std::uint64_t next_seq = 1;
   // [limits] Each non-empty client's outstanding challenges, oldest first (at
-  // most Options::max_challenges_per_client): a client at its cap replaces its
+  // most Options::network.max_challenges_per_client): a client at its cap replaces its
   // own oldest, so one address cannot push out everyone else's.
   std::unordered_map<std::string, std::vector<std::string>> by_client;
 
@@ -216,14 +216,14 @@ bool Network::is_local_peer(std::string_view peer_id) {
 
 Challenge Network::issue_challenge(std::string_view client) {
   std::string bytes = detail::random_bytes(32);
-  const auto expiry = core_.clock->now() + core_.opts.challenge_ttl;
+  const auto expiry = core_.clock->now() + core_.opts.network.challenge_ttl;
   {
     std::lock_guard lock(st_->ch_mu);
     auto& s = *st_;
     // [limits] The client's own bound first: at its cap, its oldest goes.
     if (!client.empty()) {
       auto c = s.by_client.find(std::string(client));
-      const auto cap = std::min(core_.opts.max_challenges_per_client, core_.opts.max_challenges);
+      const auto cap = std::min(core_.opts.network.max_challenges_per_client, core_.opts.network.max_challenges);
       if (c != s.by_client.end() && c->second.size() >= cap) {
         auto it = s.challenges.find(c->second.front());
         if (it != s.challenges.end()) s.drop_challenge(it);  // (the order entry turns stale)
@@ -233,7 +233,7 @@ Challenge Network::issue_challenge(std::string_view client) {
     // (consumed, swept, or replaced by their client's newer ones, which may
     // sit in its middle): at twice the bound, drop those (at least half of
     // it, so this is amortized O(1)), never a live one.
-    if (s.order.size() >= 2 * core_.opts.max_challenges) {
+    if (s.order.size() >= 2 * core_.opts.network.max_challenges) {
       std::erase_if(s.order, [&](const auto& e) {
         const auto it = s.challenges.find(e.second);
         return it == s.challenges.end() || it->second.seq != e.first;
@@ -241,7 +241,7 @@ Challenge Network::issue_challenge(std::string_view client) {
     }
     // The bound: drop the oldest entries (live or already gone) until the
     // live map is within it.
-    while (!s.order.empty() && s.challenges.size() >= core_.opts.max_challenges) {
+    while (!s.order.empty() && s.challenges.size() >= core_.opts.network.max_challenges) {
       auto [seq, old] = std::move(s.order.front());
       s.order.pop_front();
       auto it = s.challenges.find(old);
@@ -252,7 +252,7 @@ Challenge Network::issue_challenge(std::string_view client) {
     if (!client.empty()) s.by_client[std::string(client)].push_back(bytes);
     s.order.emplace_back(seq, bytes);
   }
-  return Challenge{to_hex(bytes), std::chrono::duration_cast<std::chrono::seconds>(core_.opts.challenge_ttl)};
+  return Challenge{to_hex(bytes), std::chrono::duration_cast<std::chrono::seconds>(core_.opts.network.challenge_ttl)};
 }
 
 void Network::sweep() {
@@ -667,7 +667,7 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
   if (r.relay_ingress_bytes < 0 || r.relay_egress_bytes < 0) detail::invalid("relay_ingress_bytes", "byte counts must not be negative");
   if (r.capabilities_json.size() > 65536) detail::invalid("capabilities", "capabilities must be at most 64 KiB");
   const auto now = core_.clock->now();
-  const bool via_us = core_.opts.relay_mode && r.connected_relay_id == st_->self_peer_id;
+  const bool via_us = core_.opts.network.relay_mode && r.connected_relay_id == st_->self_peer_id;
   core_.store->write([&](Conn& c) {
     auto& q = c.stmt(
         "INSERT INTO network_reports(node_id, is_relay, is_store, endpoint, latency_ms, pricing_per_gb, capacity,"
@@ -732,7 +732,7 @@ void Network::report(std::int64_t node_id, const AgentNetworkReport& r) {
 // ---- relay ----
 
 std::vector<RelaySession> Network::relay_sessions() {
-  if (!core_.opts.relay_mode) not_relay_mode();
+  if (!core_.opts.network.relay_mode) not_relay_mode();
   return core_.store->read([&](Conn& c) {
     std::vector<RelaySession> out;
     auto& q = c.stmt(
@@ -748,7 +748,7 @@ std::vector<RelaySession> Network::relay_sessions() {
       s.last_keepalive = q.column(4).as_int64();
       s.ingress_bytes = q.column(5).as_int64();
       s.egress_bytes = q.column(6).as_int64();
-      s.earnings = static_cast<double>(s.ingress_bytes + s.egress_bytes) / 1e9 * core_.opts.relay_price_per_gb;
+      s.earnings = static_cast<double>(s.ingress_bytes + s.egress_bytes) / 1e9 * core_.opts.network.relay_price_per_gb;
       out.push_back(std::move(s));
     }
     return out;
@@ -756,7 +756,7 @@ std::vector<RelaySession> Network::relay_sessions() {
 }
 
 void Network::disconnect_session(std::string_view session_id) {
-  if (!core_.opts.relay_mode) not_relay_mode();
+  if (!core_.opts.network.relay_mode) not_relay_mode();
   core_.store->write([&](Conn& c) {
     auto& d = c.stmt("DELETE FROM relay_sessions WHERE session_id = ?");
     d.bind(1, std::string(session_id));
@@ -767,7 +767,7 @@ void Network::disconnect_session(std::string_view session_id) {
 }
 
 void Network::blacklist_session(std::string_view session_id) {
-  if (!core_.opts.relay_mode) not_relay_mode();
+  if (!core_.opts.network.relay_mode) not_relay_mode();
   std::string peer_id;
   std::int64_t node_id = 0;
   const auto now = core_.clock->now();
@@ -796,7 +796,7 @@ void Network::blacklist_session(std::string_view session_id) {
 }
 
 std::vector<RelayCandidate> Network::relay_candidates() {
-  if (!core_.opts.nat_mode) not_nat_mode();
+  if (!core_.opts.network.nat_mode) not_nat_mode();
   const auto now = core_.clock->now();
   return core_.store->read([&](Conn& c) {
     std::string preferred;
@@ -821,7 +821,7 @@ std::vector<RelayCandidate> Network::relay_candidates() {
       const auto reported = detail::parse_stored(q.column(7).as_text());
       rc.last_seen = unix_seconds(reported);
       rc.is_preferred = rc.peer_id == preferred;
-      const bool fresh = now - reported <= core_.opts.stale_after;
+      const bool fresh = now - reported <= core_.opts.nodes.stale_after;
       const bool blocked = is_blacklisted(rc.peer_id);
       rc.is_available = fresh && !blocked && q.column(8).as_text() != "maintenance";
       rc.unavailable_msg = blocked ? "relay is blacklisted"
@@ -834,7 +834,7 @@ std::vector<RelayCandidate> Network::relay_candidates() {
 }
 
 void Network::prefer_relay(std::string_view peer_id) {
-  if (!core_.opts.nat_mode) not_nat_mode();
+  if (!core_.opts.network.nat_mode) not_nat_mode();
   check_peer_id(peer_id);
   auto key = detail::public_key_from_peer_id(peer_id);
   core_.store->write([&](Conn& c) {
@@ -858,13 +858,13 @@ void Network::prefer_relay(std::string_view peer_id) {
 }
 
 void Network::connect_relay(std::string_view peer_id) {
-  if (!core_.opts.nat_mode) not_nat_mode();
+  if (!core_.opts.network.nat_mode) not_nat_mode();
   check_peer_id(peer_id);
   throw Error(Errc::unavailable, "Relay connections are not available: this server does not perform NAT traversal");
 }
 
 void Network::disconnect_relay() {
-  if (!core_.opts.nat_mode) not_nat_mode();
+  if (!core_.opts.network.nat_mode) not_nat_mode();
   throw Error(Errc::unavailable, "Relay connections are not available: this server does not perform NAT traversal");
 }
 
@@ -878,8 +878,8 @@ NetworkStatus Network::status() {
     q.step();
     return q.column(0).as_int64();
   });
-  s.relay_mode = core_.opts.relay_mode;
-  s.nat_mode = core_.opts.nat_mode;
+  s.relay_mode = core_.opts.network.relay_mode;
+  s.nat_mode = core_.opts.network.nat_mode;
   return s;
 }
 

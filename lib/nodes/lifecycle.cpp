@@ -182,7 +182,7 @@ Node Nodes::create(const NodeCreate& req, std::string* code_out, std::string* jo
         ins.bind(2, hostname);
         ins.bind_blob(3, salt);
         ins.bind_blob(4, h);
-        ins.bind(5, core.opts.default_quota_gb);
+        ins.bind(5, core.opts.nodes.default_quota_gb);
         ins.bind(6, now);
         ins.bind(7, uid);
         ins.bind(8, req.name);
@@ -398,7 +398,7 @@ void Nodes::sweep_lifecycle() {
   auto& core = core_;
   const auto now = core.clock->now();
   const std::string now_s = format_rfc3339(now, true);
-  const std::string deadline = format_rfc3339(now - core.opts.start_timeout, true);
+  const std::string deadline = format_rfc3339(now - core.opts.nodes.start_timeout, true);
   std::vector<std::pair<std::int64_t, Lifecycle>> changed;
   std::vector<std::int64_t> expired;
   core.store->write([&](Conn& c) {

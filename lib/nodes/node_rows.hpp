@@ -66,7 +66,7 @@ inline std::string normalize_code(std::string_view code) {
 
 inline Liveness liveness_of(const ClusterCore& core, const std::optional<Timestamp>& last_seen) {
   if (!last_seen) return Liveness::offline;
-  return core.clock->now() - *last_seen > core.opts.stale_after ? Liveness::stale : Liveness::online;
+  return core.clock->now() - *last_seen > core.opts.nodes.stale_after ? Liveness::stale : Liveness::online;
 }
 
 // Every column of a Node, for SELECT ... FROM nodes n LEFT JOIN pools p.
@@ -195,13 +195,13 @@ inline bool join_secret_matches(const detail::Column& stored, std::string_view p
 
 // Pending join requests created at or before this have expired.
 inline std::string join_deadline(const ClusterCore& core) {
-  return format_rfc3339(core.clock->now() - core.opts.pending_join_ttl, true);
+  return format_rfc3339(core.clock->now() - core.opts.nodes.pending_join_ttl, true);
 }
 // A WHERE condition on nodes: not an expired pending request (?2 = join_deadline()).
 #define LUCID_NOT_EXPIRED_JOIN "NOT (status = 'pending' AND created_at <= ?2)"
 
 // Deletes, in `c`, the pending join requests older than
-// Options::pending_join_ttl and returns their ids; call forget_nodes() with
+// Options::nodes.pending_join_ttl and returns their ids; call forget_nodes() with
 // them once the transaction committed. A pending node that payouts name is
 // kept (the payout rows must keep their node).
 inline std::vector<std::int64_t> delete_expired_joins(const ClusterCore& core, Conn& c) {

@@ -77,7 +77,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         }
         auto& cnt = c.stmt("SELECT COUNT(*) FROM nodes WHERE status = 'pending'");
         cnt.step();
-        if (cnt.column(0).as_int64() >= core.opts.max_pending_joins)
+        if (cnt.column(0).as_int64() >= core.opts.nodes.max_pending_joins)
           throw Error(Errc::resource_exhausted, "too many pending join requests; try again later");
         const std::string salt = detail::random_bytes(16);
         const std::string code = derive_code(core, salt);
@@ -104,7 +104,7 @@ JoinResult Nodes::request_join(const JoinRequest& req_in) {
         ins.bind_blob(5, salt);
         const std::string h = code_lookup_hash(core, code);
         ins.bind_blob(6, h);
-        ins.bind(7, core.opts.default_quota_gb);
+        ins.bind(7, core.opts.nodes.default_quota_gb);
         ins.bind(8, now);
         const std::string sh = join_secret_hash(secret);
         ins.bind_blob(12, sh);
@@ -417,7 +417,7 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
   if (s.disk_total_gb) check_range("disk_total_gb", *s.disk_total_gb, 0, 1e9);
   s.at = core_.clock->now();
 
-  const bool became_active = cache_->record_sample(node_id, s, core_.opts.stats_queue_limit);
+  const bool became_active = cache_->record_sample(node_id, s, core_.opts.nodes.stats_queue_limit);
   if (became_active) {
     // Rare (once per start), so written at once rather than behind.
     core_.store->write([&](Conn& c) {
@@ -434,8 +434,8 @@ void Nodes::report_stats(std::int64_t node_id, StatsSample s) {
 
 void Nodes::flush_stats() {
   if (core_.opts.read_only) return;
-  const auto history = core_.opts.stats_history;
-  cache_->flush(core_.opts.stats_queue_limit, [&](const std::vector<detail::NodeCache::QueuedSample>& batch) {
+  const auto history = core_.opts.nodes.stats_history;
+  cache_->flush(core_.opts.nodes.stats_queue_limit, [&](const std::vector<detail::NodeCache::QueuedSample>& batch) {
     core_.store->write([&](Conn& c) {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
       for (const auto& qs : batch) {

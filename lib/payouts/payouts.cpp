@@ -134,9 +134,9 @@ PayoutBatch batch_state(const ClusterCore& core, Conn& c, std::int64_t id, std::
   ahead.step();
   const std::int64_t open = ahead.column(0).as_int64();
   ahead.reset();
-  const std::int64_t chunk = static_cast<std::int64_t>(core.opts.payout_chunk);
+  const std::int64_t chunk = static_cast<std::int64_t>(core.opts.payouts.chunk);
   const std::int64_t rounds = (open + chunk - 1) / chunk + 1;
-  b.estimated_completion = core.clock->now() + rounds * core.opts.payout_interval +
+  b.estimated_completion = core.clock->now() + rounds * core.opts.payouts.interval +
                            std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(open * ns_per_payout));
   return b;
 }
@@ -222,8 +222,8 @@ PayoutBatch Payouts::submit_batch(const PayoutBatchRequest& req) {
   if (!req.batch_id.empty() && !valid_batch_id(req.batch_id))
     invalid("batch_id", "batch_id must be 1..128 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'");
   if (req.requests.empty()) invalid("payout_requests", "payout_requests must hold at least one payout");
-  if (req.requests.size() > core_.opts.max_payout_batch)
-    invalid("payout_requests", "payout_requests must hold at most " + std::to_string(core_.opts.max_payout_batch) +
+  if (req.requests.size() > core_.opts.payouts.max_batch)
+    invalid("payout_requests", "payout_requests must hold at most " + std::to_string(core_.opts.payouts.max_batch) +
                                    " payouts");
   std::vector<Normalized> items;
   items.reserve(req.requests.size());
@@ -357,7 +357,7 @@ std::vector<Payout> Payouts::list_for_node(std::string_view node_uid, const Payo
 std::size_t Payouts::process() {
   // Cleared before looking: a submit() committing after our look sets it again.
   if (!work_.exchange(false)) return 0;
-  const std::size_t chunk = core_.opts.payout_chunk;
+  const std::size_t chunk = core_.opts.payouts.chunk;
   try {
     const auto t0 = std::chrono::steady_clock::now();
     // Payouts left processing by a crash are settled before anything new starts.

@@ -74,7 +74,7 @@ Prepared prepare(const ClusterCore& core, const PootProof& p, std::optional<std:
     return index ? "validations." + std::to_string(*index) + "." + name : std::string(name);
   };
   Prepared out;
-  const std::size_t max_bytes = core.opts.poot_max_output_bytes;
+  const std::size_t max_bytes = core.opts.poot.max_output_bytes;
   const std::string& data = p.output_data;
   if (data.empty()) malformed(field("output_data"), "output_data is required");
   if (data.size() > 4 * ((max_bytes + 2) / 3))
@@ -206,7 +206,7 @@ void judge(const ClusterCore& core, const PootProof& p, const Prepared& prep, co
     v.failure = f;
     v.reason = std::move(reason);
   };
-  const auto fresh = std::chrono::duration_cast<std::chrono::microseconds>(core.opts.poot_freshness);
+  const auto fresh = std::chrono::duration_cast<std::chrono::microseconds>(core.opts.poot.freshness);
   if (!node.active) {
     fail(PootFailure::node_not_active,
          std::string("node is not active (status ") + lifecycle_name(node.lifecycle) + ")");
@@ -348,9 +348,9 @@ struct Span {
 
 Span span_of(const ClusterCore& core, const ScoredNode& n, Timestamp now) {
   using std::chrono::microseconds;
-  const auto window = std::chrono::duration_cast<microseconds>(core.opts.poot_window);
-  const auto cadence = std::chrono::duration_cast<microseconds>(core.opts.poot_expected_interval);
-  const auto beat = std::chrono::duration_cast<microseconds>(core.opts.stale_after);
+  const auto window = std::chrono::duration_cast<microseconds>(core.opts.poot.window);
+  const auto cadence = std::chrono::duration_cast<microseconds>(core.opts.poot.expected_interval);
+  const auto beat = std::chrono::duration_cast<microseconds>(core.opts.nodes.stale_after);
   // The window, clipped to the time the node has existed (a new node is not
   // blamed for slots before it was there; its confidence says how little we know).
   const auto age = std::chrono::duration_cast<microseconds>(now - n.active_since);
@@ -536,9 +536,9 @@ void Poot::refresh_scores() {
   nodes_.flush_stats();
   const auto now = core_.clock->now();
   const std::int64_t now_us = to_us(now);
-  const std::int64_t since_us = to_us(now - core_.opts.poot_window);
+  const std::int64_t since_us = to_us(now - core_.opts.poot.window);
   const std::int64_t cadence_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(core_.opts.poot_expected_interval).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(core_.opts.poot.expected_interval).count();
   auto scores = core_.store->read([&](Conn& c) {
     // One pass over the window: (node, slot from now) of every valid proof.
     std::vector<std::pair<std::int64_t, std::int64_t>> slots;
@@ -594,7 +594,7 @@ std::vector<PootValidation> Poot::history(std::string_view node_uid, std::int64_
     auto& q = c.stmt(
         "SELECT valid, failure, reason, output_hash, nonce, proof_timestamp, validated_at, validated_at_us, id"
         " FROM poot_validations WHERE validated_at_us > ?1 AND validated_at_us <= ?2 AND node_id = ?3");
-    q.bind(1, to_us(now - core_.opts.poot_window));
+    q.bind(1, to_us(now - core_.opts.poot.window));
     q.bind(2, to_us(now));
     q.bind(3, id);
     while (q.step())

@@ -29,7 +29,7 @@ Settings::~Settings() = default;
 
 void Settings::load() {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->default_server.max_connections = core_.opts.max_connections;
+  impl_->default_server.max_connections = core_.opts.tasks.max_connections;
   impl_->heartbeat = impl_->default_heartbeat;
   impl_->server = impl_->default_server;
   core_.store->read([&](Conn& c) {

@@ -155,7 +155,7 @@ struct Job : std::enable_shared_from_this<Job> {
   void read(asio::posix::stream_descriptor& d, std::array<char, 65536>& buf, std::string& dest) {
     auto self = shared_from_this();
     d.async_read_some(asio::buffer(buf), [this, self, &d, &buf, &dest](const asio::error_code& ec, std::size_t n) {
-      const std::size_t limit = run->core.opts.workflow_max_output_bytes;
+      const std::size_t limit = run->core.opts.workflows.max_output_bytes;
       if (n > 0) {
         const std::size_t room = limit > dest.size() ? limit - dest.size() : 0;
         dest.append(buf.data(), std::min(room, n));
@@ -312,7 +312,7 @@ void Run::begin() {
 }
 
 void Run::pump() {
-  while (!error && !aborted && !ready.empty() && running < core.opts.workflow_max_parallel) {
+  while (!error && !aborted && !ready.empty() && running < core.opts.workflows.max_parallel) {
     const auto nid = ready.front();
     ready.pop_front();
     start_job(nid);
@@ -418,7 +418,7 @@ void Run::start_container(Job& job, NodeRun& n, std::int64_t timeout) {
             "LUCID_JOB_ID=" + std::to_string(n.job_id)};
   cr.input = job.input;
   cr.timeout = std::chrono::seconds(timeout);
-  cr.max_output = core.opts.workflow_max_output_bytes;
+  cr.max_output = core.opts.workflows.max_output_bytes;
   cr.name = "lucidnode-job-" + std::to_string(n.job_id) + "-" + to_hex(random_bytes(4));
   cr.cancelled = [flag = job.cancel] { return flag->load(); };
   const std::string image = d.image_name + ":" + (d.image_tag.empty() ? "latest" : d.image_tag);

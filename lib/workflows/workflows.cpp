@@ -490,7 +490,7 @@ void bind_opt(detail::Statement& q, int i, const std::optional<std::int64_t>& v)
 
 Workflows::Workflows(ClusterCore& core) : core_(core), impl_(std::make_unique<Impl>()) {
   impl_->data_dir = core.opts.data_dir;
-  impl_->docker_socket = docker_socket_path(core.opts.docker_socket, &impl_->docker_problem);
+  impl_->docker_socket = docker_socket_path(core.opts.workflows.docker_socket, &impl_->docker_problem);
 }
 
 namespace {

@@ -117,6 +117,42 @@ int main(int argc, char** argv) {
   EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_STORAGE);
   CHECK(c == NULL);
 
+  /* ---- open: options by capability group (issue 20), flat keys as before ---- */
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"poot_window_s\":59}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "poot_window_s") == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"poot\":{\"window_s\":59}}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "poot.window_s") == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"poot\":{\"window_s\":600},\"poot_window_s\":600}",
+           dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "poot.window_s") == 0);
+  CHECK(contains(lucid_last_error_message(), "give one"));
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"poot\":3}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "poot") == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"poot\":{\"window\":600}}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "poot.window") == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"login\":{\"public_url\":\"\"}}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "login.public_url") == 0);
+  snprintf(opts, sizeof opts, "{\"database_path\":\"%s/grouped.db\",\"ledger\":{\"block_time_ms\":9}}", dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_INVALID_ARGUMENT);
+  CHECK(strcmp(lucid_last_error_field(), "ledger.block_time_ms") == 0);
+  CHECK(c == NULL);
+  snprintf(opts, sizeof opts,
+           "{\"database_path\":\"%s/grouped.db\",\"nodes\":{\"stats_flush_interval_ms\":20},"
+           "\"ledger\":{\"block_time_ms\":50},\"payouts\":{\"interval_ms\":5},"
+           "\"poot\":{\"freshness_s\":60,\"window_s\":600},"
+           "\"login\":{\"outbox_dir\":\"%s/grouped-outbox\",\"public_url\":\"https://lucid.example\"}}",
+           dir, dir);
+  EXPECT_STATUS(lucid_cluster_open(opts, &c), LUCID_OK);
+  CHECK(c != NULL);
+  lucid_cluster_close(c);
+  c = NULL;
+
   /* ---- NULL handles: every function ---- */
   char* out = NULL;
   char* r = NULL; /* results of reads, through slot() */
@@ -560,6 +596,14 @@ int main(int argc, char** argv) {
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", db);
     unlink(side);
+    for (const char* const* f = (const char* const[]){"grouped.db", "grouped.db-wal", "grouped.db-shm",
+                                                       "grouped.db.key", NULL};
+         *f != NULL; ++f) {
+      snprintf(side, sizeof side, "%s/%s", dir, *f);
+      unlink(side);
+    }
+    snprintf(side, sizeof side, "%s/grouped-outbox", dir);
+    rmdir(side);
     rmdir(dir);
   }
   return failures == 0 ? 0 : 1;

@@ -8,7 +8,7 @@ import unittest
 from lucidtest import ServerTestCase
 from test_mgmt_nodes import (MgmtAssertions, TIME_RE, collect_key, mgmt_create, parse_time)
 
-START_TIMEOUT = 90  # Options::start_timeout
+START_TIMEOUT = 90  # Options::nodes.start_timeout
 
 
 class MgmtLifecycle(MgmtAssertions, ServerTestCase):

@@ -95,7 +95,7 @@ TEST_CASE("durability: payouts, ledger, chain transactions and wallets commit at
   Options o;
   o.database_path = dir.file("c.db");
   o.clock = std::make_shared<OffsetClock>();
-  o.wallet_key = std::string(32, '\x07');
+  o.gateway.wallet_key = std::string(32, '\x07');
   Cluster cluster(o);  // not started: nothing runs beside the test
   Recorder rec;
   rec.take();

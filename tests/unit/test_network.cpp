@@ -37,7 +37,7 @@ struct Fixture {
     Options o;
     o.database_path = dir.file("t.db");
     o.clock = clock;
-    o.max_challenges = max_challenges;
+    o.network.max_challenges = max_challenges;
     cluster = std::make_unique<Cluster>(o);
   }
   Network& net() { return cluster->network(); }
@@ -168,8 +168,8 @@ TEST_CASE("network: per-client challenge cap drops that client's own oldest, not
   testsupport::TempDir dir;
   Options o;
   o.database_path = dir.file("t.db");
-  o.max_challenges = 4;
-  o.max_challenges_per_client = 2;
+  o.network.max_challenges = 4;
+  o.network.max_challenges_per_client = 2;
   Cluster cluster(o);
   auto& net = cluster.network();
   Key k;
@@ -192,7 +192,7 @@ TEST_CASE("network: per-client challenge cap drops that client's own oldest, not
   std::vector<Challenge> anon;
   for (int i = 0; i < 4; ++i) anon.push_back(net.issue_challenge());
   CHECK_NOTHROW(login(anon[0]));
-  o.max_challenges_per_client = 0;
+  o.network.max_challenges_per_client = 0;
   CHECK(code_of([&] { Cluster bad(o); }) == Errc::invalid_argument);
 }
 

@@ -104,7 +104,7 @@ TEST_CASE("nodes: an admin-created node's key needs the join secret that came wi
 }
 
 TEST_CASE("nodes: pending join requests expire after pending_join_ttl") {
-  Fixture f([](Options& o) { o.pending_join_ttl = std::chrono::seconds(600); });
+  Fixture f([](Options& o) { o.nodes.pending_join_ttl = std::chrono::seconds(600); });
   auto j = f.nodes().request_join({"slow.example", "", "", ""});
   auto kept = f.nodes().request_join({"kept.example", "", "", ""});
   f.nodes().approve(kept.request_id);
@@ -128,7 +128,7 @@ TEST_CASE("nodes: pending join requests expire after pending_join_ttl") {
   CHECK(code_of([&] {
           Options o;
           o.database_path = f.dir.file("x.db");
-          o.pending_join_ttl = std::chrono::seconds(0);
+          o.nodes.pending_join_ttl = std::chrono::seconds(0);
           Cluster bad(o);
         }) == Errc::invalid_argument);
 }
@@ -190,7 +190,7 @@ TEST_CASE("nodes: join input is validated, naming the field") {
 }
 
 TEST_CASE("nodes: pending join requests are bounded") {
-  Fixture f([](Options& o) { o.max_pending_joins = 3; });
+  Fixture f([](Options& o) { o.nodes.max_pending_joins = 3; });
   std::vector<JoinResult> joins;
   for (int i = 0; i < 3; ++i) joins.push_back(f.nodes().request_join({"h" + std::to_string(i), "", "", ""}));
   CHECK(code_of([&] { f.nodes().request_join({"h9", "", "", ""}); }) == Errc::resource_exhausted);
@@ -212,7 +212,7 @@ TEST_CASE("nodes: liveness is offline, online, then stale as the clock moves") {
 }
 
 TEST_CASE("nodes: stats are validated, kept newest first, bounded, and survive a restart") {
-  Fixture f([](Options& o) { o.stats_history = 5; });
+  Fixture f([](Options& o) { o.nodes.stats_history = 5; });
   auto [id, key] = f.active_node("n1");
   auto bad = [&](StatsSample s) { return field_of([&] { f.nodes().report_stats(id, s); }); };
   StatsSample s = sample(1);
@@ -236,7 +236,7 @@ TEST_CASE("nodes: stats are validated, kept newest first, bounded, and survive a
 
   f.cluster->stop();
   f.cluster.reset();
-  f.open([](Options& o) { o.stats_history = 5; });
+  f.open([](Options& o) { o.nodes.stats_history = 5; });
   CHECK(f.nodes().authenticate_key(key) == id);
   auto live = f.nodes().live_view(id);
   REQUIRE(live.latest);
@@ -378,9 +378,9 @@ TEST_CASE("cluster: options are validated") {
   o.database_path = "";
   CHECK_THROWS_AS(Cluster{o}, Error);
   o.database_path = dir.file("x.db");
-  o.stats_history = 0;
+  o.nodes.stats_history = 0;
   CHECK_THROWS_AS(Cluster{o}, Error);
-  o.stats_history = 10;
+  o.nodes.stats_history = 10;
   o.database_path = dir.file("no/such/dir/x.db");
   CHECK_THROWS_AS(Cluster{o}, Error);
 }

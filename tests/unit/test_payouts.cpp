@@ -204,7 +204,7 @@ TEST_CASE("payouts: TRON addresses are checked with their base58check checksum")
 // ---------------------------------------------------------------- submit
 
 TEST_CASE("payouts: submit validates every field and names it") {
-  Fixture f([](Options& o) { o.max_payout_batch = 3; });
+  Fixture f([](Options& o) { o.payouts.max_batch = 3; });
   const std::string n = f.node("val-node");
   struct Case {
     const char* name;
@@ -332,10 +332,13 @@ TEST_CASE("payouts: processing completes with one ledger transaction, or fails w
   const std::string n = f.node("proc");
   std::string flipped = kWallet;
   flipped[5] = flipped[5] == 'a' ? 'b' : 'a';
+  // The estimate lies after the submission (the clock read before it): with
+  // rounds 10 ms apart, "after now" would depend on how long submit took.
+  const auto before = f.clock->now();
   const auto b = f.payouts().submit(
       {"proc-1", {req(n, "12.5"), req(n, "7", ""), req(n, "8", flipped), req(n, "0.000001", kWallet, "LUCID")}});
   CHECK(b.status == "queued");
-  CHECK(b.estimated_completion > f.clock->now());
+  CHECK(b.estimated_completion > before);
   CHECK(f.payouts().process() == 4);
   CHECK(f.payouts().process() == 0);
   std::int64_t total = 0;
@@ -384,7 +387,7 @@ TEST_CASE("payouts: processing completes with one ledger transaction, or fails w
 }
 
 TEST_CASE("payouts: each round settles at most payout_chunk payouts, oldest first") {
-  Fixture f([](Options& o) { o.payout_chunk = 2; });
+  Fixture f([](Options& o) { o.payouts.chunk = 2; });
   const std::string n = f.node("chunky");
   f.payouts().submit({"c1", {req(n, "1"), req(n, "2"), req(n, "3")}});
   f.payouts().submit({"c2", {req(n, "4"), req(n, "5")}});
@@ -401,7 +404,7 @@ TEST_CASE("payouts: each round settles at most payout_chunk payouts, oldest firs
 }
 
 TEST_CASE("payouts: payouts left processing by a crash are resumed, exactly once") {
-  Fixture f([](Options& o) { o.payout_chunk = 3; });
+  Fixture f([](Options& o) { o.payouts.chunk = 3; });
   const std::string n = f.node("crash");
   f.payouts().submit({"crash-1", {req(n, "1"), req(n, "2"), req(n, "3"), req(n, "4"), req(n, "5")}});
   f.cluster.reset();
@@ -439,7 +442,7 @@ TEST_CASE("payouts: a payout that reaches settlement again keeps its one transac
 }
 
 TEST_CASE("payouts: listing a node's payouts pages newest first and filters by status") {
-  Fixture f([](Options& o) { o.payout_chunk = 4; });
+  Fixture f([](Options& o) { o.payouts.chunk = 4; });
   const std::string n = f.node("lister"), other = f.node("other");
   std::vector<PayoutRequest> list;
   for (int i = 1; i <= 25; ++i) list.push_back(req(n, std::to_string(i)));
@@ -479,9 +482,9 @@ TEST_CASE("payouts: listing a node's payouts pages newest first and filters by s
 
 TEST_CASE("payouts: the executor processes a large batch and seals it into blocks") {
   Fixture f([](Options& o) {
-    o.payout_interval = std::chrono::milliseconds(5);
-    o.block_time = std::chrono::milliseconds(20);
-    o.payout_chunk = 500;
+    o.payouts.interval = std::chrono::milliseconds(5);
+    o.ledger.block_time = std::chrono::milliseconds(20);
+    o.payouts.chunk = 500;
   });
   const std::string n = f.node("bg");
   std::vector<PayoutRequest> list;
@@ -512,8 +515,8 @@ TEST_CASE("payouts: options are validated") {
       Cluster c(o);
     });
   };
-  CHECK(with([](Options& o) { o.block_time = std::chrono::milliseconds(5); }) == "block_time");
-  CHECK(with([](Options& o) { o.payout_interval = std::chrono::milliseconds(0); }) == "payout_interval");
-  CHECK(with([](Options& o) { o.payout_chunk = 0; }) == "payout_chunk");
-  CHECK(with([](Options& o) { o.max_payout_batch = 0; }) == "max_payout_batch");
+  CHECK(with([](Options& o) { o.ledger.block_time = std::chrono::milliseconds(5); }) == "ledger.block_time");
+  CHECK(with([](Options& o) { o.payouts.interval = std::chrono::milliseconds(0); }) == "payouts.interval");
+  CHECK(with([](Options& o) { o.payouts.chunk = 0; }) == "payouts.chunk");
+  CHECK(with([](Options& o) { o.payouts.max_batch = 0; }) == "payouts.max_batch");
 }

@@ -142,7 +142,7 @@ TEST_CASE("poot: a valid proof is stored with the SHA-256 of its decoded output"
 }
 
 TEST_CASE("poot: malformed proofs are invalid_argument naming the field, reason poot_failed, nothing is stored") {
-  Fixture f([](Options& o) { o.poot_max_output_bytes = 16; });
+  Fixture f([](Options& o) { o.poot.max_output_bytes = 16; });
   const auto uid = f.active_node("w1");
   struct Case {
     const char* name;
@@ -200,7 +200,7 @@ TEST_CASE("poot: unknown or malformed node ids are node_not_found") {
 }
 
 TEST_CASE("poot: the timestamp must be within the freshness window of the server clock") {
-  Fixture f([](Options& o) { o.poot_freshness = std::chrono::seconds(300); });
+  Fixture f([](Options& o) { o.poot.freshness = std::chrono::seconds(300); });
   const auto uid = f.active_node("w1");
   struct Case {
     int offset_s;
@@ -536,7 +536,7 @@ TEST_CASE("poot: the score names the latest proof's status and the latest valid 
 }
 
 TEST_CASE("poot: Node::poot_score is the latest stored score, refreshed by score() and the executor") {
-  Fixture f([](Options& o) { o.poot_score_refresh = std::chrono::milliseconds(20); });
+  Fixture f([](Options& o) { o.poot.score_refresh = std::chrono::milliseconds(20); });
   const auto uid = f.active_node("w1");
   CHECK_FALSE(f.nodes().get(uid).poot_score);
   f.poot().validate(f.proof(uid));
@@ -593,13 +593,13 @@ TEST_CASE("poot: options are validated") {
       Cluster c(o);
     });
   };
-  CHECK(with([](Options& o) { o.poot_freshness = std::chrono::seconds(0); }) == "poot_freshness");
-  CHECK(with([](Options& o) { o.poot_freshness = std::chrono::seconds(86401); }) == "poot_freshness");
-  CHECK(with([](Options& o) { o.poot_window = std::chrono::seconds(59); }) == "poot_window");
-  CHECK(with([](Options& o) { o.poot_expected_interval = std::chrono::seconds(0); }) == "poot_expected_interval");
-  CHECK(with([](Options& o) { o.poot_expected_interval = std::chrono::seconds(7200); }) == "poot_expected_interval");
-  CHECK(with([](Options& o) { o.poot_max_output_bytes = 0; }) == "poot_max_output_bytes");
-  CHECK(with([](Options& o) { o.poot_score_refresh = std::chrono::milliseconds(0); }) == "poot_score_refresh");
+  CHECK(with([](Options& o) { o.poot.freshness = std::chrono::seconds(0); }) == "poot.freshness");
+  CHECK(with([](Options& o) { o.poot.freshness = std::chrono::seconds(86401); }) == "poot.freshness");
+  CHECK(with([](Options& o) { o.poot.window = std::chrono::seconds(59); }) == "poot.window");
+  CHECK(with([](Options& o) { o.poot.expected_interval = std::chrono::seconds(0); }) == "poot.expected_interval");
+  CHECK(with([](Options& o) { o.poot.expected_interval = std::chrono::seconds(7200); }) == "poot.expected_interval");
+  CHECK(with([](Options& o) { o.poot.max_output_bytes = 0; }) == "poot.max_output_bytes");
+  CHECK(with([](Options& o) { o.poot.score_refresh = std::chrono::milliseconds(0); }) == "poot.score_refresh");
   CHECK(with([](Options&) {}) == "<none>");
 }
 

@@ -36,8 +36,8 @@ struct Fixture {
     o.database_path = dir.file("s.db");
     o.data_dir = dir.file("data");
     o.clock = clock;
-    o.max_chunk_bytes = max_chunk;
-    o.max_session_bytes = max_session;
+    o.gateway.max_chunk_bytes = max_chunk;
+    o.gateway.max_session_bytes = max_session;
     cluster = std::make_unique<Cluster>(o);
   }
   Sessions& s() { return cluster->sessions(); }
@@ -511,14 +511,14 @@ TEST_CASE("sessions: Options bounds on chunk and session sizes are checked at op
   auto open_with = [&](std::size_t chunk, std::int64_t session) {
     Options o;
     o.database_path = dir.file("o.db");
-    o.max_chunk_bytes = chunk;
-    o.max_session_bytes = session;
+    o.gateway.max_chunk_bytes = chunk;
+    o.gateway.max_session_bytes = session;
     return field_of([&] { Cluster c(o); });
   };
-  CHECK(open_with(0, 100) == "max_chunk_bytes");
-  CHECK(open_with(16 * 1024 * 1024 + 1, 100) == "max_chunk_bytes");
-  CHECK(open_with(1, 0) == "max_session_bytes");
-  CHECK(open_with(1, (1LL << 40) + 1) == "max_session_bytes");
+  CHECK(open_with(0, 100) == "gateway.max_chunk_bytes");
+  CHECK(open_with(16 * 1024 * 1024 + 1, 100) == "gateway.max_chunk_bytes");
+  CHECK(open_with(1, 0) == "gateway.max_session_bytes");
+  CHECK(open_with(1, (1LL << 40) + 1) == "gateway.max_session_bytes");
   CHECK(open_with(16 * 1024 * 1024, 1LL << 40) == "<none>");
   CHECK(open_with(1, 1) == "<none>");
 }

@@ -339,7 +339,7 @@ TEST_CASE("mail: SMTP failure falls back to the outbox with the error") {
   Options o;
   o.database_path = dir.file("lucid.db");
   // lucid-server's mailer (apps/server/mail), plugged in as any embedder's would be.
-  o.mailer = std::make_shared<lucid::server::SmtpMailer>(
+  o.login.mailer = std::make_shared<lucid::server::SmtpMailer>(
       "smtp://127.0.0.1:1", "login@example.com",  // nothing listens on port 1
       std::make_shared<OutboxMailer>(resolved_outbox_dir(o)));
   Cluster c(o);
@@ -376,13 +376,13 @@ struct KeepingMailer final : lucid::Mailer {
 };
 }  // namespace
 
-TEST_CASE("mail: Options::mailer gets login mail; no outbox file is written") {
+TEST_CASE("mail: Options::login.mailer gets login mail; no outbox file is written") {
   TempDir dir;
   Options o;
   o.database_path = dir.file("lucid.db");
-  o.public_url = "https://fleet.test";
+  o.login.public_url = "https://fleet.test";
   auto mailer = std::make_shared<KeepingMailer>();
-  o.mailer = mailer;
+  o.login.mailer = mailer;
   Cluster c(o);
   CHECK(c.users().mail_delivery() == "kept in memory");
   UserCreate u;
@@ -474,9 +474,9 @@ TEST_CASE("mail: resolved_outbox_dir follows the database argument (issue 14)") 
   CHECK(resolved_outbox_dir(o) == "./outbox");
   o.database_path = "postgresql://lucid@db.example/lucid";  // no file to sit beside
   CHECK(resolved_outbox_dir(o) == "outbox");
-  o.outbox_dir = "/srv/mail";
+  o.login.outbox_dir = "/srv/mail";
   CHECK(resolved_outbox_dir(o) == "/srv/mail");
-  o.outbox_dir.clear();
+  o.login.outbox_dir.clear();
   o.database_path = "mysql://root@db/fleet";
   CHECK_THROWS_AS(resolved_outbox_dir(o), Error);
 }

@@ -32,7 +32,7 @@ struct Fixture {
     Options o;
     o.database_path = dir.file("w.db");
     o.clock = clock;
-    if (with_key) o.wallet_key = std::string(32, 'k');
+    if (with_key) o.gateway.wallet_key = std::string(32, 'k');
     cluster = std::make_unique<Cluster>(o);
   }
   Wallets& w() { return cluster->wallets(); }
@@ -494,11 +494,11 @@ TEST_CASE("wallets: a wallet key must be 32 bytes") {
   auto open_with = [&](const std::string& key) {
     Options o;
     o.database_path = dir.file("k.db");
-    o.wallet_key = key;
+    o.gateway.wallet_key = key;
     return std::make_pair(code_of([&] { Cluster c(o); }), field_of([&] { Cluster c(o); }));
   };
-  CHECK(open_with(std::string(31, 'k')) == std::make_pair(Errc::invalid_argument, std::string("wallet_key")));
-  CHECK(open_with(std::string(33, 'k')) == std::make_pair(Errc::invalid_argument, std::string("wallet_key")));
+  CHECK(open_with(std::string(31, 'k')) == std::make_pair(Errc::invalid_argument, std::string("gateway.wallet_key")));
+  CHECK(open_with(std::string(33, 'k')) == std::make_pair(Errc::invalid_argument, std::string("gateway.wallet_key")));
   CHECK(open_with(std::string(32, 'k')).second == "<none>");
   CHECK(open_with("").second == "<none>");  // no key: registration only
 }

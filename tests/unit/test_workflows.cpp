@@ -663,7 +663,7 @@ TEST_CASE("workflows: a job past its timeout or output limit is killed and fails
   o.database_path = f.dir.file("wf.db");
   o.data_dir = f.dir.file("data");
   o.clock = f.clock;
-  o.workflow_max_output_bytes = 1024;
+  o.workflows.max_output_bytes = 1024;
   f.cluster = std::make_unique<Cluster>(o);
   f.cluster->start();
   f.script("bin/slow.sh", "sleep 30");
@@ -745,14 +745,14 @@ TEST_CASE("workflows: executor Options are bounded - max_parallel 1 runs indepen
   auto open_with = [&](std::size_t parallel, std::size_t output) {
     Options o;
     o.database_path = dir.file("o.db");
-    o.workflow_max_parallel = parallel;
-    o.workflow_max_output_bytes = output;
+    o.workflows.max_parallel = parallel;
+    o.workflows.max_output_bytes = output;
     return field_of([&] { Cluster c(o); });
   };
-  CHECK(open_with(0, 1024) == "workflow_max_parallel");
-  CHECK(open_with(1025, 1024) == "workflow_max_parallel");
-  CHECK(open_with(1, 1023) == "workflow_max_output_bytes");
-  CHECK(open_with(1, 64 * 1024 * 1024 + 1) == "workflow_max_output_bytes");
+  CHECK(open_with(0, 1024) == "workflows.max_parallel");
+  CHECK(open_with(1025, 1024) == "workflows.max_parallel");
+  CHECK(open_with(1, 1023) == "workflows.max_output_bytes");
+  CHECK(open_with(1, 64 * 1024 * 1024 + 1) == "workflows.max_output_bytes");
   CHECK(open_with(1024, 64 * 1024 * 1024) == "<none>");
 
   Fixture f;
@@ -760,7 +760,7 @@ TEST_CASE("workflows: executor Options are bounded - max_parallel 1 runs indepen
   Options o;
   o.database_path = f.dir.file("wf.db");
   o.data_dir = f.dir.file("data");
-  o.workflow_max_parallel = 1;
+  o.workflows.max_parallel = 1;
   f.cluster = std::make_unique<Cluster>(o);
   f.cluster->start();
   // Each job holds a lock directory for 0.3 s; two at once would collide (exit 9).

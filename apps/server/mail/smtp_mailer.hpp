@@ -1,5 +1,5 @@
 // SMTP delivery of login mail through libcurl: lucid-server's lucid::Mailer
-// (Options::mailer). It lives here, not in liblucidnode, so that embedding
+// (Options::login.mailer). It lives here, not in liblucidnode, so that embedding
 // the library does not pull libcurl and its ~30 libraries into a process.
 #pragma once
 

@@ -456,14 +456,14 @@ std::string relay_peer_body(Context& ctx) {
 
 http::Reply relay_connect(Context& ctx) {
   // The mode is checked before the body, as the document lists 403 for it.
-  if (!ctx.cluster.options().nat_mode) ctx.cluster.network().connect_relay("");
+  if (!ctx.cluster.options().network.nat_mode) ctx.cluster.network().connect_relay("");
   ctx.cluster.network().connect_relay(relay_peer_body(ctx));
 }
 
 http::Reply relay_disconnect(Context& ctx) { ctx.cluster.network().disconnect_relay(); }
 
 http::Reply relay_prefer(Context& ctx) {
-  if (!ctx.cluster.options().nat_mode) ctx.cluster.network().prefer_relay("");
+  if (!ctx.cluster.options().network.nat_mode) ctx.cluster.network().prefer_relay("");
   ctx.cluster.network().prefer_relay(relay_peer_body(ctx));
   return nn::success_reply(200, "Preferred relay set successfully");
 }

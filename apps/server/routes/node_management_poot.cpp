@@ -12,7 +12,7 @@ namespace lucid::server {
 
 namespace {
 
-// The core checks sizes against Options::poot_max_output_bytes; the JSON layer
+// The core checks sizes against Options::poot.max_output_bytes; the JSON layer
 // only caps what it copies (the body itself is bounded by the server).
 constexpr std::size_t kAnyLength = std::numeric_limits<std::size_t>::max();
 
@@ -89,7 +89,7 @@ http::Reply poot_score(Context& ctx) {
   w.Key("validation_status"); w.String(poot_status_name(s.status));
   w.Key("inputs");
   w.StartObject();
-  w.Key("window_seconds"); w.Int64(ctx.cluster.options().poot_window.count());
+  w.Key("window_seconds"); w.Int64(ctx.cluster.options().poot.window.count());
   w.Key("proof_slots"); w.Int64(s.proof_slots);
   w.Key("proof_slots_expected"); w.Int64(s.proof_slots_expected);
   w.Key("heartbeat_slots"); w.Int64(s.heartbeat_slots);

@@ -151,7 +151,12 @@ class Cluster:
     Options are those of lucid_cluster_open (bindings/c/lucidnode.h):
     key_file, read_only, executor_threads, stats_flush_interval_ms,
     block_time_ms, payout_interval_ms, poot_freshness_s, poot_window_s,
-    outbox_dir, public_url, data_dir. `mailer`, when given, receives login
+    outbox_dir, public_url, data_dir; or grouped by capability as
+    lucid::Options groups them, e.g. poot={"window_s": 600},
+    login={"public_url": "https://fleet.example"} (nodes, ledger, payouts,
+    poot, login; one option given both ways is an InvalidArgument). A bad
+    option's error field is the key as given ("poot_window_s" or
+    "poot.window_s"). `mailer`, when given, receives login
     mail as mailer(to, subject, body) -> delivered, on the cluster's
     background threads (it must be thread-safe and must not call back into
     the cluster); without it mail goes to the outbox directory.
@@ -160,7 +165,7 @@ class Cluster:
     loaded."""
 
     def __init__(self, database_path: Union[str, "os.PathLike[str]"], *, mailer: Optional[MailHandler] = None,
-                 **options: Union[str, int, bool]) -> None:
+                 **options: Union[str, int, bool, Mapping[str, Union[str, int]]]) -> None:
         self._lock = threading.Condition()
         self._in_flight = 0
         self._handle: Optional[ctypes.c_void_p] = None

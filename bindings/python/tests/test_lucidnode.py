@@ -95,6 +95,24 @@ class TestCluster(Base):
         with self.open() as c:
             self.assertEqual(len(c.node(node_id)["recent_stats"]), 1)
 
+    def test_options_flat_or_grouped_by_capability(self):
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, poot_window_s=59)
+        self.assertEqual(cm.exception.field, "poot_window_s")
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, poot={"window_s": 59})
+        self.assertEqual(cm.exception.field, "poot.window_s")
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, poot={"window_s": 600}, poot_window_s=600)
+        self.assertEqual(cm.exception.field, "poot.window_s")
+        with self.assertRaises(lucidnode.InvalidArgument) as cm:
+            lucidnode.Cluster(self.db, ledger={"block_time": 50})
+        self.assertEqual(cm.exception.field, "ledger.block_time")
+        with lucidnode.Cluster(self.db, ledger={"block_time_ms": 50}, poot={"freshness_s": 60, "window_s": 600},
+                               login={"public_url": "https://fleet.test/"}) as c:
+            node_id = c.join("g.example")["request_id"]
+            self.assertIsInstance(node_id, int)
+
     def test_errors_map_to_classes_with_fields(self):
         with self.open() as c:
             with self.assertRaises(lucidnode.InvalidArgument) as cm:
