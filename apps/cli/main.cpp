@@ -24,6 +24,7 @@
 #include "util/json.hpp"
 #include "util/json_object.hpp"
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/postgres.hpp"
 
 namespace {
 
@@ -221,6 +222,7 @@ int main(int argc, char** argv) {
   // Hidden: the agent re-executes itself to run a built-in task type as a
   // child process (`lucidctl __task TYPE`, payload on stdin).
   if (argc == 3 && std::string(argv[1]) == "__task") return lucidctl::run_builtin_task(argv[2]);
+  lucid::enable_postgres();  // local commands' --db postgresql://... (liblucidnode_postgres)
 
   CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
   app.require_subcommand(1);

@@ -1,6 +1,9 @@
 // lucid-server: the HTTP frontend over lucid::Cluster.
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -15,6 +18,7 @@
 #include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
 #include "lucidnode/mail.hpp"
+#include "lucidnode/postgres.hpp"
 #include "mail/smtp_mailer.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
@@ -60,6 +64,7 @@ bool is_loopback_host(const std::string& host) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lucid::enable_postgres();  // --db postgresql://... (liblucidnode_postgres)
   CLI::App app{"lucid-server: the lucidnode control plane over HTTP (REST + SSE)."};
   std::string listen = "127.0.0.1:8080";
   std::string db = "./var/lucid.db";
@@ -350,6 +355,22 @@ int main(int argc, char** argv) {
     if (database.kind == DatabaseKind::sqlite) {
       const auto parent = std::filesystem::path(database.target).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
+      // A SQLite database serves one server process: its caches, queues and
+      // background work assume it (replicas need PostgreSQL). An advisory
+      // flock on the file, taken before the database is opened (opening
+      // migrates and recovers), refuses a second lucid-server; lucidctl's
+      // local commands take no such lock. The descriptor stays open until
+      // exit: closing any descriptor of the file would drop SQLite's own
+      // (fcntl) locks of this process.
+      if (database.target != ":memory:") {
+        const int lock_fd = ::open(database.target.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+          std::cerr << "lucid-server: another lucid-server is serving " << database.display
+                    << "; a SQLite database serves one server process (several replicas need PostgreSQL: "
+                       "--db postgresql://...)\n";
+          return 1;
+        }
+      }
     }
 
     server::LogConfig log_config;

@@ -27,10 +27,21 @@ struct DatabaseSpec {
 //   postgresql://... postgres://  a PostgreSQL database (libpq connection URI)
 // Anything else that starts with a URL scheme ("mysql://...", "postgresql:db"
 // without "//", "file:..."), an empty argument, or a PostgreSQL URI libpq
-// cannot parse is refused: throws Error(invalid_argument, field
+// cannot parse (checked when liblucidnode_postgres is enabled,
+// lucidnode/postgres.hpp) is refused: throws Error(invalid_argument, field
 // "database_path") saying what is accepted; the message never holds a
 // password. Thread-safe.
 DatabaseSpec parse_database(std::string_view arg);
+
+// The backend of one database kind that lives outside liblucidnode
+// (store/backend.hpp defines it; liblucidnode_postgres implements the
+// PostgreSQL one). Embedders do not call this: they call the optional
+// library's own function (lucid::enable_postgres()).
+class DatabaseProvider;
+// Registers `provider` for `kind` (null: none, which makes databases of that
+// kind refused again). `provider` must outlive every Cluster opened with it.
+// Thread-safe; never throws.
+void register_database_provider(DatabaseKind kind, const DatabaseProvider* provider);
 
 LUCID_PUBLIC_END
 }  // namespace lucid

@@ -131,6 +131,7 @@ ClusterCore::ClusterCore(Options o)
   StoreConfig cfg{opts.database_path, opts.read_only, opts.busy_timeout, 8, {}};
   if (!opts.database_password_file.empty()) cfg.password = read_password_file(opts.database_password_file);
   store = std::make_unique<Store>(std::move(cfg));
+  init_replicas();
 }
 
 void ClusterCore::set_signing_key(std::string_view secret_key) {
@@ -231,6 +232,8 @@ void ClusterCore::start() {
       pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
       x.io.run();
     });
+  // Leadership and cross-server messages (PostgreSQL only; replicas.cpp).
+  start_replicas();
 }
 
 void ClusterCore::Executor::arm(Periodic& p) {
@@ -256,6 +259,9 @@ void ClusterCore::Executor::arm(Periodic& p) {
 
 void ClusterCore::stop() {
   auto& x = *exec_;
+  // First: a stopping server leads no more (closing its session frees the
+  // lock for another at once) and relays nothing more.
+  stop_replicas();
   {
     std::lock_guard<std::mutex> lock(x.run_mu);
     if (x.running) {

@@ -438,7 +438,20 @@ void Nodes::flush_stats() {
   cache_->flush(core_.opts.nodes.stats_queue_limit, [&](const std::vector<detail::NodeCache::QueuedSample>& batch) {
     core_.store->write([&](Conn& c) {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
+      // The stored sequence numbers continue the database's, not this
+      // process's counter: with replicas, a node's samples reach several
+      // servers, whose counters would collide on the same ring slots.
+      // Writers are serialised, so MAX(seq) + 1 is this batch's next.
+      std::unordered_map<std::int64_t, std::int64_t> next_seq;
       for (const auto& qs : batch) {
+        if (next_seq.count(qs.node_id)) continue;
+        auto& m = c.stmt("SELECT COALESCE(MAX(seq), 0) FROM node_stats WHERE node_id = ?");
+        m.bind(1, static_cast<std::int64_t>(qs.node_id));
+        next_seq[qs.node_id] = m.step() ? m.column(0).as_int64() + 1 : 1;
+        m.reset();
+      }
+      for (const auto& qs : batch) {
+        const std::int64_t seq = next_seq[qs.node_id]++;
         auto& ins = c.stmt(
             "INSERT INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
             " memory_percent, uptime_seconds, disk_total_gb, at_us) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
@@ -450,8 +463,8 @@ void Nodes::flush_stats() {
             " active_backups = excluded.active_backups, memory_percent = excluded.memory_percent,"
             " uptime_seconds = excluded.uptime_seconds, disk_total_gb = excluded.disk_total_gb, at_us = excluded.at_us");
         ins.bind(1, static_cast<std::int64_t>(qs.node_id));
-        ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
-        ins.bind(3, static_cast<std::int64_t>(qs.seq));
+        ins.bind(2, static_cast<std::int64_t>(seq % history));
+        ins.bind(3, seq);
         ins.bind(4, format_rfc3339(qs.sample.at, true));
         ins.bind(5, qs.sample.cpu_usage);
         ins.bind(6, qs.sample.disk_usage);

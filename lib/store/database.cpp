@@ -2,7 +2,6 @@
 #include "lucidnode/database.hpp"
 
 #include <fcntl.h>
-#include <libpq-fe.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "lucidnode/error.hpp"
+#include "store/backend.hpp"
 #include "store/store.hpp"
 
 namespace lucid {
@@ -111,19 +111,9 @@ DatabaseSpec parse_database(std::string_view arg) {
     spec.kind = DatabaseKind::postgres;
     spec.target = std::string(arg);
     spec.display = without_password(arg);
-    char* error = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(spec.target.c_str(), &error);
-    if (!parsed) {
-      std::string message = error ? error : "out of memory";
-      PQfreemem(error);
-      while (!message.empty() && message.back() == '\n') message.pop_back();
-      // libpq's message may quote the part it could not parse: only the redacted URI is shown.
-      // libpq's message may quote the part it could not parse, which may be
-      // the password: it is shown only for a URI without one.
-      refuse("cannot parse the PostgreSQL URI " + spec.display +
-             (spec.display == spec.target ? " (" + message + ")" : std::string()));
-    }
-    PQconninfoFree(parsed);
+    // Its client library checks the URI's syntax, when it is linked in; a
+    // program without it refuses the URI when it opens it (make_backend).
+    if (const DatabaseProvider* provider = detail::database_provider(DatabaseKind::postgres)) provider->check(spec);
     return spec;
   }
   refuse("unsupported database '" + std::string(scheme.substr(0, 32)) + ":...'");

@@ -121,6 +121,14 @@ int Store::latest_schema_version() { return migrations_for(Dialect::sqlite).back
 
 Dialect Store::dialect() const { return backend_->dialect(); }
 
+std::unique_ptr<Coordinator> Store::coordinate() {
+  try {
+    return backend_->coordinate();
+  } catch (const DatabaseError& e) {
+    throw Error(Errc::storage, "database error: " + std::string(e.what()));
+  }
+}
+
 Store::Store(StoreConfig cfg)
     : cfg_(std::move(cfg)), display_(parse_database(cfg_.path).display), backend_(make_backend(cfg_)) {
   // The backend has its own copy of the password; this one is not needed.

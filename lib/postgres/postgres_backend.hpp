@@ -1,7 +1,8 @@
-// The PostgreSQL backend of the store (libpq). Internal.
+// The PostgreSQL backend of the store (libpq). Internal to
+// liblucidnode_postgres, which registers it with the store through
+// lucid::enable_postgres (provider.cpp): liblucidnode itself never loads libpq.
 //
-// This file and postgres_backend.cpp are the only code that includes libpq's
-// headers. The portable SQL of store/store.hpp is mapped once per prepared
+// This area (lib/postgres) is the only code that includes libpq's headers. The portable SQL of store/store.hpp is mapped once per prepared
 // statement: `?N` / `?` become `$N` (outside string literals, quoted names
 // and comments), the statement is prepared on the server under a name of its
 // connection, and its parameter types are left to the server to infer from
@@ -36,6 +37,9 @@
 
 #include "store/backend.hpp"
 
+struct pg_conn;
+typedef struct pg_conn PGconn;  // libpq-fe.h's, without including it here
+
 namespace lucid::detail {
 
 class PostgresBackend final : public Backend {
@@ -58,8 +62,16 @@ class PostgresBackend final : public Backend {
   // message (which never holds the password), or when the database's
   // encoding is not UTF8.
   std::unique_ptr<Connection> open(bool writable) override;
+  // A session for replicas (postgres_backend.cpp, "coordination"): holds
+  // the session-level advisory lock 7812726850731910258 while it leads, and
+  // LISTENs on channel "lucid_events". Throws DatabaseError.
+  std::unique_ptr<Coordinator> coordinate() override;
 
  private:
+  // A new session with this backend's parameters; the caller owns it.
+  // Throws DatabaseError (libpq's message) when it cannot connect.
+  PGconn* connect() const;
+
   std::string conninfo_;
   std::string password_;
   std::string display_;

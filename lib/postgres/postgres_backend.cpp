@@ -1,7 +1,12 @@
-#include "store/postgres_backend.hpp"
+#include "postgres/postgres_backend.hpp"
 
 #include <libpq-fe.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -405,7 +410,7 @@ PostgresBackend::~PostgresBackend() {
   for (std::size_t i = 0; i < password_.size(); ++i) p[i] = 0;
 }
 
-std::unique_ptr<Connection> PostgresBackend::open(bool writable) {
+PGconn* PostgresBackend::connect() const {
   const char* keys[] = {"dbname", "password", "application_name", "client_encoding", nullptr};
   const char* vals[] = {conninfo_.c_str(), password_.empty() ? nullptr : password_.c_str(), "lucidnode", "UTF8",
                         nullptr};
@@ -427,6 +432,11 @@ std::unique_ptr<Connection> PostgresBackend::open(bool writable) {
   // NOTICEs ("relation already exists, skipping") are not errors: libpq's
   // default would print each one on stderr.
   PQsetNoticeProcessor(pg, [](void*, const char*) {}, nullptr);
+  return pg;
+}
+
+std::unique_ptr<Connection> PostgresBackend::open(bool writable) {
+  PGconn* pg = connect();
   auto conn = std::make_unique<PgConnection>(pg, writable, busy_timeout_);  // closes pg if what follows throws
   const char* encoding = PQparameterStatus(pg, "server_encoding");
   if (!encoding || std::strcmp(encoding, "UTF8") != 0)
@@ -434,6 +444,109 @@ std::unique_ptr<Connection> PostgresBackend::open(bool writable) {
                         ", lucidnode needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0)");
   conn->configure();
   return conn;
+}
+
+
+// ---- coordination: leadership and LISTEN/NOTIFY (store/backend.hpp Coordinator) ----
+
+namespace {
+
+// The session-level advisory lock whose holder is the leader ("lucidldr").
+constexpr const char* kTryLeader = "SELECT pg_try_advisory_lock(7812726850731910258)";
+constexpr const char* kChannel = "lucid_events";
+
+class PgCoordinator final : public Coordinator {
+ public:
+  explicit PgCoordinator(PGconn* conn) : conn_(conn) {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      const int err = errno;
+      PQfinish(conn_);
+      throw DatabaseError(std::string("cannot create the coordinator's wake-up pipe: ") + std::strerror(err));
+    }
+    try {
+      run("LISTEN lucid_events");
+    } catch (...) {
+      close_all();
+      throw;
+    }
+  }
+  ~PgCoordinator() override { close_all(); }
+  PgCoordinator(const PgCoordinator&) = delete;
+  PgCoordinator& operator=(const PgCoordinator&) = delete;
+
+  bool hold_leadership() override {
+    if (leader_) {
+      // The lock lives as long as the session: a round trip proves both.
+      run("SELECT 1");
+      return true;
+    }
+    Result r(PQexec(conn_, kTryLeader));
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) fail_result(conn_, r.get());
+    leader_ = PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] == 't';
+    return leader_;
+  }
+
+  void notify(const std::string& payload) override {
+    const char* values[] = {kChannel, payload.c_str()};
+    Result r(PQexecParams(conn_, "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr, nullptr, 0));
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) fail_result(conn_, r.get());
+  }
+
+  std::vector<std::string> wait(std::chrono::milliseconds timeout) override {
+    std::vector<std::string> out;
+    drain(out);
+    if (!out.empty()) return out;
+    pollfd fds[2] = {{PQsocket(conn_), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (fds[0].fd < 0) throw DatabaseError("connection lost: " + trimmed(PQerrorMessage(conn_)));
+    const int n = ::poll(fds, 2, static_cast<int>(std::min<std::int64_t>(timeout.count(), 60000)));
+    if (n < 0 && errno != EINTR) throw DatabaseError(std::string("poll: ") + std::strerror(errno));
+    if (fds[1].revents & POLLIN) {
+      char buf[64];
+      while (::read(wake_[0], buf, sizeof buf) > 0) {
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (!PQconsumeInput(conn_)) throw DatabaseError("connection lost: " + trimmed(PQerrorMessage(conn_)));
+      drain(out);
+    }
+    return out;
+  }
+
+  void interrupt() noexcept override {
+    const char c = 1;
+    [[maybe_unused]] const auto n = ::write(wake_[1], &c, 1);  // a full pipe already wakes the waiter
+  }
+
+ private:
+  void run(const char* sql) {
+    Result r(PQexec(conn_, sql));
+    if (!r || !ok(r.get())) fail_result(conn_, r.get());
+  }
+  // Notifications libpq has read, without this session's own.
+  void drain(std::vector<std::string>& out) {
+    const int self = PQbackendPID(conn_);
+    while (PGnotify* n = PQnotifies(conn_)) {
+      if (n->be_pid != self) out.emplace_back(n->extra);
+      PQfreemem(n);
+    }
+  }
+  void close_all() noexcept {
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    for (int& fd : wake_)
+      if (fd >= 0) ::close(fd), fd = -1;
+  }
+
+  PGconn* conn_;
+  int wake_[2] = {-1, -1};
+  bool leader_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Coordinator> PostgresBackend::coordinate() {
+  PGconn* pg = connect();
+  return std::make_unique<PgCoordinator>(pg);
 }
 
 }  // namespace lucid::detail
