@@ -132,7 +132,7 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
   const std::string code = normalize_code(code_in);
   check_join_secret(join_secret);
   auto& core = core_;
-  return core.store->write([&](Conn& c) {
+  CodePoll out = core.store->write([&](Conn& c) {
     // An expired request is unknown at once, before the sweep removes it.
     auto& q = c.stmt("SELECT id, status, join_secret_hash FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     const std::string h = code_lookup_hash(core, code);
@@ -162,6 +162,10 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
     poll.api_key = std::move(key);
     return poll;
   });
+  // After the commit: the other replicas' caches learn the new key (the
+  // node may report to any of them next).
+  if (out.api_key) core.broadcast_change("nodes");
+  return out;
 }
 
 NodeStatus Nodes::status_of_request(std::int64_t request_id) {
