@@ -9,7 +9,8 @@
 //      and the spread of load at the end.
 //   2. The same through lucid::Tasks with SQLite (submit, then scheduling
 //      passes that persist every assignment): --db-tasks (20,000) tasks on
-//      --db-devices (1,000) devices.
+//      --db-devices (1,000) devices. --database URI runs it on that database
+//      instead (an empty PostgreSQL database: postgresql://...).
 //
 // Prints `key: value` lines and the machine; never asserts on time.
 #include <sys/utsname.h>
@@ -188,12 +189,16 @@ void placer_bench(std::int64_t devices, std::int64_t tasks, double fill) {
               n_load ? sum_load / static_cast<double>(n_load) : 0.0);
 }
 
-void engine_bench(std::int64_t devices, std::int64_t tasks, std::int64_t submit_threads) {
+void engine_bench(std::int64_t devices, std::int64_t tasks, std::int64_t submit_threads, const std::string& database) {
   const auto dir = std::filesystem::temp_directory_path() / ("lucid-sched-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   {
     lucid::Options o;
-    o.database_path = (dir / "bench.db").string();
+    o.database_path = database.empty() ? (dir / "bench.db").string() : database;
+    o.key_file = (dir / "bench.key").string();
+    o.data_dir = (dir / "data").string();
+    const bool postgres = lucid::parse_database(o.database_path).kind == lucid::DatabaseKind::postgres;
+    std::printf("engine_database: %s\n", postgres ? "postgresql" : "sqlite");
     lucid::Cluster c(o);
     std::mt19937_64 rng(7);
     const auto& sh = shapes();
@@ -263,11 +268,15 @@ int main(int argc, char** argv) {
   const auto submit_threads = arg(argc, argv, "--submit-threads", 8);
   if (devices < 1 || tasks < 1 || fill <= 0 || fill > 1 || db_devices < 1 || db_tasks < 0 ||
       submit_threads < 1 || submit_threads > 256) {
-    std::fprintf(stderr, "usage: scheduler_bench [--devices N] [--tasks N] [--fill PCT] [--db-devices N] [--db-tasks N] [--submit-threads 1..256]\n");
+    std::fprintf(stderr, "usage: scheduler_bench [--devices N] [--tasks N] [--fill PCT] [--db-devices N] [--db-tasks N]"
+                         " [--submit-threads 1..256] [--database PATH|URI]\n");
     return 2;
   }
   print_machine();
   placer_bench(devices, tasks, fill);
-  if (db_tasks > 0) engine_bench(db_devices, db_tasks, submit_threads);
+  std::string database;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--database") == 0) database = argv[i + 1];
+  if (db_tasks > 0) engine_bench(db_devices, db_tasks, submit_threads, database);
   return 0;
 }

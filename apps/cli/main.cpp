@@ -24,6 +24,7 @@
 #include "util/json.hpp"
 #include "util/json_object.hpp"
 #include "lucidnode/lucidnode.hpp"
+#include "lucidnode/postgres.hpp"
 
 namespace {
 
@@ -52,6 +53,19 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v && *v ? v : fallback;
 }
 
+// --server-key-file and --db-password-file of the local commands (--db).
+std::string g_server_key_file;
+std::string g_db_password_file;
+
+// Options for a local command on database `db`.
+lucid::Options local_options(const std::string& db) {
+  lucid::Options o;
+  o.database_path = db;
+  o.key_file = g_server_key_file;
+  o.database_password_file = g_db_password_file;
+  return o;
+}
+
 int fail(const std::string& msg, int code = 1) {
   std::cerr << "lucidctl: " << msg << "\n";
   return code;
@@ -61,8 +75,7 @@ int fail(const std::string& msg, int code = 1) {
 int keys_command(const std::string& db, bool add, bool remove, const std::string& hex, const std::string& role,
                  const std::string& label) {
   if (db.empty()) return fail("keys commands need --db PATH", 2);
-  lucid::Options o;
-  o.database_path = db;
+  lucid::Options o = local_options(db);
   lucid::Cluster cluster(o);
   if (add) {
     auto r = lucid::parse_role(role);
@@ -125,8 +138,7 @@ int ledger_verify(const std::string& db, bool json) {
   lucid::LedgerVerifyReport rep;
   double seconds = 0;
   try {
-    lucid::Options o;
-    o.database_path = db;
+    lucid::Options o = local_options(db);
     o.read_only = true;
     lucid::Cluster cluster(o);
     const auto t0 = std::chrono::steady_clock::now();
@@ -167,8 +179,7 @@ int ledger_verify(const std::string& db, bool json) {
 int mail_outbox(const std::string& db, std::string dir) {
   if (dir.empty()) {
     if (db.empty()) return fail("mail outbox needs --db PATH (or --outbox-dir DIR)", 2);
-    lucid::Options o;
-    o.database_path = db;
+    lucid::Options o = local_options(db);
     o.read_only = true;
     lucid::Cluster cluster(o);
     dir = cluster.outbox_dir();
@@ -211,6 +222,7 @@ int main(int argc, char** argv) {
   // Hidden: the agent re-executes itself to run a built-in task type as a
   // child process (`lucidctl __task TYPE`, payload on stdin).
   if (argc == 3 && std::string(argv[1]) == "__task") return lucidctl::run_builtin_task(argv[2]);
+  lucid::enable_postgres();  // local commands' --db postgresql://... (liblucidnode_postgres)
 
   CLI::App app{"lucidctl: administer a lucidnode cluster and run node agents."};
   app.require_subcommand(1);
@@ -239,7 +251,13 @@ int main(int argc, char** argv) {
   app.add_option("--client-cert", client_cert,
                  "PEM client certificate for a server that requires one (env LUCID_CLIENT_CERT); needs --client-key");
   app.add_option("--client-key", client_key, "PEM key of --client-cert, mode 0600 (env LUCID_CLIENT_KEY)");
-  app.add_option("--db", db, "Database file, for local commands (admin, keys, ledger, mail, users totp-enroll)");
+  app.add_option("--db", db,
+                 "Database, for local commands (admin, keys, ledger, mail, users totp-enroll): a SQLite file, "
+                 "sqlite:PATH or a postgresql:// URI");
+  app.add_option("--server-key-file", g_server_key_file,
+                 "The server's signing key, for local commands; default <db>.key (PostgreSQL: ./lucid.key)");
+  app.add_option("--db-password-file", g_db_password_file,
+                 "PostgreSQL password for local commands, first line of this file (0600)");
   app.add_flag("--json", json, "Print the server's JSON instead of tables (lists: one array of every item)");
   app.add_option("-o,--output", output, "table, wide (more columns) or json")
       ->check(CLI::IsMember({"table", "wide", "json"}));
@@ -424,8 +442,7 @@ int main(int argc, char** argv) {
       if (!r) return fail("unknown role '" + role + "' (user, viewer, node_operator, admin, super_admin)", 2);
       auto d = parse_duration(ttl);
       if (!d) return fail("bad --ttl '" + ttl + "' (e.g. 90s, 15m, 1h, 7d)", 2);
-      lucid::Options o;
-      o.database_path = db;
+      lucid::Options o = local_options(db);
       lucid::Cluster cluster(o);
       std::cout << cluster.auth().issue_token(subject, *r, *d, scopes) << "\n";
       return 0;
@@ -437,8 +454,7 @@ int main(int argc, char** argv) {
     if (moutbox->parsed()) return mail_outbox(db, outbox_dir);
     if (utotp->parsed()) {
       if (db.empty()) return fail("users totp-enroll needs --db PATH", 2);
-      lucid::Options o;
-      o.database_path = db;
+      lucid::Options o = local_options(db);
       lucid::Cluster cluster(o);
       auto user = cluster.users().find_by_email(totp_email);
       if (!user) return fail("no user with email " + totp_email);

@@ -1,6 +1,9 @@
 // lucid-server: the HTTP frontend over lucid::Cluster.
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "http/tls.hpp"
 #include "lucidnode/lucidnode.hpp"
 #include "lucidnode/mail.hpp"
+#include "lucidnode/postgres.hpp"
 #include "mail/smtp_mailer.hpp"
 #include "router.hpp"
 #include "routes/api_gateway_common.hpp"
@@ -73,6 +77,7 @@ std::string default_ui_dir() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lucid::enable_postgres();  // --db postgresql://... (liblucidnode_postgres)
   CLI::App app{"lucid-server: the lucidnode control plane over HTTP (REST + SSE)."};
   std::string listen = "127.0.0.1:8080";
   std::string db = "./var/lucid.db";
@@ -116,8 +121,15 @@ int main(int argc, char** argv) {
   std::size_t max_challenges = 100000;
   server::ws::HubOptions ws_options;
   app.add_option("--listen", listen, "Address to serve on, HOST:PORT (port 0 picks a free one)")->capture_default_str();
-  app.add_option("--db", db, "SQLite database file; created and migrated when absent")->capture_default_str();
-  app.add_option("--key-file", key_file, "Ed25519 signing key (0600); default: <db>.key, created when absent");
+  std::string db_password_file;
+  app.add_option("--db", db,
+                 "Database: a SQLite file (or sqlite:PATH; created when absent) or a PostgreSQL URI "
+                 "postgresql://[user@]host[:port]/dbname; migrated on start")
+      ->capture_default_str();
+  app.add_option("--db-password-file", db_password_file,
+                 "PostgreSQL password, first line of this file (0600); else libpq's PGPASSWORD/PGPASSFILE");
+  app.add_option("--key-file", key_file,
+                 "Ed25519 signing key (0600); default: <db>.key (PostgreSQL: ./lucid.key), created when absent");
   app.add_option("--tls-cert", tls_cert, "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (mode 0600 or 0640)");
   app.add_option("--tls-client-ca", tls_client_ca,
@@ -311,6 +323,18 @@ int main(int argc, char** argv) {
     return std::cout.good() ? 0 : 1;
   }
 
+  DatabaseSpec database;
+  try {
+    database = parse_database(db);
+  } catch (const Error& e) {
+    std::cerr << "lucid-server: --db: " << e.message() << "\n";
+    return 2;
+  }
+  if (!db_password_file.empty() && database.kind != DatabaseKind::postgres) {
+    std::cerr << "lucid-server: --db-password-file is for a PostgreSQL --db (postgresql://...)\n";
+    return 2;
+  }
+
   std::string host;
   std::uint16_t port = 0;
   if (!split_listen(listen, host, port)) {
@@ -362,8 +386,26 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
-    const auto parent = std::filesystem::path(db).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+    if (database.kind == DatabaseKind::sqlite) {
+      const auto parent = std::filesystem::path(database.target).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+      // A SQLite database serves one server process: its caches, queues and
+      // background work assume it (replicas need PostgreSQL). An advisory
+      // flock on the file, taken before the database is opened (opening
+      // migrates and recovers), refuses a second lucid-server; lucidctl's
+      // local commands take no such lock. The descriptor stays open until
+      // exit: closing any descriptor of the file would drop SQLite's own
+      // (fcntl) locks of this process.
+      if (database.target != ":memory:") {
+        const int lock_fd = ::open(database.target.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+          std::cerr << "lucid-server: another lucid-server is serving " << database.display
+                    << "; a SQLite database serves one server process (several replicas need PostgreSQL: "
+                       "--db postgresql://...)\n";
+          return 1;
+        }
+      }
+    }
 
     server::LogConfig log_config;
     log_config.format = *server::parse_log_format(log_format);  // IsMember checked it
@@ -374,6 +416,7 @@ int main(int argc, char** argv) {
     Options opts;
     opts.info_log = server::log_to_stderr;  // background failures (periodic sweeps, posted jobs)
     opts.database_path = db;
+    opts.database_password_file = db_password_file;
     opts.key_file = key_file;
     std::shared_ptr<OffsetClock> offset_clock;
     if (test_clock) {
@@ -398,8 +441,13 @@ int main(int argc, char** argv) {
     opts.gateway.max_session_bytes = max_session_bytes;
     // Without --wallet-key-file or LUCID_WALLET_KEY, the key is <db>.wallet-key,
     // created (0600) on first start like the signing key, so wallets work on
-    // a default server.
-    opts.gateway.wallet_key = server::load_wallet_key(wallet_key_file, db + ".wallet-key");
+    // a default server. A PostgreSQL database has no file to put it beside: it
+    // goes beside the signing key instead (./lucid.key -> ./lucid.wallet-key).
+    const std::string default_wallet_key =
+        database.kind == DatabaseKind::sqlite
+            ? database.target + ".wallet-key"
+            : std::filesystem::path(key_file.empty() ? "lucid.key" : key_file).replace_extension(".wallet-key").string();
+    opts.gateway.wallet_key = server::load_wallet_key(wallet_key_file, default_wallet_key);
     if (chunk_bandwidth > 0 && static_cast<std::size_t>(chunk_bandwidth) < max_chunk_bytes) {
       std::cerr << "lucid-server: --chunk-bandwidth must be 0 or at least --max-chunk-bytes\n";
       return 2;
@@ -489,12 +537,12 @@ int main(int argc, char** argv) {
 
     log.line("lucid-server " + std::string(version()) + " listening on " + (use_tls ? "https://" : "http://") + host + ":" +
              std::to_string(srv.port()) +
-             " (database " + db + ", schema v" + std::to_string(cluster.schema_version()) + ")");
+             " (database " + database.display + ", schema v" + std::to_string(cluster.schema_version()) + ")");
     if (!smtp_url.empty())
       log.line("login mail: " + cluster.users().mail_delivery());
     else
       log.line("login mail: no --smtp-url, messages go to the outbox " + cluster.outbox_dir() +
-               " (print them with: lucidctl mail outbox --db " + db + ")");
+               " (print them with: lucidctl mail outbox --db " + database.display + ")");
     log.line(env.console->built() ? "web console: http" + std::string(use_tls ? "s" : "") + "://" + host + ":" +
                                         std::to_string(srv.port()) + "/ui/ (" + env.console->dir() + ")"
                                   : std::string("web console: not built (/ui/ says how to build it; --ui-dir)"));

@@ -51,6 +51,11 @@ struct Gauges {
   std::vector<std::pair<std::string, std::int64_t>> devices_by_state;   // "registered", "removed"
   std::vector<std::pair<std::string, std::int64_t>> tasks_by_status;    // every status that has tasks
   std::int64_t task_queue = 0;            // tasks waiting for a node (pending or queued)
+  // Replicas (several servers on one PostgreSQL database): whether this
+  // server coordinates with others, and whether it is the leader that runs
+  // the cluster-wide background work (always true on SQLite).
+  bool replicated = false;
+  bool leader = false;
 };
 
 // What Cluster::health() found.

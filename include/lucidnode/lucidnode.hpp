@@ -22,6 +22,7 @@
 #include "lucidnode/auth.hpp"
 #include "lucidnode/clock.hpp"
 #include "lucidnode/cluster.hpp"
+#include "lucidnode/database.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/events.hpp"
 #include "lucidnode/ledger.hpp"

@@ -46,8 +46,10 @@ class Mailer {
 // ("Name: value", may be empty) is added after the others. Thread-safe.
 std::string render_mail(const MailMessage& message, const std::string& from, const std::string& extra_header = {});
 
-// The outbox directory of `options`: options.login.outbox_dir, or "outbox" beside
-// the database when that is empty.
+// The outbox directory of `options`: options.login.outbox_dir, or when that is
+// empty "outbox" beside the SQLite database ("outbox" in the working
+// directory for PostgreSQL). Throws Error(invalid_argument) when
+// options.database_path names no supported database (parse_database).
 std::string resolved_outbox_dir(const Options& options);
 
 // Writes each message to <dir>/<microseconds>-<random>.eml atomically (temp +

@@ -130,7 +130,7 @@ struct LoginOptions {
   // outbox_dir.
   std::shared_ptr<Mailer> mailer;
   // The OutboxMailer's directory. Empty (the default): "outbox" beside the
-  // database.
+  // database ("outbox" in the working directory for PostgreSQL).
   std::string outbox_dir;
   // The start of magic links (trailing slashes are dropped). 1..512
   // characters; default "http://localhost:8080".
@@ -184,12 +184,18 @@ struct Options {
   // Empty (the default): such failures are dropped; the work they belong to
   // retries on its next trigger either way.
   InfoLog info_log;
-  // SQLite database file; created and migrated when absent. Not empty;
-  // default "lucid.db".
+  // The database (lucidnode/database.hpp): a SQLite file (created when
+  // absent), sqlite:PATH, or a PostgreSQL URI "postgresql://[user@]host[:port]/dbname"
+  // (the database must exist). Migrated on open. Anything else is refused.
+  // Default "lucid.db".
   std::string database_path = "lucid.db";
+  // PostgreSQL: a file whose first line is the password (0600 or stricter;
+  // empty: none, libpq then uses the URI, PGPASSWORD or PGPASSFILE). Unused for SQLite.
+  std::string database_password_file;
   // Ed25519 signing key (mode 0600). Created when absent (unless read_only;
   // a read-only open works without it). Empty (the default):
-  // database_path + ".key".
+  // database_path + ".key" for SQLite, "lucid.key" in the working directory
+  // for PostgreSQL (every server of one database must use the same key file).
   std::string key_file;
   // Time source. Empty (the default): the system clock.
   std::shared_ptr<const Clock> clock;
@@ -205,7 +211,8 @@ struct Options {
   // Default 5 s.
   std::chrono::milliseconds busy_timeout{5000};
   // Where files are kept: workflow uploads and services, gateway session
-  // chunks. Empty (the default): "data" beside the database.
+  // chunks. Empty (the default): "data" beside the database ("data" in the
+  // working directory for PostgreSQL).
   std::string data_dir;
 
   NodeOptions nodes;

@@ -18,7 +18,7 @@
 namespace lucid {
 
 class Nodes;
-namespace detail { class ClusterCore; }
+namespace detail { class ClusterCore; class ClusterImpl; }
 LUCID_PUBLIC_BEGIN
 
 // Parses an exact decimal in JSON number syntax ("12.5", "0.000001", "1e3",
@@ -138,7 +138,9 @@ class Payouts {
   Payouts(detail::ClusterCore& core, Nodes& nodes) : core_(core), nodes_(nodes) {}
 
  private:
+  friend class detail::ClusterImpl;  // wake(): work submitted on another replica, or leadership gained
   PayoutBatch submit_batch(const PayoutBatchRequest& req);
+  void wake() { work_.store(true); }
 
   detail::ClusterCore& core_;
   Nodes& nodes_;

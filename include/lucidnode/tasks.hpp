@@ -385,8 +385,10 @@ class Settings {
   Settings& operator=(const Settings&) = delete;
 
  private:
-  friend class detail::ClusterImpl;  // load() at open
+  friend class detail::ClusterImpl;  // load() at open, reload() when another server changed them
   void load();
+  // load(), then tells on_server_change's subscribers.
+  void reload();
   struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
   detail::ClusterCore& core_;

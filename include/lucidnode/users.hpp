@@ -165,6 +165,9 @@ class Users {
  private:
   friend class detail::ClusterImpl;
   void load();  // keys, mailer, live sessions: called once by the cluster at open
+  // Re-reads the live sessions and revoked token ids: another server
+  // (replica) logged someone in or out, or revoked a token.
+  void reload_sessions();
   struct LUCID_HIDDEN_FWD Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "lucidnode/database.hpp"
 #include "lucidnode/error.hpp"
 #include "lucidnode/options.hpp"
 #include "util/encoding.hpp"
@@ -62,7 +63,11 @@ std::string render_mail(const MailMessage& m, const std::string& from, const std
 
 std::string resolved_outbox_dir(const Options& options) {
   if (!options.login.outbox_dir.empty()) return options.login.outbox_dir;
-  const auto dir = std::filesystem::path(options.database_path).parent_path();
+  // Same rule as the Cluster's (lib/core/cluster_core.cpp): a PostgreSQL
+  // database has no directory, so "outbox" in the working directory.
+  const DatabaseSpec db = parse_database(options.database_path);
+  if (db.kind == DatabaseKind::postgres) return "outbox";
+  const auto dir = std::filesystem::path(db.target).parent_path();
   return ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
 }
 

@@ -202,21 +202,31 @@ struct LUCID_HIDDEN Users::Impl {
 
   void load() {
     if (loaded) return;
+    load_sessions();
     hash_key = detail::hmac_sha256(core.code_key, "lucidnode gateway login hashes v1");
     const auto k = detail::hmac_sha256(core.code_key, "lucidnode gateway totp secrets v1");
     std::copy(k.begin(), k.end(), totp_key);
     outbox = resolved_outbox_dir(core.opts);
     mailer = core.opts.login.mailer ? core.opts.login.mailer : std::make_shared<OutboxMailer>(outbox);
+    loaded = true;
+  }
+
+  // The live sessions (replaced) and revoked token ids (added) from the database.
+  void load_sessions() {
     const auto now = to_us(core.clock->now());
     core.store->read([&](Conn& c) {
       auto& q = c.stmt(
           "SELECT s.id, s.expires_at_us, u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id "
           "WHERE s.revoked_at_us IS NULL AND s.expires_at_us > ?");
       q.bind(1, static_cast<std::int64_t>(now));
-      std::unique_lock lock(mu);
+      decltype(live) fresh;
       while (q.step())
-        live[q.column(0).as_text()] = {from_us(q.column(1).as_int64()),
-                                            parse_role(q.column(2).as_text()).value_or(Role::user)};
+        fresh[q.column(0).as_text()] = {from_us(q.column(1).as_int64()),
+                                        parse_role(q.column(2).as_text()).value_or(Role::user)};
+      {
+        std::unique_lock lock(mu);
+        live.swap(fresh);
+      }
       // Revoked session-less tokens stay refused across restarts.
       if (core.auth) {
         auto& r = c.stmt("SELECT token_id, expires_at_us FROM revoked_tokens WHERE expires_at_us > ?");
@@ -224,7 +234,6 @@ struct LUCID_HIDDEN Users::Impl {
         while (r.step()) core.auth->revoke_token_id(r.column(0).as_text(), from_us(r.column(1).as_int64()));
       }
     });
-    loaded = true;
   }
 
   std::string keyed_hash(std::string_view secret) const { return blob(detail::hmac_sha256(hash_key, secret)); }
@@ -323,11 +332,15 @@ struct LUCID_HIDDEN Users::Impl {
     if (sessions.empty()) return;
     std::unique_lock lock(mu);
     for (const auto& s : sessions) live.erase(s);
+    lock.unlock();
+    core.broadcast_change("users");
   }
 
   void remember(const AuthTokens& t) {
     std::unique_lock lock(mu);
     live[t.session_id] = {core.clock->now() + core.opts.login.refresh_token_ttl, t.user.role};
+    lock.unlock();
+    core.broadcast_change("users");
   }
 
   enum class Outcome { ok, invalid_credentials, totp_invalid, login_expired, account_locked };
@@ -426,6 +439,8 @@ Users::Users(detail::ClusterCore& core) : impl_(std::make_unique<Impl>(core)) {}
 Users::~Users() = default;
 
 void Users::load() { impl_->load(); }
+
+void Users::reload_sessions() { impl_->load_sessions(); }
 
 User Users::create(const UserCreate& in) {
   UserCreate u = in;
@@ -681,13 +696,14 @@ void Users::revoke_token(const Claims& claims) {
   if (claims.token_id.empty() || claims.token_id.size() > 128)
     throw Error(Errc::invalid_argument, "This token carries no token id (jti) to revoke");
   impl_->core.store->write([&](Conn& c) {
-    auto& r = c.stmt("INSERT OR IGNORE INTO revoked_tokens (token_id, expires_at_us) VALUES (?, ?)");
+    auto& r = c.stmt("INSERT INTO revoked_tokens (token_id, expires_at_us) VALUES (?, ?) ON CONFLICT DO NOTHING");
     r.bind(1, claims.token_id);
     r.bind(2, static_cast<std::int64_t>(to_us(claims.expires_at)));
     r.run();
   });
   // After the write: a failed write leaves the token valid, as it reported.
   impl_->core.require_auth().revoke_token_id(claims.token_id, claims.expires_at);
+  impl_->core.broadcast_change("users");
 }
 
 User Users::ensure_subject_user(const std::string& subject, const std::string& email) {
@@ -754,17 +770,36 @@ std::optional<User> Users::user_for_subject(const std::string& subject) const {
   }
 }
 
-bool Users::session_active(std::string_view session_id) const {
-  std::shared_lock lock(impl_->mu);
-  auto it = impl_->live.find(std::string(session_id));
-  return it != impl_->live.end() && it->second.expires > impl_->core.clock->now();
-}
+bool Users::session_active(std::string_view session_id) const { return session_role(session_id).has_value(); }
 
 std::optional<Role> Users::session_role(std::string_view session_id) const {
-  std::shared_lock lock(impl_->mu);
-  auto it = impl_->live.find(std::string(session_id));
-  if (it == impl_->live.end() || it->second.expires <= impl_->core.clock->now()) return std::nullopt;
-  return it->second.role;
+  {
+    std::shared_lock lock(impl_->mu);
+    auto it = impl_->live.find(std::string(session_id));
+    if (it != impl_->live.end()) {
+      if (it->second.expires <= impl_->core.clock->now()) return std::nullopt;
+      return it->second.role;
+    }
+  }
+  // With replicas, a session another server just created may not have
+  // reached this one's cache yet (its "users" message is on the way): the
+  // database decides, and the cache learns it. The token was verified
+  // before this is asked, so only signed session ids cost a read.
+  if (!impl_->core.replicated() || session_id.empty() || session_id.size() > 128) return std::nullopt;
+  const auto now = impl_->core.clock->now();
+  auto found = impl_->core.store->read([&](Conn& c) -> std::optional<Impl::LiveSession> {
+    auto& q = c.stmt(
+        "SELECT s.expires_at_us, u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id "
+        "WHERE s.id = ? AND s.revoked_at_us IS NULL AND s.expires_at_us > ?");
+    q.bind(1, std::string(session_id));
+    q.bind(2, static_cast<std::int64_t>(to_us(now)));
+    if (!q.step()) return std::nullopt;
+    return Impl::LiveSession{from_us(q.column(0).as_int64()), parse_role(q.column(1).as_text()).value_or(Role::user)};
+  });
+  if (!found) return std::nullopt;
+  std::unique_lock lock(impl_->mu);
+  impl_->live[std::string(session_id)] = *found;
+  return found->role;
 }
 
 void Users::prune() {

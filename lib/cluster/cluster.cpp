@@ -136,6 +136,20 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   }
   // Nodes and PoOT change who may log in; network caches the answer.
   core.on_principals_changed([this] { network.forget_principals(); });
+  // Replicas (PostgreSQL; docs/architecture.md "Replicas"): what another
+  // server changed, this one re-reads. Each hook also runs when the
+  // coordination session was lost (a message may have been missed).
+  core.on_remote_change("principals", [this] {
+    core.node_cache().reload_cards(*core.store);
+    network.forget_principals();
+  });
+  core.on_remote_change("nodes", [this] { core.node_cache().reload_cards(*core.store); });
+  core.on_remote_change("settings", [this] { settings.reload(); });
+  core.on_remote_change("users", [this] { users.reload_sessions(); });
+  // Payouts submitted on another replica, or leadership just gained (the old
+  // leader may have left payouts processing): the next round looks.
+  core.on_remote_change("payouts", [this] { payouts.wake(); });
+  core.on_remote_change("leader", [this] { payouts.wake(); });
   network.reset();
   core.every(std::chrono::seconds(1), [this] { network.sweep(); });
   // A workflow node names this server by its peer id or an operator's login key's.
@@ -143,12 +157,15 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
   workflows.set_fleet_dispatch(fleet_dispatch());
   if (!opts.read_only) {
     core.every(opts.nodes.stats_flush_interval, [this] { nodes.flush_stats(); });
-    core.every(opts.nodes.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
-    core.every(opts.poot.score_refresh, [this] { poot.refresh_scores(); });
+    // Cluster-wide background work runs on one server of the database: the
+    // leader (always this one on SQLite). Stats flushing stays on every
+    // server: each writes the samples it acknowledged.
+    core.every_leader(opts.nodes.lifecycle_sweep_interval, [this] { nodes.sweep_lifecycle(); });
+    core.every_leader(opts.poot.score_refresh, [this] { poot.refresh_scores(); });
     ledger.ensure_genesis();
-    core.every(opts.payouts.interval, [this] { payouts.process(); });
-    core.every(opts.ledger.block_time, [this] { ledger.seal(); });
-    core.every(std::chrono::minutes(1), [this] { users.prune(); });
+    core.every_leader(opts.payouts.interval, [this] { payouts.process(); });
+    core.every_leader(opts.ledger.block_time, [this] { ledger.seal(); });
+    core.every_leader(std::chrono::minutes(1), [this] { users.prune(); });
     workflows.recover();  // executions a previous process left RUNNING fail with the reason
   }
   settings.load();
@@ -231,6 +248,8 @@ Health Cluster::health(std::chrono::milliseconds timeout) {
 
 Gauges Cluster::gauges() {
   Gauges g;
+  g.replicated = impl_->core.replicated();
+  g.leader = impl_->core.leader();
   impl_->core.store->read([&](detail::Conn& c) {
     auto group = [&](detail::Statement& q, std::vector<std::pair<std::string, std::int64_t>>& out) {
       while (q.step()) out.emplace_back(q.column(0).as_text(), q.column(1).as_int64());
@@ -238,7 +257,7 @@ Gauges Cluster::gauges() {
     group(c.stmt("SELECT status, COUNT(*) FROM nodes GROUP BY status ORDER BY status"), g.nodes_by_status);
     group(c.stmt("SELECT lifecycle, COUNT(*) FROM nodes GROUP BY lifecycle ORDER BY lifecycle"), g.nodes_by_lifecycle);
     group(c.stmt("SELECT status, COUNT(*) FROM payouts GROUP BY status ORDER BY status"), g.payouts_by_status);
-    group(c.stmt("SELECT CASE WHEN removed THEN 'removed' ELSE 'registered' END AS state, COUNT(*) FROM devices "
+    group(c.stmt("SELECT CASE WHEN removed <> 0 THEN 'removed' ELSE 'registered' END AS state, COUNT(*) FROM devices "
                  "GROUP BY state ORDER BY state"),
           g.devices_by_state);
     group(c.stmt("SELECT status, COUNT(*) FROM tasks GROUP BY status ORDER BY status"), g.tasks_by_status);

@@ -6,12 +6,14 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "lucidnode/database.hpp"
 #include "lucidnode/error.hpp"
 
 namespace lucid {
@@ -25,12 +27,23 @@ Options validated(Options o) {
     throw Error(Errc::invalid_argument, std::string(field) + " must be " + bound, field);
   };
   if (o.database_path.empty()) throw Error(Errc::invalid_argument, "database_path is empty", "database_path");
-  if (o.key_file.empty()) o.key_file = o.database_path + ".key";
+  // A PostgreSQL database has no directory to put files beside: they go to
+  // the working directory unless set (docs/decisions.md, issue 14).
+  const DatabaseSpec db = parse_database(o.database_path);  // refuses unsupported ones
+  const bool postgres = db.kind == DatabaseKind::postgres;
+  if (!postgres && !o.database_password_file.empty())
+    throw Error(Errc::invalid_argument, "database_password_file is for a PostgreSQL database", "database_password_file");
+  if (o.key_file.empty()) o.key_file = postgres ? "lucid.key" : db.target + ".key";
+  if (postgres && o.data_dir.empty()) o.data_dir = "data";
+  if (o.login.outbox_dir.empty()) {
+    const auto dir = std::filesystem::path(db.target).parent_path();
+    o.login.outbox_dir = postgres ? std::string("outbox") : ((dir.empty() ? std::filesystem::path(".") : dir) / "outbox").string();
+  }
   if (!o.clock) o.clock = std::make_shared<SystemClock>();
   if (o.executor_threads < 1 || o.executor_threads > 64) bad("executor_threads", "1..64");
   if (o.data_dir.empty()) {
-    const auto slash = o.database_path.rfind('/');
-    o.data_dir = (slash == std::string::npos ? std::string(".") : o.database_path.substr(0, slash)) + "/data";
+    const auto slash = db.target.rfind('/');
+    o.data_dir = (slash == std::string::npos ? std::string(".") : db.target.substr(0, slash)) + "/data";
   }
 
   const auto& n = o.nodes;
@@ -115,7 +128,10 @@ struct ClusterCore::Executor {
 
 ClusterCore::ClusterCore(Options o)
     : opts(validated(std::move(o))), clock(opts.clock), exec_(std::make_unique<Executor>(*this)) {
-  store = std::make_unique<Store>(StoreConfig{opts.database_path, opts.read_only, opts.busy_timeout, 8});
+  StoreConfig cfg{opts.database_path, opts.read_only, opts.busy_timeout, 8, {}};
+  if (!opts.database_password_file.empty()) cfg.password = read_password_file(opts.database_password_file);
+  store = std::make_unique<Store>(std::move(cfg));
+  init_replicas();
 }
 
 void ClusterCore::set_signing_key(std::string_view secret_key) {
@@ -216,6 +232,8 @@ void ClusterCore::start() {
       pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
       x.io.run();
     });
+  // Leadership and cross-server messages (PostgreSQL only; replicas.cpp).
+  start_replicas();
 }
 
 void ClusterCore::Executor::arm(Periodic& p) {
@@ -241,6 +259,9 @@ void ClusterCore::Executor::arm(Periodic& p) {
 
 void ClusterCore::stop() {
   auto& x = *exec_;
+  // First: a stopping server leads no more (closing its session frees the
+  // lock for another at once) and relays nothing more.
+  stop_replicas();
   {
     std::lock_guard<std::mutex> lock(x.run_mu);
     if (x.running) {

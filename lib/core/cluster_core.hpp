@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <functional>
+#include <atomic>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "lucidnode/events.hpp"
@@ -73,8 +75,11 @@ class ClusterCore {
   // principals_changed(); the one that caches them (network) registers what
   // to do with on_principals_changed. Without a registration it does nothing.
   void on_principals_changed(std::function<void()> fn) { principals_changed_ = std::move(fn); }
-  void principals_changed() const {
+  // Also tells the other servers on the database (broadcast_change
+  // "principals"), whose hooks run the same registration.
+  void principals_changed() {
     if (principals_changed_) principals_changed_();
+    broadcast_change("principals");
   }
   // Work that start() runs before the executor's threads start, and that
   // stop() runs before it cancels the periodic tasks and joins the threads
@@ -99,7 +104,43 @@ class ClusterCore {
   void post_or_run(std::function<void()> task);
   bool running() const;
 
+  // ---- replicas: several servers on one database (docs/architecture.md "Replicas") ----
+  // Whether this server runs the cluster-wide background work: always on
+  // SQLite (one process); on PostgreSQL while this process holds the
+  // leadership lock (replicas.cpp). Thread-safe.
+  bool leader() const;
+  // Whether this server coordinates with others (started on PostgreSQL).
+  bool replicated() const { return replicated_; }
+  // Like every(), but the task runs only while leader(). Register before start().
+  void every_leader(std::chrono::milliseconds interval, std::function<void()> task);
+  // Tells the other servers on the database that `topic` changed: each runs
+  // its on_remote_change hooks for it. Nothing on SQLite. Does not block;
+  // thread-safe.
+  void broadcast_change(std::string_view topic);
+  // What to do when another server says `topic` changed; every hook also
+  // runs when this server's coordination session was lost or when a sender
+  // dropped messages (one may have been missed: drop the cache). Register
+  // before start(); runs on the coordination thread. Topic "leader" runs
+  // when this server becomes the leader.
+  void on_remote_change(std::string topic, std::function<void()> fn);
+
  private:
+  struct Replicas;
+  void init_replicas();  // at open: a Replicas on PostgreSQL (read-write)
+  void start_replicas();
+  void stop_replicas();
+  void replica_loop();
+  void send_remote(std::string message);
+  void receive_remote(const std::string& message);
+  void run_remote_hooks(std::string_view topic) noexcept;
+  std::vector<std::pair<std::string, std::function<void()>>> remote_hooks_;
+  struct ReplicasDeleter {
+    void operator()(Replicas* r) const noexcept;  // replicas.cpp, where Replicas is complete
+  };
+  std::unique_ptr<Replicas, ReplicasDeleter> replicas_;
+  bool replicated_ = false;
+  std::atomic<bool> leader_{false};
+
   // Gives a background job's exception to opts.info_log (if set); never throws.
   void report_failure(const char* what, const std::exception& e) const noexcept;
 

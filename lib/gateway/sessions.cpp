@@ -206,7 +206,7 @@ std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q,
   if (q.limit < 1 || q.limit > 100) detail::invalid_as("limit", "limit must be 1..100", Reason::out_of_range);
   return core_.store->read([&](Conn& c) {
     const char* status = q.status ? session_status_name(*q.status) : nullptr;
-    auto& n = c.stmt("SELECT COUNT(*) FROM gw_sessions WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2)");
+    auto& n = c.stmt("SELECT COUNT(*) FROM gw_sessions WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2)");
     n.bind(1, who.user_id);
     if (status) n.bind(2, status); else n.bind(2, nullptr);
     n.step();
@@ -214,13 +214,13 @@ std::vector<Session> Sessions::list(const Principal& who, const SessionQuery& q,
     n.reset();
     detail::Statement* s = nullptr;
     if (q.sort == "updated_at")
-      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) "
+      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) "
                                "ORDER BY updated_at DESC, id DESC LIMIT ?3 OFFSET ?4");
     else if (q.sort == "name")
-      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) "
+      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) "
                                "ORDER BY name, id LIMIT ?3 OFFSET ?4");
     else
-      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2) "
+      s = &c.stmt(SESSION_COLS "WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) "
                                "ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4");
     s->bind(1, who.user_id);
     if (status) s->bind(2, status); else s->bind(2, nullptr);

@@ -309,7 +309,7 @@ LoginResult Network::login(std::string_view challenge_hex, std::string_view sign
           "  WHEN 'node_operator' THEN 2 WHEN 'viewer' THEN 3 ELSE 4 END AS rank, created_at AS at FROM network_keys"
           " UNION ALL"
           " SELECT k.public_key, 1, 0, k.registered_at FROM poot_keys k JOIN nodes n ON n.id = k.node_id"
-          "  WHERE n.status = 'active')"
+          "  WHERE n.status = 'active') AS candidates"  // PostgreSQL (< 16) names every subquery
           " ORDER BY kind, rank, at, public_key LIMIT ?");
       q.bind(1, static_cast<std::int64_t>(kMaxKeylessLoginKeys));
       while (q.step()) candidates.push_back(q.column(0).as_text());

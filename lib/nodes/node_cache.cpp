@@ -67,6 +67,33 @@ void NodeCache::load(Store& store) {
   sched_version_.fetch_add(1, std::memory_order_release);
 }
 
+void NodeCache::reload_cards(Store& store) {
+  std::map<std::int64_t, Card> cards;
+  std::unordered_map<std::string, std::int64_t> keys;
+  store.read([&](Conn& c) {
+    auto& q = c.stmt(
+        "SELECT id, hostname, status, is_master, api_key_hash, lifecycle, cordoned, drain_deadline FROM nodes");
+    while (q.step()) {
+      const auto id = q.column(0).as_int64();
+      cards[id] = {q.column(1).as_text(),
+                   q.column(2).as_text() == "active" ? NodeStatus::active : NodeStatus::pending,
+                   q.column(3).as_int() != 0,
+                   parse_lifecycle(q.column(5).as_text()).value_or(Lifecycle::error),
+                   q.column(6).as_int() != 0,
+                   parse_stored_opt(q.column(7))};
+      if (!q.column(4).is_null()) keys[q.column(4).as_text()] = id;
+    }
+  });
+  {
+    std::unique_lock lock(mu_);
+    for (auto it = live_.begin(); it != live_.end();) it = cards.count(it->first) ? std::next(it) : live_.erase(it);
+    cards_ = std::move(cards);
+    keys_ = std::move(keys);
+    sched_version_.fetch_add(1, std::memory_order_release);
+  }
+  schedulable_changed();
+}
+
 void NodeCache::put_card(std::int64_t id, Card card) {
   {
     std::unique_lock lock(mu_);

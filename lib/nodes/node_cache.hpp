@@ -81,6 +81,11 @@ class NodeCache {
   // failed commit). Throws Error(storage) when the read fails; the cache is
   // unchanged then.
   void load(Store& store);
+  // Replaces the cards and key index with the database's view, keeping the
+  // live state (sequence numbers, latest samples, the write-behind queue) of
+  // nodes still present: another server (replica) changed nodes. Throws
+  // Error(storage); the cache is unchanged then.
+  void reload_cards(Store& store);
   // Sets (adds or replaces) the card of node `id`.
   void put_card(std::int64_t id, Card card);
   // Indexes the key hash of node `id`.

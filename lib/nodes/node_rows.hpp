@@ -89,10 +89,10 @@ constexpr const char* kSelectNodePage = LUCID_NODE_SELECT "ORDER BY n.id LIMIT ?
 constexpr const char* kSelectNodePageByStatus = LUCID_NODE_SELECT "WHERE n.status = ?3 ORDER BY n.id LIMIT ?1 OFFSET ?2";
 // Filters are NULL for "any": one statement serves every combination.
 constexpr const char* kSelectNodeQuery =
-    LUCID_NODE_SELECT "WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2) ORDER BY n.id LIMIT ?3 OFFSET ?4";
+    LUCID_NODE_SELECT "WHERE (CAST(?1 AS TEXT) IS NULL OR n.lifecycle = ?1) AND (CAST(?2 AS TEXT) IS NULL OR p.uid = ?2) ORDER BY n.id LIMIT ?3 OFFSET ?4";
 constexpr const char* kCountNodeQuery =
     "SELECT COUNT(*) FROM nodes n LEFT JOIN pools p ON p.id = n.pool_id"
-    " WHERE (?1 IS NULL OR n.lifecycle = ?1) AND (?2 IS NULL OR p.uid = ?2)";
+    " WHERE (CAST(?1 AS TEXT) IS NULL OR n.lifecycle = ?1) AND (CAST(?2 AS TEXT) IS NULL OR p.uid = ?2)";
 
 inline Node read_node(const ClusterCore& core, detail::Statement& q) {
   Node n;

@@ -132,7 +132,7 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
   const std::string code = normalize_code(code_in);
   check_join_secret(join_secret);
   auto& core = core_;
-  return core.store->write([&](Conn& c) {
+  CodePoll out = core.store->write([&](Conn& c) {
     // An expired request is unknown at once, before the sweep removes it.
     auto& q = c.stmt("SELECT id, status, join_secret_hash FROM nodes WHERE code_hash = ?1 AND " LUCID_NOT_EXPIRED_JOIN);
     const std::string h = code_lookup_hash(core, code);
@@ -162,6 +162,10 @@ CodePoll Nodes::poll_by_code(std::string_view code_in, std::string_view join_sec
     poll.api_key = std::move(key);
     return poll;
   });
+  // After the commit: the other replicas' caches learn the new key (the
+  // node may report to any of them next).
+  if (out.api_key) core.broadcast_change("nodes");
+  return out;
 }
 
 NodeStatus Nodes::status_of_request(std::int64_t request_id) {
@@ -363,7 +367,7 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
         "SELECT b.id, b.node_id, b.site_id, COALESCE(s.name, ''), b.filename, b.size_bytes, b.s3_path,"
         " b.created_at, b.backup_type, b.status, b.storage_provider"
         " FROM backups b LEFT JOIN sites s ON s.id = b.site_id"
-        " WHERE b.node_id = ?1 AND (?2 IS NULL OR b.site_id = ?2)"
+        " WHERE b.node_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR b.site_id = ?2)"
         " ORDER BY b.created_at DESC, b.id DESC LIMIT ?3 OFFSET ?4");
     q.bind(1, static_cast<std::int64_t>(node_id));
     if (site_id) q.bind(2, static_cast<std::int64_t>(*site_id)); else q.bind(2, nullptr);
@@ -386,7 +390,7 @@ std::vector<Backup> Nodes::backups(std::int64_t node_id, const Page& page, std::
     }
     q.reset();
     if (total) {
-      auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (?2 IS NULL OR site_id = ?2)");
+      auto& t = c.stmt("SELECT COUNT(*) FROM backups WHERE node_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR site_id = ?2)");
       t.bind(1, static_cast<std::int64_t>(node_id));
       if (site_id) t.bind(2, static_cast<std::int64_t>(*site_id)); else t.bind(2, nullptr);
       t.step();
@@ -439,7 +443,20 @@ void Nodes::flush_stats() {
   cache_->flush(core_.opts.nodes.stats_queue_limit, [&](const std::vector<detail::NodeCache::QueuedSample>& batch) {
     core_.store->write([&](Conn& c) {
       std::unordered_map<std::int64_t, const StatsSample*> newest;
+      // The stored sequence numbers continue the database's, not this
+      // process's counter: with replicas, a node's samples reach several
+      // servers, whose counters would collide on the same ring slots.
+      // Writers are serialised, so MAX(seq) + 1 is this batch's next.
+      std::unordered_map<std::int64_t, std::int64_t> next_seq;
       for (const auto& qs : batch) {
+        if (next_seq.count(qs.node_id)) continue;
+        auto& m = c.stmt("SELECT COALESCE(MAX(seq), 0) FROM node_stats WHERE node_id = ?");
+        m.bind(1, static_cast<std::int64_t>(qs.node_id));
+        next_seq[qs.node_id] = m.step() ? m.column(0).as_int64() + 1 : 1;
+        m.reset();
+      }
+      for (const auto& qs : batch) {
+        const std::int64_t seq = next_seq[qs.node_id]++;
         auto& ins = c.stmt(
             "INSERT INTO node_stats(node_id, slot, seq, at, cpu_usage, disk_usage, active_backups,"
             " memory_percent, uptime_seconds, disk_total_gb, at_us) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
@@ -451,8 +468,8 @@ void Nodes::flush_stats() {
             " active_backups = excluded.active_backups, memory_percent = excluded.memory_percent,"
             " uptime_seconds = excluded.uptime_seconds, disk_total_gb = excluded.disk_total_gb, at_us = excluded.at_us");
         ins.bind(1, static_cast<std::int64_t>(qs.node_id));
-        ins.bind(2, static_cast<std::int64_t>(qs.seq % history));
-        ins.bind(3, static_cast<std::int64_t>(qs.seq));
+        ins.bind(2, static_cast<std::int64_t>(seq % history));
+        ins.bind(3, seq);
         ins.bind(4, format_rfc3339(qs.sample.at, true));
         ins.bind(5, qs.sample.cpu_usage);
         ins.bind(6, qs.sample.disk_usage);

@@ -214,7 +214,11 @@ std::size_t settle_chunk(ClusterCore& core, std::size_t max) {
 
 PayoutBatch Payouts::submit(const PayoutBatchRequest& req) {
   PayoutBatch b = submit_batch(req);
-  if (b.created) work_.store(true);
+  if (b.created) {
+    work_.store(true);
+    // The leader processes payouts; it may be another replica.
+    core_.broadcast_change("payouts");
+  }
   return b;
 }
 

@@ -2,14 +2,16 @@
 //
 // A Backend opens Connections; a Connection prepares Statements
 // (store/store.hpp), runs parameterless SQL and brackets transactions. SQLite
-// (store/sqlite_backend.hpp) is the first implementation. A backend for a
-// server database (PostgreSQL) maps `?N` parameters to its own form, BEGIN
-// kinds to isolation levels, and durable mode to its commit-flush setting.
+// (store/sqlite_backend.hpp) and PostgreSQL (postgres/postgres_backend.hpp,
+// in liblucidnode_postgres, through a DatabaseProvider) implement it; the server database maps `?N` parameters to its own form,
+// BEGIN kinds to isolation levels and a writer lock, and durable mode to its
+// commit-flush setting.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "lucidnode/database.hpp"
 #include "store/migrations.hpp"
 #include "store/store.hpp"
 
@@ -50,10 +52,43 @@ class Backend {
   // Opens a connection: writable ones may create the database. Throws
   // DatabaseError when the database cannot be opened.
   virtual std::unique_ptr<Connection> open(bool writable) = 0;
+  // A new coordination session (store/store.hpp Coordinator), or null when
+  // the database serves one process only (SQLite, the default). Throws
+  // DatabaseError when it cannot connect.
+  virtual std::unique_ptr<Coordinator> coordinate() { return nullptr; }
 };
 
-// The backend for `cfg` (today always SQLite on cfg.path). Does not open
-// anything yet; never throws except std::bad_alloc.
+// The backend cfg.path names (lucidnode/database.hpp): SQLite for a path or
+// sqlite:PATH, PostgreSQL (its registered provider's) for a postgresql://
+// URI. Does not open anything yet. Throws Error(invalid_argument, field
+// "database_path") when cfg.path names no supported database, or a
+// PostgreSQL one in a program that did not link and enable
+// liblucidnode_postgres.
 std::unique_ptr<Backend> make_backend(const StoreConfig& cfg);
 
 }  // namespace lucid::detail
+
+namespace lucid {
+
+// A backend that lives outside liblucidnode (liblucidnode_postgres keeps libpq
+// out of the core), found through register_database_provider
+// (lucidnode/database.hpp) — as LevelDB's Env: the core knows this interface,
+// the provider knows the database's client library. Its methods may be
+// called from any thread at once.
+class DatabaseProvider {
+ public:
+  virtual ~DatabaseProvider() = default;
+  // Throws Error(invalid_argument, field "database_path") when `spec` (as
+  // parse_database made it) is no database this provider can open (a URI
+  // its client library cannot parse); the message never holds a password.
+  virtual void check(const DatabaseSpec& spec) const = 0;
+  // The backend for `spec`; opens nothing yet.
+  virtual std::unique_ptr<detail::Backend> make(const DatabaseSpec& spec, const detail::StoreConfig& cfg) const = 0;
+};
+
+namespace detail {
+// The provider registered for `kind`, or null. Thread-safe.
+const DatabaseProvider* database_provider(DatabaseKind kind);
+}  // namespace detail
+
+}  // namespace lucid

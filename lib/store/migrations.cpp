@@ -719,6 +719,8 @@ const std::vector<Migration>& migrations_for(Dialect dialect) {
   switch (dialect) {
     case Dialect::sqlite:
       return sqlite_migrations();
+    case Dialect::postgres:
+      return postgres_migrations();
   }
   return sqlite_migrations();  // unreachable: every Dialect is handled above
 }

@@ -8,8 +8,8 @@
 
 namespace lucid::detail {
 
-// The SQL dialects a Backend may speak. Issue 14 adds PostgreSQL.
-enum class Dialect { sqlite };
+// The SQL dialects a Backend may speak.
+enum class Dialect { sqlite, postgres };
 
 struct Migration {
   int version;
@@ -17,7 +17,11 @@ struct Migration {
   const char* sql;
 };
 
-// The migrations for `dialect`, in version order 1, 2, ...
+// The migrations for `dialect`, in version order 1, 2, ... Every dialect's
+// list has the same versions.
 const std::vector<Migration>& migrations_for(Dialect dialect);
+
+// PostgreSQL's list (store/migrations_postgres.cpp).
+const std::vector<Migration>& postgres_migrations();
 
 }  // namespace lucid::detail

@@ -2,8 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <climits>
-
 namespace lucid::detail {
 
 namespace {
@@ -117,11 +115,6 @@ std::unique_ptr<Connection> SqliteBackend::open(bool writable) {
     conn->set_durable(false);
   }
   return conn;
-}
-
-std::unique_ptr<Backend> make_backend(const StoreConfig& cfg) {
-  const auto ms = cfg.busy_timeout.count();
-  return std::make_unique<SqliteBackend>(cfg.path, static_cast<int>(ms > INT_MAX ? INT_MAX : ms));
 }
 
 }  // namespace lucid::detail

@@ -1,8 +1,10 @@
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "lucidnode/clock.hpp"
+#include "lucidnode/database.hpp"
 #include "store/backend.hpp"
 #include "store/migrations.hpp"
 
@@ -111,13 +113,27 @@ std::unique_ptr<Conn> Store::open_conn(bool writable) {
   try {
     return std::make_unique<Conn>(backend_->open(writable));
   } catch (const DatabaseError& e) {
-    throw Error(Errc::storage, "cannot open database " + cfg_.path + ": " + e.what());
+    throw Error(Errc::storage, "cannot open database " + display_ + ": " + e.what());
   }
 }
 
 int Store::latest_schema_version() { return migrations_for(Dialect::sqlite).back().version; }
 
-Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)), backend_(make_backend(cfg_)) {
+Dialect Store::dialect() const { return backend_->dialect(); }
+
+std::unique_ptr<Coordinator> Store::coordinate() {
+  try {
+    return backend_->coordinate();
+  } catch (const DatabaseError& e) {
+    throw Error(Errc::storage, "database error: " + std::string(e.what()));
+  }
+}
+
+Store::Store(StoreConfig cfg)
+    : cfg_(std::move(cfg)), display_(parse_database(cfg_.path).display), backend_(make_backend(cfg_)) {
+  // The backend has its own copy of the password; this one is not needed.
+  std::fill(cfg_.password.begin(), cfg_.password.end(), '\0');
+  cfg_.password.clear();
   if (cfg_.read_only) {
     auto probe = open_conn(false);
     try {
@@ -125,14 +141,14 @@ Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)), backend_(make_backend(cfg_
       schema_version_ = q.step() ? q.column(0).as_int() : 0;
       probe->reset_used();
     } catch (const DatabaseError& e) {
-      throw Error(Errc::storage, cfg_.path + " is not a lucidnode database: " + e.what());
+      throw Error(Errc::storage, display_ + " is not a lucidnode database: " + e.what());
     }
     if (schema_version_ > latest_schema_version())
-      throw Error(Errc::storage, cfg_.path + " has schema version " + std::to_string(schema_version_) +
+      throw Error(Errc::storage, display_ + " has schema version " + std::to_string(schema_version_) +
                                      ", newer than this lucidnode supports (" +
                                      std::to_string(latest_schema_version()) + "); upgrade lucidnode");
     if (schema_version_ < latest_schema_version())
-      throw Error(Errc::storage, cfg_.path + " needs migration; open it read-write once");
+      throw Error(Errc::storage, display_ + " needs migration; open it read-write once");
     idle_readers_.push_back(std::move(probe));
     readers_open_ = 1;
     return;
@@ -147,21 +163,38 @@ void Store::migrate() {
   std::lock_guard<std::mutex> lock(write_mu_);
   const auto& all = migrations_for(backend_->dialect());
   try {
-    writer_->exec(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+    {
+      // In a write transaction: with a server database another process may be
+      // migrating the same database now, and waits for this one's writer lock.
+      Txn txn(*writer_, true, false);
+      writer_->exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+      txn.commit();
+    }
     {
       auto& q = writer_->stmt("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
       schema_version_ = q.step() ? q.column(0).as_int() : 0;
       writer_->reset_used();
     }
     if (schema_version_ > latest_schema_version())
-      throw Error(Errc::storage, cfg_.path + " has schema version " + std::to_string(schema_version_) +
+      throw Error(Errc::storage, display_ + " has schema version " + std::to_string(schema_version_) +
                                      ", newer than this lucidnode supports (" +
                                      std::to_string(latest_schema_version()) + "); upgrade lucidnode");
     for (const auto& m : all) {
       if (m.version <= schema_version_) continue;
       Txn txn(*writer_, true, false);
+      {
+        // Another server on the same database may have applied it while this
+        // one waited for the writer lock.
+        auto& q = writer_->stmt("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        const int now = q.step() ? q.column(0).as_int() : 0;
+        writer_->reset_used();
+        if (now >= m.version) {
+          schema_version_ = now;
+          continue;  // txn rolls back
+        }
+      }
       writer_->exec(m.sql);
       // applied_at computed here, not by the SQL engine (no strftime()).
       auto& rec = writer_->stmt("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?1, ?2, ?3)");
@@ -173,7 +206,7 @@ void Store::migrate() {
       schema_version_ = m.version;
     }
   } catch (const DatabaseError& e) {
-    throw Error(Errc::storage, "migrating " + cfg_.path + " failed: " + e.what());
+    throw Error(Errc::storage, "migrating " + display_ + " failed: " + e.what());
   }
 }
 

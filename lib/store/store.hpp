@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "lucidnode/error.hpp"
+#include "store/migrations.hpp"
 
 namespace lucid::detail {
 
@@ -195,21 +196,60 @@ class Conn {
   std::unordered_map<const char*, std::unique_ptr<Statement>> cache_;
 };
 
+// Coordination of the servers that share one database (replicas,
+// docs/architecture.md "Replicas"): a dedicated session that holds the
+// leadership lock and carries messages between them (PostgreSQL: a
+// session-level advisory lock, LISTEN/NOTIFY). Used by one thread, except
+// interrupt(). Every other method throws DatabaseError when the session is
+// lost (and with it the lock); the caller drops it and makes a new one.
+class Coordinator {
+ public:
+  virtual ~Coordinator() = default;
+  // Takes the leadership lock if free, or proves the session (and so the
+  // lock) is still held: true while this session is the leader.
+  virtual bool hold_leadership() = 0;
+  // Sends `payload` (at most ~7900 bytes) to every other server's session.
+  virtual void notify(const std::string& payload) = 0;
+  // The other servers' payloads that arrived, waiting up to `timeout` for
+  // the first (or until interrupt()); may be empty.
+  virtual std::vector<std::string> wait(std::chrono::milliseconds timeout) = 0;
+  // Makes a wait() in progress (or the next one) return at once. Any thread.
+  virtual void interrupt() noexcept = 0;
+};
+
 struct StoreConfig {
+  // A database argument (lucidnode/database.hpp): a SQLite path, sqlite:PATH,
+  // or a postgresql:// URI.
   std::string path;
   bool read_only = false;
   std::chrono::milliseconds busy_timeout{5000};
   std::size_t max_readers = 8;
+  // PostgreSQL: the password, when not in the URI or libpq's own sources.
+  std::string password = {};
 };
+
+// The first line of the password file at `path` (without its line end):
+// the PostgreSQL password of Options::database_password_file. Throws
+// Error(storage) naming the file (never its content) when it cannot be read,
+// is not a regular file, is readable by group or others, is empty, or is
+// larger than 4 KiB.
+std::string read_password_file(const std::string& path);
 
 class Store {
  public:
   // Opens the database, applies pending migrations (unless read_only).
-  // Throws Error(storage) on failure or when the schema is newer than ours.
+  // Throws Error(storage) on failure or when the schema is newer than ours,
+  // Error(invalid_argument) when cfg.path names no supported database.
   explicit Store(StoreConfig cfg);
   ~Store();
 
   int schema_version() const { return schema_version_; }
+  // The SQL dialect of the database (which migrations it runs).
+  Dialect dialect() const;
+  // A new coordination session (Coordinator above), or null when the
+  // database serves one process (SQLite). Throws Error(storage) when it
+  // cannot connect.
+  std::unique_ptr<Coordinator> coordinate();
   static int latest_schema_version();
 
   // Runs f(Conn&) inside one write transaction: committed if f returns,
@@ -298,6 +338,7 @@ class Store {
   void migrate();
 
   StoreConfig cfg_;
+  std::string display_;  // cfg_.path without a password, for messages
   std::unique_ptr<Backend> backend_;
   int schema_version_ = 0;
   std::mutex write_mu_;

@@ -43,12 +43,12 @@ Device Tasks::report_device(std::int64_t node_id, const DeviceReport& r) {
         " internet, allowed_types, max_concurrent, agent_version, reported, last_heartbeat, updated_at)"
         " SELECT id, ?2, COALESCE(?3, 'worker'), COALESCE(?4, '[]'), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?13"
         " FROM nodes WHERE id = ?1 AND status = 'active'"
-        " ON CONFLICT(node_id) DO UPDATE SET platform = excluded.platform, role = COALESCE(?3, role),"
-        " tags = COALESCE(?4, tags), cpu_count = excluded.cpu_count, memory_total_gb = excluded.memory_total_gb,"
+        " ON CONFLICT(node_id) DO UPDATE SET platform = excluded.platform, role = COALESCE(?3, devices.role),"
+        " tags = COALESCE(?4, devices.tags), cpu_count = excluded.cpu_count, memory_total_gb = excluded.memory_total_gb,"
         " storage_total_gb = excluded.storage_total_gb, has_gpu = excluded.has_gpu, internet = excluded.internet,"
         " allowed_types = excluded.allowed_types, max_concurrent = excluded.max_concurrent,"
         " agent_version = excluded.agent_version, reported = 1, last_heartbeat = excluded.last_heartbeat,"
-        " updated_at = excluded.updated_at WHERE removed = 0");
+        " updated_at = excluded.updated_at WHERE devices.removed = 0");
     q.bind(1, node_id);
     q.bind(2, r.platform);
     if (r.role) q.bind(3, *r.role); else q.bind(3, nullptr);
@@ -126,7 +126,7 @@ Device Tasks::set_device_labels(std::string_view device_id, const std::optional<
     if (!found) device_not_found();
     auto& q = c.stmt(
         "INSERT INTO devices (node_id, role, tags, updated_at) VALUES (?1, COALESCE(?2, 'worker'), COALESCE(?3, '[]'), ?4)"
-        " ON CONFLICT(node_id) DO UPDATE SET role = COALESCE(?2, role), tags = COALESCE(?3, tags), updated_at = ?4");
+        " ON CONFLICT(node_id) DO UPDATE SET role = COALESCE(?2, devices.role), tags = COALESCE(?3, devices.tags), updated_at = ?4");
     q.bind(1, found->node_id);
     if (role) q.bind(2, *role); else q.bind(2, nullptr);
     if (tags) q.bind(3, string_array_json(*tags)); else q.bind(3, nullptr);

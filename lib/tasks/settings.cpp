@@ -45,6 +45,19 @@ void Settings::load() {
   });
 }
 
+void Settings::reload() {
+  load();
+  std::vector<std::function<void(const ServerSettings&)>> ls;
+  ServerSettings s;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    s = impl_->server;
+    ls = impl_->listeners;
+  }
+  core_.broadcast_change("settings");
+  for (auto& f : ls) f(s);
+}
+
 HeartbeatSettings Settings::heartbeat() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->heartbeat;
@@ -85,6 +98,7 @@ HeartbeatSettings Settings::update_heartbeat(std::optional<std::int64_t> interva
     store_setting(c, "heartbeat.max_missed", h.max_missed);
   });
   impl_->heartbeat = h;
+  core_.broadcast_change("settings");
   return h;
 }
 
@@ -100,6 +114,7 @@ ServerSettings Settings::update_server(std::optional<std::int64_t> max_connectio
     impl_->server = s;
     ls = impl_->listeners;
   }
+  core_.broadcast_change("settings");
   for (auto& f : ls) f(s);
   return s;
 }

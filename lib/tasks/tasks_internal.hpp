@@ -70,12 +70,12 @@ constexpr const char* kTaskById =
     "SELECT " LUCID_TASK_COLUMNS " FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id WHERE t.task_id = ?";
 constexpr const char* kTaskPage =
     "SELECT " LUCID_TASK_COLUMNS " FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id"
-    " WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.task_type = ?2) AND (?3 IS NULL OR t.priority = ?3)"
-    " AND (?4 IS NULL OR n.uid = ?4) ORDER BY t.id DESC LIMIT ?5 OFFSET ?6";
+    " WHERE (CAST(?1 AS TEXT) IS NULL OR t.status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR t.task_type = ?2)"
+    " AND (CAST(?3 AS BIGINT) IS NULL OR t.priority = ?3) AND (CAST(?4 AS TEXT) IS NULL OR n.uid = ?4) ORDER BY t.id DESC LIMIT ?5 OFFSET ?6";
 constexpr const char* kTaskCount =
     "SELECT COUNT(*) FROM tasks t LEFT JOIN nodes n ON n.id = t.node_id"
-    " WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.task_type = ?2) AND (?3 IS NULL OR t.priority = ?3)"
-    " AND (?4 IS NULL OR n.uid = ?4)";
+    " WHERE (CAST(?1 AS TEXT) IS NULL OR t.status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR t.task_type = ?2)"
+    " AND (CAST(?3 AS BIGINT) IS NULL OR t.priority = ?3) AND (CAST(?4 AS TEXT) IS NULL OR n.uid = ?4)";
 
 struct TaskRow {
   Task task;

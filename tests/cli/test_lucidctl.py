@@ -20,7 +20,7 @@ class LucidctlTest(ServerTestCase):
         return subprocess.run(full, capture_output=True, text=True, timeout=30, env=e)
 
     def test_create_token_prints_a_working_jwt_last(self):
-        out = self.ctl("--db", self.server.db, "admin", "create-token", "--role", "node_operator", "--ttl", "15m",
+        out = self.ctl(*self.server.ctl_db_args(), "admin", "create-token", "--role", "node_operator", "--ttl", "15m",
                        server=False)
         self.assertEqual(out.returncode, 0, out.stderr)
         token = out.stdout.strip().splitlines()[-1]
@@ -34,10 +34,10 @@ class LucidctlTest(ServerTestCase):
     def test_create_token_errors(self):
         cases = [
             (["admin", "create-token"], 2, "--db"),
-            (["--db", self.server.db, "admin", "create-token", "--role", "root"], 2, "unknown role"),
-            (["--db", self.server.db, "admin", "create-token", "--ttl", "forever"], 2, "--ttl"),
-            (["--db", self.server.db, "admin", "create-token", "--ttl", "0s"], 2, "--ttl"),
-            (["--db", self.server.db, "admin", "create-token", "--scopes", "BAD"], 1, "invalid scope"),
+            (self.server.ctl_db_args() + ["admin", "create-token", "--role", "root"], 2, "unknown role"),
+            (self.server.ctl_db_args() + ["admin", "create-token", "--ttl", "forever"], 2, "--ttl"),
+            (self.server.ctl_db_args() + ["admin", "create-token", "--ttl", "0s"], 2, "--ttl"),
+            (self.server.ctl_db_args() + ["admin", "create-token", "--scopes", "BAD"], 1, "invalid scope"),
         ]
         for args, rc, msg in cases:
             out = self.ctl(*args, server=False)
@@ -45,7 +45,7 @@ class LucidctlTest(ServerTestCase):
             self.assertIn(msg, out.stderr, args)
 
     def test_scoped_token_carries_scopes(self):
-        out = self.ctl("--db", self.server.db, "admin", "create-token", "--scopes", "node:read,node:write",
+        out = self.ctl(*self.server.ctl_db_args(), "admin", "create-token", "--scopes", "node:read,node:write",
                        server=False)
         self.assertEqual(out.returncode, 0, out.stderr)
         payload = out.stdout.strip().split(".")[1]

@@ -9,8 +9,8 @@ import subprocess
 import time
 import unittest
 
-from lucidtest import CTL_BIN, Server, ServerTestCase
-from test_payouts import FAST, WALLET, db_rows
+from lucidtest import CTL_BIN, Server, ServerTestCase, db_rows, sqlite_only
+from test_payouts import FAST, WALLET
 
 ARGS = FAST + ["--payout-interval-ms", "5", "--block-time", "0.1"]
 
@@ -188,6 +188,7 @@ class LedgerVerify(unittest.TestCase):
         # Verification only reads: the file is unchanged.
         self.assertEqual(db_rows(self.server.db, "SELECT COUNT(*) FROM ledger_transactions")[0][0], self.total)
 
+    @sqlite_only("edits a copy of the database file")
     def test_an_edited_transaction_names_its_block(self):
         ref, height = db_rows(self.server.db, "SELECT ref, block_height FROM ledger_transactions"
                                               " WHERE block_height >= 2 ORDER BY id LIMIT 1 OFFSET 7")[0]
@@ -206,6 +207,7 @@ class LedgerVerify(unittest.TestCase):
         stored = db_rows(path, "SELECT lower(hex(hash)) FROM ledger_blocks WHERE height = ?", (height,))[0][0]
         self.assertEqual(report["broken_hash"], stored)
 
+    @sqlite_only("edits a copy of the database file")
     def test_an_edited_block_is_named(self):
         path = self.corrupt("edited-block", "UPDATE ledger_blocks SET merkle_root = randomblob(32) WHERE height = 1")
         out = ctl("ledger", "verify", "--db", path)
@@ -213,6 +215,7 @@ class LedgerVerify(unittest.TestCase):
         self.assertIn("ledger BROKEN at block 1", out.stdout)
         self.assertIn("hash does not match its header", out.stdout)
 
+    @sqlite_only("edits a copy of the database file")
     def test_a_deleted_transaction_is_caught(self):
         height = db_rows(self.server.db, "SELECT MAX(height) FROM ledger_blocks")[0][0]
         path = self.corrupt("deleted-tx", "DELETE FROM ledger_transactions WHERE id = (SELECT MAX(id) FROM"
@@ -222,6 +225,7 @@ class LedgerVerify(unittest.TestCase):
         self.assertIn("ledger BROKEN at block %d" % height, out.stdout)
         self.assertIn("transactions; its header says", out.stdout)
 
+    @sqlite_only("edits a copy of the database file")
     def test_verify_needs_no_key_file(self):
         path = self.copy("keyless")
         out = ctl("ledger", "verify", "--db", path)

@@ -2,6 +2,9 @@
 temporary database, plus small HTTP helpers (stdlib only).
 
 The binaries come from LUCID_BIN_DIR (ctest sets it; default ../../build/bin).
+With LUCID_TEST_DB=postgres every Server gets a fresh database on a throwaway
+PostgreSQL (pg_harness.py) instead of a SQLite file; tests that read the
+SQLite file directly are marked sqlite_only.
 """
 import http.client
 import json
@@ -16,10 +19,47 @@ import tempfile
 import time
 import unittest
 
+import pg_harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("LUCID_BIN_DIR", os.path.join(HERE, "..", "..", "build", "bin"))
 SERVER_BIN = os.path.join(BIN_DIR, "lucid-server")
 CTL_BIN = os.path.join(BIN_DIR, "lucidctl")
+ON_POSTGRES = pg_harness.enabled()
+
+
+def db_rows(db, query, args=()):
+    """Rows of a read-only query on a test server's database (`server.db`): the
+    SQLite file (WAL lets us read beside the server) or, on PostgreSQL, through
+    psql (pg_harness.query). `query` uses `?` parameters."""
+    if db.startswith("postgresql://"):
+        return pg_harness.query(db, query, args)
+    import sqlite3
+    conn = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        return conn.execute(query, args).fetchall()
+    finally:
+        conn.close()
+
+
+def db_execute(db, statement, args=()):
+    """Runs one INSERT/UPDATE/DELETE on a test server's database (as db_rows);
+    returns the number of rows it changed."""
+    if db.startswith("postgresql://"):
+        return pg_harness.execute(db, statement, args)
+    import sqlite3
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        n = conn.execute(statement, args).rowcount
+        conn.commit()
+        return n
+    finally:
+        conn.close()
+
+
+def sqlite_only(reason):
+    """Skips a test (or class) on PostgreSQL: it looks inside the SQLite file."""
+    return unittest.skipIf(ON_POSTGRES, "on PostgreSQL: " + reason)
 
 
 SKIP_RETURN_CODE = 77
@@ -129,7 +169,22 @@ class Server:
     def __init__(self, extra_args=None, test_clock=True, tls=False, tls_names=("127.0.0.1", "localhost"),
                  host="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix="lucidtest-")
-        self.db = os.path.join(self.dir, "lucid.db")
+        if ON_POSTGRES:
+            try:
+                self.db = pg_harness.cluster().new_database()
+            except pg_harness.Unavailable as e:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise unittest.SkipTest("PostgreSQL cannot start: %s" % e)
+        else:
+            self.db = os.path.join(self.dir, "lucid.db")
+        # Where the server keeps its signing key, files and mail (the SQLite
+        # defaults beside the database; given explicitly on PostgreSQL).
+        self.signing_key_file = os.path.join(self.dir, "lucid.db.key")
+        # The wallet key's default place: <db>.wallet-key on SQLite, the signing
+        # key's name with .wallet-key on PostgreSQL; the same file either way.
+        self.wallet_key_file = os.path.join(self.dir, "lucid.db.wallet-key")
+        self.data_dir = os.path.join(self.dir, "data")
+        self.outbox_dir = os.path.join(self.dir, "outbox")
         self.extra_args = list(extra_args or [])
         self.test_clock = test_clock
         self.proc = None
@@ -153,6 +208,11 @@ class Server:
             args += ["--tls-cert", self.cert_file, "--tls-key", self.key_file]
         if self.test_clock:
             args.append("--test-clock")
+        if ON_POSTGRES:
+            for flag, value in (("--key-file", self.signing_key_file), ("--data-dir", self.data_dir),
+                                ("--outbox-dir", self.outbox_dir)):
+                if flag not in self.extra_args:
+                    args += [flag, value]
         args += self.extra_args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
@@ -226,8 +286,12 @@ class Server:
             raise
         return s
 
+    def ctl_db_args(self):
+        """lucidctl's global options for a local command on this server's database."""
+        return ["--db", self.db, "--server-key-file", self.signing_key_file]
+
     def token(self, role="super_admin", ttl="1h", scopes=None, sub="test"):
-        args = [CTL_BIN, "--db", self.db, "admin", "create-token", "--role", role, "--ttl", ttl, "--sub", sub]
+        args = [CTL_BIN] + self.ctl_db_args() + ["admin", "create-token", "--role", role, "--ttl", ttl, "--sub", sub]
         if scopes:
             args += ["--scopes", ",".join(scopes)]
         out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=30)
@@ -262,7 +326,7 @@ class Server:
         """Asks for a passwordless login of `email` and returns the text of the
         mail the server wrote to its outbox (servers run without --smtp-url)."""
         import glob
-        outbox = os.path.join(self.dir, "outbox")
+        outbox = self.outbox_dir
         before = set(glob.glob(os.path.join(outbox, "*.eml")))
         r = self.request("POST", "/api/v1/auth/login", {"email": email})
         assert r.status == 200, r
@@ -425,7 +489,7 @@ def server_signing_key(server):
     """The server's own Ed25519 key (from <db>.key), to sign tokens whose
     signature is valid but whose claims are not."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    with open(server.db + ".key") as f:
+    with open(server.signing_key_file) as f:
         text = f.read().strip()
     sk = bytes.fromhex(text.split(":", 1)[1])
     return Ed25519PrivateKey.from_private_bytes(sk[:32])

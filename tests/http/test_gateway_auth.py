@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from lucidtest import CTL_BIN, Server, ServerTestCase
+from lucidtest import CTL_BIN, ON_POSTGRES, Server, ServerTestCase
 
 PASSWORD = "correct horse 9"
 
@@ -256,7 +256,10 @@ class OutboxLoginTest(GatewayCase):
         self.create_user("mary@example.com")
         text = self.outbox_mail("mary@example.com")
         code = code_of(text)
-        out = subprocess.run([CTL_BIN, "--db", self.server.db, "mail", "outbox"], capture_output=True, text=True,
+        # SQLite: the outbox beside --db; PostgreSQL has no "beside": the server's --outbox-dir.
+        where = ["--outbox-dir", self.server.outbox_dir] if ON_POSTGRES else []
+        out = subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["mail", "outbox"] + where,
+                             capture_output=True, text=True,
                              timeout=30, check=True).stdout
         self.assertIn("To: mary@example.com", out)
         self.assertIn(code, out)
@@ -337,12 +340,12 @@ class OutboxLoginTest(GatewayCase):
 
     def test_lucidctl_totp_enroll(self):
         self.create_user("cli@example.com")
-        out = subprocess.run([CTL_BIN, "--db", self.server.db, "users", "totp-enroll", "--email", "cli@example.com"],
+        out = subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["users", "totp-enroll", "--email", "cli@example.com"],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         secret = re.search(r"secret: ([A-Z2-7]+)", out.stdout).group(1)
         self.assertIn("otpauth://totp/lucidnode:cli%40example.com?secret=" + secret, out.stdout)
-        out = subprocess.run([CTL_BIN, "--db", self.server.db, "users", "totp-enroll", "--email", "no@example.com"],
+        out = subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["users", "totp-enroll", "--email", "no@example.com"],
                              capture_output=True, text=True, timeout=30)
         self.assertNotEqual(out.returncode, 0)
 

@@ -56,7 +56,7 @@ class Sessions(GatewayCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.data_dir = os.path.join(os.path.dirname(cls.server.db), "data")  # --data-dir default
+        cls.data_dir = cls.server.data_dir  # --data-dir default (given explicitly on PostgreSQL)
 
     def setUp(self):
         self.uid, self.tok = self.user()

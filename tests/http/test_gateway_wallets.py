@@ -5,13 +5,12 @@ import decimal
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 import unittest
 import uuid
 
-from lucidtest import Server
+from lucidtest import Server, db_rows
 from test_gateway_sessions import GatewayCase
 from test_mgmt_nodes import mgmt_create
 from test_payouts import BAD_WALLET, tron_address
@@ -91,11 +90,7 @@ class Wallets(WalletCase):
         self.assertEqual((w["user_id"], w["name"], w["currency"], w["network"], w["balance"], w["custodial"]),
                          (self.uid, "main", "USDT", "TRON", 0, True))
         uuid.UUID(w["wallet_id"])
-        conn = sqlite3.connect("file:%s?mode=ro" % self.server.db, uri=True, timeout=10)
-        try:
-            (sealed,) = conn.execute("SELECT sealed_key FROM gw_wallets WHERE uid = ?", (w["wallet_id"],)).fetchone()
-        finally:
-            conn.close()
+        (sealed,) = db_rows(self.server.db, "SELECT sealed_key FROM gw_wallets WHERE uid = ?", (w["wallet_id"],))[0]
         self.assertEqual(len(sealed), 24 + 16 + 32)  # nonce, MAC, encrypted 32-byte key: never in clear
         w2 = self.wallet(self.tok, currency="TRX")
         self.assertNotEqual(w2["address"], w["address"])

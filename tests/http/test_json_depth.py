@@ -3,10 +3,9 @@ with each surface's malformed-JSON error, on every surface that reads JSON;
 the server survives the 300,000-level body that used to kill it (SIGSEGV in
 CopyFrom/Accept recursing once per level)."""
 import json
-import sqlite3
 import uuid
 
-from lucidtest import ServerTestCase, WebSocket
+from lucidtest import ServerTestCase, WebSocket, db_execute
 
 LIMIT = 64
 
@@ -133,12 +132,7 @@ class JsonDepth(ServerTestCase):
         r = self.post("/api/v1/tasks", json.dumps({"task_type": "echo", "payload": {"m": 1}}), token=self.admin)
         self.assertEqual(r.status, 201, r)
         task_id = r.json()["data"]["task_id"]
-        db = sqlite3.connect(self.server.db, timeout=10)
-        try:
-            n = db.execute("UPDATE tasks SET payload = ? WHERE task_id = ?", (nested(300000), task_id)).rowcount
-            db.commit()
-        finally:
-            db.close()
+        n = db_execute(self.server.db, "UPDATE tasks SET payload = ? WHERE task_id = ?", (nested(300000), task_id))
         self.assertEqual(n, 1)
         got = self.server.request("GET", "/api/v1/tasks/" + task_id, token=self.admin)
         self.assertEqual(got.status, 200, got)

@@ -29,7 +29,7 @@ def peer_id_of(key):
 
 
 def add_key(server, key, role="admin"):
-    out = subprocess.run([CTL_BIN, "--db", server.db, "keys", "add", "--role", role, pub_hex(key)],
+    out = subprocess.run([CTL_BIN] + server.ctl_db_args() + ["keys", "add", "--role", role, pub_hex(key)],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -217,14 +217,14 @@ class AuthRevocationTest(ServerTestCase):
         r = ed25519_login(self.server, key)
         self.assertEqual(r.status, 200, r)
         token = r.json()["token"]
-        out = subprocess.run([CTL_BIN, "--db", self.server.db, "keys", "remove", pub_hex(key)],
+        out = subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["keys", "remove", pub_hex(key)],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(self.server.request("GET", "/api/peers", token=token).status, 401)
         self.assertEqual(ed25519_login(self.server, key).status, 401)
 
     def test_keys_cli_errors(self):
-        run = lambda *a: subprocess.run([CTL_BIN, "--db", self.server.db, "keys"] + list(a),
+        run = lambda *a: subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["keys"] + list(a),
                                         capture_output=True, text=True, timeout=30)
         self.assertNotEqual(run("add", "nothex").returncode, 0)
         self.assertNotEqual(run("add", "--role", "king", "00" * 32).returncode, 0)

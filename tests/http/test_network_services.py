@@ -7,7 +7,7 @@ import stat
 import subprocess
 import unittest
 
-from lucidtest import ServerTestCase
+from lucidtest import ServerTestCase, db_rows
 
 SERVICE_KEYS = {"id", "name", "description", "service_type", "type", "status", "endpoint", "pricing_amount",
                 "pricing_type", "pricing_interval", "pricing_unit", "capabilities", "created_at", "updated_at",
@@ -155,12 +155,7 @@ class TestGenericServices(NetworkAssertions, ServerTestCase):
         self.assertEqual(self.req("GET", "/api/services/%d/passphrase" % s["id"]).json()["passphrase"],
                          body["passphrase"])
         # Stored sealed, never in clear.
-        import sqlite3
-        db = sqlite3.connect(self.server.db)
-        try:
-            raw = db.execute("SELECT passphrase_sealed FROM data_details WHERE service_id = ?", (s["id"],)).fetchone()[0]
-        finally:
-            db.close()
+        raw = db_rows(self.server.db, "SELECT passphrase_sealed FROM data_details WHERE service_id = ?", (s["id"],))[0][0]
         self.assertNotIn(body["passphrase"].encode(), raw)
         other = self.create()["service"]["id"]
         self.assertError(self.req("GET", "/api/services/%d/passphrase" % other), 400, "not a data service")

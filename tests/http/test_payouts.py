@@ -6,12 +6,11 @@ import hashlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 import unittest
 
-from lucidtest import CTL_BIN, Server, ServerTestCase
+from lucidtest import CTL_BIN, ON_POSTGRES, Server, ServerTestCase, db_rows
 from test_mgmt_nodes import PAGINATION_KEYS, TIME_RE, MgmtAssertions, mgmt_create
 
 PAYOUT_KEYS = {"payout_id", "node_id", "amount", "currency", "wallet_address", "status", "transaction_hash",
@@ -41,13 +40,14 @@ def exact(r):
     return json.loads(r.body, parse_float=decimal.Decimal, parse_int=decimal.Decimal)
 
 
-def db_rows(path, query, args=()):
-    """Rows of a read-only query on a live server's database (WAL lets us read beside it)."""
-    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
-    try:
-        return conn.execute(query, args).fetchall()
-    finally:
-        conn.close()
+def hex_of(column):
+    """SQL for the lower-case hex of a BLOB column, in the test database's dialect."""
+    return "encode(%s, 'hex')" % column if ON_POSTGRES else "lower(hex(%s))" % column
+
+
+def json_field(column, key):
+    """SQL for a top-level field of a JSON text column (as text on PostgreSQL)."""
+    return "(%s::jsonb ->> '%s')" % (column, key) if ON_POSTGRES else "json_extract(%s, '$.%s')" % (column, key)
 
 
 class PayoutsMixin(MgmtAssertions):
@@ -130,7 +130,7 @@ class Payouts(PayoutsMixin, ServerTestCase):
         self.assertEqual((bad["status"], bad["failure_reason"]), ("failed", "wallet_address_invalid"))
         self.assertEqual(bad["currency"], "USDT")  # the schema's default
         # The completed payout's transaction is in the ledger, under its payout id.
-        rows = db_rows(self.server.db, "SELECT lower(hex(hash)), type, payload FROM ledger_transactions WHERE ref = ?",
+        rows = db_rows(self.server.db, "SELECT " + hex_of("hash") + ", type, payload FROM ledger_transactions WHERE ref = ?",
                        (ok["payout_id"],))
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0][0], ok["transaction_hash"])
@@ -414,11 +414,11 @@ class PayoutsSurviveSigkill(unittest.TestCase):
                                        " FROM ledger_transactions")[0], (self.TOTAL,) * 3)
         self.assertEqual(db_rows(s.db, "SELECT ref FROM ledger_transactions GROUP BY ref HAVING COUNT(*) > 1"), [])
         self.assertEqual(db_rows(s.db, "SELECT COUNT(*) FROM payouts p JOIN ledger_transactions t ON t.ref = p.uid"
-                                       " WHERE p.transaction_hash = lower(hex(t.hash))")[0][0], self.TOTAL)
+                                       " WHERE p.transaction_hash = " + hex_of("t.hash"))[0][0], self.TOTAL)
         # Each transaction carries its payout's exact amount.
         mismatched = db_rows(s.db, "SELECT COUNT(*) FROM payouts p JOIN ledger_transactions t ON t.ref = p.uid"
-                                   " WHERE json_extract(t.payload, '$.amount_micros') != p.amount_micros"
-                                   " OR json_extract(t.payload, '$.payout_id') != p.uid")[0][0]
+                                   " WHERE CAST(" + json_field("t.payload", "amount_micros") + " AS BIGINT)"
+                                   " != p.amount_micros OR " + json_field("t.payload", "payout_id") + " != p.uid")[0][0]
         self.assertEqual(mismatched, 0)
         self.assertEqual(db_rows(s.db, "SELECT SUM(amount_micros) FROM payouts")[0][0],
                          sum((i // 1000) * 1000000 + i % 1000 + 1 for i in range(self.TOTAL)))

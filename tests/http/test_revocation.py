@@ -46,7 +46,7 @@ class RevocationCase(ServerTestCase):
             time.sleep(0.05)
 
     def remove_key(self, key):
-        out = subprocess.run([CTL_BIN, "--db", self.server.db, "keys", "remove", pub_hex(key)],
+        out = subprocess.run([CTL_BIN] + self.server.ctl_db_args() + ["keys", "remove", pub_hex(key)],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
 

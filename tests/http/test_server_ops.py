@@ -328,7 +328,7 @@ class WalletKeyOnFirstStart(unittest.TestCase):
         srv = Server()
         try:
             srv.start()
-            path = srv.db + ".wallet-key"
+            path = srv.wallet_key_file
             st = os.stat(path)
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
             with open(path) as f:

@@ -13,14 +13,13 @@ import hashlib
 import http.client
 import json
 import socket
-import sqlite3
 import time
 import unittest
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lucidtest import ServerTestCase
+from lucidtest import ServerTestCase, db_rows
 from test_network_auth import add_key, pub_hex
 
 PASSWORD = "correct horse 9"
@@ -282,11 +281,7 @@ class SignupLimitTest(ServerTestCase):
         self.assertEqual(self.signup("127.0.0.1", "eve", token="not.a.token")[0], 401)
         # The password (never checked: login is passwordless) is not kept:
         # no Argon2id hash (64 MiB and ~0.1 s of CPU per anonymous sign-up).
-        db = sqlite3.connect("file:%s?mode=ro" % self.server.db, uri=True)
-        try:
-            hashes = [r[0] for r in db.execute("SELECT password_hash FROM users")]
-        finally:
-            db.close()
+        hashes = [r[0] for r in db_rows(self.server.db, "SELECT password_hash FROM users")]
         self.assertEqual(len(hashes), 5)  # 4 sign-ups and the bootstrap admin's record (issue 15)
         for h in hashes:
             self.assertFalse(h.startswith("$argon2"), h)

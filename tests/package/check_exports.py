@@ -18,10 +18,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--library", required=True)
     ap.add_argument("--allow", required=True)
-    ap.add_argument("--header", required=True, help="bindings/c/lucidnode.h: its LUCID_API functions must be exported")
+    ap.add_argument("--header", help="bindings/c/lucidnode.h: its LUCID_API functions must be exported")
     args = ap.parse_args()
 
-    patterns = {"symbol": [], "needed": [], "loaded": []}
+    # "forbid": a library ldd must not list even if another line allows it
+    # (libpq and what it drags in stay out of liblucidnode: issue 20).
+    patterns = {"symbol": [], "needed": [], "loaded": [], "forbid": []}
     for line in open(args.allow, encoding="utf-8"):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -46,7 +48,9 @@ def main():
         elif not any(p.search(name) for p in patterns["symbol"]):
             problems.append(f"symbol not on the allow-list: {name}")
 
-    declared = set(re.findall(r"LUCID_API\s[^;]*?\b(lucid_[a-z0-9_]+)\s*\(", open(args.header, encoding="utf-8").read()))
+    declared = set()
+    if args.header:
+        declared = set(re.findall(r"LUCID_API\s[^;]*?\b(lucid_[a-z0-9_]+)\s*\(", open(args.header, encoding="utf-8").read()))
     exported = set(names)
     for fn in sorted(declared - exported):
         problems.append(f"C function declared in {args.header} but not exported: {fn}")
@@ -60,7 +64,9 @@ def main():
         lib = line.strip().split(" ", 1)[0]
         if lib:
             loaded.append(lib)
-            if not any(p.search(lib) for p in patterns["needed"] + patterns["loaded"]):
+            if any(p.search(lib) for p in patterns["forbid"]):
+                problems.append(f"ldd loads a forbidden library: {lib}")
+            elif not any(p.search(lib) for p in patterns["needed"] + patterns["loaded"]):
                 problems.append(f"ldd loads a library not on the allow-list: {lib}")
 
     cxx = sum(1 for n in names if not n.startswith("lucid_"))

@@ -32,6 +32,12 @@ done
 so="$(find "$prefix" -name 'liblucidnode.so' -print -quit)"
 libdir="$(dirname "$so")"
 [ -e "$libdir/liblucidnode.a" ] || { say "package lacks liblucidnode.a"; exit 1; }
+# The PostgreSQL backend is its own library; the core never loads libpq.
+[ -e "$libdir/liblucidnode_postgres.so" ] || { say "package lacks liblucidnode_postgres.so"; exit 1; }
+[ -e "$libdir/cmake/lucidnode/lucidnodePostgresTargets.cmake" ] || { say "package lacks the lucidnode_postgres target"; exit 1; }
+if LD_LIBRARY_PATH="$libdir" ldd "$so" | grep -q 'libpq\.so'; then say "liblucidnode.so loads libpq"; exit 1; fi
+LD_LIBRARY_PATH="$libdir" ldd "$libdir/liblucidnode_postgres.so" | grep -q 'libpq\.so' \
+  || { say "liblucidnode_postgres.so does not load libpq"; exit 1; }
 [ -e "$libdir/pkgconfig/lucidnode.pc" ] || { say "package lacks lucidnode.pc"; exit 1; }
 [ -e "$libdir/cmake/lucidnode/lucidnodeConfig.cmake" ] || { say "package lacks lucidnodeConfig.cmake"; exit 1; }
 soname="$(objdump -p "$so" | awk '/SONAME/ {print $2}')"
@@ -84,6 +90,9 @@ for mode in OFF ON; do
   run "find_package-static=$mode-agent_c" "$tmp/cmake-$mode/agent_c" "$tmp/cmake-$mode-agent.db" 2 10
   grep -q 'success, result echo "hello from agent_c"' "$tmp/find_package-static=$mode-agent_c.out" \
     || { say "agent_c took no task"; exit 1; }
+  expect="without enable_postgres: invalid_argument; with it: storage"
+  mkdir -p "$tmp/pg-$mode"
+  run "find_package-static=$mode-postgres_check" "$tmp/cmake-$mode/postgres_check" "$tmp/pg-$mode"
 done
 if objdump -p "$tmp/cmake-ON/embed_registry" | grep -q 'NEEDED.*liblucidnode'; then
   say "static build still needs liblucidnode.so"; exit 1

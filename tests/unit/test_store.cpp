@@ -5,6 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "lucidnode/database.hpp"
+#include "lucidnode/postgres.hpp"
+#include "store/backend.hpp"
 #include "lucidnode/error.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_backend.hpp"
@@ -400,4 +403,63 @@ TEST_CASE("store api: an uncached statement for SQL built at run time") {
       return q->column(0).as_int();
     }) == 2 * n);
   }
+}
+
+TEST_CASE("store: the database argument is a path, sqlite:PATH or a PostgreSQL URI; anything else is refused") {
+  using lucid::DatabaseKind;
+  using lucid::parse_database;
+  lucid::enable_postgres();  // libpq checks the URIs' syntax (the last bad one below)
+  auto spec = parse_database("./var/lucid.db");
+  CHECK((spec.kind == DatabaseKind::sqlite && spec.target == "./var/lucid.db"));
+  CHECK(parse_database(":memory:").kind == DatabaseKind::sqlite);
+  CHECK(parse_database("/srv/a:b.db").target == "/srv/a:b.db");  // a colon after a slash is a path
+  spec = parse_database("sqlite:/srv/lucid.db");
+  CHECK((spec.kind == DatabaseKind::sqlite && spec.target == "/srv/lucid.db"));
+  spec = parse_database("postgresql://lucid@db.example.com:5433/fleet?sslmode=require");
+  CHECK((spec.kind == DatabaseKind::postgres && spec.display == spec.target));
+  CHECK(parse_database("postgres:///fleet?host=/run/postgresql").kind == DatabaseKind::postgres);
+  // The password never reaches `display`, in the user part or as a parameter.
+  spec = parse_database("postgresql://lucid:s3cr%40t@db/fleet?password=other&sslmode=require");
+  CHECK(spec.display == "postgresql://lucid:***@db/fleet?password=***&sslmode=require");
+  CHECK(spec.target.find("s3cr%40t") != std::string::npos);
+  // Refused with a message that says what is accepted (and never the password).
+  for (const char* bad : {"", "mysql://root@db/x", "postgresql:fleet", "postgresql:/fleet", "sqlite:",
+                          "sqlite://x.db", "file:lucid.db", "http://example.com/db", "lucid.db:",
+                          "postgresql://u:hunter2@db/x?port=notaport&x"}) {
+    try {
+      parse_database(bad);
+      FAIL("accepted: " << bad);
+    } catch (const Error& e) {
+      CHECK(e.code() == Errc::invalid_argument);
+      CHECK(e.field() == "database_path");
+      CHECK(e.message().find("postgresql://") != std::string::npos);
+      CHECK(e.message().find("hunter2") == std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(parse_database(std::string(5000, 'a')), Error);
+  CHECK_THROWS_AS(parse_database(std::string("a\0b", 3)), Error);
+}
+
+TEST_CASE("store: without liblucidnode_postgres a PostgreSQL database is refused, saying what to link") {
+  lucid::enable_postgres();
+  const lucid::DatabaseProvider* provider = lucid::detail::database_provider(lucid::DatabaseKind::postgres);
+  REQUIRE(provider != nullptr);
+  lucid::register_database_provider(lucid::DatabaseKind::postgres, nullptr);  // a program that did not link it
+  // The syntax libpq would refuse is not checked without libpq...
+  CHECK(lucid::parse_database("postgresql://u:hunter2@db/x?port=notaport&x").kind == lucid::DatabaseKind::postgres);
+  // ...and opening the database says what is missing (never the password).
+  try {
+    Store s(StoreConfig{"postgresql://u:hunter2@db.invalid/x", false, std::chrono::milliseconds(100), 1, {}});
+    FAIL("opened without the PostgreSQL backend");
+  } catch (const Error& e) {
+    CHECK(e.code() == Errc::invalid_argument);
+    CHECK(e.field() == "database_path");
+    CHECK(e.message().find("liblucidnode_postgres") != std::string::npos);
+    CHECK(e.message().find("lucid::enable_postgres()") != std::string::npos);
+    CHECK(e.message().find("hunter2") == std::string::npos);
+  }
+  // SQLite needs nothing.
+  CHECK_NOTHROW(Store(StoreConfig{":memory:", false, std::chrono::milliseconds(100), 1, {}}));
+  lucid::register_database_provider(lucid::DatabaseKind::postgres, provider);
+  CHECK_THROWS_AS(lucid::parse_database("postgresql://u:hunter2@db/x?port=notaport&x"), Error);
 }

@@ -463,3 +463,20 @@ TEST_CASE("api keys: created in auth, shown once, authenticate with their role")
     CHECK(e.code() == Errc::unauthenticated);
   }
 }
+
+TEST_CASE("mail: resolved_outbox_dir follows the database argument (issue 14)") {
+  Options o;
+  o.database_path = "/var/lib/lucid/lucid.db";
+  CHECK(resolved_outbox_dir(o) == "/var/lib/lucid/outbox");
+  o.database_path = "sqlite:/var/lib/lucid/lucid.db";  // the file, not a folder named "sqlite:"
+  CHECK(resolved_outbox_dir(o) == "/var/lib/lucid/outbox");
+  o.database_path = "lucid.db";
+  CHECK(resolved_outbox_dir(o) == "./outbox");
+  o.database_path = "postgresql://lucid@db.example/lucid";  // no file to sit beside
+  CHECK(resolved_outbox_dir(o) == "outbox");
+  o.login.outbox_dir = "/srv/mail";
+  CHECK(resolved_outbox_dir(o) == "/srv/mail");
+  o.login.outbox_dir.clear();
+  o.database_path = "mysql://root@db/fleet";
+  CHECK_THROWS_AS(resolved_outbox_dir(o), Error);
+}

@@ -67,6 +67,13 @@ http::Reply prometheus_metrics(Context& ctx) {
                {{"tasks", g.task_queue},
                 {"stats_samples", g.stats_queue},
                 {"ledger_pending_transactions", g.pending_transactions}});
+  // Replicas (docs/architecture.md "Replicas"): 1 on the server that runs
+  // the cluster-wide background work (every SQLite server; one of the
+  // servers of a PostgreSQL database).
+  gauge(out, "lucid_leader", "1 when this server is the leader that runs the cluster-wide background work.",
+        g.leader ? 1 : 0);
+  gauge(out, "lucid_replicated", "1 when this server coordinates with other servers on its database (PostgreSQL).",
+        g.replicated ? 1 : 0);
   gauge(out, "lucid_block_height", "Height of the newest ledger block.", g.block_height);
   gauge(out, "lucid_live_sessions", "Login sessions neither logged out nor expired.", g.live_sessions);
   gauge(out, "lucid_active_connections", "Open client connections.",
