@@ -286,6 +286,8 @@ class AgentFailover(unittest.TestCase):
         self.assertEqual(self.server.stop(), 0, self.server.read_log()[-3000:])
         second = Server(SERVER_ARGS)
         second.db = self.server.db
+        second.signing_key_file = self.server.signing_key_file  # what replicas share (on PostgreSQL a
+        second.wallet_key_file = self.server.wallet_key_file    # key file is not beside the database)
         self.start_server(second, port=spare_port)
         a.wait_for(r"switching from %s to %s" % (self.server.url, spare_url), timeout=30)
         t = self.submit_and_wait(second, "after the move")
