@@ -484,7 +484,7 @@ int main(int argc, char** argv) {
       if (agent->count("--memory-gb")) ao.work.memory_gb = advertise_memory;
       if (agent->count("--storage-gb")) ao.work.storage_gb = advertise_storage;
       ao.work.limits.max_stderr = std::max<std::size_t>(1024, ao.work.limits.max_stdout / 4);
-      ao.work.limits.self_exe = std::filesystem::read_symlink("/proc/self/exe").string();
+      ao.work.limits.self_exe = lucidctl::task_runner_for(std::filesystem::read_symlink("/proc/self/exe").string());
       std::signal(SIGPIPE, SIG_IGN);
       if (ao.identity_file.empty()) ao.identity_file = ao.key_file + ".ed25519";
       if (ao.work.fleet.dir.empty()) ao.work.fleet.dir = ao.key_file + ".jobs";

@@ -9,6 +9,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -493,6 +494,14 @@ std::string result_body(const TaskOutcome& o) {
   w.Key("duration_ms"); w.Int64(o.duration_ms);
   w.EndObject();
   return buf.GetString();
+}
+
+std::string task_runner_for(const std::string& self_exe) {
+  const auto dir = std::filesystem::path(self_exe).parent_path();
+  for (const auto& candidate : {dir / "lucid-task", dir / ".." / "libexec" / "lucidnode" / "lucid-task"}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal().string();
+  }
+  return self_exe;
 }
 
 int run_builtin_task(const std::string& type) {

@@ -49,7 +49,7 @@ struct PayloadError : std::runtime_error {
 };
 
 struct ExecLimits {
-  std::string self_exe;  // this program, for `__task TYPE`
+  std::string self_exe;  // the task runner, for `__task TYPE` (task_runner_for)
   std::string python = "python3";
   std::string disk_path = "/";  // for system_info
   std::size_t max_stdout = 128 * 1024;
@@ -75,6 +75,12 @@ TaskOutcome failed_outcome(const std::string& error);
 
 // The body of POST /api/v1/agent/tasks/{id}/result.
 std::string result_body(const TaskOutcome& o);
+
+// The program the agent runs `__task TYPE` with: lucid-task beside `self_exe`
+// (the build tree) or in ../libexec/lucidnode (installed), when executable;
+// else `self_exe` itself (lucidctl runs `__task` too). lucid-task is the
+// lighter exec (task_main.cpp says why).
+std::string task_runner_for(const std::string& self_exe);
 
 // `lucidctl __task TYPE`: reads the payload from stdin, writes the result JSON
 // to stdout; exit 0, or 1 with the reason on stderr.

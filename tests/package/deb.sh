@@ -21,7 +21,7 @@ dpkg-deb -x "$deb" "$root"
 prefix="$root/usr"
 
 # What the package holds.
-for f in bin/lucid-server bin/lucidctl include/lucidnode/lucidnode.hpp include/lucidnode/lucidnode.h \
+for f in bin/lucid-server bin/lucidctl libexec/lucidnode/lucid-task include/lucidnode/lucidnode.hpp include/lucidnode/lucidnode.h \
          include/lucidnode/version.hpp share/man/man1/lucid-server.1 share/man/man1/lucidctl.1 \
          lib/systemd/system/lucid-server.service lib/systemd/system/lucid-agent.service \
          share/bash-completion/completions/lucidctl share/zsh/vendor-completions/_lucidctl \
@@ -55,6 +55,8 @@ timeout 10 "$prefix/bin/lucid-server" --config "$tmp/conf-check.toml" --print-se
 grep -qx 'DynamicUser=yes' "$unit"
 grep -qx 'StateDirectory=lucid-server' "$unit"
 grep -q '^ExecStart=/usr/bin/lucidctl agent ' "$prefix/lib/systemd/system/lucid-agent.service"
+# The agent's task child is the lighter lucid-task: no PostgreSQL library in it.
+if ldd "$prefix/libexec/lucidnode/lucid-task" | grep -q 'libpq'; then say "lucid-task links libpq"; exit 1; fi
 grep -q 'complete -F _lucidctl lucidctl' "$prefix/share/bash-completion/completions/lucidctl"
 grep -q '^#compdef lucidctl' "$prefix/share/zsh/vendor-completions/_lucidctl"
 grep -q '^\.TH LUCIDCTL 1' "$prefix/share/man/man1/lucidctl.1"

@@ -406,3 +406,25 @@ TEST_CASE("the device report names the allowed task types and the overrides") {
   CHECK_FALSE(p.HasMember("role"));  // the admin's role and tags are kept
   CHECK_FALSE(p.HasMember("tags"));
 }
+
+TEST_CASE("agent: the task runner is lucid-task beside lucidctl or in libexec, else lucidctl itself") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("lucid-runner-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "bin");
+  const auto self = (root / "bin" / "lucidctl").string();
+  CHECK(lucidctl::task_runner_for(self) == self);  // neither: lucidctl runs `__task` itself
+  auto touch = [](const fs::path& p, bool executable) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << "#!/bin/sh\n";
+    fs::permissions(p, executable ? fs::perms::owner_all : fs::perms::owner_read);
+  };
+  const auto installed = root / "libexec" / "lucidnode" / "lucid-task";
+  touch(installed, false);
+  CHECK(lucidctl::task_runner_for(self) == self);  // not executable: not used
+  touch(installed, true);
+  CHECK(lucidctl::task_runner_for(self) == installed.string());
+  touch(root / "bin" / "lucid-task", true);
+  CHECK(lucidctl::task_runner_for(self) == (root / "bin" / "lucid-task").string());  // the build tree first
+  fs::remove_all(root);
+}
