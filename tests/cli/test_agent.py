@@ -49,6 +49,18 @@ class Agent:
                 return m
         raise AssertionError("agent never printed %r; output:\n%s" % (pattern, "\n".join(self.seen)))
 
+    def close(self):
+        """Stops the agent if it runs (SIGTERM, SIGKILL after 20 s) and releases its output pipe."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.pump.join(timeout=5)
+        self.proc.stdout.close()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -4,7 +4,6 @@ requirements hold, run as child processes, time out (the child is killed),
 are cancelled while running, and a SIGKILLed agent's task is retried on the
 other agent."""
 import os
-import signal
 import time
 import unittest
 import uuid
@@ -66,15 +65,7 @@ class AgentTasksTest(unittest.TestCase):
 
     def tearDown(self):
         for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.send_signal(signal.SIGTERM)
-                try:
-                    a.proc.wait(timeout=20)
-                except Exception:
-                    a.proc.kill()
-                    a.proc.wait()
-            a.pump.join(timeout=5)
-            a.proc.stdout.close()
+            a.close()
         self.assertEqual(self.server.stop(), 0, self.server.read_log()[-3000:])
         self.server.cleanup()
 

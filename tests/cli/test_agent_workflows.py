@@ -9,7 +9,6 @@ a killed agent fails the job (retry_count 0) or has it run again when it
 comes back (retry_count 1); another node cannot touch the job."""
 import json
 import os
-import signal
 import time
 import unittest
 
@@ -37,15 +36,7 @@ class FleetCase(WorkflowHelpers, unittest.TestCase):
 
     def tearDown(self):
         for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.send_signal(signal.SIGTERM)
-                try:
-                    a.proc.wait(timeout=20)
-                except Exception:
-                    a.proc.kill()
-                    a.proc.wait()
-            a.pump.join(timeout=5)
-            a.proc.stdout.close()
+            a.close()
         self.assertEqual(self.server.stop(), 0, self.server.read_log()[-3000:])
         self.server.cleanup()
 
