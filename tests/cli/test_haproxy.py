@@ -78,9 +78,13 @@ class Haproxy:
                     raise RuntimeError("haproxy exited at start: " + f.read()[-2000:])
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                # haproxy binds the frontend before it renames its stats socket into
+                # place, so a listening port alone does not mean the socket is there.
+                if os.path.exists(self.admin_socket):
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("haproxy did not listen on 127.0.0.1:%d" % self.port)
 
     def stop(self):
@@ -118,7 +122,12 @@ class Haproxy:
         deadline = time.time() + timeout
         states = None
         while time.time() < deadline:
-            states = self.server_states()
+            try:
+                states = self.server_states()
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                states = repr(e)
+                time.sleep(0.2)
+                continue
             if all(states.get(k, "").startswith(v) for k, v in expected.items()):
                 return states
             time.sleep(0.2)
