@@ -381,6 +381,12 @@ class Workflows {
   // RUNNING by a previous process fail with the reason).
   void shutdown();
   void recover();
+  // Internal: fails the RUNNING executions (and their pending and running
+  // jobs) whose server process is gone, cancelling their fleet jobs' tasks;
+  // returns how many executions failed. recover() at open; on replicas the
+  // leader also runs it every few seconds, so a killed replica's executions
+  // end. Throws what the store throws.
+  std::size_t fail_abandoned();
 
   struct LUCID_HIDDEN_FWD Impl;
 

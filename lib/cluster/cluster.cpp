@@ -167,6 +167,9 @@ ClusterImpl::ClusterImpl(Options o) : core(std::move(o)), auth(open_signing_key(
     core.every_leader(opts.ledger.block_time, [this] { ledger.seal(); });
     core.every_leader(std::chrono::minutes(1), [this] { users.prune(); });
     workflows.recover();  // executions a previous process left RUNNING fail with the reason
+    // Replicas: a replica that dies leaves its executions RUNNING; the
+    // leader fails them (and cancels their fleet tasks) within seconds.
+    if (core.replicated()) core.every_leader(std::chrono::seconds(2), [this] { workflows.fail_abandoned(); });
   }
   settings.load();
   tasks.engine_->load();

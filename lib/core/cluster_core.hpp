@@ -111,6 +111,18 @@ class ClusterCore {
   bool leader() const;
   // Whether this server coordinates with others (started on PostgreSQL).
   bool replicated() const { return replicated_; }
+  // This server process's instance id: random, 1..2^31-1, fixed at open.
+  // Rows that only a live process may finish (a RUNNING workflow execution)
+  // carry it.
+  std::int64_t instance_id() const { return instance_id_; }
+  // Whether the server process `id` is alive, asked inside the caller's
+  // transaction `c`. This process: yes. One process on the database (SQLite,
+  // or a read-only open): no other is, so every other id names a previous
+  // process. Replicas (PostgreSQL): while that process's coordination session
+  // holds its instance lock (Coordinator::hold_instance); a process killed or
+  // cut off from the database loses it with its session. Throws what the
+  // store throws.
+  bool instance_alive(Conn& c, std::int64_t id) const;
   // Like every(), but the task runs only while leader(). Register before start().
   void every_leader(std::chrono::milliseconds interval, std::function<void()> task);
   // Tells the other servers on the database that `topic` changed: each runs
@@ -129,7 +141,7 @@ class ClusterCore {
   void init_replicas();  // at open: a Replicas on PostgreSQL (read-write)
   void start_replicas();
   void stop_replicas();
-  void replica_loop();
+  void replica_loop(std::unique_ptr<Coordinator> session);
   void send_remote(std::string message);
   void receive_remote(const std::string& message);
   void run_remote_hooks(std::string_view topic) noexcept;
@@ -139,6 +151,7 @@ class ClusterCore {
   };
   std::unique_ptr<Replicas, ReplicasDeleter> replicas_;
   bool replicated_ = false;
+  std::int64_t instance_id_ = 0;
   std::atomic<bool> leader_{false};
 
   // Gives a background job's exception to opts.info_log (if set); never throws.

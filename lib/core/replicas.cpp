@@ -16,6 +16,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include <sodium.h>
+
 #include "core/cluster_core.hpp"
 #include "lucidnode/error.hpp"
 
@@ -135,7 +137,27 @@ void ClusterCore::receive_remote(const std::string& m) {
   }
 }
 
+bool ClusterCore::instance_alive(Conn& c, std::int64_t id) const {
+  if (id == instance_id_) return true;
+  if (!replicated_ || id <= 0 || id > INT32_MAX) return false;
+  // Free lock: no live session holds it, so the process is gone. Taking it
+  // to find out, then giving it back, on the caller's session.
+  auto& q = c.stmt("SELECT CASE WHEN pg_try_advisory_lock(CAST(?1 AS INTEGER), CAST(?2 AS INTEGER)) THEN 1 ELSE 0 END");
+  q.bind(1, static_cast<std::int64_t>(kInstanceLockClass));
+  q.bind(2, id);
+  const bool free = q.step() && q.column(0).as_int() == 1;
+  q.reset();
+  if (!free) return true;
+  auto& u = c.stmt("SELECT CASE WHEN pg_advisory_unlock(CAST(?1 AS INTEGER), CAST(?2 AS INTEGER)) THEN 1 ELSE 0 END");
+  u.bind(1, static_cast<std::int64_t>(kInstanceLockClass));
+  u.bind(2, id);
+  u.step();
+  u.reset();
+  return false;
+}
+
 void ClusterCore::init_replicas() {
+  instance_id_ = static_cast<std::int64_t>(randombytes_uniform(INT32_MAX - 1)) + 1;
   // SQLite serves one process (lucid-server refuses a second one on the
   // file): no coordination, always the leader. Read-only opens (reports,
   // `lucidctl ledger verify`) neither lead nor relay.
@@ -159,7 +181,19 @@ void ClusterCore::start_replicas() {
     // events with big payloads; docs/decisions.md says so).
     if (m.size() <= kMaxMessage) send_remote(std::move(m));
   });
-  r.thread = std::thread([this] { replica_loop(); });
+  // The first session is opened here, before the server takes requests, so
+  // that the instance lock is held before this process can start anything
+  // another server would otherwise take for abandoned. If the database is
+  // unreachable now, the loop keeps trying as it does after a loss.
+  std::unique_ptr<Coordinator> first;
+  try {
+    first = store->coordinate();
+    if (first) first->hold_instance(static_cast<std::int32_t>(instance_id_));
+  } catch (const std::exception& e) {
+    report_failure("replica coordination", e);
+    first.reset();
+  }
+  r.thread = std::thread([this, s = std::move(first)]() mutable { replica_loop(std::move(s)); });
 }
 
 void ClusterCore::stop_replicas() {
@@ -177,9 +211,8 @@ void ClusterCore::stop_replicas() {
   leader_.store(false, std::memory_order_release);
 }
 
-void ClusterCore::replica_loop() {
+void ClusterCore::replica_loop(std::unique_ptr<Coordinator> session) {
   auto& r = *replicas_;
-  std::unique_ptr<Coordinator> session;
   auto next_poll = std::chrono::steady_clock::now();
   const auto lose = [&](const std::exception& e) {
     report_failure("replica coordination", e);
@@ -192,6 +225,7 @@ void ClusterCore::replica_loop() {
     run_remote_hooks({});
   };
   bool first = true;
+  bool fresh = session != nullptr;  // start_replicas() opened it
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(r.mu);
@@ -203,14 +237,19 @@ void ClusterCore::replica_loop() {
       }
     }
     if (!session) {
-      first = false;
       try {
         session = store->coordinate();
       } catch (const std::exception& e) {
+        first = false;
         report_failure("replica coordination", e);
         continue;
       }
       if (!session) break;
+      fresh = true;
+    }
+    first = false;
+    if (fresh) {
+      fresh = false;
       {
         std::lock_guard<std::mutex> lock(r.mu);
         r.live = session.get();
@@ -227,6 +266,9 @@ void ClusterCore::replica_loop() {
     try {
       const auto now = std::chrono::steady_clock::now();
       if (now >= next_poll) {
+        // Taken at once on a new session, unless an old session of this
+        // process (cut off, not yet ended by the database) still holds it.
+        session->hold_instance(static_cast<std::int32_t>(instance_id_));
         const bool leads = session->hold_leadership();
         const bool gained = leads && !leader_.load(std::memory_order_acquire);
         leader_.store(leads, std::memory_order_release);

@@ -486,6 +486,17 @@ class PgCoordinator final : public Coordinator {
     return leader_;
   }
 
+  bool hold_instance(std::int32_t id) override {
+    if (instance_) return true;
+    const std::string key_class = std::to_string(kInstanceLockClass), key = std::to_string(id);
+    const char* values[] = {key_class.c_str(), key.c_str()};
+    Result r(PQexecParams(conn_, "SELECT pg_try_advisory_lock($1::integer, $2::integer)", 2, nullptr, values, nullptr,
+                          nullptr, 0));
+    if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) fail_result(conn_, r.get());
+    instance_ = PQntuples(r.get()) == 1 && PQgetvalue(r.get(), 0, 0)[0] == 't';
+    return instance_;
+  }
+
   void notify(const std::string& payload) override {
     const char* values[] = {kChannel, payload.c_str()};
     Result r(PQexecParams(conn_, "SELECT pg_notify($1, $2)", 2, nullptr, values, nullptr, nullptr, 0));
@@ -540,6 +551,7 @@ class PgCoordinator final : public Coordinator {
   PGconn* conn_;
   int wake_[2] = {-1, -1};
   bool leader_ = false;
+  bool instance_ = false;
 };
 
 }  // namespace

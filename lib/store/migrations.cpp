@@ -709,6 +709,16 @@ ALTER TABLE workflow_connections ADD COLUMN source_interface_type TEXT NOT NULL 
 ALTER TABLE workflow_connections ADD COLUMN target_interface_type TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflow_connections ADD COLUMN destination_file_name TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {14, "the server that runs a workflow execution (issue 14, replicas)", R"SQL(
+-- The instance id of the server process running the execution (0: unknown,
+-- rows from before this migration). Another server fails the execution only
+-- when that process is gone (ClusterCore::instance_alive), not merely because
+-- it found the row RUNNING: on PostgreSQL several live servers share the table.
+ALTER TABLE workflow_executions ADD COLUMN owner INTEGER NOT NULL DEFAULT 0;
+-- A job dispatched to a fleet node: its task, cancelled when the execution is
+-- failed by another server.
+ALTER TABLE job_executions ADD COLUMN fleet_task TEXT;
+)SQL"},
   };
   return all;
 }

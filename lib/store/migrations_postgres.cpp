@@ -674,6 +674,12 @@ ALTER TABLE workflow_connections ADD COLUMN source_interface_type TEXT NOT NULL 
 ALTER TABLE workflow_connections ADD COLUMN target_interface_type TEXT NOT NULL DEFAULT '';
 ALTER TABLE workflow_connections ADD COLUMN destination_file_name TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {14, "the server that runs a workflow execution (issue 14, replicas)", R"SQL(
+-- The instance id of the server process running the execution (0: unknown,
+-- rows from before this migration); see the SQLite migration 14.
+ALTER TABLE workflow_executions ADD COLUMN owner BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE job_executions ADD COLUMN fleet_task TEXT;
+)SQL"},
   };
   return all;
 }

@@ -202,12 +202,20 @@ class Conn {
 // session-level advisory lock, LISTEN/NOTIFY). Used by one thread, except
 // interrupt(). Every other method throws DatabaseError when the session is
 // lost (and with it the lock); the caller drops it and makes a new one.
+// The first key of the two-key advisory locks that say a server instance is
+// alive ("luci"); the second is its instance id (PostgreSQL only).
+constexpr std::int32_t kInstanceLockClass = 0x6c756369;
+
 class Coordinator {
  public:
   virtual ~Coordinator() = default;
   // Takes the leadership lock if free, or proves the session (and so the
   // lock) is still held: true while this session is the leader.
   virtual bool hold_leadership() = 0;
+  // Takes this server's instance lock (kInstanceLockClass, `id`) if it is not
+  // held yet; it lives as long as the session. While it is held, other
+  // servers see the instance alive (ClusterCore::instance_alive). True when held.
+  virtual bool hold_instance(std::int32_t id) = 0;
   // Sends `payload` (at most ~7900 bytes) to every other server's session.
   virtual void notify(const std::string& payload) = 0;
   // The other servers' payloads that arrived, waiting up to `timeout` for

@@ -228,7 +228,10 @@ void TaskEngine::load() {
   // this open (Workflows::recover), and their pin to a node is not stored.
   // They end cancelled rather than run for nobody. (A read-only open leaves
   // them; it schedules nothing.)
-  if (!core.opts.read_only) core.store->write([&](Conn& c) {
+  // Replicas: another live server may be running such a job; the leader's
+  // Workflows::fail_abandoned cancels the tasks of executions whose server
+  // is gone instead.
+  if (!core.opts.read_only && !core.replicated()) core.store->write([&](Conn& c) {
     const std::string at = now_text(core);
     const std::string why = "server restarted: the workflow execution that dispatched this job failed";
     auto& a = c.stmt(

@@ -195,31 +195,54 @@ Task Tasks::cancel(std::string_view task_id) {
   {
     std::lock_guard<std::mutex> lock(e.mu);
     TaskEngine::Active* a = find_active(e, task_id);
-    if (!a || a->status == TaskStatus::cancelled) {
-      load_task(e, task_id);  // not_found if unknown
-      throw Error(Errc::conflict, "Task has already finished", "status");
-    }
-    const std::string at = now_text(e.core);
-    const bool on_agent = a->node && (a->delivered || a->status == TaskStatus::running);
-    e.core.store->write([&](Conn& c) {
-      auto& q = c.stmt(
-          "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?, status_reason = 'cancelled by user'"
-          " WHERE id = ?");
-      q.bind(1, on_agent ? 1 : 0);
-      q.bind(2, at);
-      q.bind(3, a->rowid);
-      q.run();
-      if (a->node) end_attempt(c, a->rowid, a->attempt, "cancelled", at, "cancelled by user");
-    });
-    if (on_agent) {
-      // The agent is told; its slot is freed when it reports or goes stale.
-      a->status = TaskStatus::cancelled;
-      e.devs[a->node].cancel_out.push_back(a->task_id);
-      e.wake_locked(a->node, woken);
+    if (!a) {
+      TaskRow row = load_task(e, task_id);  // not_found if unknown
+      const auto st = row.task.status;
+      if (!e.core.replicated() ||
+          !(st == TaskStatus::queued || st == TaskStatus::assigned || st == TaskStatus::running))
+        throw Error(Errc::conflict, "Task has already finished", "status");
+      // Replicas: a task another server's engine holds (the task engine is
+      // per process, docs/decisions.md). Cancelled in the database; an agent
+      // that runs it learns it from that server when it reports.
+      const std::string at = now_text(e.core);
+      const bool on_agent = st != TaskStatus::queued;
+      bool done = false;
+      e.core.store->write([&](Conn& c) {
+        auto& q = c.stmt(
+            "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?,"
+            " status_reason = 'cancelled by user' WHERE id = ? AND status IN ('queued', 'assigned', 'running')");
+        q.bind(1, on_agent ? 1 : 0);
+        q.bind(2, at);
+        q.bind(3, row.rowid);
+        q.run();
+        done = c.changes() == 1;
+        if (done && on_agent) end_attempt(c, row.rowid, row.task.attempt, "cancelled", at, "cancelled by user");
+      });
+      if (!done) throw Error(Errc::conflict, "Task has already finished", "status");
     } else {
-      const bool held = a->node != 0;
-      e.release_locked(*a);
-      if (held) e.trigger();
+      if (a->status == TaskStatus::cancelled) throw Error(Errc::conflict, "Task has already finished", "status");
+      const std::string at = now_text(e.core);
+      const bool on_agent = a->node && (a->delivered || a->status == TaskStatus::running);
+      e.core.store->write([&](Conn& c) {
+        auto& q = c.stmt(
+            "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?, status_reason = 'cancelled by user'"
+            " WHERE id = ?");
+        q.bind(1, on_agent ? 1 : 0);
+        q.bind(2, at);
+        q.bind(3, a->rowid);
+        q.run();
+        if (a->node) end_attempt(c, a->rowid, a->attempt, "cancelled", at, "cancelled by user");
+      });
+      if (on_agent) {
+        // The agent is told; its slot is freed when it reports or goes stale.
+        a->status = TaskStatus::cancelled;
+        e.devs[a->node].cancel_out.push_back(a->task_id);
+        e.wake_locked(a->node, woken);
+      } else {
+        const bool held = a->node != 0;
+        e.release_locked(*a);
+        if (held) e.trigger();
+      }
     }
   }
   TaskEngine::fire(woken);

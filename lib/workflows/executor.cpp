@@ -529,6 +529,18 @@ void Run::start_fleet(Job& job, NodeRun& n, std::int64_t timeout) {
                                  fleet_job_payload(fj), timeout, n.fleet_retries, metadata);
     job.fleet_task = sub.task_id;
     job.fleet_deadline = std::chrono::steady_clock::now() + sub.give_up_after;
+    // Recorded so that, should this server die, the one that fails the
+    // execution also cancels the task (Workflows::recover).
+    try {
+      core.store->write([&](Conn& c) {
+        auto& q = c.stmt("UPDATE job_executions SET fleet_task = ? WHERE id = ?");
+        q.bind(1, sub.task_id);
+        q.bind(2, static_cast<std::int64_t>(n.job_id));
+        q.run();
+      });
+    } catch (const Error&) {
+      // The execution's rows are gone (workflow deleted): nothing to record.
+    }
   } catch (const std::exception& e) {
     job.spawn_error = std::string("could not dispatch the job to its fleet node: ") + e.what();
     job_done(job);
@@ -742,10 +754,11 @@ ExecutionInstance Workflows::execute(std::int64_t workflow_id) {
     w.bind(1, static_cast<std::int64_t>(workflow_id));
     if (!w.step()) throw Error(Errc::not_found, "Workflow not found");
     w.reset();
-    auto& q = c.stmt("INSERT INTO workflow_executions(workflow_id, status, started_at) VALUES (?, 'RUNNING', ?)"
+    auto& q = c.stmt("INSERT INTO workflow_executions(workflow_id, status, started_at, owner) VALUES (?, 'RUNNING', ?, ?)"
                      " RETURNING id");
     q.bind(1, static_cast<std::int64_t>(workflow_id));
     q.bind(2, now_text(core_));
+    q.bind(3, core_.instance_id());
     const std::int64_t new_id = q.run_returning_id();
     auto& r = c.stmt("SELECT " LUCID_INSTANCE_COLS " FROM workflow_executions WHERE id = ?");
     r.bind(1, new_id);
@@ -836,18 +849,62 @@ void Workflows::shutdown() {
 void Workflows::recover() {
   std::error_code ec;
   std::filesystem::create_directories(impl_->data_dir, ec);
+  fail_abandoned();
+}
+
+std::size_t Workflows::fail_abandoned() {
+  // One process on the database: whatever it finds RUNNING at open, a
+  // previous process left. Replicas: only what a process that is gone left
+  // (ClusterCore::instance_alive); a live replica's executions go on.
+  const bool replicas = core_.replicated();
+  // The same words either way (clients match them): on replicas the
+  // execution's server restarted or was replaced.
+  const char* job_error = "server restarted while the job was pending or running";
+  const char* run_error = "server restarted while the execution was running";
+  std::vector<std::string> fleet_tasks;
+  std::size_t failed = 0;
   core_.store->write([&](Conn& c) {
+    std::vector<std::int64_t> owners;
+    auto& o = c.stmt("SELECT DISTINCT owner FROM workflow_executions WHERE status = 'RUNNING'");
+    while (o.step()) owners.push_back(o.column(0).as_int64());
+    o.reset();
     const auto now = now_text(core_);
-    auto& j = c.stmt("UPDATE job_executions SET status = CASE status WHEN 'RUNNING' THEN 'FAILED' ELSE 'CANCELLED' END,"
-                     " completed_at = ?, error = 'server restarted while the job was pending or running'"
-                     " WHERE status IN ('PENDING', 'RUNNING')");
-    j.bind(1, now);
-    j.run();
-    auto& q = c.stmt("UPDATE workflow_executions SET status = 'FAILED', completed_at = ?, jobs_done = jobs_total,"
-                     " error = 'server restarted while the execution was running' WHERE status = 'RUNNING'");
-    q.bind(1, now);
-    q.run();
+    for (const auto owner : owners) {
+      if (core_.instance_alive(c, owner)) continue;
+      auto& t = c.stmt("SELECT j.fleet_task FROM job_executions j JOIN workflow_executions e"
+                       " ON e.id = j.workflow_execution_id WHERE e.status = 'RUNNING' AND e.owner = ?"
+                       " AND j.status IN ('PENDING', 'RUNNING') AND j.fleet_task IS NOT NULL");
+      t.bind(1, owner);
+      while (t.step()) fleet_tasks.push_back(t.column(0).as_text());
+      t.reset();
+      auto& j = c.stmt("UPDATE job_executions SET status = CASE status WHEN 'RUNNING' THEN 'FAILED' ELSE 'CANCELLED' END,"
+                       " completed_at = ?, error = ? WHERE status IN ('PENDING', 'RUNNING') AND workflow_execution_id IN"
+                       " (SELECT id FROM workflow_executions WHERE status = 'RUNNING' AND owner = ?)");
+      j.bind(1, now);
+      j.bind(2, job_error);
+      j.bind(3, owner);
+      j.run();
+      auto& q = c.stmt("UPDATE workflow_executions SET status = 'FAILED', completed_at = ?, jobs_done = jobs_total,"
+                       " error = ? WHERE status = 'RUNNING' AND owner = ?");
+      q.bind(1, now);
+      q.bind(2, run_error);
+      q.bind(3, owner);
+      q.run();
+      failed += static_cast<std::size_t>(c.changes());
+    }
   });
+  // After the commit: the tasks of fleet jobs nobody waits for any more. (At
+  // an open on SQLite the task engine cancels every leftover workflow task
+  // itself; fleet dispatch may not be wired yet.)
+  if (replicas && impl_->fleet.cancel)
+    for (const auto& id : fleet_tasks) {
+      try {
+        impl_->fleet.cancel(id);
+      } catch (const std::exception&) {
+        // The task is gone or ended meanwhile: nothing to cancel.
+      }
+    }
+  return failed;
 }
 
 }  // namespace lucid

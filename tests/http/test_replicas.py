@@ -22,6 +22,7 @@ import time
 import unittest
 
 from lucidtest import CTL_BIN, ON_POSTGRES, Server, WebSocket, db_rows
+from test_network_services import standalone, write_script
 from test_mgmt_nodes import mgmt_create
 from test_payouts import FAST, tron_address
 
@@ -109,6 +110,79 @@ class Replicas(unittest.TestCase):
         self.assertEqual(collected.status, 200, collected)
         key = collected.json()["api_key"]
         self.wait_for(lambda: c.report(key, cpu_usage=42).status == 200, 5, "C to accept the node's key")
+
+    def execute_long(self, server, wid):
+        """Executes workflow `wid` on `server`; returns the execution id once its job runs."""
+        r = server.request("POST", "/api/workflows/%d/execute" % wid, token=self.admin)
+        self.assertEqual(r.status, 202, r)
+        exec_id = r.json()["execution_id"]
+        path = "/api/workflow-executions/%d/jobs" % exec_id
+        self.wait_for(lambda: [j for j in server.request("GET", path, token=self.admin).json()["jobs"]
+                               if j["status"] == "RUNNING"], 10, "the job of execution %d to run" % exec_id)
+        return exec_id
+
+    def execution_status(self, server, exec_id):
+        r = server.request("GET", "/api/workflow-executions/%d/status" % exec_id, token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def test_a_killed_replica_s_executions_fail_the_live_ones_go_on(self):
+        """A replica that starts (or restarts) does not fail another live
+        replica's RUNNING executions; when a replica is killed, the leader
+        fails its executions within seconds and leaves the others running."""
+        self.wait_for(lambda: len(self.leaders()) == 1, 10, "one leader")
+        a, b, c = self.servers
+        for s in self.servers:  # each replica runs jobs from its own data directory
+            write_script(s, "bin/long.sh", "#!/bin/sh\nsleep 60\n")
+        sid = standalone(a, self.admin, "long", "bin/long.sh")
+        wid = a.request("POST", "/api/workflows", {"name": "long"}, token=self.admin).json()["id"]
+        r = a.request("POST", "/api/workflows/%d/nodes" % wid, {"service_id": sid}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        on_a = self.execute_long(a, wid)
+        on_b = self.execute_long(b, wid)
+        # C restarts: its open must not take A's and B's executions for a
+        # previous process's leftovers.
+        self.assertEqual(c.stop(), 0)
+        c.start()
+        time.sleep(3)  # a few rounds of the leader's sweep (every 2 s)
+        for server in self.servers:
+            self.assertEqual(self.execution_status(server, on_a)["status"], "RUNNING")
+            self.assertEqual(self.execution_status(server, on_b)["status"], "RUNNING")
+        # B is killed: its execution fails, A's goes on.
+        t0 = time.time()
+        b.stop(sig=signal.SIGKILL)
+        st = self.wait_for(lambda: (lambda s: s if s["status"] != "RUNNING" else None)(
+            self.execution_status(c, on_b)), 15, "B's execution to fail")
+        took = time.time() - t0
+        self.assertEqual(st["status"], "FAILED")
+        self.assertEqual(st["error"], "server restarted while the execution was running")
+        jobs = c.request("GET", "/api/workflow-executions/%d/jobs" % on_b, token=self.admin).json()["jobs"]
+        self.assertEqual([j["status"] for j in jobs], ["FAILED"])
+        self.assertLess(took, 10)
+        time.sleep(3)
+        self.assertEqual(self.execution_status(c, on_a)["status"], "RUNNING")
+        print("\nkilled replica's execution failed after %.1f s" % took)
+
+    def test_cancel_on_one_replica_a_task_submitted_on_another(self):
+        """The task engine is per process (docs/decisions.md): a task queued on
+        B is held by B's engine; cancelling it on A cancels it in the
+        database, once (a second cancel conflicts), and every replica reads it
+        cancelled."""
+        a, b, c = self.servers
+        r = b.request("POST", "/api/v1/tasks", {"task_type": "echo", "payload": {"m": 1}}, token=self.admin)
+        self.assertEqual(r.status, 201, r)
+        tid = r.json()["data"]["task_id"]
+        r = a.request("POST", "/api/v1/tasks/%s/cancel" % tid, token=self.admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["data"]["status"], "cancelled")
+        for s in (a, b, c):
+            r = s.request("GET", "/api/v1/tasks/%s/status" % tid, token=self.admin)
+            self.assertEqual(r.json()["data"]["status"], "cancelled", r)
+        r = a.request("POST", "/api/v1/tasks/%s/cancel" % tid, token=self.admin)
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json()["error_code"], "CONFLICT", r)
+        r = c.request("POST", "/api/v1/tasks/no-such-task/cancel", token=self.admin)
+        self.assertEqual(r.status, 404, r)
 
     def test_kill_the_leader_under_load(self):
         servers = self.servers

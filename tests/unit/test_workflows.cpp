@@ -808,6 +808,35 @@ TEST_CASE("workflows: at open - executions a crashed process left RUNNING fail w
   CHECK(jobs[1].error == std::optional<std::string>("server restarted while the job was pending or running"));
 }
 
+TEST_CASE("workflows: fail_abandoned fails only executions whose server process is gone") {
+  Fixture f;
+  f.cluster->start();
+  Service ok = f.standalone("ok", f.script("bin/ok.sh", "true"));
+  Service slow = f.standalone("slow", f.script("bin/slow.sh", "sleep 30"));
+  Workflow done_wf = f.wf().create_workflow("done", "", "{}");
+  f.node(done_wf.id, ok.id);
+  ExecutionInstance done = f.wait(f.wf().execute(done_wf.id).id);
+  REQUIRE(done.status == "COMPLETED");
+  Workflow live_wf = f.wf().create_workflow("live", "", "{}");
+  f.node(live_wf.id, slow.id);
+  ExecutionInstance live = f.wf().execute(live_wf.id);
+  // Nothing is abandoned: the running execution is this process's.
+  CHECK(f.wf().fail_abandoned() == 0);
+  CHECK(f.wf().execution(live.id).status == "RUNNING");
+  // A row a process before this one left RUNNING (owner 0: from before the
+  // owner column; any other id: not this process, and on SQLite no other
+  // process serves the file).
+  testsupport::db_exec(f.dir.file("wf.db"),
+                       "UPDATE workflow_executions SET status = 'RUNNING', completed_at = NULL, owner = 12345"
+                       " WHERE id = " + std::to_string(done.id));
+  CHECK(f.wf().fail_abandoned() == 1);
+  ExecutionInstance e = f.wf().execution(done.id);
+  CHECK(e.status == "FAILED");
+  CHECK(e.error == std::optional<std::string>("server restarted while the execution was running"));
+  CHECK(f.wf().execution(live.id).status == "RUNNING");
+  CHECK(f.wf().fail_abandoned() == 0);
+}
+
 TEST_CASE("workflows: connections to this node's own side, interface types, file names (issue 18)") {
   Fixture f;
   auto s = f.standalone("echo", f.script("bin/echo.sh", "echo hi"));
