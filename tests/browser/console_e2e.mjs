@@ -4,7 +4,7 @@
 // stdout as one JSON line; screenshots go to cfg.artifacts. Exit 0 when every
 // step passed, 1 otherwise (the failing step and the page's text say why).
 import { createRequire } from "node:module";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const cfg = JSON.parse(process.env.LUCID_E2E);
@@ -43,6 +43,36 @@ const waitText = (sel, re, timeout = 30000) =>
 const goto = async (path, name) => {
   await page.click(`header nav a[href="${path}"]`);
   await page.waitForFunction((n) => document.body.dataset.ready === n, { timeout: 30000 }, name);
+};
+// From the fleet table to a node's page, by its hostname (the row's link).
+const openNode = async (hostname) => {
+  await goto("/ui/fleet", "fleet");
+  await page.waitForFunction((h) => [...document.querySelectorAll(".vrow")].some((r) => r.textContent.includes(h) && r.querySelector("a")),
+    { timeout: 30000, polling: 200 }, hostname);
+  const href = await page.evaluate((h) => [...document.querySelectorAll(".vrow")].find((r) => r.textContent.includes(h)).querySelector("a").getAttribute("href"), hostname);
+  await page.click(`.vrow a[href="${href}"]`);
+  await page.waitForFunction(() => document.body.dataset.ready === "node", { timeout: 30000 });
+  return href;
+};
+const esc = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const setValue = async (sel, value) => {
+  await page.$eval(sel, (e) => { e.value = ""; });
+  await page.type(sel, value);
+};
+// The server runs without --smtp-url, so the login mail is a file in its
+// outbox: the newest one addressed to `email` that was not there before.
+const mailedCode = async (email, before, timeout = 15000) => {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const names = existsSync(cfg.outbox_dir) ? readdirSync(cfg.outbox_dir).filter((f) => f.endsWith(".eml") && !before.has(f)).sort() : [];
+    for (const f of names.reverse()) {
+      const text = readFileSync(join(cfg.outbox_dir, f), "utf8");
+      const m = /sign-in code is ([0-9]{6})/.exec(text);
+      if (m && text.toLowerCase().includes(email.toLowerCase())) return m[1];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("no login mail for " + email + " in " + cfg.outbox_dir);
 };
 
 try {
@@ -119,7 +149,39 @@ try {
     await page.click("#act-uncordon");
     await waitText("#node-info", /Uncordon: done/);
     await waitText(".details", /Schedulableyes/);
+    // Storage through the node's integer id: the default quota, and the
+    // empty states of an agent that reported no sites and no backups.
+    await waitText("#quota-gb", /^100$/);
+    await waitText("#quota-state", /within quota/);
+    await page.waitForSelector("#quota-sites-empty");
+    await page.waitForSelector("#sites-empty");
+    await page.waitForSelector("#backups-empty");
+    await waitText("#backup-count", /^0$/);
+    if (!(await page.$("#quota-form"))) throw new Error("a super admin sees no quota form");
     await shot("node");
+  });
+
+  await step("node storage: quota, sites, backups; update the quota", async () => {
+    out.storage_node = await openNode(cfg.storage_hostname);
+    for (const site of cfg.storage_sites) await page.waitForSelector(`#site-rows tr[data-site="${site}"]`, { timeout: 30000 });
+    await page.waitForSelector(`#quota-sites tr[data-site="${cfg.over_quota_site}"] .badge-over_quota`);
+    await waitText("#backup-count", new RegExp(`^1–${cfg.storage_backups.length} of ${cfg.storage_backups.length}$`));
+    for (const b of cfg.storage_backups) await waitText("#backup-rows", new RegExp(esc(b)));
+    await waitText("#quota-state", /within quota/);
+    // The server's validation message, shown by the form; nothing changes.
+    await setValue("#quota-input", "0");
+    await page.click("#quota-form button[type=submit]");
+    await waitText("#quota-error", /storage_quota_gb.*greater than 0/);
+    await waitText("#quota-gb", /^100$/);
+    // A quota below what the sites use: the node is over it.
+    await setValue("#quota-input", String(cfg.new_quota));
+    await page.click("#quota-form button[type=submit]");
+    const shown = esc(cfg.new_quota.toFixed(2)); // as fmtNum shows a fraction
+    await waitText("#quota-info", new RegExp(`Quota set to ${shown} GB`));
+    await waitText("#quota-gb", new RegExp(`^${shown}$`));
+    await waitText("#quota-state", /over quota/);
+    if ((await text("#quota-error")) !== "") throw new Error("the error stayed: " + (await text("#quota-error")));
+    await shot("node-storage");
   });
 
   await step("submit an echo task and read its result; the agent is a device", async () => {
@@ -167,6 +229,13 @@ try {
     await page.click("#heartbeat-form button[type=submit]");
     await waitText("#admin-info", /Heartbeat settings saved/);
     await waitText("#server-config", /"interval": 61/);
+    // The user who signs in by email later: an admin, made here.
+    await setValue("#new-user-email", cfg.user_email);
+    await setValue("#new-user-name", cfg.user_name);
+    await page.select("#new-user-role", "admin");
+    await page.click("#user-form button[type=submit]");
+    await waitText("#admin-info", new RegExp("Added " + esc(cfg.user_email)));
+    await waitText("#user-rows", new RegExp(esc(cfg.user_email)));
     await page.click("#theme-toggle");
     out.theme = await page.evaluate(() => document.documentElement.dataset.theme);
     await shot("admin");
@@ -191,6 +260,42 @@ try {
     await page.waitForSelector("#token-form");
     const t = await page.evaluate(() => sessionStorage.getItem("lucid.token"));
     if (t !== null) throw new Error("the token survived sign-out");
+  });
+
+  await step("sign in with the mailed code", async () => {
+    await page.waitForSelector("#email-form");
+    const before = new Set(existsSync(cfg.outbox_dir) ? readdirSync(cfg.outbox_dir) : []);
+    await setValue("#email", cfg.user_email);
+    await page.click("#email-form button[type=submit]");
+    await page.waitForFunction(() => { const c = document.querySelector("#code"); return c && c.offsetParent !== null && document.activeElement === c; },
+      { timeout: 15000 });
+    const code = await mailedCode(cfg.user_email, before);
+    // A wrong code is refused with the API's message.
+    const wrong = String((Number(code[0]) + 1) % 10) + code.slice(1);
+    await page.type("#code", wrong);
+    await page.click("#email-form button[type=submit]");
+    await waitText("#signin-error", /./);
+    if (await page.evaluate(() => sessionStorage.getItem("lucid.token") !== null)) throw new Error("a wrong code signed in");
+    await setValue("#code", code);
+    if ((await text("#signin-error")) !== "") throw new Error("the refused code's message stayed while the code was corrected");
+    await shot("signin-email");
+    await page.click("#email-form button[type=submit]");
+    await page.waitForFunction(() => document.body.dataset.ready === "fleet", { timeout: 30000 });
+    await waitText("header .who", new RegExp(esc(cfg.user_email) + " \\(admin\\)"));
+    const stored = await page.evaluate(() => ({ token: sessionStorage.getItem("lucid.token"), refresh: sessionStorage.getItem("lucid.refresh") !== null,
+      local: Object.keys(localStorage), url: location.href, cookies: document.cookie }));
+    if (!stored.token || !stored.refresh || stored.local.some((k) => k !== "lucid.theme") || stored.url.includes("token") || stored.cookies)
+      throw new Error("session storage: " + JSON.stringify({ ...stored, token: !!stored.token }));
+    out.email_token = stored.token;
+  });
+
+  await step("as an admin: the node's storage, no quota form", async () => {
+    await openNode(cfg.storage_hostname);
+    await waitText("#quota-gb", new RegExp(`^${esc(cfg.new_quota.toFixed(2))}$`));
+    await page.waitForSelector(`#site-rows tr[data-site="${cfg.over_quota_site}"]`);
+    if (await page.$("#quota-form")) throw new Error("an admin (not a super admin) is shown the quota form");
+    await page.click("#sign-out");
+    await page.waitForSelector("#email-form");
   });
   out.ok = consoleErrors.length === 0;
   if (!out.ok) out.error = "browser console errors";

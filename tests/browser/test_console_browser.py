@@ -2,9 +2,13 @@
 lucid-server and a real `lucidctl agent` (console_e2e.mjs drives the page
 through puppeteer-core): sign in with the admin token, see the agent
 pending, approve it by its code, see it online with live stats, open its
-node page (chart, cordon/uncordon), submit an echo task and read its result,
-run a two-job workflow and see its output, verify the ledger, the admin
-page, keyboard navigation and sign-out. Screenshots of each page go to
+node page (chart, cordon/uncordon, storage empty states), another node's
+quota, sites and backups and a quota update (a validation error first),
+submit an echo task and read its result, run a two-job workflow and see its
+output, verify the ledger, the admin page (a runtime setting, adding an admin
+user), keyboard navigation and sign-out; then that user signs in with the
+code mailed to the server's outbox (a wrong code first), sees the node's
+storage without the super admin's quota form, and signs out. Screenshots of each page go to
 <build>/test-artifacts/ui/. Exit 77 (SKIPPED) with the reason when
 Chromium, Node.js, puppeteer-core or the built console is missing."""
 import json
@@ -18,6 +22,8 @@ import unittest
 
 from console_common import main, requirements
 from lucidtest import CTL_BIN, Server
+
+GIB = 1 << 30
 from test_network_services import standalone, write_script
 
 
@@ -44,6 +50,22 @@ class ConsoleBrowserTest(unittest.TestCase):
             r = server.request("POST", "/api/workflows/%d/connections" % wid, {"source_node_id": ids[0], "target_node_id": ids[1]}, token=admin)
             self.assertEqual(r.status, 201, r)
 
+            # A node whose agent (this test, through the Agent API) reported
+            # sites, one over its own quota, and backups: its node page shows them.
+            storage_host = "console-storage-1"
+            storage_id, key = server.join_and_approve(storage_host, admin)
+            self.assertEqual(server.report(key).status, 200)
+            sites = [{"site_name": "shop.example", "used_bytes": 3 * GIB, "quota_gb": 2},
+                     {"site_name": "blog.example", "used_bytes": GIB, "quota_gb": 10}]
+            r = server.request("POST", "/api/v1/stats/sites", {"sites": sites}, headers={"X-API-KEY": key})
+            self.assertEqual(r.status, 200, r)
+            backups = ["shop.example_20261201_0300.tar.zst", "blog.example_20261201_0310.tar.zst"]
+            for name in backups:
+                r = server.request("POST", "/api/v1/stats/backups", {"site_name": name.split("_")[0], "filename": name,
+                                                                     "size_bytes": GIB // 2, "status": "SUCCESS"},
+                                   headers={"X-API-KEY": key})
+                self.assertEqual(r.status, 201, r)
+
             # A real agent: it joins and prints its registration code.
             hostname = "console-agent-1"
             agent_log = open(os.path.join(work, "agent.log"), "wb")
@@ -65,7 +87,11 @@ class ConsoleBrowserTest(unittest.TestCase):
             cfg = {"url": server.url, "token": admin, "code": code, "agent_hostname": hostname, "workflow_id": wid,
                    "expected_output": "FROM-THE-PRODUCER", "echo": "hello-from-the-console-%d" % os.getpid(),
                    "chromium": req["chromium"], "ui_dir": req["ui_dir"], "artifacts": req["artifacts"],
-                   "profile": os.path.join(work, "chromium"), "no_sandbox": os.geteuid() == 0}
+                   "profile": os.path.join(work, "chromium"), "no_sandbox": os.geteuid() == 0,
+                   "storage_hostname": storage_host, "storage_sites": [x["site_name"] for x in sites],
+                   "over_quota_site": "shop.example", "storage_backups": backups, "new_quota": 2.5,
+                   "outbox_dir": server.outbox_dir, "user_email": "console-admin-%d@example.com" % os.getpid(),
+                   "user_name": "console-admin-%d" % os.getpid()}
             env = dict(os.environ, LUCID_E2E=json.dumps(cfg))
             proc = subprocess.run([req["node"], os.path.join(os.path.dirname(__file__), "console_e2e.mjs")],
                                   capture_output=True, text=True, timeout=400, env=env)
@@ -92,7 +118,18 @@ class ConsoleBrowserTest(unittest.TestCase):
             self.assertEqual(r.json()["data"]["interval"], 61, r)
             nodes = server.request("GET", "/api/v1/nodes/?status=active", token=admin).json()
             self.assertIn(hostname, [n["hostname"] for n in nodes])
-            for name in ("signin", "fleet", "node", "work", "workflows", "money", "admin"):
+            # The quota the super admin set in the form, read through the API.
+            q = server.request("GET", "/api/v1/nodes/%d/quota/status" % storage_id, token=admin).json()
+            self.assertEqual((q["quota_gb"], q["is_over_quota"]), (2.5, True), q)
+            self.assertEqual(out["storage_node"], "/ui/nodes/" + next(
+                n["node_id"] for n in server.request("GET", "/api/v1/nodes?limit=100", token=admin).json()["nodes"]
+                if n["id"] == storage_id))
+            # The user the admin page added, an admin, signed in by the mailed
+            # code; the second sign-out revoked that session too.
+            users = server.request("GET", "/api/v1/users?limit=100", token=admin).json()["users"]
+            self.assertIn((cfg["user_email"], "admin"), [(u["email"], u["role"]) for u in users])
+            self.assertEqual(server.request("GET", "/api/v1/auth/status", token=out["email_token"]).status, 401)
+            for name in ("signin", "fleet", "node", "node-storage", "work", "workflows", "money", "admin", "signin-email"):
                 self.assertTrue(os.path.getsize(os.path.join(req["artifacts"], name + ".png")) > 1000, name)
             print("screenshots: %s" % req["artifacts"])
         finally:

@@ -6,7 +6,8 @@ so this module does not need npm: security headers on every answer (errors
 too), Content-Types, cache headers and ETag revalidation, the SPA routes,
 redirects, path traversal in raw and percent-encoded forms, and a server
 without the console. Also the API additions the console uses:
-GET /api/v1/chain/verify and GET /api/v1/nodes/?status=."""
+GET /api/v1/chain/verify, GET /api/v1/nodes/?status= and the node-management
+node object's integer `id` (the node page's key to quota, sites and backups)."""
 import os
 import shutil
 import tempfile
@@ -173,6 +174,66 @@ class ConsoleTest(unittest.TestCase):
             self.assertEqual(r.status, 422, bad)
             self.assertEqual(r.json()["detail"][0]["loc"], ["query", "status"])
         self.assertIsNotNone(pending)
+
+    def test_management_node_id_keys_the_registration_routes(self):
+        # The console's node page holds a node_… id; the registration
+        # document's quota, sites and backups routes take the row's integer
+        # id, which the management object now carries.
+        joined, key = self.server.join_and_approve("console-quota-1", self.admin)
+        r = self.server.request("POST", "/api/v1/stats/sites", {"sites": [{"site_name": "one.example", "used_bytes": 1 << 30,
+                                                                           "quota_gb": 2}]},
+                                headers={"X-API-KEY": key})
+        self.assertEqual(r.status, 200, r)
+        r = self.server.request("POST", "/api/v1/stats/backups", {"site_name": "one.example", "filename": "one.tar.zst",
+                                                                  "size_bytes": 10}, headers={"X-API-KEY": key})
+        self.assertEqual(r.status, 201, r)
+        created = self.server.request("POST", "/api/v1/nodes", {"name": "console-made-1"}, token=self.admin)
+        self.assertEqual(created.status, 201, created)
+        self.assertIs(type(created.json()["id"]), int, created)
+        listed = self.server.request("GET", "/api/v1/nodes?limit=100", token=self.admin)
+        self.assertEqual(listed.status, 200, listed)
+        by_host = {n["hostname"]: n for n in listed.json()["nodes"]}
+        self.assertEqual(by_host["console-quota-1"]["id"], joined)
+        self.assertEqual(by_host["console-made-1"]["id"], created.json()["id"])
+        ids = [n["id"] for n in listed.json()["nodes"]]
+        self.assertEqual(len(ids), len(set(ids)))
+        for n in listed.json()["nodes"]:
+            self.assertIs(type(n["id"]), int, n)
+            one = self.server.request("GET", "/api/v1/nodes/" + n["node_id"], token=self.admin).json()
+            self.assertEqual(one["id"], n["id"])
+            # The integer id names the same row in the registration view.
+            reg = self.server.request("GET", "/api/v1/nodes/%d" % n["id"], token=self.admin)
+            self.assertEqual(reg.status, 200, reg)
+            self.assertEqual(reg.json()["hostname"], n["hostname"])
+        # What the node page reads with it.
+        nid = by_host["console-quota-1"]["id"]
+        q = self.server.request("GET", "/api/v1/nodes/%d/quota/status" % nid, token=self.admin)
+        self.assertEqual(q.status, 200, q)
+        self.assertEqual((q.json()["node_id"], q.json()["hostname"]), (nid, "console-quota-1"))
+        self.assertEqual([s["site_name"] for s in q.json()["sites_breakdown"]], ["one.example"])
+        r = self.server.request("GET", "/api/v1/nodes/%d/sites" % nid, token=self.admin)
+        self.assertEqual([s["site_name"] for s in r.json()["sites"]], ["one.example"])
+        r = self.server.request("GET", "/api/v1/nodes/%d/backups" % nid, token=self.admin)
+        self.assertEqual([b["filename"] for b in r.json()["backups"]], ["one.tar.zst"])
+        # A node made through the management document has no sites or backups: empty lists, not errors.
+        made = created.json()["id"]
+        r = self.server.request("GET", "/api/v1/nodes/%d/sites" % made, token=self.admin)
+        self.assertEqual((r.status, r.json()), (200, {"sites": [], "total": 0}))
+        r = self.server.request("GET", "/api/v1/nodes/%d/backups" % made, token=self.admin)
+        self.assertEqual((r.status, r.json()), (200, {"backups": [], "total": 0}))
+        q = self.server.request("GET", "/api/v1/nodes/%d/quota/status" % made, token=self.admin)
+        self.assertEqual((q.status, q.json()["sites_breakdown"], q.json()["used_gb"]), (200, [], 0))
+        # The quota form's answers: a super admin's update, a validation error
+        # in the registration document's 422 shape, an admin's 403.
+        r = self.server.request("PUT", "/api/v1/nodes/%d/quota" % nid, {"storage_quota_gb": 0}, token=self.admin)
+        self.assertEqual(r.status, 422, r)
+        self.assertEqual(r.json()["detail"][0]["loc"], ["body", "storage_quota_gb"])
+        r = self.server.request("PUT", "/api/v1/nodes/%d/quota" % nid, {"storage_quota_gb": 250}, token=self.server.token("admin"))
+        self.assertEqual(r.status, 403, r)
+        r = self.server.request("PUT", "/api/v1/nodes/%d/quota" % nid, {"storage_quota_gb": 250}, token=self.admin)
+        self.assertEqual((r.status, r.json()["storage_quota_gb"]), (200, 250), r)
+        one = self.server.request("GET", "/api/v1/nodes/" + by_host["console-quota-1"]["node_id"], token=self.admin).json()
+        self.assertEqual(one["id"], nid)
 
 
 class ConsoleDirBoundsTest(unittest.TestCase):

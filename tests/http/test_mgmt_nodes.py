@@ -24,7 +24,8 @@ LOC_KEYS = {"region", "country", "city", "latitude", "longitude"}
 NODE_KEYS = {"node_id", "name", "status", "node_type", "pool_id", "pool_priority", "hostname",
              "registration_status", "hardware_info", "location", "created_at", "updated_at",
              "last_heartbeat", "poot_score",
-             "schedulable", "drain"}  # ours (issue 15): test_mgmt_removal.py
+             "schedulable", "drain",  # ours (issue 15): test_mgmt_removal.py
+             "id"}  # ours (issue 16): the registration view's integer id; test_console.py
 POOL_KEYS = {"pool_id", "name", "description", "node_count", "max_nodes", "resource_limits", "created_at",
              "updated_at"}
 PAGINATION_KEYS = {"page", "limit", "total", "total_pages", "has_next", "has_prev"}
@@ -160,6 +161,8 @@ class MgmtAssertions:
     def assertNodeShape(self, n):
         self.assertEqual(set(n), NODE_KEYS, n)
         self.assertRegex(n["node_id"], NODE_ID_RE)
+        self.assertIs(type(n["id"]), int, n)
+        self.assertGreater(n["id"], 0, n)
         self.assertIn(n["status"], ["active", "inactive", "maintenance", "error", "starting", "stopping"])
         self.assertIn(n["node_type"], ["worker", "validator", "storage", "compute"])
         self.assertEqual(set(n["hardware_info"]), HW_KEYS, n)

@@ -543,6 +543,9 @@ void write_pagination(JsonWriter& w, const PageParams& p, std::int64_t total) {
 void write_node(JsonWriter& w, const Node& n, Cluster& cluster) {
   w.StartObject();
   w.Key("node_id"); write_string(w, n.uid);
+  // Added (issue 16): the same row's integer id, which the registration
+  // document's routes take (/nodes/{id}/quota/status, /sites, /backups).
+  w.Key("id"); w.Int64(n.id);
   w.Key("name"); write_string(w, n.name);
   w.Key("status"); w.String(lifecycle_name(n.lifecycle));
   w.Key("node_type"); w.String(node_type_name(n.node_type));

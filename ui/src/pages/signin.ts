@@ -36,6 +36,8 @@ export function renderSignIn(root: HTMLElement, _params: string[], ctx: PageCont
   const email = h("input", { id: "email", type: "email", autocomplete: "email", required: true });
   const code = h("input", { id: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: 6 });
   const codeRow = h("div", { hidden: true }, field("Code from the mail (or your authenticator)", code));
+  // A refused code's message goes once the code is being corrected.
+  code.addEventListener("input", () => { msg.textContent = ""; });
   const emailBtn = h("button", { type: "submit", class: "primary" }, "Send me a code");
   let codeSent = false;
   const emailForm = h("form", { id: "email-form" },
