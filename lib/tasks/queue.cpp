@@ -189,6 +189,23 @@ Task Tasks::get(std::string_view task_id) {
   return with_live(e, std::move(row));
 }
 
+namespace {
+
+// Marks task row `rowid` cancelled by its user, if it has not ended; true
+// when it was. `on_agent`: an agent holds it and is to be told.
+bool mark_cancelled(Conn& c, std::int64_t rowid, bool on_agent, const std::string& at) {
+  auto& q = c.stmt(
+      "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?,"
+      " status_reason = 'cancelled by user' WHERE id = ? AND status IN ('queued', 'assigned', 'running')");
+  q.bind(1, on_agent ? 1 : 0);
+  q.bind(2, at);
+  q.bind(3, rowid);
+  q.run();
+  return c.changes() == 1;
+}
+
+}  // namespace
+
 Task Tasks::cancel(std::string_view task_id) {
   auto& e = *engine_;
   std::vector<std::pair<std::shared_ptr<TaskEngine::Waiter>, AgentWork>> woken;
@@ -208,14 +225,7 @@ Task Tasks::cancel(std::string_view task_id) {
       const bool on_agent = st != TaskStatus::queued;
       bool done = false;
       e.core.store->write([&](Conn& c) {
-        auto& q = c.stmt(
-            "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?,"
-            " status_reason = 'cancelled by user' WHERE id = ? AND status IN ('queued', 'assigned', 'running')");
-        q.bind(1, on_agent ? 1 : 0);
-        q.bind(2, at);
-        q.bind(3, row.rowid);
-        q.run();
-        done = c.changes() == 1;
+        done = mark_cancelled(c, row.rowid, on_agent, at);
         if (done && on_agent) end_attempt(c, row.rowid, row.task.attempt, "cancelled", at, "cancelled by user");
       });
       if (!done) throw Error(Errc::conflict, "Task has already finished", "status");
@@ -224,13 +234,7 @@ Task Tasks::cancel(std::string_view task_id) {
       const std::string at = now_text(e.core);
       const bool on_agent = a->node && (a->delivered || a->status == TaskStatus::running);
       e.core.store->write([&](Conn& c) {
-        auto& q = c.stmt(
-            "UPDATE tasks SET status = 'cancelled', cancel_requested = ?, completed_at = ?, status_reason = 'cancelled by user'"
-            " WHERE id = ?");
-        q.bind(1, on_agent ? 1 : 0);
-        q.bind(2, at);
-        q.bind(3, a->rowid);
-        q.run();
+        mark_cancelled(c, a->rowid, on_agent, at);
         if (a->node) end_attempt(c, a->rowid, a->attempt, "cancelled", at, "cancelled by user");
       });
       if (on_agent) {
